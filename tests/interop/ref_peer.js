@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// Run one JavaScript reference Setowire peer (js-setowire) under test control.
+//
+//     ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT]
+//
+// Same contract as ref_peer.py (see there): JSON event lines on stdout
+// (listening / connection / data / disconnect / close), commands on stdin
+// (send HEX, sendbig N, quit; end of input = quit), diagnostics on stderr,
+// exit 2 on bad arguments, 77 with "SKIP:" when the reference cannot be loaded.
+//
+// The reference is the folder holding index.js / swarm.js: $SETOWIRE_REF_JS, else
+// <repo>/.refs/js.  The driver only requires it; nothing of it is copied here.
+//
+// Network rule: loopback only.  Before the Swarm exists we
+//   - empty, in place, the STUN, piping, HTTP bootstrap and seed arrays of the
+//     reference's constants module (swarm.js destructured the same array objects),
+//     and make STUN and the LAN multicast beacon no-ops;
+//   - make http(s).request/get throw (HTTP discovery, in case a list was missed);
+//   - bind every UDP socket to 127.0.0.1 and drop (with a stderr line) any
+//     dgram send whose destination is not a loopback address.
+// Without STUN the reference's join() never starts discovery at all (it waits for
+// a public address forever), so DHT, piping, seeds and the peer cache stay idle.
+// Checked (with a second driver dialling it) by
+//     (sleep 9; echo quit) | strace -f -e trace=network -o /tmp/st \
+//         node ref_peer.js --seed 01 --topic t
+//     grep -E 'sin6?_addr' /tmp/st | grep -v '"127.0.0.1"'       -> prints nothing
+//     ss -uanp                                  -> only a 127.0.0.1 socket
+// (The only other network syscalls are a local netlink query: os.networkInterfaces()
+// for the LAN address the reference would advertise.)  Exit 1 if --port is taken.
+'use strict';
+
+const path = require('path');
+const fs = require('fs');
+const dgram = require('dgram');
+const crypto = require('crypto');
+const http = require('http');
+const https = require('https');
+
+const REF = process.env.SETOWIRE_REF_JS || path.join(__dirname, '..', '..', '.refs', 'js');
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n'); // sync on pipes/files
+const log = (msg) => process.stderr.write(`ref_peer.js: ${msg}\n`);
+
+function isLoopback(host) {
+  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+}
+
+const pattern = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 255));
+
+function usage(msg) {
+  process.stderr.write(`ref_peer.js: ${msg}\n` +
+    'usage: ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT]\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const a = { seed: null, port: 0, dials: [], topic: null };
+  for (let i = 0; i < argv.length; i++) {
+    const opt = argv[i];
+    if (!['--seed', '--port', '--connect', '--topic'].includes(opt)) usage(`unknown argument ${opt}`);
+    const val = argv[++i];
+    if (val === undefined) usage(`${opt} needs a value`);
+    if (opt === '--seed') a.seed = val;
+    else if (opt === '--topic') a.topic = val;
+    else if (opt === '--port') {
+      if (!/^\d+$/.test(val) || +val > 65535) usage('--port out of range');
+      a.port = +val;
+    } else {
+      const c = val.lastIndexOf(':');
+      const host = val.slice(0, c), port = val.slice(c + 1);
+      if (c <= 0 || !/^\d+$/.test(port) || +port > 65535 || !isLoopback(host))
+        usage(`--connect ${val}: need a loopback HOST:PORT`);
+      // The reference keys peers by the text "ip:port" of the datagram source.
+      a.dials.push([host === 'localhost' ? '127.0.0.1' : host, +port]);
+    }
+  }
+  // Same seed rule as ref_peer.py, so one seed gives one id in both references
+  // (JS would silently truncate invalid hex and use a random key for "").
+  if (a.seed === null || !/^(?:[0-9a-fA-F]{2})+$/.test(a.seed))
+    usage('--seed must be non-empty hex with an even number of digits');
+  return a;
+}
+
+function loadReference(mainPort) {
+  const entry = ['index.js', 'swarm.js'].map((f) => path.join(REF, f)).find((f) => fs.existsSync(f));
+  if (!entry || !fs.existsSync(path.join(REF, 'constants.js'))) {
+    process.stderr.write(`SKIP: JavaScript reference not found (no index.js/swarm.js in ${REF})\n`);
+    process.exit(77);
+  }
+  const C = require(path.join(REF, 'constants.js'));
+  for (const name of ['STUN_HOSTS', 'PIPING_SERVERS', 'HARDCODED_HTTP_BOOTSTRAP', 'HARDCODED_SEEDS'])
+    if (Array.isArray(C[name])) C[name].length = 0;
+
+  const noHttp = () => { throw new Error('ref_peer.js: HTTP disabled (loopback-only tests)'); };
+  http.request = http.get = https.request = https.get = noHttp;
+
+  // The first socket bound is the Swarm's main socket (its constructor binds
+  // synchronously); it gets --port.  Later ones (DHT) keep the port they ask for.
+  const realBind = dgram.Socket.prototype.bind;
+  let firstPort = mainPort;
+  dgram.Socket.prototype.bind = function (port, cb) {
+    if (typeof port === 'function') { cb = port; port = 0; }
+    if (firstPort !== null) {
+      port = firstPort; firstPort = null;
+      // The reference attaches its error listener only after binding, and node then
+      // drops bind errors silently: the driver would sit there, never listening.
+      const fail = (e) => { log(`cannot bind the main socket: ${e.message}`); process.exit(1); };
+      this.once('error', fail);
+      this.once('listening', () => this.off('error', fail));
+    }
+    return realBind.call(this, { port: +port || 0, address: '127.0.0.1' }, cb);
+  };
+  const realSend = dgram.Socket.prototype.send;
+  dgram.Socket.prototype.send = function (...args) {
+    const host = args.slice(1).find((x) => typeof x === 'string');
+    if (!isLoopback(host)) {
+      log(`blocked send to ${host}`);
+      const cb = args[args.length - 1];
+      if (typeof cb === 'function') process.nextTick(cb, null, 0);
+      return;
+    }
+    return realSend.apply(this, args);
+  };
+
+  let Swarm;
+  try {
+    Swarm = require(entry);
+  } catch (e) {
+    process.stderr.write(`SKIP: cannot load the JavaScript reference: ${e.message}\n`);
+    process.exit(77);
+  }
+  Swarm.prototype._stunLazy = function () {};  // no STUN: publicAddress stays null
+  Swarm.prototype._initLan = function () {};   // no multicast socket, no beacons
+  return Swarm;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const Swarm = loadReference(args.port);
+
+  const swarm = new Swarm({ seed: args.seed });
+  let closed = false;
+  const onClose = () => { if (!closed) { closed = true; emit({ event: 'close' }); } };
+  swarm.on('connection', (peer) => emit({ event: 'connection', peer: peer.id }));
+  swarm.on('data', (data, peer) => emit({ event: 'data', peer: peer.id, hex: Buffer.from(data).toString('hex') }));
+  swarm.on('disconnect', (pid) => emit({ event: 'disconnect', peer: pid }));
+  swarm.on('close', onClose);
+
+  // _init binds the socket and creates the batch sender; wait for all of it.
+  await swarm._ready;
+  emit({ event: 'listening', id: swarm._id, port: swarm._sock.address().port });
+
+  // join() stores the topic hash; discovery itself never starts without STUN.
+  if (args.topic !== null) swarm.join(crypto.createHash('sha256').update(args.topic, 'utf8').digest());
+
+  // The reference's own dial: 8 HELLOs 300 ms apart, keyed "ip:port".
+  for (const [host, port] of args.dials) swarm._dial(host, port, null, null, null);
+
+  let quitting = false;
+  const quit = async () => {
+    if (quitting) return;
+    quitting = true;
+    await swarm.destroy();           // GOAWAYs, 2 s drain, then 'close'
+    onClose();
+    process.exit(0);                 // the reference leaves intervals running
+  };
+
+  const rl = require('readline').createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    if (quitting) return;
+    const t = line.trim();
+    const sp = t.indexOf(' ');
+    const cmd = sp < 0 ? t : t.slice(0, sp);
+    const arg = sp < 0 ? '' : t.slice(sp + 1).trim();
+    let data;
+    if (cmd === 'quit') return void quit();
+    if (cmd === '') return;
+    if (cmd === 'send') {
+      if (!/^(?:[0-9a-fA-F]{2})*$/.test(arg)) return log(`send: bad hex '${arg}'`);
+      data = Buffer.from(arg, 'hex');
+    } else if (cmd === 'sendbig' && /^\d+$/.test(arg)) {
+      data = pattern(+arg);
+    } else {
+      return log(`unknown command '${t}'`);
+    }
+    const n = swarm.broadcast(data);
+    log(`${cmd}: ${data.length} bytes queued to ${n} peer(s)`);
+  });
+  rl.on('close', quit);
+}
+
+main().catch((e) => { log(e.stack || String(e)); process.exit(1); });

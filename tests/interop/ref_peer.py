@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Run one Python reference Setowire peer (py-setowire) under test control.
+
+    ref_peer.py --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT]
+
+--seed      identity seed (non-empty, even-length hex; same id as ref_peer.js)
+--port      main socket port on 127.0.0.1 (default 0 = ephemeral; see "listening")
+--connect   dial a loopback address with the reference's own dial (repeatable)
+--topic     join(SHA-256(TEXT as UTF-8)) with every discovery method neutralised
+
+stdout: one JSON object per line, flushed, one per event:
+    {"event":"listening","id":"<40 hex>","port":N}
+    {"event":"connection","peer":"<16 hex>"}
+    {"event":"data","peer":"<16 hex>","hex":"<payload hex>"}
+    {"event":"disconnect","peer":"<16 hex>"}
+    {"event":"close"}
+stdin, one command per line:
+    send HEX     broadcast these bytes to every peer with a session
+    sendbig N    broadcast N bytes of the pattern (i*7+3)&255
+    quit         destroy the swarm, print close, exit 0 (end of input = quit)
+Diagnostics go to stderr only.  Exit 2 on bad arguments, 77 (with "SKIP:") when the
+reference cannot be loaded.
+
+The reference is the folder holding swarm.py: $SETOWIRE_REF_PY, else <repo>/.refs/py.
+The driver only reads it; nothing of it is copied here.
+
+Network rule: loopback only.  Before the Swarm exists we
+  - empty the STUN, piping, HTTP bootstrap and seed lists and make STUN and the LAN
+    multicast beacon no-ops (they are the reference's only outbound defaults);
+  - replace the LAN-IP probe, which connect()s a UDP socket towards 8.8.8.8;
+  - make urllib refuse to open anything (HTTP discovery, in case a list was missed);
+  - bind every UDP endpoint of the loop (main socket, and the DHT socket that join()
+    creates after its 5 s STUN fallback) to 127.0.0.1, and wrap sendto so that a
+    non-loopback destination is dropped with a stderr line instead of sent.
+Checked (with a second driver dialling it) by
+    (sleep 9; echo quit) | strace -f -e trace=network -o /tmp/st \
+        python3 ref_peer.py --seed 01 --topic t
+    grep -E 'sin6?_addr' /tmp/st | grep -v '"127.0.0.1"'        -> prints nothing
+(9 s lets join()'s 5 s discovery fallback run), and `ss -uanp` shows only
+127.0.0.1 sockets (no 0.0.0.0 bind, no multicast socket on 45678).
+
+Reference behaviour worth knowing: quit takes ~2 s (destroy() drains for 2 s), and
+the 1-byte GOAWAY it sends is discarded by every reference, so the other side
+reports "disconnect" only after its 60 s timeout.  Exit 1 if --port is taken.
+"""
+import argparse
+import asyncio
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+REF = os.environ.get('SETOWIRE_REF_PY') or os.path.join(REPO, '.refs', 'py')
+
+
+def emit(**obj):
+    sys.stdout.write(json.dumps(obj, separators=(',', ':')) + '\n')
+    sys.stdout.flush()
+
+
+def log(msg):
+    print('ref_peer.py: ' + msg, file=sys.stderr, flush=True)
+
+
+def is_loopback(host):
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False   # a name we would have to resolve: never ours to send to
+
+
+def pattern(n):
+    return bytes((i * 7 + 3) & 255 for i in range(n))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description='Python reference Setowire peer driver')
+    ap.add_argument('--seed', required=True, help='identity seed, hex')
+    ap.add_argument('--port', type=int, default=0, help='UDP port of the main socket')
+    ap.add_argument('--connect', action='append', default=[], metavar='HOST:PORT')
+    ap.add_argument('--topic', help='join SHA-256(TEXT), discovery neutralised')
+    a = ap.parse_args()
+    # Both drivers insist on the same seed form so one seed gives one id in both
+    # references (they disagree on empty and invalid hex, PROTOCOL.md 17.18).
+    if not re.fullmatch(r'(?:[0-9a-fA-F]{2})+', a.seed):
+        ap.error('--seed must be non-empty hex with an even number of digits')
+    if not 0 <= a.port <= 65535:
+        ap.error('--port out of range')
+    dials = []
+    for hp in a.connect:
+        host, _, port = hp.rpartition(':')
+        if not host or not port.isdigit() or not is_loopback(host):
+            ap.error(f'--connect {hp}: need a loopback HOST:PORT')
+        # The reference keys peers by the text "ip:port" of the datagram source.
+        dials.append(('127.0.0.1' if host == 'localhost' else host, int(port)))
+    a.dials = dials
+    return a
+
+
+def load_reference():
+    if not os.path.isfile(os.path.join(REF, 'swarm.py')):
+        print(f'SKIP: Python reference not found (no swarm.py in {REF})', file=sys.stderr)
+        sys.exit(77)
+    sys.dont_write_bytecode = True        # leave the reference folder untouched
+    sys.path.insert(0, REF)
+    try:
+        import swarm as ref
+    except ImportError as e:              # typically python3 `cryptography` missing
+        print(f'SKIP: cannot import the Python reference: {e}', file=sys.stderr)
+        sys.exit(77)
+
+    # Outbound defaults.  swarm.py copied these names from constants.py at import
+    # time, so patch the swarm module's own bindings.
+    ref.STUN_HOSTS = []
+    ref.PIPING_SERVERS = []
+    ref.HARDCODED_HTTP_BOOTSTRAP = []
+    ref.HARDCODED_SEEDS = []
+    ref._local_ip = lambda: '127.0.0.1'
+    ref.Swarm._stun_lazy = lambda self: None   # no STUN: public_address stays None
+    ref.Swarm._init_lan = lambda self: None    # no multicast socket, no beacons
+
+    def no_http(*_a, **_k):
+        raise OSError('ref_peer.py: HTTP disabled (loopback-only tests)')
+    ref.urllib.request.urlopen = no_http
+    return ref
+
+
+def guard_loop(loop, main_port):
+    """Bind every UDP endpoint to loopback; the first one (Swarm._init) gets main_port."""
+    real = loop.create_datagram_endpoint
+    first = [True]
+
+    async def create_datagram_endpoint(factory, local_addr=None, **kw):
+        port = local_addr[1] if local_addr else 0
+        if first[0]:
+            first[0], port = False, main_port
+        transport, proto = await real(factory, local_addr=('127.0.0.1', port), **kw)
+        real_sendto = transport.sendto
+
+        def sendto(data, addr=None):
+            if addr is not None and not is_loopback(addr[0]):
+                log(f'blocked send of {len(data)} bytes to {addr[0]}:{addr[1]}')
+                return
+            real_sendto(data, addr)
+        transport.sendto = sendto
+        return transport, proto
+
+    loop.create_datagram_endpoint = create_datagram_endpoint
+
+
+def start_stdin_reader(loop, queue):
+    # A thread on the raw fd: works for pipes, ttys, files and /dev/null alike, and
+    # (unlike sys.stdin) holds no buffer lock that could hang interpreter shutdown.
+    def run():
+        buf = b''
+        while True:
+            try:
+                chunk = os.read(0, 65536)
+            except OSError:
+                chunk = b''
+            *lines, buf = (buf + chunk).split(b'\n')
+            if not chunk and buf:         # last line without a newline
+                lines.append(buf)
+            try:
+                for ln in lines:
+                    loop.call_soon_threadsafe(queue.put_nowait, ln.decode(errors='replace'))
+                if not chunk:
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+                    return
+            except RuntimeError:          # loop already closed: we are exiting
+                return
+    threading.Thread(target=run, daemon=True).start()
+
+
+async def main(args, ref):
+    loop = asyncio.get_running_loop()
+    guard_loop(loop, args.port)
+
+    swarm = ref.Swarm({'seed': args.seed})  # must be built inside the running loop
+    closed = []
+
+    def on_close():
+        if not closed:
+            closed.append(1)
+            emit(event='close')
+    swarm.on('connection', lambda peer: emit(event='connection', peer=peer.id))
+    swarm.on('data', lambda data, peer: emit(event='data', peer=peer.id, hex=bytes(data).hex()))
+    swarm.on('disconnect', lambda pid: emit(event='disconnect', peer=pid))
+    swarm.on('close', on_close)
+
+    # _init binds the socket and creates the batch sender; only after it has finished
+    # can we be dialled or broadcast.  (Its ready event is set from connection_made,
+    # which can run before _init has stored _lport and the batch sender.)
+    try:
+        await swarm._init_task
+    except OSError as e:
+        log(f'cannot bind the main socket: {e}')
+        sys.exit(1)
+    emit(event='listening', id=swarm._id, port=swarm._transport.get_extra_info('sockname')[1])
+
+    if args.topic is not None:
+        # join() stores the topic hash, then starts discovery 5 s later because STUN
+        # never succeeds; every discovery method is already empty or loopback-bound.
+        await swarm.join(hashlib.sha256(args.topic.encode('utf-8')).digest())
+
+    for host, port in args.dials:
+        # The reference's own dial: 8 HELLOs 300 ms apart, keyed "ip:port".
+        swarm._dial(host, port, None, None, None)
+
+    queue = asyncio.Queue()
+    start_stdin_reader(loop, queue)
+    while True:
+        line = await queue.get()
+        if line is None:
+            break
+        cmd, _, arg = line.strip().partition(' ')
+        arg = arg.strip()
+        if cmd == 'quit':
+            break
+        if cmd == 'send':
+            try:
+                data = bytes.fromhex(arg)
+            except ValueError:
+                log(f'send: bad hex {arg!r}')
+                continue
+        elif cmd == 'sendbig' and arg.isdigit():
+            data = pattern(int(arg))
+        elif cmd == '':
+            continue
+        else:
+            log(f'unknown command {line.strip()!r}')
+            continue
+        n = swarm.broadcast(data)
+        log(f'{cmd}: {len(data)} bytes queued to {n} peer(s)')
+
+    await swarm.destroy()                 # GOAWAYs, 2 s drain, then 'close'
+    on_close()
+
+
+if __name__ == '__main__':
+    a = parse_args()
+    r = load_reference()
+    asyncio.run(main(a, r))
+    sys.exit(0)
