@@ -1,0 +1,139 @@
+/*
+ * libsetowire: encrypted peer-to-peer messaging over UDP, wire compatible with the
+ * Setowire references (py-setowire 0.1.0, js-setowire 0.1.1).
+ *
+ * One thread: every function must be called from the thread running the swarm's
+ * loop, and every callback fires on that thread. Handles are opaque.
+ * Errors are negative SW_E* codes; sw_strerror() names them.
+ * See docs/API.md for ownership rules and a worked example.
+ */
+#ifndef SETOWIRE_H
+#define SETOWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SW_VERSION_STRING "0.1.0"
+
+/* Error codes. */
+enum {
+  SW_OK = 0,
+  SW_EINVAL = -1,    /* bad argument (malformed seed, address, option) */
+  SW_ENOMEM = -2,    /* allocation failed */
+  SW_EAGAIN = -3,    /* a bounded queue is full: retry after SW_EV_WRITABLE */
+  SW_EMSGSIZE = -4,  /* message larger than one UDP datagram can carry */
+  SW_ENOTCONN = -5,  /* no such peer, or no session with it */
+  SW_ECLOSED = -6,   /* the swarm is closing or closed */
+  SW_EIO = -7,       /* a socket or system call failed */
+  SW_ECRYPTO = -8,   /* the crypto library failed */
+  SW_EFULL = -9      /* a table reached its bound (peers, dials) */
+};
+
+const char *sw_strerror(int err);
+
+#define SW_ID_LEN 20      /* full id: SHA-256(public key)[0..19] */
+#define SW_WIRE_ID_LEN 8  /* wire id: the first 8 bytes of the full id */
+#define SW_TOPIC_LEN 32
+#define SW_ADDRSTRLEN 56  /* "[ipv6]:port" with a NUL */
+
+/* Largest application message one encrypted DATA datagram carries over IPv4:
+ * 65507 (UDP payload limit) - 33 (type, nonce, sequence, tag). */
+#define SW_MAX_MESSAGE 65474
+
+typedef struct sw_swarm sw_swarm;
+
+/* ---- events ------------------------------------------------------------ */
+
+typedef enum sw_event_type {
+  SW_EV_LISTENING = 1, /* the main socket is bound: port */
+  SW_EV_CONNECTION,    /* a session is established: peer, addr */
+  SW_EV_DATA,          /* a message arrived: peer (last hop), data, len */
+  SW_EV_DISCONNECT,    /* a peer left or timed out: peer */
+  SW_EV_WRITABLE,      /* queues that reported SW_EAGAIN have room again */
+  SW_EV_CLOSE          /* the swarm finished closing; no event follows */
+} sw_event_type;
+
+typedef struct sw_event {
+  sw_event_type type;
+  const uint8_t *peer;   /* SW_WIRE_ID_LEN bytes, valid during the callback */
+  const char *addr;      /* CONNECTION: "ip:port" or "[ip6]:port" */
+  const uint8_t *data;   /* DATA: message bytes, valid during the callback */
+  size_t len;
+  uint16_t port;         /* LISTENING: bound main port */
+} sw_event;
+
+typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);
+
+/* ---- options ----------------------------------------------------------- */
+
+#define SW_OPTIONS_VERSION 1
+
+typedef struct sw_options {
+  int version;              /* SW_OPTIONS_VERSION; set by sw_options_init */
+  const char *seed_hex;     /* identity seed as hex text; NULL = random identity */
+  const char *bind;         /* local address; NULL = "::" (dual stack) */
+  uint16_t port;            /* main UDP port; 0 = any */
+  size_t max_peers;         /* default 100 (PROTOCOL.md 19, MAX_PEERS) */
+  int legacy_frag;          /* 1: send messages over 1200 bytes to reference peers
+                               as plaintext FRAG (PROTOCOL.md 7, defect D1). Default 0:
+                               one encrypted DATA datagram. */
+  size_t send_buffer_bytes; /* bound of queued outgoing datagrams; default 1 MiB */
+  int lan, dht, stun, http; /* discovery switches (1 = on); later issues give them effect */
+  sw_event_cb on_event;
+  void *user;
+} sw_options;
+
+void sw_options_init(sw_options *opts);
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+/* Create a swarm. loop is a uv_loop_t* to run on, or NULL for a loop owned by the
+ * swarm (then drive it with sw_swarm_run). The main socket is bound before return. */
+int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop);
+
+/* Run the owned loop until the swarm is closed (SW_EV_CLOSE). */
+int sw_swarm_run(sw_swarm *swarm);
+
+/* Say GOAWAY to every peer, send what is queued, then close. SW_EV_CLOSE follows. */
+int sw_swarm_close(sw_swarm *swarm);
+
+/* Free a swarm after SW_EV_CLOSE (or one that never ran). */
+void sw_swarm_free(sw_swarm *swarm);
+
+/* ---- identity and topic ------------------------------------------------ */
+
+void sw_swarm_id(const sw_swarm *swarm, uint8_t out[SW_ID_LEN]);
+uint16_t sw_swarm_port(const sw_swarm *swarm);
+
+/* Join a topic: 32 bytes, usually SHA-256 of a name. */
+int sw_swarm_join(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);
+
+/* ---- peers and messages ------------------------------------------------ */
+
+/* Dial "host:port" (a name is resolved; IPv6 as "[addr]:port"). */
+int sw_swarm_connect(sw_swarm *swarm, const char *host_port);
+
+/* Send to every peer with a session. Returns the number of peers it was queued to,
+ * or a negative error (SW_EAGAIN when a queue is full: nothing was queued). */
+int sw_swarm_broadcast(sw_swarm *swarm, const void *data, size_t len);
+
+/* Send to one peer (which floods it on to its mesh, as the references do). */
+int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
+                   size_t len);
+
+/* Number of peers with a session. */
+size_t sw_swarm_peer_count(const sw_swarm *swarm);
+
+/* ---- identity helpers (no swarm needed) -------------------------------- */
+
+/* Derive public key, full id from a hex seed (PROTOCOL.md 2). NULL seed is refused. */
+int sw_identity_from_seed(const char *seed_hex, uint8_t pub[32], uint8_t id[SW_ID_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

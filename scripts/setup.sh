@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install the Debian packages libsetowire needs to build and test, when they are missing.
+# Safe to run repeatedly: it only calls apt-get when a package is absent.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libssl-dev libuv1-dev libjansson-dev libcmocka-dev
+  libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libedit-dev
+  python3 nodejs
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# python3 and node may come from outside Debian (pyenv, nvm): accept them from PATH.
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    python3) command -v python3 >/dev/null || filtered+=("$p") ;;
+    nodejs) command -v node >/dev/null || filtered+=("$p") ;;
+    *) filtered+=("$p") ;;
+  esac
+done
+missing=("${filtered[@]+"${filtered[@]}"}")
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all build dependencies present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,986 @@
+/* The protocol engine: handshake, sessions, DATA, ordering, dedup, flooding, liveness.
+ * Sans-I/O; see core.h. Section numbers refer to ../shared/PROTOCOL.md, the project's
+ * own rules and extensions to docs/PROTOCOL.md. */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "dedup.h"
+#include "jitter.h"
+#include "outq.h"
+#include "wire.h"
+
+/* Timers and bounds (PROTOCOL.md 19 unless said otherwise). */
+#define DEFAULT_MAX_PEERS 100
+#define MAX_ADDRS 4               /* MAX_ADDRS_PEER */
+#define PEER_TIMEOUT_MS 60000     /* PEER_TIMEOUT */
+#define HEARTBEAT_MS 1000         /* HEARTBEAT_MS */
+#define LOSS_MS 5000              /* loss threshold */
+#define PUNCH_TRIES 8             /* PUNCH_TRIES */
+#define PUNCH_INTERVAL_MS 300     /* PUNCH_INTERVAL */
+#define DIAL_EXPIRY_MS 5400       /* PUNCH_TRIES x PUNCH_INTERVAL + 3000 */
+#define DIAL_MAX 256              /* ours: bound of the dialing table */
+#define MESH_D 6                  /* D_DEFAULT */
+#define MESH_LOW 4                /* D_LOW */
+#define MESH_HIGH 16              /* D_HIGH */
+#define SCORE_MAX 1000            /* 13.1 clamp */
+#define RTT_INIT_MS 100.0         /* RTT_INIT */
+#define RTT_ALPHA 0.125           /* RTT_ALPHA */
+#define FRAG_TIMEOUT_MS 10000     /* FRAG_TIMEOUT */
+#define FRAG_SETS 4               /* ours: concurrent fragment sets per reference peer */
+#define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
+#define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
+#define BATCH_MAX_FRAMES 255      /* the count byte (D27) */
+#define DEFAULT_OUT_BYTES (1u << 20)
+#define DEFAULT_BLOOM_LOG2 23
+#define CTRL_RESERVE (16u * 1024u) /* outq room kept for HELLO/PING/PONG/GOAWAY */
+#define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
+#define OWN_CAPS WIRE_CAP_SEALED
+
+typedef struct peer_addr {
+  sw_addr a;
+  double rtt;
+  int verified; /* an authenticated frame came from it (D7, D8) */
+} peer_addr;
+
+typedef struct frag_set {
+  int used;
+  uint8_t id[8];
+  uint16_t count, got;
+  uint32_t last_len;
+  uint64_t expires;
+  uint8_t *data;   /* count x 1188 bytes */
+  uint8_t *have;   /* one byte per index */
+} frag_set;
+
+typedef struct core_peer {
+  int used;
+  uint8_t wire_id[8];
+  uint8_t pub[32];
+  int legacy;     /* 41-byte HELLO: a reference peer (PROTOCOL.md 18.1) */
+  uint8_t caps;   /* capability bits from its trailer */
+  crypto_aead *tx, *rx;
+  uint32_t session_id;
+  uint64_t send_ctr;
+  uint32_t send_seq;
+  replay_window replay;
+  jitter_buf jit;
+  peer_addr addrs[MAX_ADDRS];
+  int naddr, best;
+  uint64_t seen, last_pong, last_ping_sent, last_hello;
+  int ping_outstanding;
+  double rtt;
+  int loss, in_mesh;
+  int32_t score;
+  /* Open batch (PROTOCOL.md 8.2): 0x13, count, then u16 length + frame entries. */
+  uint8_t obuf[2 + WIRE_BATCH_MTU];
+  size_t olen;
+  unsigned ocount;
+  frag_set frags[FRAG_SETS];
+} core_peer;
+
+typedef struct dial_entry {
+  int used;
+  int has_id;
+  sw_addr to;
+  uint8_t id[20];
+  int sent;
+  uint64_t next_at, expire_at;
+} dial_entry;
+
+struct sw_core {
+  sw_core_config cfg;
+  crypto_identity me;
+  core_peer *peers;
+  size_t max_peers, npeers;
+  core_peer *last_hit; /* one-entry cache of the address lookup: the hot path */
+  dial_entry dials[DIAL_MAX];
+  outq out;
+  dedup_bloom bloom;
+  unsigned open_batches;
+  uint64_t next_heartbeat;
+  uint8_t topic[32];
+  int joined, closing, want_writable;
+  sw_core_stats stats;
+  uint8_t scratch[WIRE_UDP_MAX];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void rnd(sw_core *c, void *buf, size_t n) { c->cfg.random(c->cfg.ctx, buf, n); }
+
+static void emit(sw_core *c, const sw_event *ev) {
+  if (c->cfg.on_event) c->cfg.on_event(c->cfg.ctx, ev);
+}
+
+static int peer_addr_index(const core_peer *p, const sw_addr *a) {
+  for (int i = 0; i < p->naddr; i++)
+    if (addr_equal(&p->addrs[i].a, a)) return i;
+  return -1;
+}
+
+static core_peer *peer_by_addr(sw_core *c, const sw_addr *a, int *ai) {
+  if (c->last_hit && c->last_hit->used) {
+    int i = peer_addr_index(c->last_hit, a);
+    if (i >= 0) {
+      *ai = i;
+      return c->last_hit;
+    }
+  }
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    int i = peer_addr_index(p, a);
+    if (i >= 0) {
+      *ai = i;
+      c->last_hit = p;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+static core_peer *peer_by_wire(sw_core *c, const uint8_t wire[8]) {
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used && memcmp(c->peers[k].wire_id, wire, 8) == 0) return &c->peers[k];
+  return NULL;
+}
+
+static const sw_addr *peer_best(const core_peer *p) { return &p->addrs[p->best].a; }
+
+static void choose_best(core_peer *p) {
+  /* Only verified addresses may become best (D8), unless none is verified yet. */
+  int best = -1;
+  for (int i = 0; i < p->naddr; i++) {
+    if (!p->addrs[i].verified) continue;
+    if (best < 0 || p->addrs[i].rtt < p->addrs[best].rtt) best = i;
+  }
+  p->best = best < 0 ? 0 : best;
+}
+
+/* Add a verified address (after an authenticated frame from it). */
+static int peer_add_addr(core_peer *p, const sw_addr *a) {
+  int i = peer_addr_index(p, a);
+  if (i >= 0) {
+    p->addrs[i].verified = 1;
+    return i;
+  }
+  if (p->naddr == MAX_ADDRS) {
+    /* Replace the worst address other than the best one. */
+    int worst = -1;
+    for (int k = 0; k < p->naddr; k++)
+      if (k != p->best && (worst < 0 || p->addrs[k].rtt > p->addrs[worst].rtt)) worst = k;
+    i = worst;
+  } else {
+    i = p->naddr++;
+  }
+  p->addrs[i].a = *a;
+  p->addrs[i].rtt = p->rtt;
+  p->addrs[i].verified = 1;
+  return i;
+}
+
+static void touch(core_peer *p, int ai, uint64_t now, double sample) {
+  p->seen = p->last_pong = now;
+  p->loss = 0;
+  if (ai >= 0) {
+    p->addrs[ai].rtt = sample >= 0 ? sample : p->rtt;
+    choose_best(p);
+  }
+}
+
+static size_t out_rec_cost(size_t len) { return len + sizeof(outq_rec) + 8; }
+
+/* Room for data of `bytes` more, keeping what open batches and control frames need.
+ * Doubling covers the ring's worst-case split between its end and its front. */
+static int data_room(const sw_core *c, size_t bytes) {
+  size_t need = (size_t)(c->open_batches + 1) * OPEN_BATCH_COST + out_rec_cost(bytes);
+  return outq_free_bytes(&c->out) >= 2 * need + CTRL_RESERVE;
+}
+
+static void send_raw(sw_core *c, const sw_addr *to, const uint8_t *buf, size_t len) {
+  if (outq_push(&c->out, SW_SOCK_MAIN, to, buf, len)) c->stats.ctrl_dropped++;
+}
+
+/* ---- batching (PROTOCOL.md 8.2) ----------------------------------------- */
+
+static void batch_close(sw_core *c, core_peer *p) {
+  if (!p->ocount) return;
+  const uint8_t *d;
+  size_t len;
+  if (p->ocount == 1) { /* a group of one goes out as the bare frame */
+    d = p->obuf + 4;
+    len = p->olen - 4;
+  } else {
+    p->obuf[0] = WIRE_BATCH;
+    p->obuf[1] = (uint8_t)p->ocount;
+    d = p->obuf;
+    len = p->olen;
+  }
+  if (outq_push(&c->out, SW_SOCK_MAIN, peer_best(p), d, len)) c->stats.flood_dropped++;
+  p->ocount = 0;
+  p->olen = 2;
+  c->open_batches--;
+}
+
+/* Where to build a frame of len bytes for p: inside its open batch when it fits the
+ * reference grouping rule, else NULL (the caller sends it alone). */
+static uint8_t *batch_slot(sw_core *c, core_peer *p, size_t len) {
+  if (len + 2 > WIRE_BATCH_MTU) return NULL;
+  /* running size counts length + 2 per frame: olen - 2 is exactly that sum */
+  if (p->ocount && (p->olen - 2 + len + 2 > WIRE_BATCH_MTU || p->ocount == BATCH_MAX_FRAMES))
+    batch_close(c, p);
+  if (!p->ocount) c->open_batches++;
+  wire_put16(p->obuf + p->olen, (uint16_t)len);
+  return p->obuf + p->olen + 2;
+}
+
+static void batch_commit(core_peer *p, size_t len) {
+  p->olen += 2 + len;
+  p->ocount++;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void next_nonce(core_peer *p, uint8_t nonce[12]) {
+  wire_put32(nonce, p->session_id);
+  wire_put64(nonce + 4, p->send_ctr++);
+}
+
+/* Build one DATA frame at dst: header, then seal(u32 seq || msg). */
+static int build_data(core_peer *p, uint8_t *dst, const uint8_t *msg, size_t len) {
+  uint8_t seq[4];
+  wire_put32(seq, p->send_seq);
+  wire_data_header(dst, p->session_id, p->send_ctr);
+  if (crypto_aead_seal(p->tx, dst + 1, seq, 4, msg, len, dst + WIRE_DATA_HDR)) return SW_ECRYPTO;
+  p->send_ctr++;
+  p->send_seq++;
+  return SW_OK;
+}
+
+static int send_frag(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  size_t count = (len + WIRE_FRAG_DATA_MAX - 1) / WIRE_FRAG_DATA_MAX;
+  uint8_t id[8];
+  if (count > 65535) return SW_EMSGSIZE;
+  rnd(c, id, sizeof id);
+  for (size_t i = 0; i < count; i++) {
+    size_t off = i * WIRE_FRAG_DATA_MAX;
+    size_t n = len - off < WIRE_FRAG_DATA_MAX ? len - off : WIRE_FRAG_DATA_MAX;
+    uint8_t *slot = batch_slot(c, p, WIRE_FRAG_HDR + n);
+    if (!slot) return SW_EMSGSIZE;
+    wire_frag_encode(slot, id, (uint16_t)i, (uint16_t)count, msg + off, n);
+    batch_commit(p, WIRE_FRAG_HDR + n);
+  }
+  return SW_OK;
+}
+
+/* Send one message to one peer. The caller has checked room (data_room). */
+static int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  size_t flen = len + WIRE_DATA_OVERHEAD;
+  if (!p->tx) return SW_ENOTCONN;
+  if (len > WIRE_MAX_PAYLOAD && c->cfg.legacy_frag && p->legacy) return send_frag(c, p, msg, len);
+  if (flen > WIRE_UDP_MAX) return SW_EMSGSIZE;
+  uint8_t *slot = batch_slot(c, p, flen);
+  if (slot) {
+    if (build_data(p, slot, msg, len)) {
+      if (!p->ocount) c->open_batches--;
+      return SW_ECRYPTO;
+    }
+    batch_commit(p, flen);
+    return SW_OK;
+  }
+  /* Too big to share a datagram: keep order by closing the open batch first. */
+  batch_close(c, p);
+  uint8_t *dst = outq_reserve(&c->out, flen);
+  if (!dst) return SW_EAGAIN;
+  if (build_data(p, dst, msg, len)) return SW_ECRYPTO;
+  outq_commit(&c->out, SW_SOCK_MAIN, peer_best(p), flen);
+  return SW_OK;
+}
+
+static void send_sealed(sw_core *c, core_peer *p, uint8_t inner) {
+  uint8_t buf[1 + 12 + 1 + CRYPTO_TAG_LEN];
+  if (!p->tx) return;
+  buf[0] = WIRE_SEALED;
+  next_nonce(p, buf + 1);
+  if (crypto_aead_seal(p->tx, buf + 1, NULL, 0, &inner, 1, buf + 13)) return;
+  send_raw(c, peer_best(p), buf, sizeof buf);
+}
+
+static void send_hello(sw_core *c, uint8_t type, const sw_addr *to) {
+  uint8_t buf[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  size_t n = wire_hello_encode(buf, type, c->me.id, c->me.pub, OWN_CAPS);
+  send_raw(c, to, buf, n);
+}
+
+/* ---- delivery (PROTOCOL.md 6) -------------------------------------------- */
+
+/* Deliver once (content dedup, 6.2), then flood to the mesh except the last hop (6.3). */
+static void deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len, uint64_t now) {
+  uint8_t id[8];
+  if (dedup_bloom_seen(&c->bloom, dedup_xor_hash(msg, len), now)) {
+    c->stats.duplicates++;
+    return;
+  }
+  memcpy(id, from->wire_id, 8);
+  c->stats.delivered++;
+  sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
+  emit(c, &ev);
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *q = &c->peers[k];
+    if (!q->used || !q->in_mesh || !q->tx || memcmp(q->wire_id, id, 8) == 0) continue;
+    if (!data_room(c, len + WIRE_DATA_OVERHEAD) || send_message(c, q, msg, len))
+      c->stats.flood_dropped++;
+  }
+}
+
+typedef struct deliver_ctx {
+  sw_core *c;
+  core_peer *p;
+  uint64_t now;
+} deliver_ctx;
+
+static void deliver_cb(void *ctx, const uint8_t *data, size_t len) {
+  deliver_ctx *d = ctx;
+  deliver(d->c, d->p, data, len, d->now);
+}
+
+/* ---- peers --------------------------------------------------------------- */
+
+static void frag_set_free(frag_set *f) {
+  free(f->data);
+  free(f->have);
+  memset(f, 0, sizeof *f);
+}
+
+static void peer_clear(sw_core *c, core_peer *p) {
+  if (p->ocount) c->open_batches--;
+  crypto_aead_free(p->tx);
+  crypto_aead_free(p->rx);
+  jitter_free(&p->jit);
+  for (int i = 0; i < FRAG_SETS; i++) frag_set_free(&p->frags[i]);
+  if (c->last_hit == p) c->last_hit = NULL;
+  memset(p, 0, sizeof *p);
+}
+
+static void peer_remove(sw_core *c, core_peer *p) {
+  uint8_t id[8];
+  memcpy(id, p->wire_id, 8);
+  peer_clear(c, p);
+  c->npeers--;
+  sw_event ev = {.type = SW_EV_DISCONNECT, .peer = id};
+  emit(c, &ev);
+}
+
+static size_t mesh_count(const sw_core *c) {
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) n += c->peers[k].used && c->peers[k].in_mesh;
+  return n;
+}
+
+static void dial_forget(sw_core *c, const sw_addr *a, const uint8_t wire[8]) {
+  for (int i = 0; i < DIAL_MAX; i++) {
+    dial_entry *d = &c->dials[i];
+    if (!d->used) continue;
+    if (addr_equal(&d->to, a) || (d->has_id && memcmp(d->id, wire, 8) == 0)) d->used = 0;
+  }
+}
+
+static dial_entry *dial_find(sw_core *c, const sw_addr *a) {
+  for (int i = 0; i < DIAL_MAX; i++)
+    if (c->dials[i].used && addr_equal(&c->dials[i].to, a)) return &c->dials[i];
+  return NULL;
+}
+
+static core_peer *peer_create(sw_core *c, const wire_hello *h, const sw_addr *from,
+                              const crypto_session_keys *keys, uint64_t now) {
+  core_peer *p = NULL;
+  for (size_t k = 0; k < c->max_peers && !p; k++)
+    if (!c->peers[k].used) p = &c->peers[k];
+  if (!p) return NULL;
+  memset(p, 0, sizeof *p);
+  p->tx = crypto_aead_new(keys->send_key, 1);
+  p->rx = crypto_aead_new(keys->recv_key, 0);
+  if (!p->tx || !p->rx) {
+    crypto_aead_free(p->tx);
+    crypto_aead_free(p->rx);
+    p->tx = p->rx = NULL;
+    return NULL;
+  }
+  p->used = 1;
+  memcpy(p->wire_id, h->wire_id, 8);
+  memcpy(p->pub, h->pub, 32);
+  p->legacy = !h->extended;
+  p->caps = h->caps;
+  p->session_id = keys->session_id;
+  /* D4: our counter starts at a fresh random point each session, below 2^62 so it
+   * can never wrap. The sequence prefix starts at 0: reference receivers expect it. */
+  rnd(c, &p->send_ctr, sizeof p->send_ctr);
+  p->send_ctr &= (1ull << 62) - 1;
+  replay_reset(&p->replay);
+  jitter_init(&p->jit, 0);
+  p->rtt = RTT_INIT_MS;
+  p->addrs[0].a = *from;
+  p->addrs[0].rtt = RTT_INIT_MS;
+  p->naddr = 1;
+  p->seen = p->last_pong = p->last_hello = now;
+  p->olen = 2;
+  c->npeers++;
+  return p;
+}
+
+static void on_hello(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                     uint64_t now) {
+  wire_hello h;
+  uint8_t digest[32];
+  if (wire_hello_decode(buf, len, &h)) return;
+  crypto_sha256(h.pub, 32, digest);
+  /* D2: the claimed wire id must be the key's. D9: never a session with ourselves. */
+  if (memcmp(digest, h.wire_id, 8) != 0) return;
+  if (memcmp(h.wire_id, c->me.id, 8) == 0 || memcmp(h.pub, c->me.pub, 32) == 0) return;
+
+  core_peer *p = peer_by_wire(c, h.wire_id);
+  if (p) {
+    if (memcmp(p->pub, h.pub, 32) != 0) return; /* D2: a known id keeps its key */
+    p->last_hello = now;
+    int ai = peer_addr_index(p, from);
+    if (ai >= 0) touch(p, ai, now, -1);
+    /* Answer from any address: a restarted peer dials from a new one (D35); the new
+     * address is adopted only once authenticated DATA arrives from it. */
+    if (h.type == WIRE_HELLO && !c->closing) send_hello(c, WIRE_HELLO_ACK, from);
+    return;
+  }
+  if (c->closing) return;
+  /* When we dialled this address knowing the full id, the answer must be that id. */
+  dial_entry *d = dial_find(c, from);
+  if (d && d->has_id && memcmp(digest, d->id, 20) != 0) return;
+  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms. */
+  if (c->npeers >= c->max_peers) return;
+  crypto_session_keys keys;
+  if (crypto_derive_session(&c->me, h.pub, &keys)) return; /* D18: low-order key */
+  p = peer_create(c, &h, from, &keys, now);
+  memset(&keys, 0, sizeof keys);
+  if (!p) return;
+  if (h.type == WIRE_HELLO) send_hello(c, WIRE_HELLO_ACK, from);
+  dial_forget(c, from, p->wire_id);
+  if (mesh_count(c) < MESH_D) p->in_mesh = 1;
+  /* Prove the key at once to a libsetowire peer, which verifies this address. */
+  if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_PROOF);
+  char text[SW_ADDRSTRLEN];
+  uint8_t id[8];
+  memcpy(id, p->wire_id, 8);
+  addr_format(from, text, sizeof text);
+  sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text};
+  emit(c, &ev);
+}
+
+/* Authenticate an encrypted frame (DATA or SEALED) and find its peer. The plaintext
+ * lands in c->scratch. Returns the peer, or NULL when the frame is to be dropped. */
+static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                             size_t *ptlen, int *restart, uint64_t now) {
+  int ai = -1;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  const uint8_t *nonce = buf + 1;
+  uint32_t sid = wire_get32(nonce);
+  uint64_t ctr = wire_get64(nonce + 4);
+  size_t clen = len - WIRE_DATA_HDR;
+  *restart = 0;
+  if (p) {
+    if (!p->rx || crypto_aead_open(p->rx, nonce, buf + WIRE_DATA_HDR, clen, c->scratch)) {
+      c->stats.rx_auth_fail++;
+      return NULL;
+    }
+  } else {
+    /* Unknown address: the session id in the nonce names the session without trial
+     * decryption across peers (D8), so a NAT rebinding or a restart is followed. */
+    for (size_t k = 0; k < c->max_peers && !p; k++) {
+      core_peer *q = &c->peers[k];
+      if (q->used && q->rx && q->session_id == sid &&
+          crypto_aead_open(q->rx, nonce, buf + WIRE_DATA_HDR, clen, c->scratch) == 0)
+        p = q;
+    }
+    if (!p) {
+      c->stats.rx_auth_fail++;
+      return NULL;
+    }
+  }
+  if (!replay_check(&p->replay, ctr)) {
+    /* A rewound counter that authenticates is a replay, or the remote restarted its
+     * session (references restart at 0, D5/D12). Believe a restart only with evidence:
+     * a new address, or a HELLO from it moments ago. */
+    if (ai >= 0 && now - p->last_hello > RESTART_WINDOW_MS) {
+      c->stats.rx_replay++;
+      return NULL;
+    }
+    replay_reset(&p->replay);
+    *restart = 1;
+    c->stats.restarts++;
+  }
+  replay_commit(&p->replay, ctr);
+  if (ai < 0) {
+    ai = peer_add_addr(p, from);
+    p->best = ai; /* it just proved itself: the peer is there now (D35) */
+  } else {
+    p->addrs[ai].verified = 1;
+  }
+  touch(p, ai, now, -1);
+  *ptlen = clen - CRYPTO_TAG_LEN;
+  return p;
+}
+
+static void on_data(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                    uint64_t now) {
+  size_t n;
+  int restart;
+  if (len < WIRE_DATA_MIN) return;
+  core_peer *p = open_frame(c, from, buf, len, &n, &restart, now);
+  if (!p) return;
+  if (p->score < SCORE_MAX) p->score++;
+  const uint8_t *inner = c->scratch;
+  if (n < 4) { /* PROTOCOL.md 5.2 step 8: the short path, no sequence number */
+    deliver(c, p, inner, n, now);
+    return;
+  }
+  uint32_t seq = wire_get32(inner);
+  if (restart) jitter_reset(&p->jit, seq);
+  deliver_ctx d = {c, p, now};
+  jitter_push(&p->jit, seq, inner + 4, n - 4, now, deliver_cb, &d);
+}
+
+static void on_sealed(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                      uint64_t now) {
+  size_t n;
+  int restart;
+  if (len < WIRE_DATA_MIN + 1) return;
+  core_peer *p = open_frame(c, from, buf, len, &n, &restart, now);
+  if (!p || n < 1) return;
+  if (restart) jitter_reset(&p->jit, 0);
+  if (c->scratch[0] == SEALED_GOAWAY) peer_remove(c, p);
+}
+
+static void on_ping(sw_core *c, const sw_addr *from, uint64_t now) {
+  int ai;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  /* D19: answer only peers we know at this address; a PONG to anyone else would be
+   * reflection and would disclose our full id. */
+  if (!p) return;
+  touch(p, ai, now, -1);
+  uint8_t pong[WIRE_PONG_LEN];
+  send_raw(c, from, pong, wire_pong_encode(pong, c->me.id));
+}
+
+static void on_pong(sw_core *c, const sw_addr *from, uint64_t now) {
+  int ai;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  if (!p) return; /* D8: an id inside a PONG never adds an address */
+  double sample = p->ping_outstanding ? (double)(now - p->last_ping_sent) : p->rtt;
+  p->ping_outstanding = 0;
+  p->rtt += RTT_ALPHA * (sample - p->rtt); /* PROTOCOL.md 9.2 step 4 */
+  touch(p, ai, now, sample);
+}
+
+static void on_goaway(sw_core *c, const sw_addr *from) {
+  int ai;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  /* D7: honoured only from an address that has sent authenticated frames. */
+  if (p && p->addrs[ai].verified) peer_remove(c, p);
+}
+
+static void on_frag(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                    uint64_t now) {
+  int ai;
+  wire_frag f;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  /* Plaintext FRAG only from a peer that identified itself as a reference (D1). */
+  if (!p || !p->legacy || wire_frag_decode(buf, len, &f)) {
+    c->stats.rx_dropped++;
+    return;
+  }
+  if ((size_t)f.count * WIRE_FRAG_DATA_MAX > FRAG_MAX_MESSAGE) return;
+  /* Every piece but the last is full-size; anything else is not a reference sender. */
+  if (f.index + 1 < f.count && f.len != WIRE_FRAG_DATA_MAX) return;
+  frag_set *s = NULL, *oldest = &p->frags[0];
+  for (int i = 0; i < FRAG_SETS; i++) {
+    frag_set *x = &p->frags[i];
+    if (x->used && memcmp(x->id, f.frag_id, 8) == 0) s = x;
+    if (!x->used || (oldest->used && x->expires < oldest->expires)) oldest = x;
+  }
+  if (!s) {
+    s = oldest;
+    if (s->used) frag_set_free(s);
+    s->data = malloc((size_t)f.count * WIRE_FRAG_DATA_MAX);
+    s->have = calloc(f.count, 1);
+    if (!s->data || !s->have) {
+      frag_set_free(s);
+      return;
+    }
+    s->used = 1;
+    memcpy(s->id, f.frag_id, 8);
+    s->count = f.count;
+    s->expires = now + FRAG_TIMEOUT_MS;
+  }
+  if (f.count != s->count || s->have[f.index]) return;
+  memcpy(s->data + (size_t)f.index * WIRE_FRAG_DATA_MAX, f.data, f.len);
+  s->have[f.index] = 1;
+  if (f.index + 1 == f.count) s->last_len = (uint32_t)f.len;
+  if (++s->got < s->count) return;
+  size_t total = (size_t)(s->count - 1) * WIRE_FRAG_DATA_MAX + s->last_len;
+  uint8_t *msg = s->data;
+  s->data = NULL;
+  frag_set_free(s);
+  deliver(c, p, msg, total, now);
+  free(msg);
+}
+
+static void dispatch(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                     uint64_t now, int depth) {
+  /* PROTOCOL.md 3 step 1: shorter than 2 bytes is dropped (so is a 1-byte GOAWAY). */
+  if (len < 2) return;
+  switch (buf[0]) {
+    case WIRE_HELLO:
+    case WIRE_HELLO_ACK: on_hello(c, from, buf, len, now); break;
+    case WIRE_DATA: on_data(c, from, buf, len, now); break;
+    case WIRE_PING: on_ping(c, from, now); break;
+    case WIRE_PONG: on_pong(c, from, now); break;
+    case WIRE_GOAWAY: on_goaway(c, from); break;
+    case WIRE_FRAG: on_frag(c, from, buf, len, now); break;
+    case WIRE_SEALED: on_sealed(c, from, buf, len, now); break;
+    case WIRE_BATCH: {
+      wire_batch_iter it;
+      const uint8_t *f;
+      size_t fl;
+      /* The references never nest; one level of nesting is tolerated, no more (D18). */
+      if (depth >= 2 || wire_batch_begin(&it, buf, len)) return;
+      while (wire_batch_next(&it, &f, &fl)) dispatch(c, from, f, fl, now, depth + 1);
+      break;
+    }
+    default: break; /* unknown and not-yet-handled types are ignored, as in 1.1 */
+  }
+}
+
+void sw_core_datagram(sw_core *c, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
+                      size_t len, uint64_t now) {
+  c->stats.rx_datagrams++;
+  if (kind != SW_SOCK_MAIN || !from || !buf) return;
+  dispatch(c, from, buf, len, now, 0);
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+static void run_dials(sw_core *c, uint64_t now) {
+  for (int i = 0; i < DIAL_MAX; i++) {
+    dial_entry *d = &c->dials[i];
+    if (!d->used) continue;
+    if (now >= d->expire_at) {
+      d->used = 0;
+      continue;
+    }
+    while (d->sent < PUNCH_TRIES && now >= d->next_at) {
+      send_hello(c, WIRE_HELLO, &d->to);
+      d->sent++;
+      d->next_at += PUNCH_INTERVAL_MS;
+    }
+  }
+}
+
+static void maintain_mesh(sw_core *c) {
+  size_t m = mesh_count(c);
+  /* PROTOCOL.md 13.2: refill below D_LOW with the best scores, trim above D_HIGH. */
+  while (m < MESH_LOW) {
+    core_peer *best = NULL;
+    for (size_t k = 0; k < c->max_peers; k++) {
+      core_peer *q = &c->peers[k];
+      if (q->used && !q->in_mesh && q->tx && (!best || q->score > best->score)) best = q;
+    }
+    if (!best) break;
+    best->in_mesh = 1;
+    m++;
+  }
+  while (m > MESH_HIGH) {
+    core_peer *worst = NULL;
+    for (size_t k = 0; k < c->max_peers; k++) {
+      core_peer *q = &c->peers[k];
+      if (q->used && q->in_mesh && (!worst || q->score < worst->score)) worst = q;
+    }
+    worst->in_mesh = 0;
+    m--;
+  }
+}
+
+static void heartbeat(sw_core *c, uint64_t now) {
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    if (now - p->seen > PEER_TIMEOUT_MS) { /* PROTOCOL.md 9.4 */
+      peer_remove(c, p);
+      continue;
+    }
+    if (now - p->last_pong > LOSS_MS) p->loss = 1;
+  }
+  maintain_mesh(c);
+  uint8_t ping[WIRE_PING_LEN];
+  wire_ping_encode(ping, now, c->me.id);
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    send_raw(c, peer_best(p), ping, sizeof ping);
+    p->last_ping_sent = now;
+    p->ping_outstanding = 1;
+  }
+}
+
+static void expire_frags(core_peer *p, uint64_t now) {
+  for (int i = 0; i < FRAG_SETS; i++)
+    if (p->frags[i].used && now >= p->frags[i].expires) frag_set_free(&p->frags[i]);
+}
+
+void sw_core_timeout(sw_core *c, uint64_t now) {
+  run_dials(c, now);
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    deliver_ctx d = {c, p, now};
+    jitter_expire(&p->jit, now, deliver_cb, &d);
+    if (p->used) expire_frags(p, now);
+  }
+  if (now >= c->next_heartbeat && !c->closing) {
+    heartbeat(c, now);
+    c->next_heartbeat = now + HEARTBEAT_MS;
+  }
+}
+
+uint64_t sw_core_deadline(const sw_core *c) {
+  uint64_t t = c->closing ? UINT64_MAX : c->next_heartbeat;
+  for (int i = 0; i < DIAL_MAX; i++) {
+    const dial_entry *d = &c->dials[i];
+    if (!d->used) continue;
+    uint64_t x = d->sent < PUNCH_TRIES ? d->next_at : d->expire_at;
+    if (x < t) t = x;
+  }
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    uint64_t j = jitter_deadline(&p->jit);
+    if (j < t) t = j;
+    for (int i = 0; i < FRAG_SETS; i++)
+      if (p->frags[i].used && p->frags[i].expires < t) t = p->frags[i].expires;
+  }
+  return t;
+}
+
+void sw_core_flush(sw_core *c, uint64_t now) {
+  (void)now;
+  if (!c->open_batches) return;
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used && c->peers[k].ocount) batch_close(c, &c->peers[k]);
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
+  size_t cursor = c->out.head, n = 0;
+  while (n < max && n < c->out.count) {
+    const outq_rec *r = outq_peek(&c->out, &cursor);
+    out[n].kind = (sw_sock_kind)r->kind;
+    out[n].to = &r->to;
+    out[n].data = outq_rec_data(r);
+    out[n].len = r->len;
+    n++;
+  }
+  return n;
+}
+
+void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
+  (void)now;
+  for (size_t i = 0; i < n && c->out.count; i++) outq_pop(&c->out);
+  c->stats.tx_datagrams += n;
+  if (c->want_writable && outq_free_bytes(&c->out) >= c->out.cap / 2) {
+    c->want_writable = 0;
+    sw_event ev = {.type = SW_EV_WRITABLE};
+    emit(c, &ev);
+  }
+}
+
+size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
+
+/* ---- API ------------------------------------------------------------------ */
+
+static int check_message(const sw_core *c, const void *data, size_t len) {
+  if (c->closing) return SW_ECLOSED;
+  if (!data && len) return SW_EINVAL;
+  if (len > SW_MAX_MESSAGE) return SW_EMSGSIZE;
+  return SW_OK;
+}
+
+int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t len,
+                  uint64_t now) {
+  int rc = check_message(c, data, len);
+  if (rc) return rc;
+  core_peer *p = peer ? peer_by_wire(c, peer) : NULL;
+  if (!p || !p->tx) return SW_ENOTCONN;
+  if (!data_room(c, len + WIRE_DATA_OVERHEAD)) {
+    c->want_writable = 1;
+    return SW_EAGAIN;
+  }
+  rc = send_message(c, p, data, len);
+  /* Our own message must not come back to us through the mesh (a local fix, 6.2). */
+  if (rc == SW_OK) dedup_bloom_add(&c->bloom, dedup_xor_hash(data, len), now);
+  return rc;
+}
+
+int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
+  int rc = check_message(c, data, len);
+  if (rc) return rc;
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) n += c->peers[k].used && c->peers[k].tx;
+  if (!n) return 0;
+  /* All or nothing: a broadcast is never half queued. */
+  size_t need = n * (len + WIRE_DATA_OVERHEAD + sizeof(outq_rec) + 8 + OPEN_BATCH_COST);
+  if (!data_room(c, need)) {
+    c->want_writable = 1;
+    return SW_EAGAIN;
+  }
+  int sent = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used || !p->tx) continue;
+    rc = send_message(c, p, data, len);
+    if (rc) return rc;
+    sent++;
+  }
+  dedup_bloom_add(&c->bloom, dedup_xor_hash(data, len), now);
+  return sent;
+}
+
+int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t now) {
+  int ai;
+  if (!to || (to->family != 4 && to->family != 6) || !to->port) return SW_EINVAL;
+  if (c->closing) return SW_ECLOSED;
+  if (peer_by_addr(c, to, &ai)) return SW_OK;              /* already connected */
+  if (full_id && peer_by_wire(c, full_id)) return SW_OK;
+  if (full_id && memcmp(full_id, c->me.id, 20) == 0) return SW_EINVAL; /* D9 */
+  if (dial_find(c, to)) return SW_OK;                      /* already dialling */
+  for (int i = 0; i < DIAL_MAX; i++) {
+    dial_entry *d = &c->dials[i];
+    if (d->used) continue;
+    memset(d, 0, sizeof *d);
+    d->used = 1;
+    d->to = *to;
+    if (full_id) {
+      d->has_id = 1;
+      memcpy(d->id, full_id, 20);
+    }
+    d->next_at = now;
+    d->expire_at = now + DIAL_EXPIRY_MS;
+    run_dials(c, now);
+    return SW_OK;
+  }
+  return SW_EFULL;
+}
+
+int sw_core_join(sw_core *c, const uint8_t topic[32]) {
+  if (!topic) return SW_EINVAL;
+  memcpy(c->topic, topic, 32);
+  c->joined = 1;
+  return SW_OK;
+}
+
+int sw_core_close(sw_core *c, uint64_t now) {
+  static const uint8_t goaway[WIRE_GOAWAY_LEN] = {WIRE_GOAWAY, 0};
+  if (c->closing) return SW_OK;
+  sw_core_flush(c, now); /* queued messages leave before the goodbye */
+  c->closing = 1;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_GOAWAY);
+    send_raw(c, peer_best(p), goaway, sizeof goaway); /* D7: 2 bytes, so references act */
+  }
+  for (int i = 0; i < DIAL_MAX; i++) c->dials[i].used = 0;
+  return SW_OK;
+}
+
+size_t sw_core_peer_count(const sw_core *c) { return c->npeers; }
+
+void sw_core_get_stats(const sw_core *c, sw_core_stats *out) { *out = c->stats; }
+
+size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    if (n < max) {
+      memcpy(out[n].wire_id, p->wire_id, 8);
+      out[n].addr = *peer_best(p);
+      out[n].rtt_ms = p->rtt;
+      out[n].in_mesh = p->in_mesh;
+      out[n].reference = p->legacy;
+      out[n].verified = p->addrs[p->best].verified;
+    }
+    n++;
+  }
+  return n;
+}
+
+size_t sw_core_memory(const sw_core *c) {
+  return sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
+         dedup_bloom_bytes(&c->bloom);
+}
+
+void sw_core_identity(const sw_core *c, uint8_t pub[32], uint8_t id[20]) {
+  if (pub) memcpy(pub, c->me.pub, 32);
+  if (id) memcpy(id, c->me.id, 20);
+}
+
+int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
+  int rc;
+  *out = NULL;
+  if (!cfg || !cfg->random) return SW_EINVAL;
+  sw_core *c = calloc(1, sizeof *c);
+  if (!c) return SW_ENOMEM;
+  c->cfg = *cfg;
+  c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
+  if (cfg->seed_hex) {
+    uint8_t seed[256];
+    rc = crypto_hex_decode(cfg->seed_hex, seed, sizeof seed);
+    if (rc < 0) {
+      free(c);
+      return SW_EINVAL;
+    }
+    rc = crypto_identity_from_seed(&c->me, seed, (size_t)rc);
+  } else {
+    uint8_t r[32];
+    cfg->random(cfg->ctx, r, sizeof r);
+    rc = crypto_identity_from_random(&c->me, r);
+  }
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  c->max_peers = cfg->max_peers ? cfg->max_peers : DEFAULT_MAX_PEERS;
+  c->peers = calloc(c->max_peers, sizeof *c->peers);
+  size_t outbytes = cfg->out_buffer_bytes ? cfg->out_buffer_bytes : DEFAULT_OUT_BYTES;
+  if (!c->peers || (rc = outq_init(&c->out, outbytes)) != SW_OK ||
+      (rc = dedup_bloom_init(&c->bloom, cfg->bloom_bits_log2 ? cfg->bloom_bits_log2
+                                                             : DEFAULT_BLOOM_LOG2, now))) {
+    sw_core_free(c);
+    return rc ? rc : SW_ENOMEM;
+  }
+  c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
+  *out = c;
+  return SW_OK;
+}
+
+void sw_core_free(sw_core *c) {
+  if (!c) return;
+  if (c->peers)
+    for (size_t k = 0; k < c->max_peers; k++)
+      if (c->peers[k].used) peer_clear(c, &c->peers[k]);
+  free(c->peers);
+  outq_free(&c->out);
+  dedup_bloom_free(&c->bloom);
+  memset(&c->me, 0, sizeof c->me);
+  free(c);
+}

@@ -1,0 +1,96 @@
+/* The Setowire protocol engine, sans-I/O (docs/DESIGN in ../shared, ngtcp2 style).
+ *
+ * The core never touches a socket, a clock or a random source of its own. It is driven
+ * by: sw_core_datagram() for each datagram received, sw_core_timeout() when the time
+ * given by sw_core_deadline() has come, and API calls. It answers with datagrams to send
+ * (sw_core_out_*), events through the callback, and its next deadline. Every call takes
+ * the current time in milliseconds on any monotonic clock. All state is bounded. */
+#ifndef SW_CORE_CORE_H
+#define SW_CORE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "setowire.h"
+
+typedef enum sw_sock_kind { SW_SOCK_MAIN = 0, SW_SOCK_DHT = 1, SW_SOCK_LAN = 2 } sw_sock_kind;
+
+typedef struct sw_core sw_core;
+
+typedef void (*sw_core_random_fn)(void *ctx, uint8_t *buf, size_t len);
+typedef void (*sw_core_event_fn)(void *ctx, const sw_event *ev);
+
+typedef struct sw_core_config {
+  const char *seed_hex;     /* NULL: random identity from the random callback */
+  size_t max_peers;         /* 0: 100 */
+  int legacy_frag;
+  size_t out_buffer_bytes;  /* 0: 1 MiB */
+  unsigned bloom_bits_log2; /* 0: 23 (1 MiB per generation) */
+  sw_core_random_fn random;
+  sw_core_event_fn on_event;
+  void *ctx;
+} sw_core_config;
+
+/* Returns SW_OK and the core, or SW_EINVAL for a malformed seed, SW_ENOMEM. */
+int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now_ms);
+void sw_core_free(sw_core *core);
+
+void sw_core_identity(const sw_core *core, uint8_t pub[32], uint8_t id[20]);
+
+/* Input. */
+void sw_core_datagram(sw_core *core, sw_sock_kind kind, const sw_addr *from,
+                      const uint8_t *buf, size_t len, uint64_t now_ms);
+void sw_core_timeout(sw_core *core, uint64_t now_ms);
+/* Earliest time at which sw_core_timeout must be called; UINT64_MAX: none. */
+uint64_t sw_core_deadline(const sw_core *core);
+
+/* Close the open per-peer batches so they can be sent. The runtime calls it once per
+ * loop turn, after it has fed every ready datagram: what was written in one turn is
+ * coalesced into as few datagrams as possible (PROTOCOL.md 8.2). */
+void sw_core_flush(sw_core *core, uint64_t now_ms);
+
+/* Output: datagrams in order. */
+typedef struct sw_dgram {
+  sw_sock_kind kind;
+  const sw_addr *to;
+  const uint8_t *data;
+  size_t len;
+} sw_dgram;
+/* Fill up to max datagrams from the head without removing them; returns how many. */
+size_t sw_core_out_peek(sw_core *core, sw_dgram *out, size_t max);
+/* Remove n datagrams from the head (after they were sent, or given up). */
+void sw_core_out_consume(sw_core *core, size_t n, uint64_t now_ms);
+size_t sw_core_out_pending(const sw_core *core);
+
+/* API. */
+int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_null,
+                 uint64_t now_ms);
+int sw_core_write(sw_core *core, const uint8_t peer[8], const void *data, size_t len,
+                  uint64_t now_ms);
+int sw_core_broadcast(sw_core *core, const void *data, size_t len, uint64_t now_ms);
+int sw_core_join(sw_core *core, const uint8_t topic[32]);
+/* Send GOAWAY to every peer and refuse further writes. */
+int sw_core_close(sw_core *core, uint64_t now_ms);
+size_t sw_core_peer_count(const sw_core *core);
+
+/* Introspection for tests, tools and stats. */
+typedef struct sw_core_stats {
+  uint64_t rx_datagrams, rx_dropped, rx_auth_fail, rx_replay, tx_datagrams;
+  uint64_t delivered, duplicates, flood_dropped, ctrl_dropped, restarts;
+} sw_core_stats;
+void sw_core_get_stats(const sw_core *core, sw_core_stats *out);
+
+typedef struct sw_core_peer_info {
+  uint8_t wire_id[8];
+  sw_addr addr;
+  double rtt_ms;
+  int in_mesh, reference, verified;
+} sw_core_peer_info;
+/* Fill up to max entries; returns the number of peers. */
+size_t sw_core_peers(const sw_core *core, sw_core_peer_info *out, size_t max);
+
+/* Memory held by the core, in bytes (docs/API.md gives the formula). */
+size_t sw_core_memory(const sw_core *core);
+
+#endif

@@ -1,0 +1,183 @@
+#include "crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "setowire.h"
+
+/* PROTOCOL.md 4.4 / 19: HKDF info label and output length. */
+static const char kSessionInfo[] = "p2p-v12-session";
+#define SESSION_OKM_LEN 68
+
+struct crypto_aead {
+  EVP_CIPHER_CTX *ctx;
+  int encrypt;
+};
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[32]) {
+  unsigned int n = 32;
+  EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void crypto_sha1(const void *data, size_t len, uint8_t out[20]) {
+  unsigned int n = 20;
+  EVP_Digest(data, len, out, &n, EVP_sha1(), NULL);
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int crypto_hex_decode(const char *hex, uint8_t *out, size_t outlen) {
+  size_t n = strlen(hex);
+  if (n % 2 || n / 2 > outlen) return SW_EINVAL;
+  for (size_t i = 0; i < n / 2; i++) {
+    int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return SW_EINVAL;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return (int)(n / 2);
+}
+
+void crypto_hex_encode(const uint8_t *in, size_t len, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * len] = 0;
+}
+
+int crypto_identity_complete(crypto_identity *id) {
+  size_t publen = 32;
+  uint8_t h[32];
+  EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, id->priv, 32);
+  if (!pk) return SW_ECRYPTO;
+  int ok = EVP_PKEY_get_raw_public_key(pk, id->pub, &publen) == 1 && publen == 32;
+  EVP_PKEY_free(pk);
+  if (!ok) return SW_ECRYPTO;
+  crypto_sha256(id->pub, 32, h);
+  memcpy(id->id, h, 20);
+  return SW_OK;
+}
+
+int crypto_identity_from_seed(crypto_identity *id, const uint8_t *seed, size_t len) {
+  crypto_sha256(seed, len, id->priv);
+  return crypto_identity_complete(id);
+}
+
+int crypto_identity_from_random(crypto_identity *id, const uint8_t rnd[32]) {
+  memcpy(id->priv, rnd, 32);
+  return crypto_identity_complete(id);
+}
+
+int crypto_is_lower(const uint8_t own_wire[8], const uint8_t remote_wire[8],
+                    const uint8_t own_pub[32], const uint8_t remote_pub[32]) {
+  int c = memcmp(own_wire, remote_wire, 8);
+  if (c) return c < 0;
+  return memcmp(own_pub, remote_pub, 32) < 0;
+}
+
+static int x25519_shared(const crypto_identity *own, const uint8_t remote_pub[32],
+                         uint8_t shared[32]) {
+  static const uint8_t zero[32];
+  size_t n = 32;
+  int rc = SW_ECRYPTO;
+  EVP_PKEY *mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, own->priv, 32);
+  EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, remote_pub, 32);
+  EVP_PKEY_CTX *ctx = mine ? EVP_PKEY_CTX_new(mine, NULL) : NULL;
+  if (ctx && theirs && EVP_PKEY_derive_init(ctx) == 1 &&
+      EVP_PKEY_derive_set_peer(ctx, theirs) == 1 && EVP_PKEY_derive(ctx, shared, &n) == 1 &&
+      n == 32 && CRYPTO_memcmp(shared, zero, 32) != 0)
+    rc = SW_OK;
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(theirs);
+  EVP_PKEY_free(mine);
+  return rc;
+}
+
+int crypto_derive_session(const crypto_identity *own, const uint8_t remote_pub[32],
+                          crypto_session_keys *out) {
+  uint8_t shared[32], okm[SESSION_OKM_LEN];
+  int rc = x25519_shared(own, remote_pub, shared);
+  if (rc) return rc;
+  EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+  EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+  OSSL_PARAM params[4];
+  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+  params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, shared, 32);
+  params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)kSessionInfo,
+                                                sizeof kSessionInfo - 1);
+  params[3] = OSSL_PARAM_construct_end();
+  rc = (kctx && EVP_KDF_derive(kctx, okm, sizeof okm, params) == 1) ? SW_OK : SW_ECRYPTO;
+  EVP_KDF_CTX_free(kctx);
+  EVP_KDF_free(kdf);
+  OPENSSL_cleanse(shared, sizeof shared);
+  if (rc) return rc;
+  uint8_t own_wire[8], remote_wire[8], h[32];
+  memcpy(own_wire, own->id, 8);
+  crypto_sha256(remote_pub, 32, h);
+  memcpy(remote_wire, h, 8);
+  int lower = crypto_is_lower(own_wire, remote_wire, own->pub, remote_pub);
+  memcpy(out->send_key, okm + (lower ? 0 : 32), 32);
+  memcpy(out->recv_key, okm + (lower ? 32 : 0), 32);
+  out->session_id = (uint32_t)okm[64] << 24 | (uint32_t)okm[65] << 16 |
+                    (uint32_t)okm[66] << 8 | okm[67];
+  OPENSSL_cleanse(okm, sizeof okm);
+  return SW_OK;
+}
+
+crypto_aead *crypto_aead_new(const uint8_t key[32], int encrypt) {
+  crypto_aead *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  a->encrypt = encrypt;
+  a->ctx = EVP_CIPHER_CTX_new();
+  if (!a->ctx ||
+      EVP_CipherInit_ex(a->ctx, EVP_chacha20_poly1305(), NULL, key, NULL, encrypt) != 1) {
+    crypto_aead_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+void crypto_aead_free(crypto_aead *a) {
+  if (!a) return;
+  EVP_CIPHER_CTX_free(a->ctx);
+  free(a);
+}
+
+int crypto_aead_seal(crypto_aead *a, const uint8_t nonce[12], const uint8_t *pre,
+                     size_t prelen, const uint8_t *in, size_t len, uint8_t *out) {
+  int n1 = 0, n2 = 0, f = 0;
+  if (len > INT32_MAX - 64 || prelen > 64) return SW_EINVAL;
+  if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, 1) != 1) return SW_ECRYPTO;
+  if (prelen && EVP_CipherUpdate(a->ctx, out, &n1, pre, (int)prelen) != 1) return SW_ECRYPTO;
+  if (len && EVP_CipherUpdate(a->ctx, out + n1, &n2, in, (int)len) != 1) return SW_ECRYPTO;
+  if (EVP_CipherFinal_ex(a->ctx, out + n1 + n2, &f) != 1) return SW_ECRYPTO;
+  if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN, out + prelen + len) !=
+      1)
+    return SW_ECRYPTO;
+  return SW_OK;
+}
+
+int crypto_aead_open(crypto_aead *a, const uint8_t nonce[12], const uint8_t *in, size_t len,
+                     uint8_t *out) {
+  int n = 0, f = 0;
+  uint8_t tag[CRYPTO_TAG_LEN];
+  if (len < CRYPTO_TAG_LEN || len > INT32_MAX) return SW_ECRYPTO;
+  size_t clen = len - CRYPTO_TAG_LEN;
+  memcpy(tag, in + clen, CRYPTO_TAG_LEN);
+  if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, 0) != 1) return SW_ECRYPTO;
+  if (clen && EVP_CipherUpdate(a->ctx, out, &n, in, (int)clen) != 1) return SW_ECRYPTO;
+  if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN, tag) != 1)
+    return SW_ECRYPTO;
+  if (EVP_CipherFinal_ex(a->ctx, out + n, &f) != 1) return SW_ECRYPTO;
+  return SW_OK;
+}

@@ -1,0 +1,66 @@
+/* Identity, session derivation and the DATA AEAD (PROTOCOL.md 2, 4.4, 5.1).
+ * Everything here is a thin layer over OpenSSL libcrypto: no primitive is written by
+ * hand. Pure functions of their inputs; no clock, no randomness of its own. */
+#ifndef SW_CORE_CRYPTO_H
+#define SW_CORE_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_KEY_LEN 32
+#define CRYPTO_NONCE_LEN 12 /* PROTOCOL.md 19 NONCE_LEN: u32 session id + u64 counter */
+#define CRYPTO_TAG_LEN 16   /* PROTOCOL.md 19 TAG_LEN */
+
+typedef struct crypto_identity {
+  uint8_t priv[32];
+  uint8_t pub[32];
+  uint8_t id[20];  /* SHA-256(pub)[0..19], PROTOCOL.md 2.2 */
+} crypto_identity;
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
+void crypto_sha1(const void *data, size_t len, uint8_t out[20]);
+
+/* Strict hex decoding: returns the byte count, or SW_EINVAL on odd length or a
+ * non-hex character (unlike the JavaScript reference, nothing is silently dropped). */
+int crypto_hex_decode(const char *hex, uint8_t *out, size_t outlen);
+void crypto_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+
+/* Private scalar = SHA-256(seed bytes); an empty seed is valid (zero bytes). */
+int crypto_identity_from_seed(crypto_identity *id, const uint8_t *seed, size_t len);
+/* Random identity from 32 caller-supplied random bytes. */
+int crypto_identity_from_random(crypto_identity *id, const uint8_t rnd[32]);
+/* Recompute pub and id from priv. */
+int crypto_identity_complete(crypto_identity *id);
+
+/* 1 when the local side is "lower" and sends with okm[0..31] (PROTOCOL.md 4.4, Python
+ * rule): wire ids compared bytewise, ties broken by public key. 0 otherwise. */
+int crypto_is_lower(const uint8_t own_wire[8], const uint8_t remote_wire[8],
+                    const uint8_t own_pub[32], const uint8_t remote_pub[32]);
+
+typedef struct crypto_session_keys {
+  uint8_t send_key[32];
+  uint8_t recv_key[32];
+  uint32_t session_id;
+} crypto_session_keys;
+
+/* X25519 + HKDF-SHA256 (empty salt, info "p2p-v12-session", 68 bytes). Fails with
+ * SW_ECRYPTO on a low-order remote key (all-zero shared secret, defect D18). */
+int crypto_derive_session(const crypto_identity *own, const uint8_t remote_pub[32],
+                          crypto_session_keys *out);
+
+/* One ChaCha20-Poly1305 context per direction, keyed once: per message only the nonce
+ * changes, so the hot path never re-schedules a key. */
+typedef struct crypto_aead crypto_aead;
+crypto_aead *crypto_aead_new(const uint8_t key[32], int encrypt);
+void crypto_aead_free(crypto_aead *a);
+/* Encrypts pre (prelen bytes, may be 0) followed by in (len bytes) as one plaintext:
+ * out gets prelen+len bytes of ciphertext then the 16-byte tag. No associated data.
+ * The split lets DATA prepend its sequence number without copying the message. */
+int crypto_aead_seal(crypto_aead *a, const uint8_t nonce[12], const uint8_t *pre,
+                     size_t prelen, const uint8_t *in, size_t len, uint8_t *out);
+/* in holds ciphertext followed by the tag (len includes the tag). out gets len-16 bytes.
+ * Returns 0, or SW_ECRYPTO when authentication fails. */
+int crypto_aead_open(crypto_aead *a, const uint8_t nonce[12], const uint8_t *in, size_t len,
+                     uint8_t *out);
+
+#endif

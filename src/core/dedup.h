@@ -1,0 +1,38 @@
+/* Duplicate suppression (PROTOCOL.md 6.2): the references' xor_hash message id and a
+ * two-generation bloom filter. Local behaviour, but flooding relies on it to stop. */
+#ifndef SW_CORE_DEDUP_H
+#define SW_CORE_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Two FNV-1a style 32-bit accumulators over even and odd bytes: a = bytes 0,2,4...,
+ * b = bytes 1,3,5... The reference's 16-hex-char id is hex(u32be(a) || u32be(b)). */
+uint64_t dedup_xor_hash(const uint8_t *data, size_t len);
+/* The 16 lowercase hex chars of the id (the bloom key text of the references). */
+void dedup_xor_hash_text(uint64_t h, char out[17]);
+/* The 5 bit positions of a key text in a filter of 2^bits_log2 bits (PROTOCOL.md 6.2). */
+void dedup_bloom_positions(const char *key, size_t keylen, unsigned bits_log2,
+                           uint32_t out[5]);
+
+/* The references use 2^26 bits per generation (16 MiB for two) and rotate on time
+ * only, so a busy node saturates its filter and starts dropping new messages as
+ * duplicates. Ours is sized by the caller and also rotates after `capacity`
+ * insertions, which keeps the false-positive rate under about 1e-6 at any rate. */
+typedef struct dedup_bloom {
+  uint8_t *cur, *old;
+  unsigned bits_log2;
+  uint32_t count, capacity;
+  uint64_t rotated_at_ms;
+  uint64_t rotate_ms;
+} dedup_bloom;
+
+int dedup_bloom_init(dedup_bloom *b, unsigned bits_log2, uint64_t now_ms);
+void dedup_bloom_free(dedup_bloom *b);
+size_t dedup_bloom_bytes(const dedup_bloom *b);
+int dedup_bloom_has(const dedup_bloom *b, uint64_t id);
+void dedup_bloom_add(dedup_bloom *b, uint64_t id, uint64_t now_ms);
+/* has() then add(): 1 if it was already there. */
+int dedup_bloom_seen(dedup_bloom *b, uint64_t id, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,34 @@
+/* The parts of the public API that need no runtime: error names and identity. */
+#include <string.h>
+
+#include "crypto.h"
+#include "setowire.h"
+
+const char *sw_strerror(int err) {
+  switch (err) {
+    case SW_OK: return "success";
+    case SW_EINVAL: return "invalid argument";
+    case SW_ENOMEM: return "out of memory";
+    case SW_EAGAIN: return "queue full, retry after SW_EV_WRITABLE";
+    case SW_EMSGSIZE: return "message too large for one datagram";
+    case SW_ENOTCONN: return "no session with that peer";
+    case SW_ECLOSED: return "swarm is closing or closed";
+    case SW_EIO: return "socket or system error";
+    case SW_ECRYPTO: return "crypto library failure";
+    case SW_EFULL: return "table full";
+    default: return "unknown error";
+  }
+}
+
+int sw_identity_from_seed(const char *seed_hex, uint8_t pub[32], uint8_t id[SW_ID_LEN]) {
+  uint8_t seed[256];
+  crypto_identity me;
+  if (!seed_hex) return SW_EINVAL;
+  int n = crypto_hex_decode(seed_hex, seed, sizeof seed);
+  if (n < 0) return SW_EINVAL;
+  int rc = crypto_identity_from_seed(&me, seed, (size_t)n);
+  if (rc) return rc;
+  if (pub) memcpy(pub, me.pub, 32);
+  if (id) memcpy(id, me.id, SW_ID_LEN);
+  return SW_OK;
+}

@@ -1,0 +1,333 @@
+/* The libuv runtime behind the public API: it owns the socket, the clock, DNS and
+ * randomness, and drives the sans-I/O core. One loop turn:
+ *   poll readable -> feed every ready datagram to the core (recvmmsg)
+ *   prepare       -> close open batches, send the queue (sendmmsg), arm the timer
+ * so what the application writes during a turn leaves coalesced, once. */
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core.h"
+#include "setowire.h"
+#include "udp.h"
+
+#define RX_TURN_LIMIT 16      /* recvmmsg calls per readable event: bounds one turn */
+#define CLOSE_DRAIN_MS 2000   /* PROTOCOL.md 19 DRAIN_TIMEOUT: most we wait to send */
+#define MAX_RESOLVES 64       /* outstanding name lookups */
+
+typedef struct resolve_req {
+  uv_getaddrinfo_t req;
+  sw_swarm *swarm;
+  uint16_t port;
+  int active;
+} resolve_req;
+
+enum { ST_OPEN, ST_DRAINING, ST_CLOSING, ST_CLOSED };
+
+struct sw_swarm {
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  int owns_loop;
+  sw_core *core;
+  int fd, v6;
+  uint16_t port;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uv_prepare_t prepare;
+  int poll_events;
+  int handles_open;
+  int state;
+  int announced;
+  uint64_t drain_deadline;
+  udp_rx rx;
+  sw_options opts;
+  resolve_req resolves[MAX_RESOLVES];
+};
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
+
+static void random_bytes(void *ctx, uint8_t *buf, size_t len) {
+  (void)ctx;
+  /* A failing CSPRNG is not something to limp on with: refuse to produce keys. */
+  if (RAND_bytes(buf, (int)len) != 1) abort();
+}
+
+static void core_event(void *ctx, const sw_event *ev) {
+  sw_swarm *s = ctx;
+  if (s->opts.on_event) s->opts.on_event(s, ev, s->opts.user);
+}
+
+static void update_poll(sw_swarm *s);
+
+/* Send what the core has queued; returns 1 when everything went. */
+static int drain_out(sw_swarm *s) {
+  sw_dgram d[UDP_BATCH];
+  for (;;) {
+    size_t n = sw_core_out_peek(s->core, d, UDP_BATCH);
+    if (!n) return 1;
+    int sent = udp_send_batch(s->fd, s->v6, d, n);
+    if (sent < 0) sent = (int)n; /* socket broken: give the datagrams up, not the loop */
+    sw_core_out_consume(s->core, (size_t)sent, now_ms());
+    if ((size_t)sent < n) return 0;
+  }
+}
+
+static void handle_closed(uv_handle_t *h) {
+  sw_swarm *s = h->data;
+  if (--s->handles_open) return;
+  udp_close(s->fd);
+  s->fd = -1;
+  s->state = ST_CLOSED;
+  sw_event ev = {.type = SW_EV_CLOSE};
+  if (s->opts.on_event) s->opts.on_event(s, &ev, s->opts.user);
+}
+
+static void finish_close(sw_swarm *s) {
+  if (s->state == ST_CLOSING || s->state == ST_CLOSED) return;
+  s->state = ST_CLOSING;
+  for (int i = 0; i < MAX_RESOLVES; i++)
+    if (s->resolves[i].active) uv_cancel((uv_req_t *)&s->resolves[i].req);
+  uv_close((uv_handle_t *)&s->poll, handle_closed);
+  uv_close((uv_handle_t *)&s->timer, handle_closed);
+  uv_close((uv_handle_t *)&s->prepare, handle_closed);
+}
+
+static void arm_timer(sw_swarm *s);
+
+/* Every loop turn, before it blocks: flush, send, re-arm. */
+static void on_prepare(uv_prepare_t *h) {
+  sw_swarm *s = h->data;
+  uint64_t now = now_ms();
+  if (!s->announced) {
+    s->announced = 1;
+    sw_event ev = {.type = SW_EV_LISTENING, .port = s->port};
+    core_event(s, &ev);
+  }
+  if (s->state >= ST_CLOSING) return;
+  sw_core_flush(s->core, now);
+  int all = drain_out(s);
+  if (s->state == ST_DRAINING && (all || now >= s->drain_deadline)) {
+    finish_close(s);
+    return;
+  }
+  update_poll(s);
+  arm_timer(s);
+}
+
+static void on_timer(uv_timer_t *h) {
+  sw_swarm *s = h->data;
+  uint64_t now = now_ms();
+  if (s->state == ST_DRAINING && now >= s->drain_deadline) {
+    finish_close(s);
+    return;
+  }
+  sw_core_timeout(s->core, now);
+}
+
+static void arm_timer(sw_swarm *s) {
+  uint64_t now = now_ms(), t = sw_core_deadline(s->core);
+  if (s->state == ST_DRAINING && s->drain_deadline < t) t = s->drain_deadline;
+  if (t == UINT64_MAX) {
+    uv_timer_stop(&s->timer);
+    return;
+  }
+  uv_timer_start(&s->timer, on_timer, t > now ? t - now : 0, 0);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  sw_swarm *s = h->data;
+  if (status < 0 || s->state >= ST_CLOSING) return;
+  if (events & UV_READABLE) {
+    for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
+      int n = udp_recv_batch(s->fd, &s->rx);
+      if (n <= 0) break;
+      uint64_t now = now_ms();
+      for (int i = 0; i < n; i++)
+        if (s->rx.len[i])
+          sw_core_datagram(s->core, SW_SOCK_MAIN, &s->rx.from[i], udp_rx_data(&s->rx, i),
+                           s->rx.len[i], now);
+      if (n < UDP_BATCH) break;
+      /* Send between receive bursts so replies and floods do not pile up. */
+      sw_core_flush(s->core, now);
+      drain_out(s);
+    }
+  }
+  if (events & UV_WRITABLE) drain_out(s);
+}
+
+static void update_poll(sw_swarm *s) {
+  int want = UV_READABLE | (sw_core_out_pending(s->core) ? UV_WRITABLE : 0);
+  if (want != s->poll_events) {
+    s->poll_events = want;
+    uv_poll_start(&s->poll, want, on_poll);
+  }
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+void sw_options_init(sw_options *o) {
+  memset(o, 0, sizeof *o);
+  o->version = SW_OPTIONS_VERSION;
+  o->max_peers = 100;
+  o->send_buffer_bytes = 1u << 20;
+  o->lan = o->dht = o->stun = o->http = 1;
+}
+
+int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
+  int rc;
+  if (!out || !opts || opts->version != SW_OPTIONS_VERSION) return SW_EINVAL;
+  *out = NULL;
+  sw_swarm *s = calloc(1, sizeof *s);
+  if (!s) return SW_ENOMEM;
+  s->opts = *opts;
+  s->fd = -1;
+  sw_core_config cfg = {.seed_hex = opts->seed_hex,
+                        .max_peers = opts->max_peers,
+                        .legacy_frag = opts->legacy_frag,
+                        .out_buffer_bytes = opts->send_buffer_bytes,
+                        .random = random_bytes,
+                        .on_event = core_event,
+                        .ctx = s};
+  if ((rc = sw_core_new(&s->core, &cfg, now_ms())) != SW_OK) goto fail;
+  s->opts.seed_hex = NULL; /* the caller's text is not kept */
+  s->opts.bind = NULL;
+  if ((rc = udp_rx_init(&s->rx)) != SW_OK) goto fail;
+  if ((rc = udp_open(opts->bind, opts->port, &s->fd, &s->port, &s->v6)) != SW_OK) goto fail;
+  if (uv_loop) {
+    s->loop = uv_loop;
+  } else {
+    if (uv_loop_init(&s->own_loop)) {
+      rc = SW_EIO;
+      goto fail;
+    }
+    s->owns_loop = 1;
+    s->loop = &s->own_loop;
+  }
+  if (uv_poll_init(s->loop, &s->poll, s->fd) || uv_timer_init(s->loop, &s->timer) ||
+      uv_prepare_init(s->loop, &s->prepare)) {
+    rc = SW_EIO;
+    goto fail;
+  }
+  s->poll.data = s->timer.data = s->prepare.data = s;
+  s->handles_open = 3;
+  uv_prepare_start(&s->prepare, on_prepare);
+  update_poll(s);
+  arm_timer(s);
+  *out = s;
+  return SW_OK;
+fail:
+  /* Handles are only initialised once everything before succeeded; none to close. */
+  if (s->owns_loop) uv_loop_close(&s->own_loop);
+  udp_close(s->fd);
+  udp_rx_free(&s->rx);
+  sw_core_free(s->core);
+  free(s);
+  return rc;
+}
+
+int sw_swarm_run(sw_swarm *s) {
+  if (!s || !s->owns_loop) return SW_EINVAL;
+  while (s->state != ST_CLOSED && uv_run(s->loop, UV_RUN_DEFAULT)) {
+  }
+  return SW_OK;
+}
+
+int sw_swarm_close(sw_swarm *s) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_OK;
+  uint64_t now = now_ms();
+  sw_core_close(s->core, now);
+  s->state = ST_DRAINING;
+  s->drain_deadline = now + CLOSE_DRAIN_MS;
+  arm_timer(s);
+  return SW_OK;
+}
+
+void sw_swarm_free(sw_swarm *s) {
+  if (!s) return;
+  if (s->state != ST_CLOSED && s->handles_open) {
+    /* Never ran to SW_EV_CLOSE: close the handles now and let the loop finish them. */
+    finish_close(s);
+    uv_run(s->loop, UV_RUN_NOWAIT);
+  }
+  if (s->owns_loop) uv_loop_close(&s->own_loop);
+  udp_close(s->fd);
+  udp_rx_free(&s->rx);
+  sw_core_free(s->core);
+  free(s);
+}
+
+void sw_swarm_id(const sw_swarm *s, uint8_t out[SW_ID_LEN]) { sw_core_identity(s->core, NULL, out); }
+
+uint16_t sw_swarm_port(const sw_swarm *s) { return s->port; }
+
+int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
+  if (!s) return SW_EINVAL;
+  return sw_core_join(s->core, topic);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  resolve_req *r = (resolve_req *)req;
+  sw_swarm *s = r->swarm;
+  r->active = 0;
+  if (status == 0 && s->state == ST_OPEN) {
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+      sw_addr a;
+      if (ai->ai_family == AF_INET)
+        addr_from_raw(&a, (const uint8_t *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4,
+                      r->port);
+      else if (ai->ai_family == AF_INET6 && s->v6)
+        addr_from_raw(&a, ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr.s6_addr, 16,
+                      r->port);
+      else
+        continue;
+      sw_core_dial(s->core, &a, NULL, now_ms());
+    }
+  }
+  uv_freeaddrinfo(res);
+}
+
+int sw_swarm_connect(sw_swarm *s, const char *host_port) {
+  char host[256];
+  uint16_t port;
+  sw_addr a;
+  if (!s || !host_port) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  if (addr_split_hostport(host_port, host, sizeof host, &port)) return SW_EINVAL;
+  if (!port) port = 49737; /* PROTOCOL.md 19: default port for "host:0" */
+  if (addr_parse_ip(&a, host, port) == SW_OK) {
+    if (a.family == 6 && !s->v6) return SW_EINVAL;
+    return sw_core_dial(s->core, &a, NULL, now_ms());
+  }
+  for (int i = 0; i < MAX_RESOLVES; i++) {
+    resolve_req *r = &s->resolves[i];
+    if (r->active) continue;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_family = s->v6 ? AF_UNSPEC : AF_INET;
+    r->swarm = s;
+    r->port = port;
+    if (uv_getaddrinfo(s->loop, &r->req, on_resolved, host, NULL, &hints)) return SW_EINVAL;
+    r->active = 1;
+    return SW_OK;
+  }
+  return SW_EFULL;
+}
+
+int sw_swarm_broadcast(sw_swarm *s, const void *data, size_t len) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  return sw_core_broadcast(s->core, data, len, now_ms());
+}
+
+int sw_swarm_write(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
+                   size_t len) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  return sw_core_write(s->core, peer, data, len, now_ms());
+}
+
+size_t sw_swarm_peer_count(const sw_swarm *s) { return s ? sw_core_peer_count(s->core) : 0; }
+

@@ -1,0 +1,2 @@
+#include "simnet.h"
+typedef int simnet_placeholder;

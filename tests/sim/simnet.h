@@ -1,0 +1,3 @@
+#ifndef SW_SIMNET_H
+#define SW_SIMNET_H
+#endif

@@ -1,0 +1,365 @@
+/* setowire-cat: netcat over a topic. Each stdin line is broadcast as one message; each
+ * message received is written to stdout with a newline. The contract is in --help and
+ * README.md; scripts depend on it. */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "setowire.h"
+
+#define MAX_CONNECT 64
+#define LINE_MAX_BYTES SW_MAX_MESSAGE
+#define READ_CHUNK 65536
+
+typedef struct cat {
+  uv_loop_t loop;
+  sw_swarm *swarm;
+  int events;
+  int wait_peer;       /* hold input until the first peer connects */
+  int connected_once;
+  int eof, closing, exit_code;
+  /* stdin */
+  uv_handle_type in_type;
+  union {
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } in;
+  uv_fs_t fsreq;
+  int reading, file_pending;
+  char *buf;      /* bytes read, not yet sent */
+  size_t len, cap;
+  char readbuf[READ_CHUNK];
+  uv_check_t flusher;
+  uv_signal_t sigint, sigterm;
+} cat;
+
+static void usage(FILE *f) {
+  fputs(
+      "usage: setowire-cat [options] [TOPIC]\n"
+      "\n"
+      "Broadcast each line of standard input to the peers of TOPIC and print each\n"
+      "message received, followed by a newline. TOPIC is hashed with SHA-256 into the\n"
+      "32-byte topic. Input is read once the first peer has connected, so no line is\n"
+      "broadcast to nobody. At end of input, queued messages are sent, peers are told\n"
+      "GOAWAY, and the program exits 0.\n"
+      "\n"
+      "options:\n"
+      "  --seed HEX          identity seed (hex); default: a random identity\n"
+      "  --port N            main UDP port (default 0: any)\n"
+      "  --bind ADDR         local address (default: all, IPv4 and IPv6)\n"
+      "  --connect HOST:PORT dial this peer directly (repeatable)\n"
+      "  --max-peers N       peer table bound (default 100)\n"
+      "  --legacy-frag       send messages over 1200 bytes to reference peers as\n"
+      "                      plaintext FRAG frames (insecure; default: encrypted DATA)\n"
+      "  --no-wait           read input at once, even before any peer connects\n"
+      "  --no-lan --no-dht --no-stun --no-http\n"
+      "                      turn a discovery method off (discovery is not built yet:\n"
+      "                      peers are found with --connect)\n"
+      "  --events            JSON event lines on standard error\n"
+      "  --help              this text\n"
+      "\n"
+      "exit status: 0 at end of input, 1 on a runtime error, 2 on bad usage.\n",
+      f);
+}
+
+static void hex(const uint8_t *b, size_t n, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = d[b[i] >> 4];
+    out[2 * i + 1] = d[b[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+static void start_reading(cat *c);
+static void stop_reading(cat *c);
+
+static void begin_close(cat *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  stop_reading(c);
+  uv_signal_stop(&c->sigint);
+  uv_signal_stop(&c->sigterm);
+  sw_swarm_close(c->swarm);
+}
+
+/* Broadcast every complete line held; stop at the first full queue. */
+static void send_lines(cat *c) {
+  size_t off = 0;
+  while (!c->closing) {
+    char *nl = memchr(c->buf + off, '\n', c->len - off);
+    size_t linelen;
+    if (nl) {
+      linelen = (size_t)(nl - (c->buf + off));
+    } else if (c->eof && off < c->len) {
+      linelen = c->len - off; /* a last line without a newline is still a line */
+    } else {
+      break;
+    }
+    int rc = sw_swarm_broadcast(c->swarm, c->buf + off, linelen);
+    if (rc == SW_EAGAIN) break; /* resumed on SW_EV_WRITABLE */
+    if (rc < 0) {
+      fprintf(stderr, "setowire-cat: broadcast: %s\n", sw_strerror(rc));
+      c->exit_code = 1;
+    }
+    off += linelen + (nl ? 1 : 0);
+  }
+  memmove(c->buf, c->buf + off, c->len - off);
+  c->len -= off;
+  if (c->eof && c->len == 0) {
+    begin_close(c);
+    return;
+  }
+  /* Read more only when nothing waits for queue room. */
+  if (!c->eof && c->len < c->cap / 2) start_reading(c);
+  else stop_reading(c);
+}
+
+static int append(cat *c, const char *data, size_t n) {
+  if (c->len + n > c->cap) {
+    fprintf(stderr, "setowire-cat: input line longer than %u bytes\n", LINE_MAX_BYTES);
+    c->exit_code = 1;
+    c->eof = 1;
+    c->len = 0;
+    return -1;
+  }
+  memcpy(c->buf + c->len, data, n);
+  c->len += n;
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
+  cat *c = h->data;
+  (void)sz;
+  b->base = c->readbuf;
+  b->len = sizeof c->readbuf;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  cat *c = st->data;
+  if (n < 0) {
+    c->eof = 1;
+  } else if (n > 0) {
+    append(c, b->base, (size_t)n);
+  }
+  send_lines(c);
+}
+
+static void on_fs_read(uv_fs_t *req) {
+  cat *c = req->data;
+  ssize_t n = req->result;
+  uv_fs_req_cleanup(req);
+  c->file_pending = 0;
+  if (n <= 0) c->eof = 1;
+  else append(c, c->readbuf, (size_t)n);
+  send_lines(c);
+}
+
+static void start_reading(cat *c) {
+  if (c->reading || c->eof || c->closing) return;
+  if (c->wait_peer && !c->connected_once) return;
+  c->reading = 1;
+  if (c->in_type == UV_FILE) {
+    if (c->file_pending) return;
+    uv_buf_t b = uv_buf_init(c->readbuf, sizeof c->readbuf);
+    c->file_pending = 1;
+    c->fsreq.data = c;
+    c->reading = 0; /* one request at a time; on_fs_read asks again */
+    uv_fs_read(&c->loop, &c->fsreq, 0, &b, 1, -1, on_fs_read);
+  } else {
+    uv_read_start((uv_stream_t *)&c->in, on_alloc, on_read);
+  }
+}
+
+static void stop_reading(cat *c) {
+  if (!c->reading) return;
+  c->reading = 0;
+  if (c->in_type != UV_FILE) uv_read_stop((uv_stream_t *)&c->in);
+}
+
+static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
+  cat *c = user;
+  char id[2 * SW_ID_LEN + 1];
+  switch (ev->type) {
+    case SW_EV_LISTENING: {
+      uint8_t full[SW_ID_LEN];
+      sw_swarm_id(s, full);
+      hex(full, SW_ID_LEN, id);
+      if (c->events) fprintf(stderr, "{\"event\":\"listening\",\"id\":\"%s\",\"port\":%u}\n", id, ev->port);
+      break;
+    }
+    case SW_EV_CONNECTION:
+      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      if (c->events)
+        fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
+      if (!c->connected_once) {
+        c->connected_once = 1;
+        send_lines(c);
+      }
+      break;
+    case SW_EV_DISCONNECT:
+      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      if (c->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
+      break;
+    case SW_EV_DATA:
+      if (fwrite(ev->data, 1, ev->len, stdout) != ev->len || fputc('\n', stdout) == EOF) {
+        if (!c->closing) {
+          fprintf(stderr, "setowire-cat: stdout: %s\n", strerror(errno));
+          c->exit_code = 1;
+          begin_close(c);
+        }
+      }
+      break;
+    case SW_EV_WRITABLE:
+      send_lines(c);
+      break;
+    case SW_EV_CLOSE:
+      if (c->events) fprintf(stderr, "{\"event\":\"close\"}\n");
+      uv_close((uv_handle_t *)&c->flusher, NULL);
+      uv_close((uv_handle_t *)&c->sigint, NULL);
+      uv_close((uv_handle_t *)&c->sigterm, NULL);
+      if (c->in_type != UV_FILE) uv_close((uv_handle_t *)&c->in, NULL);
+      break;
+  }
+  fflush(stderr);
+}
+
+/* Output is block-buffered for throughput and flushed once per loop turn. */
+static void on_check(uv_check_t *h) {
+  (void)h;
+  fflush(stdout);
+}
+
+static void on_signal(uv_signal_t *h, int sig) {
+  cat *c = h->data;
+  (void)sig;
+  begin_close(c);
+}
+
+static int parse_u(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (!*s || *end || errno || v > max || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static cat c;
+  sw_options o;
+  const char *connects[MAX_CONNECT];
+  int nconnect = 0;
+  unsigned long v;
+  sw_options_init(&o);
+  c.wait_peer = 1;
+  enum { O_SEED = 1, O_PORT, O_BIND, O_CONNECT, O_MAXP, O_NOLAN, O_NODHT, O_NOSTUN, O_NOHTTP,
+         O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
+  static const struct option lo[] = {
+      {"seed", required_argument, 0, O_SEED},     {"port", required_argument, 0, O_PORT},
+      {"bind", required_argument, 0, O_BIND},     {"connect", required_argument, 0, O_CONNECT},
+      {"max-peers", required_argument, 0, O_MAXP}, {"no-lan", no_argument, 0, O_NOLAN},
+      {"no-dht", no_argument, 0, O_NODHT},        {"no-stun", no_argument, 0, O_NOSTUN},
+      {"no-http", no_argument, 0, O_NOHTTP},      {"events", no_argument, 0, O_EVENTS},
+      {"legacy-frag", no_argument, 0, O_LEGACY},  {"no-wait", no_argument, 0, O_NOWAIT},
+      {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+      case O_SEED: o.seed_hex = optarg; break;
+      case O_PORT:
+        if (parse_u(optarg, 65535, &v)) goto bad_value;
+        o.port = (uint16_t)v;
+        break;
+      case O_BIND: o.bind = optarg; break;
+      case O_CONNECT:
+        if (nconnect == MAX_CONNECT) {
+          fprintf(stderr, "setowire-cat: at most %d --connect\n", MAX_CONNECT);
+          return 2;
+        }
+        connects[nconnect++] = optarg;
+        break;
+      case O_MAXP:
+        if (parse_u(optarg, 100000, &v) || v == 0) goto bad_value;
+        o.max_peers = v;
+        break;
+      case O_NOLAN: o.lan = 0; break;
+      case O_NODHT: o.dht = 0; break;
+      case O_NOSTUN: o.stun = 0; break;
+      case O_NOHTTP: o.http = 0; break;
+      case O_EVENTS: c.events = 1; break;
+      case O_LEGACY: o.legacy_frag = 1; break;
+      case O_NOWAIT: c.wait_peer = 0; break;
+      case O_HELP:
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+    continue;
+  bad_value:
+    fprintf(stderr, "setowire-cat: bad value '%s' for --%s\n", optarg, lo[opt - 1].name);
+    return 2;
+  }
+  if (argc - optind > 1) {
+    usage(stderr);
+    return 2;
+  }
+  uint8_t topic[SW_TOPIC_LEN];
+  int have_topic = optind < argc;
+  if (have_topic) {
+    unsigned int tl = 0;
+    EVP_Digest(argv[optind], strlen(argv[optind]), topic, &tl, EVP_sha256(), NULL);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&c.loop);
+  o.on_event = on_event;
+  o.user = &c;
+  int rc = sw_swarm_new(&c.swarm, &o, &c.loop);
+  if (rc) {
+    fprintf(stderr, "setowire-cat: %s%s\n", sw_strerror(rc),
+            rc == SW_EINVAL ? " (check --seed, --bind)" : "");
+    return rc == SW_EINVAL ? 2 : 1;
+  }
+  if (have_topic) sw_swarm_join(c.swarm, topic);
+  for (int i = 0; i < nconnect; i++) {
+    rc = sw_swarm_connect(c.swarm, connects[i]);
+    if (rc) {
+      fprintf(stderr, "setowire-cat: --connect %s: %s\n", connects[i], sw_strerror(rc));
+      return 2;
+    }
+  }
+  c.cap = LINE_MAX_BYTES + READ_CHUNK;
+  c.buf = malloc(c.cap);
+  if (!c.buf) return 1;
+  static char outbuf[1 << 16];
+  setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+  c.in_type = uv_guess_handle(0);
+  if (c.in_type == UV_TTY) {
+    uv_tty_init(&c.loop, &c.in.tty, 0, 1);
+  } else if (c.in_type == UV_NAMED_PIPE || c.in_type == UV_TCP) {
+    uv_pipe_init(&c.loop, &c.in.pipe, 0);
+    uv_pipe_open(&c.in.pipe, 0);
+    c.in_type = UV_NAMED_PIPE;
+  } else {
+    c.in_type = UV_FILE; /* regular files and /dev/null */
+  }
+  c.in.pipe.data = &c;
+  uv_check_init(&c.loop, &c.flusher);
+  uv_check_start(&c.flusher, on_check);
+  uv_signal_init(&c.loop, &c.sigint);
+  uv_signal_init(&c.loop, &c.sigterm);
+  c.sigint.data = c.sigterm.data = &c;
+  uv_signal_start(&c.sigint, on_signal, SIGINT);
+  uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+  start_reading(&c);
+  uv_run(&c.loop, UV_RUN_DEFAULT);
+  fflush(stdout);
+  sw_swarm_free(c.swarm);
+  uv_loop_close(&c.loop);
+  free(c.buf);
+  return c.exit_code;
+}
