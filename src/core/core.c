@@ -34,7 +34,7 @@
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
 #define BATCH_MAX_FRAMES 255      /* the count byte (D27) */
 #define DEFAULT_OUT_BYTES (1u << 20)
-#define DEFAULT_BLOOM_LOG2 23
+#define DEFAULT_DEDUP_LOG2 17 /* 2 x 1 MiB; the references use 2 x 8 MiB of bloom */
 #define CTRL_RESERVE (16u * 1024u) /* outq room kept for HELLO/PING/PONG/GOAWAY */
 #define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
 #define OWN_CAPS WIRE_CAP_SEALED
@@ -98,7 +98,7 @@ struct sw_core {
   core_peer *last_hit; /* one-entry cache of the address lookup: the hot path */
   dial_entry dials[DIAL_MAX];
   outq out;
-  dedup_bloom bloom;
+  dedup_set seen; /* delivered and own message ids (6.2) */
   unsigned open_batches;
   uint64_t next_heartbeat;
   uint8_t topic[32];
@@ -320,7 +320,7 @@ static void send_hello(sw_core *c, uint8_t type, const sw_addr *to) {
 /* Deliver once (content dedup, 6.2), then flood to the mesh except the last hop (6.3). */
 static void deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len, uint64_t now) {
   uint8_t id[8];
-  if (dedup_bloom_seen(&c->bloom, dedup_xor_hash(msg, len), now)) {
+  if (dedup_set_seen(&c->seen, dedup_xor_hash(msg, len), now)) {
     c->stats.duplicates++;
     return;
   }
@@ -826,7 +826,7 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
   }
   rc = send_message(c, p, data, len);
   /* Our own message must not come back to us through the mesh (a local fix, 6.2). */
-  if (rc == SW_OK) dedup_bloom_add(&c->bloom, dedup_xor_hash(data, len), now);
+  if (rc == SW_OK) dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
   return rc;
 }
 
@@ -850,7 +850,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
     if (rc) return rc;
     sent++;
   }
-  dedup_bloom_add(&c->bloom, dedup_xor_hash(data, len), now);
+  dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
   return sent;
 }
 
@@ -926,7 +926,7 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
 
 size_t sw_core_memory(const sw_core *c) {
   return sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
-         dedup_bloom_bytes(&c->bloom);
+         dedup_set_bytes(&c->seen);
 }
 
 void sw_core_identity(const sw_core *c, uint8_t pub[32], uint8_t id[20]) {
@@ -963,8 +963,8 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->peers = calloc(c->max_peers, sizeof *c->peers);
   size_t outbytes = cfg->out_buffer_bytes ? cfg->out_buffer_bytes : DEFAULT_OUT_BYTES;
   if (!c->peers || (rc = outq_init(&c->out, outbytes)) != SW_OK ||
-      (rc = dedup_bloom_init(&c->bloom, cfg->bloom_bits_log2 ? cfg->bloom_bits_log2
-                                                             : DEFAULT_BLOOM_LOG2, now))) {
+      (rc = dedup_set_init(&c->seen, cfg->dedup_slots_log2 ? cfg->dedup_slots_log2
+                                                           : DEFAULT_DEDUP_LOG2, now))) {
     sw_core_free(c);
     return rc ? rc : SW_ENOMEM;
   }
@@ -980,7 +980,7 @@ void sw_core_free(sw_core *c) {
       if (c->peers[k].used) peer_clear(c, &c->peers[k]);
   free(c->peers);
   outq_free(&c->out);
-  dedup_bloom_free(&c->bloom);
+  dedup_set_free(&c->seen);
   memset(&c->me, 0, sizeof c->me);
   free(c);
 }

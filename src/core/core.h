@@ -26,7 +26,7 @@ typedef struct sw_core_config {
   size_t max_peers;         /* 0: 100 */
   int legacy_frag;
   size_t out_buffer_bytes;  /* 0: 1 MiB */
-  unsigned bloom_bits_log2; /* 0: 23 (1 MiB per generation) */
+  unsigned dedup_slots_log2; /* 0: 17 (2 x 2^17 ids of 8 bytes = 2 MiB) */
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

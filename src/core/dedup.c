@@ -112,3 +112,75 @@ int dedup_bloom_seen(dedup_bloom *b, uint64_t id, uint64_t now_ms) {
   bloom_add_pos(b, pos, now_ms);
   return 0;
 }
+
+/* ---- exact set ------------------------------------------------------------ */
+
+/* 0 marks an empty slot, so the id 0 is stored as 1 (one more collision pair). */
+static uint64_t set_key(uint64_t id) { return id ? id : 1; }
+
+static size_t set_slot(uint64_t key, size_t mask) {
+  /* ids are FNV outputs whose low bits are well mixed already; fold the top in. */
+  return (size_t)(key ^ (key >> 29)) & mask;
+}
+
+int dedup_set_init(dedup_set *s, size_t slots_log2, uint64_t now_ms) {
+  memset(s, 0, sizeof *s);
+  if (slots_log2 < 4 || slots_log2 > 28) return SW_EINVAL;
+  s->slots = (size_t)1 << slots_log2;
+  s->cur = calloc(s->slots, sizeof *s->cur);
+  s->old = calloc(s->slots, sizeof *s->old);
+  if (!s->cur || !s->old) {
+    dedup_set_free(s);
+    return SW_ENOMEM;
+  }
+  s->rotated_at_ms = now_ms;
+  return SW_OK;
+}
+
+void dedup_set_free(dedup_set *s) {
+  free(s->cur);
+  free(s->old);
+  s->cur = s->old = NULL;
+}
+
+size_t dedup_set_bytes(const dedup_set *s) { return 2 * s->slots * sizeof(uint64_t); }
+
+static int gen_has(const uint64_t *t, size_t slots, uint64_t key) {
+  size_t mask = slots - 1;
+  for (size_t i = set_slot(key, mask);; i = (i + 1) & mask) {
+    if (t[i] == key) return 1;
+    if (!t[i]) return 0; /* load stays <= 1/2: an empty slot is always reached */
+  }
+}
+
+int dedup_set_has(const dedup_set *s, uint64_t id) {
+  uint64_t key = set_key(id);
+  return gen_has(s->cur, s->slots, key) || gen_has(s->old, s->slots, key);
+}
+
+void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms) {
+  uint64_t key = set_key(id);
+  size_t mask = s->slots - 1;
+  if (s->count >= s->slots / 2 || now_ms - s->rotated_at_ms >= BLOOM_ROTATE_MS) {
+    uint64_t *t = s->old;
+    s->old = s->cur;
+    s->cur = t;
+    memset(s->cur, 0, s->slots * sizeof *s->cur);
+    s->count = 0;
+    s->rotated_at_ms = now_ms;
+  }
+  for (size_t i = set_slot(key, mask);; i = (i + 1) & mask) {
+    if (s->cur[i] == key) return;
+    if (!s->cur[i]) {
+      s->cur[i] = key;
+      s->count++;
+      return;
+    }
+  }
+}
+
+int dedup_set_seen(dedup_set *s, uint64_t id, uint64_t now_ms) {
+  if (dedup_set_has(s, id)) return 1;
+  dedup_set_add(s, id, now_ms);
+  return 0;
+}
