@@ -1,6 +1,7 @@
 /* xor_hash and the bloom filter against the reference vectors (hashes.json,
  * PROTOCOL.md 6.2 and 20), and the filter's own behaviour: has/add/seen, the two
- * generations, rotation by time and by capacity, memory. */
+ * generations, rotation by time and by capacity, memory. Then the exact id set the
+ * core dedups with: exactness, probing, the same two-generation rotation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,123 @@ static void test_bloom_memory(void **state) {
   dedup_bloom_free(&b);
 }
 
+/* ---- the exact set the core uses ------------------------------------------ */
+
+static void test_set_basic(void **state) {
+  (void)state;
+  dedup_set s;
+  assert_int_equal(dedup_set_init(&s, 3, 0), SW_EINVAL);
+  assert_int_equal(dedup_set_init(&s, 29, 0), SW_EINVAL);
+  assert_int_equal(dedup_set_init(&s, 10, 0), SW_OK);
+  uint64_t x = id_of(1), y = id_of(2);
+  assert_false(dedup_set_has(&s, x));
+  dedup_set_add(&s, x, 0);
+  assert_true(dedup_set_has(&s, x));
+  assert_false(dedup_set_has(&s, y));
+  assert_int_equal(dedup_set_seen(&s, y, 1), 0);
+  assert_int_equal(dedup_set_seen(&s, y, 2), 1);
+  /* the id 0 is storable too */
+  assert_false(dedup_set_has(&s, 0));
+  assert_int_equal(dedup_set_seen(&s, 0, 3), 0);
+  assert_true(dedup_set_has(&s, 0));
+  assert_false(dedup_set_has(&s, 2));
+  dedup_set_free(&s);
+  assert_null(s.cur);
+}
+
+static void test_set_is_exact(void **state) {
+  (void)state;
+  /* filled to its rotation point, the set answers "no" for every id it never saw */
+  dedup_set s;
+  tu_rng r = {42};
+  assert_int_equal(dedup_set_init(&s, 12, 0), SW_OK);
+  const unsigned n = (1u << 12) / 2;
+  uint64_t ids[2048];
+  for (unsigned i = 0; i < n; i++) {
+    ids[i] = tu_rng_next(&r);
+    assert_int_equal(dedup_set_seen(&s, ids[i], 0), 0);
+  }
+  for (unsigned i = 0; i < n; i++) assert_true(dedup_set_has(&s, ids[i]));
+  for (unsigned i = 0; i < 200000; i++) assert_false(dedup_set_has(&s, tu_rng_next(&r) | 2));
+  dedup_set_free(&s);
+}
+
+static void test_set_probe_wraps(void **state) {
+  (void)state;
+  /* 16 slots: small ids land on slot (id & 15), so 15, 31, 47 all start at the last
+   * slot and the probe has to wrap to the front */
+  dedup_set s;
+  assert_int_equal(dedup_set_init(&s, 4, 0), SW_OK);
+  dedup_set_add(&s, 15, 0);
+  dedup_set_add(&s, 31, 0);
+  dedup_set_add(&s, 47, 0);
+  assert_true(dedup_set_has(&s, 15));
+  assert_true(dedup_set_has(&s, 31));
+  assert_true(dedup_set_has(&s, 47));
+  assert_false(dedup_set_has(&s, 63));
+  assert_false(dedup_set_has(&s, 14));
+  /* slots 0 and 1 hold the wrapped ids; ids that start there still find their place */
+  dedup_set_add(&s, 16, 0);
+  dedup_set_add(&s, 1, 0);
+  assert_true(dedup_set_has(&s, 16));
+  assert_true(dedup_set_has(&s, 1));
+  assert_true(dedup_set_has(&s, 47));
+  dedup_set_free(&s);
+}
+
+static void test_set_rotation_by_time(void **state) {
+  (void)state;
+  dedup_set s;
+  const uint64_t t0 = 777;
+  assert_int_equal(dedup_set_init(&s, 10, t0), SW_OK);
+  uint64_t x = id_of(10), y = id_of(11), z = id_of(12), w = id_of(13);
+  dedup_set_add(&s, x, t0);
+  dedup_set_add(&s, y, t0 + ROTATE_MS - 1);
+  assert_true(dedup_set_has(&s, x));
+  dedup_set_add(&s, z, t0 + ROTATE_MS); /* rotates: x, y now in the old generation */
+  assert_true(dedup_set_has(&s, x));
+  assert_true(dedup_set_has(&s, y));
+  dedup_set_add(&s, w, t0 + 2 * ROTATE_MS - 1);
+  assert_true(dedup_set_has(&s, x));
+  assert_int_equal(dedup_set_seen(&s, id_of(14), t0 + 2 * ROTATE_MS), 0);
+  assert_false(dedup_set_has(&s, x));
+  assert_false(dedup_set_has(&s, y));
+  assert_true(dedup_set_has(&s, z));
+  assert_true(dedup_set_has(&s, w));
+  dedup_set_free(&s);
+}
+
+static void test_set_rotation_by_count(void **state) {
+  (void)state;
+  /* 16 slots: a generation is retired when it holds 8 ids */
+  dedup_set s;
+  assert_int_equal(dedup_set_init(&s, 4, 0), SW_OK);
+  for (unsigned i = 0; i < 4; i++) dedup_set_add(&s, id_of(i), 0);
+  /* adding a known id again does not count towards the 8 */
+  for (unsigned i = 0; i < 20; i++) dedup_set_add(&s, id_of(0), 0);
+  for (unsigned i = 4; i < 8; i++) dedup_set_add(&s, id_of(i), 0);
+  for (unsigned i = 0; i < 8; i++) assert_true(dedup_set_has(&s, id_of(i)));
+  dedup_set_add(&s, id_of(8), 0); /* rotation: ids 0..7 move to old */
+  for (unsigned i = 0; i <= 8; i++) assert_true(dedup_set_has(&s, id_of(i)));
+  for (unsigned i = 9; i < 16; i++) dedup_set_add(&s, id_of(i), 0);
+  for (unsigned i = 0; i < 16; i++) assert_true(dedup_set_has(&s, id_of(i)));
+  dedup_set_add(&s, id_of(16), 0); /* rotation again: ids 0..7 are forgotten */
+  for (unsigned i = 0; i < 8; i++) assert_false(dedup_set_has(&s, id_of(i)));
+  for (unsigned i = 8; i <= 16; i++) assert_true(dedup_set_has(&s, id_of(i)));
+  dedup_set_free(&s);
+}
+
+static void test_set_memory(void **state) {
+  (void)state;
+  dedup_set s;
+  assert_int_equal(dedup_set_init(&s, 17, 0), SW_OK); /* the core's default */
+  assert_int_equal(dedup_set_bytes(&s), 2u << 20);
+  dedup_set_free(&s);
+  assert_int_equal(dedup_set_init(&s, 4, 0), SW_OK);
+  assert_int_equal(dedup_set_bytes(&s), 2 * 16 * 8);
+  dedup_set_free(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_xor_hash_vectors),
@@ -311,6 +429,12 @@ int main(void) {
       cmocka_unit_test(test_bloom_rotation_by_capacity),
       cmocka_unit_test(test_bloom_false_positive_rate),
       cmocka_unit_test(test_bloom_memory),
+      cmocka_unit_test(test_set_basic),
+      cmocka_unit_test(test_set_is_exact),
+      cmocka_unit_test(test_set_probe_wraps),
+      cmocka_unit_test(test_set_rotation_by_time),
+      cmocka_unit_test(test_set_rotation_by_count),
+      cmocka_unit_test(test_set_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
