@@ -1,0 +1,267 @@
+/* Two peers in two processes on loopback, through the public API and real sockets.
+ *
+ *   bench_loopback throughput COUNT SIZE   one-way messages/s, sender -> receiver
+ *   bench_loopback latency COUNT           application round trip (echo), percentiles
+ *   bench_loopback handshake COUNT         connect() to SW_EV_CONNECTION, fresh peers
+ *
+ * Prints figures; the exit status only says whether the run worked, never how fast. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "setowire.h"
+
+enum { M_THROUGHPUT, M_LATENCY, M_HANDSHAKE };
+
+typedef struct bench {
+  int mode;
+  size_t count, size;
+  sw_swarm *swarm;
+  uv_loop_t loop;
+  uv_idle_t idle;
+  uint8_t peer[SW_WIRE_ID_LEN];
+  int connected;
+  /* sender */
+  size_t sent;
+  uint8_t *msg;
+  uint64_t t_start, t_connect_start;
+  /* receiver */
+  size_t received;
+  uint64_t t_first, t_last;
+  uv_timer_t idle_timer;
+  /* latency */
+  uint64_t *rtts;
+  uint64_t t_sent;
+  int result_fd;
+} bench;
+
+static uint64_t now_ns(void) { return uv_hrtime(); }
+
+static void fill(bench *b, size_t i) {
+  memset(b->msg, 0xab, b->size);
+  memcpy(b->msg, &i, sizeof i); /* distinct content: receivers dedup by content */
+}
+
+static void pump_send(bench *b) {
+  while (b->sent < b->count) {
+    fill(b, b->sent);
+    int rc = sw_swarm_write(b->swarm, b->peer, b->msg, b->size);
+    if (rc == SW_EAGAIN) {
+      uv_idle_stop(&b->idle); /* wait for SW_EV_WRITABLE */
+      return;
+    }
+    if (rc) {
+      fprintf(stderr, "write: %s\n", sw_strerror(rc));
+      exit(1);
+    }
+    b->sent++;
+    if (b->sent % 4096 == 0) return; /* let the loop send between bursts */
+  }
+  uv_idle_stop(&b->idle);
+  sw_swarm_close(b->swarm);
+}
+
+static void on_idle(uv_idle_t *h) { pump_send(h->data); }
+
+static void send_ping(bench *b) {
+  fill(b, b->sent);
+  b->t_sent = now_ns();
+  if (sw_swarm_write(b->swarm, b->peer, b->msg, b->size)) exit(1);
+}
+
+static void recv_done(uv_timer_t *t) {
+  bench *b = t->data;
+  sw_swarm_close(b->swarm);
+}
+
+static void sender_event(sw_swarm *s, const sw_event *ev, void *user) {
+  bench *b = user;
+  switch (ev->type) {
+    case SW_EV_CONNECTION:
+      if (b->connected) break;
+      b->connected = 1;
+      memcpy(b->peer, ev->peer, SW_WIRE_ID_LEN);
+      if (b->mode == M_HANDSHAKE) {
+        uint64_t dt = now_ns() - b->t_connect_start;
+        b->rtts[b->sent++] = dt;
+        sw_swarm_close(s);
+      } else if (b->mode == M_THROUGHPUT) {
+        b->t_start = now_ns();
+        uv_idle_start(&b->idle, on_idle);
+      } else {
+        send_ping(b);
+      }
+      break;
+    case SW_EV_WRITABLE:
+      if (b->mode == M_THROUGHPUT && b->sent < b->count) uv_idle_start(&b->idle, on_idle);
+      break;
+    case SW_EV_DATA:
+      if (b->mode == M_LATENCY) {
+        b->rtts[b->sent++] = now_ns() - b->t_sent;
+        if (b->sent < b->count) send_ping(b);
+        else sw_swarm_close(s);
+      }
+      break;
+    default: break;
+  }
+}
+
+static void receiver_event(sw_swarm *s, const sw_event *ev, void *user) {
+  bench *b = user;
+  if (ev->type == SW_EV_CONNECTION && b->mode == M_HANDSHAKE) {
+    /* stay up; the parent closes the connection and we are killed */
+  }
+  if (ev->type != SW_EV_DATA) return;
+  uint64_t t = now_ns();
+  if (!b->received) b->t_first = t;
+  b->t_last = t;
+  b->received++;
+  if (b->mode == M_LATENCY) {
+    /* Echo with one byte changed: the sender remembers its own message ids and
+     * would drop an identical echo as a duplicate (PROTOCOL.md 6.2). */
+    memcpy(b->msg, ev->data, ev->len < b->size ? ev->len : b->size);
+    b->msg[b->size - 1] ^= 0xff;
+    sw_swarm_write(s, ev->peer, b->msg, b->size);
+    return;
+  }
+  if (b->received == b->count) {
+    recv_done(&b->idle_timer);
+    return;
+  }
+  /* Losses are possible (UDP): stop 2 s after the last message. */
+  uv_timer_start(&b->idle_timer, recv_done, 2000, 0);
+}
+
+static int start(bench *b, sw_event_cb cb, uint16_t port) {
+  sw_options o;
+  sw_options_init(&o);
+  o.bind = "127.0.0.1";
+  o.port = port;
+  o.on_event = cb;
+  o.user = b;
+  o.send_buffer_bytes = 8u << 20;
+  uv_loop_init(&b->loop);
+  int rc = sw_swarm_new(&b->swarm, &o, &b->loop);
+  if (rc) {
+    fprintf(stderr, "sw_swarm_new: %s\n", sw_strerror(rc));
+    exit(1);
+  }
+  uv_idle_init(&b->loop, &b->idle);
+  b->idle.data = b;
+  uv_timer_init(&b->loop, &b->idle_timer);
+  b->idle_timer.data = b;
+  return 0;
+}
+
+static void finish(bench *b) {
+  uv_close((uv_handle_t *)&b->idle, NULL);
+  uv_close((uv_handle_t *)&b->idle_timer, NULL);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  sw_swarm_free(b->swarm);
+  uv_loop_close(&b->loop);
+}
+
+/* Child: receive, report (received, first, last) through the pipe. */
+static void run_receiver(bench *b, int port_fd, int result_fd) {
+  start(b, receiver_event, 0);
+  uint16_t port = sw_swarm_port(b->swarm);
+  if (write(port_fd, &port, sizeof port) != sizeof port) exit(1);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  uint64_t r[3] = {b->received, b->t_first, b->t_last};
+  if (write(result_fd, r, sizeof r) != sizeof r) exit(1);
+  finish(b);
+  exit(0);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void percentiles(const char *what, uint64_t *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_u64);
+  printf("%s: n=%zu  p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n", what, n,
+         v[n / 2] / 1e3, v[n * 9 / 10] / 1e3, v[n * 99 / 100] / 1e3, v[n - 1] / 1e3);
+}
+
+static int one_round(bench *b, uint64_t res[3]) {
+  int pport[2], pres[2];
+  if (pipe(pport) || pipe(pres)) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pport[0]);
+    close(pres[0]);
+    run_receiver(b, pport[1], pres[1]);
+  }
+  close(pport[1]);
+  close(pres[1]);
+  uint16_t port;
+  if (read(pport[0], &port, sizeof port) != sizeof port) return 1;
+  start(b, sender_event, 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%u", port);
+  b->t_connect_start = now_ns();
+  sw_swarm_connect(b->swarm, target);
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  finish(b);
+  if (b->mode == M_THROUGHPUT) {
+    if (read(pres[0], res, 3 * sizeof *res) != 3 * sizeof *res) return 1;
+    waitpid(pid, NULL, 0);
+  } else {
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+  }
+  close(pport[0]);
+  close(pres[0]);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static bench b;
+  if (argc < 3) {
+    fprintf(stderr, "usage: bench_loopback throughput|latency|handshake COUNT [SIZE]\n");
+    return 2;
+  }
+  b.mode = !strcmp(argv[1], "throughput") ? M_THROUGHPUT
+           : !strcmp(argv[1], "latency")  ? M_LATENCY
+           : !strcmp(argv[1], "handshake") ? M_HANDSHAKE
+                                           : -1;
+  if (b.mode < 0) return 2;
+  b.count = strtoul(argv[2], NULL, 10);
+  b.size = argc > 3 ? strtoul(argv[3], NULL, 10) : 100;
+  if (!b.count || b.size < 8 || b.size > SW_MAX_MESSAGE) return 2;
+  b.msg = malloc(b.size);
+  b.rtts = calloc(b.count, sizeof *b.rtts);
+  signal(SIGPIPE, SIG_IGN);
+  if (b.mode == M_THROUGHPUT) {
+    uint64_t r[3];
+    if (one_round(&b, r)) return 1;
+    double secs = (r[2] - r[1]) / 1e9;
+    double send_secs = (double)(now_ns() - b.t_start) / 1e9;
+    printf("throughput %zu-byte: sent %zu, received %llu (%.2f%%), %.0f msg/s over %.3f s "
+           "(%.1f MB/s); sender total %.3f s\n",
+           b.size, b.sent, (unsigned long long)r[0], 100.0 * r[0] / b.sent,
+           secs > 0 ? r[0] / secs : 0, secs, secs > 0 ? r[0] * b.size / secs / 1e6 : 0,
+           send_secs);
+    return r[0] ? 0 : 1;
+  }
+  if (b.mode == M_LATENCY) {
+    if (one_round(&b, NULL)) return 1;
+    percentiles("latency (application round trip)", b.rtts, b.sent);
+    return 0;
+  }
+  size_t rounds = b.count;
+  for (size_t i = 0; i < rounds; i++) {
+    bench one = b;
+    one.sent = 0;
+    one.count = 1;
+    one.rtts = &b.rtts[i];
+    if (one_round(&one, NULL)) return 1;
+  }
+  percentiles("handshake (connect to connection event)", b.rtts, rounds);
+  return 0;
+}
