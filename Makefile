@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
-.PHONY: all setup build demo test test-fast test-asan fuzz bench clean help
+.PHONY: all setup refs build demo test test-fast test-asan fuzz bench clean help
 
 all: build
 
@@ -26,10 +26,13 @@ build: setup
 demo: build
 	@bash scripts/demo.sh $(BUILD)/bin
 
-test-fast: build
+refs:
+	@bash scripts/refs.sh
+
+test-fast: build refs
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-test-asan: setup
+test-asan: setup refs
 	$(CMAKE) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSW_SANITIZE=ON -DSW_BENCH=OFF >/dev/null
 	$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -40,7 +43,7 @@ fuzz: setup
 	$(CMAKE) --build $(FUZZ_BUILD) -j$(JOBS)
 	@bash scripts/fuzz-short.sh $(FUZZ_BUILD)/bin
 
-test: test-fast test-asan fuzz
+test: test-fast fuzz test-asan
 
 bench: build
 	@bash bench/run.sh $(BUILD)/bin
