@@ -31,6 +31,7 @@
 #define FRAG_TIMEOUT_MS 10000     /* FRAG_TIMEOUT */
 #define FRAG_SETS 4               /* ours: concurrent fragment sets per reference peer */
 #define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
+#define FRAG_BUDGET (4u << 20)  /* ours: reassembly bytes across all peers (D17) */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
 #define BATCH_MAX_FRAMES 255      /* the count byte (D27) */
 #define DEFAULT_OUT_BYTES (1u << 20)
@@ -100,6 +101,7 @@ struct sw_core {
   outq out;
   dedup_set seen; /* delivered and own message ids (6.2) */
   unsigned open_batches;
+  size_t frag_bytes; /* held by fragment sets, bounded by FRAG_BUDGET */
   uint64_t next_heartbeat;
   uint8_t topic[32];
   int joined, closing, want_writable;
@@ -349,7 +351,8 @@ static void deliver_cb(void *ctx, const uint8_t *data, size_t len) {
 
 /* ---- peers --------------------------------------------------------------- */
 
-static void frag_set_free(frag_set *f) {
+static void frag_set_free(sw_core *c, frag_set *f) {
+  if (f->used) c->frag_bytes -= (size_t)f->count * (WIRE_FRAG_DATA_MAX + 1);
   free(f->data);
   free(f->have);
   memset(f, 0, sizeof *f);
@@ -360,7 +363,7 @@ static void peer_clear(sw_core *c, core_peer *p) {
   crypto_aead_free(p->tx);
   crypto_aead_free(p->rx);
   jitter_free(&p->jit);
-  for (int i = 0; i < FRAG_SETS; i++) frag_set_free(&p->frags[i]);
+  for (int i = 0; i < FRAG_SETS; i++) frag_set_free(c, &p->frags[i]);
   if (c->last_hit == p) c->last_hit = NULL;
   memset(p, 0, sizeof *p);
 }
@@ -608,14 +611,22 @@ static void on_frag(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t 
     if (!x->used || (oldest->used && x->expires < oldest->expires)) oldest = x;
   }
   if (!s) {
+    size_t cost = (size_t)f.count * (WIRE_FRAG_DATA_MAX + 1);
     s = oldest;
-    if (s->used) frag_set_free(s);
+    if (s->used) frag_set_free(c, s);
+    if (c->frag_bytes + cost > FRAG_BUDGET) {
+      c->stats.rx_dropped++;
+      return;
+    }
     s->data = malloc((size_t)f.count * WIRE_FRAG_DATA_MAX);
     s->have = calloc(f.count, 1);
     if (!s->data || !s->have) {
-      frag_set_free(s);
+      free(s->data);
+      free(s->have);
+      memset(s, 0, sizeof *s);
       return;
     }
+    c->frag_bytes += cost;
     s->used = 1;
     memcpy(s->id, f.frag_id, 8);
     s->count = f.count;
@@ -629,7 +640,7 @@ static void on_frag(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t 
   size_t total = (size_t)(s->count - 1) * WIRE_FRAG_DATA_MAX + s->last_len;
   uint8_t *msg = s->data;
   s->data = NULL;
-  frag_set_free(s);
+  frag_set_free(c, s);
   deliver(c, p, msg, total, now);
   free(msg);
 }
@@ -731,9 +742,9 @@ static void heartbeat(sw_core *c, uint64_t now) {
   }
 }
 
-static void expire_frags(core_peer *p, uint64_t now) {
+static void expire_frags(sw_core *c, core_peer *p, uint64_t now) {
   for (int i = 0; i < FRAG_SETS; i++)
-    if (p->frags[i].used && now >= p->frags[i].expires) frag_set_free(&p->frags[i]);
+    if (p->frags[i].used && now >= p->frags[i].expires) frag_set_free(c, &p->frags[i]);
 }
 
 void sw_core_timeout(sw_core *c, uint64_t now) {
@@ -743,7 +754,7 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
     if (!p->used) continue;
     deliver_ctx d = {c, p, now};
     jitter_expire(&p->jit, now, deliver_cb, &d);
-    if (p->used) expire_frags(p, now);
+    if (p->used) expire_frags(c, p, now);
   }
   if (now >= c->next_heartbeat && !c->closing) {
     heartbeat(c, now);
