@@ -141,8 +141,11 @@ void replay_commit(replay_window *r, uint64_t ctr) {
     if (shift >= REPLAY_BITS) {
       memset(r->bits, 0, sizeof r->bits);
     } else {
-      for (uint64_t c = r->top + 1; c <= ctr; c++)
+      /* count the steps: "c <= ctr" never fails when ctr is UINT64_MAX */
+      for (uint64_t i = 1, c; i <= shift; i++) {
+        c = r->top + i;
         r->bits[(c % REPLAY_BITS) / 64] &= ~(1ull << (c % 64));
+      }
     }
     r->top = ctr;
   }
