@@ -330,6 +330,7 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
   c->stats.delivered++;
   sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
   emit(c, &ev);
+  if (c->npeers < 2) return; /* the only peer is the last hop: nobody to flood to */
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *q = &c->peers[k];
     if (!q->used || !q->in_mesh || !q->tx || memcmp(q->wire_id, id, 8) == 0) continue;
@@ -825,6 +826,13 @@ static int check_message(const sw_core *c, const void *data, size_t len) {
   return SW_OK;
 }
 
+/* Our own message must not come back to us through the mesh (a local fix, 6.2). With
+ * a single peer nothing can come back (a peer never floods to the last hop), which
+ * spares the hot one-to-one path a table write per message. */
+static void remember_own(sw_core *c, const void *data, size_t len, uint64_t now) {
+  if (c->npeers >= 2) dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
+}
+
 int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t len,
                   uint64_t now) {
   int rc = check_message(c, data, len);
@@ -836,8 +844,7 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
     return SW_EAGAIN;
   }
   rc = send_message(c, p, data, len);
-  /* Our own message must not come back to us through the mesh (a local fix, 6.2). */
-  if (rc == SW_OK) dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
+  if (rc == SW_OK) remember_own(c, data, len, now);
   return rc;
 }
 
@@ -861,7 +868,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
     if (rc) return rc;
     sent++;
   }
-  dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
+  remember_own(c, data, len, now);
   return sent;
 }
 
