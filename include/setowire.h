@@ -25,7 +25,8 @@ enum {
   SW_EINVAL = -1,    /* bad argument (malformed seed, address, option) */
   SW_ENOMEM = -2,    /* allocation failed */
   SW_EAGAIN = -3,    /* a bounded queue is full: retry after SW_EV_WRITABLE */
-  SW_EMSGSIZE = -4,  /* message larger than one UDP datagram can carry */
+  SW_EMSGSIZE = -4,  /* message larger than one UDP datagram can carry, or a
+                        broadcast larger than send_buffer_bytes could ever hold */
   SW_ENOTCONN = -5,  /* no such peer, or no session with it */
   SW_ECLOSED = -6,   /* the swarm is closing or closed */
   SW_EIO = -7,       /* a socket or system call failed */
@@ -81,7 +82,8 @@ typedef struct sw_options {
   int legacy_frag;          /* 1: send messages over 1200 bytes to reference peers
                                as plaintext FRAG (PROTOCOL.md 7, defect D1). Default 0:
                                one encrypted DATA datagram. */
-  size_t send_buffer_bytes; /* bound of queued outgoing datagrams; default 1 MiB */
+  size_t send_buffer_bytes; /* bound of queued outgoing datagrams; default 1 MiB,
+                               at least 256 KiB */
   int lan, dht, stun, http; /* discovery switches (1 = on); later issues give them effect */
   sw_event_cb on_event;
   void *user;

@@ -35,6 +35,7 @@
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
 #define BATCH_MAX_FRAMES 255      /* the count byte (D27) */
 #define DEFAULT_OUT_BYTES (1u << 20)
+#define MIN_OUT_BYTES (256u * 1024u) /* room for the largest message to one peer */
 #define DEFAULT_DEDUP_LOG2 17 /* 2 x 1 MiB; the references use 2 x 8 MiB of bloom */
 #define CTRL_RESERVE (16u * 1024u) /* outq room kept for HELLO/PING/PONG/GOAWAY */
 #define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
@@ -200,6 +201,12 @@ static size_t out_rec_cost(size_t len) { return len + sizeof(outq_rec) + 8; }
 static int data_room(const sw_core *c, size_t bytes) {
   size_t need = (size_t)(c->open_batches + 1) * OPEN_BATCH_COST + out_rec_cost(bytes);
   return outq_free_bytes(&c->out) >= 2 * need + CTRL_RESERVE;
+}
+
+/* Whether `bytes` could ever be queued, even with the ring empty: if not, waiting for
+ * SW_EV_WRITABLE would wait forever, so the caller gets SW_EMSGSIZE instead. */
+static int data_fits_ever(const sw_core *c, size_t bytes) {
+  return 2 * (OPEN_BATCH_COST + out_rec_cost(bytes)) + CTRL_RESERVE <= c->out.cap;
 }
 
 static void send_raw(sw_core *c, const sw_addr *to, const uint8_t *buf, size_t len) {
@@ -513,8 +520,11 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
   if (!replay_check(&p->replay, ctr)) {
     /* A rewound counter that authenticates is a replay, or the remote restarted its
      * session (references restart at 0, D5/D12). Believe a restart only with evidence:
-     * a new address, or a HELLO from it moments ago. */
-    if (ai >= 0 && now - p->last_hello > RESTART_WINDOW_MS) {
+     * a new address, or a HELLO from it moments ago. A libsetowire peer starts every
+     * session at a random counter (D4), so from it a counter already seen inside the
+     * window is a network duplicate, never a restart. */
+    int duplicate = !p->legacy && p->replay.top - ctr < REPLAY_BITS;
+    if (duplicate || (ai >= 0 && now - p->last_hello > RESTART_WINDOW_MS)) {
       c->stats.rx_replay++;
       return NULL;
     }
@@ -839,6 +849,7 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
   if (rc) return rc;
   core_peer *p = peer ? peer_by_wire(c, peer) : NULL;
   if (!p || !p->tx) return SW_ENOTCONN;
+  if (!data_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
   if (!data_room(c, len + WIRE_DATA_OVERHEAD)) {
     c->want_writable = 1;
     return SW_EAGAIN;
@@ -856,6 +867,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
   if (!n) return 0;
   /* All or nothing: a broadcast is never half queued. */
   size_t need = n * (len + WIRE_DATA_OVERHEAD + sizeof(outq_rec) + 8 + OPEN_BATCH_COST);
+  if (!data_fits_ever(c, need)) return SW_EMSGSIZE; /* raise send_buffer_bytes */
   if (!data_room(c, need)) {
     c->want_writable = 1;
     return SW_EAGAIN;
@@ -961,13 +973,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->cfg = *cfg;
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
   if (cfg->seed_hex) {
-    uint8_t seed[256];
-    rc = crypto_hex_decode(cfg->seed_hex, seed, sizeof seed);
-    if (rc < 0) {
-      free(c);
-      return SW_EINVAL;
-    }
-    rc = crypto_identity_from_seed(&c->me, seed, (size_t)rc);
+    rc = crypto_identity_from_hex(&c->me, cfg->seed_hex);
   } else {
     uint8_t r[32];
     cfg->random(cfg->ctx, r, sizeof r);
@@ -980,6 +986,11 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->max_peers = cfg->max_peers ? cfg->max_peers : DEFAULT_MAX_PEERS;
   c->peers = calloc(c->max_peers, sizeof *c->peers);
   size_t outbytes = cfg->out_buffer_bytes ? cfg->out_buffer_bytes : DEFAULT_OUT_BYTES;
+  if (outbytes < MIN_OUT_BYTES) {
+    free(c->peers);
+    free(c);
+    return SW_EINVAL;
+  }
   if (!c->peers || (rc = outq_init(&c->out, outbytes)) != SW_OK ||
       (rc = dedup_set_init(&c->seen, cfg->dedup_slots_log2 ? cfg->dedup_slots_log2
                                                            : DEFAULT_DEDUP_LOG2, now))) {

@@ -73,6 +73,16 @@ int crypto_identity_from_seed(crypto_identity *id, const uint8_t *seed, size_t l
   return crypto_identity_complete(id);
 }
 
+int crypto_identity_from_hex(crypto_identity *id, const char *seed_hex) {
+  uint8_t seed[256];
+  if (!seed_hex) return SW_EINVAL;
+  int n = crypto_hex_decode(seed_hex, seed, sizeof seed);
+  if (n < 0) return SW_EINVAL;
+  int rc = crypto_identity_from_seed(id, seed, (size_t)n);
+  OPENSSL_cleanse(seed, sizeof seed);
+  return rc;
+}
+
 int crypto_identity_from_random(crypto_identity *id, const uint8_t rnd[32]) {
   memcpy(id->priv, rnd, 32);
   return crypto_identity_complete(id);

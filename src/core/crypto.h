@@ -27,6 +27,8 @@ void crypto_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
 
 /* Private scalar = SHA-256(seed bytes); an empty seed is valid (zero bytes). */
 int crypto_identity_from_seed(crypto_identity *id, const uint8_t *seed, size_t len);
+/* From seed text: strict hex, at most 256 bytes. SW_EINVAL when malformed. */
+int crypto_identity_from_hex(crypto_identity *id, const char *seed_hex);
 /* Random identity from 32 caller-supplied random bytes. */
 int crypto_identity_from_random(crypto_identity *id, const uint8_t rnd[32]);
 /* Recompute pub and id from priv. */

@@ -21,14 +21,11 @@ const char *sw_strerror(int err) {
 }
 
 int sw_identity_from_seed(const char *seed_hex, uint8_t pub[32], uint8_t id[SW_ID_LEN]) {
-  uint8_t seed[256];
   crypto_identity me;
-  if (!seed_hex) return SW_EINVAL;
-  int n = crypto_hex_decode(seed_hex, seed, sizeof seed);
-  if (n < 0) return SW_EINVAL;
-  int rc = crypto_identity_from_seed(&me, seed, (size_t)n);
+  int rc = crypto_identity_from_hex(&me, seed_hex);
   if (rc) return rc;
   if (pub) memcpy(pub, me.pub, 32);
   if (id) memcpy(id, me.id, SW_ID_LEN);
+  memset(&me, 0, sizeof me);
   return SW_OK;
 }
