@@ -10,34 +10,29 @@
         js.send(b'\\x01\\x02')
 
 Every peer started here is killed by PID when its `with` block ends, when stop()
-or kill() is called, and in any case at interpreter exit (atexit).
+or kill() is called, and in any case at interpreter exit (atexit): the process
+machinery is shared with tests/net/catproc.py in tests/lib/eventproc.py.
 """
-import atexit
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'lib'))
+import eventproc  # noqa: E402
+from eventproc import SKIP_EXIT, skip  # noqa: E402,F401  (part of this module's API)
+
+PeerError = eventproc.ProcError
+
 REPO = os.path.dirname(os.path.dirname(HERE))
 DRIVERS = {'py': os.path.join(HERE, 'ref_peer.py'), 'js': os.path.join(HERE, 'ref_peer.js')}
-
-SKIP_EXIT = 77
 
 
 def pattern(n):
     """The bytes `sendbig N` broadcasts: (i*7+3) & 255."""
     return bytes((i * 7 + 3) & 255 for i in range(n))
-
-
-def skip(reason):
-    """Report a skipped test loudly and exit with the automake/CTest skip code."""
-    print(f'SKIP: {reason}', file=sys.stderr, flush=True)
-    sys.exit(SKIP_EXIT)
 
 
 # --------------------------------------------------------------------------- locating
@@ -88,40 +83,15 @@ def missing(kind):
 
 # --------------------------------------------------------------------------- running
 
-_live = set()          # every RefPeer not yet reaped, for the atexit sweep
-
-
-def _kill_all():
-    for p in list(_live):
-        p.kill()
-
-
-atexit.register(_kill_all)
-
-
-def _on_sigterm(signum, _frame):
-    raise SystemExit(128 + signum)    # run finally blocks and atexit: kill the drivers
-
-
-# A test runner that times out sends SIGTERM; by default that skips atexit.
-if (threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-class PeerError(AssertionError):
-    """A driver did not produce what a test waited for; the message says what and why."""
-
-
-class RefPeer:
-    """One ref_peer.{py,js} subprocess: JSON events in, command lines out."""
+class RefPeer(eventproc.EventProc):
+    """One ref_peer.{py,js} subprocess: JSON events on its stdout, command lines on its
+    stdin.  Waiting, describing and killing by PID come from eventproc.EventProc."""
 
     def __init__(self, kind, seed, port=None, connect=(), topic=None, name=None, env=None):
         why = missing(kind)
         if why:
             raise RuntimeError(why)
         self.kind = kind
-        self.name = name or f'{kind}-{seed[:8]}'
         interp = sys.executable if kind == 'py' else node_binary()[0]
         argv = [interp, DRIVERS[kind], '--seed', seed]
         if port is not None:
@@ -130,80 +100,17 @@ class RefPeer:
             argv += ['--connect', hp]
         if topic is not None:
             argv += ['--topic', topic]
-        self.argv = argv
-        self._cond = threading.Condition()
-        self._events = []          # received, not yet consumed by expect()
-        self._history = []         # everything received, for error messages
-        self._stderr = []
-        self._eof = False
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-        self.pid = self.proc.pid
-        _live.add(self)
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        super().__init__(argv, name or f'{kind}-{seed[:8]}', env=env)
 
-    # -- readers
-    def _read_stdout(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors='replace').rstrip('\n')
-            try:
-                ev = json.loads(line)
-                if not isinstance(ev, dict) or 'event' not in ev:
-                    raise ValueError('no "event" member')
-            except ValueError as e:
-                ev = {'event': '_bad_line', 'line': line, 'error': str(e)}
-            with self._cond:
-                self._events.append(ev)
-                self._history.append(ev)
-                self._cond.notify_all()
-        with self._cond:
-            self._eof = True
-            self._cond.notify_all()
-
-    def _read_stderr(self):
-        verbose = os.environ.get('REFPEER_VERBOSE')
-        for raw in self.proc.stderr:
-            line = raw.decode(errors='replace').rstrip('\n')
-            with self._cond:
-                self._stderr.append(line)
-            if verbose:
-                print(f'[{self.name}] {line}', file=sys.stderr, flush=True)
-
-    # -- waiting
-    def describe(self):
-        """Recent events and stderr of this peer, for failure messages."""
-        with self._cond:
-            ev = [json.dumps(e)[:200] for e in self._history[-12:]]
-            err = self._stderr[-12:]
-        rc = self.proc.poll()
-        return (f'  {self.name} ({" ".join(self.argv)}), pid {self.pid}, '
-                f'{"running" if rc is None else f"exited {rc}"}\n'
-                f'  last events:\n    ' + ('\n    '.join(ev) or '(none)') +
-                f'\n  last stderr:\n    ' + ('\n    '.join(err) or '(none)'))
-
-    def expect(self, event, timeout=10.0, **fields):
-        """Wait for (and consume) the first unconsumed event named `event` whose members
-        equal `fields`; return it.  Raises PeerError on timeout or driver exit."""
-        def match(e):
-            return e.get('event') == event and all(e.get(k) == v for k, v in fields.items())
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for i, e in enumerate(self._events):
-                    if e.get('event') == '_bad_line':
-                        raise PeerError(f'{self.name}: not a JSON event line: {e["line"]!r}\n'
-                                        + self.describe())
-                    if match(e):
-                        return self._events.pop(i)
-                left = deadline - time.monotonic()
-                if self._eof or left <= 0:
-                    break
-                self._cond.wait(left)
-        why = 'driver exited' if self._eof else f'timed out after {timeout:g} s'
-        want = ', '.join([event] + [f'{k}={v if len(str(v)) < 40 else str(v)[:40] + "..."}'
-                                    for k, v in fields.items()])
-        raise PeerError(f'{self.name}: no {want} event ({why})\n' + self.describe())
+    def on_stdout(self, raw):
+        line = raw.decode(errors='replace')
+        try:
+            ev = json.loads(line)
+            if not isinstance(ev, dict) or 'event' not in ev:
+                raise ValueError('no "event" member')
+        except ValueError as e:
+            ev = {'event': '_bad_line', 'line': line, 'error': str(e)}
+        self.add_event(ev)
 
     def listening(self, timeout=15.0):
         """The listening event ({'id': full-id hex, 'port': N}); waits for it once."""
@@ -214,13 +121,12 @@ class RefPeer:
             self.port = self._listening['port']
         return self._listening
 
-    # -- commands
+    # -- commands (queued to a writer thread: never block)
     def line(self, text):
-        try:
-            self.proc.stdin.write(text.encode() + b'\n')
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError) as e:
-            raise PeerError(f'{self.name}: cannot write {text[:40]!r}: {e}\n' + self.describe())
+        if self._stdin_error or self.proc.poll() is not None:
+            raise PeerError(f'{self.name}: cannot write {text[:40]!r}: '
+                            f'{self._stdin_error or "driver exited"}\n' + self.describe())
+        self.write(text.encode() + b'\n')
 
     def send(self, data):
         self.line('send ' + bytes(data).hex())
@@ -233,38 +139,10 @@ class RefPeer:
         """Ask the driver to quit; return its exit code (killing it if it overstays)."""
         try:
             self.line('quit')
-            self.proc.stdin.close()
-        except (PeerError, OSError):
+        except PeerError:
             pass
+        self.close_stdin()
         try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise PeerError(f'{self.name}: did not exit within {timeout:g} s of quit\n'
-                            + self.describe())
+            return self.wait_exit(timeout)
         finally:
             self.kill()
-
-    def kill(self):
-        """Kill this driver by PID if it still runs, and reap it.  Idempotent."""
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            self.proc.stdin.close()   # stdout/stderr: their reader threads see EOF and stop
-        except OSError:
-            pass
-        _live.discard(self)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.kill()
-        return False
