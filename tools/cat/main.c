@@ -31,6 +31,7 @@ typedef struct cat {
   } in;
   uv_fs_t fsreq;
   int reading, file_pending;
+  int skipping;   /* dropping the rest of an over-long line, up to its newline */
   char *buf;      /* bytes read, not yet sent */
   size_t len, cap;
   char readbuf[READ_CHUNK];
@@ -91,6 +92,7 @@ static void begin_close(cat *c) {
 /* Broadcast every complete line held; stop at the first full queue. */
 static void send_lines(cat *c) {
   size_t off = 0;
+  int stalled = 0;
   while (!c->closing) {
     char *nl = memchr(c->buf + off, '\n', c->len - off);
     size_t linelen;
@@ -99,10 +101,22 @@ static void send_lines(cat *c) {
     } else if (c->eof && off < c->len) {
       linelen = c->len - off; /* a last line without a newline is still a line */
     } else {
+      /* No newline yet, and already too long to send: report it now and drop the
+       * rest of it as it arrives, or the buffer fills and reading stops for good. */
+      if (c->len - off > LINE_MAX_BYTES) {
+        fprintf(stderr, "setowire-cat: input line longer than %u bytes: not sent\n",
+                LINE_MAX_BYTES);
+        c->exit_code = 1;
+        c->skipping = 1;
+        off = c->len;
+      }
       break;
     }
     int rc = sw_swarm_broadcast(c->swarm, c->buf + off, linelen);
-    if (rc == SW_EAGAIN) break; /* resumed on SW_EV_WRITABLE */
+    if (rc == SW_EAGAIN) { /* resumed on SW_EV_WRITABLE */
+      stalled = 1;
+      break;
+    }
     if (rc < 0) {
       fprintf(stderr, "setowire-cat: broadcast: %s\n", sw_strerror(rc));
       c->exit_code = 1;
@@ -116,11 +130,18 @@ static void send_lines(cat *c) {
     return;
   }
   /* Read more only when nothing waits for queue room. */
-  if (!c->eof && c->len < c->cap / 2) start_reading(c);
+  if (!c->eof && !stalled && c->len < c->cap / 2) start_reading(c);
   else stop_reading(c);
 }
 
 static int append(cat *c, const char *data, size_t n) {
+  if (c->skipping) {
+    const char *nl = memchr(data, '\n', n);
+    if (!nl) return 0;
+    c->skipping = 0;
+    n -= (size_t)(nl + 1 - data);
+    data = nl + 1;
+  }
   if (c->len + n > c->cap) {
     fprintf(stderr, "setowire-cat: input line longer than %u bytes\n", LINE_MAX_BYTES);
     c->exit_code = 1;
