@@ -33,6 +33,7 @@
 #define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
 #define FRAG_BUDGET (4u << 20)  /* ours: reassembly bytes across all peers (D17) */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
+#define RESTART_JUMP (1ull << 40) /* ours: further ahead than one session ever counts */
 #define BATCH_MAX_FRAMES 255      /* the count byte (D27) */
 #define DEFAULT_OUT_BYTES (1u << 20)
 #define MIN_OUT_BYTES (256u * 1024u) /* room for the largest message to one peer */
@@ -517,20 +518,26 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
       return NULL;
     }
   }
-  if (!replay_check(&p->replay, ctr)) {
+  int fresh = replay_check(&p->replay, ctr);
+  /* A libsetowire peer starts every session at a random 62-bit counter (D4), so its
+   * next session is as likely to jump far ahead of the window as to rewind below it. */
+  int jumped = fresh && !p->legacy && p->replay.started && ctr > p->replay.top &&
+               ctr - p->replay.top > RESTART_JUMP;
+  if (!fresh || jumped) {
     /* A rewound counter that authenticates is a replay, or the remote restarted its
      * session (references restart at 0, D5/D12). Believe a restart only with evidence:
-     * a new address, or a HELLO from it moments ago. A libsetowire peer starts every
-     * session at a random counter (D4), so from it a counter already seen inside the
-     * window is a network duplicate, never a restart. */
-    int duplicate = !p->legacy && p->replay.top - ctr < REPLAY_BITS;
-    if (duplicate || (ai >= 0 && now - p->last_hello > RESTART_WINDOW_MS)) {
+     * a new address, or a HELLO from it moments ago. From a libsetowire peer a counter
+     * already seen inside the window is a network duplicate, never a restart. */
+    int duplicate = !fresh && !p->legacy && p->replay.top - ctr < REPLAY_BITS;
+    int evidence = ai < 0 || now - p->last_hello <= RESTART_WINDOW_MS;
+    if (!duplicate && evidence) {
+      replay_reset(&p->replay);
+      *restart = 1;
+      c->stats.restarts++;
+    } else if (!fresh) {
       c->stats.rx_replay++;
       return NULL;
     }
-    replay_reset(&p->replay);
-    *restart = 1;
-    c->stats.restarts++;
   }
   replay_commit(&p->replay, ctr);
   if (ai < 0) {
