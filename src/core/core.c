@@ -542,7 +542,11 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
   replay_commit(&p->replay, ctr);
   if (ai < 0) {
     ai = peer_add_addr(p, from);
-    p->best = ai; /* it just proved itself: the peer is there now (D35) */
+    /* It just proved itself: the peer is there now (D35). Its other addresses must
+     * prove themselves again, or their older, lower RTT would win them back in touch()
+     * and everything would go on to where the peer no longer is. */
+    for (int k = 0; k < p->naddr; k++) p->addrs[k].verified = k == ai;
+    p->best = ai;
   } else {
     p->addrs[ai].verified = 1;
   }
