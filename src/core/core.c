@@ -569,7 +569,13 @@ static void on_data(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t 
     return;
   }
   uint32_t seq = wire_get32(inner);
-  if (restart) jitter_reset(&p->jit, seq);
+  /* A session's sequence starts at 0 (5.1), whichever of its frames revealed it: the
+   * frames that one overtook must still be taken. And a peer whose session outlived
+   * ours (we restarted; D12 seen from the other side) goes on from where it was:
+   * centre the window on its first frame, so those it overtook wait their turn too. */
+  if (restart) jitter_reset(&p->jit, 0);
+  if (p->jit.next == 0 && !p->jit.count && seq >= JITTER_SLOTS)
+    jitter_reset(&p->jit, seq - JITTER_SLOTS / 2);
   deliver_ctx d = {c, p, now};
   jitter_push(&p->jit, seq, inner + 4, n - 4, now, deliver_cb, &d);
 }
