@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Run one JavaScript reference Setowire peer (js-setowire) under test control.
 //
-//     ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT]
+//     ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo]
 //
 // Same contract as ref_peer.py (see there): JSON event lines on stdout
-// (listening / connection / data / disconnect / close), commands on stdin
-// (send HEX, sendbig N, quit; end of input = quit), diagnostics on stderr,
+// (listening / connection / data / disconnect / close / flooded), commands on stdin
+// (send HEX, sendbig N, flood N S, quit; end of input = quit), diagnostics on stderr,
 // exit 2 on bad arguments, 77 with "SKIP:" when the reference cannot be loaded.
 //
 // The reference is the folder holding index.js / swarm.js: $SETOWIRE_REF_JS, else
@@ -49,14 +49,15 @@ const pattern = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 
 
 function usage(msg) {
   process.stderr.write(`ref_peer.js: ${msg}\n` +
-    'usage: ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT]\n');
+    'usage: ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const a = { seed: null, port: 0, dials: [], topic: null };
+  const a = { seed: null, port: 0, dials: [], topic: null, echo: false };
   for (let i = 0; i < argv.length; i++) {
     const opt = argv[i];
+    if (opt === '--echo') { a.echo = true; continue; }
     if (!['--seed', '--port', '--connect', '--topic'].includes(opt)) usage(`unknown argument ${opt}`);
     const val = argv[++i];
     if (val === undefined) usage(`${opt} needs a value`);
@@ -141,6 +142,14 @@ async function main() {
   const swarm = new Swarm({ seed: args.seed });
   let closed = false;
   const onClose = () => { if (!closed) { closed = true; emit({ event: 'close' }); } };
+  if (args.echo) {   // before the data event line: the echo is what gets timed
+    swarm.on('data', (data, peer) => {
+      if (!data.length) return;
+      const e = Buffer.from(data);
+      e[e.length - 1] ^= 0xff;
+      peer.write(e);
+    });
+  }
   swarm.on('connection', (peer) => emit({ event: 'connection', peer: peer.id }));
   swarm.on('data', (data, peer) => emit({ event: 'data', peer: peer.id, hex: Buffer.from(data).toString('hex') }));
   swarm.on('disconnect', (pid) => emit({ event: 'disconnect', peer: pid }));
@@ -157,6 +166,7 @@ async function main() {
   for (const [host, port] of args.dials) swarm._dial(host, port, null, null, null);
 
   let quitting = false;
+  let floodSeq = 0n;
   const quit = async () => {
     if (quitting) return;
     quitting = true;
@@ -180,6 +190,16 @@ async function main() {
       data = Buffer.from(arg, 'hex');
     } else if (cmd === 'sendbig' && /^\d+$/.test(arg)) {
       data = pattern(+arg);
+    } else if (cmd === 'flood' && /^\d+ +\d+$/.test(arg) && +arg.split(/ +/)[1] >= 8) {
+      const [count, size] = arg.split(/ +/).map(Number);
+      let n = 0;
+      for (let i = 0; i < count; i++) {   // broadcast() only queues; nothing to wait for
+        const m = Buffer.alloc(size, 0xab);
+        m.writeBigUInt64LE(floodSeq++);
+        n = swarm.broadcast(m);
+      }
+      log(`flood: ${count} x ${size} bytes queued to ${n} peer(s)`);
+      return void emit({ event: 'flooded', count });
     } else {
       return log(`unknown command '${t}'`);
     }

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Run one Python reference Setowire peer (py-setowire) under test control.
 
-    ref_peer.py --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT]
+    ref_peer.py --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo]
 
 --seed      identity seed (non-empty, even-length hex; same id as ref_peer.js)
 --port      main socket port on 127.0.0.1 (default 0 = ephemeral; see "listening")
 --connect   dial a loopback address with the reference's own dial (repeatable)
 --topic     join(SHA-256(TEXT as UTF-8)) with every discovery method neutralised
+--echo      write every received message back to its sender with the last byte
+            XOR 0xFF (identical content would be dropped as a duplicate)
 
 stdout: one JSON object per line, flushed, one per event:
     {"event":"listening","id":"<40 hex>","port":N}
@@ -17,6 +19,10 @@ stdout: one JSON object per line, flushed, one per event:
 stdin, one command per line:
     send HEX     broadcast these bytes to every peer with a session
     sendbig N    broadcast N bytes of the pattern (i*7+3)&255
+    flood N S    broadcast N distinct S-byte messages (S >= 8: a u64le counter that
+                 keeps counting across floods, then 0xAB filler) in one go, then print
+                 {"event":"flooded","count":N}.  The reference queues 2047 per peer
+                 and drops silently beyond its window and token bucket (PROTOCOL 8.3)
     quit         destroy the swarm, print close, exit 0 (end of input = quit)
 Diagnostics go to stderr only.  Exit 2 on bad arguments, 77 (with "SKIP:") when the
 reference cannot be loaded.
@@ -86,6 +92,7 @@ def parse_args():
     ap.add_argument('--port', type=int, default=0, help='UDP port of the main socket')
     ap.add_argument('--connect', action='append', default=[], metavar='HOST:PORT')
     ap.add_argument('--topic', help='join SHA-256(TEXT), discovery neutralised')
+    ap.add_argument('--echo', action='store_true', help='echo messages, last byte flipped')
     a = ap.parse_args()
     # Both drivers insist on the same seed form so one seed gives one id in both
     # references (they disagree on empty and invalid hex, PROTOCOL.md 17.18).
@@ -190,6 +197,8 @@ async def main(args, ref):
         if not closed:
             closed.append(1)
             emit(event='close')
+    if args.echo:   # before the data event line: the echo is what gets timed
+        swarm.on('data', lambda data, peer: data and peer.write(bytes(data[:-1]) + bytes([data[-1] ^ 0xFF])))
     swarm.on('connection', lambda peer: emit(event='connection', peer=peer.id))
     swarm.on('data', lambda data, peer: emit(event='data', peer=peer.id, hex=bytes(data).hex()))
     swarm.on('disconnect', lambda pid: emit(event='disconnect', peer=pid))
@@ -214,6 +223,7 @@ async def main(args, ref):
         # The reference's own dial: 8 HELLOs 300 ms apart, keyed "ip:port".
         swarm._dial(host, port, None, None, None)
 
+    flood_seq = 0
     queue = asyncio.Queue()
     start_stdin_reader(loop, queue)
     while True:
@@ -232,6 +242,15 @@ async def main(args, ref):
                 continue
         elif cmd == 'sendbig' and arg.isdigit():
             data = pattern(int(arg))
+        elif cmd == 'flood' and re.fullmatch(r'\d+ +\d+', arg) and int(arg.split()[1]) >= 8:
+            count, size = map(int, arg.split())
+            filler = b'\xab' * (size - 8)
+            for _ in range(count):    # broadcast() only queues; nothing to wait for
+                n = swarm.broadcast(flood_seq.to_bytes(8, 'little') + filler)
+                flood_seq += 1
+            log(f'flood: {count} x {size} bytes queued to {n if count else 0} peer(s)')
+            emit(event='flooded', count=count)
+            continue
         elif cmd == '':
             continue
         else:
