@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Run every benchmark and print its figures:  bash bench/run.sh BIN_DIR
+#
+#   bench_core                      protocol engine alone, no sockets
+#   bench_loopback                  throughput 100 B x 1,000,000 and 1000 B x 300,000,
+#                                   latency 5000 round trips, handshake 20 fresh pairs
+#   bench/ref_bench.py --quick      the same measurements on the reference
+#                                   implementations, side by side (if they are there)
+#
+# Exit 0 whatever the timings; non-zero only if a benchmark could not run at all
+# (missing binary, crash, non-zero exit, or over its time limit).  Each step runs under
+# `timeout`, which signals the step's whole process group, so bench_loopback's forked
+# receiver goes too.
+set -u
+BIN=${1:?usage: bash bench/run.sh BIN_DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+failed=0
+
+step() {   # step LIMIT_SECONDS COMMAND...
+  local limit=$1; shift
+  echo "== $*"
+  timeout -k 5 "$limit" "$@"
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    [ $rc -eq 124 ] && echo "!! over ${limit} s, stopped" || echo "!! exit status $rc"
+    failed=1
+  fi
+  echo
+}
+
+step 300 "$BIN/bench_core"
+step 300 "$BIN/bench_loopback" throughput 1000000 100
+step 300 "$BIN/bench_loopback" throughput 300000 1000
+step 300 "$BIN/bench_loopback" latency 5000
+step 300 "$BIN/bench_loopback" handshake 20
+step 600 python3 "$HERE/ref_bench.py" --bin "$BIN" --quick
+
+[ $failed -eq 0 ] || echo "bench/run.sh: at least one benchmark could not run (see !! above)"
+exit $failed
