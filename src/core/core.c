@@ -853,11 +853,10 @@ static int check_message(const sw_core *c, const void *data, size_t len) {
   return SW_OK;
 }
 
-/* Our own message must not come back to us through the mesh (a local fix, 6.2). With
- * a single peer nothing can come back (a peer never floods to the last hop), which
- * spares the hot one-to-one path a table write per message. */
+/* Our own message must not come back to us through the mesh (a local fix, 6.2). Even
+ * with a single peer: a peer met while the message travels can flood it back. */
 static void remember_own(sw_core *c, const void *data, size_t len, uint64_t now) {
-  if (c->npeers >= 2) dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
+  dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
 }
 
 int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t len,
