@@ -34,10 +34,17 @@ int udp_open(const char *bind_ip, uint16_t port, int *fd_out, uint16_t *port_out
   }
   if (!v6) fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || set_nonblock(fd)) goto fail;
-  int one = 1, zero = 0, buf = SOCKET_BUFFER;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-  (void)one;
+  int zero = 0, buf = SOCKET_BUFFER;
+#ifdef SO_RCVBUFFORCE
+  /* The plain option is capped by net.core.rmem_max (about 200 KiB by default);
+   * with the privilege to pass the cap, bursts are absorbed instead of dropped. */
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf))
+#endif
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+#ifdef SO_SNDBUFFORCE
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf))
+#endif
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   if (v6) {
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero)) goto fail;
