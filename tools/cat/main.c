@@ -64,7 +64,9 @@ static void usage(FILE *f) {
       "  --events            JSON event lines on standard error\n"
       "  --help              this text\n"
       "\n"
-      "exit status: 0 at end of input, 1 on a runtime error, 2 on bad usage.\n",
+      "exit status: 0 at end of input when every line was sent; 1 when a line could\n"
+      "not be sent (longer than 65474 bytes: reported, skipped, the rest still sent)\n"
+      "or on a runtime error; 2 on bad usage.\n",
       f);
 }
 
