@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz targets from the reference vectors.
+
+    python3 tests/fuzz/make_corpus.py [--vectors ../shared/vectors] [--out tests/fuzz/corpus]
+
+Writes tests/fuzz/corpus/<target>/<sha1 of content>, like libFuzzer names its files, so
+running it again adds nothing new. The output is committed; crash reproducers found
+later are committed next to it under the same naming. The input formats are the ones
+documented at the top of fuzz_dispatch.c and fuzz_wire.c:
+
+fuzz_dispatch: byte 0 = mode; 0: one datagram from peer P (the Python side of
+capture.json, node A of frames.json, whose frames our core, the JS/B identity, can
+decrypt), 1: from an unknown address, 2: control byte + plaintext the harness seals,
+3: a script of op(1) len(2) body records.
+fuzz_wire: raw frames, and text (addresses, seeds).
+"""
+import argparse
+import hashlib
+import json
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+# fuzz_dispatch script ops (run_op in fuzz_dispatch.c): low nibble kind, bits 4-5 peer,
+# bits 6-7 unknown address.
+RAW, RAW_UNKNOWN, DATA, DATA_UNKNOWN, SEALED, HELLO, TIME, DEADLINE, SETCTR, WRITE, \
+    BROADCAST, DIAL, CLOSE, FLUSH, DRAIN_MAX, BULK = range(16)
+P, Q, R, S = range(4)
+
+
+def op(kind, body=b"", peer=0, unk=0):
+    return bytes([kind | peer << 4 | unk << 6]) + struct.pack(">H", len(body)) + body
+
+
+def plain(seq, msg):
+    return struct.pack(">I", seq) + msg
+
+
+def load(vdir, name):
+    with open(os.path.join(vdir, name)) as f:
+        return json.load(f)
+
+
+def frames_datagrams(frames):
+    """Every datagram of frames.json, in order: (sender node, hex)."""
+    for fr in frames["frames"]:
+        for key in ("datagrams", "python_datagrams", "js_datagrams", "side_effect_datagrams"):
+            for d in fr.get(key) or []:
+                yield fr["from"], d["hex"]
+
+
+class Corpus:
+    def __init__(self, out):
+        self.out = out
+        self.files = {}
+
+    def add(self, target, data):
+        d = os.path.join(self.out, target)
+        os.makedirs(d, exist_ok=True)
+        name = hashlib.sha1(data).hexdigest()
+        self.files.setdefault(target, set()).add(name)
+        path = os.path.join(d, name)
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                f.write(data)
+
+
+def dispatch_corpus(c, capture, frames, data_frames):
+    t = "fuzz_dispatch"
+    py_to_js = [g for g in capture["datagrams"] if g["dir"] == "py->js"]
+    seen = set()
+    # Mode 0: every datagram P could send, from P's address.
+    for g in py_to_js:
+        seen.add(g["hex"])
+    for who, h in frames_datagrams(frames):
+        if who == "A":
+            seen.add(h)
+    for f in data_frames["frames"]:
+        if f["sender"] == "a":
+            seen.add(f["frame_hex"])
+    for h in sorted(seen):
+        c.add(t, b"\x00" + bytes.fromhex(h))
+    # Mode 1: unsolicited frames from unknown addresses (HELLOs of other nodes, PING).
+    for who, h in frames_datagrams(frames):
+        b = bytes.fromhex(h)
+        if b[0] in (0xA1, 0xA2, 0x03, 0x04, 0x30, 0x12) and who != "A":
+            c.add(t, bytes([0x01 | (len(b) % 4) << 2]) + b)
+    # Mode 2: plaintexts sealed by the harness.
+    for f in data_frames["frames"]:
+        c.add(t, b"\x02\x00" + bytes.fromhex(f["plaintext_hex"]))
+    c.add(t, b"\x02\x01" + plain(0, b"hello from Q"))
+    c.add(t, b"\x02\x05\x01")                        # SEALED proof from Q
+    c.add(t, b"\x02\x05\x02")                        # SEALED goaway from Q
+    c.add(t, b"\x02\x48" + plain(0, b"rebound"))     # P from an unknown address
+    c.add(t, b"\x02\x10" + struct.pack(">Q", 2**63) + plain(5, b"far counter"))
+    c.add(t, b"\x02\x20" + b"\xde\xad\xbe\xef" + plain(0, b"wrong session id"))
+    c.add(t, b"\x02\x00" + b"ab")                    # short plaintext path
+    # Mode 3: the capture replayed in time, as seen by the JS side.
+    s, last = b"", 0.0
+    for g in py_to_js:
+        dt = int(g["t_ms"] - last)
+        last = g["t_ms"]
+        if dt > 0:
+            s += op(TIME, struct.pack(">H", min(dt, 65535)))
+        s += op(RAW, bytes.fromhex(g["hex"]), P)
+    s += op(TIME, struct.pack(">H", 61), unk=1)      # 61 s of silence: P times out
+    c.add(t, b"\x03" + s)
+    # Out of order and gaps through the jitter buffer, then flooding to Q.
+    c.add(t, b"\x03" + op(DATA, plain(1, b"one"), P) + op(DATA, plain(0, b"zero"), P) +
+          op(DATA, plain(3, b"three"), P) + op(DEADLINE) + op(DATA, plain(2, b"late"), P) +
+          op(DATA, plain(70, b"far ahead"), P) + op(TIME, struct.pack(">H", 60)))
+    # New peers R and S, data from them, a write and a broadcast back.
+    c.add(t, b"\x03" + op(HELLO, peer=R) + op(DATA, plain(0, b"from R"), R) +
+          op(HELLO, peer=S, unk=1) + op(SEALED, b"\x01", S) + op(DATA, plain(0, b"S"), S) +
+          op(WRITE, b"to P", P) + op(BROADCAST, b"to all") + op(FLUSH))
+    # A restart: HELLO again, counter rewound to 0, data with seq 0 again.
+    c.add(t, b"\x03" + op(DATA, plain(0, b"a"), P) + op(DATA, plain(1, b"b"), P) +
+          op(HELLO, peer=P) + op(SETCTR, struct.pack(">Q", 0), P) +
+          op(DATA, plain(0, b"again"), P))
+    # A replay without a HELLO, then NAT rebinding, then GOAWAY from a verified address.
+    c.add(t, b"\x03" + op(DATA, plain(0, b"x"), P) + op(SETCTR, struct.pack(">Q", 0), P) +
+          op(TIME, struct.pack(">H", 11), unk=1) + op(DATA, plain(1, b"replay"), P) +
+          op(DATA_UNKNOWN, plain(2, b"moved"), P, unk=1) + op(RAW, b"\x0a\x00", P) +
+          op(RAW_UNKNOWN, b"\x0a\x00", unk=1))
+    # Large messages: FRAG to and from a reference peer (byte 0 bit 7: legacy_frag).
+    frag = [h for who, h in frames_datagrams(frames) if who == "A" and h.startswith("0b")]
+    s = b"".join(op(RAW, bytes.fromhex(h), P) for h in frag[:3])
+    c.add(t, b"\x83" + s + op(WRITE, bytes(range(256)) * 12, P) + op(FLUSH))
+    c.add(t, b"\x03" + op(WRITE, b"q" * 3000, Q) + op(DIAL, unk=0) + op(DEADLINE) +
+          op(DIAL, peer=R, unk=3) + op(CLOSE) + op(DATA, plain(0, b"after close"), P))
+    # A slow socket: the output queue fills, wraps and refuses writes, then drains.
+    s = op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HB", 1500, 40), Q)
+    s += op(DRAIN_MAX, b"\x03") + op(BULK, struct.pack(">HB", 9000, 3), unk=1)
+    s += op(DATA, plain(0, b"f" * 900), P) + op(BULK, struct.pack(">HB", 20000, 8), P)
+    s += op(BULK, struct.pack(">HB", 100, 200), Q) + op(DRAIN_MAX)
+    c.add(t, b"\x03" + s)
+    # Big messages received out of order: the jitter buffer's byte bound.
+    s = op(BULK, struct.pack(">HBB", 60000, 6, 1), P, unk=3) + op(DEADLINE)
+    s += op(BULK, struct.pack(">HBB", 1000, 70, 10), Q, unk=2) + op(DEADLINE)
+    c.add(t, b"\x03" + s)
+    # P moves through every unknown address: its address set overflows and is trimmed.
+    c.add(t, b"\x03" + op(DATA, plain(0, b"0"), P) + op(RAW, b"\x03" + bytes(28), P) +
+          b"".join(op(DATA_UNKNOWN, plain(i + 1, bytes([i])), P, unk=i) for i in range(4)) +
+          op(TIME, struct.pack(">H", 2000)) + op(DATA, plain(5, b"home"), P))
+    # Fragment sets up to the global reassembly budget (4 sets per reference peer).
+    def frag(fid, index, count, size=1188):
+        return b"\x0b" + struct.pack(">QHH", fid, index, count) + bytes(size)
+    c.add(t, b"\x03" + op(HELLO, peer=R) +
+          b"".join(op(RAW, frag(i, 0, 882), P if i < 4 else R) for i in range(8)) +
+          op(RAW, frag(0, 881, 882, 5), P) + op(TIME, struct.pack(">H", 11), unk=1))
+    # The peer table bound: every identity, then an unknown HELLO.
+    c.add(t, b"\x03" + op(HELLO, peer=R) + op(HELLO, peer=S, unk=1) +
+          op(HELLO, peer=R, unk=2) + op(TIME, struct.pack(">H", 1000)) +
+          op(DEADLINE) + op(DEADLINE))
+
+
+def wire_corpus(c, capture, frames, hello, data_frames):
+    t = "fuzz_wire"
+    seen = set(g["hex"] for g in capture["datagrams"])
+    seen.update(h for _, h in frames_datagrams(frames))
+    for v in hello["vectors"]:
+        seen.update((v["hello_hex"], v["hello_ack_hex"]))
+    for f in data_frames["frames"]:
+        seen.add(f["frame_hex"])
+    for h in sorted(seen):
+        if len(h) // 2 <= 1500:  # the big FRAGs add nothing the 637-byte one lacks
+            c.add(t, bytes.fromhex(h))
+    # Our own HELLO trailer, a nested BATCH, edge cases of the decoders.
+    h0 = bytes.fromhex(hello["vectors"][0]["hello_hex"])
+    c.add(t, h0 + b"SW\x01\x01")
+    inner = b"\x13\x02" + struct.pack(">H", 2) + b"\x03\x00" + struct.pack(">H", 3) + b"\x0a\x00\x00"
+    c.add(t, b"\x13\x02" + struct.pack(">H", len(inner)) + inner + struct.pack(">H", 41) + h0)
+    c.add(t, b"\x0b" + b"\x00" * 8 + b"\x00\x01\x00\x01" + b"x")      # index 1 of count 1
+    for text in ("198.51.100.1:40001", "[2001:db8::1]:443", "[::ffff:1.2.3.4]:80",
+                 "1.2.3.4:0", "1.2.3.4:65536", "[::1]", "::1:5", "a.b.c.d:1",
+                 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "AA"):
+        c.add(t, text.encode())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vectors", default=os.path.join(REPO, "..", "shared", "vectors"))
+    ap.add_argument("--out", default=os.path.join(HERE, "corpus"))
+    a = ap.parse_args()
+    capture = load(a.vectors, "capture.json")
+    frames = load(a.vectors, "frames.json")
+    hello = load(a.vectors, "hello.json")
+    data_frames = load(a.vectors, "data_frames.json")
+    c = Corpus(a.out)
+    dispatch_corpus(c, capture, frames, data_frames)
+    wire_corpus(c, capture, frames, hello, data_frames)
+    for target, names in sorted(c.files.items()):
+        print(f"{target}: {len(names)} seed inputs in {os.path.join(a.out, target)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
