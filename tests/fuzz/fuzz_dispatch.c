@@ -22,7 +22,8 @@
  *        counter (else the per-peer counter, incrementing), bit 5: the next 4 bytes are
  *        the session id put in the nonce (else the real one);
  *   3  a script: records of op(1) len(2, big-endian) body(len), see run_op().
- * Byte 0 bit 7 sets legacy_frag (messages over 1200 bytes to reference peers as FRAG).
+ * Byte 0 bit 7 sets legacy_frag (messages over 1200 bytes to reference peers as FRAG),
+ * bit 6 makes the peer table hold 3 peers instead of 6.
  * After the input the harness fires the timers (jitter expiry, heartbeat) and drains.
  *
  * Oracles besides the sanitizers: every datagram the core emits is well formed for
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NPEERS 4
 #define NUNKNOWN 4
 #define T0 1000000u
-#define MAX_PEERS 6 /* small, so the peer-table bound is reachable */
+#define MAX_PEERS 6 /* or 3 (byte 0 bit 6): then the table is full with P, Q, R */
 #define OUT_BYTES (256u * 1024u) /* the smallest the core accepts: fills soonest */
 
 static const char *const kMySeed =
@@ -87,6 +88,7 @@ static sw_addr g_unknown[NUNKNOWN];
 static uint64_t g_rng;
 static uint64_t g_now;
 static size_t g_drain_max; /* datagrams taken per drain: a slow socket fills the queue */
+static int g_closed;
 static volatile uint64_t g_sink;
 
 /* Nonces the core used towards each peer in this input (open addressing). */
@@ -271,6 +273,7 @@ static void run_op(sw_core *c, uint8_t op, const uint8_t *b, size_t n) {
       drain(c);
       break;
     case 12:
+      g_closed = 1;
       sw_core_close(c, g_now);
       drain(c);
       break;
@@ -334,7 +337,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sw_core *c;
   sw_core_config cfg = {.seed_hex = kMySeed,
-                        .max_peers = MAX_PEERS,
+                        .max_peers = (data[0] & 0x40) ? 3 : MAX_PEERS,
                         .out_buffer_bytes = OUT_BYTES,
                         .dedup_slots_log2 = 6, /* tiny: generations rotate */
                         .random = fuzz_random,
@@ -343,6 +346,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   g_rng = 0x5e70;
   g_now = T0;
   g_drain_max = SIZE_MAX;
+  g_closed = 0;
   memset(g_nonce_set, 0, sizeof g_nonce_set);
   memset(g_nonce_count, 0, sizeof g_nonce_count);
   for (int k = 0; k < NPEERS; k++) g_peers[k].ctr = 1000 * (uint64_t)k;
@@ -399,6 +403,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       die("a peer's best address is unset");
   sw_core_get_stats(c, &st);
   if (sw_core_out_pending(c)) die("output left after a full drain");
+  /* With the queue empty, a small message to a connected peer must be accepted: a
+   * leak in the queue's accounting would refuse every write from then on. */
+  for (size_t i = 0; i < np && !g_closed; i++) {
+    int rc = sw_core_write(c, info[i].wire_id, "ok", 2, g_now);
+    if (rc != SW_OK && rc != SW_ENOTCONN) die("an idle core refuses a small write");
+  }
+  sw_core_flush(c, g_now);
+  drain(c);
   g_sink += st.delivered + sw_core_memory(c);
   sw_core_free(c);
   return 0;
