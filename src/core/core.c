@@ -615,8 +615,10 @@ static void on_pong(sw_core *c, const sw_addr *from, uint64_t now) {
 static void on_goaway(sw_core *c, const sw_addr *from) {
   int ai;
   core_peer *p = peer_by_addr(c, from, &ai);
-  /* D7: honoured only from an address that has sent authenticated frames. */
-  if (p && p->addrs[ai].verified) peer_remove(c, p);
+  /* D7: honoured only from an address that has sent authenticated frames, and only
+   * from reference peers: a libsetowire peer says goodbye sealed, so a plain GOAWAY
+   * in its name can only be forged (a replayed old frame can verify an address). */
+  if (p && p->legacy && p->addrs[ai].verified) peer_remove(c, p);
 }
 
 static void on_frag(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,

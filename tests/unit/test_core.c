@@ -881,6 +881,9 @@ static void test_goaway_rules(void **state) {
   addr_parse_hostport(&stranger, "10.5.5.5:5");
   inject(n, b, &stranger, g2, 2);
   assert_int_equal(sw_core_peer_count(B->c), 1);
+  /* nor from a libsetowire peer's verified address: ours say goodbye sealed */
+  inject(n, b, &A->addr, g2, 2);
+  assert_int_equal(sw_core_peer_count(B->c), 1);
 
   /* a reference peer R: its address is not verified until authenticated DATA */
   ref_peer r;
