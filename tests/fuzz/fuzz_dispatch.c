@@ -23,7 +23,9 @@
  *        the session id put in the nonce (else the real one);
  *   3  a script: records of op(1) len(2, big-endian) body(len), see run_op().
  * Byte 0 bit 7 sets legacy_frag (messages over 1200 bytes to reference peers as FRAG),
- * bit 6 makes the peer table hold 3 peers instead of 6.
+ * bit 6 makes the peer table hold 3 peers instead of 6, bit 5 makes the event callback
+ * call back into the core (echo DATA to its sender, 0xBB...: broadcast it, 0xCC...:
+ * close; greet on CONNECTION, broadcast on DISCONNECT, write on WRITABLE).
  * After the input the harness fires the timers (jitter expiry, heartbeat) and drains.
  *
  * Oracles besides the sanitizers: every datagram the core emits is well formed for
@@ -89,6 +91,8 @@ static uint64_t g_rng;
 static uint64_t g_now;
 static size_t g_drain_max; /* datagrams taken per drain: a slow socket fills the queue */
 static int g_closed;
+static sw_core *g_core; /* for calls made from inside the event callback */
+static int g_reenter;   /* byte 0 bit 5: the application answers from its callback */
 static volatile uint64_t g_sink;
 
 /* Nonces the core used towards each peer in this input (open addressing). */
@@ -131,6 +135,27 @@ static void on_event(void *ctx, const sw_event *ev) {
     h += copy[0] + copy[n - 1];
   }
   g_sink += h;
+  if (!g_reenter || !g_core) return;
+  /* An application that answers from inside its callback, as chat programs do: the
+   * core must cope with being called while it is iterating its own tables. */
+  uint8_t peer[SW_WIRE_ID_LEN];
+  if (ev->peer) memcpy(peer, ev->peer, sizeof peer);
+  switch (ev->type) {
+    case SW_EV_CONNECTION: sw_core_write(g_core, peer, "hi", 2, g_now); break;
+    case SW_EV_DATA:
+      if (ev->len && ev->data[0] == 0xCC) {
+        g_closed = 1;
+        sw_core_close(g_core, g_now);
+      } else if (ev->len && ev->data[0] == 0xBB) {
+        sw_core_broadcast(g_core, ev->data, ev->len, g_now);
+      } else {
+        sw_core_write(g_core, peer, ev->data, ev->len, g_now); /* echo */
+      }
+      break;
+    case SW_EV_DISCONNECT: sw_core_broadcast(g_core, "bye", 3, g_now); break;
+    case SW_EV_WRITABLE: sw_core_write(g_core, g_peers[0].id.id, "again", 5, g_now); break;
+    default: break;
+  }
 }
 
 /* ---- checking what the core sends -------------------------------------------- */
@@ -347,11 +372,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   g_now = T0;
   g_drain_max = SIZE_MAX;
   g_closed = 0;
+  g_core = NULL;
+  g_reenter = (data[0] >> 5) & 1;
   memset(g_nonce_set, 0, sizeof g_nonce_set);
   memset(g_nonce_count, 0, sizeof g_nonce_count);
   for (int k = 0; k < NPEERS; k++) g_peers[k].ctr = 1000 * (uint64_t)k;
   cfg.legacy_frag = data[0] >> 7; /* sending to reference peers: FRAG or big DATA */
   if (sw_core_new(&c, &cfg, g_now)) die("sw_core_new");
+  g_core = c;
 
   /* Establish P (it dials us) and Q (we are answered). */
   hello(c, 0, 0, NULL);
@@ -412,6 +440,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sw_core_flush(c, g_now);
   drain(c);
   g_sink += st.delivered + sw_core_memory(c);
+  g_core = NULL;
   sw_core_free(c);
   return 0;
 }

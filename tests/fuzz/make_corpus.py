@@ -4,8 +4,9 @@
     python3 tests/fuzz/make_corpus.py [--vectors ../shared/vectors] [--out tests/fuzz/corpus]
 
 Writes tests/fuzz/corpus/<target>/<sha1 of content>, like libFuzzer names its files, so
-running it again adds nothing new. The output is committed; crash reproducers found
-later are committed next to it under the same naming. The input formats are the ones
+running it again adds nothing new; --clean also deletes sha1-named files it no longer
+generates. The output is committed; reproducers of fixed bugs are committed next to it
+as regress-<what>, which --clean keeps. The input formats are the ones
 documented at the top of fuzz_dispatch.c and fuzz_wire.c:
 
 fuzz_dispatch: byte 0 = mode; 0: one datagram from peer P (the Python side of
@@ -151,8 +152,14 @@ def dispatch_corpus(c, capture, frames, data_frames):
     c.add(t, b"\x03" + op(HELLO, peer=R) +
           b"".join(op(RAW, frag(i, 0, 882), P if i < 4 else R) for i in range(8)) +
           op(RAW, frag(0, 881, 882, 5), P) + op(TIME, struct.pack(">H", 11), unk=1))
+    # The application answers from its callback (byte 0 bit 5): echo, broadcast, close.
+    c.add(t, b"\x23" + op(DATA, plain(0, b"echo me"), P) + op(DATA, plain(2, b"\xbbflood"), P) +
+          op(DATA, plain(1, b"gap"), P) + op(HELLO, peer=R) + op(SEALED, b"\x02", Q) +
+          op(TIME, struct.pack(">H", 61), unk=1))
+    c.add(t, b"\x23" + op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HBB", 30000, 12, 0), P, unk=2) +
+          op(DRAIN_MAX) + op(DATA, plain(40, b"\xccbye"), P) + op(DATA, plain(41, b"x"), P))
     # The peer table bound: every identity, then an unknown HELLO.
-    c.add(t, b"\x03" + op(HELLO, peer=R) + op(HELLO, peer=S, unk=1) +
+    c.add(t, b"\x43" + op(HELLO, peer=R) + op(HELLO, peer=S, unk=1) +
           op(HELLO, peer=R, unk=2) + op(TIME, struct.pack(">H", 1000)) +
           op(DEADLINE) + op(DEADLINE))
 
@@ -184,6 +191,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", default=os.path.join(REPO, "..", "shared", "vectors"))
     ap.add_argument("--out", default=os.path.join(HERE, "corpus"))
+    ap.add_argument("--clean", action="store_true",
+                    help="delete generated seeds that are no longer generated")
     a = ap.parse_args()
     capture = load(a.vectors, "capture.json")
     frames = load(a.vectors, "frames.json")
@@ -193,6 +202,11 @@ def main():
     dispatch_corpus(c, capture, frames, data_frames)
     wire_corpus(c, capture, frames, hello, data_frames)
     for target, names in sorted(c.files.items()):
+        if a.clean:
+            d = os.path.join(a.out, target)
+            for f in os.listdir(d):
+                if len(f) == 40 and all(ch in "0123456789abcdef" for ch in f) and f not in names:
+                    os.remove(os.path.join(d, f))
         print(f"{target}: {len(names)} seed inputs in {os.path.join(a.out, target)}")
     return 0
 
