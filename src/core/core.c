@@ -2,6 +2,7 @@
  * Sans-I/O; see core.h. Section numbers refer to ../shared/PROTOCOL.md, the project's
  * own rules and extensions to docs/PROTOCOL.md. */
 #include "core.h"
+#include "core_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,9 @@
 #define CTRL_RESERVE (16u * 1024u) /* outq room kept for HELLO/PING/PONG/GOAWAY */
 #define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
 #define OWN_CAPS WIRE_CAP_SEALED
+#define HTTP_MAX 32              /* ours: outstanding HTTP requests */
+#define MEET_RATE_PER_S 20       /* ours: dials per second from discovery (D19) */
+#define MEET_BURST 40
 
 typedef struct peer_addr {
   sw_addr a;
@@ -93,6 +97,18 @@ typedef struct dial_entry {
   uint64_t next_at, expire_at;
 } dial_entry;
 
+typedef struct http_slot {
+  int state; /* 0 free, 1 queued, 2 taken by the runtime */
+  uint32_t id;
+  char method[8];
+  char *url, *ctype;
+  uint8_t *body;
+  size_t len;
+  uint32_t timeout_ms;
+  core_http_cb cb;
+  void *ctx;
+} http_slot;
+
 struct sw_core {
   sw_core_config cfg;
   crypto_identity me;
@@ -108,10 +124,20 @@ struct sw_core {
   uint8_t topic[32];
   int joined, closing, want_writable;
   sw_core_stats stats;
+  core_module modules[CORE_MAX_MODULES];
+  int nmodules;
+  http_slot http[HTTP_MAX];
+  uint32_t http_next_id;
+  uint64_t last_now; /* the latest time given to any entry point */
+  double meet_tokens;
+  uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX];
 };
 
 /* ---- small helpers ------------------------------------------------------ */
+
+#define FOR_MODULES(c, m) \
+  for (core_module *m = (c)->modules; m < (c)->modules + (c)->nmodules; m++)
 
 static void rnd(sw_core *c, void *buf, size_t n) { c->cfg.random(c->cfg.ctx, buf, n); }
 
@@ -384,6 +410,7 @@ static void peer_remove(sw_core *c, core_peer *p) {
   c->npeers--;
   sw_event ev = {.type = SW_EV_DISCONNECT, .peer = id};
   emit(c, &ev);
+  FOR_MODULES(c, m) if (m->on_disconnect) m->on_disconnect(m->state, id, c->last_now);
 }
 
 static size_t mesh_count(const sw_core *c) {
@@ -486,6 +513,8 @@ static void on_hello(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t
   addr_format(from, text, sizeof text);
   sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text};
   emit(c, &ev);
+  sw_addr where = *from;
+  FOR_MODULES(c, m) if (m->on_connection) m->on_connection(m->state, id, &where, now);
 }
 
 /* Authenticate an encrypted frame (DATA or SEALED) and find its peer. The plaintext
@@ -697,14 +726,25 @@ static void dispatch(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t
       while (wire_batch_next(&it, &f, &fl)) dispatch(c, from, f, fl, now, depth + 1);
       break;
     }
-    default: break; /* unknown and not-yet-handled types are ignored, as in 1.1 */
+    default: /* frames of the modules; unknown types are ignored, as in 1.1 */
+      FOR_MODULES(c, m) {
+        if (m->on_datagram && m->on_datagram(m->state, SW_SOCK_MAIN, from, buf, len, now)) break;
+      }
+      break;
   }
 }
 
 void sw_core_datagram(sw_core *c, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
                       size_t len, uint64_t now) {
   c->stats.rx_datagrams++;
-  if (kind != SW_SOCK_MAIN || !from || !buf) return;
+  c->last_now = now;
+  if (!from || !buf) return;
+  if (kind != SW_SOCK_MAIN) {
+    FOR_MODULES(c, m) {
+      if (m->on_datagram && m->on_datagram(m->state, kind, from, buf, len, now)) break;
+    }
+    return;
+  }
   dispatch(c, from, buf, len, now, 0);
 }
 
@@ -778,6 +818,7 @@ static void expire_frags(sw_core *c, core_peer *p, uint64_t now) {
 }
 
 void sw_core_timeout(sw_core *c, uint64_t now) {
+  c->last_now = now;
   run_dials(c, now);
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
@@ -786,6 +827,7 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
     jitter_expire(&p->jit, now, deliver_cb, &d);
     if (p->used) expire_frags(c, p, now);
   }
+  FOR_MODULES(c, m) if (m->on_timeout) m->on_timeout(m->state, now);
   if (now >= c->next_heartbeat && !c->closing) {
     heartbeat(c, now);
     c->next_heartbeat = now + HEARTBEAT_MS;
@@ -807,6 +849,10 @@ uint64_t sw_core_deadline(const sw_core *c) {
     if (j < t) t = j;
     for (int i = 0; i < FRAG_SETS; i++)
       if (p->frags[i].used && p->frags[i].expires < t) t = p->frags[i].expires;
+  }
+  for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++) {
+    uint64_t x = m->deadline ? m->deadline(m->state) : UINT64_MAX;
+    if (x < t) t = x;
   }
   return t;
 }
@@ -932,6 +978,7 @@ int sw_core_join(sw_core *c, const uint8_t topic[32]) {
   if (!topic) return SW_EINVAL;
   memcpy(c->topic, topic, 32);
   c->joined = 1;
+  FOR_MODULES(c, m) if (m->on_join) m->on_join(m->state, c->last_now);
   return SW_OK;
 }
 
@@ -947,6 +994,7 @@ int sw_core_close(sw_core *c, uint64_t now) {
     send_raw(c, peer_best(p), goaway, sizeof goaway); /* D7: 2 bytes, so references act */
   }
   for (int i = 0; i < DIAL_MAX; i++) c->dials[i].used = 0;
+  FOR_MODULES(c, m) if (m->on_close) m->on_close(m->state, now);
   return SW_OK;
 }
 
@@ -973,8 +1021,11 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
 }
 
 size_t sw_core_memory(const sw_core *c) {
-  return sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
-         dedup_set_bytes(&c->seen);
+  size_t n = sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
+             dedup_set_bytes(&c->seen);
+  for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++)
+    if (m->memory) n += m->memory(m->state);
+  return n;
 }
 
 void sw_core_identity(const sw_core *c, uint8_t pub[32], uint8_t id[20]) {
@@ -1016,12 +1067,23 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
     return rc ? rc : SW_ENOMEM;
   }
   c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
+  c->meet_tokens = MEET_BURST;
+  c->meet_refill_at = now;
   *out = c;
   return SW_OK;
 }
 
+static void http_slot_free(http_slot *h) {
+  free(h->url);
+  free(h->ctype);
+  free(h->body);
+  memset(h, 0, sizeof *h);
+}
+
 void sw_core_free(sw_core *c) {
   if (!c) return;
+  FOR_MODULES(c, m) if (m->free) m->free(m->state);
+  for (int i = 0; i < HTTP_MAX; i++) http_slot_free(&c->http[i]);
   if (c->peers)
     for (size_t k = 0; k < c->max_peers; k++)
       if (c->peers[k].used) peer_clear(c, &c->peers[k]);
@@ -1030,4 +1092,129 @@ void sw_core_free(sw_core *c) {
   dedup_set_free(&c->seen);
   memset(&c->me, 0, sizeof c->me);
   free(c);
+}
+
+/* ---- services to modules (core_internal.h) ------------------------------- */
+
+int core_add_module(sw_core *c, const core_module *m) {
+  if (c->nmodules == CORE_MAX_MODULES) return SW_EFULL;
+  c->modules[c->nmodules++] = *m;
+  return SW_OK;
+}
+
+void core_send(sw_core *c, sw_sock_kind kind, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (outq_push(&c->out, (uint8_t)kind, to, d, len)) c->stats.ctrl_dropped++;
+}
+
+int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size_t len) {
+  core_peer *p = peer_by_wire(c, wire);
+  if (!p) return SW_ENOTCONN;
+  if (c->closing) return SW_ECLOSED;
+  if (len + 2 > WIRE_BATCH_MTU) {
+    /* too big to share a datagram: alone, after what is already queued */
+    if (len > WIRE_UDP_MAX) return SW_EMSGSIZE;
+    if (!data_room(c, len)) return SW_EAGAIN;
+    batch_close(c, p);
+    return outq_push(&c->out, SW_SOCK_MAIN, peer_best(p), frame, len);
+  }
+  if (!data_room(c, len)) return SW_EAGAIN;
+  uint8_t *slot = batch_slot(c, p, len);
+  memcpy(slot, frame, len);
+  batch_commit(p, len);
+  return SW_OK;
+}
+
+int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  /* D19: a token bucket bounds the HELLOs discovery data can make us send. */
+  if (now > c->meet_refill_at) {
+    c->meet_tokens += (double)(now - c->meet_refill_at) * MEET_RATE_PER_S / 1000.0;
+    if (c->meet_tokens > MEET_BURST) c->meet_tokens = MEET_BURST;
+    c->meet_refill_at = now;
+  }
+  int ai;
+  if (full_id && (memcmp(full_id, c->me.id, 20) == 0)) return SW_EINVAL; /* D9 */
+  if (full_id && peer_by_wire(c, full_id)) return SW_OK; /* D10: compare wire ids */
+  if (peer_by_addr(c, addr, &ai) || dial_find(c, addr)) return SW_OK;
+  if (c->meet_tokens < 1) return SW_EFULL;
+  c->meet_tokens -= 1;
+  return sw_core_dial(c, addr, full_id, now);
+}
+
+void core_rand(sw_core *c, void *buf, size_t n) { rnd(c, buf, n); }
+
+const crypto_identity *core_identity(const sw_core *c) { return &c->me; }
+
+const uint8_t *core_topic(const sw_core *c) { return c->joined ? c->topic : NULL; }
+
+int core_connected(const sw_core *c, const uint8_t wire[8]) {
+  return peer_by_wire((sw_core *)c, wire) != NULL;
+}
+
+int core_verified_peer(sw_core *c, const sw_addr *from, uint8_t wire[8]) {
+  int ai;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  if (!p || !p->addrs[ai].verified) return 0;
+  if (wire) memcpy(wire, p->wire_id, 8);
+  return 1;
+}
+
+void core_emit(sw_core *c, const sw_event *ev) { emit(c, ev); }
+
+int core_http(sw_core *c, const char *method, const char *url, const char *content_type,
+              const uint8_t *body, size_t len, uint32_t timeout_ms, core_http_cb cb, void *ctx) {
+  if (!method || strlen(method) >= sizeof c->http[0].method || !url || !cb) return SW_EINVAL;
+  if (c->closing) return SW_ECLOSED;
+  for (int i = 0; i < HTTP_MAX; i++) {
+    http_slot *h = &c->http[i];
+    if (h->state) continue;
+    h->url = strdup(url);
+    h->ctype = content_type ? strdup(content_type) : NULL;
+    h->body = len ? malloc(len) : NULL;
+    if (!h->url || (content_type && !h->ctype) || (len && !h->body)) {
+      http_slot_free(h);
+      return SW_ENOMEM;
+    }
+    if (len) memcpy(h->body, body, len);
+    memcpy(h->method, method, strlen(method) + 1);
+    h->len = len;
+    h->timeout_ms = timeout_ms;
+    h->cb = cb;
+    h->ctx = ctx;
+    c->http_next_id = c->http_next_id % 0x7fffffff + 1; /* 1 .. 2^31-1 */
+    h->id = c->http_next_id;
+    h->state = 1;
+    return (int)h->id;
+  }
+  return SW_EFULL;
+}
+
+int sw_core_http_take(sw_core *c, sw_http_request *out) {
+  for (int i = 0; i < HTTP_MAX; i++) {
+    http_slot *h = &c->http[i];
+    if (h->state != 1) continue;
+    h->state = 2;
+    out->id = h->id;
+    out->method = h->method;
+    out->url = h->url;
+    out->content_type = h->ctype;
+    out->body = h->body;
+    out->len = h->len;
+    out->timeout_ms = h->timeout_ms;
+    return 1;
+  }
+  return 0;
+}
+
+void sw_core_http_done(sw_core *c, uint32_t id, int status, const uint8_t *body, size_t len,
+                       uint64_t now) {
+  c->last_now = now;
+  for (int i = 0; i < HTTP_MAX; i++) {
+    http_slot *h = &c->http[i];
+    if (h->state != 2 || h->id != id) continue;
+    core_http_cb cb = h->cb;
+    void *ctx = h->ctx;
+    http_slot_free(h); /* free first: the callback may ask for the next request */
+    cb(ctx, status, body, len, now);
+    return;
+  }
 }

@@ -63,6 +63,24 @@ size_t sw_core_out_peek(sw_core *core, sw_dgram *out, size_t max);
 void sw_core_out_consume(sw_core *core, size_t n, uint64_t now_ms);
 size_t sw_core_out_pending(const sw_core *core);
 
+/* HTTP requests the core wants made (discovery: piping servers, HTTP bootstrap). The
+ * runtime takes each one, performs it, and reports the outcome exactly once. */
+typedef struct sw_http_request {
+  uint32_t id;
+  const char *method;       /* "GET" or "POST" */
+  const char *url;
+  const char *content_type; /* NULL without a body */
+  const uint8_t *body;
+  size_t len;
+  uint32_t timeout_ms;
+} sw_http_request;
+/* 1 and the next request (its pointers stay valid until sw_core_http_done for its
+ * id), or 0 when none waits. */
+int sw_core_http_take(sw_core *core, sw_http_request *out);
+/* status: the HTTP status, or a negative value for a transport error or timeout. */
+void sw_core_http_done(sw_core *core, uint32_t id, int status, const uint8_t *body, size_t len,
+                       uint64_t now_ms);
+
 /* API. */
 int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_null,
                  uint64_t now_ms);
