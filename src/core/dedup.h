@@ -1,5 +1,5 @@
 /* Duplicate suppression (PROTOCOL.md 6.2): the references' xor_hash message id and a
- * two-generation bloom filter. Local behaviour, but flooding relies on it to stop. */
+ * two-generation set of ids. Local behaviour, but flooding relies on it to stop. */
 #ifndef SW_CORE_DEDUP_H
 #define SW_CORE_DEDUP_H
 
@@ -11,35 +11,11 @@
 uint64_t dedup_xor_hash(const uint8_t *data, size_t len);
 /* The 16 lowercase hex chars of the id (the bloom key text of the references). */
 void dedup_xor_hash_text(uint64_t h, char out[17]);
-/* The 5 bit positions of a key text in a filter of 2^bits_log2 bits (PROTOCOL.md 6.2). */
-void dedup_bloom_positions(const char *key, size_t keylen, unsigned bits_log2,
-                           uint32_t out[5]);
-
-/* The references use 2^26 bits per generation (16 MiB for two) and rotate on time
- * only, so a busy node saturates its filter and starts dropping new messages as
- * duplicates. Ours is sized by the caller and also rotates after `capacity`
- * insertions, which keeps the false-positive rate under about 1e-6 at any rate. */
-typedef struct dedup_bloom {
-  uint8_t *cur, *old;
-  unsigned bits_log2;
-  uint32_t count, capacity;
-  uint64_t rotated_at_ms;
-  uint64_t rotate_ms;
-} dedup_bloom;
-
-int dedup_bloom_init(dedup_bloom *b, unsigned bits_log2, uint64_t now_ms);
-void dedup_bloom_free(dedup_bloom *b);
-size_t dedup_bloom_bytes(const dedup_bloom *b);
-int dedup_bloom_has(const dedup_bloom *b, uint64_t id);
-void dedup_bloom_add(dedup_bloom *b, uint64_t id, uint64_t now_ms);
-/* has() then add(): 1 if it was already there. */
-int dedup_bloom_seen(dedup_bloom *b, uint64_t id, uint64_t now_ms);
-
-
-/* What the core uses: an exact set of message ids in two generations. The bloom filter
- * above drops a fresh message whenever its bits happen to be set (about 1 in 10^6 at
- * our sizing, which at a million messages a second is a silent loss every second);
- * an exact set errs only on a true 64-bit id collision. 8 bytes per remembered id.
+/* An exact set of message ids in two generations, where the references keep a bloom
+ * filter of 2 x 2^26 bits. A bloom filter drops a fresh message whenever its bits
+ * happen to be set (about 1 in 10^6 at a sensible size, which at a million messages
+ * a second is a silent loss every second); an exact set errs only on a true 64-bit id
+ * collision. 8 bytes per remembered id.
  * A generation is retired when half full or after 300 s, so an id is remembered for
  * at least min(slots/2 messages, 300 s). */
 typedef struct dedup_set {
