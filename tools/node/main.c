@@ -1,0 +1,328 @@
+/* setowire-node: a long-running node for operators. It is a peer like any other (so
+ * it can serve as a seed, a DHT bootstrap node and, with --relay, a relay) and serves
+ * the HTTP bootstrap endpoints POST /announce and GET /peers (PROTOCOL.md 14.5) that
+ * the references and setowire-cat --bootstrap-http query. The contract is in --help
+ * and README.md; scripts depend on the flags and on the --events lines. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "bootsrv.h"
+#include "setowire.h"
+
+#define DEFAULT_DHT_PORT 49737  /* PROTOCOL.md 19: the references' well-known port */
+#define DEFAULT_HTTP_PORT 49738
+#define DEFAULT_HTTP_MAX 10000  /* bootstrap entries kept (about 150 bytes each) */
+#define DEFAULT_HTTP_TTL 600    /* s: clients announce every 180 s (14.5) */
+#define DEFAULT_PER_SOURCE 32   /* entries one client address may hold */
+#define DEFAULT_PEERS_MAX 50    /* records in one GET /peers answer */
+
+typedef struct node {
+  uv_loop_t loop;
+  sw_swarm *swarm;
+  bootsrv *http;
+  int events, quiet, relay;
+  int closing, swarm_closed, http_closed;
+  unsigned dht_port, http_port;
+  uint64_t started_ms, connections, disconnects;
+  uv_signal_t sigint, sigterm, sigusr1;
+} node;
+
+static void usage(FILE *f) {
+  fprintf(f,
+      "usage: setowire-node [options]\n"
+      "\n"
+      "Run a Setowire node for other peers to start from: a peer on the main UDP port,\n"
+      "a DHT bootstrap node on the DHT port, and the HTTP bootstrap endpoints\n"
+      "POST /announce (JSON {\"id\",\"ip\",\"port\"}) and GET /peers (JSON array of the\n"
+      "freshest records). Runs until SIGINT or SIGTERM, then says GOAWAY to its peers\n"
+      "and exits 0. SIGUSR1 writes one stats line to standard error.\n"
+      "\n"
+      "options:\n"
+      "  --dht-port N         DHT UDP port (default %u)\n"
+      "  --http-port N        HTTP bootstrap TCP port (default %u; 0: no HTTP endpoint)\n"
+      "  --port N             main UDP port (default 0: any)\n"
+      "  --bind ADDR          local address for every socket (default: all, IPv4 and IPv6)\n"
+      "  --seed HEX           identity seed (hex); default: a random identity\n"
+      "  --relay              offer to relay for peers behind NATs (stored; relaying is\n"
+      "                       enabled once the relay subsystem exists)\n"
+      "  --max-peers N        peer table bound (default 100)\n"
+      "  --http-max N         bootstrap entries kept (default %u; the oldest is replaced)\n"
+      "  --http-ttl S         seconds an entry lives without a new announce (default %u)\n"
+      "  --http-per-source N  entries one client address may hold (default %u)\n"
+      "  --http-peers N       records in one GET /peers answer (default %u)\n"
+      "  --events             JSON event lines on standard error, the first being\n"
+      "                       {\"event\":\"listening\",\"id\":HEX,\"dht_port\":N,\"http_port\":N,\n"
+      "                       \"port\":N}; then connection, disconnect, announce, stats,\n"
+      "                       close\n"
+      "  --quiet              no log lines (events still go out with --events)\n"
+      "  --help               this text\n"
+      "\n"
+      "Log lines on standard error look like: setowire-node level=info msg=\"...\" key=value\n"
+      "exit status: 0 after a signal-requested shutdown; 1 on a runtime error (a port\n"
+      "that cannot be bound); 2 on bad usage.\n",
+      DEFAULT_DHT_PORT, DEFAULT_HTTP_PORT, DEFAULT_HTTP_MAX, DEFAULT_HTTP_TTL,
+      DEFAULT_PER_SOURCE, DEFAULT_PEERS_MAX);
+}
+
+static void hex(const uint8_t *b, size_t n, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = d[b[i] >> 4];
+    out[2 * i + 1] = d[b[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
+
+/* One structured log line: key=value pairs after the message. */
+static void logf_(node *n, const char *level, const char *msg, const char *kv) {
+  if (n->quiet) return;
+  fprintf(stderr, "setowire-node level=%s msg=\"%s\"%s%s\n", level, msg, kv ? " " : "",
+          kv ? kv : "");
+  fflush(stderr);
+}
+
+static void stats_line(node *n) {
+  bootsrv_stats st = {0};
+  if (n->http) bootsrv_get_stats(n->http, &st);
+  size_t peers = n->swarm ? sw_swarm_peer_count(n->swarm) : 0;
+  unsigned long long up = (unsigned long long)((now_ms() - n->started_ms) / 1000);
+  if (n->events)
+    fprintf(stderr,
+            "{\"event\":\"stats\",\"uptime_s\":%llu,\"peers\":%zu,\"connections\":%llu,"
+            "\"disconnects\":%llu,\"http_entries\":%zu,\"announces\":%llu,\"gets\":%llu,"
+            "\"rejected\":%llu,\"expired\":%llu}\n",
+            up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
+            st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
+            (unsigned long long)st.rejected, (unsigned long long)st.expired);
+  char kv[256];
+  snprintf(kv, sizeof kv,
+           "uptime_s=%llu peers=%zu connections=%llu disconnects=%llu http_entries=%zu "
+           "announces=%llu gets=%llu rejected=%llu expired=%llu",
+           up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
+           st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
+           (unsigned long long)st.rejected, (unsigned long long)st.expired);
+  logf_(n, "info", "stats", kv);
+  fflush(stderr);
+}
+
+static void maybe_done(node *n) {
+  if (!n->swarm_closed || !n->http_closed) return;
+  uv_close((uv_handle_t *)&n->sigint, NULL);
+  uv_close((uv_handle_t *)&n->sigterm, NULL);
+  uv_close((uv_handle_t *)&n->sigusr1, NULL);
+  if (n->events) fprintf(stderr, "{\"event\":\"close\"}\n");
+  logf_(n, "info", "stopped", NULL);
+}
+
+static void http_stopped(void *arg) {
+  node *n = arg;
+  n->http = NULL;
+  n->http_closed = 1;
+  maybe_done(n);
+}
+
+static void begin_close(node *n) {
+  if (n->closing) return;
+  n->closing = 1;
+  logf_(n, "info", "shutting down", NULL);
+  if (n->http) bootsrv_stop(n->http, http_stopped, n);
+  sw_swarm_close(n->swarm);
+}
+
+static void on_signal(uv_signal_t *h, int sig) {
+  node *n = h->data;
+  if (sig == SIGUSR1) stats_line(n);
+  else begin_close(n);
+}
+
+static void on_announce(void *ctx, const char *id, const char *ip, unsigned port,
+                        const char *from) {
+  node *n = ctx;
+  if (n->events)
+    fprintf(stderr, "{\"event\":\"announce\",\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u,\"from\":\"%s\"}\n",
+            id, ip, port, from);
+  char kv[200];
+  snprintf(kv, sizeof kv, "id=%s ip=%s port=%u from=%s", id[0] ? id : "-", ip, port, from);
+  logf_(n, "debug", "announce", kv);
+}
+
+static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
+  node *n = user;
+  char id[2 * SW_ID_LEN + 1], kv[160];
+  switch (ev->type) {
+    case SW_EV_LISTENING: {
+      uint8_t full[SW_ID_LEN];
+      sw_swarm_id(s, full);
+      hex(full, SW_ID_LEN, id);
+      if (n->events)
+        fprintf(stderr,
+                "{\"event\":\"listening\",\"id\":\"%s\",\"dht_port\":%u,\"http_port\":%u,"
+                "\"port\":%u}\n",
+                id, n->dht_port, n->http_port, ev->port);
+      snprintf(kv, sizeof kv, "id=%s port=%u dht_port=%u http_port=%u relay=%d", id, ev->port,
+               n->dht_port, n->http_port, n->relay);
+      logf_(n, "info", "listening", kv);
+      break;
+    }
+    case SW_EV_CONNECTION:
+      n->connections++;
+      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      if (n->events)
+        fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
+      snprintf(kv, sizeof kv, "peer=%s addr=%s", id, ev->addr);
+      logf_(n, "info", "connection", kv);
+      break;
+    case SW_EV_DISCONNECT:
+      n->disconnects++;
+      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      if (n->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
+      snprintf(kv, sizeof kv, "peer=%s", id);
+      logf_(n, "info", "disconnect", kv);
+      break;
+    default: /* the node has no application: messages are only flooded on */
+      break;
+    case SW_EV_CLOSE:
+      n->swarm_closed = 1;
+      maybe_done(n);
+      break;
+  }
+  fflush(stderr);
+}
+
+static int parse_u(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (!*s || *end || errno || v > max || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static node n;
+  sw_options o;
+  unsigned long v;
+  sw_options_init(&o);
+  n.dht_port = DEFAULT_DHT_PORT;
+  n.http_port = DEFAULT_HTTP_PORT;
+  bootsrv_config hc = {.max_entries = DEFAULT_HTTP_MAX,
+                       .per_source = DEFAULT_PER_SOURCE,
+                       .peers_max = DEFAULT_PEERS_MAX,
+                       .ttl_ms = DEFAULT_HTTP_TTL * 1000u};
+  enum { O_DHTPORT = 1, O_HTTPPORT, O_PORT, O_BIND, O_SEED, O_RELAY, O_MAXP, O_HTTPMAX,
+         O_HTTPTTL, O_PERSRC, O_HTTPPEERS, O_EVENTS, O_QUIET, O_HELP };
+  static const struct option lo[] = {
+      {"dht-port", required_argument, 0, O_DHTPORT},
+      {"http-port", required_argument, 0, O_HTTPPORT},
+      {"port", required_argument, 0, O_PORT},
+      {"bind", required_argument, 0, O_BIND},
+      {"seed", required_argument, 0, O_SEED},
+      {"relay", no_argument, 0, O_RELAY},
+      {"max-peers", required_argument, 0, O_MAXP},
+      {"http-max", required_argument, 0, O_HTTPMAX},
+      {"http-ttl", required_argument, 0, O_HTTPTTL},
+      {"http-per-source", required_argument, 0, O_PERSRC},
+      {"http-peers", required_argument, 0, O_HTTPPEERS},
+      {"events", no_argument, 0, O_EVENTS},
+      {"quiet", no_argument, 0, O_QUIET},
+      {"help", no_argument, 0, O_HELP},
+      {0, 0, 0, 0}};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    switch (opt) {
+      case O_DHTPORT:
+        if (parse_u(optarg, 65535, &v)) goto bad_value;
+        n.dht_port = (unsigned)v;
+        break;
+      case O_HTTPPORT:
+        if (parse_u(optarg, 65535, &v)) goto bad_value;
+        n.http_port = (unsigned)v;
+        break;
+      case O_PORT:
+        if (parse_u(optarg, 65535, &v)) goto bad_value;
+        o.port = (uint16_t)v;
+        break;
+      case O_BIND: o.bind = optarg; break;
+      case O_SEED: o.seed_hex = optarg; break;
+      case O_RELAY: n.relay = 1; break;
+      case O_MAXP:
+        if (parse_u(optarg, 100000, &v) || v == 0) goto bad_value;
+        o.max_peers = v;
+        break;
+      case O_HTTPMAX:
+        if (parse_u(optarg, 1000000, &v) || v == 0) goto bad_value;
+        hc.max_entries = v;
+        break;
+      case O_HTTPTTL:
+        if (parse_u(optarg, 86400, &v) || v == 0) goto bad_value;
+        hc.ttl_ms = (uint32_t)v * 1000u;
+        break;
+      case O_PERSRC:
+        if (parse_u(optarg, 1000000, &v) || v == 0) goto bad_value;
+        hc.per_source = v;
+        break;
+      case O_HTTPPEERS:
+        if (parse_u(optarg, 10000, &v) || v == 0) goto bad_value;
+        hc.peers_max = v;
+        break;
+      case O_EVENTS: n.events = 1; break;
+      case O_QUIET: n.quiet = 1; break;
+      case O_HELP:
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+    continue;
+  bad_value:
+    fprintf(stderr, "setowire-node: bad value '%s' for --%s\n", optarg, lo[opt - 1].name);
+    return 2;
+  }
+  if (optind < argc) {
+    usage(stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&n.loop);
+  n.started_ms = now_ms();
+  o.on_event = on_event;
+  o.user = &n;
+  /* The DHT socket on n.dht_port is the DHT module's (src/core/dht.*), given to the
+   * swarm through its options by that module's change; this file reports the port. */
+  int rc = sw_swarm_new(&n.swarm, &o, &n.loop);
+  if (rc) {
+    fprintf(stderr, "setowire-node: %s%s\n", sw_strerror(rc),
+            rc == SW_EINVAL ? " (check --seed, --bind)" : "");
+    return rc == SW_EINVAL ? 2 : 1;
+  }
+  if (n.http_port) {
+    hc.bind = o.bind;
+    hc.port = (uint16_t)n.http_port;
+    if (bootsrv_start(&n.http, &n.loop, &hc, on_announce, &n)) {
+      fprintf(stderr, "setowire-node: cannot serve HTTP on port %u%s\n", n.http_port,
+              o.bind ? " (check --bind)" : "");
+      sw_swarm_free(n.swarm);
+      return 1;
+    }
+    n.http_port = bootsrv_port(n.http);
+  } else {
+    n.http_closed = 1;
+  }
+  uv_signal_init(&n.loop, &n.sigint);
+  uv_signal_init(&n.loop, &n.sigterm);
+  uv_signal_init(&n.loop, &n.sigusr1);
+  n.sigint.data = n.sigterm.data = n.sigusr1.data = &n;
+  uv_signal_start(&n.sigint, on_signal, SIGINT);
+  uv_signal_start(&n.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&n.sigusr1, on_signal, SIGUSR1);
+  uv_run(&n.loop, UV_RUN_DEFAULT);
+  sw_swarm_free(n.swarm);
+  uv_loop_close(&n.loop);
+  return 0;
+}
