@@ -21,7 +21,7 @@
  *        address (NAT rebinding / restart path), bit 4: the next 8 bytes are the nonce
  *        counter (else the per-peer counter, incrementing), bit 5: the next 4 bytes are
  *        the session id put in the nonce (else the real one);
- *   3  a script: records of op(1) len(2, big-endian) body(len), see run_op().
+ *   3  a script of records, see run_op().
  * Byte 0 bit 7 sets legacy_frag (messages over 1200 bytes to reference peers as FRAG),
  * bit 6 makes the peer table hold 3 peers instead of 6, bit 5 makes the event callback
  * call back into the core (echo DATA to its sender, 0xBB...: broadcast it, 0xCC...:
@@ -253,58 +253,60 @@ static void hello(sw_core *c, int k, int ack, const sw_addr *from) {
   feed(c, from ? from : &r->addr, ack ? r->hello_ack : r->hello, r->hello_len);
 }
 
-/* Script ops (mode 3). op low nibble = kind; bits 4-5 = peer k; bits 6-7 = unknown
- * address u. Kinds: 0 raw datagram from k's address, 1 raw from unknown address u,
- * 2 DATA from k (body = plaintext, sequence prefix included), 3 DATA from k at unknown
- * address u, 4 SEALED from k, 5 HELLO from k (u bit 0: HELLO_ACK; u bit 1: from unknown
- * address 0), 6 time passes (body u16 ms; x1000 when u is odd) and timers fire, 7 jump
- * to the core's deadline, 8 set k's nonce counter (body u64), 9 sw_core_write to k,
- * 10 broadcast, 11 dial, 12 close, 13 flush, 14 datagrams taken per drain (body[0];
- * none: unlimited), 15 bulk: body[0..1] = message length, body[2] = how many; u bit 1
- * clear: writes to k (u bit 0: broadcasts); u bit 1 set: k sends as many DATA frames,
- * sequence numbers body[3] + i (u bit 0: in reverse order). Drained after each op. */
-static void run_op(sw_core *c, uint8_t op, const uint8_t *b, size_t n) {
-  int k = (op >> 4) & 3, u = op >> 6;
+/* Script ops (mode 3): records of kind(1) arg(1) len(2, big-endian) body(len).
+ * arg: bits 0-1 peer k, bits 2-3 unknown address u, bits 4-7 flags f.
+ *  0 raw datagram from k's address        1 raw datagram from unknown address u
+ *  2 DATA from k, body = plaintext with its sequence prefix (f&1: from address u)
+ *  3 SEALED from k, body = inner plaintext
+ *  4 HELLO from k (f&1: HELLO_ACK; f&2: from address u)
+ *  5 time passes: body u16 ms (f&1: seconds), then the timers fire
+ *  6 jump to the core's own deadline      7 set k's nonce counter to body u64
+ *  8 sw_core_write(k, body) (f&1: flush)  9 sw_core_broadcast(body)
+ * 10 dial u (f&1: k's address; f&2: with k's full id)
+ * 11 close    12 flush    13 datagrams taken per drain: body[0], none = unlimited
+ * 14 bulk: body[0..1] message length, body[2] how many; writes to k (f&1: broadcasts;
+ *    f&2: k sends them as DATA, sequence numbers body[3] + i, f&4: in reverse order)
+ * any other kind: as 0. The output queue is drained after each op. */
+static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size_t n) {
+  int k = arg & 3, u = (arg >> 2) & 3, f = arg >> 4;
   remote *r = &g_peers[k];
-  switch (op & 15) {
-    case 0: feed(c, &r->addr, b, n); break;                 /* raw from peer k */
-    case 1: feed(c, &g_unknown[u], b, n); break;            /* raw from elsewhere */
-    case 2: feed_sealed(c, k, &r->addr, WIRE_DATA, b, n); break;
-    case 3: feed_sealed(c, k, &g_unknown[u], WIRE_DATA, b, n); break;
-    case 4: feed_sealed(c, k, &r->addr, WIRE_SEALED, b, n); break;
-    case 5: hello(c, k, u & 1, (u & 2) ? &g_unknown[0] : NULL); break;
-    case 6: { /* time passes: u16 ms, x1000 when u is odd */
+  switch (kind) {
+    case 1: feed(c, &g_unknown[u], b, n); break;
+    case 2: feed_sealed(c, k, (f & 1) ? &g_unknown[u] : &r->addr, WIRE_DATA, b, n); break;
+    case 3: feed_sealed(c, k, &r->addr, WIRE_SEALED, b, n); break;
+    case 4: hello(c, k, f & 1, (f & 2) ? &g_unknown[u] : NULL); break;
+    case 5: {
       uint64_t ms = n >= 2 ? wire_get16(b) : n ? b[0] : 1;
-      advance(c, (u & 1) ? ms * 1000 : ms);
+      advance(c, (f & 1) ? ms * 1000 : ms);
       break;
     }
-    case 7: { /* jump to the core's own deadline */
+    case 6: {
       uint64_t t = sw_core_deadline(c);
       if (t != UINT64_MAX && t > g_now && t - g_now < 120000) advance(c, t - g_now);
       break;
     }
-    case 8: r->ctr = n >= 8 ? wire_get64(b) : n ? b[0] : 0; break; /* rewind, jump */
-    case 9:
+    case 7: r->ctr = n >= 8 ? wire_get64(b) : n ? b[0] : 0; break; /* rewind, jump */
+    case 8:
       sw_core_write(c, r->id.id, b, n, g_now);
-      if (u & 1) sw_core_flush(c, g_now);
+      if (f & 1) sw_core_flush(c, g_now);
       drain(c);
       break;
-    case 10:
+    case 9:
       sw_core_broadcast(c, b, n, g_now);
       drain(c);
       break;
-    case 11:
-      sw_core_dial(c, (u & 1) ? &r->addr : &g_unknown[u], (u & 2) ? r->id.id : NULL, g_now);
+    case 10:
+      sw_core_dial(c, (f & 1) ? &r->addr : &g_unknown[u], (f & 2) ? r->id.id : NULL, g_now);
       drain(c);
       break;
-    case 12:
+    case 11:
       g_closed = 1;
       sw_core_close(c, g_now);
       drain(c);
       break;
-    case 13: sw_core_flush(c, g_now); drain(c); break;
-    case 14: g_drain_max = n ? b[0] : SIZE_MAX; drain(c); break; /* socket speed */
-    default: { /* 15 */
+    case 12: sw_core_flush(c, g_now); drain(c); break;
+    case 13: g_drain_max = n ? b[0] : SIZE_MAX; drain(c); break; /* socket speed */
+    case 14: {
       size_t len = n >= 2 ? wire_get16(b) : 0, times = n >= 3 ? b[2] : 1;
       /* g_bulk = u32 sequence, then the message: a fixed pattern whose first 4 bytes
        * are the message's index, so every message is new to the dedup set. At most
@@ -313,11 +315,11 @@ static void run_op(sw_core *c, uint8_t op, const uint8_t *b, size_t n) {
       if (times * len > (1u << 20)) times = (1u << 20) / len;
       for (size_t i = 0; i < times; i++) {
         wire_put32(g_bulk + 4, (uint32_t)i);
-        if (u & 2) {
-          size_t seq = (n >= 4 ? b[3] : 0) + ((u & 1) ? times - 1 - i : i);
+        if (f & 2) {
+          size_t seq = (n >= 4 ? b[3] : 0) + ((f & 4) ? times - 1 - i : i);
           wire_put32(g_bulk, (uint32_t)seq);
           feed_sealed(c, k, &r->addr, WIRE_DATA, g_bulk, 4 + len);
-        } else if (u & 1) {
+        } else if (f & 1) {
           sw_core_broadcast(c, g_bulk + 4, len, g_now);
         } else {
           sw_core_write(c, r->id.id, g_bulk + 4, len, g_now);
@@ -326,6 +328,7 @@ static void run_op(sw_core *c, uint8_t op, const uint8_t *b, size_t n) {
       drain(c);
       break;
     }
+    default: feed(c, &r->addr, b, n); break; /* 0 */
   }
 }
 
@@ -407,12 +410,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
     case 3:
-      while (n >= 3) {
-        uint8_t op = p[0];
-        size_t len = wire_get16(p + 1);
-        p += 3, n -= 3;
+      while (n >= 4) {
+        uint8_t kind = p[0], arg = p[1];
+        size_t len = wire_get16(p + 2);
+        p += 4, n -= 4;
         if (len > n) len = n;
-        run_op(c, op, p, len);
+        run_op(c, kind, arg, p, len);
         p += len, n -= len;
       }
       break;

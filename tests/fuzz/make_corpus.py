@@ -12,7 +12,7 @@ documented at the top of fuzz_dispatch.c and fuzz_wire.c:
 fuzz_dispatch: byte 0 = mode; 0: one datagram from peer P (the Python side of
 capture.json, node A of frames.json, whose frames our core, the JS/B identity, can
 decrypt), 1: from an unknown address, 2: control byte + plaintext the harness seals,
-3: a script of op(1) len(2) body records.
+3: a script of kind(1) arg(1) len(2) body records.
 fuzz_wire: raw frames, and text (addresses, seeds).
 """
 import argparse
@@ -25,15 +25,15 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-# fuzz_dispatch script ops (run_op in fuzz_dispatch.c): low nibble kind, bits 4-5 peer,
-# bits 6-7 unknown address.
-RAW, RAW_UNKNOWN, DATA, DATA_UNKNOWN, SEALED, HELLO, TIME, DEADLINE, SETCTR, WRITE, \
-    BROADCAST, DIAL, CLOSE, FLUSH, DRAIN_MAX, BULK = range(16)
+# fuzz_dispatch script records (run_op in fuzz_dispatch.c): kind, arg = peer k (bits 0-1)
+# | unknown address u (bits 2-3) | flags f (bits 4-7), u16 length, body.
+RAW, RAW_UNKNOWN, DATA, SEALED, HELLO, TIME, DEADLINE, SETCTR, WRITE, BROADCAST, DIAL, \
+    CLOSE, FLUSH, DRAIN_MAX, BULK = range(15)
 P, Q, R, S = range(4)
 
 
-def op(kind, body=b"", peer=0, unk=0):
-    return bytes([kind | peer << 4 | unk << 6]) + struct.pack(">H", len(body)) + body
+def op(kind, body=b"", peer=0, unk=0, f=0):
+    return bytes([kind, peer | unk << 2 | f << 4]) + struct.pack(">H", len(body)) + body
 
 
 def plain(seq, msg):
@@ -107,7 +107,7 @@ def dispatch_corpus(c, capture, frames, data_frames):
         if dt > 0:
             s += op(TIME, struct.pack(">H", min(dt, 65535)))
         s += op(RAW, bytes.fromhex(g["hex"]), P)
-    s += op(TIME, struct.pack(">H", 61), unk=1)      # 61 s of silence: P times out
+    s += op(TIME, struct.pack(">H", 61), f=1)      # 61 s of silence: P times out
     c.add(t, b"\x03" + s)
     # Out of order and gaps through the jitter buffer, then flooding to Q.
     c.add(t, b"\x03" + op(DATA, plain(1, b"one"), P) + op(DATA, plain(0, b"zero"), P) +
@@ -115,7 +115,7 @@ def dispatch_corpus(c, capture, frames, data_frames):
           op(DATA, plain(70, b"far ahead"), P) + op(TIME, struct.pack(">H", 60)))
     # New peers R and S, data from them, a write and a broadcast back.
     c.add(t, b"\x03" + op(HELLO, peer=R) + op(DATA, plain(0, b"from R"), R) +
-          op(HELLO, peer=S, unk=1) + op(SEALED, b"\x01", S) + op(DATA, plain(0, b"S"), S) +
+          op(HELLO, peer=S, f=1) + op(SEALED, b"\x01", S) + op(DATA, plain(0, b"S"), S) +
           op(WRITE, b"to P", P) + op(BROADCAST, b"to all") + op(FLUSH))
     # A restart: HELLO again, counter rewound to 0, data with seq 0 again.
     c.add(t, b"\x03" + op(DATA, plain(0, b"a"), P) + op(DATA, plain(1, b"b"), P) +
@@ -123,44 +123,48 @@ def dispatch_corpus(c, capture, frames, data_frames):
           op(DATA, plain(0, b"again"), P))
     # A replay without a HELLO, then NAT rebinding, then GOAWAY from a verified address.
     c.add(t, b"\x03" + op(DATA, plain(0, b"x"), P) + op(SETCTR, struct.pack(">Q", 0), P) +
-          op(TIME, struct.pack(">H", 11), unk=1) + op(DATA, plain(1, b"replay"), P) +
-          op(DATA_UNKNOWN, plain(2, b"moved"), P, unk=1) + op(RAW, b"\x0a\x00", P) +
+          op(TIME, struct.pack(">H", 11), f=1) + op(DATA, plain(1, b"replay"), P) +
+          op(DATA, plain(2, b"moved"), P, unk=1, f=1) + op(RAW, b"\x0a\x00", P) +
           op(RAW_UNKNOWN, b"\x0a\x00", unk=1))
     # Large messages: FRAG to and from a reference peer (byte 0 bit 7: legacy_frag).
     frag = [h for who, h in frames_datagrams(frames) if who == "A" and h.startswith("0b")]
     s = b"".join(op(RAW, bytes.fromhex(h), P) for h in frag[:3])
     c.add(t, b"\x83" + s + op(WRITE, bytes(range(256)) * 12, P) + op(FLUSH))
     c.add(t, b"\x03" + op(WRITE, b"q" * 3000, Q) + op(DIAL, unk=0) + op(DEADLINE) +
-          op(DIAL, peer=R, unk=3) + op(CLOSE) + op(DATA, plain(0, b"after close"), P))
+          op(DIAL, peer=R, f=3) + op(CLOSE) + op(DATA, plain(0, b"after close"), P))
     # A slow socket: the output queue fills, wraps and refuses writes, then drains.
     s = op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HB", 1500, 40), Q)
-    s += op(DRAIN_MAX, b"\x03") + op(BULK, struct.pack(">HB", 9000, 3), unk=1)
+    s += op(DRAIN_MAX, b"\x03") + op(BULK, struct.pack(">HB", 9000, 3), f=1)
     s += op(DATA, plain(0, b"f" * 900), P) + op(BULK, struct.pack(">HB", 20000, 8), P)
     s += op(BULK, struct.pack(">HB", 100, 200), Q) + op(DRAIN_MAX)
     c.add(t, b"\x03" + s)
+    # The ring wraps: fill it, take some from the head, fill again.
+    c.add(t, b"\x03" + op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HB", 1500, 100), Q) +
+          op(DRAIN_MAX, b"\x1e") + op(DRAIN_MAX, b"\x00") +
+          op(BULK, struct.pack(">HB", 1500, 100), Q) + op(DRAIN_MAX))
     # Big messages received out of order: the jitter buffer's byte bound.
-    s = op(BULK, struct.pack(">HBB", 60000, 6, 1), P, unk=3) + op(DEADLINE)
-    s += op(BULK, struct.pack(">HBB", 1000, 70, 10), Q, unk=2) + op(DEADLINE)
+    s = op(BULK, struct.pack(">HBB", 60000, 6, 1), P, f=6) + op(DEADLINE)
+    s += op(BULK, struct.pack(">HBB", 1000, 70, 10), Q, f=2) + op(DEADLINE)
     c.add(t, b"\x03" + s)
     # P moves through every unknown address: its address set overflows and is trimmed.
     c.add(t, b"\x03" + op(DATA, plain(0, b"0"), P) + op(RAW, b"\x03" + bytes(28), P) +
-          b"".join(op(DATA_UNKNOWN, plain(i + 1, bytes([i])), P, unk=i) for i in range(4)) +
+          b"".join(op(DATA, plain(i + 1, bytes([i])), P, unk=i, f=1) for i in range(4)) +
           op(TIME, struct.pack(">H", 2000)) + op(DATA, plain(5, b"home"), P))
     # Fragment sets up to the global reassembly budget (4 sets per reference peer).
     def frag(fid, index, count, size=1188):
         return b"\x0b" + struct.pack(">QHH", fid, index, count) + bytes(size)
     c.add(t, b"\x03" + op(HELLO, peer=R) +
           b"".join(op(RAW, frag(i, 0, 882), P if i < 4 else R) for i in range(8)) +
-          op(RAW, frag(0, 881, 882, 5), P) + op(TIME, struct.pack(">H", 11), unk=1))
+          op(RAW, frag(0, 881, 882, 5), P) + op(TIME, struct.pack(">H", 11), f=1))
     # The application answers from its callback (byte 0 bit 5): echo, broadcast, close.
     c.add(t, b"\x23" + op(DATA, plain(0, b"echo me"), P) + op(DATA, plain(2, b"\xbbflood"), P) +
           op(DATA, plain(1, b"gap"), P) + op(HELLO, peer=R) + op(SEALED, b"\x02", Q) +
-          op(TIME, struct.pack(">H", 61), unk=1))
-    c.add(t, b"\x23" + op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HBB", 30000, 12, 0), P, unk=2) +
+          op(TIME, struct.pack(">H", 61), f=1))
+    c.add(t, b"\x23" + op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HBB", 30000, 12, 0), P, f=2) +
           op(DRAIN_MAX) + op(DATA, plain(40, b"\xccbye"), P) + op(DATA, plain(41, b"x"), P))
     # The peer table bound: every identity, then an unknown HELLO.
-    c.add(t, b"\x43" + op(HELLO, peer=R) + op(HELLO, peer=S, unk=1) +
-          op(HELLO, peer=R, unk=2) + op(TIME, struct.pack(">H", 1000)) +
+    c.add(t, b"\x43" + op(HELLO, peer=R) + op(HELLO, peer=S, f=1) +
+          op(HELLO, peer=R, f=2) + op(TIME, struct.pack(">H", 1000)) +
           op(DEADLINE) + op(DEADLINE))
 
 
