@@ -31,7 +31,8 @@ enum {
   SW_ECLOSED = -6,   /* the swarm is closing or closed */
   SW_EIO = -7,       /* a socket or system call failed */
   SW_ECRYPTO = -8,   /* the crypto library failed */
-  SW_EFULL = -9      /* a table reached its bound (peers, dials) */
+  SW_EFULL = -9,     /* a table reached its bound (peers, dials) */
+  SW_ETIMEDOUT = -10 /* sw_swarm_fetch: no peer delivered the value in time */
 };
 
 const char *sw_strerror(int err);
@@ -55,7 +56,8 @@ typedef enum sw_event_type {
   SW_EV_DATA,          /* a message arrived: peer (last hop), data, len */
   SW_EV_DISCONNECT,    /* a peer left or timed out: peer */
   SW_EV_WRITABLE,      /* queues that reported SW_EAGAIN have room again */
-  SW_EV_CLOSE          /* the swarm finished closing; no event follows */
+  SW_EV_CLOSE,         /* the swarm finished closing; no event follows */
+  SW_EV_SYNC           /* a fetched value arrived from a peer: key, data, len, peer */
 } sw_event_type;
 
 typedef struct sw_event {
@@ -65,9 +67,26 @@ typedef struct sw_event {
   const uint8_t *data;   /* DATA: message bytes, valid during the callback */
   size_t len;
   uint16_t port;         /* LISTENING: bound main port */
+  const char *key;       /* SYNC: the key (NUL-terminated), valid during the callback */
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);
+
+/* ---- storage backend (store / fetch, PROTOCOL.md 12) --------------------- */
+
+/* Completion of one backend operation; call it exactly once, on the loop thread, at
+ * any time (even before get/set returns). err: SW_OK or a negative SW_E* code. get: the
+ * value (copied by the library during the call), or NULL/0 when the key is missing.
+ * set: call it only once the value is durable. */
+typedef void (*sw_storage_done)(void *req, int err, const uint8_t *value, size_t len);
+
+typedef struct sw_storage {
+  /* key: NUL-terminated, 1..255 bytes; value: valid during the call only. */
+  void (*get)(void *self, const char *key, sw_storage_done done, void *req);
+  void (*set)(void *self, const char *key, const uint8_t *value, size_t len,
+              sw_storage_done done, void *req);
+  void *self;
+} sw_storage;
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -87,6 +106,10 @@ typedef struct sw_options {
   int lan, dht, stun, http; /* discovery switches (1 = on); later issues give them effect */
   sw_event_cb on_event;
   void *user;
+  int sync;                  /* store/fetch (1 = on, the default) */
+  const sw_storage *storage; /* persistent backend, or NULL (see src/storage/sqlite.h) */
+  size_t store_cache_max;    /* in-memory store bound: entries (default 10 000) ... */
+  size_t store_cache_bytes;  /* ... and bytes (default 64 MiB) */
 } sw_options;
 
 void sw_options_init(sw_options *opts);
@@ -129,6 +152,27 @@ int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const vo
 
 /* Number of peers with a session. */
 size_t sw_swarm_peer_count(const sw_swarm *swarm);
+
+/* ---- store / fetch (PROTOCOL.md 11.1-11.4, 12) --------------------------- */
+
+#define SW_KEY_MAX 255            /* key bytes: one length byte on the wire (D29) */
+#define SW_VALUE_MAX (16u << 20)  /* largest value stored or fetched */
+
+/* Keep value under key (memory, then the storage backend) and announce it with HAVE to
+ * the mesh; peers fetch it from us. SW_EINVAL for an empty or over-long key or an
+ * empty value, SW_EMSGSIZE over SW_VALUE_MAX, SW_EAGAIN when the backend queue is full. */
+int sw_swarm_store(sw_swarm *swarm, const char *key, const void *value, size_t len);
+
+/* Completion of sw_swarm_fetch: err SW_OK with the complete value (valid during the
+ * call), or SW_ETIMEDOUT / SW_ECLOSED with value NULL. */
+typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uint8_t *value,
+                            size_t len, void *user);
+
+/* Look key up in memory, then in the backend, then ask the peers (WANT, repeated while
+ * waiting). cb runs once, never before this returns. timeout_ms 0 = 30 000. Several
+ * fetches of one key all complete (D30). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
+int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
+                   void *user);
 
 /* ---- identity helpers (no swarm needed) -------------------------------- */
 

@@ -11,6 +11,7 @@
 #include "dedup.h"
 #include "jitter.h"
 #include "outq.h"
+#include "sync.h"
 #include "wire.h"
 
 /* Timers and bounds (PROTOCOL.md 19 unless said otherwise). */
@@ -1069,6 +1070,11 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
   c->meet_tokens = MEET_BURST;
   c->meet_refill_at = now;
+  if (cfg->sync && (rc = sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes,
+                                     cfg->storage)) != SW_OK) {
+    sw_core_free(c);
+    return rc;
+  }
   *out = c;
   return SW_OK;
 }
@@ -1156,6 +1162,25 @@ int core_verified_peer(sw_core *c, const sw_addr *from, uint8_t wire[8]) {
   if (!p || !p->addrs[ai].verified) return 0;
   if (wire) memcpy(wire, p->wire_id, 8);
   return 1;
+}
+
+int core_peer_at(sw_core *c, const sw_addr *from, uint8_t wire[8]) {
+  int ai;
+  core_peer *p = peer_by_addr(c, from, &ai);
+  if (!p) return 0;
+  if (wire) memcpy(wire, p->wire_id, 8);
+  return CORE_PEER_MAPPED | (p->addrs[ai].verified ? CORE_PEER_VERIFIED : 0) |
+         (p->legacy ? CORE_PEER_LEGACY : 0);
+}
+
+void *core_module_state(sw_core *c, const char *name) {
+  FOR_MODULES(c, m) if (m->name && strcmp(m->name, name) == 0) return m->state;
+  return NULL;
+}
+
+void core_prove(sw_core *c, const uint8_t wire[8]) {
+  core_peer *p = peer_by_wire(c, wire);
+  if (p && p->tx && (p->caps & WIRE_CAP_SEALED) && !c->closing) send_sealed(c, p, SEALED_PROOF);
 }
 
 void core_emit(sw_core *c, const sw_event *ev) { emit(c, ev); }

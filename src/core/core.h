@@ -27,6 +27,10 @@ typedef struct sw_core_config {
   int legacy_frag;
   size_t out_buffer_bytes;  /* 0: 1 MiB */
   unsigned dedup_slots_log2; /* 0: 17 (2 x 2^17 ids of 8 bytes = 2 MiB) */
+  int sync;                 /* 1: the store/fetch module (sync.h) */
+  size_t store_cache_max;   /* 0: 10 000 entries (PROTOCOL.md 12) */
+  size_t store_cache_bytes; /* 0: 64 MiB */
+  int storage;              /* 1: a storage backend answers sync_storage_take */
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

@@ -35,6 +35,13 @@ int core_connected(const sw_core *c, const uint8_t wire[8]);
  * frames from it (D6: control frames are accepted only from verified peers). Fills
  * wire when non-NULL. */
 int core_verified_peer(sw_core *c, const sw_addr *from, uint8_t wire[8]);
+/* The peer a source address is mapped to, verified or not, as CORE_PEER_* flags (0 when
+ * none); fills wire when non-NULL. For modules that must also hear reference peers,
+ * whose addresses are verified only once they send DATA (see sync.c). */
+#define CORE_PEER_MAPPED 1
+#define CORE_PEER_VERIFIED 2
+#define CORE_PEER_LEGACY 4 /* a reference peer (41-byte HELLO) */
+int core_peer_at(sw_core *c, const sw_addr *from, uint8_t wire[8]);
 void core_emit(sw_core *c, const sw_event *ev);
 
 /* HTTP through the runtime (sw_core_http_take / sw_core_http_done in core.h). The
@@ -70,5 +77,10 @@ typedef struct core_module {
 
 /* Register a module (done by sw_core_new from the configuration). */
 int core_add_module(sw_core *c, const core_module *m);
+/* The state of the registered module with this name, or NULL. */
+void *core_module_state(sw_core *c, const char *name);
+/* Prove our address again to a libsetowire peer (a sealed frame it verifies us by):
+ * the one sent on connecting can be lost. No-op for reference peers. */
+void core_prove(sw_core *c, const uint8_t wire[8]);
 
 #endif

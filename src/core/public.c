@@ -16,6 +16,7 @@ const char *sw_strerror(int err) {
     case SW_EIO: return "socket or system error";
     case SW_ECRYPTO: return "crypto library failure";
     case SW_EFULL: return "table full";
+    case SW_ETIMEDOUT: return "timed out";
     default: return "unknown error";
   }
 }

@@ -10,6 +10,7 @@
 
 #include "core.h"
 #include "setowire.h"
+#include "sync.h"
 #include "udp.h"
 
 #define RX_TURN_LIMIT 16      /* recvmmsg calls per readable event: bounds one turn */
@@ -95,6 +96,68 @@ static void finish_close(sw_swarm *s) {
 
 static void arm_timer(sw_swarm *s);
 
+/* ---- store / fetch: the runtime calls the storage backend for the core -------- */
+
+typedef struct storage_call {
+  sw_swarm *swarm;
+  uint32_t id;
+} storage_call;
+
+static void storage_done(void *req, int err, const uint8_t *value, size_t len) {
+  storage_call *sc = req;
+  sw_swarm *s = sc->swarm;
+  uint32_t id = sc->id;
+  free(sc);
+  if (s->core) sync_storage_done(s->core, id, err, value, len, now_ms());
+}
+
+/* Hand the core's backend requests to the backend; its completions may come at once. */
+static void run_storage(sw_swarm *s) {
+  sync_storage_req r;
+  const sw_storage *st = s->opts.storage;
+  while (st && sync_storage_take(s->core, &r)) {
+    storage_call *sc = malloc(sizeof *sc);
+    if (!sc) {
+      sync_storage_done(s->core, r.id, SW_ENOMEM, NULL, 0, now_ms());
+      continue;
+    }
+    sc->swarm = s;
+    sc->id = r.id;
+    if (r.op == SYNC_OP_GET) st->get(st->self, r.key, storage_done, sc);
+    else st->set(st->self, r.key, r.value, r.len, storage_done, sc);
+  }
+}
+
+typedef struct fetch_call {
+  sw_swarm *swarm;
+  sw_fetch_cb cb;
+  void *user;
+} fetch_call;
+
+static void fetch_done(void *user, int err, const char *key, const uint8_t *value, size_t len) {
+  fetch_call fc = *(fetch_call *)user;
+  free(user);
+  fc.cb(fc.swarm, err, key, value, len, fc.user);
+}
+
+int sw_swarm_store(sw_swarm *s, const char *key, const void *value, size_t len) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  return sync_store(s->core, key, value, len, now_ms());
+}
+
+int sw_swarm_fetch(sw_swarm *s, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
+                   void *user) {
+  if (!s || !cb) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  fetch_call *fc = malloc(sizeof *fc);
+  if (!fc) return SW_ENOMEM;
+  *fc = (fetch_call){s, cb, user};
+  int rc = sync_fetch(s->core, key, timeout_ms, fetch_done, fc, now_ms());
+  if (rc) free(fc);
+  return rc;
+}
+
 /* Every loop turn, before it blocks: flush, send, re-arm. */
 static void on_prepare(uv_prepare_t *h) {
   sw_swarm *s = h->data;
@@ -105,6 +168,7 @@ static void on_prepare(uv_prepare_t *h) {
     core_event(s, &ev);
   }
   if (s->state >= ST_CLOSING) return;
+  run_storage(s);
   sw_core_flush(s->core, now);
   int all = drain_out(s);
   if (s->state == ST_DRAINING && (all || now >= s->drain_deadline)) {
@@ -172,6 +236,9 @@ void sw_options_init(sw_options *o) {
   o->max_peers = 100;
   o->send_buffer_bytes = 1u << 20;
   o->lan = o->dht = o->stun = o->http = 1;
+  o->sync = 1;
+  o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
+  o->store_cache_bytes = 64u << 20;
 }
 
 int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
@@ -186,6 +253,10 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
                         .max_peers = opts->max_peers,
                         .legacy_frag = opts->legacy_frag,
                         .out_buffer_bytes = opts->send_buffer_bytes,
+                        .sync = opts->sync,
+                        .store_cache_max = opts->store_cache_max,
+                        .store_cache_bytes = opts->store_cache_bytes,
+                        .storage = opts->storage != NULL,
                         .random = random_bytes,
                         .on_event = core_event,
                         .ctx = s};

@@ -11,10 +11,12 @@
 #include <uv.h>
 
 #include "setowire.h"
+#include "sqlite.h"
 
 #define MAX_CONNECT 64
 #define LINE_MAX_BYTES SW_MAX_MESSAGE
 #define READ_CHUNK 65536
+#define MAX_STORE 16
 
 typedef struct cat {
   uv_loop_t loop;
@@ -37,6 +39,7 @@ typedef struct cat {
   char readbuf[READ_CHUNK];
   uv_check_t flusher;
   uv_signal_t sigint, sigterm;
+  const char *fetch_key; /* --fetch: print this value, then exit */
 } cat;
 
 static void usage(FILE *f) {
@@ -61,12 +64,20 @@ static void usage(FILE *f) {
       "  --no-lan --no-dht --no-stun --no-http\n"
       "                      turn a discovery method off (discovery is not built yet:\n"
       "                      peers are found with --connect)\n"
+      "  --store KEY=PATH    store the bytes of file PATH under KEY (repeatable); peers\n"
+      "                      fetch it from us until end of input\n"
+      "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
+      "                      write its bytes to standard output and exit; standard\n"
+      "                      input is not read and messages are not printed\n"
+      "  --timeout MS        how long --fetch waits (default 30000)\n"
+      "  --storage PATH      keep stored and fetched values in this SQLite database\n"
       "  --events            JSON event lines on standard error\n"
       "  --help              this text\n"
       "\n"
       "exit status: 0 at end of input when every line was sent; 1 when a line could\n"
       "not be sent (longer than 65474 bytes: reported, skipped, the rest still sent)\n"
-      "or on a runtime error; 2 on bad usage.\n",
+      "or on a runtime error; 2 on bad usage. With --fetch: 0 once the value is\n"
+      "written, 1 (and a message) when it did not arrive within --timeout.\n",
       f);
 }
 
@@ -186,6 +197,7 @@ static void on_fs_read(uv_fs_t *req) {
 static void start_reading(cat *c) {
   if (c->reading || c->eof || c->closing) return;
   if (c->wait_peer && !c->connected_once) return;
+  if (c->fetch_key) return; /* --fetch never reads input */
   c->reading = 1;
   if (c->in_type == UV_FILE) {
     if (c->file_pending) return;
@@ -230,12 +242,24 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       if (c->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
       break;
     case SW_EV_DATA:
+      if (c->fetch_key) break; /* stdout carries the fetched value only */
       if (fwrite(ev->data, 1, ev->len, stdout) != ev->len || fputc('\n', stdout) == EOF) {
         if (!c->closing) {
           fprintf(stderr, "setowire-cat: stdout: %s\n", strerror(errno));
           c->exit_code = 1;
           begin_close(c);
         }
+      }
+      break;
+    case SW_EV_SYNC:
+      if (c->events) {
+        fprintf(stderr, "{\"event\":\"sync\",\"key\":\"");
+        for (const char *k = ev->key; *k; k++) {
+          unsigned char ch = (unsigned char)*k;
+          if (ch < 0x20 || ch == '"' || ch == '\\') fprintf(stderr, "\\u%04x", ch);
+          else fputc(ch, stderr);
+        }
+        fprintf(stderr, "\",\"len\":%zu}\n", ev->len);
       }
       break;
     case SW_EV_WRITABLE:
@@ -264,6 +288,46 @@ static void on_signal(uv_signal_t *h, int sig) {
   begin_close(c);
 }
 
+static void on_fetched(sw_swarm *s, int err, const char *key, const uint8_t *value, size_t len,
+                       void *user) {
+  cat *c = user;
+  (void)s;
+  if (c->closing) return;
+  if (err) {
+    fprintf(stderr, "setowire-cat: fetch %s: %s\n", key,
+            err == SW_ETIMEDOUT ? "timed out: no peer delivered the value" : sw_strerror(err));
+    c->exit_code = 1;
+  } else if (fwrite(value, 1, len, stdout) != len || fflush(stdout)) {
+    fprintf(stderr, "setowire-cat: stdout: %s\n", strerror(errno));
+    c->exit_code = 1;
+  }
+  begin_close(c);
+}
+
+/* The whole file, at most SW_VALUE_MAX bytes; NULL with a message on failure. */
+static uint8_t *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  if (!f) {
+    fprintf(stderr, "setowire-cat: --store %s: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  buf = malloc(SW_VALUE_MAX + 1);
+  if (buf) n = fread(buf, 1, SW_VALUE_MAX + 1, f);
+  if (!buf || ferror(f) || n > SW_VALUE_MAX || n == 0) {
+    fprintf(stderr, "setowire-cat: --store %s: %s\n", path,
+            !buf ? "out of memory" : ferror(f) ? strerror(errno)
+                                   : n ? "larger than 16 MiB" : "empty file");
+    free(buf);
+    fclose(f);
+    return NULL;
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
 static int parse_u(const char *s, unsigned long max, unsigned long *out) {
   char *end;
   errno = 0;
@@ -283,6 +347,12 @@ int main(int argc, char **argv) {
   c.wait_peer = 1;
   enum { O_SEED = 1, O_PORT, O_BIND, O_CONNECT, O_MAXP, O_NOLAN, O_NODHT, O_NOSTUN, O_NOHTTP,
          O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
+  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE }; /* errors reported in their cases */
+  const char *stores[MAX_STORE];
+  int nstore = 0;
+  unsigned long fetch_timeout = 30000;
+  const char *storage_path = NULL;
+  sw_storage *storage = NULL;
   static const struct option lo[] = {
       {"seed", required_argument, 0, O_SEED},     {"port", required_argument, 0, O_PORT},
       {"bind", required_argument, 0, O_BIND},     {"connect", required_argument, 0, O_CONNECT},
@@ -290,6 +360,8 @@ int main(int argc, char **argv) {
       {"no-dht", no_argument, 0, O_NODHT},        {"no-stun", no_argument, 0, O_NOSTUN},
       {"no-http", no_argument, 0, O_NOHTTP},      {"events", no_argument, 0, O_EVENTS},
       {"legacy-frag", no_argument, 0, O_LEGACY},  {"no-wait", no_argument, 0, O_NOWAIT},
+      {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
+      {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -318,6 +390,30 @@ int main(int argc, char **argv) {
       case O_EVENTS: c.events = 1; break;
       case O_LEGACY: o.legacy_frag = 1; break;
       case O_NOWAIT: c.wait_peer = 0; break;
+      case O_STORE: {
+        const char *eq = strchr(optarg, '=');
+        if (!eq || eq == optarg || eq - optarg > SW_KEY_MAX || !eq[1] || nstore == MAX_STORE) {
+          fprintf(stderr, "setowire-cat: --store needs KEY=PATH (key 1..255 bytes, at most %d)\n",
+                  MAX_STORE);
+          return 2;
+        }
+        stores[nstore++] = optarg;
+        break;
+      }
+      case O_FETCH:
+        if (!*optarg || strlen(optarg) > SW_KEY_MAX) {
+          fprintf(stderr, "setowire-cat: --fetch needs a key of 1..255 bytes\n");
+          return 2;
+        }
+        c.fetch_key = optarg;
+        break;
+      case O_TIMEOUT:
+        if (parse_u(optarg, 86400000, &fetch_timeout) || fetch_timeout == 0) {
+          fprintf(stderr, "setowire-cat: bad value '%s' for --timeout\n", optarg);
+          return 2;
+        }
+        break;
+      case O_STORAGE: storage_path = optarg; break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -339,6 +435,14 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&c.loop);
+  if (storage_path) {
+    char why[256] = "";
+    if (sw_storage_sqlite_open(storage_path, &storage, why, sizeof why) != SW_OK) {
+      fprintf(stderr, "setowire-cat: --storage %s: %s\n", storage_path, why);
+      return 1;
+    }
+    o.storage = storage;
+  }
   o.on_event = on_event;
   o.user = &c;
   int rc = sw_swarm_new(&c.swarm, &o, &c.loop);
@@ -354,6 +458,26 @@ int main(int argc, char **argv) {
       fprintf(stderr, "setowire-cat: --connect %s: %s\n", connects[i], sw_strerror(rc));
       return 2;
     }
+  }
+  for (int i = 0; i < nstore; i++) {
+    char key[SW_KEY_MAX + 1];
+    const char *eq = strchr(stores[i], '=');
+    size_t klen = (size_t)(eq - stores[i]), vlen = 0;
+    memcpy(key, stores[i], klen);
+    key[klen] = 0;
+    uint8_t *bytes = read_file(eq + 1, &vlen);
+    if (!bytes) return 1;
+    rc = sw_swarm_store(c.swarm, key, bytes, vlen);
+    free(bytes);
+    if (rc) {
+      fprintf(stderr, "setowire-cat: --store %s: %s\n", key, sw_strerror(rc));
+      return 1;
+    }
+  }
+  if (c.fetch_key &&
+      (rc = sw_swarm_fetch(c.swarm, c.fetch_key, (uint32_t)fetch_timeout, on_fetched, &c))) {
+    fprintf(stderr, "setowire-cat: --fetch %s: %s\n", c.fetch_key, sw_strerror(rc));
+    return 1;
   }
   c.cap = LINE_MAX_BYTES + READ_CHUNK;
   c.buf = malloc(c.cap);
@@ -382,6 +506,7 @@ int main(int argc, char **argv) {
   uv_run(&c.loop, UV_RUN_DEFAULT);
   fflush(stdout);
   sw_swarm_free(c.swarm);
+  sw_storage_sqlite_close(storage);
   uv_loop_close(&c.loop);
   free(c.buf);
   return c.exit_code;

@@ -1,0 +1,109 @@
+/* store / fetch: key-value sync between peers (PROTOCOL.md 11.1-11.4 and 12), a
+ * protocol module of the core (core_internal.h). Sans-I/O: the storage backend is
+ * reached through a request queue the runtime serves (sync_storage_take/_done), like
+ * the core's HTTP requests; this module never touches a file.
+ *
+ * Stricter than the references on receipt (PROTOCOL.md 18): control frames only from
+ * verified peers, or from the registered address of a reference peer (D6); CHUNK only
+ * from a peer we sent a WANT to and only for a key we are fetching (D6); reassembly
+ * per key and peer, acks to the source, every count bounded (D17, D28); keys over 255
+ * bytes refused (D29); concurrent fetches of one key all complete (D30); transfers
+ * retransmit a bounded number of times (D19). A value is delivered only complete. */
+#ifndef SW_CORE_SYNC_H
+#define SW_CORE_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+
+/* Frame types (PROTOCOL.md 1.1) and constants (PROTOCOL.md 19). */
+#define SYNC_HAVE 0x10
+#define SYNC_WANT 0x11
+#define SYNC_CHUNK 0x12
+#define SYNC_CHUNK_ACK 0x14
+#define SYNC_CHUNK_SIZE 900   /* SYNC_CHUNK_SIZE: small-CHUNK limit and piece size */
+#define SYNC_LARGE_MARK 0xFFFF
+#define SYNC_KEY_MAX 255      /* one length byte (D29) */
+#define SYNC_HAVE_BATCH 64    /* HAVE_BATCH: keys in the summary sent on connect */
+#define SYNC_WINDOW 8         /* chunk WINDOW */
+#define SYNC_RTO_MS 1500      /* chunk RTO */
+#define SYNC_SAFETY_MS 60000  /* chunk safety */
+#define SYNC_TIMEOUT_MS 30000 /* SYNC_TIMEOUT: default fetch timeout */
+#define SYNC_CACHE_MAX 10000  /* SYNC_CACHE_MAX: default store_cache_max */
+
+/* ---- codecs (every encoder writes at most 2 + 255 + 6 + 900 bytes but HAVE) ---- */
+
+typedef struct sync_frame {
+  uint8_t type;
+  const uint8_t *key; /* WANT, CHUNK, CHUNK_ACK */
+  size_t klen;
+  int large;          /* CHUNK: the large form */
+  const uint8_t *value; /* CHUNK: small value, or this piece of a large one */
+  size_t vlen;
+  uint16_t index, count; /* large CHUNK; CHUNK_ACK index */
+  uint8_t nkeys;      /* HAVE: the announced count (entries may be fewer) */
+} sync_frame;
+
+/* Decode a HAVE/WANT/CHUNK/CHUNK_ACK with the references' length rules, and ours: the
+ * key is never empty. 0 or SW_EINVAL. Views point into buf. */
+int sync_decode(const uint8_t *buf, size_t len, sync_frame *f);
+/* HAVE entries, from *off = 2; 1 and the next key, 0 at the first truncated one. */
+int sync_have_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **key,
+                   size_t *klen);
+
+size_t sync_want_encode(uint8_t *out, const uint8_t *key, size_t klen);
+size_t sync_chunk_small_encode(uint8_t *out, const uint8_t *key, size_t klen,
+                               const uint8_t *v, size_t vlen);
+size_t sync_chunk_large_encode(uint8_t *out, const uint8_t *key, size_t klen, uint16_t index,
+                               uint16_t count, const uint8_t *data, size_t dlen);
+size_t sync_ack_encode(uint8_t *out, const uint8_t *key, size_t klen, uint16_t index);
+/* HAVE with keys[0..n) (at most 255), stopping before a key that would pass cap. */
+typedef struct sync_key {
+  const uint8_t *p;
+  size_t len;
+} sync_key;
+size_t sync_have_encode(uint8_t *out, size_t cap, const sync_key *keys, size_t n);
+
+/* ---- the module ---------------------------------------------------------- */
+
+/* Register the module on a core (sw_core_new does it when cfg->sync is set). cache_max
+ * and cache_bytes 0: the defaults; backend 1: storage requests are queued. */
+int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend);
+
+int sync_store(sw_core *c, const char *key, const void *value, size_t len, uint64_t now);
+
+typedef void (*sync_fetch_cb)(void *user, int err, const char *key, const uint8_t *value,
+                              size_t len);
+/* The callback runs from sw_core_timeout or while a datagram or a storage completion is
+ * handled, never inside this call. */
+int sync_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sync_fetch_cb cb, void *user,
+               uint64_t now);
+
+/* Backend requests for the runtime. A request's pointers stay valid until
+ * sync_storage_done for its id. */
+enum { SYNC_OP_GET = 1, SYNC_OP_SET = 2 };
+typedef struct sync_storage_req {
+  uint32_t id;
+  int op;
+  const char *key;
+  const uint8_t *value; /* SET */
+  size_t len;
+} sync_storage_req;
+int sync_storage_take(sw_core *c, sync_storage_req *out);
+void sync_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value, size_t len,
+                       uint64_t now);
+
+typedef struct sync_stats {
+  uint64_t values_in;        /* complete values accepted from peers */
+  uint64_t chunks_in, acks_out, acks_in, chunks_out, retransmits;
+  uint64_t ignored;          /* frames refused: unknown or unasked source, unknown key */
+  uint64_t malformed;        /* undecodable or inconsistent frames */
+  uint64_t transfers_started, transfers_done, transfers_abandoned;
+  uint64_t storage_errors;
+  size_t cache_entries, cache_bytes, reassembly_bytes, transfer_bytes;
+} sync_stats;
+/* 0, or SW_EINVAL when the module is not attached. */
+int sync_get_stats(sw_core *c, sync_stats *out);
+
+#endif

@@ -1,0 +1,170 @@
+/* store / fetch over the simulated network (simnet): small and large values, up to
+ * 1 MiB, through 10 % loss, duplication and reordering, delivered intact; several
+ * fetchers of one key at once; a value held by one peer of several. Every scenario
+ * runs for several seeds (SIMNET_SEED=<n> replays one). "figure:" lines are
+ * virtual-time measurements, printed for the record. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simnet.h"
+#include "sync.h"
+
+#define SEC 1000ull
+
+static const uint64_t SEEDS[] = {1, 2, 3, 0xC0FFEE};
+#define NSEEDS (sizeof SEEDS / sizeof SEEDS[0])
+
+typedef struct result {
+  int calls, err;
+  uint8_t *v;
+  size_t len;
+  uint64_t at;
+  simnet *net;
+} result;
+
+static void on_result(void *user, int err, const char *key, const uint8_t *v, size_t len) {
+  result *r = user;
+  (void)key;
+  r->calls++;
+  r->err = err;
+  r->len = len;
+  r->at = simnet_now(r->net);
+  free(r->v);
+  r->v = NULL;
+  if (v && len) {
+    r->v = malloc(len);
+    memcpy(r->v, v, len);
+  }
+}
+
+typedef struct goal {
+  result *r;
+  int n;
+} goal;
+
+static int all_done(simnet *net, void *ctx) {
+  (void)net;
+  goal *g = ctx;
+  for (int i = 0; i < g->n; i++)
+    if (!g->r[i].calls) return 0;
+  return 1;
+}
+
+static int pair_connected(simnet *net, void *ctx) {
+  int *nodes = ctx;
+  return simnet_node_stats(net, nodes[0])->connections >= 1 &&
+         simnet_node_stats(net, nodes[1])->connections >= 1;
+}
+
+static simnet *sync_net(uint64_t seed, int nodes, const sim_link *l) {
+  simnet *net = simnet_new(seed);
+  assert_non_null(net);
+  simnet_set_default_link(net, l);
+  for (int i = 0; i < nodes; i++) {
+    assert_int_equal(simnet_add_node(net, NULL), i);
+    assert_int_equal(sync_attach(simnet_core(net, i), 0, 0, 0), SW_OK);
+  }
+  return net;
+}
+
+static void connect_pair(simnet *net, int a, int b) {
+  int both[2] = {a, b};
+  assert_int_equal(simnet_dial(net, a, b), SW_OK);
+  SIM_ASSERT(net, simnet_run_until_cond(net, simnet_now(net) + 30 * SEC, pair_connected, both),
+             "nodes %d and %d did not connect", a, b);
+}
+
+static uint8_t *make_value(size_t n, uint64_t seed) {
+  uint8_t *v = malloc(n);
+  tu_rng r = {seed};
+  tu_rng_bytes(&r, v, n);
+  return v;
+}
+
+/* Node 1 stores, node 0 fetches, over an impaired link. */
+static void fetch_over(uint64_t seed, size_t size, const sim_link *l, const char *what) {
+  simnet *net = sync_net(seed, 2, l);
+  connect_pair(net, 0, 1);
+  uint8_t *v = make_value(size, seed ^ size);
+  assert_int_equal(sync_store(simnet_core(net, 1), "value", v, size, simnet_now(net)), SW_OK);
+  simnet_kick(net, 1);
+  result r = {.net = net};
+  uint64_t t0 = simnet_now(net);
+  assert_int_equal(sync_fetch(simnet_core(net, 0), "value", 120000, on_result, &r, t0), SW_OK);
+  simnet_kick(net, 0);
+  goal g = {&r, 1};
+  SIM_ASSERT(net, simnet_run_until_cond(net, t0 + 130 * SEC, all_done, &g), "no completion");
+  SIM_ASSERT(net, r.err == SW_OK, "fetch of %zu bytes failed: %d", size, r.err);
+  SIM_ASSERT(net, r.len == size && memcmp(r.v, v, size) == 0, "value damaged");
+  sync_stats st;
+  sync_get_stats(simnet_core(net, 1), &st);
+  printf("figure: %s %zu bytes, seed %llu: %llu ms virtual, %llu chunks sent, %llu resent\n",
+         what, size, (unsigned long long)seed, (unsigned long long)(r.at - t0),
+         (unsigned long long)st.chunks_out, (unsigned long long)st.retransmits);
+  SIM_ASSERT(net, simnet_fault(net) == NULL, "simulator fault: %s", simnet_fault(net));
+  free(r.v);
+  free(v);
+  simnet_free(net);
+}
+
+static void test_clean_link(void **state) {
+  (void)state;
+  sim_link l = {.delay_ms = 10};
+  fetch_over(1, 100, &l, "clean");
+  fetch_over(1, 1u << 20, &l, "clean");
+}
+
+static void test_lossy_small_and_large(void **state) {
+  (void)state;
+  /* 10 % loss each way, 5 % duplicates, 0-20 ms jitter on 10 ms (reordering) */
+  sim_link l = {.loss = 0.10, .dup = 0.05, .delay_ms = 10, .jitter_ms = 20};
+  for (size_t i = 0; i < NSEEDS; i++) {
+    fetch_over(SEEDS[i], 50, &l, "lossy");
+    fetch_over(SEEDS[i], 900, &l, "lossy");
+    fetch_over(SEEDS[i], 901, &l, "lossy");
+    fetch_over(SEEDS[i], 64 * 1024 + 7, &l, "lossy");
+  }
+  for (size_t i = 0; i < NSEEDS; i++) fetch_over(SEEDS[i], 1u << 20, &l, "lossy");
+}
+
+/* Three fetchers at once (two of them on one node) of a value only node 3 holds. */
+static void test_many_fetchers(void **state) {
+  (void)state;
+  sim_link l = {.loss = 0.10, .dup = 0.05, .delay_ms = 10, .jitter_ms = 20};
+  for (size_t s = 0; s < NSEEDS; s++) {
+    simnet *net = sync_net(SEEDS[s], 4, &l);
+    for (int i = 0; i < 3; i++) connect_pair(net, i, 3);
+    connect_pair(net, 0, 1);
+    size_t size = 200 * 1000;
+    uint8_t *v = make_value(size, SEEDS[s]);
+    assert_int_equal(sync_store(simnet_core(net, 3), "shared", v, size, simnet_now(net)), SW_OK);
+    simnet_kick(net, 3);
+    result r[4] = {{.net = net}, {.net = net}, {.net = net}, {.net = net}};
+    int who[4] = {0, 0, 1, 2};
+    for (int i = 0; i < 4; i++) {
+      assert_int_equal(sync_fetch(simnet_core(net, who[i]), "shared", 60000, on_result, &r[i],
+                                  simnet_now(net)), SW_OK);
+      simnet_kick(net, who[i]);
+    }
+    goal g = {r, 4};
+    SIM_ASSERT(net, simnet_run_until_cond(net, simnet_now(net) + 70 * SEC, all_done, &g),
+               "a fetch never completed");
+    for (int i = 0; i < 4; i++) {
+      SIM_ASSERT(net, r[i].calls == 1 && r[i].err == SW_OK, "fetch %d failed: %d", i, r[i].err);
+      SIM_ASSERT(net, r[i].len == size && memcmp(r[i].v, v, size) == 0, "value %d damaged", i);
+      free(r[i].v);
+    }
+    free(v);
+    simnet_free(net);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_clean_link),
+      cmocka_unit_test(test_lossy_small_and_large),
+      cmocka_unit_test(test_many_fetchers),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
