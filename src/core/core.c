@@ -553,6 +553,7 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
    * next session is as likely to jump far ahead of the window as to rewind below it. */
   int jumped = fresh && !p->legacy && p->replay.started && ctr > p->replay.top &&
                ctr - p->replay.top > RESTART_JUMP;
+  int sealed = (p->caps & WIRE_CAP_SEALED) != 0;
   if (!fresh || jumped) {
     /* A rewound counter that authenticates is a replay, or the remote restarted its
      * session (references restart at 0, D5/D12). Believe a restart only with evidence:
@@ -564,7 +565,9 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
       replay_reset(&p->replay);
       *restart = 1;
       c->stats.restarts++;
-    } else if (!fresh) {
+    } else if (!fresh || sealed) {
+      /* From a libsetowire peer a jump without evidence is an old session replayed:
+       * taking it would put the window past everything its live session sends. */
       c->stats.rx_replay++;
       return NULL;
     }

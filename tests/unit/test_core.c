@@ -300,6 +300,21 @@ static size_t ref_open(ref_peer *r, const uint8_t *f, size_t len, uint32_t *seq,
   return ml;
 }
 
+/* The same keys driven as a libsetowire peer: HELLO with the trailer, sealed frames. */
+static void sw_peer_hello(net *n, ref_peer *r, int to, const sw_addr *from) {
+  uint8_t h[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  size_t l = wire_hello_encode(h, WIRE_HELLO, r->id.id, r->id.pub, WIRE_CAP_SEALED);
+  inject(n, to, from, h, l);
+}
+
+static void sw_peer_data(net *n, ref_peer *r, int to, const sw_addr *from, uint64_t ctr,
+                         uint32_t seq, const void *msg, size_t len) {
+  uint8_t *f = malloc(len + WIRE_DATA_OVERHEAD);
+  size_t fl = ref_data_frame(r, f, ctr, seq, msg, len);
+  inject(n, to, from, f, fl);
+  free(f);
+}
+
 static const char *SEED_R = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
 static const char *SEED_R2 = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
 
@@ -1554,6 +1569,31 @@ static void test_libsetowire_restart(void **state) {
   assert_true(down > 0);
 }
 
+static void test_sealed_jump_without_evidence(void **state) {
+  (void)state;
+  /* From a libsetowire peer a counter more than 2^40 above the window is another
+   * session. Without evidence of a restart it is an older session replayed: taken, it
+   * would put the window past everything the live session sends. */
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  node *B = &n->nodes[b];
+  ref_peer s;
+  ref_init(&s, SEED_R, "10.9.9.9:9", B);
+  sw_peer_hello(n, &s, b, &s.addr);
+  pump(n);
+  sw_peer_data(n, &s, b, &s.addr, 1000, 0, "j0", 2);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  advance(n, n->now + 15000);
+  sw_peer_data(n, &s, b, &s.addr, 1000 + (1ull << 41), 7, "older", 5);
+  assert_int_equal(stats(B).rx_replay, 1);
+  sw_peer_data(n, &s, b, &s.addr, 1001, 1, "j1", 2);
+  advance(n, n->now + 100);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 2);
+  assert_memory_equal(nth_ev(B, SW_EV_DATA, 1)->data, "j1", 2);
+  ref_free(&s);
+  net_free(n);
+}
+
 static void test_flood_only_to_mesh(void **state) {
   (void)state;
   /* a hub with 8 peers keeps 6 in its mesh (PROTOCOL.md 13.1, D = 6) and floods a
@@ -1663,6 +1703,7 @@ int main(void) {
       cmocka_unit_test(test_nat_rebinding),
       cmocka_unit_test(test_reference_restart_new_address),
       cmocka_unit_test(test_libsetowire_restart),
+      cmocka_unit_test(test_sealed_jump_without_evidence),
       cmocka_unit_test(test_flood_only_to_mesh),
       cmocka_unit_test(test_flood_to_reference_peer),
   };
