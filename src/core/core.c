@@ -36,6 +36,10 @@
 #define FRAG_BUDGET (4u << 20)  /* ours: reassembly bytes across all peers (D17) */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
 #define RESTART_JUMP (1ull << 40) /* ours: further ahead than one session ever counts */
+#define CHALLENGE_MS 5000         /* ours: how long a restart challenge waits for its answer */
+#define CHALLENGE_RESEND_MS 250   /* ours: the same challenge again at most this often */
+#define HELD_FRAMES 16            /* ours: frames held per peer while it is challenged */
+#define HELD_BYTES (64u * 1024u)
 #define BATCH_MAX_FRAMES 255      /* the count byte (D27) */
 #define DEFAULT_OUT_BYTES (1u << 20)
 #define MIN_OUT_BYTES (256u * 1024u) /* room for the largest message to one peer */
@@ -63,6 +67,24 @@ typedef struct frag_set {
   uint8_t *have;   /* one byte per index */
 } frag_set;
 
+/* An authenticated frame held while its sender is challenged (docs/PROTOCOL.md 4.2). */
+typedef struct held_frame {
+  size_t len;
+  uint8_t data[];
+} held_frame;
+
+/* A libsetowire peer that looks restarted must prove it is live at the address (4.2). */
+typedef struct restart_challenge {
+  int armed;
+  int by_frame; /* an authenticated frame asked for it, not only a HELLO */
+  uint8_t nonce[WIRE_CHALLENGE_LEN];
+  sw_addr to;
+  uint64_t deadline, sent_at;
+  held_frame *held[HELD_FRAMES]; /* from `to`, in arrival order */
+  unsigned nheld;
+  size_t held_bytes;
+} restart_challenge;
+
 typedef struct core_peer {
   int used;
   uint8_t wire_id[8];
@@ -87,6 +109,7 @@ typedef struct core_peer {
   size_t olen;
   unsigned ocount;
   frag_set frags[FRAG_SETS];
+  restart_challenge chal;
 } core_peer;
 
 typedef struct dial_entry {
@@ -337,13 +360,28 @@ static int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len
   return SW_OK;
 }
 
+#define SEALED_INNER_MAX (1 + WIRE_CHALLENGE_LEN)
+#define SEALED_FRAME_MAX (WIRE_DATA_HDR + SEALED_INNER_MAX + CRYPTO_TAG_LEN)
+
+/* Build a sealed control frame at out (SEALED_FRAME_MAX bytes of room); returns its
+ * length, 0 on failure. */
+static size_t build_sealed(core_peer *p, uint8_t *out, const uint8_t *inner, size_t n) {
+  if (!p->tx) return 0;
+  out[0] = WIRE_SEALED;
+  next_nonce(p, out + 1);
+  if (crypto_aead_seal(p->tx, out + 1, NULL, 0, inner, n, out + WIRE_DATA_HDR)) return 0;
+  return WIRE_DATA_HDR + n + CRYPTO_TAG_LEN;
+}
+
+static void send_sealed_to(sw_core *c, core_peer *p, const sw_addr *to, const uint8_t *inner,
+                           size_t n) {
+  uint8_t buf[SEALED_FRAME_MAX];
+  size_t len = build_sealed(p, buf, inner, n);
+  if (len) send_raw(c, to, buf, len);
+}
+
 static void send_sealed(sw_core *c, core_peer *p, uint8_t inner) {
-  uint8_t buf[1 + 12 + 1 + CRYPTO_TAG_LEN];
-  if (!p->tx) return;
-  buf[0] = WIRE_SEALED;
-  next_nonce(p, buf + 1);
-  if (crypto_aead_seal(p->tx, buf + 1, NULL, 0, &inner, 1, buf + 13)) return;
-  send_raw(c, peer_best(p), buf, sizeof buf);
+  send_sealed_to(c, p, peer_best(p), &inner, 1);
 }
 
 static void send_hello(sw_core *c, uint8_t type, const sw_addr *to) {
@@ -394,8 +432,102 @@ static void frag_set_free(sw_core *c, frag_set *f) {
   memset(f, 0, sizeof *f);
 }
 
+/* ---- restart challenge (docs/PROTOCOL.md 4.2) ---------------------------------- */
+
+/* Forget the challenge and the frames it held: they were never proven. */
+static void challenge_clear(sw_core *c, core_peer *p) {
+  restart_challenge *ch = &p->chal;
+  for (unsigned i = 0; i < ch->nheld; i++) free(ch->held[i]);
+  c->stats.held_dropped += ch->nheld;
+  memset(ch, 0, sizeof *ch);
+}
+
+/* A challenge to this address is out and still waits for its answer. */
+static int challenge_live(const core_peer *p, const sw_addr *to, uint64_t now) {
+  return p->chal.armed && now < p->chal.deadline && addr_equal(&p->chal.to, to);
+}
+
+/* A fresh challenge to `to`, replacing any other (one per peer). */
+static void challenge_arm(sw_core *c, core_peer *p, const sw_addr *to, uint64_t now) {
+  challenge_clear(c, p);
+  p->chal.armed = 1;
+  rnd(c, p->chal.nonce, WIRE_CHALLENGE_LEN);
+  p->chal.to = *to;
+  p->chal.deadline = now + CHALLENGE_MS;
+}
+
+/* The pending challenge as a sealed frame at out (SEALED_FRAME_MAX bytes); 0 on failure. */
+static size_t build_challenge(core_peer *p, uint8_t *out, uint64_t now) {
+  uint8_t inner[1 + WIRE_CHALLENGE_LEN];
+  inner[0] = SEALED_CHALLENGE;
+  memcpy(inner + 1, p->chal.nonce, WIRE_CHALLENGE_LEN);
+  p->chal.sent_at = now;
+  return build_sealed(p, out, inner, sizeof inner);
+}
+
+/* Keep an authenticated frame from the challenged address until the answer. Bounded:
+ * beyond HELD_FRAMES or HELD_BYTES the frame is dropped and counted. */
+static void challenge_hold(sw_core *c, core_peer *p, const uint8_t *buf, size_t len) {
+  restart_challenge *ch = &p->chal;
+  for (unsigned i = 0; i < ch->nheld; i++) /* a network duplicate takes no room */
+    if (ch->held[i]->len == len && memcmp(ch->held[i]->data + 1, buf + 1, 12) == 0) return;
+  held_frame *f = NULL;
+  if (ch->nheld < HELD_FRAMES && ch->held_bytes + len <= HELD_BYTES) f = malloc(sizeof *f + len);
+  if (!f) {
+    c->stats.held_dropped++;
+    return;
+  }
+  f->len = len;
+  memcpy(f->data, buf, len);
+  ch->held[ch->nheld++] = f;
+  ch->held_bytes += len;
+}
+
+/* An authenticated frame that looks like a restart of a libsetowire peer: it may be a
+ * recorded old frame (keys are static, D3), so it changes nothing yet. Challenge its
+ * source address and hold the frame; only the answer proves the restart. */
+static void challenge_suspect(sw_core *c, core_peer *p, const sw_addr *from, const uint8_t *buf,
+                              size_t len, uint64_t now) {
+  int again = challenge_live(p, from, now);
+  if (!again) challenge_arm(c, p, from, now);
+  p->chal.by_frame = 1;
+  if (!again || now - p->chal.sent_at >= CHALLENGE_RESEND_MS) {
+    uint8_t f[SEALED_FRAME_MAX];
+    size_t n = build_challenge(p, f, now);
+    if (n) send_raw(c, from, f, n);
+  }
+  challenge_hold(c, p, buf, len);
+}
+
+/* A known libsetowire peer dials us: it may be a restarted process. The HELLO_ACK and a
+ * challenge go in one BATCH, in that order, so the challenge reaches the new session
+ * right after the HELLO_ACK has created it and is answered at once. */
+static void ack_and_challenge(sw_core *c, core_peer *p, const sw_addr *from, uint64_t now) {
+  restart_challenge *ch = &p->chal;
+  uint8_t b[2 + 2 + WIRE_HELLO_LEN + WIRE_TRAILER_LEN + 2 + SEALED_FRAME_MAX];
+  size_t n = wire_hello_encode(b + 4, WIRE_HELLO_ACK, c->me.id, c->me.pub, OWN_CAPS), m = 0;
+  int same = challenge_live(p, from, now);
+  int other = !same && ch->armed && now < ch->deadline;
+  /* A HELLO proves nothing (D8): it never displaces a challenge that an authenticated
+   * frame asked for, and repeats one only at the resend pace. */
+  if (!(other && ch->by_frame) && !(same && now - ch->sent_at < CHALLENGE_RESEND_MS)) {
+    if (!same) challenge_arm(c, p, from, now);
+    m = build_challenge(p, b + 4 + n + 2, now);
+  }
+  if (!m) {
+    send_raw(c, from, b + 4, n);
+    return;
+  }
+  b[0] = WIRE_BATCH;
+  b[1] = 2;
+  wire_put16(b + 2, (uint16_t)n);
+  wire_put16(b + 4 + n, (uint16_t)m);
+  send_raw(c, from, b, 4 + n + 2 + m);
+}
+
 static void peer_clear(sw_core *c, core_peer *p) {
   if (p->ocount) c->open_batches--;
+  challenge_clear(c, p);
   crypto_aead_free(p->tx);
   crypto_aead_free(p->rx);
   jitter_free(&p->jit);
@@ -489,7 +621,10 @@ static void on_hello(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t
     if (ai >= 0) touch(p, ai, now, -1);
     /* Answer from any address: a restarted peer dials from a new one (D35); the new
      * address is adopted only once authenticated DATA arrives from it. */
-    if (h.type == WIRE_HELLO && !c->closing) send_hello(c, WIRE_HELLO_ACK, from);
+    if (h.type == WIRE_HELLO && !c->closing) {
+      if (p->caps & h.caps & WIRE_CAP_SEALED) ack_and_challenge(c, p, from, now);
+      else send_hello(c, WIRE_HELLO_ACK, from);
+    }
     return;
   }
   if (c->closing) return;
@@ -518,8 +653,29 @@ static void on_hello(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t
   FOR_MODULES(c, m) if (m->on_connection) m->on_connection(m->state, id, &where, now);
 }
 
+/* Record an authenticated frame's counter and what it proves about its address. */
+static void frame_accepted(core_peer *p, const sw_addr *from, int ai, uint64_t ctr, uint64_t now) {
+  replay_commit(&p->replay, ctr);
+  if (ai < 0) {
+    ai = peer_add_addr(p, from);
+    /* It just proved itself: the peer is there now (D35). Its other addresses must
+     * prove themselves again, or their older, lower RTT would win them back in touch()
+     * and everything would go on to where the peer no longer is. */
+    for (int k = 0; k < p->naddr; k++) p->addrs[k].verified = k == ai;
+    p->best = ai;
+  } else {
+    p->addrs[ai].verified = 1;
+  }
+  touch(p, ai, now, -1);
+}
+
+/* What open_frame found: *restart is one of these. */
+enum { FRAME_NEW = 0, FRAME_RESTART = 1, FRAME_SUSPECT = 2 };
+
 /* Authenticate an encrypted frame (DATA or SEALED) and find its peer. The plaintext
- * lands in c->scratch. Returns the peer, or NULL when the frame is to be dropped. */
+ * lands in c->scratch. Returns the peer, or NULL when the frame is to be dropped. With
+ * FRAME_SUSPECT nothing is recorded: the frame is a libsetowire peer's restart, or a
+ * replay, until the peer answers a challenge (docs/PROTOCOL.md 4.2). */
 static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
                              size_t *ptlen, int *restart, uint64_t now) {
   int ai = -1;
@@ -528,7 +684,7 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
   uint32_t sid = wire_get32(nonce);
   uint64_t ctr = wire_get64(nonce + 4);
   size_t clen = len - WIRE_DATA_HDR;
-  *restart = 0;
+  *restart = FRAME_NEW;
   if (p) {
     if (!p->rx || crypto_aead_open(p->rx, nonce, buf + WIRE_DATA_HDR, clen, c->scratch)) {
       c->stats.rx_auth_fail++;
@@ -554,6 +710,7 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
   int jumped = fresh && !p->legacy && p->replay.started && ctr > p->replay.top &&
                ctr - p->replay.top > RESTART_JUMP;
   int sealed = (p->caps & WIRE_CAP_SEALED) != 0;
+  *ptlen = clen - CRYPTO_TAG_LEN;
   if (!fresh || jumped) {
     /* A rewound counter that authenticates is a replay, or the remote restarted its
      * session (references restart at 0, D5/D12). Believe a restart only with evidence:
@@ -561,9 +718,15 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
      * already seen inside the window is a network duplicate, never a restart. */
     int duplicate = !fresh && !p->legacy && p->replay.top - ctr < REPLAY_BITS;
     int evidence = ai < 0 || now - p->last_hello <= RESTART_WINDOW_MS;
+    if (!duplicate && evidence && sealed) {
+      /* Keys are static (D3): a recorded old frame looks just the same. A libsetowire
+       * peer proves its restart by answering a challenge (4.2). */
+      *restart = FRAME_SUSPECT;
+      return p;
+    }
     if (!duplicate && evidence) {
       replay_reset(&p->replay);
-      *restart = 1;
+      *restart = FRAME_RESTART;
       c->stats.restarts++;
     } else if (!fresh || sealed) {
       /* From a libsetowire peer a jump without evidence is an old session replayed:
@@ -572,19 +735,7 @@ static core_peer *open_frame(sw_core *c, const sw_addr *from, const uint8_t *buf
       return NULL;
     }
   }
-  replay_commit(&p->replay, ctr);
-  if (ai < 0) {
-    ai = peer_add_addr(p, from);
-    /* It just proved itself: the peer is there now (D35). Its other addresses must
-     * prove themselves again, or their older, lower RTT would win them back in touch()
-     * and everything would go on to where the peer no longer is. */
-    for (int k = 0; k < p->naddr; k++) p->addrs[k].verified = k == ai;
-    p->best = ai;
-  } else {
-    p->addrs[ai].verified = 1;
-  }
-  touch(p, ai, now, -1);
-  *ptlen = clen - CRYPTO_TAG_LEN;
+  frame_accepted(p, from, ai, ctr, now);
   return p;
 }
 
@@ -595,6 +746,10 @@ static void on_data(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t 
   if (len < WIRE_DATA_MIN) return;
   core_peer *p = open_frame(c, from, buf, len, &n, &restart, now);
   if (!p) return;
+  if (restart == FRAME_SUSPECT) {
+    challenge_suspect(c, p, from, buf, len, now);
+    return;
+  }
   if (p->score < SCORE_MAX) p->score++;
   const uint8_t *inner = c->scratch;
   if (n < 4) { /* PROTOCOL.md 5.2 step 8: the short path, no sequence number */
@@ -614,14 +769,59 @@ static void on_data(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t 
 }
 
 static void on_sealed(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                      uint64_t now);
+
+/* The challenged address answered from a new session: the peer did restart. Take the
+ * new session as an unchallenged restart is taken (replay window, address, jitter
+ * buffer), then the frames held meanwhile, in arrival order, through the normal path. */
+static void restart_proven(sw_core *c, core_peer *p, const sw_addr *from, uint64_t ctr,
+                           uint64_t now) {
+  restart_challenge held = p->chal;
+  memset(&p->chal, 0, sizeof p->chal); /* the held frames are this function's now */
+  replay_reset(&p->replay);
+  c->stats.restarts++;
+  frame_accepted(p, from, peer_addr_index(p, from), ctr, now);
+  jitter_reset(&p->jit, 0);
+  for (unsigned i = 0; i < held.nheld; i++) {
+    held_frame *f = held.held[i];
+    /* looked up anew each time: a held sealed GOAWAY may have removed the peer */
+    if (f->data[0] == WIRE_DATA) on_data(c, from, f->data, f->len, now);
+    else on_sealed(c, from, f->data, f->len, now);
+    free(f);
+  }
+}
+
+static void on_sealed(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
                       uint64_t now) {
   size_t n;
   int restart;
   if (len < WIRE_DATA_MIN + 1) return;
   core_peer *p = open_frame(c, from, buf, len, &n, &restart, now);
   if (!p || n < 1) return;
+  const uint8_t *in = c->scratch;
+  /* our challenge's nonce, from the address it went to, before it expired */
+  int answer = in[0] == SEALED_RESPONSE && n == 1 + WIRE_CHALLENGE_LEN &&
+               challenge_live(p, from, now) &&
+               memcmp(in + 1, p->chal.nonce, WIRE_CHALLENGE_LEN) == 0;
+  if (restart == FRAME_SUSPECT) {
+    if (answer) restart_proven(c, p, from, wire_get64(buf + 5), now);
+    else if (in[0] == SEALED_RESPONSE) c->stats.rx_dropped++; /* not an answer to ours */
+    else challenge_suspect(c, p, from, buf, len, now);
+    return;
+  }
   if (restart) jitter_reset(&p->jit, 0);
-  if (c->scratch[0] == SEALED_GOAWAY) peer_remove(c, p);
+  if (in[0] == SEALED_GOAWAY) {
+    peer_remove(c, p);
+  } else if (in[0] == SEALED_CHALLENGE && n == 1 + WIRE_CHALLENGE_LEN) {
+    uint8_t r[1 + WIRE_CHALLENGE_LEN];
+    r[0] = SEALED_RESPONSE;
+    memcpy(r + 1, in + 1, WIRE_CHALLENGE_LEN);
+    send_sealed_to(c, p, from, r, sizeof r); /* where the challenge came from */
+  } else if (answer) {
+    /* The session we have answered at the challenged address: no restart there, so
+     * what was held in its name was replayed. */
+    challenge_clear(c, p);
+  }
 }
 
 static void on_ping(sw_core *c, const sw_addr *from, uint64_t now) {
@@ -830,6 +1030,7 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
     deliver_ctx d = {c, p, now};
     jitter_expire(&p->jit, now, deliver_cb, &d);
     if (p->used) expire_frags(c, p, now);
+    if (p->used && p->chal.armed && now >= p->chal.deadline) challenge_clear(c, p);
   }
   FOR_MODULES(c, m) if (m->on_timeout) m->on_timeout(m->state, now);
   if (now >= c->next_heartbeat && !c->closing) {
@@ -853,6 +1054,7 @@ uint64_t sw_core_deadline(const sw_core *c) {
     if (j < t) t = j;
     for (int i = 0; i < FRAG_SETS; i++)
       if (p->frags[i].used && p->frags[i].expires < t) t = p->frags[i].expires;
+    if (p->chal.armed && p->chal.deadline < t) t = p->chal.deadline;
   }
   for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++) {
     uint64_t x = m->deadline ? m->deadline(m->state) : UINT64_MAX;

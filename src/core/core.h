@@ -100,6 +100,7 @@ size_t sw_core_peer_count(const sw_core *core);
 typedef struct sw_core_stats {
   uint64_t rx_datagrams, rx_dropped, rx_auth_fail, rx_replay, tx_datagrams;
   uint64_t delivered, duplicates, flood_dropped, ctrl_dropped, restarts;
+  uint64_t held_dropped; /* held during a restart challenge and never proven (4.2) */
 } sw_core_stats;
 void sw_core_get_stats(const sw_core *core, sw_core_stats *out);
 

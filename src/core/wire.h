@@ -33,8 +33,15 @@ enum {
   WIRE_HELLO_ACK = 0xA2
 };
 
-/* Inner types of a SEALED frame. */
-enum { SEALED_PROOF = 0x01, SEALED_GOAWAY = 0x02 };
+/* Inner types of a SEALED frame. CHALLENGE and RESPONSE carry WIRE_CHALLENGE_LEN
+ * bytes after the type: a restart is believed only once answered (docs/PROTOCOL.md). */
+enum {
+  SEALED_PROOF = 0x01,
+  SEALED_GOAWAY = 0x02,
+  SEALED_CHALLENGE = 0x03,
+  SEALED_RESPONSE = 0x04
+};
+#define WIRE_CHALLENGE_LEN 16
 
 #define WIRE_HELLO_LEN 41       /* PROTOCOL.md 4.1 */
 #define WIRE_TRAILER_LEN 4      /* "SW", version, capability bits */

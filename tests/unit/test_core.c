@@ -37,6 +37,8 @@ typedef struct node {
   uint8_t id[20];
   uint8_t pub[32];
   int dead; /* crashed: sends nothing, receives nothing, runs no timers */
+  int greet; /* on CONNECTION, write this many messages at once, from the callback */
+  const uint64_t *clock;
 } node;
 
 typedef struct dgram {
@@ -79,6 +81,16 @@ static void node_event(void *ctx, const sw_event *e) {
     x->len = e->len;
   }
   if (e->addr) snprintf(x->addr, sizeof x->addr, "%s", e->addr);
+  /* greetings alternate small (batched) and large (sent alone at once) */
+  for (int k = 0; e->type == SW_EV_CONNECTION && k < nd->greet; k++) {
+    uint8_t m[1500];
+    size_t len = k % 2 ? sizeof m : 16;
+    memset(m, 'g', len);
+    memcpy(m, "greet ", 6);
+    m[6] = (uint8_t)('0' + k % 10);
+    m[7] = 0;
+    assert_int_equal(sw_core_write(nd->c, e->peer, m, len, *nd->clock), SW_OK);
+  }
 }
 
 static net *net_new(void) {
@@ -98,6 +110,7 @@ static int net_add_cfg(net *n, const char *seed_hex, const char *addr, const sw_
   cfg.random = node_random;
   cfg.on_event = node_event;
   cfg.ctx = nd;
+  nd->clock = &n->now;
   assert_int_equal(sw_core_new(&nd->c, &cfg, n->now), SW_OK);
   assert_int_equal(addr_parse_hostport(&nd->addr, addr), SW_OK);
   sw_core_identity(nd->c, nd->pub, nd->id);
@@ -307,12 +320,66 @@ static void sw_peer_hello(net *n, ref_peer *r, int to, const sw_addr *from) {
   inject(n, to, from, h, l);
 }
 
+static void sw_peer_sealed(net *n, ref_peer *r, int to, const sw_addr *from, uint64_t ctr,
+                           uint8_t type, const uint8_t *body, size_t blen) {
+  uint8_t in[64], f[128];
+  in[0] = type;
+  memcpy(in + 1, body, blen);
+  f[0] = WIRE_SEALED;
+  wire_put32(f + 1, r->session_id);
+  wire_put64(f + 5, ctr);
+  assert_int_equal(crypto_aead_seal(r->tx, f + 1, NULL, 0, in, 1 + blen, f + WIRE_DATA_HDR), 0);
+  inject(n, to, from, f, WIRE_DATA_HDR + 1 + blen + CRYPTO_TAG_LEN);
+}
+
 static void sw_peer_data(net *n, ref_peer *r, int to, const sw_addr *from, uint64_t ctr,
                          uint32_t seq, const void *msg, size_t len) {
   uint8_t *f = malloc(len + WIRE_DATA_OVERHEAD);
   size_t fl = ref_data_frame(r, f, ctr, seq, msg, len);
   inject(n, to, from, f, fl);
   free(f);
+}
+
+/* 1 when f is a sealed frame of `type` with 16 bytes after it (into body), opened with
+ * r's keys. */
+static int sealed_match(ref_peer *r, const uint8_t *f, size_t len, uint8_t type, uint8_t body[16]) {
+  uint8_t in[128];
+  if (len != WIRE_DATA_HDR + 17 + CRYPTO_TAG_LEN || f[0] != WIRE_SEALED) return 0;
+  if (crypto_aead_open(r->rx, f + 1, f + WIRE_DATA_HDR, len - WIRE_DATA_HDR, in)) return 0;
+  if (in[0] != type) return 0;
+  memcpy(body, in + 1, 16);
+  return 1;
+}
+
+/* Sealed frames of `type` the core sent to `to`, alone or inside a BATCH; the last
+ * one's 16 bytes in body. */
+static int sealed_to(const net *n, ref_peer *r, const sw_addr *to, uint8_t type, uint8_t body[16]) {
+  int cnt = 0;
+  for (int k = 0; k < n->nstray; k++) {
+    const dgram *g = &n->stray[k];
+    wire_batch_iter it;
+    const uint8_t *f;
+    size_t fl;
+    if (!addr_equal(&g->to, to)) continue;
+    if (g->d[0] == WIRE_BATCH && wire_batch_begin(&it, g->d, g->len) == 0) {
+      while (wire_batch_next(&it, &f, &fl)) cnt += sealed_match(r, f, fl, type, body);
+    } else {
+      cnt += sealed_match(r, g->d, g->len, type, body);
+    }
+  }
+  return cnt;
+}
+
+static sw_addr addr_of(const char *text) {
+  sw_addr a;
+  assert_int_equal(addr_parse_hostport(&a, text), SW_OK);
+  return a;
+}
+
+static int best_is(const node *nd, const sw_addr *a) {
+  sw_core_peer_info info[4];
+  assert_true(sw_core_peers(nd->c, info, 4) >= 1);
+  return addr_equal(&info[0].addr, a);
 }
 
 static const char *SEED_R = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
@@ -1509,6 +1576,7 @@ static int restart_once(uint64_t rng_seed) {
   int a2 = net_add_cfg(n, seed_a, "10.0.0.1:7", NULL);
   node *A2 = &n->nodes[a2];
   A2->rng.s = rng_seed; /* the new session's first counter comes from here */
+  A2->greet = 6;        /* written at once from its CONNECTION callback */
   assert_memory_equal(A2->id, n->nodes[a].id, 20);
   connect_nodes(n, a2, b);
   assert_int_equal(count_ev(A2, SW_EV_CONNECTION), 1);
@@ -1522,13 +1590,21 @@ static int restart_once(uint64_t rng_seed) {
   }
   pump(n);
   advance(n, n->now + 200);
-  /* everything arrived, in order, at both ends */
-  assert_int_equal(count_ev(B, SW_EV_DATA), 20);
+  /* everything arrived, in order, at both ends: the greetings too, though B held them
+   * until A2 had answered its challenge (docs/PROTOCOL.md 4.2) */
+  assert_int_equal(count_ev(B, SW_EV_DATA), 26);
   assert_int_equal(count_ev(A2, SW_EV_DATA), 10);
+  for (int k = 0; k < 6; k++) {
+    char m[16];
+    snprintf(m, sizeof m, "greet %d", k);
+    assert_int_equal(nth_ev(B, SW_EV_DATA, 10 + k)->len, k % 2 ? 1500 : 16);
+    assert_memory_equal(nth_ev(B, SW_EV_DATA, 10 + k)->data, m, strlen(m) + 1);
+  }
+  assert_int_equal(stats(B).held_dropped, 0);
   for (int k = 0; k < 10; k++) {
     char m[16];
     snprintf(m, sizeof m, "A after %d", k);
-    assert_memory_equal(nth_ev(B, SW_EV_DATA, 10 + k)->data, m, strlen(m));
+    assert_memory_equal(nth_ev(B, SW_EV_DATA, 16 + k)->data, m, strlen(m));
     m[0] = 'B';
     assert_memory_equal(nth_ev(A2, SW_EV_DATA, k)->data, m, strlen(m));
   }
@@ -1569,6 +1645,88 @@ static void test_libsetowire_restart(void **state) {
   assert_true(down > 0);
 }
 
+static int record_data_from_0(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (from == 0 && len && d[0] == WIRE_DATA) keep(n->seen, &n->nseen, 512, from, to, d, len);
+  return 1;
+}
+
+static const char *SEED_A = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+static void test_replayed_old_frame_challenged(void **state) {
+  (void)state;
+  /* Keys are static (D3): a frame recorded long ago still authenticates. Replayed from
+   * an attacker's address, or from the peer's own with a HELLO forged in its name for
+   * evidence, it looks like a restart. A libsetowire peer must prove a restart by
+   * answering a challenge, which the attacker cannot do. */
+  net *n = net_new();
+  int a = net_add_cfg(n, SEED_A, "10.0.0.1:1", NULL), b = net_add(n, "10.0.0.2:2");
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  connect_nodes(n, a, b);
+  n->filter = record_data_from_0;
+  assert_int_equal(sw_core_write(A->c, B->id, "recorded", 8, n->now), SW_OK);
+  pump(n);
+  n->filter = NULL;
+  assert_int_equal(n->nseen, 1);
+  const dgram *old = &n->seen[0];
+  /* the session goes on, far past the replay window */
+  for (int k = 0; k < 1100; k++) {
+    char m[16];
+    snprintf(m, sizeof m, "m%d", k);
+    assert_int_equal(sw_core_write(A->c, B->id, m, strlen(m), n->now), SW_OK);
+    if (k % 100 == 99) pump(n);
+  }
+  pump(n);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1101);
+  advance(n, n->now + 15000);
+  ref_peer ka; /* A's keys, to read what B sends in A's session */
+  ref_init(&ka, SEED_A, "10.0.0.1:1", B);
+  sw_addr evil = addr_of("10.6.6.6:6");
+  uint8_t nonce[16];
+
+  /* from the attacker's address: nothing moves, the attacker gets one challenge */
+  clear_strays(n);
+  inject(n, b, &evil, old->d, old->len);
+  inject(n, b, &evil, old->d, old->len); /* held once, challenged once */
+  pump(n);
+  assert_int_equal(stats(B).restarts, 0);
+  assert_true(best_is(B, &A->addr));
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1101);
+  assert_int_equal(n->nstray, 1);
+  assert_int_equal(sealed_to(n, &ka, &evil, SEALED_CHALLENGE, nonce), 1);
+  /* A's session goes on untouched, both ways */
+  assert_int_equal(sw_core_write(A->c, B->id, "still here", 10, n->now), SW_OK);
+  assert_int_equal(sw_core_write(B->c, A->id, "to A", 4, n->now), SW_OK);
+  pump(n);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1102);
+  assert_int_equal(count_ev(A, SW_EV_DATA), 1);
+  assert_true(best_is(B, &A->addr));
+  /* unanswered, the challenge and what it held are gone after 5 s */
+  advance(n, n->now + 5000);
+  assert_int_equal(stats(B).held_dropped, 1);
+  assert_int_equal(stats(B).restarts, 0);
+
+  /* from A's own address, with a HELLO in A's name (public bytes) sent by the attacker
+   * for evidence: B challenges A's address, and the live A answers from the session B
+   * already has, which says no restart happened there */
+  clear_strays(n);
+  uint8_t h[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  size_t hl = wire_hello_encode(h, WIRE_HELLO, A->id, A->pub, WIRE_CAP_SEALED);
+  inject(n, b, &evil, h, hl);
+  inject(n, b, &A->addr, old->d, old->len);
+  pump(n);
+  assert_int_equal(stats(B).restarts, 0);
+  assert_int_equal(stats(B).held_dropped, 2);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1102);
+  assert_true(best_is(B, &A->addr));
+  assert_int_equal(sealed_to(n, &ka, &evil, SEALED_CHALLENGE, nonce), 1); /* with the ACK */
+  assert_int_equal(sw_core_write(A->c, B->id, "and on", 6, n->now), SW_OK);
+  pump(n);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1103);
+  assert_int_equal(count_ev(A, SW_EV_DISCONNECT) + count_ev(B, SW_EV_DISCONNECT), 0);
+  ref_free(&ka);
+  net_free(n);
+}
+
 static void test_sealed_jump_without_evidence(void **state) {
   (void)state;
   /* From a libsetowire peer a counter more than 2^40 above the window is another
@@ -1590,6 +1748,131 @@ static void test_sealed_jump_without_evidence(void **state) {
   advance(n, n->now + 100);
   assert_int_equal(count_ev(B, SW_EV_DATA), 2);
   assert_memory_equal(nth_ev(B, SW_EV_DATA, 1)->data, "j1", 2);
+  ref_free(&s);
+  net_free(n);
+}
+
+static void test_restart_answer_must_match(void **state) {
+  (void)state;
+  /* A hand-driven libsetowire peer S restarts at a new address: B challenges it there,
+   * and only the right nonce from that address proves the restart. */
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  node *B = &n->nodes[b];
+  ref_peer s;
+  ref_init(&s, SEED_R, "10.9.9.9:9", B);
+  sw_addr y0 = s.addr, y1 = addr_of("10.9.9.9:10"), y2 = addr_of("10.7.7.7:7");
+  sw_peer_hello(n, &s, b, &y0);
+  pump(n);
+  sw_core_peer_info info;
+  sw_core_peers(B->c, &info, 1);
+  assert_int_equal(info.reference, 0);
+  sw_peer_data(n, &s, b, &y0, 1ull << 50, 0, "s0", 2);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  advance(n, n->now + 15000);
+  clear_strays(n);
+  /* the new session's counter is below the window: held, and y1 challenged */
+  sw_peer_data(n, &s, b, &y1, 7, 0, "r0", 2);
+  pump(n);
+  uint8_t nonce[16], got[16], wrong[16];
+  assert_int_equal(sealed_to(n, &s, &y1, SEALED_CHALLENGE, nonce), 1);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  assert_true(best_is(B, &y0));
+  /* a wrong nonce from y1, the right one from y2: both ignored, y2 not challenged */
+  memcpy(wrong, nonce, 16);
+  wrong[15] ^= 1;
+  sw_peer_sealed(n, &s, b, &y1, 8, SEALED_RESPONSE, wrong, 16);
+  sw_peer_sealed(n, &s, b, &y2, 9, SEALED_RESPONSE, nonce, 16);
+  pump(n);
+  assert_int_equal(stats(B).restarts, 0);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  assert_true(best_is(B, &y0));
+  assert_int_equal(sealed_to(n, &s, &y2, SEALED_CHALLENGE, got), 0);
+  assert_int_equal(sealed_to(n, &s, &y1, SEALED_CHALLENGE, got), 1);
+  /* the right nonce from y1: the restart is taken, the held frame delivered */
+  sw_peer_sealed(n, &s, b, &y1, 10, SEALED_RESPONSE, nonce, 16);
+  pump(n);
+  assert_int_equal(stats(B).restarts, 1);
+  assert_int_equal(stats(B).held_dropped, 0);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 2);
+  assert_memory_equal(nth_ev(B, SW_EV_DATA, 1)->data, "r0", 2);
+  assert_true(best_is(B, &y1));
+  sw_peer_data(n, &s, b, &y1, 11, 1, "r1", 2);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 3);
+  /* the same answer again is just a frame of the session now */
+  sw_peer_sealed(n, &s, b, &y1, 12, SEALED_RESPONSE, nonce, 16);
+  assert_int_equal(stats(B).restarts, 1);
+  /* B answers a challenge with the same bytes, to where it came from */
+  clear_strays(n);
+  uint8_t mine[16];
+  memset(mine, 0xA5, sizeof mine);
+  sw_peer_sealed(n, &s, b, &y1, 13, SEALED_CHALLENGE, mine, 16);
+  pump(n);
+  assert_int_equal(sealed_to(n, &s, &y1, SEALED_RESPONSE, got), 1);
+  assert_memory_equal(got, mine, 16);
+  ref_free(&s);
+  net_free(n);
+}
+
+static void test_restart_hold_bounds(void **state) {
+  (void)state;
+  /* While a challenge is out, at most 16 frames and 64 KiB are held per peer; the
+   * rest is dropped and counted, and what is held goes when the challenge expires. */
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  node *B = &n->nodes[b];
+  ref_peer s;
+  ref_init(&s, SEED_R, "10.9.9.9:9", B);
+  sw_addr y0 = s.addr, y1 = addr_of("10.9.9.9:10"), y2 = addr_of("10.9.9.9:11");
+  uint8_t nonce[16];
+  sw_peer_hello(n, &s, b, &y0);
+  pump(n);
+  sw_peer_data(n, &s, b, &y0, 1ull << 50, 0, "s0", 2);
+  advance(n, n->now + 15000);
+  clear_strays(n);
+  /* restart at y1: 20 frames before the answer, one of them twice (no room taken) */
+  for (int k = 0; k < 20; k++) {
+    char m[16];
+    snprintf(m, sizeof m, "h%d", k);
+    sw_peer_data(n, &s, b, &y1, 100 + (uint64_t)k, (uint32_t)k, m, strlen(m));
+    if (k == 2) sw_peer_data(n, &s, b, &y1, 100 + (uint64_t)k, (uint32_t)k, m, strlen(m));
+  }
+  pump(n);
+  assert_int_equal(stats(B).held_dropped, 4);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  assert_int_equal(sealed_to(n, &s, &y1, SEALED_CHALLENGE, nonce), 1);
+  sw_peer_sealed(n, &s, b, &y1, 120, SEALED_RESPONSE, nonce, 16);
+  pump(n);
+  assert_int_equal(stats(B).restarts, 1);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 17);
+  for (int k = 0; k < 16; k++) {
+    char m[16];
+    snprintf(m, sizeof m, "h%d", k);
+    assert_int_equal(nth_ev(B, SW_EV_DATA, 1 + k)->len, strlen(m));
+    assert_memory_equal(nth_ev(B, SW_EV_DATA, 1 + k)->data, m, strlen(m));
+  }
+  /* another restart, at y2 and far above: 10 frames of 8000 bytes, 8 fit in 64 KiB */
+  uint8_t big[8000];
+  memset(big, 'b', sizeof big);
+  for (int k = 0; k < 10; k++)
+    sw_peer_data(n, &s, b, &y2, (1ull << 45) + (uint64_t)k, (uint32_t)k, big, sizeof big);
+  pump(n);
+  assert_int_equal(stats(B).held_dropped, 4 + 2);
+  assert_int_equal(sealed_to(n, &s, &y2, SEALED_CHALLENGE, nonce), 1);
+  /* unanswered for 5 s: the 8 go, and the late answer proves nothing any more */
+  advance(n, n->now + 5000);
+  assert_int_equal(stats(B).held_dropped, 4 + 2 + 8);
+  sw_peer_sealed(n, &s, b, &y2, (1ull << 45) + 10, SEALED_RESPONSE, nonce, 16);
+  pump(n);
+  assert_int_equal(stats(B).restarts, 1);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 17);
+  assert_true(best_is(B, &y1));
+  /* the challenge's expiry is among the core's deadlines (the only one once closed),
+   * and frames still held when the core is freed are freed with it */
+  assert_int_equal(sw_core_close(B->c, n->now), SW_OK);
+  assert_true(sw_core_deadline(B->c) == UINT64_MAX);
+  sw_peer_data(n, &s, b, &y2, (1ull << 45) + 20, 20, "late", 4);
+  assert_true(sw_core_deadline(B->c) == n->now + 5000);
   ref_free(&s);
   net_free(n);
 }
@@ -1703,7 +1986,10 @@ int main(void) {
       cmocka_unit_test(test_nat_rebinding),
       cmocka_unit_test(test_reference_restart_new_address),
       cmocka_unit_test(test_libsetowire_restart),
+      cmocka_unit_test(test_replayed_old_frame_challenged),
       cmocka_unit_test(test_sealed_jump_without_evidence),
+      cmocka_unit_test(test_restart_answer_must_match),
+      cmocka_unit_test(test_restart_hold_bounds),
       cmocka_unit_test(test_flood_only_to_mesh),
       cmocka_unit_test(test_flood_to_reference_peer),
   };
