@@ -9,6 +9,7 @@
 
 #include "crypto.h"
 #include "dedup.h"
+#include "dht.h"
 #include "jitter.h"
 #include "outq.h"
 #include "sync.h"
@@ -1247,6 +1248,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   if (!c) return SW_ENOMEM;
   c->cfg = *cfg;
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
+  c->cfg.dht = NULL;      /* dht.c copies what it needs */
   if (cfg->seed_hex) {
     rc = crypto_identity_from_hex(&c->me, cfg->seed_hex);
   } else {
@@ -1275,6 +1277,10 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
   c->meet_tokens = MEET_BURST;
   c->meet_refill_at = now;
+  if (cfg->dht && (rc = dht_attach(c, cfg->dht, now)) != SW_OK) {
+    sw_core_free(c);
+    return rc;
+  }
   if (cfg->sync && (rc = sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes,
                                      cfg->storage)) != SW_OK) {
     sw_core_free(c);

@@ -31,6 +31,7 @@ typedef struct sw_core_config {
   size_t store_cache_max;   /* 0: 10 000 entries (PROTOCOL.md 12) */
   size_t store_cache_bytes; /* 0: 64 MiB */
   int storage;              /* 1: a storage backend answers sync_storage_take */
+  const struct dht_config *dht; /* the DHT module (dht.h), copied; NULL: none */
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

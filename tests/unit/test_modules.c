@@ -180,7 +180,7 @@ static void http_cb(void *ctx, int status, const uint8_t *body, size_t len, uint
   h->calls++;
   h->status = status;
   h->len = len;
-  memcpy(h->body, body, len < 63 ? len : 63);
+  if (len) memcpy(h->body, body, len < 63 ? len : 63);
 }
 
 static void test_http_requests(void **state) {

@@ -1,0 +1,582 @@
+/* The DHT module (src/core/dht.c): the references' messages of vectors/dht.json parsed
+ * and produced, bucket index, keys, topic hash and me record against the vectors, the
+ * strict parser on malformed input (D18), the caps on what is stored (D17), and
+ * iterative lookups over a fake network of cores (D24: a DHT that finds peers). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "core_internal.h"
+#include "dht.h"
+#include "testutil.h"
+
+/* ---- codec against the vectors ------------------------------------------------ */
+
+/* Parse text, encode it again, and compare the parsed JSON of both. */
+static void roundtrip(const char *text) {
+  dht_msg m;
+  uint8_t out[DHT_MAX_DATAGRAM];
+  assert_int_equal(dht_parse((const uint8_t *)text, strlen(text), &m), SW_OK);
+  int n = dht_encode(&m, out, sizeof out);
+  assert_true(n > 0);
+  json_error_t e;
+  json_t *want = json_loads(text, 0, &e), *got = json_loadb((const char *)out, (size_t)n, 0, &e);
+  assert_non_null(want);
+  assert_non_null(got);
+  /* Python writes "rpcId": null in replies to rpc-less requests; we leave it out. */
+  if (json_is_null(json_object_get(want, "rpcId"))) json_object_del(want, "rpcId");
+  if (!json_equal(want, got)) {
+    char *g = json_dumps(got, JSON_COMPACT);
+    fail_msg("re-encoded differs:\n want %s\n got  %s", text, g);
+  }
+  /* our own form is compact: no space after ',' or ':' outside strings */
+  assert_null(memchr(out, '\n', (size_t)n));
+  json_decref(want);
+  json_decref(got);
+}
+
+static void test_vector_messages(void **state) {
+  (void)state;
+  json_t *v = tu_vectors("dht.json"), *m;
+  size_t i;
+  int seen[8] = {0};
+  json_array_foreach(json_object_get(v, "messages"), i, m) {
+    roundtrip(tu_str(m, "python_text"));
+    roundtrip(tu_str(m, "js_text"));
+    dht_msg a, b;
+    const char *pt = tu_str(m, "python_text"), *jt = tu_str(m, "js_text");
+    assert_int_equal(dht_parse((const uint8_t *)pt, strlen(pt), &a), SW_OK);
+    assert_int_equal(dht_parse((const uint8_t *)jt, strlen(jt), &b), SW_OK);
+    assert_int_equal(a.type, json_integer_value(json_object_get(m, "type")));
+    assert_int_equal(a.type, b.type);
+    assert_memory_equal(a.from, b.from, 20);
+    assert_int_equal(a.rpc, b.rpc);
+    assert_int_equal(a.nnodes, b.nnodes);
+    seen[a.type] = 1;
+  }
+  for (int t = 1; t <= 7; t++) assert_true(seen[t]);
+  /* every datagram of the scripted exchanges, both references */
+  const char *who[] = {"python", "js"};
+  for (int w = 0; w < 2; w++) {
+    json_array_foreach(json_object_get(json_object_get(v, "full_exchange"), who[w]), i, m) {
+      size_t len;
+      uint8_t *raw = tu_unhex(tu_str(m, "hex"), &len);
+      dht_msg x;
+      assert_int_equal(dht_parse(raw, len, &x), SW_OK);
+      roundtrip(tu_str(m, "text"));
+      free(raw);
+    }
+  }
+  json_decref(v);
+}
+
+static void test_vector_fields(void **state) {
+  (void)state;
+  json_t *v = tu_vectors("dht.json");
+  /* FOUND_NODE of the vectors: three nodes with ids, IPs and ports */
+  json_t *m = json_array_get(json_object_get(v, "messages"), 4);
+  const char *t = tu_str(m, "js_text");
+  dht_msg x;
+  assert_int_equal(dht_parse((const uint8_t *)t, strlen(t), &x), SW_OK);
+  assert_int_equal(x.type, DHT_FOUND_NODE);
+  assert_int_equal(x.nnodes, 3);
+  uint8_t id[20];
+  tu_unhex_into("81f9a42f79a8d371cd68938b912e931ab51a8c64", id, 20);
+  assert_memory_equal(x.nodes[1].id, id, 20);
+  sw_addr a;
+  assert_int_equal(addr_parse_hostport(&a, "198.51.100.23:49740"), SW_OK);
+  assert_true(addr_equal(&x.nodes[1].addr, &a));
+  assert_int_equal(x.rpc, 0xa63dc2ad);
+  /* FOUND_VAL carries the value text untouched */
+  m = json_array_get(json_object_get(v, "messages"), 6);
+  t = tu_str(m, "python_text");
+  assert_int_equal(dht_parse((const uint8_t *)t, strlen(t), &x), SW_OK);
+  assert_string_equal(x.value, tu_str(v, "find_value_result"));
+  json_decref(v);
+}
+
+static void test_bucket_index(void **state) {
+  (void)state;
+  json_t *v = tu_vectors("dht.json"), *c;
+  size_t i;
+  json_array_foreach(json_object_get(v, "bucket_index"), i, c) {
+    uint8_t a[20], b[20];
+    tu_unhex_into(tu_str(c, "self_id_hex"), a, 20);
+    tu_unhex_into(tu_str(c, "other_id_hex"), b, 20);
+    assert_int_equal(dht_bucket_index(a, b), json_integer_value(json_object_get(c, "bucket_index")));
+    assert_int_equal(dht_bucket_index(a, a),
+                     json_integer_value(json_object_get(v, "bucket_index_identical_ids")));
+  }
+  json_decref(v);
+}
+
+static void test_keys_topic_me(void **state) {
+  (void)state;
+  json_t *v = tu_vectors("dht.json"), *c;
+  size_t i;
+  json_array_foreach(json_object_get(v, "key_hashes"), i, c) {
+    uint8_t k[20];
+    dht_key(tu_str(c, "key"), k);
+    assert_string_equal(tu_hex(k, 20), tu_str(c, "sha1_hex"));
+  }
+  int bytes_cases = 0;
+  json_array_foreach(json_object_get(v, "topic_hash"), i, c) {
+    if (strcmp(tu_str(c, "topic_kind"), "bytes")) continue; /* we join 32-byte topics */
+    uint8_t topic[32];
+    char th[13];
+    tu_unhex_into(tu_str(c, "topic_hex"), topic, 32);
+    dht_topic_hash(topic, th);
+    assert_string_equal(th, tu_str(c, "topic_hash"));
+    bytes_cases++;
+  }
+  assert_true(bytes_cases >= 4);
+  json_t *me = json_object_get(v, "me");
+  uint8_t id[20];
+  tu_unhex_into(tu_str(me, "peer_id_hex"), id, 20);
+  char rec[512];
+  json_error_t e;
+  sw_addr ext;
+  assert_int_equal(addr_parse_hostport(&ext, tu_str(me, "ext")), SW_OK);
+  const char *lip = tu_str(me, "lip");
+  uint16_t lport = (uint16_t)json_integer_value(json_object_get(me, "lport"));
+  assert_true(dht_me_record(id, &ext, lip, lport, rec, sizeof rec) > 0);
+  json_t *got = json_loads(rec, 0, &e), *want = json_loads(tu_str(me, "js_with_ext"), 0, &e);
+  assert_true(json_equal(got, want));
+  assert_string_equal(rec, tu_str(me, "js_with_ext")); /* same compact form, same order */
+  json_decref(got);
+  json_decref(want);
+  assert_true(dht_me_record(id, NULL, lip, lport, rec, sizeof rec) > 0);
+  assert_string_equal(rec, tu_str(me, "js_without_ext"));
+  json_decref(v);
+}
+
+/* Our extension messages survive a round trip with every field. */
+static void test_extension_roundtrip(void **state) {
+  (void)state;
+  dht_msg m, back;
+  memset(&m, 0, sizeof m);
+  m.type = DHT_PEERS;
+  m.has_from = m.has_rpc = m.has_peers = m.has_nodes = m.has_ip = 1;
+  memset(m.from, 0xab, 20);
+  m.rpc = 0x01020304;
+  m.npeers = DHT_MSG_PEERS;
+  m.nnodes = DHT_MSG_NODES;
+  for (size_t i = 0; i < DHT_MSG_PEERS; i++) {
+    memset(m.peers[i].id, (int)i, 20);
+    char a[32];
+    snprintf(a, sizeof a, "10.1.%zu.1:%zu", i, 1000 + i);
+    assert_int_equal(addr_parse_hostport(&m.peers[i].addr, a), SW_OK);
+  }
+  for (size_t i = 0; i < DHT_MSG_NODES; i++) {
+    memset(m.nodes[i].id, (int)(0x80 + i), 20);
+    assert_int_equal(addr_parse_hostport(&m.nodes[i].addr, "[2001:db8::1]:65535"), SW_OK);
+  }
+  assert_int_equal(addr_parse_ip(&m.ip, "203.0.113.9", 0), SW_OK);
+  uint8_t out[DHT_MAX_DATAGRAM];
+  int n = dht_encode(&m, out, sizeof out);
+  assert_true(n > 0 && n < DHT_MAX_DATAGRAM); /* the largest reply we send fits */
+  assert_int_equal(dht_parse(out, (size_t)n, &back), SW_OK);
+  assert_int_equal(back.npeers, DHT_MSG_PEERS);
+  assert_int_equal(back.nnodes, DHT_MSG_NODES);
+  assert_true(addr_equal(&back.peers[7].addr, &m.peers[7].addr));
+  assert_true(addr_equal(&back.nodes[3].addr, &m.nodes[3].addr));
+  assert_true(back.has_ip && addr_equal(&back.ip, &m.ip));
+  assert_int_equal(back.rpc, m.rpc);
+  /* ANNOUNCE_PEER */
+  memset(&m, 0, sizeof m);
+  m.type = DHT_ANNOUNCE_PEER;
+  m.has_key = m.has_id = m.has_port = 1;
+  memset(m.key, 1, 20);
+  memset(m.id, 2, 20);
+  m.port = 4242;
+  n = dht_encode(&m, out, sizeof out);
+  assert_int_equal(dht_parse(out, (size_t)n, &back), SW_OK);
+  assert_int_equal(back.port, 4242);
+  assert_memory_equal(back.id, m.id, 20);
+  /* a buffer too small is refused, not overrun */
+  assert_int_equal(dht_encode(&m, out, 10), SW_EMSGSIZE);
+}
+
+static void test_malformed(void **state) {
+  (void)state;
+  static const char *bad[] = {
+      "",
+      "not json",
+      "[1,2,3]",
+      "{\"type\":1",
+      "{\"type\":1} trailing",
+      "{}",
+      "{\"type\":\"1\"}",
+      "{\"type\":0}",
+      "{\"type\":11}",
+      "{\"type\":1.0}",
+      "{\"type\":99999999999999999999999}",
+      "{\"type\":1,\"type\":2}",
+      "{\"type\":1,\"from\":\"abc\"}",
+      "{\"type\":1,\"from\":42}",
+      "{\"type\":1,\"from\":\"zz7fba894ac3b028b720d32c6c83b9c1883a6bd9\"}",
+      "{\"type\":1,\"rpcId\":\"1234567\"}",
+      "{\"type\":1,\"rpcId\":1234}",
+      "{\"type\":4}",
+      "{\"type\":4,\"target\":null}",
+      "{\"type\":6}",
+      "{\"type\":3,\"key\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\"}",
+      "{\"type\":3,\"key\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\",\"value\":{}}",
+      "{\"type\":5,\"nodes\":{}}",
+      "{\"type\":7}",
+      "{\"type\":8,\"key\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\",\"port\":1}",
+      "{\"type\":8,\"key\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\","
+      "\"id\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\",\"port\":70000}",
+      "{\"type\":10,\"ip\":\"not an ip\"}",
+      "{\"type\":1,\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6b\\u0000d\"}",
+  };
+  dht_msg m;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (dht_parse((const uint8_t *)bad[i], strlen(bad[i]), &m) != SW_EINVAL)
+      fail_msg("accepted: %s", bad[i]);
+  /* too long a value, too long a datagram, deep nesting */
+  char *big = malloc(DHT_MAX_DATAGRAM + 64);
+  assert_non_null(big);
+  int n = snprintf(big, DHT_MAX_DATAGRAM, "{\"type\":3,\"key\":\"%040d\",\"value\":\"", 0);
+  memset(big + n, 'x', DHT_VALUE_MAX + 1);
+  strcpy(big + n + DHT_VALUE_MAX + 1, "\"}");
+  assert_int_equal(dht_parse((uint8_t *)big, strlen(big), &m), SW_EINVAL);
+  memset(big, ' ', DHT_MAX_DATAGRAM + 1);
+  memcpy(big, "{\"type\":1}", 10);
+  assert_int_equal(dht_parse((uint8_t *)big, DHT_MAX_DATAGRAM + 1, &m), SW_EINVAL);
+  assert_int_equal(dht_parse((uint8_t *)big, DHT_MAX_DATAGRAM, &m), SW_OK);
+  for (int i = 0; i < 4000; i++) big[i] = '[';
+  assert_int_equal(dht_parse((uint8_t *)big, 4000, &m), SW_EINVAL);
+  free(big);
+  /* bad node entries are skipped, and at most DHT_MSG_NODES are read */
+  const char *mixed =
+      "{\"type\":5,\"nodes\":[{\"id\":\"x\",\"ip\":\"1.2.3.4\",\"port\":1},"
+      "{\"id\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\",\"ip\":\"1.2.3.4\",\"port\":0},"
+      "{\"id\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\",\"ip\":\"host\",\"port\":5},"
+      "7,null,[],"
+      "{\"id\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\",\"ip\":\"1.2.3.4\",\"port\":5}]}";
+  assert_int_equal(dht_parse((const uint8_t *)mixed, strlen(mixed), &m), SW_OK);
+  assert_int_equal(m.nnodes, 1);
+  char many[8192];
+  size_t off = (size_t)snprintf(many, sizeof many, "{\"type\":5,\"nodes\":[");
+  for (int i = 0; i < 40; i++)
+    off += (size_t)snprintf(many + off, sizeof many - off,
+                            "%s{\"id\":\"%040d\",\"ip\":\"10.0.0.%d\",\"port\":%d}", i ? "," : "",
+                            i, i + 1, 1000 + i);
+  off += (size_t)snprintf(many + off, sizeof many - off, "]}");
+  assert_int_equal(dht_parse((const uint8_t *)many, off, &m), SW_OK);
+  assert_int_equal(m.nnodes, DHT_MSG_NODES);
+}
+
+/* ---- a fake network of cores --------------------------------------------------- */
+
+#define FN_MAX 64
+
+typedef struct fnode {
+  sw_core *c;
+  sw_addr main, dht;
+  tu_rng rng;
+} fnode;
+
+typedef struct fnet {
+  fnode n[FN_MAX];
+  int count;
+  uint64_t now;
+  /* main-socket datagrams seen: who sent to whom (HELLOs from meets) */
+  int hello[FN_MAX][FN_MAX];
+  int to_outside;
+  sw_addr outside; /* a scripted "reference node" the test speaks for */
+  uint8_t last_out[DHT_MAX_DATAGRAM];
+  size_t last_len;
+} fnet;
+
+static void fn_rand(void *ctx, uint8_t *b, size_t n) { tu_rng_bytes(ctx, b, n); }
+
+static int fn_add(fnet *f, const sw_addr *boot, size_t nboot) {
+  int i = f->count++;
+  fnode *x = &f->n[i];
+  char a[32];
+  snprintf(a, sizeof a, "10.9.%d.%d:%d", i / 200, i % 200 + 1, 3000 + i);
+  assert_int_equal(addr_parse_hostport(&x->main, a), SW_OK);
+  x->dht = x->main;
+  x->dht.port = (uint16_t)(20000 + i);
+  x->rng.s = 0x1234 + (uint64_t)i * 7919;
+  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .main_port = x->main.port};
+  sw_core_config cfg = {.random = fn_rand, .ctx = &x->rng, .dht = &dc};
+  assert_int_equal(sw_core_new(&x->c, &cfg, f->now), SW_OK);
+  return i;
+}
+
+static int fn_by_dht(fnet *f, const sw_addr *a) {
+  for (int i = 0; i < f->count; i++)
+    if (addr_equal(&f->n[i].dht, a)) return i;
+  return -1;
+}
+static int fn_by_main(fnet *f, const sw_addr *a) {
+  for (int i = 0; i < f->count; i++)
+    if (addr_equal(&f->n[i].main, a)) return i;
+  return -1;
+}
+
+/* Deliver every queued datagram at once, until the network is quiet. */
+static void fn_pump(fnet *f) {
+  for (int moved = 1; moved;) {
+    moved = 0;
+    for (int i = 0; i < f->count; i++) {
+      sw_dgram d[64];
+      size_t k;
+      sw_core_flush(f->n[i].c, f->now);
+      while ((k = sw_core_out_peek(f->n[i].c, d, 64)) > 0) {
+        for (size_t j = 0; j < k; j++) {
+          moved = 1;
+          if (d[j].kind == SW_SOCK_MAIN) {
+            int to = fn_by_main(f, d[j].to);
+            if (to >= 0) f->hello[i][to]++;
+            continue;
+          }
+          if (d[j].kind != SW_SOCK_DHT) continue;
+          if (f->outside.family && addr_equal(d[j].to, &f->outside)) {
+            f->to_outside++;
+            f->last_len = d[j].len < sizeof f->last_out ? d[j].len : sizeof f->last_out;
+            memcpy(f->last_out, d[j].data, f->last_len);
+            continue;
+          }
+          int to = fn_by_dht(f, d[j].to);
+          if (to >= 0)
+            sw_core_datagram(f->n[to].c, SW_SOCK_DHT, &f->n[i].dht, d[j].data, d[j].len, f->now);
+        }
+        sw_core_out_consume(f->n[i].c, k, f->now);
+      }
+    }
+  }
+}
+
+static void fn_run(fnet *f, uint64_t until) {
+  fn_pump(f);
+  while (f->now < until) {
+    uint64_t t = UINT64_MAX;
+    for (int i = 0; i < f->count; i++) {
+      uint64_t x = sw_core_deadline(f->n[i].c);
+      if (x < t) t = x;
+    }
+    if (t > until) t = until;
+    if (t > f->now) f->now = t;
+    for (int i = 0; i < f->count; i++)
+      if (sw_core_deadline(f->n[i].c) <= f->now) sw_core_timeout(f->n[i].c, f->now);
+    fn_pump(f);
+  }
+}
+
+static void fn_free(fnet *f) {
+  for (int i = 0; i < f->count; i++) sw_core_free(f->n[i].c);
+  free(f);
+}
+
+static void test_lookups_fake_network(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0); /* node 0: the bootstrap node, knows nobody */
+  for (int i = 1; i < 50; i++) fn_add(f, &f->n[0].dht, 1); /* each knows only node 0 */
+  fn_run(f, 5000);
+  /* everyone learnt node 0's id from its reply, and more nodes through the lookups */
+  dht_stats st;
+  for (int i = 1; i < 50; i++) {
+    assert_true(sw_core_dht_stats(f->n[i].c, &st));
+    assert_true(st.table_nodes >= 10);
+    assert_true(st.lookups_done >= 1);
+  }
+  assert_true(sw_core_dht_stats(f->n[0].c, &st));
+  /* it heard from all 49, but a bucket holds K = 20: the farthest half (bucket 7) is full */
+  assert_true(st.table_nodes >= 30 && st.table_nodes < 49);
+  /* two nodes far apart join a topic; a third joins another */
+  uint8_t topic[32], other[32];
+  memset(topic, 0x42, 32);
+  memset(other, 0x43, 32);
+  sw_core_join(f->n[7].c, topic);
+  sw_core_join(f->n[33].c, topic);
+  sw_core_join(f->n[20].c, other);
+  fn_run(f, 20000);
+  assert_true(f->hello[7][33] > 0 || f->hello[33][7] > 0);
+  for (int i = 0; i < 50; i++) {
+    assert_int_equal(f->hello[20][i], 0); /* nobody else is on its topic */
+    assert_int_equal(f->hello[i][20], 0);
+    assert_int_equal(f->hello[i][i], 0);  /* never ourselves */
+  }
+  /* the record was found over the network: the finder is not where it is stored */
+  assert_true(sw_core_dht_stats(f->n[7].c, &st));
+  dht_stats st33;
+  assert_true(sw_core_dht_stats(f->n[33].c, &st33));
+  assert_true(st.peers_found + st33.peers_found >= 1);
+  size_t holders = 0;
+  for (int i = 0; i < 50; i++) {
+    assert_true(sw_core_dht_stats(f->n[i].c, &st));
+    holders += st.stored_peers > 0;
+    /* the references' STORE of the me record reached other nodes too */
+  }
+  assert_true(holders >= 3);
+  fn_free(f);
+}
+
+/* A node that knows nobody answers a reference node's requests (14.6 receiver rules). */
+static void send_to(fnet *f, int i, const char *text) {
+  sw_core_datagram(f->n[i].c, SW_SOCK_DHT, &f->outside, (const uint8_t *)text, strlen(text),
+                   f->now);
+  fn_pump(f);
+}
+
+static void test_answers_reference_node(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
+  dht_msg m;
+  /* PING -> PONG with the rpcId echoed, our node id as from */
+  send_to(f, 0, "{\"type\": 1, \"from\": \"427fba894ac3b028b720d32c6c83b9c1883a6bd9\", "
+                "\"rpcId\": \"c916f38f\"}");
+  assert_int_equal(f->to_outside, 1);
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_PONG);
+  assert_int_equal(m.rpc, 0xc916f38f);
+  uint8_t me[20];
+  assert_true(sw_core_dht_id(f->n[0].c, me));
+  assert_memory_equal(m.from, me, 20);
+  /* FIND_NODE -> FOUND_NODE listing the pinger it just learnt */
+  send_to(f, 0, "{\"type\":4,\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\","
+                "\"target\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\",\"rpcId\":\"a63dc2ad\"}");
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_FOUND_NODE);
+  assert_int_equal(m.nnodes, 1);
+  assert_true(addr_equal(&m.nodes[0].addr, &f->outside));
+  /* STORE then FIND_VALUE -> FOUND_VAL; an unknown key -> FOUND_NODE */
+  int before = f->to_outside;
+  send_to(f, 0, "{\"type\":3,\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\","
+                "\"key\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\",\"value\":\"{\\\"id\\\":1}\"}");
+  assert_int_equal(f->to_outside, before); /* no reply to STORE */
+  send_to(f, 0, "{\"type\":6,\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\","
+                "\"key\":\"cfd3844413a3616cf47a81745ad5d2cdd7e9cd9b\",\"rpcId\":\"472c2b9b\"}");
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_FOUND_VAL);
+  assert_string_equal(m.value, "{\"id\":1}");
+  send_to(f, 0, "{\"type\":6,\"key\":\"0000000000000000000000000000000000000000\"}");
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_FOUND_NODE);
+  assert_false(m.has_rpc); /* no rpcId asked, none given (as JavaScript does) */
+  /* malformed datagrams are counted and never answered */
+  before = f->to_outside;
+  send_to(f, 0, "{\"type\":4,\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\"}");
+  send_to(f, 0, "\xff\xfe");
+  assert_int_equal(f->to_outside, before);
+  dht_stats st;
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.rx_bad, 2);
+  fn_free(f);
+}
+
+/* Our node learns a bootstrap node's id from its reply (D24: refs never do). */
+static void test_bootstrap_learns_id(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.22:49739"), SW_OK);
+  fn_add(f, &f->outside, 1);
+  fn_run(f, 10);
+  assert_int_equal(f->to_outside, 1);
+  dht_msg m;
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_FIND_NODE);
+  assert_true(m.has_rpc);
+  char reply[256];
+  snprintf(reply, sizeof reply,
+           "{\"type\": 5, \"from\": \"d2c216820ea88263c48adfeac12c900f12352f2f\", \"nodes\": "
+           "[], \"rpcId\": \"%08x\"}",
+           (unsigned)m.rpc);
+  send_to(f, 0, reply);
+  dht_stats st;
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.table_nodes, 1);
+  /* a reply with an unknown rpcId from elsewhere teaches the table but completes nothing */
+  fn_run(f, 30000);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_true(st.tx >= 2); /* the self lookup asked the bootstrap node by id */
+  fn_free(f);
+}
+
+/* D17: what strangers make us store is capped per source and in total. */
+static void test_caps(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  char msg[512];
+  dht_stats st;
+  /* one source: at most 16 values */
+  assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.30:1"), SW_OK);
+  for (int i = 0; i < 100; i++) {
+    snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"v%d\"}", i, i);
+    send_to(f, 0, msg);
+  }
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 16);
+  /* many sources: at most 256 in all */
+  for (int i = 0; i < 600; i++) {
+    char a[40];
+    snprintf(a, sizeof a, "198.51.%d.%d:1", 101 + i / 200, i % 200 + 1);
+    assert_int_equal(addr_parse_hostport(&f->outside, a), SW_OK);
+    snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"w%d\"}", 1000 + i, i);
+    send_to(f, 0, msg);
+  }
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 256);
+  /* topic records: 64 per key, 32 per source */
+  const char *key = "1111111111111111111111111111111111111111";
+  for (int i = 0; i < 200; i++) {
+    char a[40];
+    snprintf(a, sizeof a, "203.0.%d.%d:1", i / 100, i % 100 + 1);
+    assert_int_equal(addr_parse_hostport(&f->outside, a), SW_OK);
+    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,\"rpcId\":\"00000001\"}",
+             key, i, 1000 + i);
+    send_to(f, 0, msg);
+  }
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_peers, 64);
+  assert_int_equal(addr_parse_hostport(&f->outside, "203.0.200.1:1"), SW_OK);
+  for (int i = 0; i < 100; i++) {
+    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%040d\",\"id\":\"%040d\",\"port\":1}", i, i);
+    send_to(f, 0, msg);
+  }
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_peers, 64 + 32);
+  /* GET_PEERS answers with at most DHT_MSG_PEERS records and the asker's IP */
+  snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"rpcId\":\"00000002\"}", key);
+  send_to(f, 0, msg);
+  dht_msg m;
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_PEERS);
+  assert_int_equal(m.npeers, DHT_MSG_PEERS);
+  assert_true(m.has_ip);
+  /* everything expires */
+  fn_run(f, 31 * 60000);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 0);
+  assert_int_equal(st.stored_peers, 0);
+  assert_true(sw_core_memory(f->n[0].c) < (1u << 20) + (4u << 20));
+  fn_free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_vector_messages),
+      cmocka_unit_test(test_vector_fields),
+      cmocka_unit_test(test_bucket_index),
+      cmocka_unit_test(test_keys_topic_me),
+      cmocka_unit_test(test_extension_roundtrip),
+      cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_lookups_fake_network),
+      cmocka_unit_test(test_answers_reference_node),
+      cmocka_unit_test(test_bootstrap_learns_id),
+      cmocka_unit_test(test_caps),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
