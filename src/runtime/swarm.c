@@ -308,6 +308,7 @@ int sw_swarm_close(sw_swarm *s) {
   if (!s) return SW_EINVAL;
   if (s->state != ST_OPEN) return SW_OK;
   uint64_t now = now_ms();
+  run_storage(s); /* values stored just before closing still reach the backend */
   sw_core_close(s->core, now);
   s->state = ST_DRAINING;
   s->drain_deadline = now + CLOSE_DRAIN_MS;

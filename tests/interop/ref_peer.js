@@ -5,7 +5,9 @@
 //
 // Same contract as ref_peer.py (see there): JSON event lines on stdout
 // (listening / connection / data / disconnect / close / flooded), commands on stdin
-// (send HEX, sendbig N, flood N S, quit; end of input = quit), diagnostics on stderr,
+// (send HEX, sendbig N, flood N S, store K HEX, storebig K N, fetch K MS, quit; end of
+// input = quit; fetch prints fetched / fetch_error, accepted CHUNK values print sync),
+// diagnostics on stderr,
 // exit 2 on bad arguments, 77 with "SKIP:" when the reference cannot be loaded.
 //
 // The reference is the folder holding index.js / swarm.js: $SETOWIRE_REF_JS, else
@@ -154,6 +156,7 @@ async function main() {
   swarm.on('data', (data, peer) => emit({ event: 'data', peer: peer.id, hex: Buffer.from(data).toString('hex') }));
   swarm.on('disconnect', (pid) => emit({ event: 'disconnect', peer: pid }));
   swarm.on('close', onClose);
+  swarm.on('sync', (key, value) => emit({ event: 'sync', key, len: value.length }));
 
   // _init binds the socket and creates the batch sender; wait for all of it.
   await swarm._ready;
@@ -185,6 +188,24 @@ async function main() {
     let data;
     if (cmd === 'quit') return void quit();
     if (cmd === '') return;
+    if (cmd === 'store' || cmd === 'storebig' || cmd === 'fetch') {
+      const m = /^(\S+) +(\S+)$/.exec(arg);
+      if (!m) return log(`bad command '${t.slice(0, 60)}'`);
+      const [, key, rest] = m;
+      if (cmd === 'fetch' && /^\d+$/.test(rest)) {
+        swarm.fetch(key, +rest).then(
+          (v) => emit({ event: 'fetched', key, len: v.length,
+                        sha256: crypto.createHash('sha256').update(v).digest('hex') }),
+          (e) => emit({ event: 'fetch_error', key, error: String(e && e.message || e) }));
+      } else if (cmd === 'storebig' && /^\d+$/.test(rest)) {
+        swarm.store(key, pattern(+rest));
+      } else if (cmd === 'store' && /^(?:[0-9a-fA-F]{2})+$/.test(rest)) {
+        swarm.store(key, Buffer.from(rest, 'hex'));
+      } else {
+        return log(`bad command '${t.slice(0, 60)}'`);
+      }
+      return;
+    }
     if (cmd === 'send') {
       if (!/^(?:[0-9a-fA-F]{2})*$/.test(arg)) return log(`send: bad hex '${arg}'`);
       data = Buffer.from(arg, 'hex');

@@ -23,6 +23,11 @@ stdin, one command per line:
                  keeps counting across floods, then 0xAB filler) in one go, then print
                  {"event":"flooded","count":N}.  The reference queues 2047 per peer
                  and drops silently beyond its window and token bucket (PROTOCOL 8.3)
+    store K HEX  store(K, bytes) (PROTOCOL.md 12); storebig K N stores N pattern bytes
+    fetch K MS   fetch(K, timeout=MS) in the background, then print
+                 {"event":"fetched","key":K,"len":N,"sha256":"<hex>"} or
+                 {"event":"fetch_error","key":K,"error":"..."}; every value the
+                 reference accepts from a CHUNK also prints {"event":"sync","key":K,"len":N}
     quit         destroy the swarm, print close, exit 0 (end of input = quit)
 Diagnostics go to stderr only.  Exit 2 on bad arguments, 77 (with "SKIP:") when the
 reference cannot be loaded.
@@ -203,6 +208,7 @@ async def main(args, ref):
     swarm.on('data', lambda data, peer: emit(event='data', peer=peer.id, hex=bytes(data).hex()))
     swarm.on('disconnect', lambda pid: emit(event='disconnect', peer=pid))
     swarm.on('close', on_close)
+    swarm.on('sync', lambda key, value: emit(event='sync', key=key, len=len(value)))
 
     # _init binds the socket and creates the batch sender; only after it has finished
     # can we be dialled or broadcast.  (Its ready event is set from connection_made,
@@ -250,6 +256,26 @@ async def main(args, ref):
                 flood_seq += 1
             log(f'flood: {count} x {size} bytes queued to {n if count else 0} peer(s)')
             emit(event='flooded', count=count)
+            continue
+        elif cmd in ('store', 'storebig', 'fetch'):
+            key, _, rest = arg.partition(' ')
+            rest = rest.strip()
+            if cmd == 'fetch' and key and rest.isdigit():
+                async def do_fetch(k, ms):
+                    try:
+                        v = await swarm.fetch(k, timeout=ms)
+                        emit(event='fetched', key=k, len=len(v), sha256=hashlib.sha256(v).hexdigest())
+                    except Exception as e:   # asyncio.TimeoutError: 'fetch timeout: <key>'
+                        emit(event='fetch_error', key=k, error=str(e) or type(e).__name__)
+                loop.create_task(do_fetch(key, int(rest)))
+            elif cmd == 'storebig' and key and rest.isdigit():
+                swarm.store(key, pattern(int(rest)))
+                log(f'storebig: {key} = {rest} bytes')
+            elif cmd == 'store' and key and re.fullmatch(r'(?:[0-9a-fA-F]{2})+', rest):
+                swarm.store(key, bytes.fromhex(rest))
+                log(f'store: {key} = {len(rest) // 2} bytes')
+            else:
+                log(f'bad command {line.strip()[:60]!r}')
             continue
         elif cmd == '':
             continue

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""store / fetch between setowire-cat processes on loopback.
+
+- a cat serving --store (a small value and a 1 MiB one) and cats fetching them with
+  --fetch: the bytes on stdout are exactly the stored ones, exit 0; the time to fetch
+  1 MiB is printed as a figure;
+- --fetch of a key nobody has: exit 1 and a message after --timeout;
+- --storage: a value stored by one process is fetched from the database by the next
+  one, with no peer at all (restart).
+
+Exit 0 pass, 1 failure.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import catproc  # noqa: E402
+
+QUIET = catproc.QUIET + ['--bind', '127.0.0.1']
+
+
+def fail(msg):
+    print('FAIL: ' + msg, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def cat_run(bindir, args, timeout):
+    """Run setowire-cat to completion (killed by PID when it overstays)."""
+    t0 = time.monotonic()
+    p = subprocess.run([os.path.join(bindir, 'setowire-cat')] + QUIET + args,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode(errors='replace'), time.monotonic() - t0
+
+
+def main():
+    bindir = catproc.bin_dir()
+    tmp = tempfile.mkdtemp(prefix='sw-sync-')
+    small = b'small value \x00\x01\xff'
+    big = os.urandom(1 << 20)
+    paths = {}
+    for name, data in (('small', small), ('big', big)):
+        paths[name] = os.path.join(tmp, name)
+        with open(paths[name], 'wb') as f:
+            f.write(data)
+
+    # 1. fetch from a serving cat
+    with catproc.Cat(bindir, args=['--store', f'small={paths["small"]}',
+                                   '--store', f'big={paths["big"]}'], name='server') as srv:
+        port = srv.listening()['port']
+        for key, want in (('small', small), ('big', big)):
+            rc, out, err, took = cat_run(bindir, ['--connect', f'127.0.0.1:{port}',
+                                                  '--fetch', key, '--timeout', '20000'], 30)
+            if rc != 0 or out != want:
+                fail(f'--fetch {key}: exit {rc}, {len(out)} bytes (want {len(want)}); {err}')
+            print(f'   ok: --fetch {key}: {len(out)} bytes intact in {took * 1000:.0f} ms '
+                  '(process start and handshake included)', file=sys.stderr, flush=True)
+        print(f'figure: fetch of 1 MiB between two setowire-cat on loopback: {took * 1000:.0f} ms',
+              file=sys.stderr)
+        # 2. a key nobody has
+        rc, out, err, took = cat_run(bindir, ['--connect', f'127.0.0.1:{port}',
+                                              '--fetch', 'nobody-has-this', '--timeout', '1500'], 20)
+        if rc != 1 or out or 'timed out' not in err or took < 1.4:
+            fail(f'--fetch of a missing key: exit {rc}, {len(out)} bytes, {took:.1f} s, {err!r}')
+        print('   ok: missing key: exit 1 with a message after the timeout', file=sys.stderr)
+        srv.close_stdin()
+        if srv.wait_exit(10) != 0:
+            fail('the serving cat did not exit 0 at end of input')
+
+    # 3. --storage survives a restart: stored by one process, read by the next, no peers
+    db = os.path.join(tmp, 'store.db')
+    rc, out, err, _ = cat_run(bindir, ['--no-wait', '--storage', db,
+                                       '--store', f'big={paths["big"]}'], 20)
+    if rc != 0:
+        fail(f'--storage --store: exit {rc}: {err}')
+    rc, out, err, _ = cat_run(bindir, ['--storage', db, '--fetch', 'big', '--timeout', '2000'], 20)
+    if rc != 0 or out != big:
+        fail(f'--storage --fetch after restart: exit {rc}, {len(out)} bytes: {err}')
+    print('   ok: --storage: the value survived the restart', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
