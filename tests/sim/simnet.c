@@ -22,6 +22,7 @@ typedef struct sim_ev {
   int src;            /* EV_DGRAM: the sending node; EV_TIMER: the node */
   uint32_t gen;       /* EV_TIMER: the node's generation when it was scheduled */
   sw_addr from, to;   /* EV_DGRAM */
+  int sock;           /* EV_DGRAM: the socket kind it travels between */
   uint8_t *data;
   size_t len;
 } sim_ev;
@@ -39,6 +40,7 @@ typedef struct sim_node {
   int index;
   sw_core *core;      /* NULL once killed */
   sw_addr addr;
+  sw_addr dht_addr;   /* the node's DHT socket: its host, another port */
   int host;           /* index into net->owner */
   char seed_hex[65];
   uint8_t id[SW_ID_LEN];
@@ -67,6 +69,8 @@ struct simnet {
   int nhosts;
   simnet_hook hook;
   void *hook_ctx;
+  simnet_config_fn config;
+  void *config_ctx;
   int trace;
   simnet_stats st;
   char fault[256];
@@ -191,12 +195,19 @@ static void host_addr(int h, sw_addr *a) {
   addr_from_raw(a, ip, 4, (uint16_t)(40000 + h % 20000));
 }
 
-static sim_node *node_at(simnet *net, const sw_addr *a) {
+/* Its DHT socket: port 20000 + h % 20000, never one of the main ports. */
+static void host_dht_addr(int h, sw_addr *a) {
+  host_addr(h, a);
+  a->port = (uint16_t)(20000 + h % 20000);
+}
+
+static sim_node *node_at_kind(simnet *net, const sw_addr *a, int sock) {
   if (a->family != 4 || a->ip[0] != 10 || a->ip[1] != 0 || a->ip[3] == 0) return NULL;
   int h = a->ip[2] * 254 + a->ip[3] - 1;
   if (h >= net->nhosts || net->owner[h] < 0) return NULL;
   sim_node *n = net->nodes[net->owner[h]];
-  return n->core && addr_equal(&n->addr, a) ? n : NULL;
+  const sw_addr *own = sock == SW_SOCK_DHT ? &n->dht_addr : &n->addr;
+  return n->core && addr_equal(own, a) ? n : NULL;
 }
 
 static int new_host(simnet *net) {
@@ -312,13 +323,15 @@ static int node_boot(simnet *net, sim_node *n, int h) {
   n->rng.s = tu_rng_next(&net->rng);
   sw_core_config cfg = {.seed_hex = n->seed_hex, .random = node_random,
                         .on_event = on_event, .ctx = n};
+  host_addr(h, &n->addr);
+  host_dht_addr(h, &n->dht_addr);
+  if (net->config) net->config(net->config_ctx, net, n->index, &cfg);
   if (sw_core_new(&n->core, &cfg, net->now) != SW_OK) {
     set_fault(net, "sw_core_new failed for node %d", n->index);
     return -1;
   }
   sw_core_identity(n->core, NULL, n->id);
   n->host = h;
-  host_addr(h, &n->addr);
   net->owner[h] = n->index;
   n->gen++;
   n->timer_at = UINT64_MAX;
@@ -371,6 +384,12 @@ void simnet_kill_node(simnet *net, int i) { node_halt(net, net->nodes[i]); }
 int simnet_node_count(const simnet *net) { return net->nnodes; }
 sw_core *simnet_core(simnet *net, int i) { return net->nodes[i]->core; }
 const sw_addr *simnet_addr(const simnet *net, int i) { return &net->nodes[i]->addr; }
+const sw_addr *simnet_dht_addr(const simnet *net, int i) { return &net->nodes[i]->dht_addr; }
+
+void simnet_set_config(simnet *net, simnet_config_fn fn, void *ctx) {
+  net->config = fn;
+  net->config_ctx = ctx;
+}
 const uint8_t *simnet_id(const simnet *net, int i) { return net->nodes[i]->id; }
 
 int simnet_node_by_wire(const simnet *net, const uint8_t wire[SW_WIRE_ID_LEN]) {
@@ -384,8 +403,11 @@ int simnet_node_by_wire(const simnet *net, const uint8_t wire[SW_WIRE_ID_LEN]) {
 static void put_on_wire(simnet *net, sim_node *from, const sw_dgram *d) {
   net->st.sent++;
   from->st.tx_datagrams++;
-  sim_node *to = d->kind == SW_SOCK_MAIN ? node_at(net, d->to) : NULL;
-  if (!to) { /* only main sockets exist here; DHT and LAN traffic goes nowhere yet */
+  /* main and DHT sockets exist here; LAN traffic goes nowhere yet */
+  sim_node *to = d->kind == SW_SOCK_MAIN || d->kind == SW_SOCK_DHT
+                     ? node_at_kind(net, d->to, d->kind)
+                     : NULL;
+  if (!to) {
     net->st.unroutable++;
     trace_dgram(net, from->index, d->to, d->data, d->len, "unroutable");
     return;
@@ -411,8 +433,9 @@ static void put_on_wire(simnet *net, sim_node *from, const sw_dgram *d) {
       continue;
     }
     sim_ev ev = {.at = net->now + l->delay_ms + rng_upto(net, l->jitter_ms),
-                 .kind = EV_DGRAM, .src = from->index, .from = from->addr, .to = *d->to,
-                 .len = d->len};
+                 .kind = EV_DGRAM, .src = from->index,
+                 .from = d->kind == SW_SOCK_DHT ? from->dht_addr : from->addr, .to = *d->to,
+                 .sock = d->kind, .len = d->len};
     ev.data = malloc(d->len ? d->len : 1);
     if (!ev.data) {
       set_fault(net, "out of memory for a datagram");
@@ -472,7 +495,7 @@ static void run_timer(simnet *net, const sim_ev *ev) {
 static void run_dgram(simnet *net, sim_ev *ev) {
   net->inflight--;
   net->inflight_bytes -= ev->len;
-  sim_node *to = node_at(net, &ev->to);
+  sim_node *to = node_at_kind(net, &ev->to, ev->sock);
   int down = 0;
   if (to) link_of(net, ev->src, to->index, &down);
   if (!to) {
@@ -486,7 +509,7 @@ static void run_dgram(simnet *net, sim_ev *ev) {
     to->st.rx_datagrams++;
     to->st.last_rx_ms = net->now;
     trace_dgram(net, ev->src, &ev->to, ev->data, ev->len, "delivered");
-    sw_core_datagram(to->core, SW_SOCK_MAIN, &ev->from, ev->data, ev->len, net->now);
+    sw_core_datagram(to->core, (sw_sock_kind)ev->sock, &ev->from, ev->data, ev->len, net->now);
     simnet_kick(net, to->index);
   }
   free(ev->data);

@@ -89,6 +89,12 @@ void simnet_set_link(simnet *net, int a, int b, const sim_link *l);
 void simnet_partition(simnet *net, int a, int b, int down);
 void simnet_set_hook(simnet *net, simnet_hook fn, void *ctx);
 
+/* Called for every core before it is created (simnet_add_node, simnet_restart_node):
+ * it may fill more of the configuration (modules such as the DHT). What it points to
+ * must stay valid during sw_core_new only. */
+typedef void (*simnet_config_fn)(void *ctx, simnet *net, int node, sw_core_config *cfg);
+void simnet_set_config(simnet *net, simnet_config_fn fn, void *ctx);
+
 /* Add a node with the identity seed (hex), or NULL for one derived from the net's seed.
  * Returns its index, or -1. */
 int simnet_add_node(simnet *net, const char *seed_hex);
@@ -101,6 +107,9 @@ void simnet_kill_node(simnet *net, int i);
 int simnet_node_count(const simnet *net);
 sw_core *simnet_core(simnet *net, int i);
 const sw_addr *simnet_addr(const simnet *net, int i);
+/* Node i's DHT socket (same host, port 20000 + host % 20000); SW_SOCK_DHT datagrams
+ * are routed between these addresses. */
+const sw_addr *simnet_dht_addr(const simnet *net, int i);
 const uint8_t *simnet_id(const simnet *net, int i); /* full id, 20 bytes */
 /* Index of the node whose wire id is `wire`, or -1. */
 int simnet_node_by_wire(const simnet *net, const uint8_t wire[SW_WIRE_ID_LEN]);
