@@ -68,6 +68,7 @@ typedef struct remote {
   crypto_aead *rx; /* the remote's receive key: checks what our core sends it */
   uint32_t session_id;
   uint64_t ctr;    /* next nonce counter the harness uses for it */
+  uint8_t challenge[WIRE_CHALLENGE_LEN]; /* the last restart challenge our core sent it */
 } remote;
 
 static remote g_peers[NPEERS] = {
@@ -182,6 +183,10 @@ static void check_frame(const uint8_t *f, size_t len, int depth) {
                            g_plain))
         die("the core sent a frame its peer cannot authenticate");
       nonce_record(k, wire_get64(f + 5));
+      /* Remember a restart challenge, so the script can answer it (kind 15). */
+      if (f[0] == WIRE_SEALED && len - WIRE_DATA_HDR - CRYPTO_TAG_LEN == 1 + WIRE_CHALLENGE_LEN &&
+          g_plain[0] == SEALED_CHALLENGE)
+        memcpy(g_peers[k].challenge, g_plain + 1, WIRE_CHALLENGE_LEN);
     }
   } else if (f[0] == WIRE_BATCH && depth == 0) {
     wire_batch_iter it;
@@ -257,7 +262,7 @@ static void hello(sw_core *c, int k, int ack, const sw_addr *from) {
  * arg: bits 0-1 peer k, bits 2-3 unknown address u, bits 4-7 flags f.
  *  0 raw datagram from k's address        1 raw datagram from unknown address u
  *  2 DATA from k, body = plaintext with its sequence prefix (f&1: from address u)
- *  3 SEALED from k, body = inner plaintext
+ *  3 SEALED from k, body = inner plaintext (f&1: from address u)
  *  4 HELLO from k (f&1: HELLO_ACK; f&2: from address u)
  *  5 time passes: body u16 ms (f&1: seconds), then the timers fire
  *  6 jump to the core's own deadline      7 set k's nonce counter to body u64
@@ -266,6 +271,8 @@ static void hello(sw_core *c, int k, int ack, const sw_addr *from) {
  * 11 close    12 flush    13 datagrams taken per drain: body[0], none = unlimited
  * 14 bulk: body[0..1] message length, body[2] how many; writes to k (f&1: broadcasts;
  *    f&2: k sends them as DATA, sequence numbers body[3] + i, f&4: in reverse order)
+ * 15 k answers the last restart challenge it got with a sealed RESPONSE (f&1: from
+ *    address u; f&2: a wrong nonce)
  * any other kind: as 0. The output queue is drained after each op. */
 static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size_t n) {
   int k = arg & 3, u = (arg >> 2) & 3, f = arg >> 4;
@@ -273,7 +280,7 @@ static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size
   switch (kind) {
     case 1: feed(c, &g_unknown[u], b, n); break;
     case 2: feed_sealed(c, k, (f & 1) ? &g_unknown[u] : &r->addr, WIRE_DATA, b, n); break;
-    case 3: feed_sealed(c, k, &r->addr, WIRE_SEALED, b, n); break;
+    case 3: feed_sealed(c, k, (f & 1) ? &g_unknown[u] : &r->addr, WIRE_SEALED, b, n); break;
     case 4: hello(c, k, f & 1, (f & 2) ? &g_unknown[u] : NULL); break;
     case 5: {
       uint64_t ms = n >= 2 ? wire_get16(b) : n ? b[0] : 1;
@@ -328,6 +335,14 @@ static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size
       drain(c);
       break;
     }
+    case 15: {
+      uint8_t in[1 + WIRE_CHALLENGE_LEN];
+      in[0] = SEALED_RESPONSE;
+      memcpy(in + 1, r->challenge, WIRE_CHALLENGE_LEN);
+      if (f & 2) in[1] ^= 1;
+      feed_sealed(c, k, (f & 1) ? &g_unknown[u] : &r->addr, WIRE_SEALED, in, sizeof in);
+      break;
+    }
     default: feed(c, &r->addr, b, n); break; /* 0 */
   }
 }
@@ -379,7 +394,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   g_reenter = (data[0] >> 5) & 1;
   memset(g_nonce_set, 0, sizeof g_nonce_set);
   memset(g_nonce_count, 0, sizeof g_nonce_count);
-  for (int k = 0; k < NPEERS; k++) g_peers[k].ctr = 1000 * (uint64_t)k;
+  for (int k = 0; k < NPEERS; k++) {
+    g_peers[k].ctr = 1000 * (uint64_t)k;
+    memset(g_peers[k].challenge, 0, WIRE_CHALLENGE_LEN);
+  }
   cfg.legacy_frag = data[0] >> 7; /* sending to reference peers: FRAG or big DATA */
   if (sw_core_new(&c, &cfg, g_now)) die("sw_core_new");
   g_core = c;

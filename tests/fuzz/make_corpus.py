@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # fuzz_dispatch script records (run_op in fuzz_dispatch.c): kind, arg = peer k (bits 0-1)
 # | unknown address u (bits 2-3) | flags f (bits 4-7), u16 length, body.
 RAW, RAW_UNKNOWN, DATA, SEALED, HELLO, TIME, DEADLINE, SETCTR, WRITE, BROADCAST, DIAL, \
-    CLOSE, FLUSH, DRAIN_MAX, BULK = range(15)
+    CLOSE, FLUSH, DRAIN_MAX, BULK, ANSWER = range(16)
 P, Q, R, S = range(4)
 
 
@@ -162,6 +162,21 @@ def dispatch_corpus(c, capture, frames, data_frames):
           op(TIME, struct.pack(">H", 61), f=1))
     c.add(t, b"\x23" + op(DRAIN_MAX, b"\x00") + op(BULK, struct.pack(">HBB", 30000, 12, 0), P, f=2) +
           op(DRAIN_MAX) + op(DATA, plain(40, b"\xccbye"), P) + op(DATA, plain(41, b"x"), P))
+    # A libsetowire peer restarts: its rewound counter from a new address is held and
+    # challenged; the answer from the new session proves it and the held frames go on.
+    far = op(SETCTR, struct.pack(">Q", 100000), Q)  # the rewinds below leave the window
+    c.add(t, b"\x03" + far + op(DATA, plain(0, b"q0"), Q) + op(DATA, plain(1, b"q1"), Q) +
+          op(SETCTR, struct.pack(">Q", 5), Q) + op(DATA, plain(0, b"new0"), Q, unk=1, f=1) +
+          op(DATA, plain(1, b"new1"), Q, unk=1, f=1) + op(SEALED, b"\x03" + bytes(16), Q, unk=1, f=1) +
+          op(ANSWER, peer=Q, unk=1, f=1) + op(DATA, plain(2, b"new2"), Q, unk=1, f=1))
+    # A replay challenged: the live session answers (nothing held is taken), a wrong
+    # answer, a HELLO answered with HELLO_ACK + CHALLENGE, and a challenge that expires.
+    c.add(t, b"\x03" + far + op(DATA, plain(0, b"q0"), Q) + op(SETCTR, struct.pack(">Q", 0), Q) +
+          op(DATA, plain(0, b"old"), Q, unk=2, f=1) + op(ANSWER, peer=Q, unk=2, f=3) +
+          op(SETCTR, struct.pack(">Q", 100001), Q) + op(ANSWER, peer=Q, unk=2, f=1) +
+          op(HELLO, peer=Q) + op(HELLO, peer=Q, unk=3, f=2) + op(ANSWER, peer=Q) +
+          op(SETCTR, struct.pack(">Q", 1), Q) + op(DATA, plain(1, b"x"), Q, unk=3, f=1) +
+          op(SEALED, b"\x02", Q, unk=3, f=1) + op(TIME, struct.pack(">H", 6), f=1))
     # The peer table bound: every identity, then an unknown HELLO.
     c.add(t, b"\x43" + op(HELLO, peer=R) + op(HELLO, peer=S, f=1) +
           op(HELLO, peer=R, f=2) + op(TIME, struct.pack(">H", 1000)) +
