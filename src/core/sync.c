@@ -672,6 +672,11 @@ static void on_want(sync_state *s, const uint8_t wire[8], const sync_frame *fr) 
   /* Not in memory: ask the backend (the references do not, 11.2; a value kept only on
    * disk after a restart is then still served). */
   if (memchr(fr->key, 0, fr->klen)) return;
+  /* Peers' WANTs may use a quarter of the backend slots, so they never crowd out our
+   * own stores and fetches. */
+  int serving = 0;
+  for (int i = 0; i < STORAGE_MAX; i++) serving += s->reqs[i].state && s->reqs[i].serve;
+  if (serving >= STORAGE_MAX / 4) return;
   sreq *r = req_new(s, SYNC_OP_GET, fr->key, fr->klen, NULL, 0);
   if (r) {
     r->serve = 1;
