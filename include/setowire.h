@@ -57,8 +57,17 @@ typedef enum sw_event_type {
   SW_EV_DISCONNECT,    /* a peer left or timed out: peer */
   SW_EV_WRITABLE,      /* queues that reported SW_EAGAIN have room again */
   SW_EV_CLOSE,         /* the swarm finished closing; no event follows */
-  SW_EV_SYNC           /* a fetched value arrived from a peer: key, data, len, peer */
+  SW_EV_SYNC,          /* a fetched value arrived from a peer: key, data, len, peer */
+  SW_EV_PEERS          /* the peer cache, newest first: peers, npeers (every 30 s, at close) */
 } sw_event_type;
+
+/* One peer cache entry (PROTOCOL.md 14.8). */
+typedef struct sw_peer_entry {
+  char id[2 * 20 + 1]; /* hex: 16 chars (wire id), 40 (full id) or empty */
+  char ip[46];         /* numeric IP text */
+  uint16_t port;
+  uint64_t last_seen;  /* Unix time in ms */
+} sw_peer_entry;
 
 typedef struct sw_event {
   sw_event_type type;
@@ -68,6 +77,8 @@ typedef struct sw_event {
   size_t len;
   uint16_t port;         /* LISTENING: bound main port */
   const char *key;       /* SYNC: the key (NUL-terminated), valid during the callback */
+  const sw_peer_entry *peers; /* PEERS: the list, valid during the callback */
+  size_t npeers;
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);
@@ -110,6 +121,17 @@ typedef struct sw_options {
   const sw_storage *storage; /* persistent backend, or NULL (see src/storage/sqlite.h) */
   size_t store_cache_max;    /* in-memory store bound: entries (default 10 000) ... */
   size_t store_cache_bytes;  /* ... and bytes (default 64 MiB) */
+  /* LAN multicast (PROTOCOL.md 11.9): the IPv4 address of the interface beacons leave
+   * and are received on, and that they announce. NULL: the bind address when it is a
+   * specific IPv4 address, else the first non-loopback IPv4 interface address. */
+  const char *lan_addr;
+  int pex;                   /* peer exchange (1 = on, the default) */
+  /* Peer cache persistence (PROTOCOL.md 14.8): load is called once at creation (fill
+   * at most max entries, return how many), save with the newest entries every 30 s
+   * and at close. sw_peer_cache_file_load/_save implement both on a JSON file. */
+  size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
+  int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
+  void *peers_ctx;
 } sw_options;
 
 void sw_options_init(sw_options *opts);
@@ -173,6 +195,15 @@ typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uin
  * fetches of one key all complete (D30). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
 int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
                    void *user);
+
+/* ---- peer cache file (src/runtime/peercache_file.c) ---------------------- */
+
+/* ctx is the file path (const char *). The file is a JSON array of objects
+ * {"id", "ip", "port", "last_seen"}; save writes a temporary file, fsyncs it and
+ * renames it over the old one, so a crash leaves the old list or the new one. Load
+ * returns 0 for a missing or malformed file; save returns SW_OK or SW_EIO. */
+size_t sw_peer_cache_file_load(void *path, sw_peer_entry *out, size_t max);
+int sw_peer_cache_file_save(void *path, const sw_peer_entry *list, size_t n);
 
 /* ---- identity helpers (no swarm needed) -------------------------------- */
 

@@ -9,9 +9,13 @@
 
 #include "crypto.h"
 #include "dedup.h"
+#include "gossip.h"
 #include "dht.h"
 #include "jitter.h"
+#include "lan.h"
 #include "outq.h"
+#include "peercache.h"
+#include "pex.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -402,8 +406,18 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
   }
   memcpy(id, from->wire_id, 8);
   c->stats.delivered++;
-  sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
-  emit(c, &ev);
+  gossip_info gi;
+  if (gossip_check(msg, len, &gi)) {
+    /* D14: a reference's gossip object is not application data; it is still flooded
+     * below, as reference nodes do. Meeting the peer it names is optional (D19). */
+    c->stats.gossip++;
+    if (c->cfg.gossip_meet && gi.addr.family && memcmp(gi.wire, c->me.id, 8) != 0 &&
+        !peer_by_wire(c, gi.wire))
+      core_meet(c, &gi.addr, NULL, now);
+  } else {
+    sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
+    emit(c, &ev);
+  }
   if (c->npeers < 2) return; /* the only peer is the last hop: nobody to flood to */
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *q = &c->peers[k];
@@ -1248,6 +1262,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   if (!c) return SW_ENOMEM;
   c->cfg = *cfg;
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
+  c->cfg.lan_ip = NULL;   /* lan.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
   if (cfg->seed_hex) {
     rc = crypto_identity_from_hex(&c->me, cfg->seed_hex);
@@ -1277,6 +1292,14 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
   c->meet_tokens = MEET_BURST;
   c->meet_refill_at = now;
+  /* Discovery modules, in their own files (lan.c, pex.c, peercache.c). */
+  peercache *pc = NULL;
+  if ((cfg->peer_cache && (rc = peercache_attach(c, cfg, now, &pc)) != SW_OK) ||
+      (cfg->pex && (rc = pex_attach(c, pc, now, NULL)) != SW_OK) ||
+      (cfg->lan && (rc = lan_attach(c, cfg, now, NULL)) != SW_OK)) {
+    sw_core_free(c);
+    return rc;
+  }
   if (cfg->dht && (rc = dht_attach(c, cfg->dht, now)) != SW_OK) {
     sw_core_free(c);
     return rc;

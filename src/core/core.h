@@ -32,6 +32,17 @@ typedef struct sw_core_config {
   size_t store_cache_bytes; /* 0: 64 MiB */
   int storage;              /* 1: a storage backend answers sync_storage_take */
   const struct dht_config *dht; /* the DHT module (dht.h), copied; NULL: none */
+  /* Discovery modules (lan.h, pex.h, peercache.h) and the gossip filter (gossip.h). */
+  int lan;                  /* 1: LAN beacons and their receiver */
+  const char *lan_ip;       /* IPv4 text beacons carry; NULL: receive only (not kept) */
+  uint16_t port;            /* main socket port, for beacons */
+  int pex;                  /* 1: peer exchange */
+  int peer_cache;           /* 1: the peer cache */
+  int gossip_meet;          /* 1: dial the peers that reference gossip names (D14) */
+  int64_t unix_offset_ms;   /* add to `now` for Unix ms (peer cache timestamps) */
+  size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
+  int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
+  void *peers_ctx;
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;
@@ -101,6 +112,7 @@ size_t sw_core_peer_count(const sw_core *core);
 typedef struct sw_core_stats {
   uint64_t rx_datagrams, rx_dropped, rx_auth_fail, rx_replay, tx_datagrams;
   uint64_t delivered, duplicates, flood_dropped, ctrl_dropped, restarts;
+  uint64_t gossip; /* reference gossip objects kept from the application (D14) */
   uint64_t held_dropped; /* held during a restart challenge and never proven (4.2) */
 } sw_core_stats;
 void sw_core_get_stats(const sw_core *core, sw_core_stats *out);

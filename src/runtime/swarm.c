@@ -5,10 +5,13 @@
  * so what the application writes during a turn leaves coalesced, once. */
 #include <openssl/rand.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 #include <uv.h>
 
 #include "core.h"
+#include "mcast.h"
 #include "setowire.h"
 #include "sync.h"
 #include "udp.h"
@@ -44,6 +47,8 @@ struct sw_swarm {
   udp_rx rx;
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
+  int lan_fd;           /* the LAN multicast socket (mcast.h), or -1 */
+  uv_poll_t lan_poll;
 };
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -61,16 +66,28 @@ static void core_event(void *ctx, const sw_event *ev) {
 
 static void update_poll(sw_swarm *s);
 
+/* Datagrams for a socket we do not have are given up (counted as sent). */
+static int send_run(sw_swarm *s, const sw_dgram *d, size_t n) {
+  switch (d[0].kind) {
+    case SW_SOCK_LAN: return s->lan_fd >= 0 ? udp_send_batch(s->lan_fd, 0, d, n) : (int)n;
+    case SW_SOCK_MAIN: return udp_send_batch(s->fd, s->v6, d, n);
+    default: return (int)n;
+  }
+}
+
 /* Send what the core has queued; returns 1 when everything went. */
 static int drain_out(sw_swarm *s) {
   sw_dgram d[UDP_BATCH];
   for (;;) {
     size_t n = sw_core_out_peek(s->core, d, UDP_BATCH);
     if (!n) return 1;
-    int sent = udp_send_batch(s->fd, s->v6, d, n);
-    if (sent < 0) sent = (int)n; /* socket broken: give the datagrams up, not the loop */
+    /* One system call per run of datagrams for the same socket. */
+    size_t run = 1;
+    while (run < n && d[run].kind == d[0].kind) run++;
+    int sent = send_run(s, d, run);
+    if (sent < 0) sent = (int)run; /* socket broken: give the datagrams up, not the loop */
     sw_core_out_consume(s->core, (size_t)sent, now_ms());
-    if ((size_t)sent < n) return 0;
+    if ((size_t)sent < run) return 0;
   }
 }
 
@@ -79,6 +96,8 @@ static void handle_closed(uv_handle_t *h) {
   if (--s->handles_open) return;
   udp_close(s->fd);
   s->fd = -1;
+  if (s->lan_fd >= 0) close(s->lan_fd);
+  s->lan_fd = -1;
   s->state = ST_CLOSED;
   sw_event ev = {.type = SW_EV_CLOSE};
   if (s->opts.on_event) s->opts.on_event(s, &ev, s->opts.user);
@@ -92,6 +111,7 @@ static void finish_close(sw_swarm *s) {
   uv_close((uv_handle_t *)&s->poll, handle_closed);
   uv_close((uv_handle_t *)&s->timer, handle_closed);
   uv_close((uv_handle_t *)&s->prepare, handle_closed);
+  if (s->lan_fd >= 0) uv_close((uv_handle_t *)&s->lan_poll, handle_closed);
 }
 
 static void arm_timer(sw_swarm *s);
@@ -220,6 +240,21 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (events & UV_WRITABLE) drain_out(s);
 }
 
+/* Beacons from the LAN socket go to the core's LAN module (lan.c). */
+static void on_lan_poll(uv_poll_t *h, int status, int events) {
+  sw_swarm *s = h->data;
+  if (status < 0 || s->state >= ST_CLOSING || !(events & UV_READABLE)) return;
+  for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
+    int n = udp_recv_batch(s->lan_fd, &s->rx);
+    if (n <= 0) break;
+    uint64_t now = now_ms();
+    for (int i = 0; i < n; i++)
+      sw_core_datagram(s->core, SW_SOCK_LAN, &s->rx.from[i], udp_rx_data(&s->rx, i),
+                       s->rx.len[i], now);
+    if (n < UDP_BATCH) break;
+  }
+}
+
 static void update_poll(sw_swarm *s) {
   int want = UV_READABLE | (sw_core_out_pending(s->core) ? UV_WRITABLE : 0);
   if (want != s->poll_events) {
@@ -236,6 +271,7 @@ void sw_options_init(sw_options *o) {
   o->max_peers = 100;
   o->send_buffer_bytes = 1u << 20;
   o->lan = o->dht = o->stun = o->http = 1;
+  o->pex = 1;
   o->sync = 1;
   o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
   o->store_cache_bytes = 64u << 20;
@@ -249,6 +285,16 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   if (!s) return SW_ENOMEM;
   s->opts = *opts;
   s->fd = -1;
+  s->lan_fd = -1;
+  /* The main socket first: its port goes into LAN beacons. */
+  if ((rc = udp_rx_init(&s->rx)) != SW_OK) goto fail;
+  if ((rc = udp_open(opts->bind, opts->port, &s->fd, &s->port, &s->v6)) != SW_OK) goto fail;
+  char lan_ip[46];
+  mcast_local_ip(opts->lan_addr, opts->bind, lan_ip, sizeof lan_ip);
+  /* No multicast socket (no multicast route, no interface): LAN discovery is off. */
+  if (opts->lan && mcast_open(lan_ip, &s->lan_fd) != SW_OK) s->lan_fd = -1;
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
   sw_core_config cfg = {.seed_hex = opts->seed_hex,
                         .max_peers = opts->max_peers,
                         .legacy_frag = opts->legacy_frag,
@@ -257,14 +303,23 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
                         .store_cache_max = opts->store_cache_max,
                         .store_cache_bytes = opts->store_cache_bytes,
                         .storage = opts->storage != NULL,
+                        .lan = s->lan_fd >= 0,
+                        .lan_ip = lan_ip,
+                        .port = s->port,
+                        .pex = opts->pex,
+                        .peer_cache = 1,
+                        .unix_offset_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 -
+                                          (int64_t)now_ms(),
+                        .load_peers = opts->load_peers,
+                        .save_peers = opts->save_peers,
+                        .peers_ctx = opts->peers_ctx,
                         .random = random_bytes,
                         .on_event = core_event,
                         .ctx = s};
   if ((rc = sw_core_new(&s->core, &cfg, now_ms())) != SW_OK) goto fail;
   s->opts.seed_hex = NULL; /* the caller's text is not kept */
   s->opts.bind = NULL;
-  if ((rc = udp_rx_init(&s->rx)) != SW_OK) goto fail;
-  if ((rc = udp_open(opts->bind, opts->port, &s->fd, &s->port, &s->v6)) != SW_OK) goto fail;
+  s->opts.lan_addr = NULL;
   if (uv_loop) {
     s->loop = uv_loop;
   } else {
@@ -282,6 +337,16 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   }
   s->poll.data = s->timer.data = s->prepare.data = s;
   s->handles_open = 3;
+  if (s->lan_fd >= 0) {
+    if (uv_poll_init(s->loop, &s->lan_poll, s->lan_fd)) {
+      close(s->lan_fd); /* LAN off; the rest works */
+      s->lan_fd = -1;
+    } else {
+      s->lan_poll.data = s;
+      s->handles_open++;
+      uv_poll_start(&s->lan_poll, UV_READABLE, on_lan_poll);
+    }
+  }
   uv_prepare_start(&s->prepare, on_prepare);
   update_poll(s);
   arm_timer(s);
@@ -291,6 +356,7 @@ fail:
   /* Handles are only initialised once everything before succeeded; none to close. */
   if (s->owns_loop) uv_loop_close(&s->own_loop);
   udp_close(s->fd);
+  if (s->lan_fd >= 0) close(s->lan_fd);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
   free(s);

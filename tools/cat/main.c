@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/evp.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,13 @@ static void usage(FILE *f) {
       "                      input is not read and messages are not printed\n"
       "  --timeout MS        how long --fetch waits (default 30000)\n"
       "  --storage PATH      keep stored and fetched values in this SQLite database\n"
+      "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
+      "                      leave from it and announce it (default: the --bind\n"
+      "                      address if it is IPv4, else the first non-loopback\n"
+      "                      interface address)\n"
+      "  --peer-cache PATH   remember the peers met in this JSON file (written\n"
+      "                      atomically every 30 s and at exit) and dial the most\n"
+      "                      recent of them when joining TOPIC\n"
       "  --events            JSON event lines on standard error\n"
       "  --help              this text\n"
       "\n"
@@ -262,6 +270,9 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
         fprintf(stderr, "\",\"len\":%zu}\n", ev->len);
       }
       break;
+    case SW_EV_PEERS:
+      if (c->events) fprintf(stderr, "{\"event\":\"peers\",\"count\":%zu}\n", ev->npeers);
+      break;
     case SW_EV_WRITABLE:
       send_lines(c);
       break;
@@ -353,6 +364,7 @@ int main(int argc, char **argv) {
   unsigned long fetch_timeout = 30000;
   const char *storage_path = NULL;
   sw_storage *storage = NULL;
+  enum { O_PEER_CACHE = 200, O_LAN_ADDR }; /* reported without lo[]: see their cases */
   static const struct option lo[] = {
       {"seed", required_argument, 0, O_SEED},     {"port", required_argument, 0, O_PORT},
       {"bind", required_argument, 0, O_BIND},     {"connect", required_argument, 0, O_CONNECT},
@@ -362,6 +374,8 @@ int main(int argc, char **argv) {
       {"legacy-frag", no_argument, 0, O_LEGACY},  {"no-wait", no_argument, 0, O_NOWAIT},
       {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
+      {"peer-cache", required_argument, 0, O_PEER_CACHE},
+      {"lan-addr", required_argument, 0, O_LAN_ADDR},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -390,6 +404,21 @@ int main(int argc, char **argv) {
       case O_EVENTS: c.events = 1; break;
       case O_LEGACY: o.legacy_frag = 1; break;
       case O_NOWAIT: c.wait_peer = 0; break;
+      case O_PEER_CACHE:
+        o.load_peers = sw_peer_cache_file_load;
+        o.save_peers = sw_peer_cache_file_save;
+        o.peers_ctx = optarg;
+        break;
+      case O_LAN_ADDR: {
+        struct in_addr ia;
+        if (inet_pton(AF_INET, optarg, &ia) != 1) {
+          fprintf(stderr, "setowire-cat: bad value '%s' for --lan-addr (an IPv4 address)\n",
+                  optarg);
+          return 2;
+        }
+        o.lan_addr = optarg;
+        break;
+      }
       case O_STORE: {
         const char *eq = strchr(optarg, '=');
         if (!eq || eq == optarg || eq - optarg > SW_KEY_MAX || !eq[1] || nstore == MAX_STORE) {

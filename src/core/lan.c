@@ -1,0 +1,205 @@
+/* LAN discovery module: see lan.h. Section numbers refer to ../shared/PROTOCOL.md. */
+#include "lan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "crypto.h"
+
+struct lan {
+  sw_core *c;
+  sw_addr self;  /* LAN IP and main port, as beacons carry them */
+  int can_send;  /* a usable IPv4 LAN address was given */
+  sw_addr group; /* 239.0.0.1:45678 */
+  char topic[LAN_TOPIC_HASH_LEN + 1];
+  uint64_t next_beacon;
+  lan_stats st;
+};
+
+static const char HEXD[] = "0123456789abcdef";
+
+void lan_topic_hash(const uint8_t topic[32], char out[LAN_TOPIC_HASH_LEN + 1]) {
+  char text[65];
+  uint8_t d[20];
+  for (int i = 0; i < 32; i++) {
+    text[2 * i] = HEXD[topic[i] >> 4];
+    text[2 * i + 1] = HEXD[topic[i] & 15];
+  }
+  crypto_sha1(text, 64, d); /* the hex text, not the raw bytes (14.1) */
+  for (int i = 0; i < LAN_TOPIC_HASH_LEN / 2; i++) {
+    out[2 * i] = HEXD[d[i] >> 4];
+    out[2 * i + 1] = HEXD[d[i] & 15];
+  }
+  out[LAN_TOPIC_HASH_LEN] = 0;
+}
+
+size_t lan_beacon_encode(uint8_t *out, size_t cap, const uint8_t id[20], const sw_addr *addr,
+                         const char *topic_hash) {
+  char ip[64], text[LAN_BEACON_MAX + 1], idhex[41];
+  if (!addr || addr->family != 4 || cap < 1) return 0; /* the format has no room for v6 */
+  if (addr_format_ip(addr, ip, sizeof ip) < 0) return 0;
+  for (int i = 0; i < 20; i++) {
+    idhex[2 * i] = HEXD[id[i] >> 4];
+    idhex[2 * i + 1] = HEXD[id[i] & 15];
+  }
+  idhex[40] = 0;
+  int n = snprintf(text, sizeof text, "%s:%s:%u:%s", idhex, ip, (unsigned)addr->port,
+                   topic_hash ? topic_hash : "");
+  if (n < 0 || (size_t)n >= sizeof text || (size_t)n + 1 > cap) return 0;
+  out[0] = 0x09;
+  memcpy(out + 1, text, (size_t)n);
+  return (size_t)n + 1;
+}
+
+static int hexval(char ch) {
+  return ch >= '0' && ch <= '9' ? ch - '0'
+         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
+  char text[LAN_BEACON_MAX + 1];
+  char *field[5];
+  int nf = 0;
+  if (!buf || len < 2 || len > LAN_BEACON_MAX || buf[0] != 0x09) return SW_EINVAL;
+  memcpy(text, buf + 1, len - 1);
+  text[len - 1] = 0;
+  if (strlen(text) != len - 1) return SW_EINVAL; /* a NUL inside */
+  /* Fields split on ':' (an IPv6 address would add more: D21, refused). */
+  field[nf++] = text;
+  for (char *p = text; *p; p++) {
+    if (*p != ':') continue;
+    if (nf == 4) return SW_EINVAL;
+    *p = 0;
+    field[nf++] = p + 1;
+  }
+  if (nf < 3) return SW_EINVAL; /* as Python requires; JavaScript would read garbage */
+  memset(out, 0, sizeof *out);
+  if (strlen(field[0]) != 40) return SW_EINVAL;
+  for (int i = 0; i < 40; i++) {
+    int v = hexval(field[0][i]);
+    if (v < 0) return SW_EINVAL;
+    out->id[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
+  }
+  /* port: decimal digits only, 1..65535 */
+  const char *ps = field[2];
+  size_t pl = strlen(ps);
+  if (pl < 1 || pl > 5) return SW_EINVAL;
+  unsigned long port = 0;
+  for (size_t i = 0; i < pl; i++) {
+    if (ps[i] < '0' || ps[i] > '9') return SW_EINVAL;
+    port = port * 10 + (unsigned long)(ps[i] - '0');
+  }
+  if (port < 1 || port > 65535) return SW_EINVAL;
+  /* a dotted quad and nothing else */
+  size_t il = strlen(field[1]);
+  if (il < 7 || il > 15 || strspn(field[1], "0123456789.") != il) return SW_EINVAL;
+  if (addr_parse_ip(&out->addr, field[1], (uint16_t)port) != SW_OK || out->addr.family != 4)
+    return SW_EINVAL;
+  if (nf == 4) {
+    size_t tl = strlen(field[3]);
+    if (tl != 0 && tl != LAN_TOPIC_HASH_LEN) return SW_EINVAL;
+    for (size_t i = 0; i < tl; i++)
+      if (hexval(field[3][i]) < 0) return SW_EINVAL;
+    memcpy(out->topic, field[3], tl + 1);
+  }
+  return SW_OK;
+}
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+static int lan_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
+                        size_t len, uint64_t now) {
+  lan *l = m;
+  lan_beacon b;
+  (void)from;
+  if (kind != SW_SOCK_LAN) return 0;
+  l->st.received++;
+  if (lan_beacon_parse(buf, len, &b)) {
+    l->st.malformed++;
+    return 1;
+  }
+  if (memcmp(b.id, core_identity(l->c)->id, 20) == 0) { /* our own, looped back */
+    l->st.own++;
+    return 1;
+  }
+  /* D33, stricter than the references: nobody is met before we join, and then only
+   * peers announcing the same topic hash. */
+  if (!core_topic(l->c)) {
+    l->st.not_joined++;
+    return 1;
+  }
+  if (strcmp(b.topic, l->topic) != 0) {
+    l->st.other_topic++;
+    return 1;
+  }
+  /* D10: the connected test uses the wire id, so a peer is not re-dialled each beacon. */
+  if (core_connected(l->c, b.id)) {
+    l->st.connected++;
+    return 1;
+  }
+  /* The full id is checked against the key that answers (D2). */
+  if (core_meet(l->c, &b.addr, b.id, now) == SW_OK) l->st.met++;
+  return 1;
+}
+
+static void lan_join(void *m, uint64_t now) {
+  lan *l = m;
+  const uint8_t *t = core_topic(l->c);
+  (void)now;
+  if (t) lan_topic_hash(t, l->topic);
+}
+
+/* Beacons leave only once we have joined: before that there is nothing to be found
+ * for, and reference nodes would dial us on an empty topic hash (D33). */
+static void lan_timeout(void *m, uint64_t now) {
+  lan *l = m;
+  uint8_t beacon[LAN_BEACON_MAX];
+  if (now < l->next_beacon) return;
+  l->next_beacon = now + LAN_PERIOD_MS;
+  if (!l->can_send || !core_topic(l->c)) return;
+  size_t n = lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, &l->self,
+                               l->topic);
+  if (!n) return;
+  core_send(l->c, SW_SOCK_LAN, &l->group, beacon, n);
+  l->st.sent++;
+}
+
+static uint64_t lan_deadline(const void *m) { return ((const lan *)m)->next_beacon; }
+
+static void lan_close(void *m, uint64_t now) {
+  (void)now;
+  ((lan *)m)->next_beacon = UINT64_MAX;
+}
+
+static void lan_free(void *m) { free(m); }
+
+static size_t lan_memory(const void *m) {
+  (void)m;
+  return sizeof(lan);
+}
+
+void lan_get_stats(const lan *l, lan_stats *out) { *out = l->st; }
+
+int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
+  lan *l = calloc(1, sizeof *l);
+  if (!l) return SW_ENOMEM;
+  l->c = c;
+  addr_parse_ip(&l->group, LAN_GROUP, LAN_PORT);
+  if (cfg->lan_ip && addr_parse_ip(&l->self, cfg->lan_ip, cfg->port) == SW_OK &&
+      l->self.family == 4 && cfg->port)
+    l->can_send = 1;
+  l->next_beacon = now + LAN_PERIOD_MS; /* 11.9: the first 5 s after start */
+  core_module m = {.name = "lan", .on_datagram = lan_datagram, .on_join = lan_join,
+                   .on_timeout = lan_timeout, .deadline = lan_deadline, .on_close = lan_close,
+                   .free = lan_free, .memory = lan_memory, .state = l};
+  int rc = core_add_module(c, &m);
+  if (rc) {
+    free(l);
+    return rc;
+  }
+  if (out) *out = l;
+  return SW_OK;
+}

@@ -1,0 +1,200 @@
+/* Peer cache module: see peercache.h. Section numbers refer to ../shared/PROTOCOL.md. */
+#include "peercache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+typedef struct pc_entry {
+  int used;
+  uint8_t id[20];
+  uint8_t idlen;
+  sw_addr addr;
+  int64_t last_seen; /* Unix ms: comparable across runs once saved and loaded */
+} pc_entry;
+
+struct peercache {
+  sw_core *c;
+  pc_entry e[PEERCACHE_MAX];
+  size_t n;
+  int64_t unix_offset; /* add to the core's clock to get Unix ms */
+  uint64_t next_emit;
+  int dialled;
+  int (*save)(void *ctx, const sw_peer_entry *list, size_t n);
+  void *ctx;
+  sw_peer_entry out[PEERCACHE_EMIT]; /* the emitted list; no allocation per emit */
+};
+
+static void hexstr(const uint8_t *b, size_t n, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = d[b[i] >> 4];
+    out[2 * i + 1] = d[b[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+static int unhex(const char *s, uint8_t *out, size_t n) {
+  for (size_t i = 0; i < 2 * n; i++) {
+    char ch = s[i];
+    int v = ch >= '0' && ch <= '9' ? ch - '0'
+            : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+            : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    if (v < 0) return -1;
+    if (i % 2) out[i / 2] |= (uint8_t)v;
+    else out[i / 2] = (uint8_t)(v << 4);
+  }
+  return 0;
+}
+
+static void put(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
+                int64_t seen) {
+  pc_entry *slot = NULL, *spare = NULL;
+  if (!a || (a->family != 4 && a->family != 6) || !a->port) return;
+  if (idlen != 8 && idlen != 20) idlen = 0;
+  for (size_t i = 0; i < PEERCACHE_MAX && !slot; i++) {
+    pc_entry *x = &pc->e[i];
+    if (x->used && addr_equal(&x->addr, a)) slot = x;
+    /* a free slot, else the oldest entry, which is evicted */
+    else if (!spare || (spare->used && (!x->used || x->last_seen < spare->last_seen)))
+      spare = x;
+  }
+  if (!slot) {
+    slot = spare;
+    if (!slot->used) pc->n++;
+    memset(slot, 0, sizeof *slot);
+    slot->used = 1;
+    slot->addr = *a;
+  }
+  /* A full id is worth more than a wire id: keep it when they agree. */
+  if (idlen && !(slot->idlen == 20 && idlen == 8 && memcmp(slot->id, id, 8) == 0)) {
+    memcpy(slot->id, id, idlen);
+    slot->idlen = (uint8_t)idlen;
+  }
+  if (seen > slot->last_seen) slot->last_seen = seen;
+}
+
+void peercache_add(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
+                   uint64_t now) {
+  if (pc) put(pc, id, idlen, a, (int64_t)now + pc->unix_offset);
+}
+
+static int newer(const void *x, const void *y) {
+  const pc_entry *a = *(const pc_entry *const *)x, *b = *(const pc_entry *const *)y;
+  return a->last_seen < b->last_seen ? 1 : a->last_seen > b->last_seen ? -1 : 0;
+}
+
+/* Pointers to the used entries, newest first; returns how many. */
+static size_t sorted(const peercache *pc, const pc_entry **v) {
+  size_t n = 0;
+  for (size_t i = 0; i < PEERCACHE_MAX; i++)
+    if (pc->e[i].used) v[n++] = &pc->e[i];
+  qsort(v, n, sizeof *v, newer);
+  return n;
+}
+
+size_t peercache_list(const peercache *pc, sw_peer_entry *out, size_t max) {
+  const pc_entry *v[PEERCACHE_MAX];
+  size_t n = sorted(pc, v);
+  if (n > max) n = max;
+  for (size_t i = 0; i < n; i++) {
+    memset(&out[i], 0, sizeof out[i]);
+    hexstr(v[i]->id, v[i]->idlen, out[i].id);
+    addr_format_ip(&v[i]->addr, out[i].ip, sizeof out[i].ip);
+    out[i].port = v[i]->addr.port;
+    out[i].last_seen = v[i]->last_seen < 0 ? 0 : (uint64_t)v[i]->last_seen;
+  }
+  return n;
+}
+
+size_t peercache_count(const peercache *pc) { return pc->n; }
+
+static void emit_list(peercache *pc) {
+  if (!pc->n) return; /* nothing learnt: never overwrite a saved list with nothing */
+  size_t n = peercache_list(pc, pc->out, PEERCACHE_EMIT);
+  sw_event ev = {.type = SW_EV_PEERS, .peers = pc->out, .npeers = n};
+  core_emit(pc->c, &ev);
+  if (pc->save) pc->save(pc->ctx, pc->out, n);
+}
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+static void pc_connection(void *m, const uint8_t wire[8], const sw_addr *a, uint64_t now) {
+  peercache_add(m, wire, 8, a, now);
+}
+
+/* Discovery starts at join (PROTOCOL.md 14.3 step 2): dial the newest entries. */
+static void pc_join(void *m, uint64_t now) {
+  peercache *pc = m;
+  const pc_entry *v[PEERCACHE_MAX];
+  if (pc->dialled) return;
+  pc->dialled = 1;
+  size_t n = sorted(pc, v);
+  for (size_t i = 0, tried = 0; i < n && tried < PEERCACHE_DIAL; i++) {
+    if (v[i]->idlen >= 8 && core_connected(pc->c, v[i]->id)) continue;
+    tried++;
+    core_meet(pc->c, &v[i]->addr, v[i]->idlen == 20 ? v[i]->id : NULL, now);
+  }
+}
+
+static void pc_timeout(void *m, uint64_t now) {
+  peercache *pc = m;
+  if (now < pc->next_emit) return;
+  pc->next_emit = now + PEERCACHE_EMIT_MS;
+  emit_list(pc);
+}
+
+static uint64_t pc_deadline(const void *m) { return ((const peercache *)m)->next_emit; }
+
+static void pc_close(void *m, uint64_t now) {
+  peercache *pc = m;
+  (void)now;
+  emit_list(pc);
+  pc->next_emit = UINT64_MAX;
+}
+
+static void pc_free(void *m) { free(m); }
+
+static size_t pc_memory(const void *m) {
+  (void)m;
+  return sizeof(peercache);
+}
+
+int peercache_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, peercache **out) {
+  peercache *pc = calloc(1, sizeof *pc);
+  if (!pc) return SW_ENOMEM;
+  pc->c = c;
+  pc->unix_offset = cfg->unix_offset_ms;
+  pc->next_emit = now + PEERCACHE_EMIT_MS;
+  pc->save = cfg->save_peers;
+  pc->ctx = cfg->peers_ctx;
+  if (cfg->load_peers) {
+    /* The loaded list goes through the same checks as anything learnt. */
+    sw_peer_entry *in = calloc(PEERCACHE_MAX, sizeof *in);
+    size_t n = in ? cfg->load_peers(cfg->peers_ctx, in, PEERCACHE_MAX) : 0;
+    for (size_t i = 0; i < n && i < PEERCACHE_MAX; i++) {
+      sw_addr a;
+      uint8_t id[20];
+      size_t idlen = 0;
+      in[i].id[sizeof in[i].id - 1] = 0;
+      in[i].ip[sizeof in[i].ip - 1] = 0;
+      size_t hl = strlen(in[i].id);
+      if ((hl == 16 || hl == 40) && unhex(in[i].id, id, hl / 2) == 0) idlen = hl / 2;
+      if (addr_parse_ip(&a, in[i].ip, in[i].port) != SW_OK) continue;
+      put(pc, id, idlen, &a, (int64_t)(in[i].last_seen & INT64_MAX));
+    }
+    free(in);
+  }
+  core_module m = {.name = "peercache", .on_connection = pc_connection, .on_join = pc_join,
+                   .on_timeout = pc_timeout, .deadline = pc_deadline, .on_close = pc_close,
+                   .free = pc_free, .memory = pc_memory, .state = pc};
+  int rc = core_add_module(c, &m);
+  if (rc) {
+    free(pc);
+    return rc;
+  }
+  *out = pc;
+  return SW_OK;
+}
