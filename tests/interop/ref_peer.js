@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Run one JavaScript reference Setowire peer (js-setowire) under test control.
 //
-//     ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo]
+//     ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo] [--lan]
 //
 // Same contract as ref_peer.py (see there): JSON event lines on stdout
 // (listening / connection / data / disconnect / close / flooded), commands on stdin
@@ -9,6 +9,9 @@
 // input = quit; fetch prints fetched / fetch_error, accepted CHUNK values print sync),
 // diagnostics on stderr,
 // exit 2 on bad arguments, 77 with "SKIP:" when the reference cannot be loaded.
+// --lan keeps the reference's LAN multicast discovery on (as in ref_peer.py: sockets
+// bound to 0.0.0.0, sends to private and multicast addresses allowed); it is refused
+// unless the process runs in a named network namespace (ip netns exec).
 //
 // The reference is the folder holding index.js / swarm.js: $SETOWIRE_REF_JS, else
 // <repo>/.refs/js.  The driver only requires it; nothing of it is copied here.
@@ -43,6 +46,33 @@ const REF = process.env.SETOWIRE_REF_JS || path.join(__dirname, '..', '..', '.re
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n'); // sync on pipes/files
 const log = (msg) => process.stderr.write(`ref_peer.js: ${msg}\n`);
 
+// Whether we run in a named network namespace (ip netns exec): ours is one of those
+// bound under /run/netns.
+function inOwnNetns() {
+  try {
+    const me = fs.statSync('/proc/self/ns/net');
+    for (const d of ['/run/netns', '/var/run/netns']) {
+      if (!fs.existsSync(d)) continue;
+      for (const n of fs.readdirSync(d)) {
+        const st = fs.statSync(path.join(d, n));
+        if (st.ino === me.ino && st.dev === me.dev) return true;
+      }
+    }
+  } catch (e) {
+    return false;
+  }
+  return false;
+}
+
+// Under --lan: loopback, private IPv4 (the namespace's own /24) and the LAN group.
+function lanAllowed(host) {
+  if (isLoopback(host) || host === '239.0.0.1') return true;
+  const m = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(host || '');
+  if (!m) return false;
+  const [a, b] = [+m[1], +m[2]];
+  return a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168);
+}
+
 function isLoopback(host) {
   return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
 }
@@ -51,15 +81,16 @@ const pattern = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 
 
 function usage(msg) {
   process.stderr.write(`ref_peer.js: ${msg}\n` +
-    'usage: ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo]\n');
+    'usage: ref_peer.js --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo] [--lan]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const a = { seed: null, port: 0, dials: [], topic: null, echo: false };
+  const a = { seed: null, port: 0, dials: [], topic: null, echo: false, lan: false };
   for (let i = 0; i < argv.length; i++) {
     const opt = argv[i];
     if (opt === '--echo') { a.echo = true; continue; }
+    if (opt === '--lan') { a.lan = true; continue; }
     if (!['--seed', '--port', '--connect', '--topic'].includes(opt)) usage(`unknown argument ${opt}`);
     const val = argv[++i];
     if (val === undefined) usage(`${opt} needs a value`);
@@ -81,10 +112,11 @@ function parseArgs(argv) {
   // (JS would silently truncate invalid hex and use a random key for "").
   if (a.seed === null || !/^(?:[0-9a-fA-F]{2})+$/.test(a.seed))
     usage('--seed must be non-empty hex with an even number of digits');
+  if (a.lan && !inOwnNetns()) usage('--lan only inside a network namespace of its own (ip netns exec)');
   return a;
 }
 
-function loadReference(mainPort) {
+function loadReference(mainPort, lan) {
   const entry = ['index.js', 'swarm.js'].map((f) => path.join(REF, f)).find((f) => fs.existsSync(f));
   if (!entry || !fs.existsSync(path.join(REF, 'constants.js'))) {
     process.stderr.write(`SKIP: JavaScript reference not found (no index.js/swarm.js in ${REF})\n`);
@@ -111,12 +143,12 @@ function loadReference(mainPort) {
       this.once('error', fail);
       this.once('listening', () => this.off('error', fail));
     }
-    return realBind.call(this, { port: +port || 0, address: '127.0.0.1' }, cb);
+    return realBind.call(this, { port: +port || 0, address: lan ? '0.0.0.0' : '127.0.0.1' }, cb);
   };
   const realSend = dgram.Socket.prototype.send;
   dgram.Socket.prototype.send = function (...args) {
     const host = args.slice(1).find((x) => typeof x === 'string');
-    if (!isLoopback(host)) {
+    if (!(lan ? lanAllowed(host) : isLoopback(host))) {
       log(`blocked send to ${host}`);
       const cb = args[args.length - 1];
       if (typeof cb === 'function') process.nextTick(cb, null, 0);
@@ -133,13 +165,13 @@ function loadReference(mainPort) {
     process.exit(77);
   }
   Swarm.prototype._stunLazy = function () {};  // no STUN: publicAddress stays null
-  Swarm.prototype._initLan = function () {};   // no multicast socket, no beacons
+  if (!lan) Swarm.prototype._initLan = function () {};   // no multicast socket, no beacons
   return Swarm;
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const Swarm = loadReference(args.port);
+  const Swarm = loadReference(args.port, args.lan);
 
   const swarm = new Swarm({ seed: args.seed });
   let closed = false;

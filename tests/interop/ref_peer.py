@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run one Python reference Setowire peer (py-setowire) under test control.
 
-    ref_peer.py --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo]
+    ref_peer.py --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo] [--lan]
 
 --seed      identity seed (non-empty, even-length hex; same id as ref_peer.js)
 --port      main socket port on 127.0.0.1 (default 0 = ephemeral; see "listening")
@@ -9,6 +9,11 @@
 --topic     join(SHA-256(TEXT as UTF-8)) with every discovery method neutralised
 --echo      write every received message back to its sender with the last byte
             XOR 0xFF (identical content would be dropped as a duplicate)
+--lan       keep the reference's LAN multicast discovery on (beacons to 239.0.0.1,
+            its own LAN-IP detection, sockets bound to 0.0.0.0, sends to private and
+            multicast addresses allowed). Refused unless this process runs in a named
+            network namespace (ip netns exec; tests/lib/netns.py makes them): multicast
+            must never leave the machine.
 
 stdout: one JSON object per line, flushed, one per event:
     {"event":"listening","id":"<40 hex>","port":N}
@@ -91,6 +96,31 @@ def pattern(n):
     return bytes((i * 7 + 3) & 255 for i in range(n))
 
 
+def in_own_netns():
+    """Whether we run in a named network namespace (`ip netns add` + `ip netns exec`):
+    our namespace is one of those bound under /run/netns (PID 1's is not readable here)."""
+    try:
+        me = os.stat('/proc/self/ns/net')
+        for d in ('/run/netns', '/var/run/netns'):
+            if os.path.isdir(d):
+                for n in os.listdir(d):
+                    st = os.stat(os.path.join(d, n))
+                    if (st.st_dev, st.st_ino) == (me.st_dev, me.st_ino):
+                        return True
+    except OSError:
+        pass
+    return False
+
+
+def lan_allowed(host):
+    """Under --lan: loopback, private (the namespace's own /24) and the LAN group."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip == ipaddress.ip_address('239.0.0.1')
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description='Python reference Setowire peer driver')
     ap.add_argument('--seed', required=True, help='identity seed, hex')
@@ -98,7 +128,11 @@ def parse_args():
     ap.add_argument('--connect', action='append', default=[], metavar='HOST:PORT')
     ap.add_argument('--topic', help='join SHA-256(TEXT), discovery neutralised')
     ap.add_argument('--echo', action='store_true', help='echo messages, last byte flipped')
+    ap.add_argument('--lan', action='store_true',
+                    help='keep LAN multicast on (only inside a network namespace)')
     a = ap.parse_args()
+    if a.lan and not in_own_netns():
+        ap.error('--lan only inside a network namespace of its own (ip netns exec)')
     # Both drivers insist on the same seed form so one seed gives one id in both
     # references (they disagree on empty and invalid hex, PROTOCOL.md 17.18).
     if not re.fullmatch(r'(?:[0-9a-fA-F]{2})+', a.seed):
@@ -116,7 +150,7 @@ def parse_args():
     return a
 
 
-def load_reference():
+def load_reference(lan=False):
     if not os.path.isfile(os.path.join(REF, 'swarm.py')):
         print(f'SKIP: Python reference not found (no swarm.py in {REF})', file=sys.stderr)
         sys.exit(77)
@@ -134,9 +168,10 @@ def load_reference():
     ref.PIPING_SERVERS = []
     ref.HARDCODED_HTTP_BOOTSTRAP = []
     ref.HARDCODED_SEEDS = []
-    ref._local_ip = lambda: '127.0.0.1'
     ref.Swarm._stun_lazy = lambda self: None   # no STUN: public_address stays None
-    ref.Swarm._init_lan = lambda self: None    # no multicast socket, no beacons
+    if not lan:
+        ref._local_ip = lambda: '127.0.0.1'
+        ref.Swarm._init_lan = lambda self: None    # no multicast socket, no beacons
 
     def no_http(*_a, **_k):
         raise OSError('ref_peer.py: HTTP disabled (loopback-only tests)')
@@ -144,8 +179,11 @@ def load_reference():
     return ref
 
 
-def guard_loop(loop, main_port):
-    """Bind every UDP endpoint to loopback; the first one (Swarm._init) gets main_port."""
+def guard_loop(loop, main_port, lan=False):
+    """Bind every UDP endpoint to loopback (0.0.0.0 under --lan); the first one
+    (Swarm._init) gets main_port."""
+    host = '0.0.0.0' if lan else '127.0.0.1'
+    allowed = lan_allowed if lan else is_loopback
     real = loop.create_datagram_endpoint
     first = [True]
 
@@ -153,11 +191,11 @@ def guard_loop(loop, main_port):
         port = local_addr[1] if local_addr else 0
         if first[0]:
             first[0], port = False, main_port
-        transport, proto = await real(factory, local_addr=('127.0.0.1', port), **kw)
+        transport, proto = await real(factory, local_addr=(host, port), **kw)
         real_sendto = transport.sendto
 
         def sendto(data, addr=None):
-            if addr is not None and not is_loopback(addr[0]):
+            if addr is not None and not allowed(addr[0]):
                 log(f'blocked send of {len(data)} bytes to {addr[0]}:{addr[1]}')
                 return
             real_sendto(data, addr)
@@ -193,7 +231,7 @@ def start_stdin_reader(loop, queue):
 
 async def main(args, ref):
     loop = asyncio.get_running_loop()
-    guard_loop(loop, args.port)
+    guard_loop(loop, args.port, args.lan)
 
     swarm = ref.Swarm({'seed': args.seed})  # must be built inside the running loop
     closed = []
@@ -291,6 +329,6 @@ async def main(args, ref):
 
 if __name__ == '__main__':
     a = parse_args()
-    r = load_reference()
+    r = load_reference(a.lan)
     asyncio.run(main(a, r))
     sys.exit(0)
