@@ -132,6 +132,16 @@ typedef struct sw_options {
   size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
   int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
   void *peers_ctx;
+  /* HTTP discovery (PROTOCOL.md 14.4, 14.5), on when `http` is 1. URLs are copied;
+   * at most 8 of each kind are used. */
+  const char *const *bootstrap_http; /* HTTP bootstrap base URLs (http:// or https://),
+                                        queried before the references' two defaults */
+  size_t n_bootstrap_http;
+  const char *const *piping;         /* piping servers: URLs, or host names for https://;
+                                        merged with the references' four defaults */
+  size_t n_piping;
+  int no_default_servers;            /* 1: contact none of the references' third-party
+                                        HTTP servers (D23), only the lists above */
 } sw_options;
 
 void sw_options_init(sw_options *opts);

@@ -25,8 +25,22 @@ for p in "${missing[@]}"; do
 done
 missing=("${filtered[@]+"${filtered[@]}"}")
 
+# The piping server that tests/net/test_discovery_piping.py runs on loopback (npm
+# package, into the git-ignored .tools/). Best effort: that test skips without it.
+install_piping_server() {
+  local root
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ -x "$root/.tools/node_modules/.bin/piping-server" ]; then return 0; fi
+  if command -v npm >/dev/null; then
+    npm install --no-audit --no-fund --prefix "$root/.tools" piping-server >/dev/null 2>&1 \
+      && echo "setup: piping-server installed in .tools/" \
+      || echo "setup: could not install piping-server (its test will be skipped)"
+  fi
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: all build dependencies present"
+  install_piping_server
   exit 0
 fi
 
@@ -36,3 +50,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_piping_server

@@ -9,13 +9,15 @@
 
 #include "crypto.h"
 #include "dedup.h"
-#include "gossip.h"
 #include "dht.h"
+#include "gossip.h"
+#include "httpboot.h"
 #include "jitter.h"
 #include "lan.h"
 #include "outq.h"
 #include "peercache.h"
 #include "pex.h"
+#include "piping.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -1264,6 +1266,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
   c->cfg.lan_ip = NULL;   /* lan.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
+  c->cfg.bootstrap_http = c->cfg.piping = NULL; /* httpboot.c, piping.c copy them */
   if (cfg->seed_hex) {
     rc = crypto_identity_from_hex(&c->me, cfg->seed_hex);
   } else {
@@ -1301,6 +1304,11 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
     return rc;
   }
   if (cfg->dht && (rc = dht_attach(c, cfg->dht, now)) != SW_OK) {
+    sw_core_free(c);
+    return rc;
+  }
+  if (cfg->http && ((rc = httpboot_attach(c, cfg, now, NULL)) != SW_OK ||
+                    (rc = piping_attach(c, cfg, now, NULL)) != SW_OK)) {
     sw_core_free(c);
     return rc;
   }

@@ -31,7 +31,6 @@ typedef struct sw_core_config {
   size_t store_cache_max;   /* 0: 10 000 entries (PROTOCOL.md 12) */
   size_t store_cache_bytes; /* 0: 64 MiB */
   int storage;              /* 1: a storage backend answers sync_storage_take */
-  const struct dht_config *dht; /* the DHT module (dht.h), copied; NULL: none */
   /* Discovery modules (lan.h, pex.h, peercache.h) and the gossip filter (gossip.h). */
   int lan;                  /* 1: LAN beacons and their receiver */
   const char *lan_ip;       /* IPv4 text beacons carry; NULL: receive only (not kept) */
@@ -43,6 +42,14 @@ typedef struct sw_core_config {
   size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
   int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
   void *peers_ctx;
+  const struct dht_config *dht; /* the DHT module (dht.h), copied; NULL: none */
+  /* HTTP discovery (httpboot.h, piping.h); they use lan_ip and port for our record. */
+  int http;                          /* 1: HTTP bootstrap client and piping rendezvous */
+  const char *const *bootstrap_http; /* HTTP bootstrap base URLs (copied) */
+  size_t n_bootstrap_http;
+  const char *const *piping;         /* piping server URLs, or host names (copied) */
+  size_t n_piping;
+  int no_default_servers;            /* 1: none of the references' third-party servers */
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

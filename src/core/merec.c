@@ -1,0 +1,84 @@
+/* The me record and meet (PROTOCOL.md 14.2): see merec.h. */
+#include "merec.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+static const char HEX[] = "0123456789abcdef";
+
+void merec_topic_hash(const uint8_t topic[32], char out[MEREC_TOPIC_HASH_LEN + 1]) {
+  char text[65];
+  uint8_t d[SHA_DIGEST_LENGTH];
+  for (int i = 0; i < 32; i++) {
+    text[2 * i] = HEX[topic[i] >> 4];
+    text[2 * i + 1] = HEX[topic[i] & 15];
+  }
+  SHA1((const unsigned char *)text, 64, d); /* it hashes the hex text, not the bytes */
+  for (int i = 0; i < MEREC_TOPIC_HASH_LEN / 2; i++) {
+    out[2 * i] = HEX[d[i] >> 4];
+    out[2 * i + 1] = HEX[d[i] & 15];
+  }
+  out[MEREC_TOPIC_HASH_LEN] = 0;
+}
+
+size_t merec_build(char *out, size_t cap, const uint8_t id[20], const char *lan_ip,
+                   uint16_t port) {
+  char idhex[41];
+  for (int i = 0; i < 20; i++) {
+    idhex[2 * i] = HEX[id[i] >> 4];
+    idhex[2 * i + 1] = HEX[id[i] & 15];
+  }
+  idhex[40] = 0;
+  sw_addr a;
+  /* only a numeric address goes out: the text is ours, but keep the JSON well formed */
+  const char *ip = lan_ip && addr_parse_ip(&a, lan_ip, port) == SW_OK ? lan_ip : "127.0.0.1";
+  int n = snprintf(out, cap,
+                   "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u,\"lip\":\"%s\",\"lport\":%u,"
+                   "\"nat\":\"unknown\"}",
+                   idhex, ip, port, ip, port);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+int merec_parse_id(const char *hex, uint8_t out[20]) {
+  if (!hex || strlen(hex) != 40) return SW_EINVAL;
+  for (int i = 0; i < 40; i++) {
+    char ch = hex[i];
+    int v = ch >= '0' && ch <= '9'   ? ch - '0'
+            : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+            : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                     : -1;
+    if (v < 0) return SW_EINVAL;
+    if (i & 1) out[i / 2] = (uint8_t)(out[i / 2] | v);
+    else out[i / 2] = (uint8_t)(v << 4);
+  }
+  return SW_OK;
+}
+
+/* A record's (ip, port) pair as an address, or SW_EINVAL. */
+static int rec_addr(const json_t *rec, const char *ipk, const char *portk, sw_addr *out) {
+  const char *ip = json_string_value(json_object_get(rec, ipk));
+  const json_t *jp = json_object_get(rec, portk);
+  if (!ip || !json_is_integer(jp)) return SW_EINVAL;
+  json_int_t port = json_integer_value(jp);
+  if (port < 1 || port > 65535) return SW_EINVAL;
+  return addr_parse_ip(out, ip, (uint16_t)port);
+}
+
+int merec_meet(sw_core *c, const json_t *rec, uint64_t now) {
+  uint8_t id[20];
+  sw_addr pub, lan;
+  if (!json_is_object(rec)) return SW_EINVAL;
+  if (merec_parse_id(json_string_value(json_object_get(rec, "id")), id) != SW_OK)
+    return SW_EINVAL;
+  if (memcmp(id, core_identity(c)->id, 20) == 0) return SW_EINVAL; /* D9 */
+  if (rec_addr(rec, "ip", "port", &pub) != SW_OK) return SW_EINVAL;
+  int dials = 0;
+  if (core_meet(c, &pub, id, now) == SW_OK) dials++;
+  if (rec_addr(rec, "lip", "lport", &lan) == SW_OK && !addr_equal(&lan, &pub) &&
+      core_meet(c, &lan, id, now) == SW_OK)
+    dials++;
+  return dials;
+}

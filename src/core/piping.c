@@ -1,0 +1,287 @@
+/* Piping-server rendezvous: see piping.h. What a server hands us is unauthenticated
+ * (D23): records are parsed strictly, our own is skipped (D9), an inbox reply goes
+ * only to a well-formed id (as JavaScript does, 17.22), replies in flight are bounded,
+ * and dials go through core_meet (D10, D19). Errors back off instead of the
+ * references' fixed 100 ms / 2 s retry, so a failing server is not hammered. */
+#include "piping.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "httpboot.h"
+#include "merec.h"
+
+#define PATH_MAX_LEN 64 /* "/p2p-" + 12 + "-" + 40 */
+
+typedef struct pp_get {
+  struct piping *p;
+  int server, inbox, busy;
+  unsigned gen;        /* the join this poll was made for */
+  uint64_t next_at;    /* when to poll again (UINT64_MAX: not before a join) */
+  uint64_t started_at;
+  uint32_t backoff;
+} pp_get;
+
+typedef struct pp_post {
+  struct piping *p;
+  int busy;
+} pp_post;
+
+struct piping {
+  sw_core *c;
+  char urls[PIPING_MAX_SERVERS][PIPING_URL_MAX + 1];
+  int n;
+  char lan_ip[48];
+  uint16_t port;
+  int closed;
+  unsigned gen; /* 0: not joined */
+  char hash[MEREC_TOPIC_HASH_LEN + 1];
+  char rec[MEREC_MAX];
+  size_t reclen;
+  uint64_t join_at, next_announce;
+  int announce_step;
+  pp_get gets[PIPING_MAX_SERVERS][2];
+  pp_post posts[PIPING_MAX_SERVERS];
+  pp_post replies[PIPING_REPLIES_MAX];
+  piping_stats st;
+};
+
+static int add_url(piping *p, const char *u) {
+  char url[PIPING_URL_MAX + 1];
+  if (!u) return SW_EINVAL;
+  if (strstr(u, "://")) snprintf(url, sizeof url, "%s", u);
+  else if (strlen(u) + 8 <= PIPING_URL_MAX) snprintf(url, sizeof url, "https://%s", u);
+  else return SW_EINVAL;
+  if (!httpboot_url_ok(url, PIPING_URL_MAX)) return SW_EINVAL;
+  size_t n = strlen(url);
+  if (url[n - 1] == '/') url[n - 1] = 0;
+  for (int i = 0; i < p->n; i++)
+    if (strcmp(p->urls[i], url) == 0) return SW_OK; /* merged, deduplicated (14.4) */
+  if (p->n == PIPING_MAX_SERVERS) return SW_OK;     /* bounded: the rest are not used */
+  memcpy(p->urls[p->n++], url, strlen(url) + 1);
+  return SW_OK;
+}
+
+static void url_for(const piping *p, int server, const char *who, char *out, size_t cap) {
+  snprintf(out, cap, "%s/p2p-%s-%s", p->urls[server], p->hash, who);
+}
+
+static void on_posted(void *ctx, int status, const uint8_t *body, size_t len, uint64_t now) {
+  pp_post *q = ctx;
+  (void)body;
+  (void)len;
+  (void)now;
+  q->busy = 0;
+  if (status < 200 || status > 299) q->p->st.errors++;
+}
+
+static int post(piping *p, pp_post *slot, const char *url) {
+  if (slot->busy) return 0;
+  if (core_http(p->c, "POST", url, "application/json", (const uint8_t *)p->rec, p->reclen,
+                PIPING_POST_TIMEOUT_MS, on_posted, slot) <= 0)
+    return 0;
+  slot->busy = 1;
+  p->st.posts++;
+  return 1;
+}
+
+static void announce_all(piping *p) {
+  char url[PIPING_URL_MAX + PATH_MAX_LEN];
+  for (int i = 0; i < p->n; i++) {
+    url_for(p, i, "announce", url, sizeof url);
+    post(p, &p->posts[i], url); /* a POST still waiting for a receiver is not doubled */
+  }
+}
+
+/* A record read on a path: answer an announcement in the sender's inbox, then meet. */
+static void handle_record(piping *p, int server, int inbox, const json_t *rec, uint64_t now) {
+  uint8_t id[20];
+  const char *idhex = json_string_value(json_object_get(rec, "id"));
+  if (merec_parse_id(idhex, id) != SW_OK) {
+    p->st.malformed++;
+    return;
+  }
+  if (memcmp(id, core_identity(p->c)->id, 20) == 0) {
+    p->st.own++; /* our own announcement, read back from the shared path */
+    return;
+  }
+  if (!inbox) {
+    char lower[41], url[PIPING_URL_MAX + PATH_MAX_LEN];
+    for (int i = 0; i < 40; i++) lower[i] = (char)tolower((unsigned char)idhex[i]);
+    lower[40] = 0;
+    url_for(p, server, lower, url, sizeof url);
+    for (int i = 0; i < PIPING_REPLIES_MAX; i++)
+      if (!p->replies[i].busy) {
+        if (post(p, &p->replies[i], url)) p->st.replies++;
+        break;
+      }
+  }
+  int rc = merec_meet(p->c, rec, now);
+  if (rc > 0) p->st.met++;
+  else if (rc == SW_EINVAL) p->st.malformed++;
+}
+
+static void on_got(void *ctx, int status, const uint8_t *body, size_t len, uint64_t now) {
+  pp_get *g = ctx;
+  piping *p = g->p;
+  g->busy = 0;
+  if (status >= 200 && status <= 299) {
+    p->st.responses++;
+    g->backoff = PIPING_BACKOFF_MIN_MS;
+    g->next_at = now + PIPING_REPOLL_MS;
+    /* 14.4: trimmed, parsed, and used when it is a truthy value (here: an object) */
+    while (len && isspace(body[len - 1])) len--;
+    while (len && isspace(body[0])) body++, len--;
+    if (!len || g->gen != p->gen || p->closed) return;
+    json_error_t err;
+    json_t *rec = json_loadb((const char *)body, len, 0, &err);
+    if (json_is_object(rec)) handle_record(p, g->server, g->inbox, rec, now);
+    else p->st.malformed++;
+    json_decref(rec);
+    return;
+  }
+  p->st.errors++;
+  if (!g->inbox && status >= 400 && status <= 499 && g->gen == p->gen && !p->closed) {
+    /* A piping server lets one receiver wait on a path and refuses the next (400):
+     * someone else is reading the announce path right now, so our record reaches them
+     * at once instead of at the next 18 s tick. Bounded by this loop's back-off. */
+    char url[PIPING_URL_MAX + PATH_MAX_LEN];
+    url_for(p, g->server, "announce", url, sizeof url);
+    post(p, &p->posts[g->server], url);
+  }
+  if (now - g->started_at >= PIPING_LONGPOLL_END_MS) {
+    /* an idle long poll that timed out: poll again as after a response */
+    g->backoff = PIPING_BACKOFF_MIN_MS;
+    g->next_at = now + PIPING_REPOLL_MS;
+    return;
+  }
+  g->next_at = now + g->backoff;
+  g->backoff = g->backoff >= PIPING_BACKOFF_MAX_MS / 2 ? PIPING_BACKOFF_MAX_MS : g->backoff * 2;
+}
+
+static void poll_due(piping *p, uint64_t now) {
+  char url[PIPING_URL_MAX + PATH_MAX_LEN], me[41];
+  const uint8_t *id = core_identity(p->c)->id;
+  for (int i = 0; i < 20; i++) snprintf(me + 2 * i, 3, "%02x", id[i]);
+  for (int s = 0; s < p->n; s++)
+    for (int k = 0; k < 2; k++) {
+      pp_get *g = &p->gets[s][k];
+      if (g->busy || now < g->next_at) continue;
+      url_for(p, s, k ? me : "announce", url, sizeof url);
+      if (core_http(p->c, "GET", url, NULL, NULL, 0, PIPING_GET_TIMEOUT_MS, on_got, g) <= 0) {
+        g->next_at = now + PIPING_BACKOFF_MIN_MS; /* the engine's request table is full */
+        continue;
+      }
+      g->busy = 1;
+      g->gen = p->gen;
+      g->started_at = now;
+      p->st.gets++;
+    }
+}
+
+static void announce_due(piping *p, uint64_t now) {
+  static const uint32_t first[] = {0, 2000, 5000}; /* 14.3 step 5 */
+  if (now < p->next_announce) return;
+  announce_all(p);
+  p->announce_step++;
+  if (p->announce_step < 3)
+    p->next_announce = p->join_at + first[p->announce_step];
+  else
+    p->next_announce = p->join_at + (uint64_t)(p->announce_step - 2) * PIPING_ANNOUNCE_MS;
+}
+
+static void pp_timeout(void *m, uint64_t now) {
+  piping *p = m;
+  if (p->closed || !p->gen) return;
+  announce_due(p, now);
+  poll_due(p, now);
+}
+
+static void pp_join(void *m, uint64_t now) {
+  piping *p = m;
+  const uint8_t *topic = core_topic(p->c);
+  if (p->closed || !topic || !p->n) return;
+  /* a later join replaces the topic (14.3): new paths, schedule from the start */
+  merec_topic_hash(topic, p->hash);
+  p->reclen = merec_build(p->rec, sizeof p->rec, core_identity(p->c)->id, p->lan_ip, p->port);
+  p->gen++;
+  p->join_at = now;
+  p->next_announce = now;
+  p->announce_step = 0;
+  for (int s = 0; s < p->n; s++)
+    for (int k = 0; k < 2; k++) {
+      p->gets[s][k].next_at = now;
+      p->gets[s][k].backoff = PIPING_BACKOFF_MIN_MS;
+    }
+  pp_timeout(p, now);
+}
+
+static uint64_t pp_deadline(const void *m) {
+  const piping *p = m;
+  if (p->closed || !p->gen) return UINT64_MAX;
+  uint64_t t = p->next_announce;
+  for (int s = 0; s < p->n; s++)
+    for (int k = 0; k < 2; k++)
+      if (!p->gets[s][k].busy && p->gets[s][k].next_at < t) t = p->gets[s][k].next_at;
+  return t;
+}
+
+static void pp_close(void *m, uint64_t now) {
+  (void)now;
+  ((piping *)m)->closed = 1;
+}
+
+static void pp_free(void *m) { free(m); }
+
+static size_t pp_memory(const void *m) {
+  (void)m;
+  return sizeof(piping);
+}
+
+int piping_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, piping **out) {
+  (void)now;
+  static const char *const defaults[] = {PIPING_DEFAULTS};
+  piping *p = calloc(1, sizeof *p);
+  if (!p) return SW_ENOMEM;
+  p->c = c;
+  int rc = SW_OK;
+  for (size_t i = 0; rc == SW_OK && i < cfg->n_piping; i++) rc = add_url(p, cfg->piping[i]);
+  if (rc == SW_OK && !cfg->no_default_servers)
+    for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++) add_url(p, defaults[i]);
+  if (rc != SW_OK) {
+    free(p);
+    return rc;
+  }
+  sw_addr a;
+  snprintf(p->lan_ip, sizeof p->lan_ip, "%s",
+           cfg->lan_ip && addr_parse_ip(&a, cfg->lan_ip, 1) == SW_OK ? cfg->lan_ip
+                                                                     : "127.0.0.1");
+  p->port = cfg->port;
+  for (int s = 0; s < PIPING_MAX_SERVERS; s++) {
+    p->posts[s].p = p;
+    for (int k = 0; k < 2; k++) {
+      pp_get *g = &p->gets[s][k];
+      g->p = p;
+      g->server = s;
+      g->inbox = k;
+      g->next_at = UINT64_MAX;
+      g->backoff = PIPING_BACKOFF_MIN_MS;
+    }
+  }
+  for (int i = 0; i < PIPING_REPLIES_MAX; i++) p->replies[i].p = p;
+  core_module m = {.name = "piping", .on_join = pp_join, .on_timeout = pp_timeout,
+                   .deadline = pp_deadline, .on_close = pp_close, .free = pp_free,
+                   .memory = pp_memory, .state = p};
+  if ((rc = core_add_module(c, &m)) != SW_OK) {
+    free(p);
+    return rc;
+  }
+  if (out) *out = p;
+  return SW_OK;
+}
+
+void piping_get_stats(const piping *p, piping_stats *out) { *out = p->st; }
