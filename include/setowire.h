@@ -132,16 +132,12 @@ typedef struct sw_options {
   size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
   int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
   void *peers_ctx;
-  /* HTTP discovery (PROTOCOL.md 14.4, 14.5), on when `http` is 1. URLs are copied;
-   * at most 8 of each kind are used. */
-  const char *const *bootstrap_http; /* HTTP bootstrap base URLs (http:// or https://),
-                                        queried before the references' two defaults */
-  size_t n_bootstrap_http;
-  const char *const *piping;         /* piping servers: URLs, or host names for https://;
-                                        merged with the references' four defaults */
-  size_t n_piping;
-  int no_default_servers;            /* 1: contact none of the references' third-party
-                                        HTTP servers (D23), only the lists above */
+  /* DHT (PROTOCOL.md 14.6, docs/API.md "DHT discovery"): bootstrap nodes as "host:port"
+   * text (names are resolved; port 0 means 49737; at most 16 are kept), and the DHT
+   * socket's port (0 = any; setowire-node uses 49737). The strings are not kept. */
+  const char *const *bootstrap;
+  size_t nbootstrap;
+  uint16_t dht_port;
 } sw_options;
 
 void sw_options_init(sw_options *opts);
@@ -165,6 +161,8 @@ void sw_swarm_free(sw_swarm *swarm);
 
 void sw_swarm_id(const sw_swarm *swarm, uint8_t out[SW_ID_LEN]);
 uint16_t sw_swarm_port(const sw_swarm *swarm);
+/* The bound DHT port, or 0 when the DHT is off. */
+uint16_t sw_swarm_dht_port(const sw_swarm *swarm);
 
 /* Join a topic: 32 bytes, usually SHA-256 of a name. */
 int sw_swarm_join(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "core.h"
-#include "http.h"
+#include "dht.h"
 #include "mcast.h"
 #include "setowire.h"
 #include "sync.h"
@@ -26,6 +26,7 @@ typedef struct resolve_req {
   sw_swarm *swarm;
   uint16_t port;
   int active;
+  int dht; /* a DHT bootstrap node, not a peer to dial */
 } resolve_req;
 
 enum { ST_OPEN, ST_DRAINING, ST_CLOSING, ST_CLOSED };
@@ -48,8 +49,10 @@ struct sw_swarm {
   udp_rx rx;
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
-  http_rt *http;        /* the HTTP client (http.h), or NULL when HTTP discovery is off */
   int lan_fd;           /* the LAN multicast socket (mcast.h), or -1 */
+  int dht_fd, dht_v6;   /* the DHT socket (PROTOCOL.md 14.6), or -1 */
+  uint16_t dht_port;
+  uv_poll_t dht_poll;
   uv_poll_t lan_poll;
 };
 
@@ -67,12 +70,14 @@ static void core_event(void *ctx, const sw_event *ev) {
 }
 
 static void update_poll(sw_swarm *s);
+static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int dht);
 
 /* Datagrams for a socket we do not have are given up (counted as sent). */
 static int send_run(sw_swarm *s, const sw_dgram *d, size_t n) {
   switch (d[0].kind) {
     case SW_SOCK_LAN: return s->lan_fd >= 0 ? udp_send_batch(s->lan_fd, 0, d, n) : (int)n;
     case SW_SOCK_MAIN: return udp_send_batch(s->fd, s->v6, d, n);
+    case SW_SOCK_DHT: return s->dht_fd >= 0 ? udp_send_batch(s->dht_fd, s->dht_v6, d, n) : (int)n;
     default: return (int)n;
   }
 }
@@ -100,13 +105,12 @@ static void handle_closed(uv_handle_t *h) {
   s->fd = -1;
   if (s->lan_fd >= 0) close(s->lan_fd);
   s->lan_fd = -1;
+  udp_close(s->dht_fd);
+  s->dht_fd = -1;
   s->state = ST_CLOSED;
   sw_event ev = {.type = SW_EV_CLOSE};
   if (s->opts.on_event) s->opts.on_event(s, &ev, s->opts.user);
 }
-
-/* The HTTP client's handles count as one of ours (handle_closed reads only ->data). */
-static void http_closed(void *arg) { handle_closed((uv_handle_t *)&((sw_swarm *)arg)->prepare); }
 
 static void finish_close(sw_swarm *s) {
   if (s->state == ST_CLOSING || s->state == ST_CLOSED) return;
@@ -116,14 +120,8 @@ static void finish_close(sw_swarm *s) {
   uv_close((uv_handle_t *)&s->poll, handle_closed);
   uv_close((uv_handle_t *)&s->timer, handle_closed);
   uv_close((uv_handle_t *)&s->prepare, handle_closed);
-  if (s->http) {
-    /* every outstanding request is reported (failed) before the core goes */
-    http_rt_cancel_all(s->http);
-    s->handles_open++;
-    http_rt_close(s->http, http_closed, s);
-    s->http = NULL;
-  }
   if (s->lan_fd >= 0) uv_close((uv_handle_t *)&s->lan_poll, handle_closed);
+  if (s->dht_fd >= 0) uv_close((uv_handle_t *)&s->dht_poll, handle_closed);
 }
 
 static void arm_timer(sw_swarm *s);
@@ -201,7 +199,6 @@ static void on_prepare(uv_prepare_t *h) {
   }
   if (s->state >= ST_CLOSING) return;
   run_storage(s);
-  http_rt_pump(s->http); /* requests the core queued during this turn */
   sw_core_flush(s->core, now);
   int all = drain_out(s);
   if (s->state == ST_DRAINING && (all || now >= s->drain_deadline)) {
@@ -268,6 +265,21 @@ static void on_lan_poll(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* DHT messages go to the core's DHT module (dht.c). */
+static void on_dht_poll(uv_poll_t *h, int status, int events) {
+  sw_swarm *s = h->data;
+  if (status < 0 || s->state >= ST_CLOSING || !(events & UV_READABLE)) return;
+  for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
+    int n = udp_recv_batch(s->dht_fd, &s->rx);
+    if (n <= 0) break;
+    uint64_t now = now_ms();
+    for (int i = 0; i < n; i++)
+      sw_core_datagram(s->core, SW_SOCK_DHT, &s->rx.from[i], udp_rx_data(&s->rx, i),
+                       s->rx.len[i], now);
+    if (n < UDP_BATCH) break;
+  }
+}
+
 static void update_poll(sw_swarm *s) {
   int want = UV_READABLE | (sw_core_out_pending(s->core) ? UV_WRITABLE : 0);
   if (want != s->poll_events) {
@@ -299,6 +311,26 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->opts = *opts;
   s->fd = -1;
   s->lan_fd = -1;
+  s->dht_fd = -1;
+  /* DHT bootstrap nodes: numeric ones now, names once resolved (after the loop is set). */
+  sw_addr boot[16];
+  dht_config dc = {.bootstrap = boot};
+  if (opts->nbootstrap > 64) {
+    free(s);
+    return SW_EINVAL;
+  }
+  for (size_t i = 0; i < opts->nbootstrap; i++) {
+    char host[256];
+    uint16_t bport;
+    sw_addr a;
+    if (!opts->bootstrap[i] ||
+        addr_split_hostport(opts->bootstrap[i], host, sizeof host, &bport)) {
+      free(s);
+      return SW_EINVAL;
+    }
+    if (!bport) bport = 49737; /* PROTOCOL.md 14.7: port 0 means 49737 */
+    if (addr_parse_ip(&a, host, bport) == SW_OK && dc.nbootstrap < 16) boot[dc.nbootstrap++] = a;
+  }
   /* The main socket first: its port goes into LAN beacons. */
   if ((rc = udp_rx_init(&s->rx)) != SW_OK) goto fail;
   if ((rc = udp_open(opts->bind, opts->port, &s->fd, &s->port, &s->v6)) != SW_OK) goto fail;
@@ -306,6 +338,11 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   mcast_local_ip(opts->lan_addr, opts->bind, lan_ip, sizeof lan_ip);
   /* No multicast socket (no multicast route, no interface): LAN discovery is off. */
   if (opts->lan && mcast_open(lan_ip, &s->lan_fd) != SW_OK) s->lan_fd = -1;
+  /* The DHT's own socket (14.6); a fixed port for a bootstrap node (setowire-node). */
+  if (opts->dht &&
+      (rc = udp_open(opts->bind, opts->dht_port, &s->dht_fd, &s->dht_port, &s->dht_v6)) != SW_OK)
+    goto fail;
+  dc.main_port = s->port;
   struct timespec wall;
   clock_gettime(CLOCK_REALTIME, &wall);
   sw_core_config cfg = {.seed_hex = opts->seed_hex,
@@ -326,12 +363,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
                         .load_peers = opts->load_peers,
                         .save_peers = opts->save_peers,
                         .peers_ctx = opts->peers_ctx,
-                        .http = opts->http,
-                        .bootstrap_http = opts->bootstrap_http,
-                        .n_bootstrap_http = opts->n_bootstrap_http,
-                        .piping = opts->piping,
-                        .n_piping = opts->n_piping,
-                        .no_default_servers = opts->no_default_servers,
+                        .dht = opts->dht ? &dc : NULL,
                         .random = random_bytes,
                         .on_event = core_event,
                         .ctx = s};
@@ -339,7 +371,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->opts.seed_hex = NULL; /* the caller's text is not kept */
   s->opts.bind = NULL;
   s->opts.lan_addr = NULL;
-  s->opts.bootstrap_http = s->opts.piping = NULL; /* copied by the core */
+  s->opts.bootstrap = NULL;
   if (uv_loop) {
     s->loop = uv_loop;
   } else {
@@ -350,14 +382,9 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
     s->owns_loop = 1;
     s->loop = &s->own_loop;
   }
-  if (opts->http && (rc = http_rt_new(&s->http, s->loop, s->core)) != SW_OK) goto fail;
   if (uv_poll_init(s->loop, &s->poll, s->fd) || uv_timer_init(s->loop, &s->timer) ||
       uv_prepare_init(s->loop, &s->prepare)) {
     rc = SW_EIO;
-    if (s->http) { /* its timer is the only handle initialised: let the loop release it */
-      http_rt_close(s->http, NULL, NULL);
-      uv_run(s->loop, UV_RUN_NOWAIT);
-    }
     goto fail;
   }
   s->poll.data = s->timer.data = s->prepare.data = s;
@@ -372,6 +399,24 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
       uv_poll_start(&s->lan_poll, UV_READABLE, on_lan_poll);
     }
   }
+  if (s->dht_fd >= 0) {
+    if (uv_poll_init(s->loop, &s->dht_poll, s->dht_fd)) {
+      udp_close(s->dht_fd); /* DHT off; the rest works */
+      s->dht_fd = -1;
+    } else {
+      s->dht_poll.data = s;
+      s->handles_open++;
+      uv_poll_start(&s->dht_poll, UV_READABLE, on_dht_poll);
+    }
+  }
+  for (size_t i = 0; s->dht_fd >= 0 && i < opts->nbootstrap; i++) {
+    char host[256];
+    uint16_t bport;
+    sw_addr a;
+    addr_split_hostport(opts->bootstrap[i], host, sizeof host, &bport);
+    if (addr_parse_ip(&a, host, bport ? bport : 49737) != SW_OK)
+      resolve_async(s, host, bport ? bport : 49737, 1); /* a name: the DHT learns it later */
+  }
   uv_prepare_start(&s->prepare, on_prepare);
   update_poll(s);
   arm_timer(s);
@@ -382,6 +427,7 @@ fail:
   if (s->owns_loop) uv_loop_close(&s->own_loop);
   udp_close(s->fd);
   if (s->lan_fd >= 0) close(s->lan_fd);
+  udp_close(s->dht_fd);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
   free(s);
@@ -425,6 +471,8 @@ void sw_swarm_id(const sw_swarm *s, uint8_t out[SW_ID_LEN]) { sw_core_identity(s
 
 uint16_t sw_swarm_port(const sw_swarm *s) { return s->port; }
 
+uint16_t sw_swarm_dht_port(const sw_swarm *s) { return s && s->dht_fd >= 0 ? s->dht_port : 0; }
+
 int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
   if (!s) return SW_EINVAL;
   return sw_core_join(s->core, topic);
@@ -445,7 +493,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
                       r->port);
       else
         continue;
-      sw_core_dial(s->core, &a, NULL, now_ms());
+      if (r->dht)
+        sw_core_dht_bootstrap(s->core, &a, now_ms());
+      else
+        sw_core_dial(s->core, &a, NULL, now_ms());
     }
   }
   uv_freeaddrinfo(res);
@@ -463,15 +514,20 @@ int sw_swarm_connect(sw_swarm *s, const char *host_port) {
     if (a.family == 6 && !s->v6) return SW_EINVAL;
     return sw_core_dial(s->core, &a, NULL, now_ms());
   }
+  return resolve_async(s, host, port, 0);
+}
+
+static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int dht) {
   for (int i = 0; i < MAX_RESOLVES; i++) {
     resolve_req *r = &s->resolves[i];
     if (r->active) continue;
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_family = s->v6 ? AF_UNSPEC : AF_INET;
+    hints.ai_family = (dht ? s->dht_v6 : s->v6) ? AF_UNSPEC : AF_INET;
     r->swarm = s;
     r->port = port;
+    r->dht = dht;
     if (uv_getaddrinfo(s->loop, &r->req, on_resolved, host, NULL, &hints)) return SW_EINVAL;
     r->active = 1;
     return SW_OK;

@@ -63,16 +63,8 @@ static void usage(FILE *f) {
       "                      plaintext FRAG frames (insecure; default: encrypted DATA)\n"
       "  --no-wait           read input at once, even before any peer connects\n"
       "  --no-lan --no-dht --no-stun --no-http\n"
-      "                      turn a discovery method off (--no-http: neither HTTP\n"
-      "                      bootstrap nor piping servers; --no-stun has no effect yet)\n"
-      "  --bootstrap-http URL  HTTP bootstrap server (http:// or https://): announce\n"
-      "                      to it and dial the peers it lists (repeatable, up to 8;\n"
-      "                      asked before the references' two default servers)\n"
-      "  --piping URL        piping server for the topic rendezvous (repeatable, up to\n"
-      "                      8; a bare host name means https://HOST; merged with the\n"
-      "                      references' four default servers)\n"
-      "  --no-default-servers  contact none of the references' third-party HTTP\n"
-      "                      servers (bootstrap or piping), only those given above\n"
+      "                      turn a discovery method off (discovery is not built yet:\n"
+      "                      peers are found with --connect)\n"
       "  --store KEY=PATH    store the bytes of file PATH under KEY (repeatable); peers\n"
       "                      fetch it from us until end of input\n"
       "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
@@ -87,6 +79,9 @@ static void usage(FILE *f) {
       "  --peer-cache PATH   remember the peers met in this JSON file (written\n"
       "                      atomically every 30 s and at exit) and dial the most\n"
       "                      recent of them when joining TOPIC\n"
+      "  --bootstrap HOST:PORT  DHT bootstrap node (repeatable, up to 16; a name is\n"
+      "                      resolved; port 0 means 49737): the DHT learns the network\n"
+      "                      from it and finds the peers of TOPIC\n"
       "  --events            JSON event lines on standard error\n"
       "  --help              this text\n"
       "\n"
@@ -241,7 +236,9 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       uint8_t full[SW_ID_LEN];
       sw_swarm_id(s, full);
       hex(full, SW_ID_LEN, id);
-      if (c->events) fprintf(stderr, "{\"event\":\"listening\",\"id\":\"%s\",\"port\":%u}\n", id, ev->port);
+      if (c->events)
+        fprintf(stderr, "{\"event\":\"listening\",\"id\":\"%s\",\"port\":%u,\"dht_port\":%u}\n", id,
+                ev->port, sw_swarm_dht_port(s));
       break;
     }
     case SW_EV_CONNECTION:
@@ -373,8 +370,8 @@ int main(int argc, char **argv) {
   const char *storage_path = NULL;
   sw_storage *storage = NULL;
   enum { O_PEER_CACHE = 200, O_LAN_ADDR }; /* reported without lo[]: see their cases */
-  enum { O_BOOT_HTTP = 500, O_PIPING, O_NO_DEFAULTS }; /* also reported without lo[] */
-  static const char *boot_http[8], *piping[8];
+  enum { O_BOOTSTRAP = 400 };
+  static const char *boot_dht[16];
   static const struct option lo[] = {
       {"seed", required_argument, 0, O_SEED},     {"port", required_argument, 0, O_PORT},
       {"bind", required_argument, 0, O_BIND},     {"connect", required_argument, 0, O_CONNECT},
@@ -386,9 +383,7 @@ int main(int argc, char **argv) {
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"peer-cache", required_argument, 0, O_PEER_CACHE},
       {"lan-addr", required_argument, 0, O_LAN_ADDR},
-      {"bootstrap-http", required_argument, 0, O_BOOT_HTTP},
-      {"piping", required_argument, 0, O_PIPING},
-      {"no-default-servers", no_argument, 0, O_NO_DEFAULTS},
+      {"bootstrap", required_argument, 0, O_BOOTSTRAP},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -417,21 +412,14 @@ int main(int argc, char **argv) {
       case O_EVENTS: c.events = 1; break;
       case O_LEGACY: o.legacy_frag = 1; break;
       case O_NOWAIT: c.wait_peer = 0; break;
-      case O_BOOT_HTTP:
-      case O_PIPING: {
-        const char **list = opt == O_BOOT_HTTP ? boot_http : piping;
-        size_t *n = opt == O_BOOT_HTTP ? &o.n_bootstrap_http : &o.n_piping;
-        if (*n == 8) {
-          fprintf(stderr, "setowire-cat: at most 8 --%s\n",
-                  opt == O_BOOT_HTTP ? "bootstrap-http" : "piping");
+      case O_BOOTSTRAP:
+        if (o.nbootstrap == 16) {
+          fprintf(stderr, "setowire-cat: at most 16 --bootstrap\n");
           return 2;
         }
-        list[(*n)++] = optarg; /* checked by sw_swarm_new (SW_EINVAL) */
-        o.bootstrap_http = boot_http;
-        o.piping = piping;
+        boot_dht[o.nbootstrap++] = optarg; /* checked by sw_swarm_new (SW_EINVAL) */
+        o.bootstrap = boot_dht;
         break;
-      }
-      case O_NO_DEFAULTS: o.no_default_servers = 1; break;
       case O_PEER_CACHE:
         o.load_peers = sw_peer_cache_file_load;
         o.save_peers = sw_peer_cache_file_save;
@@ -505,7 +493,7 @@ int main(int argc, char **argv) {
   int rc = sw_swarm_new(&c.swarm, &o, &c.loop);
   if (rc) {
     fprintf(stderr, "setowire-cat: %s%s\n", sw_strerror(rc),
-            rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap-http, --piping)" : "");
+            rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap)" : "");
     return rc == SW_EINVAL ? 2 : 1;
   }
   if (have_topic) sw_swarm_join(c.swarm, topic);

@@ -293,17 +293,17 @@ int main(int argc, char **argv) {
   n.started_ms = now_ms();
   o.on_event = on_event;
   o.user = &n;
-  /* The node is an HTTP bootstrap server, not a client of others: it contacts no HTTP
-   * server (least of all the references' third-party defaults, D23). */
-  o.http = 0;
-  /* The DHT socket on n.dht_port is the DHT module's (src/core/dht.*), given to the
-   * swarm through its options by that module's change; this file reports the port. */
+  /* The DHT socket on n.dht_port is the DHT module's (src/core/dht.*): a bootstrap node
+   * answers every DHT request and keeps the topic records (capped, expiring). */
+  o.dht = 1;
+  o.dht_port = (uint16_t)n.dht_port;
   int rc = sw_swarm_new(&n.swarm, &o, &n.loop);
   if (rc) {
     fprintf(stderr, "setowire-node: %s%s\n", sw_strerror(rc),
             rc == SW_EINVAL ? " (check --seed, --bind)" : "");
     return rc == SW_EINVAL ? 2 : 1;
   }
+  n.dht_port = sw_swarm_dht_port(n.swarm); /* the bound one, for --dht-port 0 */
   if (n.http_port) {
     hc.bind = o.bind;
     hc.port = (uint16_t)n.http_port;
