@@ -122,7 +122,7 @@ typedef struct sw_options {
   size_t store_cache_max;    /* in-memory store bound: entries (default 10 000) ... */
   size_t store_cache_bytes;  /* ... and bytes (default 64 MiB) */
   /* LAN multicast (PROTOCOL.md 11.9): the IPv4 address of the interface beacons leave
-   * and are received on, and that they announce. NULL: the bind address when it is a
+   * and are received on, and that they announce. NULL: the --bind address when it is a
    * specific IPv4 address, else the first non-loopback IPv4 interface address. */
   const char *lan_addr;
   int pex;                   /* peer exchange (1 = on, the default) */
@@ -132,6 +132,16 @@ typedef struct sw_options {
   size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
   int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
   void *peers_ctx;
+  /* HTTP discovery (PROTOCOL.md 14.4, 14.5), on when `http` is 1. URLs are copied;
+   * at most 8 of each kind are used. */
+  const char *const *bootstrap_http; /* HTTP bootstrap base URLs (http:// or https://),
+                                        queried before the references' two defaults */
+  size_t n_bootstrap_http;
+  const char *const *piping;         /* piping servers: URLs, or host names for https://;
+                                        merged with the references' four defaults */
+  size_t n_piping;
+  int no_default_servers;            /* 1: contact none of the references' third-party
+                                        HTTP servers (D23), only the lists above */
   /* DHT (PROTOCOL.md 14.6, docs/API.md "DHT discovery"): bootstrap nodes as "host:port"
    * text (names are resolved; port 0 means 49737; at most 16 are kept), and the DHT
    * socket's port (0 = any; setowire-node uses 49737). The strings are not kept. */

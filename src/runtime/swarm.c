@@ -12,6 +12,7 @@
 
 #include "core.h"
 #include "dht.h"
+#include "http.h"
 #include "mcast.h"
 #include "setowire.h"
 #include "sync.h"
@@ -49,6 +50,7 @@ struct sw_swarm {
   udp_rx rx;
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
+  http_rt *http;        /* the HTTP client (http.h), or NULL when HTTP discovery is off */
   int lan_fd;           /* the LAN multicast socket (mcast.h), or -1 */
   int dht_fd, dht_v6;   /* the DHT socket (PROTOCOL.md 14.6), or -1 */
   uint16_t dht_port;
@@ -112,6 +114,9 @@ static void handle_closed(uv_handle_t *h) {
   if (s->opts.on_event) s->opts.on_event(s, &ev, s->opts.user);
 }
 
+/* The HTTP client's handles count as one of ours (handle_closed reads only ->data). */
+static void http_closed(void *arg) { handle_closed((uv_handle_t *)&((sw_swarm *)arg)->prepare); }
+
 static void finish_close(sw_swarm *s) {
   if (s->state == ST_CLOSING || s->state == ST_CLOSED) return;
   s->state = ST_CLOSING;
@@ -120,6 +125,13 @@ static void finish_close(sw_swarm *s) {
   uv_close((uv_handle_t *)&s->poll, handle_closed);
   uv_close((uv_handle_t *)&s->timer, handle_closed);
   uv_close((uv_handle_t *)&s->prepare, handle_closed);
+  if (s->http) {
+    /* every outstanding request is reported (failed) before the core goes */
+    http_rt_cancel_all(s->http);
+    s->handles_open++;
+    http_rt_close(s->http, http_closed, s);
+    s->http = NULL;
+  }
   if (s->lan_fd >= 0) uv_close((uv_handle_t *)&s->lan_poll, handle_closed);
   if (s->dht_fd >= 0) uv_close((uv_handle_t *)&s->dht_poll, handle_closed);
 }
@@ -199,6 +211,7 @@ static void on_prepare(uv_prepare_t *h) {
   }
   if (s->state >= ST_CLOSING) return;
   run_storage(s);
+  http_rt_pump(s->http); /* requests the core queued during this turn */
   sw_core_flush(s->core, now);
   int all = drain_out(s);
   if (s->state == ST_DRAINING && (all || now >= s->drain_deadline)) {
@@ -363,6 +376,12 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
                         .load_peers = opts->load_peers,
                         .save_peers = opts->save_peers,
                         .peers_ctx = opts->peers_ctx,
+                        .http = opts->http,
+                        .bootstrap_http = opts->bootstrap_http,
+                        .n_bootstrap_http = opts->n_bootstrap_http,
+                        .piping = opts->piping,
+                        .n_piping = opts->n_piping,
+                        .no_default_servers = opts->no_default_servers,
                         .dht = opts->dht ? &dc : NULL,
                         .random = random_bytes,
                         .on_event = core_event,
@@ -371,6 +390,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->opts.seed_hex = NULL; /* the caller's text is not kept */
   s->opts.bind = NULL;
   s->opts.lan_addr = NULL;
+  s->opts.bootstrap_http = s->opts.piping = NULL; /* copied by the core */
   s->opts.bootstrap = NULL;
   if (uv_loop) {
     s->loop = uv_loop;
@@ -382,9 +402,14 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
     s->owns_loop = 1;
     s->loop = &s->own_loop;
   }
+  if (opts->http && (rc = http_rt_new(&s->http, s->loop, s->core)) != SW_OK) goto fail;
   if (uv_poll_init(s->loop, &s->poll, s->fd) || uv_timer_init(s->loop, &s->timer) ||
       uv_prepare_init(s->loop, &s->prepare)) {
     rc = SW_EIO;
+    if (s->http) { /* its timer is the only handle initialised: let the loop release it */
+      http_rt_close(s->http, NULL, NULL);
+      uv_run(s->loop, UV_RUN_NOWAIT);
+    }
     goto fail;
   }
   s->poll.data = s->timer.data = s->prepare.data = s;

@@ -63,15 +63,8 @@ static void usage(FILE *f) {
       "                      plaintext FRAG frames (insecure; default: encrypted DATA)\n"
       "  --no-wait           read input at once, even before any peer connects\n"
       "  --no-lan --no-dht --no-stun --no-http\n"
-      "                      turn a discovery method off (discovery is not built yet:\n"
-      "                      peers are found with --connect)\n"
-      "  --store KEY=PATH    store the bytes of file PATH under KEY (repeatable); peers\n"
-      "                      fetch it from us until end of input\n"
-      "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
-      "                      write its bytes to standard output and exit; standard\n"
-      "                      input is not read and messages are not printed\n"
-      "  --timeout MS        how long --fetch waits (default 30000)\n"
-      "  --storage PATH      keep stored and fetched values in this SQLite database\n"
+      "                      turn a discovery method off (--no-http: neither HTTP\n"
+      "                      bootstrap nor piping servers; --no-stun has no effect yet)\n"
       "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
       "                      leave from it and announce it (default: the --bind\n"
       "                      address if it is IPv4, else the first non-loopback\n"
@@ -79,9 +72,24 @@ static void usage(FILE *f) {
       "  --peer-cache PATH   remember the peers met in this JSON file (written\n"
       "                      atomically every 30 s and at exit) and dial the most\n"
       "                      recent of them when joining TOPIC\n"
+      "  --bootstrap-http URL  HTTP bootstrap server (http:// or https://): announce\n"
+      "                      to it and dial the peers it lists (repeatable, up to 8;\n"
+      "                      asked before the references' two default servers)\n"
+      "  --piping URL        piping server for the topic rendezvous (repeatable, up to\n"
+      "                      8; a bare host name means https://HOST; merged with the\n"
+      "                      references' four default servers)\n"
+      "  --no-default-servers  contact none of the references' third-party HTTP\n"
+      "                      servers (bootstrap or piping), only those given above\n"
       "  --bootstrap HOST:PORT  DHT bootstrap node (repeatable, up to 16; a name is\n"
       "                      resolved; port 0 means 49737): the DHT learns the network\n"
       "                      from it and finds the peers of TOPIC\n"
+      "  --store KEY=PATH    store the bytes of file PATH under KEY (repeatable); peers\n"
+      "                      fetch it from us until end of input\n"
+      "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
+      "                      write its bytes to standard output and exit; standard\n"
+      "                      input is not read and messages are not printed\n"
+      "  --timeout MS        how long --fetch waits (default 30000)\n"
+      "  --storage PATH      keep stored and fetched values in this SQLite database\n"
       "  --events            JSON event lines on standard error\n"
       "  --help              this text\n"
       "\n"
@@ -264,6 +272,9 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
         }
       }
       break;
+    case SW_EV_PEERS:
+      if (c->events) fprintf(stderr, "{\"event\":\"peers\",\"count\":%zu}\n", ev->npeers);
+      break;
     case SW_EV_SYNC:
       if (c->events) {
         fprintf(stderr, "{\"event\":\"sync\",\"key\":\"");
@@ -274,9 +285,6 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
         }
         fprintf(stderr, "\",\"len\":%zu}\n", ev->len);
       }
-      break;
-    case SW_EV_PEERS:
-      if (c->events) fprintf(stderr, "{\"event\":\"peers\",\"count\":%zu}\n", ev->npeers);
       break;
     case SW_EV_WRITABLE:
       send_lines(c);
@@ -370,8 +378,10 @@ int main(int argc, char **argv) {
   const char *storage_path = NULL;
   sw_storage *storage = NULL;
   enum { O_PEER_CACHE = 200, O_LAN_ADDR }; /* reported without lo[]: see their cases */
+  enum { O_BOOT_HTTP = 500, O_PIPING, O_NO_DEFAULTS }; /* also reported without lo[] */
   enum { O_BOOTSTRAP = 400 };
   static const char *boot_dht[16];
+  static const char *boot_http[8], *piping[8];
   static const struct option lo[] = {
       {"seed", required_argument, 0, O_SEED},     {"port", required_argument, 0, O_PORT},
       {"bind", required_argument, 0, O_BIND},     {"connect", required_argument, 0, O_CONNECT},
@@ -379,11 +389,14 @@ int main(int argc, char **argv) {
       {"no-dht", no_argument, 0, O_NODHT},        {"no-stun", no_argument, 0, O_NOSTUN},
       {"no-http", no_argument, 0, O_NOHTTP},      {"events", no_argument, 0, O_EVENTS},
       {"legacy-frag", no_argument, 0, O_LEGACY},  {"no-wait", no_argument, 0, O_NOWAIT},
-      {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
-      {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"peer-cache", required_argument, 0, O_PEER_CACHE},
       {"lan-addr", required_argument, 0, O_LAN_ADDR},
+      {"bootstrap-http", required_argument, 0, O_BOOT_HTTP},
+      {"piping", required_argument, 0, O_PIPING},
+      {"no-default-servers", no_argument, 0, O_NO_DEFAULTS},
       {"bootstrap", required_argument, 0, O_BOOTSTRAP},
+      {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
+      {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -412,6 +425,21 @@ int main(int argc, char **argv) {
       case O_EVENTS: c.events = 1; break;
       case O_LEGACY: o.legacy_frag = 1; break;
       case O_NOWAIT: c.wait_peer = 0; break;
+      case O_BOOT_HTTP:
+      case O_PIPING: {
+        const char **list = opt == O_BOOT_HTTP ? boot_http : piping;
+        size_t *n = opt == O_BOOT_HTTP ? &o.n_bootstrap_http : &o.n_piping;
+        if (*n == 8) {
+          fprintf(stderr, "setowire-cat: at most 8 --%s\n",
+                  opt == O_BOOT_HTTP ? "bootstrap-http" : "piping");
+          return 2;
+        }
+        list[(*n)++] = optarg; /* checked by sw_swarm_new (SW_EINVAL) */
+        o.bootstrap_http = boot_http;
+        o.piping = piping;
+        break;
+      }
+      case O_NO_DEFAULTS: o.no_default_servers = 1; break;
       case O_BOOTSTRAP:
         if (o.nbootstrap == 16) {
           fprintf(stderr, "setowire-cat: at most 16 --bootstrap\n");
@@ -493,7 +521,7 @@ int main(int argc, char **argv) {
   int rc = sw_swarm_new(&c.swarm, &o, &c.loop);
   if (rc) {
     fprintf(stderr, "setowire-cat: %s%s\n", sw_strerror(rc),
-            rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap)" : "");
+            rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap, --bootstrap-http, --piping)" : "");
     return rc == SW_EINVAL ? 2 : 1;
   }
   if (have_topic) sw_swarm_join(c.swarm, topic);

@@ -293,6 +293,9 @@ int main(int argc, char **argv) {
   n.started_ms = now_ms();
   o.on_event = on_event;
   o.user = &n;
+  /* The node is an HTTP bootstrap server, not a client of others: it contacts no HTTP
+   * server (least of all the references' third-party defaults, D23). */
+  o.http = 0;
   /* The DHT socket on n.dht_port is the DHT module's (src/core/dht.*): a bootstrap node
    * answers every DHT request and keeps the topic records (capped, expiring). */
   o.dht = 1;
