@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""A local demonstration: three setowire-cat peers on this machine.
+"""A local demonstration: a setowire-node and three setowire-cat peers on this machine.
 
-alice listens; bob and carol dial alice. bob and carol never dial each other, so what
-carol says reaches bob through alice's mesh flooding. Every step is printed. Only the
-loopback address is used; every process started here is stopped here, by PID.
+alice and bob know only the node's HTTP bootstrap address and find each other through
+it. carol dials alice directly and uses no discovery, so what carol says reaches bob
+through alice's mesh flooding. Every step is printed. Only the loopback address is
+used (third-party default servers are turned off); every process started here is
+stopped here, by PID.
 """
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -15,15 +18,17 @@ import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/bin"
 CAT = os.path.join(BIN, "setowire-cat")
+NODE = os.path.join(BIN, "setowire-node")
+LOCAL_ONLY = ["--bind", "127.0.0.1", "--no-default-servers", "--no-lan", "--no-dht"]
 procs = []
 
 
 class Peer:
-    def __init__(self, name, args):
+    def __init__(self, name, args, program=CAT, topic=("demo",), local=LOCAL_ONLY):
         self.name = name
         self.events = queue.Queue()
         self.lines = queue.Queue()
-        self.p = subprocess.Popen([CAT, "--events", "--bind", "127.0.0.1", *args, "demo"],
+        self.p = subprocess.Popen([program, "--events", *local, *args, *topic],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         procs.append(self.p)
@@ -65,26 +70,43 @@ class Peer:
         return msg
 
 
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
-    if not os.access(CAT, os.X_OK):
-        raise SystemExit(f"demo: {CAT} not found; build first (make build)")
-    print("== three peers on 127.0.0.1, topic 'demo'")
-    alice = Peer("alice", [])
+    for prog in (CAT, NODE):
+        if not os.access(prog, os.X_OK):
+            raise SystemExit(f"demo: {prog} not found; build first (make build)")
+    print("== a bootstrap node on 127.0.0.1 (HTTP /announce and /peers)")
+    node = Peer("node", ["--quiet", "--dht-port", "0", "--http-port", str(free_tcp_port())],
+                NODE, (), ["--bind", "127.0.0.1"])
+    ev = node.wait_event("listening")
+    boot = f"http://127.0.0.1:{ev['http_port']}"
+    print(f"  node serves {boot}")
+    print("== alice and bob know only the node; topic 'demo'")
+    alice = Peer("alice", ["--bootstrap-http", boot])
     ev = alice.wait_event("listening")
     port = ev["port"]
     print(f"  alice listens on port {port}, id {ev['id']}")
-    bob = Peer("bob", ["--connect", f"127.0.0.1:{port}"])
-    carol = Peer("carol", ["--connect", f"127.0.0.1:{port}"])
-    for p in (bob, carol):
-        ev = p.wait_event("listening")
-        print(f"  {p.name} listens on port {ev['port']}, id {ev['id']}")
-    print("== handshakes (X25519, then ChaCha20-Poly1305 sessions)")
-    for p in (bob, carol):
-        ev = p.wait_event("connection")
-        print(f"  {p.name} connected to peer {ev['peer']} at {ev['addr']}")
-    for _ in range(2):
-        ev = alice.wait_event("connection")
-        print(f"  alice connected to peer {ev['peer']} at {ev['addr']}")
+    bob = Peer("bob", ["--bootstrap-http", boot])
+    ev = bob.wait_event("listening")
+    print(f"  bob listens on port {ev['port']}, id {ev['id']}")
+    print("== discovery, then handshakes (X25519, ChaCha20-Poly1305 sessions)")
+    ev = bob.wait_event("connection")
+    print(f"  bob found and connected to peer {ev['peer']} at {ev['addr']}")
+    ev = alice.wait_event("connection")
+    print(f"  alice connected to peer {ev['peer']} at {ev['addr']}")
+    print("== carol dials alice directly, with no discovery at all")
+    carol = Peer("carol", ["--no-http", "--connect", f"127.0.0.1:{port}"])
+    ev = carol.wait_event("listening")
+    print(f"  carol listens on port {ev['port']}, id {ev['id']}")
+    ev = carol.wait_event("connection")
+    print(f"  carol connected to peer {ev['peer']} at {ev['addr']}")
+    ev = alice.wait_event("connection")
+    print(f"  alice connected to peer {ev['peer']} at {ev['addr']}")
     print("== messages (encrypted; carol reaches bob through alice's mesh)")
     alice.say("hello from alice")
     bob.hear()
@@ -100,6 +122,8 @@ def main():
     for p in (alice, carol):
         p.p.stdin.close()
         p.p.wait(timeout=10)
+    node.p.terminate()
+    node.p.wait(timeout=10)
     print("== done")
 
 
