@@ -625,11 +625,13 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       send_msg(d, &l->c[i].addr, m);
       sent++;
     }
+    if (!sent) d->next_put = 0; /* nobody to store at: try again next cycle */
   }
 }
 
 static void start_cycle(dht *d, uint64_t now) {
-  if (!core_topic(d->core) || lk_running(d, LK_TOPIC)) return;
+  /* With an empty table the cycle waits: a bootstrap reply brings it forward. */
+  if (!core_topic(d->core) || lk_running(d, LK_TOPIC) || rt_count(d) == 0) return;
   uint8_t key[DHT_ID_LEN];
   dht_topic_key(core_topic(d->core), key);
   lk_start(d, LK_TOPIC, key, NULL, now);
@@ -900,7 +902,9 @@ static void on_timeout(void *st, uint64_t now) {
     rpc_slot *r = &d->rpc[i];
     if (!r->used || r->expires > now) continue;
     r->used = 0;
-    if (r->has_id) rt_failed(d, r->nid);
+    /* Only requests every node answers count against it: reference nodes ignore our
+     * types 8-10 (docs/PROTOCOL.md 4.3) and must stay in the table. */
+    if (r->has_id && r->type <= DHT_FIND_VALUE) rt_failed(d, r->nid);
     int li = r->lookup;
     if (li >= 0 && d->lk[li].used) {
       lookup *l = &d->lk[li];
