@@ -98,6 +98,7 @@ typedef struct dht {
   size_t nstore, store_bytes;
   ann_entry *ann; /* ANN_MAX */
   uint16_t main_port;
+  char lip[46];
   int relay, want_topic, have_ext;
   sw_addr ext; /* our IP as a PEERS reply saw it (port 0) */
   uint64_t next_cycle, cycle_gap, next_refresh, next_sweep, next_boot, next_put;
@@ -599,8 +600,8 @@ static void lk_finish(dht *d, int li, uint64_t now) {
     char rec[DHT_VALUE_MAX];
     sw_addr ext = d->ext;
     ext.port = d->main_port;
-    if (dht_me_record(core_identity(d->core)->id, d->have_ext ? &ext : NULL, NULL,
-                      d->main_port, rec, sizeof rec) > 0)
+    if (dht_me_record(core_identity(d->core)->id, d->have_ext ? &ext : NULL,
+                      d->lip[0] ? d->lip : NULL, d->main_port, rec, sizeof rec) > 0)
       put_record(d, "topic", rec, now);
     if (d->relay && d->have_ext) {
       char ip[64], idh[41];
@@ -992,6 +993,7 @@ int dht_attach(sw_core *c, const dht_config *cfg, uint64_t now) {
     core_rand(c, d->self, DHT_ID_LEN); /* 14.6: random, unrelated to the identity */
   d->main_port = cfg ? cfg->main_port : 0;
   d->relay = cfg ? cfg->relay : 0;
+  if (cfg && cfg->lip && strlen(cfg->lip) < sizeof d->lip) strcpy(d->lip, cfg->lip);
   d->next_cycle = d->next_boot = UINT64_MAX;
   d->next_refresh = now + REFRESH_MS;
   d->next_sweep = now + SWEEP_MS;

@@ -89,6 +89,8 @@ typedef struct dht_config {
   const sw_addr *bootstrap; /* nodes to learn the network from, ids unknown */
   size_t nbootstrap;
   uint16_t main_port;       /* our main socket's port, for records (0: set later) */
+  const char *lip;          /* LAN IP text for the me record's lip (14.2); NULL:
+                               127.0.0.1, as both references fall back to (copied) */
   int relay;                /* also announce relay: records (15.3) */
 } dht_config;
 
