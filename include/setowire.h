@@ -148,6 +148,12 @@ typedef struct sw_options {
   const char *const *bootstrap;
   size_t nbootstrap;
   uint16_t dht_port;
+  /* Seeds (PROTOCOL.md 14.7): "host:port" peers dialled when discovery starts at
+   * sw_swarm_join (names resolved; port 0 means 49737; at most 64). Bootstrap nodes
+   * above are also dialled with HELLO 15 s after join if no peer is connected by then
+   * (14.3). The strings are not kept. */
+  const char *const *seeds;
+  size_t nseeds;
 } sw_options;
 
 void sw_options_init(sw_options *opts);

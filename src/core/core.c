@@ -18,6 +18,7 @@
 #include "peercache.h"
 #include "pex.h"
 #include "piping.h"
+#include "seeds.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -1314,6 +1315,10 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   }
   if (cfg->sync && (rc = sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes,
                                      cfg->storage)) != SW_OK) {
+    sw_core_free(c);
+    return rc;
+  }
+  if ((rc = seeds_attach(c)) != SW_OK) {
     sw_core_free(c);
     return rc;
   }

@@ -86,6 +86,12 @@ size_t sw_core_out_peek(sw_core *core, sw_dgram *out, size_t max);
 void sw_core_out_consume(sw_core *core, size_t n, uint64_t now_ms);
 size_t sw_core_out_pending(const sw_core *core);
 
+/* Seeds (dialled when discovery starts at join, or at once after it) and bootstrap
+ * nodes for the 15 s fallback (dialled with HELLO if no peer is connected by then),
+ * PROTOCOL.md 14.7 and 14.3. Numeric addresses: the runtime resolves names. */
+int sw_core_add_seed(sw_core *core, const sw_addr *addr, uint64_t now_ms);
+int sw_core_add_fallback(sw_core *core, const sw_addr *addr);
+
 /* HTTP requests the core wants made (discovery: piping servers, HTTP bootstrap). The
  * runtime takes each one, performs it, and reports the outcome exactly once. */
 typedef struct sw_http_request {

@@ -27,8 +27,11 @@ typedef struct resolve_req {
   sw_swarm *swarm;
   uint16_t port;
   int active;
-  int dht; /* a DHT bootstrap node, not a peer to dial */
+  int purpose; /* what the address is for: RES_* */
 } resolve_req;
+
+/* What a resolved name is for. */
+enum { RES_DIAL, RES_BOOTSTRAP /* DHT bootstrap node and 15 s fallback */, RES_SEED };
 
 enum { ST_OPEN, ST_DRAINING, ST_CLOSING, ST_CLOSED };
 
@@ -72,7 +75,7 @@ static void core_event(void *ctx, const sw_event *ev) {
 }
 
 static void update_poll(sw_swarm *s);
-static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int dht);
+static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int purpose);
 
 /* Datagrams for a socket we do not have are given up (counted as sent). */
 static int send_run(sw_swarm *s, const sw_dgram *d, size_t n) {
@@ -393,6 +396,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->opts.lan_addr = NULL;
   s->opts.bootstrap_http = s->opts.piping = NULL; /* copied by the core */
   s->opts.bootstrap = NULL;
+  s->opts.seeds = NULL;
   if (uv_loop) {
     s->loop = uv_loop;
   } else {
@@ -435,13 +439,27 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
       uv_poll_start(&s->dht_poll, UV_READABLE, on_dht_poll);
     }
   }
-  for (size_t i = 0; s->dht_fd >= 0 && i < opts->nbootstrap; i++) {
+  /* Bootstrap nodes also serve the 15 s HELLO fallback (14.3 step 7); seeds are dialled
+   * at join (14.7). Numeric addresses now, names once resolved. */
+  for (size_t i = 0; i < opts->nbootstrap; i++) {
     char host[256];
     uint16_t bport;
     sw_addr a;
-    addr_split_hostport(opts->bootstrap[i], host, sizeof host, &bport);
-    if (addr_parse_ip(&a, host, bport ? bport : 49737) != SW_OK)
-      resolve_async(s, host, bport ? bport : 49737, 1); /* a name: the DHT learns it later */
+    if (addr_split_hostport(opts->bootstrap[i], host, sizeof host, &bport)) continue;
+    if (addr_parse_ip(&a, host, bport ? bport : 49737) == SW_OK)
+      sw_core_add_fallback(s->core, &a);
+    else
+      resolve_async(s, host, bport ? bport : 49737, RES_BOOTSTRAP);
+  }
+  for (size_t i = 0; i < opts->nseeds; i++) {
+    char host[256];
+    uint16_t sport;
+    sw_addr a;
+    if (addr_split_hostport(opts->seeds[i], host, sizeof host, &sport)) continue;
+    if (addr_parse_ip(&a, host, sport ? sport : 49737) == SW_OK)
+      sw_core_add_seed(s->core, &a, now_ms());
+    else
+      resolve_async(s, host, sport ? sport : 49737, RES_SEED);
   }
   uv_prepare_start(&s->prepare, on_prepare);
   update_poll(s);
@@ -519,10 +537,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
                       r->port);
       else
         continue;
-      if (r->dht)
-        sw_core_dht_bootstrap(s->core, &a, now_ms());
-      else
+      if (r->purpose == RES_BOOTSTRAP) {
+        if (s->dht_fd >= 0) sw_core_dht_bootstrap(s->core, &a, now_ms());
+        sw_core_add_fallback(s->core, &a);
+      } else if (r->purpose == RES_SEED) {
+        sw_core_add_seed(s->core, &a, now_ms());
+      } else {
         sw_core_dial(s->core, &a, NULL, now_ms());
+      }
     }
   }
   uv_freeaddrinfo(res);
@@ -540,20 +562,20 @@ int sw_swarm_connect(sw_swarm *s, const char *host_port) {
     if (a.family == 6 && !s->v6) return SW_EINVAL;
     return sw_core_dial(s->core, &a, NULL, now_ms());
   }
-  return resolve_async(s, host, port, 0);
+  return resolve_async(s, host, port, RES_DIAL);
 }
 
-static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int dht) {
+static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int purpose) {
   for (int i = 0; i < MAX_RESOLVES; i++) {
     resolve_req *r = &s->resolves[i];
     if (r->active) continue;
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_family = (dht ? s->dht_v6 : s->v6) ? AF_UNSPEC : AF_INET;
+    hints.ai_family = (purpose == RES_BOOTSTRAP ? s->dht_v6 : s->v6) ? AF_UNSPEC : AF_INET;
     r->swarm = s;
     r->port = port;
-    r->dht = dht;
+    r->purpose = purpose;
     if (uv_getaddrinfo(s->loop, &r->req, on_resolved, host, NULL, &hints)) return SW_EINVAL;
     r->active = 1;
     return SW_OK;
