@@ -14,6 +14,7 @@ capture.json, node A of frames.json, whose frames our core, the JS/B identity, c
 decrypt), 1: from an unknown address, 2: control byte + plaintext the harness seals,
 3: a script of kind(1) arg(1) len(2) body records.
 fuzz_wire: raw frames, and text (addresses, seeds).
+fuzz_http: answers (status, body) to the HTTP requests of a core that joined a topic.
 """
 import argparse
 import hashlib
@@ -206,6 +207,43 @@ def wire_corpus(c, capture, frames, hello, data_frames):
         c.add(t, text.encode())
 
 
+def http_corpus(c, dht):
+    """fuzz_http: answers to the requests of a joined core, in the order it makes them:
+    bootstrap POST /announce, GET /peers, piping POST announce, GET announce, GET inbox."""
+    t = "fuzz_http"
+    st = {200: 0, 204: 1, 299: 2, 400: 3, 404: 4, 500: 5, 100: 6, -1: 7}
+
+    def oldest(body, status=200):
+        return bytes([st[status] << 5 | 0]) + struct.pack(">H", len(body)) + body
+
+    def pick(i, body, status=200):
+        return bytes([st[status] << 5 | 1]) + struct.pack(">H", len(body) + 1) + bytes([i]) + body
+
+    def wait(sec):
+        return bytes([2]) + struct.pack(">H", 2) + struct.pack(">H", sec)
+
+    fail_all = bytes([3, 0, 0])
+    me = dht["me"]
+    rec_py, rec_js = me["python_with_ext"].encode(), me["js_with_ext"].encode()
+    peers = json.dumps([
+        {"id": me["peer_id_hex"], "ip": "203.0.113.1", "port": 51001},
+        {"id": me["peer_id_hex"].upper(), "ip": "10.0.0.2", "port": 5000, "last_seen": 1},
+        {"id": None, "ip": "10.0.0.4", "port": 6001},
+        {"id": "zz", "ip": "10.0.0.5", "port": 7000},
+        {"ip": "2001:db8::7", "port": 7}, {"ip": "10.0.0.6", "port": 0}, 5, None,
+        {"id": "579ed6b4c72108eb99a4236832f58fd3dcdc3325", "ip": "10.0.0.8", "port": 8}],
+        separators=(",", ":")).encode()
+    c.add(t, oldest(b"") + oldest(peers) + oldest(b"") + oldest(rec_py) + oldest(rec_js) +
+          wait(1) + oldest(b"  " + rec_js + b"\n") + wait(20) + oldest(b"") + oldest(b"[]"))
+    c.add(t, pick(3, b"", 400) + pick(1, b"[1,2", 200) + pick(0, b"", 500) + oldest(b"", -1) +
+          wait(200) + fail_all + wait(200) + oldest(b"null") + oldest(b"{}") +
+          oldest(me["python_without_ext"].encode()))
+    many = json.dumps([{"id": None, "ip": "10.1.%d.%d" % (i // 250, i % 250 + 1), "port": 1000 + i}
+                       for i in range(300)], separators=(",", ":")).encode()
+    c.add(t, oldest(b"", 204) + oldest(many) + wait(2) + oldest(b"", 299) + oldest(b"", 404) +
+          oldest(b"", 100) + wait(60) + fail_all)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", default=os.path.join(REPO, "..", "shared", "vectors"))
@@ -220,6 +258,7 @@ def main():
     c = Corpus(a.out)
     dispatch_corpus(c, capture, frames, data_frames)
     wire_corpus(c, capture, frames, hello, data_frames)
+    http_corpus(c, load(a.vectors, "dht.json"))
     for target, names in sorted(c.files.items()):
         if a.clean:
             d = os.path.join(a.out, target)
