@@ -383,6 +383,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .max_peers = (data[0] & 0x40) ? 3 : MAX_PEERS,
                         .out_buffer_bytes = OUT_BYTES,
                         .dedup_slots_log2 = 6, /* tiny: generations rotate */
+                        .gossip_meet = 1, /* gossip objects in DATA are parsed and met */
                         .random = fuzz_random,
                         .on_event = on_event};
   if (!size) return 0;

@@ -100,6 +100,12 @@ def dispatch_corpus(c, capture, frames, data_frames):
     c.add(t, b"\x02\x10" + struct.pack(">Q", 2**63) + plain(5, b"far counter"))
     c.add(t, b"\x02\x20" + b"\xde\xad\xbe\xef" + plain(0, b"wrong session id"))
     c.add(t, b"\x02\x00" + b"ab")                    # short plaintext path
+    # Reference gossip objects (D14): kept from the application, met (gossip_meet).
+    for fr in frames["frames"]:
+        if fr["name"] == "GOSSIP_DATA":
+            for key in ("python_datagrams", "js_datagrams"):
+                for d in fr[key]:
+                    c.add(t, b"\x02\x00" + bytes.fromhex(d["fields"]["plaintext_hex"]))
     # Mode 3: the capture replayed in time, as seen by the JS side.
     s, last = b"", 0.0
     for g in py_to_js:
