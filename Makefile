@@ -4,8 +4,9 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
+PREFIX ?= /usr/local
 
-.PHONY: all setup refs build demo test test-fast test-asan fuzz bench clean help
+.PHONY: all setup refs build demo test test-fast test-asan fuzz bench clean help install uninstall
 
 all: build
 
@@ -15,6 +16,8 @@ help:
 	@echo "make demo    set up, build, and run a local demonstration"
 	@echo "make test    the whole suite: normal build, ASan+UBSan build, short fuzz run"
 	@echo "make bench   run the benchmarks (figures only, never fails on timing)"
+	@echo "make install install libraries, header, setowire.pc, tools, man pages into"
+	@echo "             PREFIX (default /usr/local; DESTDIR honoured); make uninstall"
 
 setup:
 	@bash scripts/setup.sh
@@ -50,3 +53,13 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# Libraries, header, setowire.pc, tools and man pages (cmake/install.cmake). DESTDIR
+# stages the files for a package; setowire.pc still names PREFIX.
+install: build
+	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
+
+# Removes what the last `make install` from $(BUILD) installed (its manifest).
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "nothing installed from $(BUILD)/"; exit 1; }
+	@while IFS= read -r f || [ -n "$$f" ]; do rm -fv "$(DESTDIR)$$f"; done < $(BUILD)/install_manifest.txt
