@@ -12,6 +12,9 @@
  *   peer 3 "S": seed aa, libsetowire, at [2001:db8::4]:40004.
  * The harness holds every peer's send key, so it can produce authenticated DATA and
  * SEALED frames; the captured py->js datagrams of capture.json are valid from P.
+ * The core runs the store/fetch module, PEX, the peer cache and the gossip filter, so
+ * their main-socket frames meet the engine's peer lifecycle (restarts, GOAWAY,
+ * timeouts, close) and can arrive inside BATCHes from any peer.
  *
  * Input byte 0 selects a mode (low 2 bits):
  *   0  the rest is one datagram from P's address;
@@ -41,6 +44,7 @@
 #include "core.h"
 #include "crypto.h"
 #include "setowire.h"
+#include "sync.h"
 #include "wire.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -105,6 +109,8 @@ static size_t g_nonce_count[NPEERS];
 static uint8_t g_frame[WIRE_UDP_MAX + 64];
 static uint8_t g_plain[WIRE_UDP_MAX + 64];
 static uint8_t g_bulk[4 + 65536];
+static uint8_t g_big[1u << 20]; /* the pattern of large stored values */
+static int g_refetch;           /* fetches started from fetch callbacks, bounded */
 
 static void die(const char *what) {
   fprintf(stderr, "fuzz_dispatch: %s\n", what);
@@ -156,6 +162,21 @@ static void on_event(void *ctx, const sw_event *ev) {
     case SW_EV_DISCONNECT: sw_core_broadcast(g_core, "bye", 3, g_now); break;
     case SW_EV_WRITABLE: sw_core_write(g_core, g_peers[0].id.id, "again", 5, g_now); break;
     default: break;
+  }
+}
+
+/* A fetch completes: read all of the value; an application may fetch again at once. */
+static void on_fetched(void *user, int err, const char *key, const uint8_t *v, size_t len) {
+  (void)user;
+  static uint8_t copy[8192];
+  for (size_t off = 0; !err && off < len; off += sizeof copy) {
+    size_t n = len - off < sizeof copy ? len - off : sizeof copy;
+    memcpy(copy, v + off, n);
+  }
+  g_sink += strlen(key) + len;
+  if (g_reenter && g_core && g_refetch < 8) {
+    g_refetch++;
+    sync_fetch(g_core, key, 200, on_fetched, NULL, g_now);
   }
 }
 
@@ -273,6 +294,9 @@ static void hello(sw_core *c, int k, int ack, const sw_addr *from) {
  *    f&2: k sends them as DATA, sequence numbers body[3] + i, f&4: in reverse order)
  * 15 k answers the last restart challenge it got with a sealed RESPONSE (f&1: from
  *    address u; f&2: a wrong nonce)
+ * 16 sync_store: body[0] key length, the key, then the value (f&1: the value is the
+ *    first u16 x 16 bytes of a fixed pattern, up to 1 MiB)
+ * 17 sync_fetch: body[0] timeout in 100 ms units (+1), then the key
  * any other kind: as 0. The output queue is drained after each op. */
 static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size_t n) {
   int k = arg & 3, u = (arg >> 2) & 3, f = arg >> 4;
@@ -343,6 +367,35 @@ static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size
       feed_sealed(c, k, (f & 1) ? &g_unknown[u] : &r->addr, WIRE_SEALED, in, sizeof in);
       break;
     }
+    case 16:
+    case 17: {
+      char key[SYNC_KEY_MAX + 2];
+      size_t kl = 0;
+      if (kind == 16) {
+        kl = n ? b[0] : 0;
+        if (kl > n - (n > 0)) kl = n - (n > 0);
+        memcpy(key, b + 1, kl);
+      } else {
+        kl = n > 1 ? n - 1 : 0;
+        if (kl > SYNC_KEY_MAX + 1) kl = SYNC_KEY_MAX + 1; /* one too long: refused */
+        memcpy(key, b + 1, kl);
+      }
+      key[kl] = 0;
+      if (kind == 17) {
+        sync_fetch(c, key, 100u * ((n ? b[0] : 0) + 1u), on_fetched, NULL, g_now);
+      } else {
+        const uint8_t *v = b + 1 + kl;
+        size_t vl = n - (n > 0) - kl;
+        if (f & 1) {
+          vl = vl >= 2 ? (size_t)wire_get16(v) * 16 : 1;
+          v = g_big;
+        }
+        sync_store(c, key, v, vl, g_now);
+      }
+      sw_core_flush(c, g_now);
+      drain(c);
+      break;
+    }
     default: feed(c, &r->addr, b, n); break; /* 0 */
   }
 }
@@ -374,6 +427,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   for (int u = 0; u < NUNKNOWN; u++)
     if (addr_parse_hostport(&g_unknown[u], kUnknown[u])) die("unknown address");
   for (size_t j = 0; j < sizeof g_bulk; j++) g_bulk[j] = (uint8_t)(j * 7 + (j >> 8));
+  for (size_t j = 0; j < sizeof g_big; j++) g_big[j] = (uint8_t)(j * 13 + (j >> 10));
   return 0;
 }
 
@@ -384,6 +438,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .out_buffer_bytes = OUT_BYTES,
                         .dedup_slots_log2 = 6, /* tiny: generations rotate */
                         .gossip_meet = 1, /* gossip objects in DATA are parsed and met */
+                        .sync = 1,        /* HAVE/WANT/CHUNK/CHUNK_ACK and store/fetch */
+                        .pex = 1,
+                        .peer_cache = 1,
                         .random = fuzz_random,
                         .on_event = on_event};
   if (!size) return 0;
@@ -391,6 +448,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   g_now = T0;
   g_drain_max = SIZE_MAX;
   g_closed = 0;
+  g_refetch = 0;
   g_core = NULL;
   g_reenter = (data[0] >> 5) & 1;
   memset(g_nonce_set, 0, sizeof g_nonce_set);

@@ -29,7 +29,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # fuzz_dispatch script records (run_op in fuzz_dispatch.c): kind, arg = peer k (bits 0-1)
 # | unknown address u (bits 2-3) | flags f (bits 4-7), u16 length, body.
 RAW, RAW_UNKNOWN, DATA, SEALED, HELLO, TIME, DEADLINE, SETCTR, WRITE, BROADCAST, DIAL, \
-    CLOSE, FLUSH, DRAIN_MAX, BULK, ANSWER = range(16)
+    CLOSE, FLUSH, DRAIN_MAX, BULK, ANSWER, STORE, FETCH = range(18)
 P, Q, R, S = range(4)
 
 
@@ -184,6 +184,34 @@ def dispatch_corpus(c, capture, frames, data_frames):
           op(HELLO, peer=Q) + op(HELLO, peer=Q, unk=3, f=2) + op(ANSWER, peer=Q) +
           op(SETCTR, struct.pack(">Q", 1), Q) + op(DATA, plain(1, b"x"), Q, unk=3, f=1) +
           op(SEALED, b"\x02", Q, unk=3, f=1) + op(TIME, struct.pack(">H", 6), f=1))
+    # store/fetch with the frames of frames.json (P is node A, our core node B).
+    sync = {fr["name"]: [bytes.fromhex(d["hex"]) for d in (fr.get("datagrams") or fr["python_datagrams"])]
+            for fr in frames["frames"]}
+
+    def store(key, value=b"", big=0):
+        if big:
+            return op(STORE, bytes([len(key)]) + key + struct.pack(">H", big), f=1)
+        return op(STORE, bytes([len(key)]) + key + value)
+
+    def fetch(key, tenths=50):
+        return op(FETCH, bytes([tenths]) + key)
+    # P asks for values we hold: a small one and a windowed transfer it acknowledges.
+    c.add(t, b"\x03" + store(b"beta", b"value-beta") + store(b"big", big=125) +
+          op(RAW, sync["WANT"][0], P) + op(RAW, sync["WANT_BIG"][0], P) +
+          b"".join(op(RAW, x, P) for x in sync["CHUNK_ACK_FIRST"] + sync["CHUNK_ACK_REST"]) +
+          op(TIME, struct.pack(">H", 2), f=1) + op(RAW, sync["WANT_BIG"][0], P) +
+          op(SEALED, b"\x02", Q) + op(TIME, struct.pack(">H", 61), f=1))
+    # We fetch from P: HAVE, small and large CHUNKs (from the reference), a timeout.
+    c.add(t, b"\x03" + fetch(b"beta") + fetch(b"big") + fetch(b"gone", 3) +
+          op(RAW, sync["HAVE_3_KEYS"][0], P) + op(RAW, sync["CHUNK_SMALL"][0], P) +
+          b"".join(op(RAW, x, P) for x in sync["CHUNK_LARGE"]) +
+          op(RAW, sync["HAVE_ANNOUNCE_BATCH"][0], P) + op(TIME, struct.pack(">H", 6), f=1))
+    # A libsetowire peer serves a transfer and leaves in the middle; the application
+    # fetches again from its callback (byte 0 bit 5); PEX from a verified peer.
+    c.add(t, b"\x23" + op(DATA, plain(0, b"verify"), Q) + op(DATA, plain(0, b"verify"), P) +
+          store(b"big", big=4000) + op(RAW, sync["WANT_BIG"][0], Q) + op(RAW, sync["PEX_2_ENTRIES"][0], P) +
+          fetch(b"alpha", 2) + op(TIME, struct.pack(">H", 400)) + op(SEALED, b"\x02", Q) +
+          op(TIME, struct.pack(">H", 1), f=1) + op(CLOSE) + op(TIME, struct.pack(">H", 61), f=1))
     # The peer table bound: every identity, then an unknown HELLO.
     c.add(t, b"\x43" + op(HELLO, peer=R) + op(HELLO, peer=S, f=1) +
           op(HELLO, peer=R, f=2) + op(TIME, struct.pack(">H", 1000)) +
