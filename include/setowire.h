@@ -199,6 +199,20 @@ int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const vo
 /* Number of peers with a session. */
 size_t sw_swarm_peer_count(const sw_swarm *swarm);
 
+/* One peer with a session, as sw_swarm_peers reports it. */
+typedef struct sw_peer_info {
+  uint8_t id[SW_WIRE_ID_LEN]; /* wire id */
+  char addr[SW_ADDRSTRLEN];   /* address in use: "ip:port" or "[ip6]:port" */
+  double rtt_ms;              /* smoothed round-trip time (PROTOCOL.md 9.2): starts at
+                                 100 ms and moves with each PONG */
+  int in_mesh;                /* 1: messages are flooded to and through this peer */
+} sw_peer_info;
+
+/* Copy at most max peers into out and return how many peers have a session, which can
+ * exceed max (out NULL or max 0: just count). A snapshot: nothing is kept. Returns 0
+ * with nothing filled if a temporary buffer of max entries cannot be allocated. */
+size_t sw_swarm_peers(const sw_swarm *swarm, sw_peer_info *out, size_t max);
+
 /* ---- store / fetch (PROTOCOL.md 11.1-11.4, 12) --------------------------- */
 
 #define SW_KEY_MAX 255            /* key bytes: one length byte on the wire (D29) */

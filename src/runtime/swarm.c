@@ -598,3 +598,20 @@ int sw_swarm_write(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *
 
 size_t sw_swarm_peer_count(const sw_swarm *s) { return s ? sw_core_peer_count(s->core) : 0; }
 
+size_t sw_swarm_peers(const sw_swarm *s, sw_peer_info *out, size_t max) {
+  if (!s) return 0;
+  size_t total = sw_core_peer_count(s->core);
+  size_t want = out && max < total ? max : out ? total : 0;
+  if (!want) return total;
+  sw_core_peer_info *pi = calloc(want, sizeof *pi);
+  if (!pi) return 0; /* documented: nothing filled when memory is short */
+  size_t n = sw_core_peers(s->core, pi, want);
+  for (size_t i = 0; i < n && i < want; i++) {
+    memcpy(out[i].id, pi[i].wire_id, SW_WIRE_ID_LEN);
+    if (addr_format(&pi[i].addr, out[i].addr, sizeof out[i].addr) < 0) out[i].addr[0] = 0;
+    out[i].rtt_ms = pi[i].rtt_ms;
+    out[i].in_mesh = pi[i].in_mesh;
+  }
+  free(pi);
+  return total;
+}
