@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev libuv1-dev libjansson-dev libcmocka-dev
   libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libedit-dev
-  python3 nodejs
+  python3 nodejs tmux
 )
 
 missing=()

@@ -262,4 +262,6 @@ async function main() {
   rl.on('close', quit);
 }
 
-main().catch((e) => { log(e.stack || String(e)); process.exit(1); });
+// ref_chat.js requires this file for loadReference (the same loopback guards).
+if (require.main === module) main().catch((e) => { log(e.stack || String(e)); process.exit(1); });
+module.exports = { loadReference };

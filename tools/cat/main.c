@@ -4,17 +4,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/evp.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
+#include "netopts.h"
 #include "setowire.h"
 #include "sqlite.h"
 
-#define MAX_CONNECT 64
 #define LINE_MAX_BYTES SW_MAX_MESSAGE
 #define READ_CHUNK 65536
 #define MAX_STORE 16
@@ -44,7 +43,7 @@ typedef struct cat {
 } cat;
 
 static void usage(FILE *f) {
-  fputs(
+  fprintf(f,
       "usage: setowire-cat [options] [TOPIC]\n"
       "\n"
       "Broadcast each line of standard input to the peers of TOPIC and print each\n"
@@ -55,34 +54,13 @@ static void usage(FILE *f) {
       "\n"
       "options:\n"
       "  --seed HEX          identity seed (hex); default: a random identity\n"
-      "  --port N            main UDP port (default 0: any)\n"
-      "  --bind ADDR         local address (default: all, IPv4 and IPv6)\n"
-      "  --connect HOST:PORT dial this peer directly (repeatable)\n"
-      "  --max-peers N       peer table bound (default 100)\n"
+      "%s"
       "  --legacy-frag       send messages over 1200 bytes to reference peers as\n"
       "                      plaintext FRAG frames (insecure; default: encrypted DATA)\n"
       "  --no-wait           read input at once, even before any peer connects\n"
-      "  --no-lan --no-dht --no-stun --no-http\n"
-      "                      turn a discovery method off (--no-http: neither HTTP\n"
-      "                      bootstrap nor piping servers; --no-stun has no effect yet)\n"
-      "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
-      "                      leave from it and announce it (default: the --bind\n"
-      "                      address if it is IPv4, else the first non-loopback\n"
-      "                      interface address)\n"
       "  --peer-cache PATH   remember the peers met in this JSON file (written\n"
       "                      atomically every 30 s and at exit) and dial the most\n"
       "                      recent of them when joining TOPIC\n"
-      "  --bootstrap-http URL  HTTP bootstrap server (http:// or https://): announce\n"
-      "                      to it and dial the peers it lists (repeatable, up to 8;\n"
-      "                      asked before the references' two default servers)\n"
-      "  --piping URL        piping server for the topic rendezvous (repeatable, up to\n"
-      "                      8; a bare host name means https://HOST; merged with the\n"
-      "                      references' four default servers)\n"
-      "  --no-default-servers  contact none of the references' third-party HTTP\n"
-      "                      servers (bootstrap or piping), only those given above\n"
-      "  --bootstrap HOST:PORT  DHT bootstrap node (repeatable, up to 16; a name is\n"
-      "                      resolved; port 0 means 49737): the DHT learns the network\n"
-      "                      from it and finds the peers of TOPIC\n"
       "  --store KEY=PATH    store the bytes of file PATH under KEY (repeatable); peers\n"
       "                      fetch it from us until end of input\n"
       "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
@@ -97,7 +75,7 @@ static void usage(FILE *f) {
       "not be sent (longer than 65474 bytes: reported, skipped, the rest still sent)\n"
       "or on a runtime error; 2 on bad usage. With --fetch: 0 once the value is\n"
       "written, 1 (and a message) when it did not arrive within --timeout.\n",
-      f);
+      netopts_help);
 }
 
 static void hex(const uint8_t *b, size_t n, char *out) {
@@ -352,49 +330,23 @@ static uint8_t *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-static int parse_u(const char *s, unsigned long max, unsigned long *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (!*s || *end || errno || v > max || s[0] == '-') return -1;
-  *out = v;
-  return 0;
-}
-
 int main(int argc, char **argv) {
   static cat c;
   sw_options o;
-  const char *connects[MAX_CONNECT];
-  int nconnect = 0;
-  unsigned long v;
+  static netopts nets; /* --port, --bind, --connect, discovery (tools/common) */
   sw_options_init(&o);
   c.wait_peer = 1;
-  enum { O_SEED = 1, O_PORT, O_BIND, O_CONNECT, O_MAXP, O_NOLAN, O_NODHT, O_NOSTUN, O_NOHTTP,
-         O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
+  enum { O_SEED = 1, O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
   enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE }; /* errors reported in their cases */
   const char *stores[MAX_STORE];
   int nstore = 0;
   unsigned long fetch_timeout = 30000;
   const char *storage_path = NULL;
   sw_storage *storage = NULL;
-  enum { O_PEER_CACHE = 200, O_LAN_ADDR }; /* reported without lo[]: see their cases */
-  enum { O_BOOT_HTTP = 500, O_PIPING, O_NO_DEFAULTS }; /* also reported without lo[] */
-  enum { O_BOOTSTRAP = 400 };
-  static const char *boot_dht[16];
-  static const char *boot_http[8], *piping[8];
   static const struct option lo[] = {
-      {"seed", required_argument, 0, O_SEED},     {"port", required_argument, 0, O_PORT},
-      {"bind", required_argument, 0, O_BIND},     {"connect", required_argument, 0, O_CONNECT},
-      {"max-peers", required_argument, 0, O_MAXP}, {"no-lan", no_argument, 0, O_NOLAN},
-      {"no-dht", no_argument, 0, O_NODHT},        {"no-stun", no_argument, 0, O_NOSTUN},
-      {"no-http", no_argument, 0, O_NOHTTP},      {"events", no_argument, 0, O_EVENTS},
+      {"seed", required_argument, 0, O_SEED},     {"events", no_argument, 0, O_EVENTS},
       {"legacy-frag", no_argument, 0, O_LEGACY},  {"no-wait", no_argument, 0, O_NOWAIT},
-      {"peer-cache", required_argument, 0, O_PEER_CACHE},
-      {"lan-addr", required_argument, 0, O_LAN_ADDR},
-      {"bootstrap-http", required_argument, 0, O_BOOT_HTTP},
-      {"piping", required_argument, 0, O_PIPING},
-      {"no-default-servers", no_argument, 0, O_NO_DEFAULTS},
-      {"bootstrap", required_argument, 0, O_BOOTSTRAP},
+      NETOPTS_LONG,
       {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
@@ -402,67 +354,9 @@ int main(int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
     switch (opt) {
       case O_SEED: o.seed_hex = optarg; break;
-      case O_PORT:
-        if (parse_u(optarg, 65535, &v)) goto bad_value;
-        o.port = (uint16_t)v;
-        break;
-      case O_BIND: o.bind = optarg; break;
-      case O_CONNECT:
-        if (nconnect == MAX_CONNECT) {
-          fprintf(stderr, "setowire-cat: at most %d --connect\n", MAX_CONNECT);
-          return 2;
-        }
-        connects[nconnect++] = optarg;
-        break;
-      case O_MAXP:
-        if (parse_u(optarg, 100000, &v) || v == 0) goto bad_value;
-        o.max_peers = v;
-        break;
-      case O_NOLAN: o.lan = 0; break;
-      case O_NODHT: o.dht = 0; break;
-      case O_NOSTUN: o.stun = 0; break;
-      case O_NOHTTP: o.http = 0; break;
       case O_EVENTS: c.events = 1; break;
       case O_LEGACY: o.legacy_frag = 1; break;
       case O_NOWAIT: c.wait_peer = 0; break;
-      case O_BOOT_HTTP:
-      case O_PIPING: {
-        const char **list = opt == O_BOOT_HTTP ? boot_http : piping;
-        size_t *n = opt == O_BOOT_HTTP ? &o.n_bootstrap_http : &o.n_piping;
-        if (*n == 8) {
-          fprintf(stderr, "setowire-cat: at most 8 --%s\n",
-                  opt == O_BOOT_HTTP ? "bootstrap-http" : "piping");
-          return 2;
-        }
-        list[(*n)++] = optarg; /* checked by sw_swarm_new (SW_EINVAL) */
-        o.bootstrap_http = boot_http;
-        o.piping = piping;
-        break;
-      }
-      case O_NO_DEFAULTS: o.no_default_servers = 1; break;
-      case O_BOOTSTRAP:
-        if (o.nbootstrap == 16) {
-          fprintf(stderr, "setowire-cat: at most 16 --bootstrap\n");
-          return 2;
-        }
-        boot_dht[o.nbootstrap++] = optarg; /* checked by sw_swarm_new (SW_EINVAL) */
-        o.bootstrap = boot_dht;
-        break;
-      case O_PEER_CACHE:
-        o.load_peers = sw_peer_cache_file_load;
-        o.save_peers = sw_peer_cache_file_save;
-        o.peers_ctx = optarg;
-        break;
-      case O_LAN_ADDR: {
-        struct in_addr ia;
-        if (inet_pton(AF_INET, optarg, &ia) != 1) {
-          fprintf(stderr, "setowire-cat: bad value '%s' for --lan-addr (an IPv4 address)\n",
-                  optarg);
-          return 2;
-        }
-        o.lan_addr = optarg;
-        break;
-      }
       case O_STORE: {
         const char *eq = strchr(optarg, '=');
         if (!eq || eq == optarg || eq - optarg > SW_KEY_MAX || !eq[1] || nstore == MAX_STORE) {
@@ -481,7 +375,7 @@ int main(int argc, char **argv) {
         c.fetch_key = optarg;
         break;
       case O_TIMEOUT:
-        if (parse_u(optarg, 86400000, &fetch_timeout) || fetch_timeout == 0) {
+        if (netopts_parse_u(optarg, 86400000, &fetch_timeout) || fetch_timeout == 0) {
           fprintf(stderr, "setowire-cat: bad value '%s' for --timeout\n", optarg);
           return 2;
         }
@@ -489,12 +383,12 @@ int main(int argc, char **argv) {
       case O_STORAGE: storage_path = optarg; break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
-      default: usage(stderr); return 2;
+      default: {
+        int rc = netopts_parse(&nets, &o, opt, optarg, "setowire-cat");
+        if (rc < 0) usage(stderr);
+        if (rc) return 2;
+      }
     }
-    continue;
-  bad_value:
-    fprintf(stderr, "setowire-cat: bad value '%s' for --%s\n", optarg, lo[opt - 1].name);
-    return 2;
   }
   if (argc - optind > 1) {
     usage(stderr);
@@ -525,13 +419,7 @@ int main(int argc, char **argv) {
     return rc == SW_EINVAL ? 2 : 1;
   }
   if (have_topic) sw_swarm_join(c.swarm, topic);
-  for (int i = 0; i < nconnect; i++) {
-    rc = sw_swarm_connect(c.swarm, connects[i]);
-    if (rc) {
-      fprintf(stderr, "setowire-cat: --connect %s: %s\n", connects[i], sw_strerror(rc));
-      return 2;
-    }
-  }
+  if (netopts_connect(&nets, c.swarm, "setowire-cat")) return 2;
   for (int i = 0; i < nstore; i++) {
     char key[SW_KEY_MAX + 1];
     const char *eq = strchr(stores[i], '=');
