@@ -613,7 +613,11 @@ static int load_identity(const char *path, char seed[2 * 128 + 1]) {
     }
     hex(raw, sizeof raw, hx);
     int bl = snprintf(body, sizeof body, "{\"seed\": \"%s\"}\n", hx);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    int tl = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    if (tl < 0 || (size_t)tl >= sizeof tmp) {
+      fprintf(stderr, PROG ": identity path too long: %s\n", path);
+      return -1;
+    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       fprintf(stderr, PROG ": %s: %s\n", tmp, strerror(errno));
