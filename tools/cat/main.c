@@ -13,6 +13,7 @@
 #include "netopts.h"
 #include "setowire.h"
 #include "sqlite.h"
+#include "hex.h"
 
 #define LINE_MAX_BYTES SW_MAX_MESSAGE
 #define READ_CHUNK 65536
@@ -78,14 +79,6 @@ static void usage(FILE *f) {
       netopts_help);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[b[i] >> 4];
-    out[2 * i + 1] = d[b[i] & 15];
-  }
-  out[2 * n] = 0;
-}
 
 static void start_reading(cat *c);
 static void stop_reading(cat *c);
@@ -221,14 +214,14 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     case SW_EV_LISTENING: {
       uint8_t full[SW_ID_LEN];
       sw_swarm_id(s, full);
-      hex(full, SW_ID_LEN, id);
+      tool_hex(full, SW_ID_LEN, id);
       if (c->events)
         fprintf(stderr, "{\"event\":\"listening\",\"id\":\"%s\",\"port\":%u,\"dht_port\":%u}\n", id,
                 ev->port, sw_swarm_dht_port(s));
       break;
     }
     case SW_EV_CONNECTION:
-      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
       if (c->events)
         fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
       if (!c->connected_once) {
@@ -237,7 +230,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       }
       break;
     case SW_EV_DISCONNECT:
-      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
       if (c->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
       break;
     case SW_EV_DATA:

@@ -29,6 +29,7 @@
 
 #include "netopts.h"
 #include "setowire.h"
+#include "hex.h"
 
 #define PROG "setowire-chat"
 #define NICK_MAX 64          /* bytes of a nick kept and shown; longer ones are cut */
@@ -100,14 +101,6 @@ static void usage(FILE *f) {
 
 /* ---- output ---------------------------------------------------------------- */
 
-static void hex(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[b[i] >> 4];
-    out[2 * i + 1] = d[b[i] & 15];
-  }
-  out[2 * n] = 0;
-}
 
 /* Text from the network goes to a terminal: control bytes (escape sequences, carriage
  * returns) become '?', so a peer can neither move the cursor nor fake a line. */
@@ -220,7 +213,7 @@ static tracked *track(const uint8_t *id) {
 static const char *name_of(const uint8_t *id, char buf[2 * SW_WIRE_ID_LEN + 1]) {
   tracked *t = find(id);
   if (t && t->nick[0]) return t->nick;
-  hex(id, SW_WIRE_ID_LEN, buf);
+  tool_hex(id, SW_WIRE_ID_LEN, buf);
   buf[8] = 0;
   return buf;
 }
@@ -356,7 +349,7 @@ static void peers_cmd(void) {
   for (size_t i = 0; i < got && i < n; i++) {
     char id[2 * SW_WIRE_ID_LEN + 1];
     tracked *t = find(pi[i].id);
-    hex(pi[i].id, SW_WIRE_ID_LEN, id);
+    tool_hex(pi[i].id, SW_WIRE_ID_LEN, id);
     id[8] = 0;
     say("  %s nick=%s rtt=%lums mesh=%s addr=%s", id, t && t->nick[0] ? t->nick : "?",
         (unsigned long)(pi[i].rtt_ms + 0.5), pi[i].in_mesh ? "true" : "false", pi[i].addr);
@@ -611,7 +604,7 @@ static int load_identity(const char *path, char seed[2 * 128 + 1]) {
       fprintf(stderr, PROG ": no random bytes for a new identity\n");
       return -1;
     }
-    hex(raw, sizeof raw, hx);
+    tool_hex(raw, sizeof raw, hx);
     int bl = snprintf(body, sizeof body, "{\"seed\": \"%s\"}\n", hx);
     int tl = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     if (tl < 0 || (size_t)tl >= sizeof tmp) {
@@ -751,7 +744,7 @@ int main(int argc, char **argv) {
   }
   uint8_t full[SW_ID_LEN];
   sw_swarm_id(C.swarm, full);
-  hex(full, SW_ID_LEN, C.self_hex);
+  tool_hex(full, SW_ID_LEN, C.self_hex);
   sw_swarm_join(C.swarm, topic);
   if ((rc = netopts_connect(&nets, C.swarm, PROG))) return rc;
 

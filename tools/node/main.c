@@ -14,6 +14,7 @@
 
 #include "bootsrv.h"
 #include "setowire.h"
+#include "hex.h"
 
 #define DEFAULT_DHT_PORT 49737  /* PROTOCOL.md 19: the references' well-known port */
 #define DEFAULT_HTTP_PORT 49738
@@ -70,14 +71,6 @@ static void usage(FILE *f) {
       DEFAULT_PER_SOURCE, DEFAULT_PEERS_MAX);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[b[i] >> 4];
-    out[2 * i + 1] = d[b[i] & 15];
-  }
-  out[2 * n] = 0;
-}
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 
@@ -161,7 +154,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     case SW_EV_LISTENING: {
       uint8_t full[SW_ID_LEN];
       sw_swarm_id(s, full);
-      hex(full, SW_ID_LEN, id);
+      tool_hex(full, SW_ID_LEN, id);
       if (n->events)
         fprintf(stderr,
                 "{\"event\":\"listening\",\"id\":\"%s\",\"dht_port\":%u,\"http_port\":%u,"
@@ -174,7 +167,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     }
     case SW_EV_CONNECTION:
       n->connections++;
-      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
       if (n->events)
         fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
       snprintf(kv, sizeof kv, "peer=%s addr=%s", id, ev->addr);
@@ -182,7 +175,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_DISCONNECT:
       n->disconnects++;
-      hex(ev->peer, SW_WIRE_ID_LEN, id);
+      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
       if (n->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
       snprintf(kv, sizeof kv, "peer=%s", id);
       logf_(n, "info", "disconnect", kv);
