@@ -1,37 +1,24 @@
 /* The me record and meet (PROTOCOL.md 14.2): see merec.h. */
 #include "merec.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core_internal.h"
-
-static const char HEX[] = "0123456789abcdef";
+#include "crypto.h"
 
 void merec_topic_hash(const uint8_t topic[32], char out[MEREC_TOPIC_HASH_LEN + 1]) {
   char text[65];
-  uint8_t d[SHA_DIGEST_LENGTH];
-  for (int i = 0; i < 32; i++) {
-    text[2 * i] = HEX[topic[i] >> 4];
-    text[2 * i + 1] = HEX[topic[i] & 15];
-  }
-  SHA1((const unsigned char *)text, 64, d); /* it hashes the hex text, not the bytes */
-  for (int i = 0; i < MEREC_TOPIC_HASH_LEN / 2; i++) {
-    out[2 * i] = HEX[d[i] >> 4];
-    out[2 * i + 1] = HEX[d[i] & 15];
-  }
-  out[MEREC_TOPIC_HASH_LEN] = 0;
+  uint8_t d[20];
+  crypto_hex_encode(topic, 32, text);
+  crypto_sha1(text, 64, d); /* it hashes the hex text, not the bytes (14.1) */
+  crypto_hex_encode(d, MEREC_TOPIC_HASH_LEN / 2, out); /* 12 chars and the NUL */
 }
 
 size_t merec_build(char *out, size_t cap, const uint8_t id[20], const char *lan_ip,
                    uint16_t port) {
   char idhex[41];
-  for (int i = 0; i < 20; i++) {
-    idhex[2 * i] = HEX[id[i] >> 4];
-    idhex[2 * i + 1] = HEX[id[i] & 15];
-  }
-  idhex[40] = 0;
+  crypto_hex_encode(id, 20, idhex);
   sw_addr a;
   /* only a numeric address goes out: the text is ours, but keep the JSON well formed */
   const char *ip = lan_ip && addr_parse_ip(&a, lan_ip, port) == SW_OK ? lan_ip : "127.0.0.1";
