@@ -154,6 +154,9 @@ typedef struct sw_options {
    * (14.3). The strings are not kept. */
   const char *const *seeds;
   size_t nseeds;
+  /* 1: announce this node as a relay: `relay:` records in the DHT (PROTOCOL.md 14.6,
+   * 15.3). Answering relay requests is not implemented yet. */
+  int relay;
 } sw_options;
 
 void sw_options_init(sw_options *opts);

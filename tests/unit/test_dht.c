@@ -292,7 +292,13 @@ typedef struct fnet {
 
 static void fn_rand(void *ctx, uint8_t *b, size_t n) { tu_rng_bytes(ctx, b, n); }
 
+static int fn_add_relay(fnet *f, const sw_addr *boot, size_t nboot, int relay, const char *lip);
+
 static int fn_add(fnet *f, const sw_addr *boot, size_t nboot) {
+  return fn_add_relay(f, boot, nboot, 0, NULL);
+}
+
+static int fn_add_relay(fnet *f, const sw_addr *boot, size_t nboot, int relay, const char *lip) {
   int i = f->count++;
   fnode *x = &f->n[i];
   char a[32];
@@ -301,7 +307,8 @@ static int fn_add(fnet *f, const sw_addr *boot, size_t nboot) {
   x->dht = x->main;
   x->dht.port = (uint16_t)(20000 + i);
   x->rng.s = 0x1234 + (uint64_t)i * 7919;
-  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .main_port = x->main.port};
+  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .main_port = x->main.port,
+                   .relay = relay, .lip = lip};
   sw_core_config cfg = {.random = fn_rand, .ctx = &x->rng, .dht = &dc};
   assert_int_equal(sw_core_new(&x->c, &cfg, f->now), SW_OK);
   return i;
@@ -423,6 +430,51 @@ static void send_to(fnet *f, int i, const char *text) {
   sw_core_datagram(f->n[i].c, SW_SOCK_DHT, &f->outside, (const uint8_t *)text, strlen(text),
                    f->now);
   fn_pump(f);
+}
+
+/* A relay announces `relay:<topic hash>:<full id>` (14.6, 15.3) to the closest nodes,
+ * with the address the DHT learnt for it from its bootstrap node's reply; a node
+ * without the relay option does not. */
+static void test_relay_record(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  int r = fn_add_relay(f, &f->n[0].dht, 1, 1, "192.0.2.9");
+  int plain = fn_add(f, &f->n[0].dht, 1);
+  uint8_t topic[32];
+  memset(topic, 0x44, 32);
+  sw_core_join(f->n[r].c, topic);
+  sw_core_join(f->n[plain].c, topic);
+  fn_run(f, 5000);
+  assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
+  char th[13], text[120], keyhex[41], msg[256];
+  uint8_t key[20];
+  dht_topic_hash(topic, th);
+  for (int who = 0; who < 2; who++) {
+    int n = who ? plain : r;
+    char idh[41];
+    uint8_t full[20];
+    sw_core_identity(f->n[n].c, NULL, full);
+    crypto_hex_encode(full, 20, idh);
+    snprintf(text, sizeof text, "relay:%s:%s", th, idh);
+    crypto_sha1(text, strlen(text), key);
+    crypto_hex_encode(key, 20, keyhex);
+    snprintf(msg, sizeof msg,
+             "{\"type\":6,\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\","
+             "\"key\":\"%s\",\"rpcId\":\"0000000%d\"}", keyhex, who + 1);
+    send_to(f, 0, msg);
+    dht_msg m;
+    assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+    if (who == 0) {
+      assert_int_equal(m.type, DHT_FOUND_VAL);
+      assert_non_null(strstr(m.value, idh));
+      assert_non_null(strstr(m.value, "\"10.9.0.2\"")); /* as seen by node 0 */
+    } else {
+      assert_int_equal(m.type, DHT_FOUND_NODE); /* not a relay: no such record */
+    }
+  }
+  fn_free(f);
 }
 
 static void test_answers_reference_node(void **state) {
@@ -575,6 +627,7 @@ int main(void) {
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_lookups_fake_network),
       cmocka_unit_test(test_answers_reference_node),
+      cmocka_unit_test(test_relay_record),
       cmocka_unit_test(test_bootstrap_learns_id),
       cmocka_unit_test(test_caps),
   };

@@ -50,8 +50,9 @@ static void usage(FILE *f) {
       "  --port N             main UDP port (default 0: any)\n"
       "  --bind ADDR          local address for every socket (default: all, IPv4 and IPv6)\n"
       "  --seed HEX           identity seed (hex); default: a random identity\n"
-      "  --relay              offer to relay for peers behind NATs (stored; relaying is\n"
-      "                       enabled once the relay subsystem exists)\n"
+      "  --relay              mark this node a relay (sw_options.relay: relay: records\n"
+      "                       in the DHT for joined topics); answering relay requests\n"
+      "                       comes with NAT traversal, not implemented yet\n"
       "  --max-peers N        peer table bound (default 100)\n"
       "  --http-max N         bootstrap entries kept (default %u; the oldest is replaced)\n"
       "  --http-ttl S         seconds an entry lives without a new announce (default %u)\n"
@@ -293,6 +294,7 @@ int main(int argc, char **argv) {
    * answers every DHT request and keeps the topic records (capped, expiring). */
   o.dht = 1;
   o.dht_port = (uint16_t)n.dht_port;
+  o.relay = n.relay;
   int rc = sw_swarm_new(&n.swarm, &o, &n.loop);
   if (rc) {
     fprintf(stderr, "setowire-node: %s%s\n", sw_strerror(rc),
