@@ -439,6 +439,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .dedup_slots_log2 = 6, /* tiny: generations rotate */
                         .gossip_meet = 1, /* gossip objects in DATA are parsed and met */
                         .sync = 1,        /* HAVE/WANT/CHUNK/CHUNK_ACK and store/fetch */
+                        .store_cache_max = 8, /* small: eviction by count and by bytes */
+                        .store_cache_bytes = 2u << 20,
                         .pex = 1,
                         .peer_cache = 1,
                         .random = fuzz_random,

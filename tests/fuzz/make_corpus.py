@@ -212,6 +212,10 @@ def dispatch_corpus(c, capture, frames, data_frames):
           store(b"big", big=4000) + op(RAW, sync["WANT_BIG"][0], Q) + op(RAW, sync["PEX_2_ENTRIES"][0], P) +
           fetch(b"alpha", 2) + op(TIME, struct.pack(">H", 400)) + op(SEALED, b"\x02", Q) +
           op(TIME, struct.pack(">H", 1), f=1) + op(CLOSE) + op(TIME, struct.pack(">H", 61), f=1))
+    # The value cache (8 entries, 2 MiB in the harness) evicts by count, then by bytes.
+    c.add(t, b"\x03" + b"".join(store(b"k%d" % i, b"v%d" % i) for i in range(10)) +
+          b"".join(store(b"big%d" % i, big=65535) for i in range(3)) + fetch(b"k0") +
+          op(RAW, sync["WANT"][0], P) + op(TIME, struct.pack(">H", 1), f=1))
     # The peer table bound: every identity, then an unknown HELLO.
     c.add(t, b"\x43" + op(HELLO, peer=R) + op(HELLO, peer=S, f=1) +
           op(HELLO, peer=R, f=2) + op(TIME, struct.pack(">H", 1000)) +
