@@ -9,17 +9,9 @@
 
 #include "crypto.h"
 #include "dedup.h"
-#include "dht.h"
 #include "gossip.h"
-#include "httpboot.h"
 #include "jitter.h"
-#include "lan.h"
 #include "outq.h"
-#include "peercache.h"
-#include "pex.h"
-#include "piping.h"
-#include "seeds.h"
-#include "sync.h"
 #include "wire.h"
 
 /* Timers and bounds (PROTOCOL.md 19 unless said otherwise). */
@@ -156,8 +148,12 @@ struct sw_core {
   uint8_t topic[32];
   int joined, closing, want_writable;
   sw_core_stats stats;
-  core_module modules[CORE_MAX_MODULES];
+  core_module *modules; /* registered, in attach order */
   int nmodules;
+  /* The frame registry: who owns each main-socket type byte and each other socket kind
+   * (OWNER_NONE, OWNER_ENGINE, or OWNER_MODULE + index into modules). */
+  uint8_t frame_owner[256];
+  uint8_t socket_owner[3];
   http_slot http[HTTP_MAX];
   uint32_t http_next_id;
   uint64_t last_now; /* the latest time given to any entry point */
@@ -165,6 +161,13 @@ struct sw_core {
   uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX];
 };
+
+enum { OWNER_NONE = 0, OWNER_ENGINE = 1, OWNER_MODULE = 2 };
+
+/* The frames the engine itself handles (PROTOCOL.md 1.1, 21.2). */
+static const uint8_t engine_frames[] = {WIRE_DATA,   WIRE_PING,  WIRE_PONG,  WIRE_GOAWAY,
+                                        WIRE_FRAG,   WIRE_BATCH, WIRE_SEALED, WIRE_HELLO,
+                                        WIRE_HELLO_ACK};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -948,11 +951,15 @@ static void dispatch(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t
       while (wire_batch_next(&it, &f, &fl)) dispatch(c, from, f, fl, now, depth + 1);
       break;
     }
-    default: /* frames of the modules; unknown types are ignored, as in 1.1 */
-      FOR_MODULES(c, m) {
-        if (m->on_datagram && m->on_datagram(m->state, SW_SOCK_MAIN, from, buf, len, now)) break;
+    default: { /* a module's frame (the registry); unknown types are ignored, as in 1.1 */
+      unsigned o = c->frame_owner[buf[0]];
+      if (o >= OWNER_MODULE) {
+        core_module *m = &c->modules[o - OWNER_MODULE];
+        core_path path = core_path_direct(from);
+        m->on_frame(m->state, &path, buf, len, now);
       }
       break;
+    }
   }
 }
 
@@ -962,8 +969,10 @@ void sw_core_datagram(sw_core *c, sw_sock_kind kind, const sw_addr *from, const 
   c->last_now = now;
   if (!from || !buf) return;
   if (kind != SW_SOCK_MAIN) {
-    FOR_MODULES(c, m) {
-      if (m->on_datagram && m->on_datagram(m->state, kind, from, buf, len, now)) break;
+    unsigned o = (unsigned)kind < sizeof c->socket_owner ? c->socket_owner[kind] : OWNER_NONE;
+    if (o >= OWNER_MODULE) {
+      core_module *m = &c->modules[o - OWNER_MODULE];
+      m->on_datagram(m->state, kind, from, buf, len, now);
     }
     return;
   }
@@ -1296,31 +1305,13 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
   c->meet_tokens = MEET_BURST;
   c->meet_refill_at = now;
-  /* Discovery modules, in their own files (lan.c, pex.c, peercache.c). */
-  peercache *pc = NULL;
-  if ((cfg->peer_cache && (rc = peercache_attach(c, cfg, now, &pc)) != SW_OK) ||
-      (cfg->pex && (rc = pex_attach(c, pc, now, NULL)) != SW_OK) ||
-      (cfg->lan && (rc = lan_attach(c, cfg, now, NULL)) != SW_OK)) {
-    sw_core_free(c);
-    return rc;
-  }
-  if (cfg->dht && (rc = dht_attach(c, cfg->dht, now)) != SW_OK) {
-    sw_core_free(c);
-    return rc;
-  }
-  if (cfg->http && ((rc = httpboot_attach(c, cfg, now, NULL)) != SW_OK ||
-                    (rc = piping_attach(c, cfg, now, NULL)) != SW_OK)) {
-    sw_core_free(c);
-    return rc;
-  }
-  if (cfg->sync && (rc = sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes,
-                                     cfg->storage)) != SW_OK) {
-    sw_core_free(c);
-    return rc;
-  }
-  if ((rc = seeds_attach(c)) != SW_OK) {
-    sw_core_free(c);
-    return rc;
+  for (size_t i = 0; i < sizeof engine_frames; i++) c->frame_owner[engine_frames[i]] = OWNER_ENGINE;
+  const core_module_def *const *defs = cfg->modules ? cfg->modules : core_default_modules;
+  for (; *defs; defs++) {
+    if ((rc = (*defs)->attach(c, cfg, now)) != SW_OK) {
+      sw_core_free(c);
+      return rc;
+    }
   }
   *out = c;
   return SW_OK;
@@ -1341,6 +1332,7 @@ void sw_core_free(sw_core *c) {
     for (size_t k = 0; k < c->max_peers; k++)
       if (c->peers[k].used) peer_clear(c, &c->peers[k]);
   free(c->peers);
+  free(c->modules);
   outq_free(&c->out);
   dedup_set_free(&c->seen);
   memset(&c->me, 0, sizeof c->me);
@@ -1350,13 +1342,35 @@ void sw_core_free(sw_core *c) {
 /* ---- services to modules (core_internal.h) ------------------------------- */
 
 int core_add_module(sw_core *c, const core_module *m) {
+  if (!m || (m->nframes && (!m->frames || !m->on_frame)) || (m->sockets && !m->on_datagram) ||
+      (m->sockets & ~(CORE_SOCKET(SW_SOCK_DHT) | CORE_SOCKET(SW_SOCK_LAN))))
+    return SW_EINVAL;
+  /* All claims are checked before any is made: a refused module leaves no trace. */
+  for (size_t i = 0; i < m->nframes; i++) {
+    if (c->frame_owner[m->frames[i]] != OWNER_NONE) return SW_EINVAL;
+    for (size_t k = 0; k < i; k++)
+      if (m->frames[k] == m->frames[i]) return SW_EINVAL;
+  }
+  for (unsigned k = 0; k < sizeof c->socket_owner; k++)
+    if ((m->sockets & CORE_SOCKET(k)) && c->socket_owner[k] != OWNER_NONE) return SW_EINVAL;
   if (c->nmodules == CORE_MAX_MODULES) return SW_EFULL;
+  core_module *grown = realloc(c->modules, (size_t)(c->nmodules + 1) * sizeof *grown);
+  if (!grown) return SW_ENOMEM;
+  c->modules = grown;
+  uint8_t owner = (uint8_t)(OWNER_MODULE + c->nmodules);
   c->modules[c->nmodules++] = *m;
+  for (size_t i = 0; i < m->nframes; i++) c->frame_owner[m->frames[i]] = owner;
+  for (unsigned k = 0; k < sizeof c->socket_owner; k++)
+    if (m->sockets & CORE_SOCKET(k)) c->socket_owner[k] = owner;
   return SW_OK;
 }
 
 void core_send(sw_core *c, sw_sock_kind kind, const sw_addr *to, const uint8_t *d, size_t len) {
   if (outq_push(&c->out, (uint8_t)kind, to, d, len)) c->stats.ctrl_dropped++;
+}
+
+void core_send_path(sw_core *c, const core_path *to, const uint8_t *d, size_t len) {
+  core_send(c, SW_SOCK_MAIN, &to->addr, d, len);
 }
 
 int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size_t len) {
@@ -1403,17 +1417,17 @@ int core_connected(const sw_core *c, const uint8_t wire[8]) {
   return peer_by_wire((sw_core *)c, wire) != NULL;
 }
 
-int core_verified_peer(sw_core *c, const sw_addr *from, uint8_t wire[8]) {
+int core_verified_peer(sw_core *c, const core_path *from, uint8_t wire[8]) {
   int ai;
-  core_peer *p = peer_by_addr(c, from, &ai);
+  core_peer *p = peer_by_addr(c, &from->addr, &ai);
   if (!p || !p->addrs[ai].verified) return 0;
   if (wire) memcpy(wire, p->wire_id, 8);
   return 1;
 }
 
-int core_peer_at(sw_core *c, const sw_addr *from, uint8_t wire[8]) {
+int core_peer_at(sw_core *c, const core_path *from, uint8_t wire[8]) {
   int ai;
-  core_peer *p = peer_by_addr(c, from, &ai);
+  core_peer *p = peer_by_addr(c, &from->addr, &ai);
   if (!p) return 0;
   if (wire) memcpy(wire, p->wire_id, 8);
   return CORE_PEER_MAPPED | (p->addrs[ai].verified ? CORE_PEER_VERIFIED : 0) |

@@ -50,6 +50,8 @@ typedef struct sw_core_config {
   const char *const *piping;         /* piping server URLs, or host names (copied) */
   size_t n_piping;
   int no_default_servers;            /* 1: none of the references' third-party servers */
+  /* The modules to run, NULL-terminated (core_internal.h); NULL: core_default_modules. */
+  const struct core_module_def *const *modules;
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

@@ -12,10 +12,29 @@
 #include "core.h"
 #include "crypto.h"
 
+/* Where a main-socket frame came from, and where an answer to it goes: a direct address,
+ * or a peer that relays for the far end (docs/ARCHITECTURE.md "Paths"). Two paths are the
+ * same path when both are direct to one address, or both relayed by one relay for one
+ * far end. */
+typedef struct core_path {
+  sw_addr addr;    /* direct: the remote address; relayed: the relay's address */
+  uint8_t relayed; /* 1: through the relay below */
+  uint8_t via[8];  /* relayed: the relay's wire id */
+  uint8_t far[8];  /* relayed: the relay's name for the far end */
+} core_path;
+
+/* A direct path to addr. */
+static inline core_path core_path_direct(const sw_addr *addr) {
+  core_path p = {.addr = *addr, .relayed = 0, .via = {0}, .far = {0}};
+  return p;
+}
+
 /* ---- engine services ------------------------------------------------------ */
 
 /* Queue one datagram on a socket kind (control room; counted as dropped when full). */
 void core_send(sw_core *c, sw_sock_kind kind, const sw_addr *to, const uint8_t *d, size_t len);
+/* Queue one main-socket frame back along a path (direct, or wrapped for its relay). */
+void core_send_path(sw_core *c, const core_path *to, const uint8_t *d, size_t len);
 
 /* Queue a control frame (HAVE, WANT, CHUNK, PEX...) to a connected peer, coalesced with
  * its other frames (PROTOCOL.md 8.1). SW_ENOTCONN, SW_EAGAIN, SW_EMSGSIZE. */
@@ -34,14 +53,14 @@ int core_connected(const sw_core *c, const uint8_t wire[8]);
 /* Whether a source address belongs to a connected peer that has sent authenticated
  * frames from it (D6: control frames are accepted only from verified peers). Fills
  * wire when non-NULL. */
-int core_verified_peer(sw_core *c, const sw_addr *from, uint8_t wire[8]);
+int core_verified_peer(sw_core *c, const core_path *from, uint8_t wire[8]);
 /* The peer a source address is mapped to, verified or not, as CORE_PEER_* flags (0 when
  * none); fills wire when non-NULL. For modules that must also hear reference peers,
  * whose addresses are verified only once they send DATA (see sync.c). */
 #define CORE_PEER_MAPPED 1
 #define CORE_PEER_VERIFIED 2
 #define CORE_PEER_LEGACY 4 /* a reference peer (41-byte HELLO) */
-int core_peer_at(sw_core *c, const sw_addr *from, uint8_t wire[8]);
+int core_peer_at(sw_core *c, const core_path *from, uint8_t wire[8]);
 void core_emit(sw_core *c, const sw_event *ev);
 
 /* HTTP through the runtime (sw_core_http_take / sw_core_http_done in core.h). The
@@ -54,14 +73,22 @@ int core_http(sw_core *c, const char *method, const char *url, const char *conte
 
 /* ---- module hooks --------------------------------------------------------- */
 
-/* A protocol module, registered at core creation. Every hook may be NULL. */
+/* A protocol module. It attaches itself (its core_module_def below) and is then driven
+ * through these hooks; every hook may be NULL. */
 typedef struct core_module {
   const char *name;
-  /* A datagram of a kind other than the main socket's, or a main-socket frame type
-   * the engine does not handle itself (from any address: check it). Return 1 when
-   * consumed. */
-  int (*on_datagram)(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
-                     size_t len, uint64_t now);
+  /* Main-socket frame types it owns (the WIRE_* enum in wire.h). A type has exactly one
+   * owner across the engine and every module: claiming a taken one fails the attach.
+   * on_frame gets them from any path, authenticated or not: check it. */
+  const uint8_t *frames;
+  size_t nframes;
+  void (*on_frame)(void *m, const core_path *from, const uint8_t *buf, size_t len,
+                   uint64_t now);
+  /* Datagrams of the other sockets (SW_SOCK_DHT, SW_SOCK_LAN) it takes: a mask of
+   * CORE_SOCKET(kind). Each kind has at most one owner. */
+  unsigned sockets;
+  void (*on_datagram)(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
+                      size_t len, uint64_t now);
   void (*on_connection)(void *m, const uint8_t wire[8], const sw_addr *addr, uint64_t now);
   void (*on_disconnect)(void *m, const uint8_t wire[8], uint64_t now);
   void (*on_join)(void *m, uint64_t now);
@@ -73,12 +100,28 @@ typedef struct core_module {
   void *state;
 } core_module;
 
-#define CORE_MAX_MODULES 8
+#define CORE_SOCKET(kind) (1u << (kind))
+#define CORE_MAX_MODULES 32 /* a bound on a list the program chooses, not a table to fill */
 
-/* Register a module (done by sw_core_new from the configuration). */
+/* Register a module: its frame types and socket kinds are claimed, all or nothing.
+ * SW_EINVAL when one is already taken (the state is then not the engine's: the caller
+ * frees it), SW_EFULL past CORE_MAX_MODULES, SW_ENOMEM. */
 int core_add_module(sw_core *c, const core_module *m);
 /* The state of the registered module with this name, or NULL. */
 void *core_module_state(sw_core *c, const char *name);
+
+/* How a module joins an engine: sw_core_new calls attach for each entry of the list it
+ * is given (sw_core_config.modules, or core_default_modules), in order. attach reads the
+ * configuration, returns SW_OK without registering when it is not asked for, and
+ * otherwise builds its state and calls core_add_module. */
+typedef struct core_module_def {
+  const char *name;
+  int (*attach)(sw_core *c, const sw_core_config *cfg, uint64_t now);
+} core_module_def;
+
+/* The modules a default engine runs (modules.c), NULL-terminated. */
+extern const core_module_def *const core_default_modules[];
+
 /* Prove our address again to a libsetowire peer (a sealed frame it verifies us by):
  * the one sent on connecting can be lost. No-op for reference peers. */
 void core_prove(sw_core *c, const uint8_t wire[8]);

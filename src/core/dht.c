@@ -865,17 +865,17 @@ static void answer(dht *d, const dht_msg *in, const sw_addr *from, uint64_t now)
   send_msg(d, from, m);
 }
 
-static int on_datagram(void *st, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
+static void on_datagram(void *st, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
                        size_t len, uint64_t now) {
   dht *d = st;
-  if (kind != SW_SOCK_DHT) return 0;
+  if (kind != SW_SOCK_DHT) return;
   d->st.rx++;
   dht_msg *in = malloc(sizeof *in); /* scratch stays free for the reply */
-  if (!in) return 1;
+  if (!in) return;
   if (dht_parse(buf, len, in) != SW_OK) {
     d->st.rx_bad++;
     free(in);
-    return 1;
+    return;
   }
   if (in->has_from) rt_add(d, in->from, from, now); /* 14.6 step 1 */
   if (in->has_rpc) { /* step 2; we also require the address we asked */
@@ -886,13 +886,12 @@ static int on_datagram(void *st, sw_sock_kind kind, const sw_addr *from, const u
           in->type != DHT_GET_PEERS && in->type != DHT_ANNOUNCE_PEER) {
         on_reply(d, r, in, from, now);
         free(in);
-        return 1;
+        return;
       }
     }
   }
   answer(d, in, from, now);
   free(in);
-  return 1;
 }
 
 /* ---- timers ----------------------------------------------------------------------- */
@@ -997,7 +996,7 @@ int dht_attach(sw_core *c, const dht_config *cfg, uint64_t now) {
   d->next_cycle = d->next_boot = UINT64_MAX;
   d->next_refresh = now + REFRESH_MS;
   d->next_sweep = now + SWEEP_MS;
-  core_module m = {.name = "dht", .on_datagram = on_datagram, .on_join = on_join,
+  core_module m = {.name = "dht", .sockets = CORE_SOCKET(SW_SOCK_DHT), .on_datagram = on_datagram, .on_join = on_join,
                    .on_timeout = on_timeout, .deadline = deadline, .on_close = on_close,
                    .free = dht_free, .memory = memory, .state = d};
   int rc = core_add_module(c, &m);
@@ -1045,3 +1044,9 @@ int sw_core_dht_stats(sw_core *c, dht_stats *out) {
   for (int i = 0; i < ANN_MAX; i++) out->stored_peers += d->ann[i].used;
   return 1;
 }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  return cfg->dht ? dht_attach(c, cfg->dht, now) : SW_OK;
+}
+
+const core_module_def dht_module = {"dht", attach_from_config};

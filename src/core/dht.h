@@ -109,4 +109,7 @@ void sw_core_dht_set_port(struct sw_core *c, uint16_t main_port);
 int sw_core_dht_id(struct sw_core *c, uint8_t out[DHT_ID_LEN]);
 int sw_core_dht_stats(struct sw_core *c, dht_stats *out);
 
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def dht_module;
+
 #endif

@@ -219,3 +219,9 @@ int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboo
 }
 
 void httpboot_get_stats(const httpboot *h, httpboot_stats *out) { *out = h->st; }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  return cfg->http ? httpboot_attach(c, cfg, now, NULL) : SW_OK;
+}
+
+const core_module_def httpboot_module = {"httpboot", attach_from_config};

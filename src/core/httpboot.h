@@ -36,4 +36,7 @@ void httpboot_get_stats(const httpboot *h, httpboot_stats *out);
  * or control characters, at most max bytes. */
 int httpboot_url_ok(const char *url, size_t max);
 
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def httpboot_module;
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "core_internal.h"
 #include "crypto.h"
+#include "wire.h"
 
 struct lan {
   sw_core *c;
@@ -48,7 +49,7 @@ size_t lan_beacon_encode(uint8_t *out, size_t cap, const uint8_t id[20], const s
   int n = snprintf(text, sizeof text, "%s:%s:%u:%s", idhex, ip, (unsigned)addr->port,
                    topic_hash ? topic_hash : "");
   if (n < 0 || (size_t)n >= sizeof text || (size_t)n + 1 > cap) return 0;
-  out[0] = 0x09;
+  out[0] = WIRE_LAN;
   memcpy(out + 1, text, (size_t)n);
   return (size_t)n + 1;
 }
@@ -63,7 +64,7 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
   char text[LAN_BEACON_MAX + 1];
   char *field[5];
   int nf = 0;
-  if (!buf || len < 2 || len > LAN_BEACON_MAX || buf[0] != 0x09) return SW_EINVAL;
+  if (!buf || len < 2 || len > LAN_BEACON_MAX || buf[0] != WIRE_LAN) return SW_EINVAL;
   memcpy(text, buf + 1, len - 1);
   text[len - 1] = 0;
   if (strlen(text) != len - 1) return SW_EINVAL; /* a NUL inside */
@@ -110,39 +111,38 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
 
 /* ---- hooks ------------------------------------------------------------------ */
 
-static int lan_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
+static void lan_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
                         size_t len, uint64_t now) {
   lan *l = m;
   lan_beacon b;
   (void)from;
-  if (kind != SW_SOCK_LAN) return 0;
+  if (kind != SW_SOCK_LAN) return;
   l->st.received++;
   if (lan_beacon_parse(buf, len, &b)) {
     l->st.malformed++;
-    return 1;
+    return;
   }
   if (memcmp(b.id, core_identity(l->c)->id, 20) == 0) { /* our own, looped back */
     l->st.own++;
-    return 1;
+    return;
   }
   /* D33, stricter than the references: nobody is met before we join, and then only
    * peers announcing the same topic hash. */
   if (!core_topic(l->c)) {
     l->st.not_joined++;
-    return 1;
+    return;
   }
   if (strcmp(b.topic, l->topic) != 0) {
     l->st.other_topic++;
-    return 1;
+    return;
   }
   /* D10: the connected test uses the wire id, so a peer is not re-dialled each beacon. */
   if (core_connected(l->c, b.id)) {
     l->st.connected++;
-    return 1;
+    return;
   }
   /* The full id is checked against the key that answers (D2). */
   if (core_meet(l->c, &b.addr, b.id, now) == SW_OK) l->st.met++;
-  return 1;
 }
 
 static void lan_join(void *m, uint64_t now) {
@@ -192,7 +192,8 @@ int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
       l->self.family == 4 && cfg->port)
     l->can_send = 1;
   l->next_beacon = now + LAN_PERIOD_MS; /* 11.9: the first 5 s after start */
-  core_module m = {.name = "lan", .on_datagram = lan_datagram, .on_join = lan_join,
+  core_module m = {.name = "lan", .sockets = CORE_SOCKET(SW_SOCK_LAN),
+                   .on_datagram = lan_datagram, .on_join = lan_join,
                    .on_timeout = lan_timeout, .deadline = lan_deadline, .on_close = lan_close,
                    .free = lan_free, .memory = lan_memory, .state = l};
   int rc = core_add_module(c, &m);
@@ -203,3 +204,9 @@ int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
   if (out) *out = l;
   return SW_OK;
 }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  return cfg->lan ? lan_attach(c, cfg, now, NULL) : SW_OK;
+}
+
+const core_module_def lan_module = {"lan", attach_from_config};

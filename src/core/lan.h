@@ -45,4 +45,7 @@ typedef struct lan lan;
 int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out);
 void lan_get_stats(const lan *l, lan_stats *out);
 
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def lan_module;
+
 #endif

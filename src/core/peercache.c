@@ -198,3 +198,10 @@ int peercache_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, peerca
   *out = pc;
   return SW_OK;
 }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  peercache *pc;
+  return cfg->peer_cache ? peercache_attach(c, cfg, now, &pc) : SW_OK;
+}
+
+const core_module_def peercache_module = {"peercache", attach_from_config};

@@ -32,4 +32,7 @@ void peercache_add(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr
 size_t peercache_list(const peercache *pc, sw_peer_entry *out, size_t max);
 size_t peercache_count(const peercache *pc);
 
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def peercache_module;
+
 #endif

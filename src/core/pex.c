@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "wire.h"
 
 struct pex {
   sw_core *c;
@@ -17,7 +18,7 @@ size_t pex_encode(uint8_t *out, size_t cap, const pex_entry *e, size_t n) {
   size_t off = 2;
   if (n > PEX_MAX) n = PEX_MAX;
   if (cap < 2) return 0;
-  out[0] = PEX_TYPE;
+  out[0] = WIRE_PEX;
   out[1] = (uint8_t)n;
   for (size_t i = 0; i < n; i++) {
     char ip[64];
@@ -41,7 +42,7 @@ int pex_parse(const uint8_t *buf, size_t len, pex_entry *out, size_t max, size_t
   size_t off = 2, got = 0;
   *n = 0;
   /* 11.6: at least 3 bytes; the references then read `count` entries. */
-  if (!buf || len < 3 || buf[0] != PEX_TYPE) return SW_EINVAL;
+  if (!buf || len < 3 || buf[0] != WIRE_PEX) return SW_EINVAL;
   unsigned count = buf[1];
   for (unsigned i = 0; i < count && got < max; i++) {
     if (off + 1 > len) break;
@@ -71,20 +72,20 @@ int pex_parse(const uint8_t *buf, size_t len, pex_entry *out, size_t max, size_t
 
 /* ---- hooks ------------------------------------------------------------------ */
 
-static int pex_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
-                        size_t len, uint64_t now) {
+static void pex_frame(void *m, const core_path *from, const uint8_t *buf, size_t len,
+                      uint64_t now) {
   pex *p = m;
   uint8_t sender[8];
   pex_entry e[PEX_MAX];
   size_t n;
-  if (kind != SW_SOCK_MAIN || !len || buf[0] != PEX_TYPE) return 0;
+  if (!len || buf[0] != WIRE_PEX) return;
   p->st.received++;
   /* D6/D19: a peer list only from a peer that has proved its key from this address. */
   if (!core_verified_peer(p->c, from, sender)) {
     p->st.unverified++;
-    return 1;
+    return;
   }
-  if (pex_parse(buf, len, e, PEX_MAX, &n)) return 1;
+  if (pex_parse(buf, len, e, PEX_MAX, &n)) return;
   const uint8_t *me = core_identity(p->c)->id;
   for (size_t i = 0; i < n; i++) {
     p->st.entries++;
@@ -97,7 +98,7 @@ static int pex_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const u
     if (core_meet(p->c, &e[i].addr, e[i].idlen == 20 ? e[i].id : NULL, now) == SW_OK)
       p->st.met++;
   }
-  return 1;
+  return;
 }
 
 /* 11.6: every 60 s, each peer gets up to 20 of the others. Only peers whose address
@@ -155,7 +156,8 @@ int pex_attach(sw_core *c, peercache *pc, uint64_t now, pex **out) {
   p->c = c;
   p->pc = pc;
   p->next = now + PEX_INTERVAL_MS; /* 11.6: the first 60 s after start */
-  core_module m = {.name = "pex", .on_datagram = pex_datagram, .on_timeout = pex_timeout,
+  static const uint8_t frames[] = {WIRE_PEX};
+  core_module m = {.name = "pex", .frames = frames, .nframes = 1, .on_frame = pex_frame, .on_timeout = pex_timeout,
                    .deadline = pex_deadline, .on_close = pex_close, .free = pex_free,
                    .memory = pex_memory, .state = p};
   int rc = core_add_module(c, &m);
@@ -166,3 +168,9 @@ int pex_attach(sw_core *c, peercache *pc, uint64_t now, pex **out) {
   if (out) *out = p;
   return SW_OK;
 }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  return cfg->pex ? pex_attach(c, core_module_state(c, "peercache"), now, NULL) : SW_OK;
+}
+
+const core_module_def pex_module = {"pex", attach_from_config};

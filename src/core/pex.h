@@ -10,7 +10,6 @@
 #include "core.h"
 #include "peercache.h"
 
-#define PEX_TYPE 0x30
 #define PEX_MAX 20              /* PROTOCOL.md 19 PEX_MAX: entries sent, and taken per frame */
 #define PEX_INTERVAL_MS 60000   /* PROTOCOL.md 19 PEX_INTERVAL */
 #define PEX_IP_MAX 45           /* longest IP text we write or read (IPv6, D21) */
@@ -39,5 +38,8 @@ typedef struct pex pex;
 
 int pex_attach(sw_core *c, peercache *pc, uint64_t now, pex **out);
 void pex_get_stats(const pex *p, pex_stats *out);
+
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def pex_module;
 
 #endif

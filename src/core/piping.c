@@ -285,3 +285,9 @@ int piping_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, piping **
 }
 
 void piping_get_stats(const piping *p, piping_stats *out) { *out = p->st; }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  return cfg->http ? piping_attach(c, cfg, now, NULL) : SW_OK;
+}
+
+const core_module_def piping_module = {"piping", attach_from_config};

@@ -39,4 +39,7 @@ typedef struct piping piping;
 int piping_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, piping **out);
 void piping_get_stats(const piping *p, piping_stats *out);
 
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def piping_module;
+
 #endif

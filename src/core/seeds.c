@@ -79,3 +79,11 @@ int sw_core_add_fallback(struct sw_core *c, const sw_addr *a) {
   if (!s || !a || !a->port) return SW_EINVAL;
   return add(s->fallback, &s->nfallback, SEEDS_FALLBACK_MAX, a);
 }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  (void)cfg;
+  (void)now;
+  return seeds_attach(c); /* always: seeds and the fallback are API calls */
+}
+
+const core_module_def seeds_module = {"seeds", attach_from_config};

@@ -18,4 +18,7 @@ struct sw_core;
 /* Register the module; called by sw_core_new. */
 int seeds_attach(struct sw_core *c);
 
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def seeds_module;
+
 #endif

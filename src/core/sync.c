@@ -132,16 +132,16 @@ int sync_decode(const uint8_t *b, size_t len, sync_frame *f) {
   if (!b || len < 1) return SW_EINVAL;
   f->type = b[0];
   switch (b[0]) {
-    case SYNC_HAVE: /* 11.1: length >= 3; entries are read by sync_have_next */
+    case WIRE_HAVE: /* 11.1: length >= 3; entries are read by sync_have_next */
       if (len < 3) return SW_EINVAL;
       f->nkeys = b[1];
       return SW_OK;
-    case SYNC_WANT: /* 11.2: length >= 3 and 2 + k */
+    case WIRE_WANT: /* 11.2: length >= 3 and 2 + k */
       if (len < 3 || b[1] == 0 || len < 2u + b[1]) return SW_EINVAL;
       f->key = b + 2;
       f->klen = b[1];
       return SW_OK;
-    case SYNC_CHUNK: { /* 11.3 */
+    case WIRE_CHUNK: { /* 11.3 */
       size_t k = len >= 2 ? b[1] : 0, o;
       if (len < 4 || k == 0 || 2 + k + 2 > len) return SW_EINVAL;
       f->key = b + 2;
@@ -163,7 +163,7 @@ int sync_decode(const uint8_t *b, size_t len, sync_frame *f) {
       f->vlen = len - o - 4; /* the rest of the frame */
       return SW_OK;
     }
-    case SYNC_CHUNK_ACK: /* 11.4: length >= 5, k + 2 after offset 2 */
+    case WIRE_CHUNK_ACK: /* 11.4: length >= 5, k + 2 after offset 2 */
       if (len < 5 || b[1] == 0 || 2u + b[1] + 2 > len) return SW_EINVAL;
       f->key = b + 2;
       f->klen = b[1];
@@ -186,7 +186,7 @@ int sync_have_next(const uint8_t *b, size_t len, size_t *off, const uint8_t **ke
 }
 
 size_t sync_want_encode(uint8_t *out, const uint8_t *key, size_t klen) {
-  out[0] = SYNC_WANT;
+  out[0] = WIRE_WANT;
   out[1] = (uint8_t)klen;
   memcpy(out + 2, key, klen);
   return 2 + klen;
@@ -194,7 +194,7 @@ size_t sync_want_encode(uint8_t *out, const uint8_t *key, size_t klen) {
 
 size_t sync_chunk_small_encode(uint8_t *out, const uint8_t *key, size_t klen,
                                const uint8_t *v, size_t vlen) {
-  out[0] = SYNC_CHUNK;
+  out[0] = WIRE_CHUNK;
   out[1] = (uint8_t)klen;
   memcpy(out + 2, key, klen);
   wire_put16(out + 2 + klen, (uint16_t)vlen);
@@ -204,7 +204,7 @@ size_t sync_chunk_small_encode(uint8_t *out, const uint8_t *key, size_t klen,
 
 size_t sync_chunk_large_encode(uint8_t *out, const uint8_t *key, size_t klen, uint16_t index,
                                uint16_t count, const uint8_t *data, size_t dlen) {
-  out[0] = SYNC_CHUNK;
+  out[0] = WIRE_CHUNK;
   out[1] = (uint8_t)klen;
   memcpy(out + 2, key, klen);
   wire_put16(out + 2 + klen, SYNC_LARGE_MARK);
@@ -215,7 +215,7 @@ size_t sync_chunk_large_encode(uint8_t *out, const uint8_t *key, size_t klen, ui
 }
 
 size_t sync_ack_encode(uint8_t *out, const uint8_t *key, size_t klen, uint16_t index) {
-  out[0] = SYNC_CHUNK_ACK;
+  out[0] = WIRE_CHUNK_ACK;
   out[1] = (uint8_t)klen;
   memcpy(out + 2, key, klen);
   wire_put16(out + 2 + klen, index);
@@ -232,7 +232,7 @@ size_t sync_have_encode(uint8_t *out, size_t cap, const sync_key *keys, size_t n
     o += keys[i].len;
     count++;
   }
-  out[0] = SYNC_HAVE;
+  out[0] = WIRE_HAVE;
   out[1] = (uint8_t)count;
   return o;
 }
@@ -376,7 +376,7 @@ static void fetch_clear(sync_state *s, fetch *f) {
   memset(f, 0, sizeof *f);
 }
 
-static int peer_accepted(sw_core *c, const sw_addr *from, uint8_t wire[8]) {
+static int peer_accepted(sw_core *c, const core_path *from, uint8_t wire[8]) {
   int fl = core_peer_at(c, from, wire);
   /* D6: control frames only from an address the peer proved with an authenticated
    * frame. A libsetowire peer proves its address with the sealed frame it sends on
@@ -716,7 +716,7 @@ static assembly *asm_get(sync_state *s, int fi, const uint8_t wire[8], uint16_t 
   return a;
 }
 
-static void on_chunk(sync_state *s, const uint8_t wire[8], const sw_addr *from,
+static void on_chunk(sync_state *s, const uint8_t wire[8], const core_path *from,
                      const sync_frame *fr) {
   fetch *f = fetch_find(s, fr->key, fr->klen);
   /* D6: only values we asked this peer for; anything else is ignored (and not acked). */
@@ -760,7 +760,7 @@ static void on_chunk(sync_state *s, const uint8_t wire[8], const sw_addr *from,
    * the chunk came from, not the peer's best address (D28). */
   uint8_t ack[4 + SYNC_KEY_MAX];
   size_t an = sync_ack_encode(ack, fr->key, fr->klen, fr->index);
-  core_send(s->c, SW_SOCK_MAIN, from, ack, an);
+  core_send_path(s->c, from, ack, an);
   s->st.acks_out++;
   if (a->got < a->count) return;
   /* Complete: every index present, so the length is exact. */
@@ -783,32 +783,30 @@ static void on_ack(sync_state *s, const uint8_t wire[8], const sync_frame *fr) {
   }
 }
 
-static int m_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
-                      size_t len, uint64_t now) {
+static void m_frame(void *m, const core_path *from, const uint8_t *buf, size_t len,
+                    uint64_t now) {
   sync_state *s = m;
-  if (kind != SW_SOCK_MAIN || !len) return 0;
+  if (!len) return;
   uint8_t t = buf[0];
-  if (t != SYNC_HAVE && t != SYNC_WANT && t != SYNC_CHUNK && t != SYNC_CHUNK_ACK) return 0;
   s->now = now;
   uint8_t wire[8];
   if (!peer_accepted(s->c, from, wire)) {
     s->st.ignored++;
-    return 1;
+    return;
   }
   sync_frame fr;
   if (sync_decode(buf, len, &fr)) {
     s->st.malformed++;
-    return 1;
+    return;
   }
   switch (t) {
-    case SYNC_HAVE: on_have(s, wire, buf, len); break;
-    case SYNC_WANT:
+    case WIRE_HAVE: on_have(s, wire, buf, len); break;
+    case WIRE_WANT:
       if (!s->closing) on_want(s, wire, &fr);
       break;
-    case SYNC_CHUNK: on_chunk(s, wire, from, &fr); break;
+    case WIRE_CHUNK: on_chunk(s, wire, from, &fr); break;
     default: on_ack(s, wire, &fr); break;
   }
-  return 1;
 }
 
 /* ---- store ---------------------------------------------------------------------- */
@@ -994,7 +992,9 @@ int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend) {
   s->cache_max = cache_max ? cache_max : SYNC_CACHE_MAX;
   s->cache_bytes_max = cache_bytes ? cache_bytes : DEFAULT_CACHE_BYTES;
   s->backend = backend;
-  core_module mod = {.name = "sync", .on_datagram = m_datagram, .on_connection = m_connection,
+  static const uint8_t frames[] = {WIRE_HAVE, WIRE_WANT, WIRE_CHUNK, WIRE_CHUNK_ACK};
+  core_module mod = {.name = "sync", .frames = frames, .nframes = sizeof frames,
+                     .on_frame = m_frame, .on_connection = m_connection,
                      .on_disconnect = m_disconnect, .on_timeout = m_timeout,
                      .deadline = m_deadline, .on_close = m_close, .free = m_free,
                      .memory = m_memory, .state = s};
@@ -1071,3 +1071,10 @@ int sync_get_stats(sw_core *c, sync_stats *out) {
   out->transfer_bytes = s->tx_bytes;
   return SW_OK;
 }
+
+static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  return cfg->sync ? sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes, cfg->storage)
+                   : SW_OK;
+}
+
+const core_module_def sync_module = {"sync", attach_from_config};

@@ -16,12 +16,10 @@
 #include <stdint.h>
 
 #include "core.h"
+#include "wire.h"
 
-/* Frame types (PROTOCOL.md 1.1) and constants (PROTOCOL.md 19). */
-#define SYNC_HAVE 0x10
-#define SYNC_WANT 0x11
-#define SYNC_CHUNK 0x12
-#define SYNC_CHUNK_ACK 0x14
+/* Frame types are WIRE_HAVE, WIRE_WANT, WIRE_CHUNK, WIRE_CHUNK_ACK (wire.h); constants
+ * (PROTOCOL.md 19). */
 #define SYNC_CHUNK_SIZE 900   /* SYNC_CHUNK_SIZE: small-CHUNK limit and piece size */
 #define SYNC_LARGE_MARK 0xFFFF
 #define SYNC_KEY_MAX 255      /* one length byte (D29) */
@@ -105,5 +103,8 @@ typedef struct sync_stats {
 } sync_stats;
 /* 0, or SW_EINVAL when the module is not attached. */
 int sync_get_stats(sw_core *c, sync_stats *out);
+
+/* The module as the engine attaches it (core_internal.h, modules.c). */
+extern const struct core_module_def sync_module;
 
 #endif

@@ -37,7 +37,7 @@ static void check_codec(const uint8_t *b, size_t len) {
   uint8_t *enc;
   size_t n;
   if (sync_decode(b, len, &f)) return;
-  if (f.type == SYNC_HAVE) {
+  if (f.type == WIRE_HAVE) {
     size_t off = 2, kl;
     const uint8_t *k;
     unsigned count = 0;
@@ -52,8 +52,8 @@ static void check_codec(const uint8_t *b, size_t len) {
   enc = malloc(8 + SYNC_KEY_MAX + (len > 900 ? len : 900));
   if (!enc) return;
   switch (f.type) {
-    case SYNC_WANT: n = sync_want_encode(enc, f.key, f.klen); break;
-    case SYNC_CHUNK_ACK: n = sync_ack_encode(enc, f.key, f.klen, f.index); break;
+    case WIRE_WANT: n = sync_want_encode(enc, f.key, f.klen); break;
+    case WIRE_CHUNK_ACK: n = sync_ack_encode(enc, f.key, f.klen, f.index); break;
     default:
       if (!inside(b, len, f.value, f.vlen)) die("value outside the frame");
       n = f.large ? sync_chunk_large_encode(enc, f.key, f.klen, f.index, f.count, f.value, f.vlen)

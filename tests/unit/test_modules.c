@@ -5,7 +5,11 @@
 
 #include "core.h"
 #include "core_internal.h"
+#include "dht.h"
+#include "mod_echo.h"
+#include "pex.h"
 #include "testutil.h"
+#include "wire.h"
 
 typedef struct probe {
   int connections, disconnects, joins, timeouts, closes, frees;
@@ -15,21 +19,23 @@ typedef struct probe {
   uint8_t wire[8];
 } probe;
 
-static int p_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *b,
-                      size_t len, uint64_t now) {
+static void p_frame(void *m, const core_path *from, const uint8_t *b, size_t len,
+                    uint64_t now) {
   probe *p = m;
   (void)from;
+  (void)len;
   (void)now;
-  if (kind != SW_SOCK_MAIN) {
-    p->other_kind++;
-    return 1;
-  }
-  if (len && b[0] == 0x77) { /* a type nobody else handles */
-    p->frames++;
-    p->last_type = b[0];
-    return 1;
-  }
-  return 0;
+  p->frames++;
+  p->last_type = b[0];
+}
+static void p_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *b,
+                       size_t len, uint64_t now) {
+  (void)kind;
+  (void)from;
+  (void)b;
+  (void)len;
+  (void)now;
+  ((probe *)m)->other_kind++;
 }
 static void p_conn(void *m, const uint8_t w[8], const sw_addr *a, uint64_t now) {
   probe *p = m;
@@ -74,7 +80,10 @@ static void side_init(side *s, const char *seed, const char *addr) {
   sw_core_config cfg = {.seed_hex = seed, .random = side_rand, .ctx = s};
   assert_int_equal(sw_core_new(&s->c, &cfg, 0), SW_OK);
   assert_int_equal(addr_parse_hostport(&s->addr, addr), SW_OK);
-  core_module m = {.name = "probe", .on_datagram = p_datagram, .on_connection = p_conn,
+  static const uint8_t frames[] = {0x77}; /* a type nobody else handles */
+  core_module m = {.name = "probe", .frames = frames, .nframes = 1, .on_frame = p_frame,
+                   .sockets = CORE_SOCKET(SW_SOCK_DHT) | CORE_SOCKET(SW_SOCK_LAN),
+                   .on_datagram = p_datagram, .on_connection = p_conn,
                    .on_disconnect = p_disc, .on_join = p_join, .on_timeout = p_timeout,
                    .deadline = p_deadline, .on_close = p_close, .free = p_free,
                    .state = &s->pr};
@@ -118,11 +127,13 @@ static void test_hooks(void **state) {
   assert_true(core_connected(a.c, a.pr.wire));
   /* the sealed proof verified each side's address */
   uint8_t w[8];
-  assert_true(core_verified_peer(a.c, &b.addr, w));
+  core_path pb = core_path_direct(&b.addr);
+  assert_true(core_verified_peer(a.c, &pb, w));
   assert_memory_equal(w, a.pr.wire, 8);
   sw_addr stranger;
   addr_parse_hostport(&stranger, "10.9.9.9:9");
-  assert_false(core_verified_peer(a.c, &stranger, NULL));
+  core_path ps = core_path_direct(&stranger);
+  assert_false(core_verified_peer(a.c, &ps, NULL));
 
   /* routing: an unhandled main-socket type and other socket kinds reach the module */
   static const uint8_t f[3] = {0x77, 1, 2};
@@ -267,11 +278,128 @@ static void test_meet_gate(void **state) {
   sw_core_free(b.c);
 }
 
+static void nop_frame(void *m, const core_path *from, const uint8_t *b, size_t len,
+                      uint64_t now) {
+  (void)m;
+  (void)from;
+  (void)b;
+  (void)len;
+  (void)now;
+}
+static void nop_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *b,
+                         size_t len, uint64_t now) {
+  (void)m;
+  (void)kind;
+  (void)from;
+  (void)b;
+  (void)len;
+  (void)now;
+}
+
+/* One owner per frame type and per socket kind: a second claim is refused, whole. */
+static void test_registry_claims(void **state) {
+  (void)state;
+  side a;
+  memset(&a, 0, sizeof a);
+  a.rng.s = 7;
+  static const core_module_def *const mods[] = {&pex_module, &dht_module, NULL};
+  dht_config dc = {0};
+  sw_core_config cfg = {.seed_hex = "a1", .random = side_rand, .ctx = &a, .pex = 1,
+                        .dht = &dc, .modules = mods};
+  assert_int_equal(sw_core_new(&a.c, &cfg, 0), SW_OK);
+  assert_non_null(core_module_state(a.c, "pex"));
+  assert_non_null(core_module_state(a.c, "dht"));
+  assert_null(core_module_state(a.c, "lan")); /* not in the list: not attached */
+
+  static const uint8_t pex_type[] = {WIRE_PEX};
+  static const uint8_t data_type[] = {WIRE_DATA};
+  static const uint8_t batch_type[] = {WIRE_BATCH};
+  static const uint8_t free_and_pex[] = {0x78, WIRE_PEX};
+  static const uint8_t twice[] = {0x79, 0x79};
+  static const uint8_t free_type[] = {0x78};
+  core_module m = {.name = "claimer", .nframes = 1, .on_frame = nop_frame};
+  m.frames = pex_type; /* a module's type */
+  assert_int_equal(core_add_module(a.c, &m), SW_EINVAL);
+  m.frames = data_type; /* the engine's own */
+  assert_int_equal(core_add_module(a.c, &m), SW_EINVAL);
+  m.frames = batch_type;
+  assert_int_equal(core_add_module(a.c, &m), SW_EINVAL);
+  m.frames = twice; /* the same type twice in one claim */
+  m.nframes = 2;
+  assert_int_equal(core_add_module(a.c, &m), SW_EINVAL);
+  m.frames = free_and_pex; /* refused whole: 0x78 stays free */
+  assert_int_equal(core_add_module(a.c, &m), SW_EINVAL);
+  assert_null(core_module_state(a.c, "claimer"));
+  m.frames = free_type;
+  m.nframes = 1;
+  assert_int_equal(core_add_module(a.c, &m), SW_OK);
+  m.name = "again";
+  assert_int_equal(core_add_module(a.c, &m), SW_EINVAL);
+  /* socket kinds: the DHT's is taken, the main socket is never a module's */
+  core_module k = {.name = "socket", .sockets = CORE_SOCKET(SW_SOCK_DHT),
+                   .on_datagram = nop_datagram};
+  assert_int_equal(core_add_module(a.c, &k), SW_EINVAL);
+  k.sockets = CORE_SOCKET(SW_SOCK_MAIN);
+  assert_int_equal(core_add_module(a.c, &k), SW_EINVAL);
+  k.sockets = CORE_SOCKET(SW_SOCK_LAN);
+  assert_int_equal(core_add_module(a.c, &k), SW_OK);
+  /* a claim without its handler is malformed */
+  core_module h = {.name = "nohandler", .frames = pex_type, .nframes = 1};
+  assert_int_equal(core_add_module(a.c, &h), SW_EINVAL);
+  sw_core_free(a.c);
+
+  /* two modules of a list that claim one type: the engine refuses to start */
+  static const core_module_def *const clash[] = {&echo_module, &echo_module, NULL};
+  sw_core_config bad = {.seed_hex = "a1", .random = side_rand, .ctx = &a, .modules = clash};
+  sw_core *c = NULL;
+  assert_int_equal(sw_core_new(&c, &bad, 0), SW_EINVAL);
+  assert_null(c);
+}
+
+/* A new module with its own frame type: its file pair (mod_echo.c) and one line in the
+ * list. Its frames reach it through the registry, inside BATCHes too, and only verified
+ * peers are heard. */
+static void test_new_module(void **state) {
+  (void)state;
+  static const core_module_def *const mods[] = {&echo_module, NULL};
+  side a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  a.rng.s = 1;
+  b.rng.s = 2;
+  sw_core_config ca = {.seed_hex = "a1", .random = side_rand, .ctx = &a, .modules = mods};
+  sw_core_config cb = {.seed_hex = "b2", .random = side_rand, .ctx = &b, .modules = mods};
+  assert_int_equal(sw_core_new(&a.c, &ca, 0), SW_OK);
+  assert_int_equal(sw_core_new(&b.c, &cb, 0), SW_OK);
+  addr_parse_hostport(&a.addr, "10.0.0.1:1");
+  addr_parse_hostport(&b.addr, "10.0.0.2:2");
+  handshake(&a, &b);
+  uint8_t bw[8];
+  memcpy(bw, core_identity(b.c)->id, 8);
+  assert_int_equal(echo_request(a.c, bw, "one"), SW_OK);
+  assert_int_equal(echo_request(a.c, bw, "two"), SW_OK); /* coalesced into one BATCH */
+  assert_int_equal(move(&a, &b, 1), 1);
+  assert_int_equal(echo_stats_of(b.c)->requests, 2);
+  move(&b, &a, 1);
+  assert_int_equal(echo_stats_of(a.c)->replies, 2);
+  /* from an address that proved nothing: heard by the registry, refused by the module */
+  static const uint8_t forged[] = {ECHO_TYPE, ECHO_REQUEST, 'x'};
+  sw_addr stranger;
+  addr_parse_hostport(&stranger, "10.9.9.9:9");
+  sw_core_datagram(b.c, SW_SOCK_MAIN, &stranger, forged, sizeof forged, 2);
+  assert_int_equal(echo_stats_of(b.c)->refused, 1);
+  assert_int_equal(echo_stats_of(b.c)->requests, 2);
+  sw_core_free(a.c);
+  sw_core_free(b.c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hooks),
       cmocka_unit_test(test_http_requests),
       cmocka_unit_test(test_meet_gate),
+      cmocka_unit_test(test_registry_claims),
+      cmocka_unit_test(test_new_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

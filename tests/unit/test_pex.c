@@ -3,6 +3,7 @@
  * lists leave every 60 s, are taken from verified peers only, and lead to dials. */
 #include "disc_util.h"
 #include "pex.h"
+#include "wire.h"
 
 static void test_layout_vector(void **state) {
   (void)state;
@@ -61,7 +62,7 @@ static void test_parse_bounds(void **state) {
   assert_int_equal(pex_parse((const uint8_t *)"\x30\x01", 2, e, PEX_MAX, &n), SW_EINVAL);
   assert_int_equal(pex_parse((const uint8_t *)"\x31\x01\x00", 3, e, PEX_MAX, &n), SW_EINVAL);
   /* skipped entries: id length 5, port 0, a name, a NUL inside the IP; then good ones */
-  b[0] = PEX_TYPE;
+  b[0] = WIRE_PEX;
   off = put_entry(b, off, id, 5, "10.0.0.1", 1);
   off = put_entry(b, off, id, 8, "10.0.0.2", 0);
   off = put_entry(b, off, id, 8, "example.org", 3);
@@ -94,7 +95,7 @@ static void test_parse_bounds(void **state) {
   for (int i = 0; i < 5000; i++) {
     size_t len = tu_rng_next(&r) % 300;
     tu_rng_bytes(&r, b, len);
-    if (len) b[0] = PEX_TYPE;
+    if (len) b[0] = WIRE_PEX;
     pex_parse(b, len, e, PEX_MAX, &n);
     assert_true(n <= PEX_MAX);
   }
@@ -144,7 +145,7 @@ static void test_receiver_rules(void **state) {
   du_connect(&a, &c, 0);
   uint8_t f[2048], id[8];
   size_t off = 2;
-  f[0] = PEX_TYPE;
+  f[0] = WIRE_PEX;
   /* our own id, a connected peer (C), and two strangers */
   off = put_entry(f, off, core_identity(a.c)->id, 8, "10.0.0.1", 1001);
   off = put_entry(f, off, core_identity(c.c)->id, 8, "10.0.0.3", 1003);
@@ -249,7 +250,7 @@ static void test_sender_lists(void **state) {
       nf = 1;
     }
     for (size_t q = 0; q < nf; q++) {
-      if (fr[q][0] != PEX_TYPE) continue;
+      if (fr[q][0] != WIRE_PEX) continue;
       pex_entry e[PEX_MAX];
       size_t ne;
       assert_int_equal(pex_parse(fr[q], fl[q], e, PEX_MAX, &ne), SW_OK);

@@ -75,7 +75,7 @@ static void test_codec_vectors(void **state) {
   n = sync_want_encode(out, (const uint8_t *)"big", 3);
   expect_bytes(out, n, dgram_hex(frame_named(root, "WANT_BIG"), "datagrams", 0));
   assert_int_equal(sync_decode(out, n, &fr), SW_OK);
-  assert_int_equal(fr.type, SYNC_WANT);
+  assert_int_equal(fr.type, WIRE_WANT);
   assert_int_equal(fr.klen, 3);
 
   /* small CHUNK */
@@ -130,7 +130,7 @@ static void test_codec_vectors(void **state) {
     if (i) expect_bytes(out, n, dgram_hex(frame_named(root, "CHUNK_ACK_REST"),
                                           "python_datagrams", i - 1u));
     assert_int_equal(sync_decode(out, n, &fr), SW_OK);
-    assert_int_equal(fr.type, SYNC_CHUNK_ACK);
+    assert_int_equal(fr.type, WIRE_CHUNK_ACK);
     assert_int_equal(fr.index, i);
   }
   json_decref(root);
@@ -381,7 +381,7 @@ static void test_window_and_retransmission(void **state) {
   size_t size = 100 * SYNC_CHUNK_SIZE;
   uint8_t *v = make_value(size, 5);
   assert_int_equal(sync_store(w.s[1].c, "w", v, size, w.now), SW_OK);
-  w.drop_type[0][1] = SYNC_CHUNK_ACK; /* acks never arrive */
+  w.drop_type[0][1] = WIRE_CHUNK_ACK; /* acks never arrive */
   result r = {0};
   assert_int_equal(sync_fetch(w.s[0].c, "w", 200000, on_result, &r, w.now), SW_OK);
   run_until(&w, w.now + 10);
@@ -443,7 +443,7 @@ static void test_forged_chunk_ignored(void **state) {
   size_t size = 5000;
   uint8_t *v = make_value(size, 9);
   assert_int_equal(sync_store(w.s[1].c, "big", v, size, w.now), SW_OK);
-  w.drop_type[1][0] = SYNC_CHUNK; /* hold B's chunks back while the forger strikes */
+  w.drop_type[1][0] = WIRE_CHUNK; /* hold B's chunks back while the forger strikes */
   result r = {0};
   assert_int_equal(sync_fetch(w.s[0].c, "big", 60000, on_result, &r, w.now), SW_OK);
   pump(&w);
