@@ -23,6 +23,8 @@ typedef struct core_path {
   uint8_t far[8];  /* relayed: the relay's name for the far end */
 } core_path;
 
+int core_path_equal(const core_path *a, const core_path *b);
+
 /* A direct path to addr. */
 static inline core_path core_path_direct(const sw_addr *addr) {
   core_path p = {.addr = *addr, .relayed = 0, .via = {0}, .far = {0}};
@@ -70,6 +72,26 @@ typedef void (*core_http_cb)(void *ctx, int status, const uint8_t *body, size_t 
                              uint64_t now);
 int core_http(sw_core *c, const char *method, const char *url, const char *content_type,
               const uint8_t *body, size_t len, uint32_t timeout_ms, core_http_cb cb, void *ctx);
+
+/* ---- relayed paths --------------------------------------------------------- */
+
+/* How a frame leaves on a relayed path: the relay module wraps it for the path's relay
+ * and queues the result with core_send. Returns SW_OK or a negative SW_E* code (the
+ * frame is then counted as dropped). */
+typedef int (*core_relay_send_fn)(void *state, const core_path *to, const uint8_t *frame,
+                                  size_t len);
+/* The relay module's sender (one per engine; NULL detaches it). */
+void core_set_relay(sw_core *c, core_relay_send_fn fn, void *state);
+/* The re-entry point for a main-socket datagram that arrived through a relay, unwrapped:
+ * it is processed exactly as sw_core_datagram processes a direct one (sessions can be
+ * created over it), on the relayed path `from` (relayed = 1, via, far, and the relay's
+ * address). */
+void core_datagram_relayed(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
+                           uint64_t now);
+
+/* Dial along a path, relayed or direct: one HELLO now (a relay needs no punching; the
+ * module that knows the path retries). SW_OK when already connected on it. */
+int core_dial_path(sw_core *c, const core_path *path, uint64_t now);
 
 /* ---- module hooks --------------------------------------------------------- */
 

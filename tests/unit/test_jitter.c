@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "jitter.h"
+#include "replay.h"
 #include "setowire.h"
 #include "testutil.h"
 
@@ -26,11 +27,28 @@ static void on_deliver(void *ctx, const uint8_t *data, size_t len) {
   r->n++;
 }
 
+/* The caller's side of the pull interface, as the engine's delivery does it: deliver an
+ * offered message at once when told to, then take what became ready. */
+static void drain(jitter_buf *j, rec *r, uint64_t now) {
+  const uint8_t *d;
+  size_t n;
+  while (jitter_next(j, now, &d, &n)) on_deliver(r, d, n);
+}
+
+static int offer(jitter_buf *j, uint32_t seq, const uint8_t *m, size_t len, uint64_t now,
+                 rec *r) {
+  int rc = jitter_offer(j, seq, m, len, now);
+  if (rc == JITTER_NOW) on_deliver(r, m, len);
+  drain(j, r, now);
+  return rc;
+}
+
 static int push(jitter_buf *j, rec *r, uint32_t seq, uint64_t now) {
   uint8_t m[8];
   memcpy(m, &seq, 4);
   memcpy(m + 4, "abcd", 4);
-  return jitter_push(j, seq, m, sizeof m, now, on_deliver, r);
+  offer(j, seq, m, sizeof m, now, r);
+  return SW_OK;
 }
 
 static void expect(const rec *r, const uint32_t *want, int n) {
@@ -116,9 +134,9 @@ static void test_gap_forced_after_50ms(void **state) {
   push(&j, &r, 0, 1000);
   push(&j, &r, 2, 1010); /* 1 is missing */
   assert_true(jitter_deadline(&j) == 1060);
-  jitter_expire(&j, 1059, on_deliver, &r);
+  drain(&j, &r, 1059);
   expect(&r, (uint32_t[]){0}, 1);
-  jitter_expire(&j, 1060, on_deliver, &r);
+  drain(&j, &r, 1060);
   expect(&r, (uint32_t[]){0, 2}, 2);
   /* D13 not reproduced: next is seq + 1, so 3 goes out at once with no wait */
   assert_int_equal(j.next, 3);
@@ -149,11 +167,11 @@ static void test_gap_forced_runs(void **state) {
   push(&j, &r, 3, 0);
   push(&j, &r, 2, 0);
   push(&j, &r, 5, 20);
-  jitter_expire(&j, 50, on_deliver, &r);
+  drain(&j, &r, 50);
   expect(&r, (uint32_t[]){0, 2, 3}, 3);
   assert_int_equal(j.next, 4);
   assert_true(jitter_deadline(&j) == 70);
-  jitter_expire(&j, 69, on_deliver, &r);
+  drain(&j, &r, 69);
   assert_int_equal(r.n, 3);
   /* a late 4 before the deadline still makes it, and releases 5 with it */
   push(&j, &r, 4, 69);
@@ -164,7 +182,7 @@ static void test_gap_forced_runs(void **state) {
   push(&j, &r, 7, 100);
   push(&j, &r, 11, 101);
   push(&j, &r, 13, 102);
-  jitter_expire(&j, 10000, on_deliver, &r);
+  drain(&j, &r, 10000);
   expect(&r, (uint32_t[]){0, 2, 3, 4, 5, 7, 8, 11, 13}, 9);
   assert_int_equal(j.next, 14);
   assert_int_equal(j.count, 0);
@@ -208,11 +226,11 @@ static void test_byte_bound(void **state) {
   uint8_t *m = calloc(1, JITTER_MAX_BYTES + 16);
   uint32_t s = 0;
   memcpy(m, &s, 4);
-  jitter_push(&j, 0, m, 8, 0, on_deliver, &r);
+  offer(&j, 0, m, 8, 0, &r);
   /* 2..5 wait: 240 KiB */
   for (s = 2; s <= 5; s++) {
     memcpy(m, &s, 4);
-    jitter_push(&j, s, m, big, 0, on_deliver, &r);
+    offer(&j, s, m, big, 0, &r);
   }
   assert_int_equal(j.count, 4);
   assert_int_equal(j.bytes, 4 * big);
@@ -220,27 +238,27 @@ static void test_byte_bound(void **state) {
   /* 7 would take it past 256 KiB: the waiting ones are released first */
   s = 7;
   memcpy(m, &s, 4);
-  jitter_push(&j, 7, m, big, 0, on_deliver, &r);
+  offer(&j, 7, m, big, 0, &r);
   assert_true(j.bytes <= JITTER_MAX_BYTES);
   expect(&r, (uint32_t[]){0, 2, 3, 4, 5}, 5);
   assert_int_equal(j.count, 1);
   assert_int_equal(j.next, 6);
   s = 6;
   memcpy(m, &s, 4);
-  jitter_push(&j, 6, m, 8, 1, on_deliver, &r);
+  offer(&j, 6, m, 8, 1, &r);
   expect(&r, (uint32_t[]){0, 2, 3, 4, 5, 6, 7}, 7);
   assert_int_equal(r.len[6], big);
   /* a single message larger than the bound never waits */
   s = 9;
   memcpy(m, &s, 4);
-  jitter_push(&j, 9, m, JITTER_MAX_BYTES + 1, 2, on_deliver, &r);
+  offer(&j, 9, m, JITTER_MAX_BYTES + 1, 2, &r);
   expect(&r, (uint32_t[]){0, 2, 3, 4, 5, 6, 7, 9}, 8);
   assert_int_equal(r.len[7], JITTER_MAX_BYTES + 1);
   assert_int_equal(j.bytes, 0);
   /* many small waiting messages stay within the bound */
   for (s = 11; s < 11 + JITTER_SLOTS - 2; s++) {
     memcpy(m, &s, 4);
-    jitter_push(&j, s, m, 4096, 3, on_deliver, &r);
+    offer(&j, s, m, 4096, 3, &r);
     assert_true(j.bytes <= JITTER_MAX_BYTES);
     assert_true(j.count < JITTER_SLOTS);
   }
@@ -280,7 +298,7 @@ static void test_seq_wrap(void **state) {
   jitter_reset(&j, 0xffffffffu);
   r.n = 0;
   push(&j, &r, 1, 100);
-  jitter_expire(&j, 150, on_deliver, &r);
+  drain(&j, &r, 150);
   expect(&r, (uint32_t[]){1}, 1);
   assert_int_equal(j.next, 2);
   push(&j, &r, 2, 151);
@@ -301,7 +319,7 @@ static void test_reset_drops_waiting(void **state) {
   assert_int_equal(j.count, 0);
   assert_int_equal(j.bytes, 0);
   assert_true(jitter_deadline(&j) == UINT64_MAX);
-  jitter_expire(&j, 100000, on_deliver, &r);
+  drain(&j, &r, 100000);
   assert_int_equal(r.n, 0);
   push(&j, &r, 0, 1);
   push(&j, &r, 1, 1);
@@ -316,11 +334,11 @@ static void test_zero_length_and_copy(void **state) {
   rec r = {0};
   uint8_t m[8] = {2, 0, 0, 0, 'x', 'y', 'z', 'w'};
   jitter_init(&j, 0);
-  jitter_push(&j, 2, m, sizeof m, 0, on_deliver, &r);
+  offer(&j, 2, m, sizeof m, 0, &r);
   memset(m, 0, sizeof m);
-  jitter_push(&j, 1, m, 0, 0, on_deliver, &r); /* an empty message, out of order */
+  offer(&j, 1, m, 0, 0, &r); /* an empty message, out of order */
   assert_int_equal(r.n, 0);
-  jitter_push(&j, 0, m, 0, 0, on_deliver, &r);
+  offer(&j, 0, m, 0, 0, &r);
   assert_int_equal(r.n, 3);
   assert_int_equal(r.len[0], 0);
   assert_int_equal(r.len[1], 0);
@@ -362,7 +380,7 @@ static void test_random_against_invariants(void **state) {
       assert_true(j.bytes <= JITTER_MAX_BYTES);
       if (tu_rng_next(&g) % 10 == 0) {
         before = r.n;
-        jitter_expire(&j, now, on_deliver, &r);
+        drain(&j, &r, now);
         for (int d = before; d < r.n; d++) {
           uint32_t o = r.got[d] - base;
           assert_false(delivered[o]);
@@ -372,7 +390,7 @@ static void test_random_against_invariants(void **state) {
       }
     }
     int before = r.n;
-    jitter_expire(&j, now + 1000, on_deliver, &r);
+    drain(&j, &r, now + 1000);
     for (int d = before; d < r.n; d++) {
       uint32_t o = r.got[d] - base;
       assert_false(delivered[o]);

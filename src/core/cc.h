@@ -1,0 +1,73 @@
+/* The congestion and pacing seam (docs/ARCHITECTURE.md "Congestion control"): every peer
+ * has a cc_state driven by the send path (sent), by whatever acknowledges traffic (acked,
+ * with an RTT sample when it has one) and by loss detection (lost). The send path asks it
+ * how many bytes may be in flight (room) and when the next datagram may leave (next
+ * send time); store/fetch transfers ask it too. An algorithm is a cc_ops table, so
+ * NewReno, CUBIC or BBR plug in without touching the send path, as in ngtcp2.
+ *
+ * The RTT estimator lives here, shared by every algorithm: the smoothed RTT the
+ * references compute from PING/PONG (PROTOCOL.md 9.2: start at RTT_INIT, then an
+ * exponential average with RTT_ALPHA), plus the minimum and the variation an algorithm
+ * with real acknowledgements needs. */
+#ifndef SW_CORE_CC_H
+#define SW_CORE_CC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CC_RTT_INIT_MS 100.0 /* PROTOCOL.md 19 RTT_INIT */
+#define CC_RTT_ALPHA 0.125   /* PROTOCOL.md 19 RTT_ALPHA */
+#define CC_ALGO_BYTES 64     /* room an algorithm has for its own per-peer state */
+
+typedef struct cc_rtt {
+  double smoothed; /* what the references call the peer's RTT (9.2) */
+  double variation;
+  double min;      /* 0 until the first sample */
+  double latest;
+  uint64_t samples;
+} cc_rtt;
+
+struct cc_ops;
+
+typedef struct cc_state {
+  const struct cc_ops *ops;
+  cc_rtt rtt;
+  uint64_t in_flight; /* bytes sent and not yet acknowledged or lost */
+  uint64_t sent_bytes, acked_bytes, lost_bytes;
+  union {
+    uint8_t bytes[CC_ALGO_BYTES];
+    uint64_t align;
+    double align_d;
+  } algo;
+} cc_state;
+
+typedef struct cc_ops {
+  const char *name;
+  void (*init)(cc_state *s, uint64_t now);
+  void (*on_sent)(cc_state *s, size_t bytes, uint64_t now);
+  void (*on_acked)(cc_state *s, size_t bytes, uint64_t now);
+  void (*on_lost)(cc_state *s, size_t bytes, uint64_t now);
+  /* Bytes that may be put in flight now (SIZE_MAX: no limit). */
+  size_t (*room)(const cc_state *s);
+  /* Earliest time the next datagram may leave (<= now: at once). */
+  uint64_t (*next_send)(const cc_state *s, uint64_t now);
+} cc_ops;
+
+/* Today's behaviour, the default: no window, no pacing. Between our peers nothing is
+ * acknowledged yet, so nothing here could limit without losing data (8.3). */
+extern const cc_ops cc_unlimited;
+
+void cc_init(cc_state *s, const cc_ops *ops, uint64_t now);
+/* An RTT sample in ms (a PONG today, acknowledgements later). */
+void cc_rtt_sample(cc_state *s, double sample_ms);
+
+static inline double cc_srtt(const cc_state *s) { return s->rtt.smoothed; }
+
+void cc_on_sent(cc_state *s, size_t bytes, uint64_t now);
+/* rtt_ms: a sample taken with this acknowledgement, or a negative value for none. */
+void cc_on_acked(cc_state *s, size_t bytes, double rtt_ms, uint64_t now);
+void cc_on_lost(cc_state *s, size_t bytes, uint64_t now);
+size_t cc_room(const cc_state *s);
+uint64_t cc_next_send(const cc_state *s, uint64_t now);
+
+#endif

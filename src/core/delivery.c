@@ -1,0 +1,110 @@
+/* Delivery and the mesh: see delivery.h. */
+#include "delivery.h"
+
+#include <string.h>
+
+#include "gossip.h"
+#include "peers.h"
+#include "send.h"
+#include "session.h"
+
+void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
+                      uint64_t now) {
+  uint8_t id[8];
+  if (dedup_set_seen(&c->seen, dedup_xor_hash(msg, len), now)) {
+    c->stats.duplicates++;
+    return;
+  }
+  memcpy(id, from->wire_id, 8);
+  c->stats.delivered++;
+  gossip_info gi;
+  if (gossip_check(msg, len, &gi)) {
+    /* D14: a reference's gossip object is not application data; it is still flooded
+     * below, as reference nodes do. Meeting the peer it names is optional (D19). */
+    c->stats.gossip++;
+    if (c->cfg.gossip_meet && gi.addr.family && memcmp(gi.wire, c->me.id, 8) != 0 &&
+        !peers_find(c, gi.wire))
+      core_meet(c, &gi.addr, NULL, now);
+  } else {
+    sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
+    engine_emit(c, &ev);
+  }
+  if (c->npeers < 2) return; /* the only peer is the last hop: nobody to flood to */
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *q = &c->peers[k];
+    if (!q->used || !q->in_mesh || !q->tx || memcmp(q->wire_id, id, 8) == 0) continue;
+    if (!send_room(c, len + WIRE_DATA_OVERHEAD) || send_message(c, q, msg, len))
+      c->stats.flood_dropped++;
+  }
+}
+
+void delivery_drain(sw_core *c, core_peer *p, uint64_t now) {
+  const uint8_t *msg;
+  size_t len;
+  while (p->used && jitter_next(&p->jit, now, &msg, &len)) delivery_deliver(c, p, msg, len, now);
+}
+
+void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, size_t len,
+                      uint64_t now) {
+  sw_core *c = core;
+  size_t n;
+  int restart;
+  if (len < WIRE_DATA_MIN) return;
+  core_peer *p = session_open(c, from, buf, len, &n, &restart, now);
+  if (!p) return;
+  if (restart == SESSION_SUSPECT) {
+    session_suspect(c, p, from, buf, len, now);
+    return;
+  }
+  if (p->score < SCORE_MAX) p->score++;
+  const uint8_t *inner = c->scratch;
+  if (n < 4) { /* PROTOCOL.md 5.2 step 8: the short path, no sequence number */
+    delivery_deliver(c, p, inner, n, now);
+    return;
+  }
+  uint32_t seq = wire_get32(inner);
+  /* A session's sequence starts at 0 (5.1), whichever of its frames revealed it: the
+   * frames that one overtook must still be taken. And a peer whose session outlived
+   * ours (we restarted; D12 seen from the other side) goes on from where it was:
+   * centre the window on its first frame, so those it overtook wait their turn too. */
+  if (restart) jitter_reset(&p->jit, 0);
+  if (p->jit.next == 0 && !p->jit.count && seq >= JITTER_SLOTS)
+    jitter_reset(&p->jit, seq - JITTER_SLOTS / 2);
+  if (jitter_offer(&p->jit, seq, inner + 4, n - 4, now) == JITTER_NOW)
+    delivery_deliver(c, p, inner + 4, n - 4, now);
+  delivery_drain(c, p, now);
+}
+
+void delivery_remember_own(sw_core *c, const void *data, size_t len, uint64_t now) {
+  /* Even with a single peer: a peer met while the message travels can flood it back. */
+  dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
+}
+
+size_t delivery_mesh_count(const sw_core *c) {
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) n += c->peers[k].used && c->peers[k].in_mesh;
+  return n;
+}
+
+void delivery_maintain_mesh(sw_core *c) {
+  size_t m = delivery_mesh_count(c);
+  while (m < MESH_LOW) {
+    core_peer *best = NULL;
+    for (size_t k = 0; k < c->max_peers; k++) {
+      core_peer *q = &c->peers[k];
+      if (q->used && !q->in_mesh && q->tx && (!best || q->score > best->score)) best = q;
+    }
+    if (!best) break;
+    best->in_mesh = 1;
+    m++;
+  }
+  while (m > MESH_HIGH) {
+    core_peer *worst = NULL;
+    for (size_t k = 0; k < c->max_peers; k++) {
+      core_peer *q = &c->peers[k];
+      if (q->used && q->in_mesh && (!worst || q->score < worst->score)) worst = q;
+    }
+    worst->in_mesh = 0;
+    m--;
+  }
+}

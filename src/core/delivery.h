@@ -1,0 +1,24 @@
+/* Delivery (PROTOCOL.md 6, 13): DATA frames in order to the application, once each
+ * (content dedup, 6.2), reference gossip kept out of the application (D14), flooding to
+ * the mesh except the last hop (6.3), and the mesh itself (13.2). */
+#ifndef SW_CORE_DELIVERY_H
+#define SW_CORE_DELIVERY_H
+
+#include "engine.h"
+
+/* The WIRE_DATA handler (frame registry): authenticate (session.c), order (jitter.h),
+ * deliver. */
+void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, size_t len,
+                      uint64_t now);
+/* Deliver one message from p once, and flood it on. */
+void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
+                      uint64_t now);
+/* Deliver what p's reorder buffer has ready at `now` (timeouts release gaps). */
+void delivery_drain(sw_core *c, core_peer *p, uint64_t now);
+/* Our own message must not come back to us through the mesh (a local fix, 6.2). */
+void delivery_remember_own(sw_core *c, const void *data, size_t len, uint64_t now);
+size_t delivery_mesh_count(const sw_core *c);
+/* PROTOCOL.md 13.2: refill below D_LOW with the best scores, trim above D_HIGH. */
+void delivery_maintain_mesh(sw_core *c);
+
+#endif

@@ -1,0 +1,117 @@
+/* Dialling and the meet gate: see dial.h. */
+#include "dial.h"
+
+#include <string.h>
+
+#include "paths.h"
+#include "peers.h"
+#include "send.h"
+
+static dial_entry *dial_find(sw_core *c, const sw_addr *a) {
+  for (int i = 0; i < DIAL_MAX; i++)
+    if (c->dials[i].used && addr_equal(&c->dials[i].to, a)) return &c->dials[i];
+  return NULL;
+}
+
+void dial_forget(sw_core *c, const core_path *path, const uint8_t wire[8]) {
+  for (int i = 0; i < DIAL_MAX; i++) {
+    dial_entry *d = &c->dials[i];
+    if (!d->used) continue;
+    if ((!path->relayed && addr_equal(&d->to, &path->addr)) ||
+        (d->has_id && memcmp(d->id, wire, 8) == 0))
+      d->used = 0;
+  }
+}
+
+int dial_answer_matches(sw_core *c, const core_path *path, const uint8_t digest[32]) {
+  if (path->relayed) return 1; /* a relayed answer was not dialled by address */
+  dial_entry *d = dial_find(c, &path->addr);
+  return !(d && d->has_id && memcmp(digest, d->id, 20) != 0);
+}
+
+void dial_run(sw_core *c, uint64_t now) {
+  for (int i = 0; i < DIAL_MAX; i++) {
+    dial_entry *d = &c->dials[i];
+    if (!d->used) continue;
+    if (now >= d->expire_at) {
+      d->used = 0;
+      continue;
+    }
+    core_path to = core_path_direct(&d->to);
+    while (d->sent < PUNCH_TRIES && now >= d->next_at) {
+      send_hello(c, WIRE_HELLO, &to);
+      d->sent++;
+      d->next_at += PUNCH_INTERVAL_MS;
+    }
+  }
+}
+
+uint64_t dial_deadline(const sw_core *c) {
+  uint64_t t = UINT64_MAX;
+  for (int i = 0; i < DIAL_MAX; i++) {
+    const dial_entry *d = &c->dials[i];
+    if (!d->used) continue;
+    uint64_t x = d->sent < PUNCH_TRIES ? d->next_at : d->expire_at;
+    if (x < t) t = x;
+  }
+  return t;
+}
+
+void dial_cancel_all(sw_core *c) {
+  for (int i = 0; i < DIAL_MAX; i++) c->dials[i].used = 0;
+}
+
+int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t now) {
+  int pi;
+  if (!to || (to->family != 4 && to->family != 6) || !to->port) return SW_EINVAL;
+  if (c->closing) return SW_ECLOSED;
+  core_path path = core_path_direct(to);
+  if (paths_find_peer(c, &path, &pi)) return SW_OK;        /* already connected */
+  if (full_id && peers_find(c, full_id)) return SW_OK;
+  if (full_id && memcmp(full_id, c->me.id, 20) == 0) return SW_EINVAL; /* D9 */
+  if (dial_find(c, to)) return SW_OK;                      /* already dialling */
+  for (int i = 0; i < DIAL_MAX; i++) {
+    dial_entry *d = &c->dials[i];
+    if (d->used) continue;
+    memset(d, 0, sizeof *d);
+    d->used = 1;
+    d->to = *to;
+    if (full_id) {
+      d->has_id = 1;
+      memcpy(d->id, full_id, 20);
+    }
+    d->next_at = now;
+    d->expire_at = now + DIAL_EXPIRY_MS;
+    dial_run(c, now);
+    return SW_OK;
+  }
+  return SW_EFULL;
+}
+
+int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  /* D19: a token bucket bounds the HELLOs discovery data can make us send. */
+  if (now > c->meet_refill_at) {
+    c->meet_tokens += (double)(now - c->meet_refill_at) * MEET_RATE_PER_S / 1000.0;
+    if (c->meet_tokens > MEET_BURST) c->meet_tokens = MEET_BURST;
+    c->meet_refill_at = now;
+  }
+  int pi;
+  if (full_id && (memcmp(full_id, c->me.id, 20) == 0)) return SW_EINVAL; /* D9 */
+  if (full_id && peers_find(c, full_id)) return SW_OK; /* D10: compare wire ids */
+  core_path path = core_path_direct(addr);
+  if (paths_find_peer(c, &path, &pi) || dial_find(c, addr)) return SW_OK;
+  if (c->meet_tokens < 1) return SW_EFULL;
+  c->meet_tokens -= 1;
+  return sw_core_dial(c, addr, full_id, now);
+}
+
+int core_dial_path(sw_core *c, const core_path *path, uint64_t now) {
+  int pi;
+  (void)now;
+  if (!path) return SW_EINVAL;
+  if (!path->relayed) return sw_core_dial(c, &path->addr, NULL, now);
+  if (c->closing) return SW_ECLOSED;
+  if (paths_find_peer(c, path, &pi)) return SW_OK;
+  send_hello(c, WIRE_HELLO, path);
+  return SW_OK;
+}

@@ -1,0 +1,117 @@
+/* A peer's paths: see paths.h. */
+#include "paths.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int core_path_equal(const core_path *a, const core_path *b) {
+  if (a->relayed != b->relayed) return 0;
+  if (!a->relayed) return addr_equal(&a->addr, &b->addr);
+  return memcmp(a->via, b->via, 8) == 0 && memcmp(a->far, b->far, 8) == 0;
+}
+
+int paths_index(const core_peer *p, const core_path *path) {
+  for (int i = 0; i < p->npaths; i++)
+    if (core_path_equal(&p->paths[i].p, path)) return i;
+  return -1;
+}
+
+core_peer *paths_find_peer(sw_core *c, const core_path *path, int *pi) {
+  if (c->last_hit && c->last_hit->used) {
+    int i = paths_index(c->last_hit, path);
+    if (i >= 0) {
+      *pi = i;
+      return c->last_hit;
+    }
+  }
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    int i = paths_index(p, path);
+    if (i >= 0) {
+      *pi = i;
+      c->last_hit = p;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+const core_path *paths_best(const core_peer *p) { return &p->paths[p->best].p; }
+
+void paths_first(core_peer *p, const core_path *path) {
+  p->paths[0].p = *path;
+  p->paths[0].rtt = cc_srtt(&p->cc);
+  p->paths[0].verified = 0;
+  p->npaths = 1;
+  p->best = 0;
+}
+
+static void choose_best(core_peer *p) {
+  /* Only verified paths may become best (D8), unless none is verified yet. */
+  int best = -1;
+  for (int i = 0; i < p->npaths; i++) {
+    if (!p->paths[i].verified) continue;
+    if (best < 0 || p->paths[i].rtt < p->paths[best].rtt) best = i;
+  }
+  p->best = best < 0 ? 0 : best;
+}
+
+/* Add a path, replacing the worst one other than the best when all are taken. */
+static int add_path(core_peer *p, const core_path *path) {
+  int i;
+  if (p->npaths == MAX_PATHS) {
+    int worst = -1;
+    for (int k = 0; k < p->npaths; k++)
+      if (k != p->best && (worst < 0 || p->paths[k].rtt > p->paths[worst].rtt)) worst = k;
+    i = worst;
+  } else {
+    i = p->npaths++;
+  }
+  p->paths[i].p = *path;
+  p->paths[i].rtt = cc_srtt(&p->cc);
+  return i;
+}
+
+int paths_proven(core_peer *p, const core_path *path, int pi) {
+  if (pi < 0) pi = paths_index(p, path);
+  if (pi < 0) {
+    pi = add_path(p, path);
+    /* It just proved itself: the peer is there now (D35). Its other paths must prove
+     * themselves again, or their older, lower RTT would win them back in paths_touch
+     * and everything would go on to where the peer no longer is. */
+    for (int k = 0; k < p->npaths; k++) p->paths[k].verified = k == pi;
+    p->best = pi;
+  } else {
+    p->paths[pi].verified = 1;
+  }
+  return pi;
+}
+
+void paths_touch(core_peer *p, int pi, uint64_t now, double sample) {
+  p->seen = p->last_pong = now;
+  p->loss = 0;
+  if (pi >= 0) {
+    p->paths[pi].rtt = sample >= 0 ? sample : cc_srtt(&p->cc);
+    choose_best(p);
+  }
+}
+
+int paths_send(sw_core *c, const core_path *to, const uint8_t *frame, size_t len) {
+  if (!to->relayed) return outq_push(&c->out, SW_SOCK_MAIN, &to->addr, frame, len);
+  if (!c->relay.send) return SW_ENOTCONN;
+  return c->relay.send(c->relay.state, to, frame, len);
+}
+
+uint8_t *paths_reserve(sw_core *c, const core_path *to, size_t len) {
+  return to->relayed ? NULL : outq_reserve(&c->out, len);
+}
+
+void paths_commit(sw_core *c, const core_path *to, size_t len) {
+  outq_commit(&c->out, SW_SOCK_MAIN, &to->addr, len);
+}
+
+void core_set_relay(sw_core *c, core_relay_send_fn fn, void *state) {
+  c->relay.send = fn;
+  c->relay.state = fn ? state : NULL;
+}

@@ -1,0 +1,287 @@
+/* The send path: see send.h. Section numbers refer to docs/PROTOCOL.md. */
+#include "send.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "delivery.h"
+#include "paths.h"
+#include "peers.h"
+
+static size_t out_rec_cost(size_t len) { return len + sizeof(outq_rec) + 8; }
+
+/* Doubling covers the ring's worst-case split between its end and its front. */
+int send_room(const sw_core *c, size_t bytes) {
+  size_t need = (size_t)(c->open_batches + 1) * OPEN_BATCH_COST + out_rec_cost(bytes);
+  return outq_free_bytes(&c->out) >= 2 * need + CTRL_RESERVE;
+}
+
+/* If not, waiting for SW_EV_WRITABLE would wait forever: the caller gets SW_EMSGSIZE. */
+int send_fits_ever(const sw_core *c, size_t bytes) {
+  return 2 * (OPEN_BATCH_COST + out_rec_cost(bytes)) + CTRL_RESERVE <= c->out.cap;
+}
+
+void send_raw(sw_core *c, const core_path *to, const uint8_t *buf, size_t len) {
+  if (paths_send(c, to, buf, len)) c->stats.ctrl_dropped++;
+}
+
+/* ---- batching (PROTOCOL.md 8.2) ----------------------------------------- */
+
+void send_batch_close(sw_core *c, core_peer *p) {
+  if (!p->ocount) return;
+  const uint8_t *d;
+  size_t len;
+  if (p->ocount == 1) { /* a group of one goes out as the bare frame */
+    d = p->obuf + 4;
+    len = p->olen - 4;
+  } else {
+    p->obuf[0] = WIRE_BATCH;
+    p->obuf[1] = (uint8_t)p->ocount;
+    d = p->obuf;
+    len = p->olen;
+  }
+  if (paths_send(c, paths_best(p), d, len)) c->stats.flood_dropped++;
+  else cc_on_sent(&p->cc, len, c->last_now);
+  p->ocount = 0;
+  p->olen = 2;
+  c->open_batches--;
+}
+
+/* Where to build a frame of len bytes for p: inside its open batch when it fits the
+ * reference grouping rule, else NULL (the caller sends it alone). */
+static uint8_t *batch_slot(sw_core *c, core_peer *p, size_t len) {
+  if (len + 2 > WIRE_BATCH_MTU) return NULL;
+  /* running size counts length + 2 per frame: olen - 2 is exactly that sum */
+  if (p->ocount && (p->olen - 2 + len + 2 > WIRE_BATCH_MTU || p->ocount == BATCH_MAX_FRAMES))
+    send_batch_close(c, p);
+  if (!p->ocount) c->open_batches++;
+  wire_put16(p->obuf + p->olen, (uint16_t)len);
+  return p->obuf + p->olen + 2;
+}
+
+static void batch_commit(core_peer *p, size_t len) {
+  p->olen += 2 + len;
+  p->ocount++;
+}
+
+/* ---- DATA and FRAG -------------------------------------------------------- */
+
+static void next_nonce(core_peer *p, uint8_t nonce[12]) {
+  wire_put32(nonce, p->session_id);
+  wire_put64(nonce + 4, p->send_ctr++);
+}
+
+/* Build one DATA frame at dst: header, then seal(u32 seq || msg) (PROTOCOL.md 5.1). */
+static int build_data(core_peer *p, uint8_t *dst, const uint8_t *msg, size_t len) {
+  uint8_t seq[4];
+  wire_put32(seq, p->send_seq);
+  wire_data_header(dst, p->session_id, p->send_ctr);
+  if (crypto_aead_seal(p->tx, dst + 1, seq, 4, msg, len, dst + WIRE_DATA_HDR)) return SW_ECRYPTO;
+  p->send_ctr++;
+  p->send_seq++;
+  return SW_OK;
+}
+
+static int send_frag(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  size_t count = (len + WIRE_FRAG_DATA_MAX - 1) / WIRE_FRAG_DATA_MAX;
+  uint8_t id[8];
+  if (count > 65535) return SW_EMSGSIZE;
+  engine_rand(c, id, sizeof id);
+  for (size_t i = 0; i < count; i++) {
+    size_t off = i * WIRE_FRAG_DATA_MAX;
+    size_t n = len - off < WIRE_FRAG_DATA_MAX ? len - off : WIRE_FRAG_DATA_MAX;
+    uint8_t *slot = batch_slot(c, p, WIRE_FRAG_HDR + n);
+    if (!slot) return SW_EMSGSIZE;
+    wire_frag_encode(slot, id, (uint16_t)i, (uint16_t)count, msg + off, n);
+    batch_commit(p, WIRE_FRAG_HDR + n);
+  }
+  return SW_OK;
+}
+
+/* A DATA frame too big to share a datagram, alone: built in place in the ring on a
+ * direct path, through a copy on a relayed one. */
+static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  size_t flen = len + WIRE_DATA_OVERHEAD;
+  const core_path *to = paths_best(p);
+  uint8_t *dst = paths_reserve(c, to, flen);
+  if (dst) {
+    if (build_data(p, dst, msg, len)) return SW_ECRYPTO;
+    paths_commit(c, to, flen);
+  } else if (!to->relayed) {
+    return SW_EAGAIN;
+  } else {
+    uint8_t *tmp = malloc(flen);
+    int rc = !tmp ? SW_ENOMEM : build_data(p, tmp, msg, len);
+    if (rc == SW_OK) rc = paths_send(c, to, tmp, flen);
+    free(tmp);
+    if (rc) return rc;
+  }
+  cc_on_sent(&p->cc, flen, c->last_now);
+  return SW_OK;
+}
+
+int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  size_t flen = len + WIRE_DATA_OVERHEAD;
+  if (!p->tx) return SW_ENOTCONN;
+  if (len > WIRE_MAX_PAYLOAD && c->cfg.legacy_frag && p->legacy) return send_frag(c, p, msg, len);
+  if (flen > WIRE_UDP_MAX) return SW_EMSGSIZE;
+  uint8_t *slot = batch_slot(c, p, flen);
+  if (slot) {
+    if (build_data(p, slot, msg, len)) {
+      if (!p->ocount) c->open_batches--;
+      return SW_ECRYPTO;
+    }
+    batch_commit(p, flen);
+    return SW_OK;
+  }
+  /* Too big to share a datagram: keep order by closing the open batch first. */
+  send_batch_close(c, p);
+  return send_data_alone(c, p, msg, len);
+}
+
+/* ---- sealed control and HELLO -------------------------------------------- */
+
+size_t send_build_sealed(core_peer *p, uint8_t *out, const uint8_t *inner, size_t n) {
+  if (!p->tx) return 0;
+  out[0] = WIRE_SEALED;
+  next_nonce(p, out + 1);
+  if (crypto_aead_seal(p->tx, out + 1, NULL, 0, inner, n, out + WIRE_DATA_HDR)) return 0;
+  return WIRE_DATA_HDR + n + CRYPTO_TAG_LEN;
+}
+
+void send_sealed_to(sw_core *c, core_peer *p, const core_path *to, const uint8_t *inner,
+                    size_t n) {
+  uint8_t buf[SEALED_FRAME_MAX];
+  size_t len = send_build_sealed(p, buf, inner, n);
+  if (len) send_raw(c, to, buf, len);
+}
+
+void send_sealed(sw_core *c, core_peer *p, uint8_t inner) {
+  send_sealed_to(c, p, paths_best(p), &inner, 1);
+}
+
+void send_hello(sw_core *c, uint8_t type, const core_path *to) {
+  uint8_t buf[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  size_t n = wire_hello_encode(buf, type, c->me.id, c->me.pub, OWN_CAPS);
+  send_raw(c, to, buf, n);
+}
+
+/* ---- the output ring, as the runtime drains it ------------------------------- */
+
+void sw_core_flush(sw_core *c, uint64_t now) {
+  (void)now;
+  /* Closing a batch on a relayed path hands it to the relay module, which may put it in
+   * the relay's own batch: a second pass closes that one. A relay never relays through
+   * a relay, so two passes suffice; the bound is only a guard. */
+  for (int pass = 0; c->open_batches && pass < 4; pass++)
+    for (size_t k = 0; k < c->max_peers; k++)
+      if (c->peers[k].used && c->peers[k].ocount) send_batch_close(c, &c->peers[k]);
+}
+
+size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
+  size_t cursor = c->out.head, n = 0;
+  while (n < max && n < c->out.count) {
+    const outq_rec *r = outq_peek(&c->out, &cursor);
+    out[n].kind = (sw_sock_kind)r->kind;
+    out[n].to = &r->to;
+    out[n].data = outq_rec_data(r);
+    out[n].len = r->len;
+    n++;
+  }
+  return n;
+}
+
+void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
+  (void)now;
+  for (size_t i = 0; i < n && c->out.count; i++) outq_pop(&c->out);
+  c->stats.tx_datagrams += n;
+  if (c->want_writable && outq_free_bytes(&c->out) >= c->out.cap / 2) {
+    c->want_writable = 0;
+    sw_event ev = {.type = SW_EV_WRITABLE};
+    engine_emit(c, &ev);
+  }
+}
+
+size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
+
+/* ---- API: write and broadcast ---------------------------------------------- */
+
+static int check_message(const sw_core *c, const void *data, size_t len) {
+  if (c->closing) return SW_ECLOSED;
+  if (!data && len) return SW_EINVAL;
+  if (len > SW_MAX_MESSAGE) return SW_EMSGSIZE;
+  return SW_OK;
+}
+
+int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t len,
+                  uint64_t now) {
+  int rc = check_message(c, data, len);
+  if (rc) return rc;
+  c->last_now = now;
+  core_peer *p = peer ? peers_find(c, peer) : NULL;
+  if (!p || !p->tx) return SW_ENOTCONN;
+  if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
+  if (!send_room(c, len + WIRE_DATA_OVERHEAD)) {
+    c->want_writable = 1;
+    return SW_EAGAIN;
+  }
+  rc = send_message(c, p, data, len);
+  if (rc == SW_OK) delivery_remember_own(c, data, len, now);
+  return rc;
+}
+
+int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
+  int rc = check_message(c, data, len);
+  if (rc) return rc;
+  c->last_now = now;
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) n += c->peers[k].used && c->peers[k].tx;
+  if (!n) return 0;
+  /* All or nothing: a broadcast is never half queued. */
+  size_t need = n * (len + WIRE_DATA_OVERHEAD + sizeof(outq_rec) + 8 + OPEN_BATCH_COST);
+  if (!send_fits_ever(c, need)) return SW_EMSGSIZE; /* raise send_buffer_bytes */
+  if (!send_room(c, need)) {
+    c->want_writable = 1;
+    return SW_EAGAIN;
+  }
+  int sent = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used || !p->tx) continue;
+    rc = send_message(c, p, data, len);
+    if (rc) return rc;
+    sent++;
+  }
+  delivery_remember_own(c, data, len, now);
+  return sent;
+}
+
+/* ---- services to modules (core_internal.h) ---------------------------------- */
+
+void core_send(sw_core *c, sw_sock_kind kind, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (outq_push(&c->out, (uint8_t)kind, to, d, len)) c->stats.ctrl_dropped++;
+}
+
+void core_send_path(sw_core *c, const core_path *to, const uint8_t *d, size_t len) {
+  send_raw(c, to, d, len);
+}
+
+int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size_t len) {
+  core_peer *p = peers_find(c, wire);
+  if (!p) return SW_ENOTCONN;
+  if (c->closing) return SW_ECLOSED;
+  if (len + 2 > WIRE_BATCH_MTU) {
+    /* too big to share a datagram: alone, after what is already queued */
+    if (len > WIRE_UDP_MAX) return SW_EMSGSIZE;
+    if (!send_room(c, len)) return SW_EAGAIN;
+    send_batch_close(c, p);
+    int rc = paths_send(c, paths_best(p), frame, len);
+    if (rc == SW_OK) cc_on_sent(&p->cc, len, c->last_now);
+    return rc;
+  }
+  if (!send_room(c, len)) return SW_EAGAIN;
+  uint8_t *slot = batch_slot(c, p, len);
+  memcpy(slot, frame, len);
+  batch_commit(p, len);
+  return SW_OK;
+}
