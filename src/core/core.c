@@ -157,6 +157,8 @@ uint64_t sw_core_deadline(const sw_core *c) {
   }
   for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++)
     if (m->deadline) t = min64(t, m->deadline(m->state));
+  const outq_rec *head = outq_head(&c->out); /* a datagram the pacer holds */
+  if (head && head->not_before > c->last_now) t = min64(t, head->not_before);
   return t;
 }
 
@@ -235,8 +237,9 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
   c->cfg.bootstrap_http = c->cfg.piping = NULL; /* httpboot.c, piping.c copy them */
   c->cfg.modules = NULL;  /* attached below */
+  c->cfg.cc = NULL;       /* kept in c->cc */
   for (unsigned k = 0; k < 3; k++) c->socket_owner[k] = -1;
-  c->cc = &cc_unlimited;
+  c->cc = cfg->cc ? cfg->cc : &cc_unlimited;
   if (cfg->seed_hex) {
     rc = crypto_identity_from_hex(&c->me, cfg->seed_hex);
   } else {

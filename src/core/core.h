@@ -52,6 +52,8 @@ typedef struct sw_core_config {
   int no_default_servers;            /* 1: none of the references' third-party servers */
   /* The modules to run, NULL-terminated (core_internal.h); NULL: core_default_modules. */
   const struct core_module_def *const *modules;
+  /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */
+  const struct cc_ops *cc;
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

@@ -47,6 +47,12 @@ int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size
  * NULL) is checked against the answering key. Rate-limited (D19): SW_EFULL when over. */
 int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now);
 
+/* The congestion seam (cc.h) for a module's own acknowledged traffic (store/fetch
+ * chunks): bytes a peer acknowledged, with an RTT sample in ms or a negative value, and
+ * bytes declared lost. core_send_ctrl answers SW_EAGAIN while the seam has no room. */
+void core_cc_acked(sw_core *c, const uint8_t wire[8], size_t bytes, double rtt_ms);
+void core_cc_lost(sw_core *c, const uint8_t wire[8], size_t bytes);
+
 void core_rand(sw_core *c, void *buf, size_t n);
 const crypto_identity *core_identity(const sw_core *c);
 /* The joined 32-byte topic, or NULL before sw_core_join. */

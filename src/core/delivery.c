@@ -33,7 +33,8 @@ void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t le
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *q = &c->peers[k];
     if (!q->used || !q->in_mesh || !q->tx || memcmp(q->wire_id, id, 8) == 0) continue;
-    if (!send_room(c, len + WIRE_DATA_OVERHEAD) || send_message(c, q, msg, len))
+    if (!send_room(c, len + WIRE_DATA_OVERHEAD) || cc_room(&q->cc) < len + WIRE_DATA_OVERHEAD ||
+        send_message(c, q, msg, len))
       c->stats.flood_dropped++;
   }
 }

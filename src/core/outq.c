@@ -51,6 +51,10 @@ uint8_t *outq_reserve(outq *q, size_t len) {
 }
 
 void outq_commit(outq *q, uint8_t kind, const sw_addr *to, size_t len) {
+  outq_commit_at(q, kind, to, len, 0);
+}
+
+void outq_commit_at(outq *q, uint8_t kind, const sw_addr *to, size_t len, uint64_t not_before) {
   size_t need = rec_size(len);
   if (q->count && q->tail > q->head && !fits_at_end(q, need)) {
     outq_rec *w = (outq_rec *)(q->buf + q->tail);
@@ -63,17 +67,28 @@ void outq_commit(outq *q, uint8_t kind, const sw_addr *to, size_t len) {
   r->len = (uint32_t)len;
   r->kind = kind;
   r->to = *to;
+  r->not_before = not_before;
   q->tail += need;
   q->used += need;
   q->count++;
 }
 
 int outq_push(outq *q, uint8_t kind, const sw_addr *to, const uint8_t *data, size_t len) {
+  return outq_push_at(q, kind, to, data, len, 0);
+}
+
+int outq_push_at(outq *q, uint8_t kind, const sw_addr *to, const uint8_t *data, size_t len,
+                 uint64_t not_before) {
   uint8_t *p = outq_reserve(q, len);
   if (!p) return SW_EAGAIN;
   memcpy(p, data, len);
-  outq_commit(q, kind, to, len);
+  outq_commit_at(q, kind, to, len, not_before);
   return SW_OK;
+}
+
+const outq_rec *outq_head(const outq *q) {
+  size_t cursor = q->head;
+  return outq_peek(q, &cursor);
 }
 
 const outq_rec *outq_peek(const outq *q, size_t *cursor) {

@@ -14,6 +14,7 @@ typedef struct outq_rec {
   uint8_t kind;  /* socket kind */
   uint8_t pad[3];
   sw_addr to;
+  uint64_t not_before; /* pacing: not to be sent before this time (0: at once) */
 } outq_rec;
 
 typedef struct outq {
@@ -29,6 +30,12 @@ void outq_free(outq *q);
 uint8_t *outq_reserve(outq *q, size_t len);
 void outq_commit(outq *q, uint8_t kind, const sw_addr *to, size_t len);
 int outq_push(outq *q, uint8_t kind, const sw_addr *to, const uint8_t *data, size_t len);
+/* The same, for a datagram the pacer holds until not_before. */
+void outq_commit_at(outq *q, uint8_t kind, const sw_addr *to, size_t len, uint64_t not_before);
+int outq_push_at(outq *q, uint8_t kind, const sw_addr *to, const uint8_t *data, size_t len,
+                 uint64_t not_before);
+/* The head record, or NULL when empty. */
+const outq_rec *outq_head(const outq *q);
 size_t outq_free_bytes(const outq *q);
 /* Peek the i-th record from the head (i < count). */
 const outq_rec *outq_peek(const outq *q, size_t *cursor);

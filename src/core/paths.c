@@ -98,7 +98,12 @@ void paths_touch(core_peer *p, int pi, uint64_t now, double sample) {
 }
 
 int paths_send(sw_core *c, const core_path *to, const uint8_t *frame, size_t len) {
-  if (!to->relayed) return outq_push(&c->out, SW_SOCK_MAIN, &to->addr, frame, len);
+  return paths_send_at(c, to, frame, len, 0);
+}
+
+int paths_send_at(sw_core *c, const core_path *to, const uint8_t *frame, size_t len,
+                  uint64_t not_before) {
+  if (!to->relayed) return outq_push_at(&c->out, SW_SOCK_MAIN, &to->addr, frame, len, not_before);
   if (!c->relay.send) return SW_ENOTCONN;
   return c->relay.send(c->relay.state, to, frame, len);
 }
@@ -107,8 +112,8 @@ uint8_t *paths_reserve(sw_core *c, const core_path *to, size_t len) {
   return to->relayed ? NULL : outq_reserve(&c->out, len);
 }
 
-void paths_commit(sw_core *c, const core_path *to, size_t len) {
-  outq_commit(&c->out, SW_SOCK_MAIN, &to->addr, len);
+void paths_commit(sw_core *c, const core_path *to, size_t len, uint64_t not_before) {
+  outq_commit_at(&c->out, SW_SOCK_MAIN, &to->addr, len, not_before);
 }
 
 void core_set_relay(sw_core *c, core_relay_send_fn fn, void *state) {

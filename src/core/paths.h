@@ -25,9 +25,13 @@ void paths_touch(core_peer *p, int pi, uint64_t now, double sample_ms);
 /* Queue a frame on a path: direct into the output ring, relayed through the relay hook.
  * Returns SW_OK or a negative code (nothing queued). */
 int paths_send(sw_core *c, const core_path *to, const uint8_t *frame, size_t len);
+/* The same for a frame of the peer's own traffic, held by the pacer until not_before (a
+ * relayed path leaves at once: the relay module paces its own hop). */
+int paths_send_at(sw_core *c, const core_path *to, const uint8_t *frame, size_t len,
+                  uint64_t not_before);
 /* Reserve ring room for a frame of len bytes to `to`: direct paths only (NULL for a
  * relayed path or a full ring); paths_commit queues it. Saves a copy of large frames. */
 uint8_t *paths_reserve(sw_core *c, const core_path *to, size_t len);
-void paths_commit(sw_core *c, const core_path *to, size_t len);
+void paths_commit(sw_core *c, const core_path *to, size_t len, uint64_t not_before);
 
 #endif

@@ -25,6 +25,16 @@ void send_raw(sw_core *c, const core_path *to, const uint8_t *buf, size_t len) {
   if (paths_send(c, to, buf, len)) c->stats.ctrl_dropped++;
 }
 
+/* When p's congestion controller lets its next datagram leave: 0 for at once, so that
+ * a controller without pacing costs the ring nothing (docs/ARCHITECTURE.md). */
+static uint64_t pace(const sw_core *c, const core_peer *p) {
+  uint64_t t = cc_next_send(&p->cc, c->last_now);
+  return t > c->last_now ? t : 0;
+}
+
+/* Whether p's controller has room for `bytes` more in flight. */
+static int cc_allows(const core_peer *p, size_t bytes) { return cc_room(&p->cc) >= bytes; }
+
 /* ---- batching (PROTOCOL.md 8.2) ----------------------------------------- */
 
 void send_batch_close(sw_core *c, core_peer *p) {
@@ -40,7 +50,7 @@ void send_batch_close(sw_core *c, core_peer *p) {
     d = p->obuf;
     len = p->olen;
   }
-  if (paths_send(c, paths_best(p), d, len)) c->stats.flood_dropped++;
+  if (paths_send_at(c, paths_best(p), d, len, pace(c, p))) c->stats.flood_dropped++;
   else cc_on_sent(&p->cc, len, c->last_now);
   p->ocount = 0;
   p->olen = 2;
@@ -106,7 +116,7 @@ static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t 
   uint8_t *dst = paths_reserve(c, to, flen);
   if (dst) {
     if (build_data(p, dst, msg, len)) return SW_ECRYPTO;
-    paths_commit(c, to, flen);
+    paths_commit(c, to, flen, pace(c, p));
   } else if (!to->relayed) {
     return SW_EAGAIN;
   } else {
@@ -182,6 +192,8 @@ size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
   size_t cursor = c->out.head, n = 0;
   while (n < max && n < c->out.count) {
     const outq_rec *r = outq_peek(&c->out, &cursor);
+    /* The pacer holds this one: it and what follows wait for sw_core_deadline. */
+    if (r->not_before > c->last_now) break;
     out[n].kind = (sw_sock_kind)r->kind;
     out[n].to = &r->to;
     out[n].data = outq_rec_data(r);
@@ -191,15 +203,22 @@ size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
   return n;
 }
 
+/* After SW_EAGAIN, SW_EV_WRITABLE once the ring is half free again and no peer's
+ * controller is without room. */
+static void check_writable(sw_core *c) {
+  if (!c->want_writable || outq_free_bytes(&c->out) < c->out.cap / 2) return;
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used && cc_room(&c->peers[k].cc) < OPEN_BATCH_COST) return;
+  c->want_writable = 0;
+  sw_event ev = {.type = SW_EV_WRITABLE};
+  engine_emit(c, &ev);
+}
+
 void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
   (void)now;
   for (size_t i = 0; i < n && c->out.count; i++) outq_pop(&c->out);
   c->stats.tx_datagrams += n;
-  if (c->want_writable && outq_free_bytes(&c->out) >= c->out.cap / 2) {
-    c->want_writable = 0;
-    sw_event ev = {.type = SW_EV_WRITABLE};
-    engine_emit(c, &ev);
-  }
+  check_writable(c);
 }
 
 size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
@@ -221,7 +240,7 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
   core_peer *p = peer ? peers_find(c, peer) : NULL;
   if (!p || !p->tx) return SW_ENOTCONN;
   if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
-  if (!send_room(c, len + WIRE_DATA_OVERHEAD)) {
+  if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
     c->want_writable = 1;
     return SW_EAGAIN;
   }
@@ -244,6 +263,13 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
     c->want_writable = 1;
     return SW_EAGAIN;
   }
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (p->used && p->tx && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+      c->want_writable = 1;
+      return SW_EAGAIN;
+    }
+  }
   int sent = 0;
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
@@ -257,6 +283,18 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
 }
 
 /* ---- services to modules (core_internal.h) ---------------------------------- */
+
+void core_cc_acked(sw_core *c, const uint8_t wire[8], size_t bytes, double rtt_ms) {
+  core_peer *p = peers_find(c, wire);
+  if (!p) return;
+  cc_on_acked(&p->cc, bytes, rtt_ms, c->last_now);
+  check_writable(c);
+}
+
+void core_cc_lost(sw_core *c, const uint8_t wire[8], size_t bytes) {
+  core_peer *p = peers_find(c, wire);
+  if (p) cc_on_lost(&p->cc, bytes, c->last_now);
+}
 
 void core_send(sw_core *c, sw_sock_kind kind, const sw_addr *to, const uint8_t *d, size_t len) {
   if (outq_push(&c->out, (uint8_t)kind, to, d, len)) c->stats.ctrl_dropped++;
@@ -273,13 +311,13 @@ int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size
   if (len + 2 > WIRE_BATCH_MTU) {
     /* too big to share a datagram: alone, after what is already queued */
     if (len > WIRE_UDP_MAX) return SW_EMSGSIZE;
-    if (!send_room(c, len)) return SW_EAGAIN;
+    if (!send_room(c, len) || !cc_allows(p, len)) return SW_EAGAIN;
     send_batch_close(c, p);
-    int rc = paths_send(c, paths_best(p), frame, len);
+    int rc = paths_send_at(c, paths_best(p), frame, len, pace(c, p));
     if (rc == SW_OK) cc_on_sent(&p->cc, len, c->last_now);
     return rc;
   }
-  if (!send_room(c, len)) return SW_EAGAIN;
+  if (!send_room(c, len) || !cc_allows(p, len)) return SW_EAGAIN;
   uint8_t *slot = batch_slot(c, p, len);
   memcpy(slot, frame, len);
   batch_commit(p, len);

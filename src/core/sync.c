@@ -521,6 +521,12 @@ static void tx_free(sync_state *s, transfer *t) {
   memset(t, 0, sizeof *t);
 }
 
+/* Bytes of value chunk i (the seam counts payload; framing is noise at this scale). */
+static size_t chunk_bytes(const transfer *t, uint16_t i) {
+  size_t off = (size_t)i * SYNC_CHUNK_SIZE;
+  return off >= t->vlen ? 0 : t->vlen - off < SYNC_CHUNK_SIZE ? t->vlen - off : SYNC_CHUNK_SIZE;
+}
+
 static int tx_send(sync_state *s, transfer *t, uint16_t i) {
   size_t off = (size_t)i * SYNC_CHUNK_SIZE;
   size_t dl = t->vlen - off < SYNC_CHUNK_SIZE ? t->vlen - off : SYNC_CHUNK_SIZE;
@@ -557,6 +563,7 @@ static void tx_fill(sync_state *s, transfer *t) {
 
 /* Resend one in-flight chunk; 0, or -1 when the transfer was dropped. */
 static int tx_resend(sync_state *s, transfer *t, inflight *x) {
+  core_cc_lost(s->c, t->wire, chunk_bytes(t, x->idx)); /* its RTO fired */
   if (t->sends[x->idx] >= TX_SENDS_MAX) { /* D19: retransmissions are capped */
     s->st.transfers_abandoned++;
     tx_free(s, t);
@@ -586,10 +593,13 @@ static void tx_on_ack(sync_state *s, transfer *t, uint16_t idx) {
   for (int i = 0; i < t->nfl; i++) {
     if (t->fl[i].idx != idx) continue;
     seq = t->fl[i].seq;
+    double sample = -1; /* only a chunk sent once gives a clean RTT sample */
     if (t->sends[idx] == 1) {
       uint64_t rtt = s->now - t->fl[i].sent_at;
       t->srtt = t->srtt ? (7 * t->srtt + rtt) / 8 : rtt;
+      sample = (double)rtt;
     }
+    core_cc_acked(s->c, t->wire, chunk_bytes(t, idx), sample);
     t->fl[i] = t->fl[--t->nfl];
     break;
   }
