@@ -2,6 +2,7 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+INSTALL_BUILD ?= build-install
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 PREFIX ?= /usr/local
@@ -17,7 +18,8 @@ help:
 	@echo "make test    the whole suite: normal build, ASan+UBSan build, short fuzz run"
 	@echo "make bench   run the benchmarks (figures only, never fails on timing)"
 	@echo "make install install libraries, header, setowire.pc, tools, man pages into"
-	@echo "             PREFIX (default /usr/local; DESTDIR honoured); make uninstall"
+	@echo "             PREFIX (default /usr/local; DESTDIR honoured); make uninstall."
+	@echo "             Builds in $(INSTALL_BUILD)/ without tests or benchmarks; no setup"
 
 setup:
 	@bash scripts/setup.sh
@@ -52,14 +54,19 @@ bench: build
 	@bash bench/run.sh $(BUILD)/bin
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(INSTALL_BUILD)
 
 # Libraries, header, setowire.pc, tools and man pages (cmake/install.cmake). DESTDIR
-# stages the files for a package; setowire.pc still names PREFIX.
-install: build
-	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
+# stages the files for a package; setowire.pc still names PREFIX. Its own build folder,
+# configured without the tests and benchmarks (so no cmocka), and no `make setup`: it
+# installs no package and fetches nothing, the build dependencies must be present.
+install:
+	$(CMAKE) -S . -B $(INSTALL_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSW_TESTS=OFF \
+		-DSW_BENCH=OFF -DSW_FUZZ=OFF -DSW_SANITIZE=OFF >/dev/null
+	$(CMAKE) --build $(INSTALL_BUILD) -j$(JOBS)
+	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(INSTALL_BUILD) --prefix "$(PREFIX)"
 
-# Removes what the last `make install` from $(BUILD) installed (its manifest).
+# Removes what the last `make install` installed (the manifest in $(INSTALL_BUILD)/).
 uninstall:
-	@test -f $(BUILD)/install_manifest.txt || { echo "nothing installed from $(BUILD)/"; exit 1; }
-	@while IFS= read -r f || [ -n "$$f" ]; do rm -fv "$(DESTDIR)$$f"; done < $(BUILD)/install_manifest.txt
+	@test -f $(INSTALL_BUILD)/install_manifest.txt || { echo "nothing installed from $(INSTALL_BUILD)/"; exit 1; }
+	@while IFS= read -r f || [ -n "$$f" ]; do rm -fv "$(DESTDIR)$$f"; done < $(INSTALL_BUILD)/install_manifest.txt

@@ -5,11 +5,17 @@
 # is compiled twice: libsetowire.so (SONAME libsetowire.so.<major>) and libsetowire.a,
 # each holding the core, the libuv runtime and the SQLite storage backend.
 #
-# The shared library exports only the public API: the functions declared in
-# include/setowire.h and src/storage/sqlite.h, listed in a linker version script that
-# is generated from those two headers at configure time (a function added to either
-# header is exported after the next configure, which the headers trigger). Internal
-# symbols, including the sans-I/O core's sw_core_*, stay local.
+# Both export only the public API: the functions declared in include/setowire.h and
+# src/storage/sqlite.h, listed at configure time from those two headers (a function
+# added to either header is exported after the next configure, which the headers
+# trigger). Internal symbols, including the sans-I/O core's sw_core_*, stay local, so
+# a program may define its own crypto_*, dht_*, wire_* ... next to either library.
+#   libsetowire.so: a linker version script (setowire.map) lists the API.
+#   libsetowire.a:  the objects are partially linked (ld -r) into one relocatable
+#                   object in which every other global is made local (objcopy
+#                   --keep-global-symbols=setowire.syms); that object is the archive.
+#                   Internal references are resolved inside it, so nothing is renamed.
+# tests/net/test_archive_symbols.py checks both.
 include(GNUInstallDirs)
 
 # The shared library needs position-independent objects (setowire_core already is).
@@ -36,6 +42,8 @@ foreach(f ${_sw_exports})
 endforeach()
 string(APPEND _sw_map "  local: *;\n};\n")
 file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/setowire.map CONTENT "${_sw_map}")
+list(JOIN _sw_exports "\n" _sw_syms)
+file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/setowire.syms CONTENT "${_sw_syms}\n")
 
 set(_sw_objects $<TARGET_OBJECTS:setowire_core> $<TARGET_OBJECTS:setowire>)
 set(_sw_deps PkgConfig::OPENSSL PkgConfig::JANSSON PkgConfig::LIBUV PkgConfig::SQLITE3
@@ -52,8 +60,23 @@ set_target_properties(setowire_shared PROPERTIES
   LINK_DEPENDS ${CMAKE_BINARY_DIR}/setowire.map
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
 
-add_library(setowire_static STATIC ${_sw_objects})
+# The static archive: one object, with only the API global (see the top of this file).
+if(NOT CMAKE_LINKER OR NOT CMAKE_OBJCOPY)
+  message(FATAL_ERROR "libsetowire.a needs a linker (ld -r) and objcopy: install binutils")
+endif()
+set(_sw_relobj ${CMAKE_BINARY_DIR}/CMakeFiles/setowire-all.o)
+add_custom_command(OUTPUT ${_sw_relobj}
+  COMMAND ${CMAKE_LINKER} -r -o ${_sw_relobj}.tmp ${_sw_objects}
+  COMMAND ${CMAKE_OBJCOPY} --keep-global-symbols=${CMAKE_BINARY_DIR}/setowire.syms
+          ${_sw_relobj}.tmp ${_sw_relobj}
+  COMMAND ${CMAKE_COMMAND} -E rm -f ${_sw_relobj}.tmp
+  DEPENDS setowire_core setowire ${CMAKE_BINARY_DIR}/setowire.syms
+  COMMENT "Linking setowire-all.o (public symbols only) for libsetowire.a"
+  COMMAND_EXPAND_LISTS VERBATIM)
+set_source_files_properties(${_sw_relobj} PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+add_library(setowire_static STATIC ${_sw_relobj})
 set_target_properties(setowire_static PROPERTIES
+  LINKER_LANGUAGE C
   OUTPUT_NAME setowire
   ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
 

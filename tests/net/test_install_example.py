@@ -11,7 +11,8 @@ Checked (each part prints one "ok" line with its time on stderr):
             tools and their man pages (setowire-chat and its page when it is built).
             With DESTDIR, files land under DESTDIR and setowire.pc names the prefix.
   exports   `nm -D` of the shared library defines only sw_* symbols, every function
-            declared in setowire.h among them, and none of the internal sw_core_*.
+            declared in setowire.h among them, and none of the internal sw_core_*;
+            `nm -g` of the installed libsetowire.a defines the same globals.
   example   examples/hello.c built by examples/Makefile through pkg-config (a copy,
             PKG_CONFIG_PATH=<tmp>/lib/pkgconfig), once against libsetowire.so (found
             through LD_LIBRARY_PATH) and once against libsetowire.a (STATIC=1); each
@@ -153,6 +154,11 @@ def part_exports(libdir):
     check(declared, 'found no function in setowire.h')
     absent = sorted(declared - names)
     check(not absent, f'declared in setowire.h but not exported: {absent}')
+    # The installed archive: the same globals (tests/net/test_archive_symbols.py has more).
+    out = run(['nm', '-g', '--defined-only', os.path.join(libdir, 'libsetowire.a')])
+    arnames = {p[2] for p in (line.split() for line in out.splitlines()) if len(p) == 3}
+    check(arnames == names, f'libsetowire.a globals differ from the .so exports: only in '
+          f'the .a {sorted(arnames - names)[:20]}, only in the .so {sorted(names - arnames)}')
     return len(names)
 
 
