@@ -40,11 +40,13 @@ SECTION = r"\d{1,2}(?:\.\d{1,2})*"
 REF = rf"(?:{SECTION}|Appendix [A-Z]|D\d{{1,2}})"
 SEP = r"\s*(?:,|/|-|–|\band\b|\bor\b)\s*"
 CITE = re.compile(rf"\b(?:docs/)?PROTOCOL(?:\.md)?[ \t]+(?:§\s*)?({REF}(?:{SEP}{REF})*)"
-                  rf"(?:[ \t]+step[ \t]+\d+)?(?:,?[ \t]+(?!PROTOCOL\b)([A-Z][A-Z0-9_]{{2,}}))?")
+                  rf"(?:[ \t]+step[ \t]+(\d+))?(?:,?[ \t]+(?!PROTOCOL\b)([A-Z][A-Z0-9_]{{2,}}))?")
 LEGACY = re.compile(rf"\bdocs/PROTOCOL\.md[ \t]+(?:§\s*)?{SECTION}\b")
 QUOTED = re.compile(r"\b(?:docs/)?PROTOCOL\.md[ \t]+\"([^\"]*)\"")
 DEFECT = re.compile(r"(?<![\w/.-])D(\d{1,2})(?![\w])")
-BARE = re.compile(r"\((?:section )?(\d{1,2}\.\d{1,2})(?=(?: step \d+)?[,;)])")
+BARE = re.compile(r"\((?:section )?(\d{1,2}\.\d{1,2})(?: step (\d+))?(?=[,;:)])")
+# "14.3 step 7" anywhere in a comment: the step must exist too.
+STEP = re.compile(r"(?<![\w.])(\d{1,2}(?:\.\d{1,2})?) step (\d+)\b")
 
 
 def doc_targets(repo):
@@ -52,6 +54,7 @@ def doc_targets(repo):
     path = os.path.join(repo, "docs", "PROTOCOL.md")
     sections, defects, appendices = set(), set(), set()
     constants = set()
+    steps = {}  # section -> numbers of its numbered list items
     current = None
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -72,9 +75,12 @@ def doc_targets(repo):
             m = re.match(r"\|\s*(\d{1,2}\.\d{1,2})\s*\|", line)
             if m and current == "17":
                 sections.add(m.group(1))
+            m = re.match(r"(\d+)\. ", line)
+            if m and current:
+                steps.setdefault(current, set()).add(m.group(1))
             if current == "19" and line.startswith("|"):
                 constants.update(re.findall(r"[A-Z][A-Z0-9_]{2,}", line.split("|")[1]))
-    return sections, defects, appendices, constants
+    return sections, defects, appendices, constants, steps
 
 
 def comment_text(path, text):
@@ -100,7 +106,7 @@ def comment_text(path, text):
 def main():
     repo = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                            os.path.join(os.path.dirname(__file__), "..", ".."))
-    sections, defects, appendices, constants = doc_targets(repo)
+    sections, defects, appendices, constants, steps = doc_targets(repo)
     exclude = {e.strip().strip("/") for e in
                re.split(r"[,:]", os.environ.get("SW_CITATIONS_EXCLUDE", "")) if e.strip()}
     problems = []
@@ -109,7 +115,7 @@ def main():
     def bad(rel, text, pos, what):
         problems.append(f"{rel}:{text.count(chr(10), 0, pos) + 1}: {what}")
 
-    def check_ref(rel, text, pos, ref, const=None):
+    def check_ref(rel, text, pos, ref, const=None, step=None):
         checked[0] += 1
         if ref.startswith("Appendix"):
             if ref not in appendices:
@@ -121,6 +127,8 @@ def main():
             bad(rel, text, pos, f"section {ref} is not in docs/PROTOCOL.md")
         elif const and ref == "19" and const not in constants:
             bad(rel, text, pos, f"constant {const} is not in docs/PROTOCOL.md section 19")
+        elif step and step not in steps.get(ref, ()):
+            bad(rel, text, pos, f"section {ref} of docs/PROTOCOL.md has no step {step}")
 
     for top in SCAN_DIRS:
         for root, dirs, files in os.walk(os.path.join(repo, top)):
@@ -147,8 +155,10 @@ def main():
                     continue  # its docstring shows the forms
                 for m in CITE.finditer(text):
                     refs = re.findall(REF, m.group(1))
-                    for ref in refs:
-                        check_ref(rel, text, m.start(), ref, m.group(2))
+                    for i, ref in enumerate(refs):
+                        last = i == len(refs) - 1
+                        check_ref(rel, text, m.start(), ref, m.group(3),
+                                  m.group(2) if last else None)
                 for m in LEGACY.finditer(text):
                     bad(rel, text, m.start(), 'old form "docs/PROTOCOL.md <number>": check the '
                         'section meant and write "PROTOCOL.md <number>"')
@@ -159,7 +169,10 @@ def main():
                 ctext = comment_text(path, text)
                 for m in BARE.finditer(ctext):
                     check_ref(rel, text, m.start(), m.group(1))
+                for m in STEP.finditer(ctext):
+                    check_ref(rel, text, m.start(), m.group(1), step=m.group(2))
 
+    problems = list(dict.fromkeys(problems))  # one line per problem, in scan order
     if problems:
         print("Citations that do not resolve in docs/PROTOCOL.md (scheme: top of that page):")
         for p in problems:
