@@ -1,4 +1,4 @@
-/* The Setowire protocol engine, sans-I/O (docs/DESIGN in ../shared, ngtcp2 style).
+/* The Setowire protocol engine, sans-I/O (ngtcp2 style).
  *
  * The core never touches a socket, a clock or a random source of its own. It is driven
  * by: sw_core_datagram() for each datagram received, sw_core_timeout() when the time
@@ -130,7 +130,7 @@ typedef struct sw_core_stats {
   uint64_t rx_datagrams, rx_dropped, rx_auth_fail, rx_replay, tx_datagrams;
   uint64_t delivered, duplicates, flood_dropped, ctrl_dropped, restarts;
   uint64_t gossip; /* reference gossip objects kept from the application (D14) */
-  uint64_t held_dropped; /* held during a restart challenge and never proven (4.2) */
+  uint64_t held_dropped; /* held during a restart challenge and never proven (PROTOCOL.md 21.3) */
 } sw_core_stats;
 void sw_core_get_stats(const sw_core *core, sw_core_stats *out);
 

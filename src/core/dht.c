@@ -580,7 +580,7 @@ static void lk_finish(dht *d, int li, uint64_t now) {
   d->st.lookups_done++;
   size_t sent = 0;
   if (l->purpose == LK_TOPIC && d->main_port) {
-    /* Announce to the closest that answered (our extension, docs/PROTOCOL.md). */
+    /* Announce to the closest that answered (our extension, PROTOCOL.md 21.4). */
     for (size_t i = 0; i < l->n && sent < ANNOUNCE_TO; i++) {
       if (l->c[i].state != C_ANSWERED) continue;
       dht_msg *m = &d->scratch;
@@ -903,7 +903,7 @@ static void on_timeout(void *st, uint64_t now) {
     if (!r->used || r->expires > now) continue;
     r->used = 0;
     /* Only requests every node answers count against it: reference nodes ignore our
-     * types 8-10 (docs/PROTOCOL.md 4.3) and must stay in the table. */
+     * types 8-10 (PROTOCOL.md 21.4) and must stay in the table. */
     if (r->has_id && r->type <= DHT_FIND_VALUE) rt_failed(d, r->nid);
     int li = r->lookup;
     if (li >= 0 && d->lk[li].used) {

@@ -4,7 +4,7 @@
  * Unlike the references (D24) it works: bootstrap nodes are reached by address and
  * learn their ids from the replies, lookups are iterative over the network (alpha 3,
  * K 20), records are announced to the closest nodes and expire, and a topic lookup
- * (types 8-10, an extension the references ignore; docs/PROTOCOL.md "DHT extension")
+ * (types 8-10, an extension the references ignore; PROTOCOL.md 21.4)
  * lists a topic's members. Everything stored is capped (D17); every message is
  * parsed strictly and bounded (D18). Records found end in core_meet with their full id. */
 #ifndef SW_CORE_DHT_H

@@ -1,4 +1,4 @@
-/* LAN discovery module: see lan.h. Section numbers refer to ../shared/PROTOCOL.md. */
+/* LAN discovery module: see lan.h. Section numbers refer to docs/PROTOCOL.md. */
 #include "lan.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Peer cache module: see peercache.h. Section numbers refer to ../shared/PROTOCOL.md. */
+/* Peer cache module: see peercache.h. Section numbers refer to docs/PROTOCOL.md. */
 #include "peercache.h"
 
 #include <stdio.h>

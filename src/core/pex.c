@@ -1,4 +1,4 @@
-/* Peer exchange module: see pex.h. Section numbers refer to ../shared/PROTOCOL.md. */
+/* Peer exchange module: see pex.h. Section numbers refer to docs/PROTOCOL.md. */
 #include "pex.h"
 
 #include <stdlib.h>

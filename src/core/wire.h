@@ -1,5 +1,5 @@
 /* Frame layouts of the Setowire main socket (PROTOCOL.md 1.1, 4-10) and the project's
- * own extensions (docs/PROTOCOL.md). Encoders write into caller buffers; decoders
+ * own extensions (PROTOCOL.md 21). Encoders write into caller buffers; decoders
  * never read past the length they are given and never allocate. */
 #ifndef SW_CORE_WIRE_H
 #define SW_CORE_WIRE_H
@@ -25,7 +25,7 @@ enum {
   WIRE_RELAY_REQ = 0x21,
   WIRE_RELAY_FWD = 0x22,
   WIRE_PEX = 0x30,
-  /* Extension between libsetowire peers (docs/PROTOCOL.md "Sealed control"): a control
+  /* Extension between libsetowire peers (PROTOCOL.md 21.2): a control
    * frame encrypted with the session keys. Not in the reference registry, so reference
    * peers ignore it (PROTOCOL.md 18.1). */
   WIRE_SEALED = 0x40,
@@ -34,7 +34,7 @@ enum {
 };
 
 /* Inner types of a SEALED frame. CHALLENGE and RESPONSE carry WIRE_CHALLENGE_LEN
- * bytes after the type: a restart is believed only once answered (docs/PROTOCOL.md). */
+ * bytes after the type: a restart is believed only once answered (PROTOCOL.md 21.3). */
 enum {
   SEALED_PROOF = 0x01,
   SEALED_GOAWAY = 0x02,

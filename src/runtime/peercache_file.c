@@ -1,6 +1,6 @@
 /* The file-backed peer cache (setowire.h: sw_peer_cache_file_load/_save): a JSON array
  * written atomically, so the tools keep the peers they met across runs (PROTOCOL.md
- * 14.8; the field is "last_seen" in Unix ms, not the references' clocks, D/17.23). */
+ * 14.8; the field is "last_seen" in Unix ms, not the references' clocks, PROTOCOL.md 17.23). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target: datagram dispatch of the sans-I/O core (sw_core_datagram).
  *
  * Every input starts from the same state, rebuilt per input so runs are reproducible
- * and nothing leaks between them: our core (identity "js" of ../shared/vectors,
+ * and nothing leaks between them: our core (identity "js" of tests/vectors,
  * seed 1f1e..00) with two established sessions,
  *   peer 0 "P": seed 0001..1f (the Python side of capture.json, node A of frames.json),
  *               a reference peer (41-byte HELLO), at 198.51.100.1:40001;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the fuzz targets from the reference vectors.
 
-    python3 tests/fuzz/make_corpus.py [--vectors ../shared/vectors] [--out tests/fuzz/corpus]
+    python3 tests/fuzz/make_corpus.py [--vectors tests/vectors] [--out tests/fuzz/corpus]
 
 Writes tests/fuzz/corpus/<target>/<sha1 of content>, like libFuzzer names its files, so
 running it again adds nothing new; --clean also deletes sha1-named files it no longer
@@ -284,7 +284,7 @@ def http_corpus(c, dht):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vectors", default=os.path.join(REPO, "..", "shared", "vectors"))
+    ap.add_argument("--vectors", default=os.path.join(REPO, "tests", "vectors"))
     ap.add_argument("--out", default=os.path.join(HERE, "corpus"))
     ap.add_argument("--clean", action="store_true",
                     help="delete generated seeds that are no longer generated")

@@ -471,7 +471,7 @@ static int restart_once(uint64_t rng_seed) {
   pump(n);
   advance(n, n->now + 200);
   /* everything arrived, in order, at both ends: the greetings too, though B held them
-   * until A2 had answered its challenge (docs/PROTOCOL.md 4.2) */
+   * until A2 had answered its challenge (PROTOCOL.md 21.3) */
   assert_int_equal(count_ev(B, SW_EV_DATA), 26);
   assert_int_equal(count_ev(A2, SW_EV_DATA), 10);
   for (int k = 0; k < 6; k++) {

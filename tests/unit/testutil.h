@@ -10,7 +10,8 @@
 /* cmocka needs the four headers above first */
 #include <cmocka.h>
 
-/* Load ../shared/vectors/<name>; fails the test when missing or malformed. */
+/* Load SW_VECTORS_DIR/<name> (tests/vectors by default, see its README.md); fails the
+ * test when missing or malformed. */
 json_t *tu_vectors(const char *name);
 /* Decode hex into a fresh buffer (free it); fails the test on bad hex. */
 uint8_t *tu_unhex(const char *hex, size_t *len);
