@@ -11,11 +11,9 @@
 #include <uv.h>
 
 #include "core.h"
-#include "dht.h"
 #include "http.h"
 #include "mcast.h"
 #include "setowire.h"
-#include "sync.h"
 #include "udp.h"
 
 #define RX_TURN_LIMIT 16      /* recvmmsg calls per readable event: bounds one turn */
@@ -153,22 +151,22 @@ static void storage_done(void *req, int err, const uint8_t *value, size_t len) {
   sw_swarm *s = sc->swarm;
   uint32_t id = sc->id;
   free(sc);
-  if (s->core) sync_storage_done(s->core, id, err, value, len, now_ms());
+  if (s->core) sw_core_storage_done(s->core, id, err, value, len, now_ms());
 }
 
 /* Hand the core's backend requests to the backend; its completions may come at once. */
 static void run_storage(sw_swarm *s) {
-  sync_storage_req r;
+  sw_core_storage_req r;
   const sw_storage *st = s->opts.storage;
-  while (st && sync_storage_take(s->core, &r)) {
+  while (st && sw_core_storage_take(s->core, &r)) {
     storage_call *sc = malloc(sizeof *sc);
     if (!sc) {
-      sync_storage_done(s->core, r.id, SW_ENOMEM, NULL, 0, now_ms());
+      sw_core_storage_done(s->core, r.id, SW_ENOMEM, NULL, 0, now_ms());
       continue;
     }
     sc->swarm = s;
     sc->id = r.id;
-    if (r.op == SYNC_OP_GET) st->get(st->self, r.key, storage_done, sc);
+    if (r.op == SW_CORE_STORAGE_GET) st->get(st->self, r.key, storage_done, sc);
     else st->set(st->self, r.key, r.value, r.len, storage_done, sc);
   }
 }
@@ -188,7 +186,7 @@ static void fetch_done(void *user, int err, const char *key, const uint8_t *valu
 int sw_swarm_store(sw_swarm *s, const char *key, const void *value, size_t len) {
   if (!s) return SW_EINVAL;
   if (s->state != ST_OPEN) return SW_ECLOSED;
-  return sync_store(s->core, key, value, len, now_ms());
+  return sw_core_store(s->core, key, value, len, now_ms());
 }
 
 int sw_swarm_fetch(sw_swarm *s, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
@@ -198,7 +196,7 @@ int sw_swarm_fetch(sw_swarm *s, const char *key, uint32_t timeout_ms, sw_fetch_c
   fetch_call *fc = malloc(sizeof *fc);
   if (!fc) return SW_ENOMEM;
   *fc = (fetch_call){s, cb, user};
-  int rc = sync_fetch(s->core, key, timeout_ms, fetch_done, fc, now_ms());
+  int rc = sw_core_fetch(s->core, key, timeout_ms, fetch_done, fc, now_ms());
   if (rc) free(fc);
   return rc;
 }
@@ -330,7 +328,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->dht_fd = -1;
   /* DHT bootstrap nodes: numeric ones now, names once resolved (after the loop is set). */
   sw_addr boot[16];
-  dht_config dc = {.bootstrap = boot};
+  sw_core_dht_config dc = {.bootstrap = boot};
   if (opts->nbootstrap > 64) {
     free(s);
     return SW_EINVAL;
