@@ -10,11 +10,58 @@ void sw_options_init(sw_options *o) {
   o->version = SW_OPTIONS_VERSION;
   o->max_peers = 100;
   o->send_buffer_bytes = 1u << 20;
-  o->lan = o->dht = o->stun = o->http = 1;
+  o->lan = o->dht = o->http = 1;
   o->pex = 1;
   o->sync = 1;
   o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
   o->store_cache_bytes = 64u << 20;
+}
+
+/* Version 1 differs from 2 only by `stun`, which never had an effect: dropped. */
+static void from_v1(sw_options *o, const sw_options_v1 *v) {
+  memset(o, 0, sizeof *o);
+  o->version = SW_OPTIONS_VERSION;
+  o->seed_hex = v->seed_hex;
+  o->bind = v->bind;
+  o->port = v->port;
+  o->max_peers = v->max_peers;
+  o->legacy_frag = v->legacy_frag;
+  o->send_buffer_bytes = v->send_buffer_bytes;
+  o->lan = v->lan;
+  o->dht = v->dht;
+  o->http = v->http;
+  o->on_event = v->on_event;
+  o->user = v->user;
+  o->sync = v->sync;
+  o->storage = v->storage;
+  o->store_cache_max = v->store_cache_max;
+  o->store_cache_bytes = v->store_cache_bytes;
+  o->lan_addr = v->lan_addr;
+  o->pex = v->pex;
+  o->load_peers = v->load_peers;
+  o->save_peers = v->save_peers;
+  o->peers_ctx = v->peers_ctx;
+  o->bootstrap_http = v->bootstrap_http;
+  o->n_bootstrap_http = v->n_bootstrap_http;
+  o->piping = v->piping;
+  o->n_piping = v->n_piping;
+  o->no_default_servers = v->no_default_servers;
+  o->bootstrap = v->bootstrap;
+  o->nbootstrap = v->nbootstrap;
+  o->dht_port = v->dht_port;
+  o->seeds = v->seeds;
+  o->nseeds = v->nseeds;
+  o->relay = v->relay;
+}
+
+int config_upgrade(sw_options *out, const sw_options *opts) {
+  if (!out || !opts) return SW_EINVAL;
+  /* Every version starts with `int version`. */
+  switch (opts->version) {
+    case 1: from_v1(out, (const sw_options_v1 *)(const void *)opts); return SW_OK;
+    case SW_OPTIONS_VERSION: *out = *opts; return SW_OK;
+    default: return SW_EINVAL;
+  }
 }
 
 /* DHT bootstrap nodes: every entry must parse; numeric ones go to the engine now

@@ -14,6 +14,45 @@
 #define CONFIG_BOOT_MAX 64  /* bootstrap entries accepted at all */
 #define CONFIG_DEFAULT_PORT 49737 /* PROTOCOL.md 14.7, 19: port 0 in "host:0" */
 
+/* sw_options as SW_OPTIONS_VERSION 1 laid it out (libsetowire 0.1.0): still accepted by
+ * sw_swarm_new, converted by config_upgrade. Do not change. */
+typedef struct sw_options_v1 {
+  int version;
+  const char *seed_hex;
+  const char *bind;
+  uint16_t port;
+  size_t max_peers;
+  int legacy_frag;
+  size_t send_buffer_bytes;
+  int lan, dht, stun, http;
+  sw_event_cb on_event;
+  void *user;
+  int sync;
+  const sw_storage *storage;
+  size_t store_cache_max;
+  size_t store_cache_bytes;
+  const char *lan_addr;
+  int pex;
+  size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
+  int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
+  void *peers_ctx;
+  const char *const *bootstrap_http;
+  size_t n_bootstrap_http;
+  const char *const *piping;
+  size_t n_piping;
+  int no_default_servers;
+  const char *const *bootstrap;
+  size_t nbootstrap;
+  uint16_t dht_port;
+  const char *const *seeds;
+  size_t nseeds;
+  int relay;
+} sw_options_v1;
+
+/* Copy opts, of any version we accept, into the current layout. SW_OK, or SW_EINVAL for
+ * a NULL pointer or an unknown version. */
+int config_upgrade(sw_options *out, const sw_options *opts);
+
 /* The engine's configuration and the storage it points into. */
 typedef struct config {
   sw_core_config core;

@@ -482,8 +482,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   int rc;
   if (!out) return SW_EINVAL;
   *out = NULL;
-  if (!opts || opts->version != SW_OPTIONS_VERSION) return SW_EINVAL;
-  o = *opts;
+  if (config_upgrade(&o, opts) != SW_OK) return SW_EINVAL;
   if ((rc = config_from_options(&cfg, &o)) != SW_OK) return rc;
   sw_swarm *s = calloc(1, sizeof *s);
   if (!s) return SW_ENOMEM;

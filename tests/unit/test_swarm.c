@@ -1,7 +1,7 @@
-/* The libuv runtime through the public API, on loopback only: when queued output
- * leaves. Output queued from any callback (an application's poll or prepare handle
- * here) must leave in the same loop turn, and the loop must never block in poll while
- * output waits. */
+/* The libuv runtime through the public API, on loopback only: the options versions
+ * sw_swarm_new accepts, and when queued output leaves. Output queued from any
+ * callback (an application's poll or prepare handle here) must leave in the same loop
+ * turn, and the loop must never block in poll while output waits. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -80,6 +80,102 @@ static void close_and_free(uv_loop_t *loop, sw_swarm **s, events **e, int n) {
     assert_int_equal(e[i]->close, 1);
     sw_swarm_free(s[i]);
   }
+}
+
+/* ---- options versions ------------------------------------------------------------ */
+
+/* sw_options as version 1 laid it out, written out here as an old program has it. */
+typedef struct old_options_v1 {
+  int version;
+  const char *seed_hex;
+  const char *bind;
+  uint16_t port;
+  size_t max_peers;
+  int legacy_frag;
+  size_t send_buffer_bytes;
+  int lan, dht, stun, http;
+  sw_event_cb on_event;
+  void *user;
+  int sync;
+  const sw_storage *storage;
+  size_t store_cache_max;
+  size_t store_cache_bytes;
+  const char *lan_addr;
+  int pex;
+  size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
+  int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
+  void *peers_ctx;
+  const char *const *bootstrap_http;
+  size_t n_bootstrap_http;
+  const char *const *piping;
+  size_t n_piping;
+  int no_default_servers;
+  const char *const *bootstrap;
+  size_t nbootstrap;
+  uint16_t dht_port;
+  const char *const *seeds;
+  size_t nseeds;
+  int relay;
+} old_options_v1;
+
+static void test_options_v1(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  uint16_t dht_port;
+  int probe = plain_socket(&dht_port); /* a port free a moment ago, for dht_port */
+  close(probe);
+  for (int dht = 0; dht < 2; dht++) {
+    events e = {0};
+    old_options_v1 v;
+    memset(&v, 0, sizeof v);
+    v.version = 1;
+    v.bind = "127.0.0.1";
+    v.max_peers = 100;
+    v.send_buffer_bytes = 1u << 20;
+    v.lan = 0;
+    v.dht = dht;
+    v.stun = 1;
+    v.http = 0;
+    v.on_event = on_event;
+    v.user = &e;
+    v.sync = 1;
+    v.pex = 1;
+    v.dht_port = dht_port;
+    sw_swarm *s = NULL;
+    assert_int_equal(sw_swarm_new(&s, (const sw_options *)(const void *)&v, &loop), SW_OK);
+    assert_non_null(s);
+    assert_int_not_equal(sw_swarm_port(s), 0);
+    /* the fields after the removed `stun` are read from their old places */
+    assert_int_equal(sw_swarm_dht_port(s), dht ? dht_port : 0);
+    for (int guard = 0; guard < 100 && !e.listening; guard++) uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(e.listening, 1); /* on_event and user came across */
+    assert_int_equal(e.port, sw_swarm_port(s));
+    events *ep = &e;
+    close_and_free(&loop, &s, &ep, 1);
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_options_unknown_version(void **state) {
+  (void)state;
+  events e = {0};
+  sw_options o;
+  quiet_options(&o, &e);
+  int versions[] = {0, 99, -1, SW_OPTIONS_VERSION + 1};
+  for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+    o.version = versions[i];
+    sw_swarm *s = (sw_swarm *)&o; /* must be overwritten */
+    assert_int_equal(sw_swarm_new(&s, &o, NULL), SW_EINVAL);
+    assert_null(s);
+  }
+  o.version = SW_OPTIONS_VERSION;
+  sw_swarm *s = NULL;
+  assert_int_equal(sw_swarm_new(&s, NULL, NULL), SW_EINVAL);
+  assert_null(s);
+  assert_int_equal(sw_swarm_new(&s, &o, NULL), SW_OK);
+  sw_swarm_free(s);
 }
 
 /* ---- output leaves in the turn that queued it ------------------------------------ */
@@ -252,6 +348,8 @@ static void test_connect_from_app_prepare(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_options_v1),
+      cmocka_unit_test(test_options_unknown_version),
       cmocka_unit_test(test_broadcast_from_app_poll),
       cmocka_unit_test(test_connect_from_app_prepare),
   };
