@@ -137,6 +137,7 @@ static void drain_out(sw_swarm *s) {
 /* ---- receiving: one pump for every socket ------------------------------------ */
 
 static void update_poll(sw_swarm *s);
+static void arm_timer(sw_swarm *s);
 
 static void pump(sw_swarm *s, rt_sock *k) {
   for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
@@ -163,6 +164,7 @@ static void on_sock_poll(uv_poll_t *h, int status, int events) {
   if (events & UV_WRITABLE) {
     drain_out(s);
     update_poll(s);
+    arm_timer(s); /* the core may let the rest go at a later time */
   }
 }
 
