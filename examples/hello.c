@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
   sw_options o;
   sw_options_init(&o);
   o.bind = argc > 3 ? argv[3] : NULL;
-  o.lan = o.dht = o.stun = o.http = 0;
+  o.lan = o.dht = o.http = 0;
   o.on_event = on_event;
   o.user = &h;
 

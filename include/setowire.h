@@ -101,7 +101,9 @@ typedef struct sw_storage {
 
 /* ---- options ----------------------------------------------------------- */
 
-#define SW_OPTIONS_VERSION 1
+/* Version 2 dropped `stun`, which never had an effect. sw_swarm_new
+ * still accepts a struct of version 1 (the old layout) and refuses other versions. */
+#define SW_OPTIONS_VERSION 2
 
 typedef struct sw_options {
   int version;              /* SW_OPTIONS_VERSION; set by sw_options_init */
@@ -114,7 +116,8 @@ typedef struct sw_options {
                                one encrypted DATA datagram. */
   size_t send_buffer_bytes; /* bound of queued outgoing datagrams; default 1 MiB,
                                at least 256 KiB */
-  int lan, dht, stun, http; /* discovery switches (1 = on); later issues give them effect */
+  int lan, dht, http;       /* discovery: LAN multicast, DHT, HTTP (bootstrap servers and
+                               piping rendezvous); 1 = on, the default */
   sw_event_cb on_event;
   void *user;
   int sync;                  /* store/fetch (1 = on, the default) */
@@ -154,8 +157,9 @@ typedef struct sw_options {
    * (14.3). The strings are not kept. */
   const char *const *seeds;
   size_t nseeds;
-  /* 1: announce this node as a relay: `relay:` records in the DHT (PROTOCOL.md 14.6,
-   * 15.3). Answering relay requests is not implemented yet. */
+  /* 1: announce this node as a relay: `relay:` records for the joined topic in the DHT
+   * (PROTOCOL.md 14.6, 15.3), at the address the DHT learnt for us. That is all it
+   * does: the library relays no traffic. Default 0. */
   int relay;
 } sw_options;
 

@@ -30,7 +30,7 @@ typedef struct sw_core_config {
   int sync;                 /* 1: the store/fetch module (sync.h) */
   size_t store_cache_max;   /* 0: 10 000 entries (PROTOCOL.md 12) */
   size_t store_cache_bytes; /* 0: 64 MiB */
-  int storage;              /* 1: a storage backend answers sync_storage_take */
+  int storage;              /* 1: a storage backend answers sw_core_storage_take */
   /* Discovery modules (lan.h, pex.h, peercache.h) and the gossip filter (gossip.h). */
   int lan;                  /* 1: LAN beacons and their receiver */
   const char *lan_ip;       /* IPv4 text beacons carry; NULL: receive only (not kept) */
@@ -58,6 +58,23 @@ typedef struct sw_core_config {
   sw_core_event_fn on_event;
   void *ctx;
 } sw_core_config;
+
+/* The DHT module's settings (sw_core_config.dht; the module itself: dht.h). */
+struct dht_config {
+  const uint8_t *node_id;   /* 20 bytes; NULL: random (PROTOCOL.md 14.6) */
+  const sw_addr *bootstrap; /* nodes to learn the network from, ids unknown */
+  size_t nbootstrap;
+  uint16_t main_port;       /* our main socket's port, for records (0: set later) */
+  const char *lip;          /* LAN IP text for the me record's lip (14.2); NULL:
+                               127.0.0.1, as both references fall back to (copied) */
+  int relay;                /* also announce relay: records (15.3) */
+};
+typedef struct dht_config sw_core_dht_config;
+
+/* The LAN multicast group and port beacons use (PROTOCOL.md 19 MCAST_ADDR, MCAST_PORT):
+ * the runtime opens its LAN socket there (lan.h, the module, uses the same values). */
+#define SW_CORE_LAN_GROUP "239.0.0.1"
+#define SW_CORE_LAN_PORT 45678
 
 /* Returns SW_OK and the core, or SW_EINVAL for a malformed seed, SW_ENOMEM. */
 int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now_ms);
@@ -113,6 +130,37 @@ int sw_core_http_take(sw_core *core, sw_http_request *out);
 /* status: the HTTP status, or a negative value for a transport error or timeout. */
 void sw_core_http_done(sw_core *core, uint32_t id, int status, const uint8_t *body, size_t len,
                        uint64_t now_ms);
+
+/* A DHT bootstrap node by address, when the core runs a DHT (the runtime resolves
+ * names first). SW_OK, SW_EFULL (16 kept), or SW_EINVAL without a DHT. */
+int sw_core_dht_bootstrap(sw_core *core, const sw_addr *addr, uint64_t now_ms);
+
+/* Store and fetch (the sync module, sync.h; PROTOCOL.md 11.1-11.4, 12). Without it
+ * (sw_core_config.sync 0) store and fetch return SW_EINVAL and take returns 0. */
+int sw_core_store(sw_core *core, const char *key, const void *value, size_t len,
+                  uint64_t now_ms);
+typedef void (*sw_core_fetch_cb)(void *user, int err, const char *key, const uint8_t *value,
+                                 size_t len);
+/* The callback runs from sw_core_timeout or while a datagram or a storage completion is
+ * handled, never inside this call. */
+int sw_core_fetch(sw_core *core, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
+                  void *user, uint64_t now_ms);
+/* Storage backend requests (sw_core_config.storage), served by the runtime like the
+ * HTTP requests: take each one, perform it, report it exactly once. A request's
+ * pointers stay valid until sw_core_storage_done for its id. */
+enum { SW_CORE_STORAGE_GET = 1, SW_CORE_STORAGE_SET = 2 };
+typedef struct sw_core_storage_req {
+  uint32_t id;
+  int op;               /* SW_CORE_STORAGE_GET or _SET */
+  const char *key;
+  const uint8_t *value; /* SET */
+  size_t len;
+} sw_core_storage_req;
+/* 1 and the next request, or 0 when none waits. */
+int sw_core_storage_take(sw_core *core, sw_core_storage_req *out);
+/* err: SW_OK or a negative SW_E* code; GET: the value (copied), NULL/0 when missing. */
+void sw_core_storage_done(sw_core *core, uint32_t id, int err, const uint8_t *value, size_t len,
+                          uint64_t now_ms);
 
 /* API. */
 int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_null,

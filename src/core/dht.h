@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "core.h"
 
 struct sw_core;
 
@@ -84,15 +85,8 @@ int dht_me_record(const uint8_t id[20], const sw_addr *ext, const char *lip, uin
 
 /* ---- the module ------------------------------------------------------------- */
 
-typedef struct dht_config {
-  const uint8_t *node_id;   /* 20 bytes; NULL: random (14.6) */
-  const sw_addr *bootstrap; /* nodes to learn the network from, ids unknown */
-  size_t nbootstrap;
-  uint16_t main_port;       /* our main socket's port, for records (0: set later) */
-  const char *lip;          /* LAN IP text for the me record's lip (14.2); NULL:
-                               127.0.0.1, as both references fall back to (copied) */
-  int relay;                /* also announce relay: records (15.3) */
-} dht_config;
+/* The module's settings: struct dht_config, declared in core.h (sw_core_config.dht). */
+typedef struct dht_config dht_config;
 
 typedef struct dht_stats {
   uint64_t rx, rx_bad, tx, lookups, lookups_done, peers_found, meets;
@@ -102,8 +96,7 @@ typedef struct dht_stats {
 /* Create the module and register it with the core (done by sw_core_new when
  * sw_core_config.dht is set). */
 int dht_attach(struct sw_core *c, const dht_config *cfg, uint64_t now);
-/* Add a bootstrap node by address (the runtime resolves names first). */
-int sw_core_dht_bootstrap(struct sw_core *c, const sw_addr *addr, uint64_t now);
+/* sw_core_dht_bootstrap: core.h. */
 void sw_core_dht_set_port(struct sw_core *c, uint16_t main_port);
 /* 1 and the node id / stats when the core runs a DHT, else 0. */
 int sw_core_dht_id(struct sw_core *c, uint8_t out[DHT_ID_LEN]);

@@ -9,8 +9,8 @@
 
 #include "core.h"
 
-#define LAN_GROUP "239.0.0.1"   /* PROTOCOL.md 19 MCAST_ADDR */
-#define LAN_PORT 45678          /* PROTOCOL.md 19 MCAST_PORT */
+#define LAN_GROUP SW_CORE_LAN_GROUP /* PROTOCOL.md 19 MCAST_ADDR (core.h) */
+#define LAN_PORT SW_CORE_LAN_PORT   /* PROTOCOL.md 19 MCAST_PORT (core.h) */
 #define LAN_PERIOD_MS 5000      /* PROTOCOL.md 11.9: every 5 s, the first 5 s after start */
 #define LAN_BEACON_MAX 128      /* ours: 1 + 40 + 1 + 15 + 1 + 5 + 1 + 12 = 76 is the most
                                    a valid beacon needs; anything longer is refused */

@@ -42,7 +42,7 @@ typedef struct cent {
 } cent;
 
 typedef struct waiter {
-  sync_fetch_cb cb;
+  sw_core_fetch_cb cb;
   void *user;
   uint64_t deadline;
 } waiter;
@@ -471,8 +471,8 @@ static void fetch_ready(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
   f->state = F_READY;
 }
 
-int sync_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sync_fetch_cb cb, void *user,
-               uint64_t now) {
+int sw_core_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
+                  void *user, uint64_t now) {
   sync_state *s = state_of(c);
   if (!s || !key || !cb) return SW_EINVAL;
   size_t n = strlen(key);
@@ -827,7 +827,7 @@ static void send_have(sync_state *s, const uint8_t wire[8], const sync_key *keys
   if (buf[1]) core_send_ctrl(s->c, wire, buf, len);
 }
 
-int sync_store(sw_core *c, const char *key, const void *value, size_t len, uint64_t now) {
+int sw_core_store(sw_core *c, const char *key, const void *value, size_t len, uint64_t now) {
   sync_state *s = state_of(c);
   if (!s || !key || (!value && len)) return SW_EINVAL;
   size_t n = strlen(key);
@@ -1015,7 +1015,7 @@ int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend) {
 
 /* ---- backend completions ------------------------------------------------------------ */
 
-int sync_storage_take(sw_core *c, sync_storage_req *out) {
+int sw_core_storage_take(sw_core *c, sw_core_storage_req *out) {
   sync_state *s = state_of(c);
   if (!s) return 0;
   for (int i = 0; i < STORAGE_MAX; i++) {
@@ -1032,8 +1032,8 @@ int sync_storage_take(sw_core *c, sync_storage_req *out) {
   return 0;
 }
 
-void sync_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value, size_t len,
-                       uint64_t now) {
+void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value, size_t len,
+                          uint64_t now) {
   sync_state *s = state_of(c);
   if (!s) return;
   s->now = now;

@@ -1,6 +1,6 @@
 /* store / fetch: key-value sync between peers (PROTOCOL.md 11.1-11.4 and 12), a
  * protocol module of the core (core_internal.h). Sans-I/O: the storage backend is
- * reached through a request queue the runtime serves (sync_storage_take/_done), like
+ * reached through a request queue the runtime serves (sw_core_storage_take/_done), like
  * the core's HTTP requests; this module never touches a file.
  *
  * Stricter than the references on receipt (PROTOCOL.md 18): control frames only from
@@ -69,28 +69,9 @@ size_t sync_have_encode(uint8_t *out, size_t cap, const sync_key *keys, size_t n
  * and cache_bytes 0: the defaults; backend 1: storage requests are queued. */
 int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend);
 
-int sync_store(sw_core *c, const char *key, const void *value, size_t len, uint64_t now);
-
-typedef void (*sync_fetch_cb)(void *user, int err, const char *key, const uint8_t *value,
-                              size_t len);
-/* The callback runs from sw_core_timeout or while a datagram or a storage completion is
- * handled, never inside this call. */
-int sync_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sync_fetch_cb cb, void *user,
-               uint64_t now);
-
-/* Backend requests for the runtime. A request's pointers stay valid until
- * sync_storage_done for its id. */
-enum { SYNC_OP_GET = 1, SYNC_OP_SET = 2 };
-typedef struct sync_storage_req {
-  uint32_t id;
-  int op;
-  const char *key;
-  const uint8_t *value; /* SET */
-  size_t len;
-} sync_storage_req;
-int sync_storage_take(sw_core *c, sync_storage_req *out);
-void sync_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value, size_t len,
-                       uint64_t now);
+/* The module's entry points are the engine's (core.h): sw_core_store, sw_core_fetch,
+ * sw_core_storage_take and sw_core_storage_done are implemented in sync.c. */
+enum { SYNC_OP_GET = SW_CORE_STORAGE_GET, SYNC_OP_SET = SW_CORE_STORAGE_SET };
 
 typedef struct sync_stats {
   uint64_t values_in;        /* complete values accepted from peers */

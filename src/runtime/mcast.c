@@ -11,13 +11,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lan.h"
+#include "core.h"
 #include "setowire.h"
 
 int mcast_open(const char *ifaddr, int *fd_out) {
   struct in_addr group, iface;
   iface.s_addr = htonl(INADDR_ANY);
-  if (inet_pton(AF_INET, LAN_GROUP, &group) != 1) return SW_EINVAL;
+  if (inet_pton(AF_INET, SW_CORE_LAN_GROUP, &group) != 1) return SW_EINVAL;
   if (ifaddr && inet_pton(AF_INET, ifaddr, &iface) != 1) return SW_EINVAL;
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return SW_EIO;
@@ -26,7 +26,7 @@ int mcast_open(const char *ifaddr, int *fd_out) {
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
-  sa.sin_port = htons(LAN_PORT);
+  sa.sin_port = htons(SW_CORE_LAN_PORT);
   sa.sin_addr.s_addr = htonl(INADDR_ANY); /* group traffic arrives addressed to the group */
   struct ip_mreq mreq;
   mreq.imr_multiaddr = group;

@@ -176,7 +176,7 @@ static void on_fetched(void *user, int err, const char *key, const uint8_t *v, s
   g_sink += strlen(key) + len;
   if (g_reenter && g_core && g_refetch < 8) {
     g_refetch++;
-    sync_fetch(g_core, key, 200, on_fetched, NULL, g_now);
+    sw_core_fetch(g_core, key, 200, on_fetched, NULL, g_now);
   }
 }
 
@@ -294,9 +294,9 @@ static void hello(sw_core *c, int k, int ack, const sw_addr *from) {
  *    f&2: k sends them as DATA, sequence numbers body[3] + i, f&4: in reverse order)
  * 15 k answers the last restart challenge it got with a sealed RESPONSE (f&1: from
  *    address u; f&2: a wrong nonce)
- * 16 sync_store: body[0] key length, the key, then the value (f&1: the value is the
+ * 16 sw_core_store: body[0] key length, the key, then the value (f&1: the value is the
  *    first u16 x 16 bytes of a fixed pattern, up to 1 MiB)
- * 17 sync_fetch: body[0] timeout in 100 ms units (+1), then the key
+ * 17 sw_core_fetch: body[0] timeout in 100 ms units (+1), then the key
  * any other kind: as 0. The output queue is drained after each op. */
 static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size_t n) {
   int k = arg & 3, u = (arg >> 2) & 3, f = arg >> 4;
@@ -382,7 +382,7 @@ static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size
       }
       key[kl] = 0;
       if (kind == 17) {
-        sync_fetch(c, key, 100u * ((n ? b[0] : 0) + 1u), on_fetched, NULL, g_now);
+        sw_core_fetch(c, key, 100u * ((n ? b[0] : 0) + 1u), on_fetched, NULL, g_now);
       } else {
         const uint8_t *v = b + 1 + kl;
         size_t vl = n - (n > 0) - kl;
@@ -390,7 +390,7 @@ static void run_op(sw_core *c, uint8_t kind, uint8_t arg, const uint8_t *b, size
           vl = vl >= 2 ? (size_t)wire_get16(v) * 16 : 1;
           v = g_big;
         }
-        sync_store(c, key, v, vl, g_now);
+        sw_core_store(c, key, v, vl, g_now);
       }
       sw_core_flush(c, g_now);
       drain(c);

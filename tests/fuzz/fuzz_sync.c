@@ -114,10 +114,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (sw_core_peer_count(c) != 1) die("no peer");
   static uint8_t v[5000];
   memset(v, 0x5a, sizeof v);
-  sync_store(c, "v", v, sizeof v, now);
-  sync_fetch(c, "k", 5000, on_result, NULL, now);
-  sync_fetch(c, "big", 60000, on_result, NULL, now);
-  sync_fetch(c, "big", 1000, on_result, NULL, now);
+  sw_core_store(c, "v", v, sizeof v, now);
+  sw_core_fetch(c, "k", 5000, on_result, NULL, now);
+  sw_core_fetch(c, "big", 60000, on_result, NULL, now);
+  sw_core_fetch(c, "big", 1000, on_result, NULL, now);
   drain(c, now);
   size_t o = 0;
   while (o + 3 <= size) {

@@ -87,11 +87,11 @@ static void fetch_over(uint64_t seed, size_t size, const sim_link *l, const char
   simnet *net = sync_net(seed, 2, l);
   connect_pair(net, 0, 1);
   uint8_t *v = make_value(size, seed ^ size);
-  assert_int_equal(sync_store(simnet_core(net, 1), "value", v, size, simnet_now(net)), SW_OK);
+  assert_int_equal(sw_core_store(simnet_core(net, 1), "value", v, size, simnet_now(net)), SW_OK);
   simnet_kick(net, 1);
   result r = {.net = net};
   uint64_t t0 = simnet_now(net);
-  assert_int_equal(sync_fetch(simnet_core(net, 0), "value", 120000, on_result, &r, t0), SW_OK);
+  assert_int_equal(sw_core_fetch(simnet_core(net, 0), "value", 120000, on_result, &r, t0), SW_OK);
   simnet_kick(net, 0);
   goal g = {&r, 1};
   SIM_ASSERT(net, simnet_run_until_cond(net, t0 + 130 * SEC, all_done, &g), "no completion");
@@ -138,12 +138,12 @@ static void test_many_fetchers(void **state) {
     connect_pair(net, 0, 1);
     size_t size = 200 * 1000;
     uint8_t *v = make_value(size, SEEDS[s]);
-    assert_int_equal(sync_store(simnet_core(net, 3), "shared", v, size, simnet_now(net)), SW_OK);
+    assert_int_equal(sw_core_store(simnet_core(net, 3), "shared", v, size, simnet_now(net)), SW_OK);
     simnet_kick(net, 3);
     result r[4] = {{.net = net}, {.net = net}, {.net = net}, {.net = net}};
     int who[4] = {0, 0, 1, 2};
     for (int i = 0; i < 4; i++) {
-      assert_int_equal(sync_fetch(simnet_core(net, who[i]), "shared", 60000, on_result, &r[i],
+      assert_int_equal(sw_core_fetch(simnet_core(net, who[i]), "shared", 60000, on_result, &r[i],
                                   simnet_now(net)), SW_OK);
       simnet_kick(net, who[i]);
     }

@@ -327,9 +327,9 @@ static void fetch_between(size_t size) {
   world_init(&w, 2, 0, 0);
   connect_sides(&w, 0, 1);
   uint8_t *v = make_value(size, size);
-  assert_int_equal(sync_store(w.s[1].c, "key", v, size, w.now), SW_OK);
+  assert_int_equal(sw_core_store(w.s[1].c, "key", v, size, w.now), SW_OK);
   result r = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "key", 10000, on_result, &r, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "key", 10000, on_result, &r, w.now), SW_OK);
   assert_int_equal(r.calls, 0); /* never inside the call */
   run_until(&w, 20000);
   assert_int_equal(r.calls, 1);
@@ -340,7 +340,7 @@ static void fetch_between(size_t size) {
   assert_int_equal(w.s[0].last_sync_len, size);
   /* a second fetch is answered from memory, without the network */
   result r2 = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "key", 10000, on_result, &r2, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "key", 10000, on_result, &r2, w.now), SW_OK);
   run_until(&w, w.now + 1);
   assert_int_equal(r2.calls, 1);
   assert_int_equal(r2.len, size);
@@ -380,10 +380,10 @@ static void test_window_and_retransmission(void **state) {
   connect_sides(&w, 0, 1);
   size_t size = 100 * SYNC_CHUNK_SIZE;
   uint8_t *v = make_value(size, 5);
-  assert_int_equal(sync_store(w.s[1].c, "w", v, size, w.now), SW_OK);
+  assert_int_equal(sw_core_store(w.s[1].c, "w", v, size, w.now), SW_OK);
   w.drop_type[0][1] = WIRE_CHUNK_ACK; /* acks never arrive */
   result r = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "w", 200000, on_result, &r, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "w", 200000, on_result, &r, w.now), SW_OK);
   run_until(&w, w.now + 10);
   sync_stats st;
   sync_get_stats(w.s[1].c, &st);
@@ -442,10 +442,10 @@ static void test_forged_chunk_ignored(void **state) {
 
   size_t size = 5000;
   uint8_t *v = make_value(size, 9);
-  assert_int_equal(sync_store(w.s[1].c, "big", v, size, w.now), SW_OK);
+  assert_int_equal(sw_core_store(w.s[1].c, "big", v, size, w.now), SW_OK);
   w.drop_type[1][0] = WIRE_CHUNK; /* hold B's chunks back while the forger strikes */
   result r = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "big", 60000, on_result, &r, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "big", 60000, on_result, &r, w.now), SW_OK);
   pump(&w);
   /* the forger, from an unknown address and from a connected peer we never asked */
   uint8_t junk[SYNC_CHUNK_SIZE];
@@ -483,7 +483,7 @@ static void test_reassembly_bounds(void **state) {
   connect_sides(&w, 0, 1);
   w.drop_type[0][1] = 0xFF; /* B never hears A's WANT: we play B by hand */
   result r = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "k", 60000, on_result, &r, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "k", 60000, on_result, &r, w.now), SW_OK);
   pump(&w);
   uint8_t f[2048], piece[SYNC_CHUNK_SIZE];
   memset(piece, 1, sizeof piece);
@@ -525,35 +525,35 @@ static void test_api_bounds(void **state) {
   memset(longkey, 'k', sizeof longkey);
   longkey[256] = 0;
   result r = {0};
-  assert_int_equal(sync_store(w.s[0].c, longkey, "v", 1, 0), SW_EINVAL);
-  assert_int_equal(sync_fetch(w.s[0].c, longkey, 100, on_result, &r, 0), SW_EINVAL);
+  assert_int_equal(sw_core_store(w.s[0].c, longkey, "v", 1, 0), SW_EINVAL);
+  assert_int_equal(sw_core_fetch(w.s[0].c, longkey, 100, on_result, &r, 0), SW_EINVAL);
   longkey[255] = 0;
-  assert_int_equal(sync_store(w.s[0].c, longkey, "v", 1, 0), SW_OK);
-  assert_int_equal(sync_store(w.s[0].c, "", "v", 1, 0), SW_EINVAL);
-  assert_int_equal(sync_store(w.s[0].c, "e", "", 0, 0), SW_EINVAL);
-  assert_int_equal(sync_store(w.s[0].c, "huge", "v", SW_VALUE_MAX + 1, 0), SW_EMSGSIZE);
-  assert_int_equal(sync_fetch(w.s[0].c, "k", 100, NULL, NULL, 0), SW_EINVAL);
+  assert_int_equal(sw_core_store(w.s[0].c, longkey, "v", 1, 0), SW_OK);
+  assert_int_equal(sw_core_store(w.s[0].c, "", "v", 1, 0), SW_EINVAL);
+  assert_int_equal(sw_core_store(w.s[0].c, "e", "", 0, 0), SW_EINVAL);
+  assert_int_equal(sw_core_store(w.s[0].c, "huge", "v", SW_VALUE_MAX + 1, 0), SW_EMSGSIZE);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "k", 100, NULL, NULL, 0), SW_EINVAL);
   char key[8];
   uint8_t v[1000] = {0};
   for (int i = 0; i < 6; i++) {
     snprintf(key, sizeof key, "k%d", i);
-    assert_int_equal(sync_store(w.s[0].c, key, v, 100, 0), SW_OK);
+    assert_int_equal(sw_core_store(w.s[0].c, key, v, 100, 0), SW_OK);
   }
   sync_stats st;
   sync_get_stats(w.s[0].c, &st);
   assert_int_equal(st.cache_entries, 3); /* entry bound */
   for (int i = 0; i < 6; i++) {
     snprintf(key, sizeof key, "b%d", i);
-    assert_int_equal(sync_store(w.s[0].c, key, v, 1000, 0), SW_OK);
+    assert_int_equal(sw_core_store(w.s[0].c, key, v, 1000, 0), SW_OK);
   }
   sync_get_stats(w.s[0].c, &st);
   assert_true(st.cache_bytes <= 4096); /* byte bound */
   assert_true(st.cache_entries < 4);
-  assert_int_equal(sync_store(w.s[0].c, "toobig", v, 0, 0), SW_EINVAL);
+  assert_int_equal(sw_core_store(w.s[0].c, "toobig", v, 0, 0), SW_EINVAL);
   /* the newest survives, the oldest went (and a fetch of it times out, no peers) */
-  assert_int_equal(sync_fetch(w.s[0].c, "b5", 100, on_result, &r, 0), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "b5", 100, on_result, &r, 0), SW_OK);
   result gone = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "k0", 100, on_result, &gone, 0), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "k0", 100, on_result, &gone, 0), SW_OK);
   w.now = 0;
   run_until(&w, 200);
   assert_int_equal(r.calls, 1);
@@ -574,14 +574,14 @@ static void test_concurrent_fetches(void **state) {
   uint8_t *v = make_value(size, 3);
   w.drop_type[1][0] = 0xFF; /* nothing from B for now */
   result a = {0}, b = {0}, c = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "x", 1000, on_result, &a, w.now), SW_OK);
-  assert_int_equal(sync_fetch(w.s[0].c, "x", 20000, on_result, &b, w.now), SW_OK);
-  assert_int_equal(sync_fetch(w.s[0].c, "x", 20000, on_result, &c, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "x", 1000, on_result, &a, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "x", 20000, on_result, &b, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "x", 20000, on_result, &c, w.now), SW_OK);
   run_until(&w, w.now + 1500);
   assert_int_equal(a.calls, 1);
   assert_int_equal(a.err, SW_ETIMEDOUT);
   assert_int_equal(b.calls, 0);
-  assert_int_equal(sync_store(w.s[1].c, "x", v, size, w.now), SW_OK);
+  assert_int_equal(sw_core_store(w.s[1].c, "x", v, size, w.now), SW_OK);
   w.drop_type[1][0] = 0;
   run_until(&w, w.now + 5000); /* the WANT retry reaches B */
   assert_int_equal(b.calls, 1);
@@ -593,11 +593,11 @@ static void test_concurrent_fetches(void **state) {
   assert_int_equal(a.calls, 1);
   /* a close ends pending fetches with SW_ECLOSED, once */
   result d = {0};
-  assert_int_equal(sync_fetch(w.s[0].c, "never", 20000, on_result, &d, w.now), SW_OK);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "never", 20000, on_result, &d, w.now), SW_OK);
   sw_core_close(w.s[0].c, w.now);
   assert_int_equal(d.calls, 1);
   assert_int_equal(d.err, SW_ECLOSED);
-  assert_int_equal(sync_fetch(w.s[0].c, "y", 100, on_result, &d, w.now), SW_ECLOSED);
+  assert_int_equal(sw_core_fetch(w.s[0].c, "y", 100, on_result, &d, w.now), SW_ECLOSED);
   free(b.v);
   free(c.v);
   free(v);

@@ -11,9 +11,11 @@ const char netopts_help[] =
     "  --bind ADDR         local address (default: all, IPv4 and IPv6)\n"
     "  --connect HOST:PORT dial this peer directly (repeatable)\n"
     "  --max-peers N       peer table bound (default 100)\n"
-    "  --no-lan --no-dht --no-stun --no-http\n"
+    "  --no-lan --no-dht --no-http\n"
     "                      turn a discovery method off (--no-http: neither HTTP\n"
-    "                      bootstrap nor piping servers; --no-stun has no effect yet)\n"
+    "                      bootstrap nor piping servers)\n"
+    "  --no-stun           accepted and ignored, as in the references' command line:\n"
+    "                      no STUN request is ever sent\n"
     "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
     "                      leave from it and announce it (default: the --bind\n"
     "                      address if it is IPv4, else the first non-loopback\n"
@@ -62,7 +64,7 @@ int netopts_parse(netopts *n, sw_options *o, int opt, const char *arg, const cha
       return 0;
     case NETOPT_NO_LAN: o->lan = 0; return 0;
     case NETOPT_NO_DHT: o->dht = 0; return 0;
-    case NETOPT_NO_STUN: o->stun = 0; return 0;
+    case NETOPT_NO_STUN: return 0; /* the references' flag: we never send STUN */
     case NETOPT_NO_HTTP: o->http = 0; return 0;
     case NETOPT_NO_DEFAULTS: o->no_default_servers = 1; return 0;
     case NETOPT_LAN_ADDR: {

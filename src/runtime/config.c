@@ -1,0 +1,117 @@
+/* Options to engine configuration: see config.h. */
+#include "config.h"
+
+#include <string.h>
+
+#include "mcast.h"
+
+void sw_options_init(sw_options *o) {
+  memset(o, 0, sizeof *o);
+  o->version = SW_OPTIONS_VERSION;
+  o->max_peers = 100;
+  o->send_buffer_bytes = 1u << 20;
+  o->lan = o->dht = o->http = 1;
+  o->pex = 1;
+  o->sync = 1;
+  o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
+  o->store_cache_bytes = 64u << 20;
+}
+
+/* Version 1 differs from 2 only by `stun`, which never had an effect: dropped. */
+static void from_v1(sw_options *o, const sw_options_v1 *v) {
+  memset(o, 0, sizeof *o);
+  o->version = SW_OPTIONS_VERSION;
+  o->seed_hex = v->seed_hex;
+  o->bind = v->bind;
+  o->port = v->port;
+  o->max_peers = v->max_peers;
+  o->legacy_frag = v->legacy_frag;
+  o->send_buffer_bytes = v->send_buffer_bytes;
+  o->lan = v->lan;
+  o->dht = v->dht;
+  o->http = v->http;
+  o->on_event = v->on_event;
+  o->user = v->user;
+  o->sync = v->sync;
+  o->storage = v->storage;
+  o->store_cache_max = v->store_cache_max;
+  o->store_cache_bytes = v->store_cache_bytes;
+  o->lan_addr = v->lan_addr;
+  o->pex = v->pex;
+  o->load_peers = v->load_peers;
+  o->save_peers = v->save_peers;
+  o->peers_ctx = v->peers_ctx;
+  o->bootstrap_http = v->bootstrap_http;
+  o->n_bootstrap_http = v->n_bootstrap_http;
+  o->piping = v->piping;
+  o->n_piping = v->n_piping;
+  o->no_default_servers = v->no_default_servers;
+  o->bootstrap = v->bootstrap;
+  o->nbootstrap = v->nbootstrap;
+  o->dht_port = v->dht_port;
+  o->seeds = v->seeds;
+  o->nseeds = v->nseeds;
+  o->relay = v->relay;
+}
+
+int config_upgrade(sw_options *out, const sw_options *opts) {
+  if (!out || !opts) return SW_EINVAL;
+  /* Every version starts with `int version`. */
+  switch (opts->version) {
+    case 1: from_v1(out, (const sw_options_v1 *)(const void *)opts); return SW_OK;
+    case SW_OPTIONS_VERSION: *out = *opts; return SW_OK;
+    default: return SW_EINVAL;
+  }
+}
+
+/* DHT bootstrap nodes: every entry must parse; numeric ones go to the engine now
+ * (at most CONFIG_BOOT_KEPT), names are resolved by the runtime once its loop runs. */
+static int bootstrap_nodes(config *c, const sw_options *o) {
+  if (o->nbootstrap > CONFIG_BOOT_MAX || (o->nbootstrap && !o->bootstrap)) return SW_EINVAL;
+  for (size_t i = 0; i < o->nbootstrap; i++) {
+    char host[256];
+    uint16_t port;
+    sw_addr a;
+    if (!o->bootstrap[i] || addr_split_hostport(o->bootstrap[i], host, sizeof host, &port))
+      return SW_EINVAL;
+    if (!port) port = CONFIG_DEFAULT_PORT;
+    if (addr_parse_ip(&a, host, port) == SW_OK && c->dht.nbootstrap < CONFIG_BOOT_KEPT)
+      c->boot[c->dht.nbootstrap++] = a;
+  }
+  return SW_OK;
+}
+
+int config_from_options(config *c, const sw_options *o) {
+  if (!c || !o || o->version != SW_OPTIONS_VERSION) return SW_EINVAL;
+  memset(c, 0, sizeof *c);
+  c->dht.bootstrap = c->boot;
+  int rc = bootstrap_nodes(c, o);
+  if (rc != SW_OK) return rc;
+  /* Beacons, DHT and HTTP records announce this address (PROTOCOL.md 14.2 `lip`). */
+  mcast_local_ip(o->lan_addr, o->bind, c->lan_ip, sizeof c->lan_ip);
+  c->dht.relay = o->relay;
+  c->dht.lip = c->lan_ip;
+  c->core = (sw_core_config){.seed_hex = o->seed_hex,
+                             .max_peers = o->max_peers,
+                             .legacy_frag = o->legacy_frag,
+                             .out_buffer_bytes = o->send_buffer_bytes,
+                             .sync = o->sync,
+                             .store_cache_max = o->store_cache_max,
+                             .store_cache_bytes = o->store_cache_bytes,
+                             .storage = o->storage != NULL,
+                             .lan = o->lan,
+                             .lan_ip = c->lan_ip,
+                             .pex = o->pex,
+                             .peer_cache = 1,
+                             .load_peers = o->load_peers,
+                             .save_peers = o->save_peers,
+                             .peers_ctx = o->peers_ctx,
+                             .http = o->http,
+                             .bootstrap_http = o->bootstrap_http,
+                             .n_bootstrap_http = o->n_bootstrap_http,
+                             .piping = o->piping,
+                             .n_piping = o->n_piping,
+                             .no_default_servers = o->no_default_servers,
+                             .dht = o->dht ? &c->dht : NULL};
+  return SW_OK;
+}
