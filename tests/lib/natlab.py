@@ -28,6 +28,18 @@ NAT types (`Lab.home(nat)`; '-' or ' ' may stand for '_'):
     symmetric        iptables MASQUERADE --random-fully: a new random port for each
                      destination (endpoint-dependent mapping), filtering as above
 
+NAT routers also drop every datagram from the WAN to the router itself that belongs to
+no known flow, before conntrack records it (`firewall=True`, the default). A bare Linux
+router (`firewall=False`) answers it with ICMP port unreachable and keeps a conntrack
+entry for it; when the host later sends to that same peer from the port the peer aimed
+at, the entry clashes and MASQUERADE maps the flow to a new port: the peer's first punch
+arriving before the host's own changes the host's mapping even on a "cone" NAT (the
+peer then sees it at a peer-reflexive address). Linux routers without such a filter do
+the same.
+
+Hairpinning (a host sending to its own home's public address) is not done: hosts of
+one home reach each other by their LAN addresses.
+
 Each host of a home gets its own slice of ephemeral ports (`host.ports`, set as the
 namespace's ip_local_port_range) so that two hosts of one home never ask the NAT for the
 same source port. Full cone holds for sockets bound to port 0 or to a port in host.ports:
@@ -357,10 +369,12 @@ class Lab:
             return f.read()
 
     # -- homes
-    def home(self, nat, hosts=1, lan=None):
+    def home(self, nat, hosts=1, lan=None, firewall=True):
         """A home: a NAT router of type `nat` (NAT_TYPES) on the public network and
         `hosts` hosts on its LAN. `lan` (NAT types only) is its LAN prefix, a /24 or
-        larger; default 192.168.K.0/24 for the K-th home. Returns the Home."""
+        larger; default 192.168.K.0/24 for the K-th home. `firewall` (NAT types only):
+        the router drops unsolicited datagrams to itself (as home routers do); False
+        gives a bare Linux router (see the module docstring). Returns the Home."""
         nat = normalize_nat(nat)
         if not 1 <= hosts <= 40:
             raise ValueError('a home has 1 to 40 hosts')
@@ -368,9 +382,9 @@ class Lab:
             self.close()
             skip('`nft` not found (install nftables, see scripts/setup.sh): '
                  'the full-cone NAT needs it')
-        return self._guard(f'add a {nat} home', self._home, nat, hosts, lan)
+        return self._guard(f'add a {nat} home', self._home, nat, hosts, lan, firewall)
 
-    def _home(self, nat, nhosts, lan):
+    def _home(self, nat, nhosts, lan, firewall):
         k = len(self.homes) + 1
         if nat == 'open':
             lan = ipaddress.ip_network(f'172.30.{k}.0/24')
@@ -382,6 +396,7 @@ class Lab:
         router = Node(self, self._ns(f'h{k}'), self._next_public(), f'home{k}-router')
         self._attach(router, router.ip)
         home = Home(k, nat, router, str(lan))
+        home.firewall = firewall
         router.lan_ip = str(addrs[0])
         r = router.name
         _cmd(['ip', '-n', r, 'link', 'add', 'lan', 'type', 'bridge'])
@@ -415,6 +430,15 @@ class Lab:
         router = home.router
         if home.nat == 'open':
             return
+        if home.firewall:
+            # Drop what comes from the WAN to the router itself unless it belongs to a
+            # known flow, as home routers do. Dropped before conntrack confirms it, an
+            # unsolicited datagram leaves no entry behind; without this the router
+            # answers ICMP port unreachable and keeps an entry that later clashes with
+            # the host's own outbound flow to that peer, so MASQUERADE gives that flow a
+            # new port (a changed mapping, not port-restricted cone behaviour).
+            self._ipt(router, '-A', 'INPUT', '-i', 'eth0', '-m', 'conntrack', '!',
+                      '--ctstate', 'ESTABLISHED,RELATED', '-j', 'DROP')
         masq = ['-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE']
         if home.nat == 'symmetric':
             masq.append('--random-fully')

@@ -20,7 +20,8 @@ Checked, per home type:
      RFC 5780 CHANGE-REQUEST (answer from the other address and port; then from the
      other port only) reaches b behind open and full cone only; coturn's answers carry
      OTHER-ADDRESS = the alternate address and port;
-  3. a and b reach each other on the home LAN (both ways);
+  3. a and b reach each other on the home LAN (both ways); a hole punch between the
+     full-cone and the port-restricted home goes through, the mapping unchanged;
   4. conntrack_flush: the full cone forgets a's mapping (the stranger no longer gets in);
   5. loss at 30 % (a home host's inbound, a public host's inbound): 1000 datagrams, the
      lost share is between 20 % and 40 %.
@@ -328,6 +329,23 @@ def main():
             check(any(d[2].startswith('lan-a') for d in gb)
                   and any(d[2].startswith('lan-b') for d in ga),
                   f'{nat}: a and b reach each other on the LAN')
+
+        # 3b. a hole punch between the port-restricted and the full-cone home: the
+        # first datagram (full cone to port-restricted) is dropped without leaving a
+        # conntrack entry behind (router firewall), so the answer keeps its mapping.
+        names = list(agents)
+        fc, pr = agents['full_cone'][0], agents['port_restricted'][0]
+        m_fc, m_pr = m1[names.index('full_cone')], m1[names.index('port_restricted')]
+        if 'mapped' in m_fc and 'mapped' in m_pr:
+            fc(op='send', to=m_pr['mapped'], data='punch-1')
+            g1 = pr(op='recv', timeout=0.5)['got']
+            pr(op='send', to=m_fc['mapped'], data='punch-2')
+            g2 = fc(op='recv', count=1)['got']
+            fc(op='send', to=m_pr['mapped'], data='punch-3')
+            g3 = pr(op='recv', count=1)['got']
+            check(not g1 and [d[:2] for d in g2] == [m_pr['mapped']] and len(g3) == 1,
+                  f'punch full cone <-> port-restricted: first dropped ({len(g1)}), answer '
+                  f'from {[d[:2] for d in g2]} (mapping {m_pr["mapped"]}), then through ({len(g3)})')
 
         # 4. conntrack_flush forgets the full cone's mapping (open: nothing to forget).
         for nat in ('full_cone', 'open'):
