@@ -390,8 +390,10 @@ class Lab:
             lan = ipaddress.ip_network(f'172.30.{k}.0/24')
         else:
             lan = ipaddress.ip_network(lan or f'192.168.{k}.0/24')
-            if not lan.is_private or lan.overlaps(ipaddress.ip_network('172.30.0.0/16')):
-                raise ValueError(f'home LAN {lan} must be private and outside 172.30.0.0/16')
+            if (not lan.is_private or lan.prefixlen > 24
+                    or lan.overlaps(ipaddress.ip_network('172.30.0.0/16'))):
+                raise ValueError(f'home LAN {lan} must be a private /24 or larger, '
+                                 'outside 172.30.0.0/16')
         addrs = list(lan.hosts())
         router = Node(self, self._ns(f'h{k}'), self._next_public(), f'home{k}-router')
         self._attach(router, router.ip)

@@ -32,6 +32,7 @@ import os
 import queue
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -53,7 +54,7 @@ def stun_request(txid, change=0):
     return struct.pack('!HHI', 0x0001, len(attrs), MAGIC) + txid + attrs
 
 
-def _addr(value, xor, txid):
+def _addr(value, xor):
     if len(value) < 8 or value[1] != 0x01:          # IPv4 only in the lab
         return None
     port, = struct.unpack('!H', value[2:4])
@@ -78,13 +79,13 @@ def stun_parse(data):
         if len(value) < alen:
             break
         if atype == ATTR_XOR_MAPPED:
-            out['mapped'] = _addr(value, True, txid)
+            out['mapped'] = _addr(value, True)
         elif atype == ATTR_MAPPED and 'mapped' not in out:
-            out['mapped'] = _addr(value, False, txid)
+            out['mapped'] = _addr(value, False)
         elif atype == ATTR_RESPONSE_ORIGIN:
-            out['origin'] = _addr(value, False, txid)
+            out['origin'] = _addr(value, False)
         elif atype == ATTR_OTHER_ADDRESS:
-            out['other'] = _addr(value, False, txid)
+            out['other'] = _addr(value, False)
         pos += 4 + alen + (-alen % 4)
     return txid, out
 
@@ -106,7 +107,7 @@ def agent():
         while not done.is_set():
             try:
                 data, src = sock.recvfrom(2048)
-            except socket.timeout:
+            except (socket.timeout, ConnectionRefusedError):
                 continue
             except OSError:
                 return
@@ -124,9 +125,7 @@ def agent():
         sys.stdout.write(json.dumps(obj) + '\n')
         sys.stdout.flush()
 
-    reply({'port': sock.getsockname()[1]})
-    for line in sys.stdin:
-        cmd = json.loads(line)
+    def run(cmd):
         op = cmd['op']
         if op == 'stun':
             txid = os.urandom(12)
@@ -140,14 +139,14 @@ def agent():
                     while txid not in stun and time.monotonic() < until:
                         cond.wait(until - time.monotonic())
                     answer = stun.pop(txid, None)
-            reply(answer or {'error': 'timeout'})
-        elif op == 'send':
+            return answer or {'error': 'timeout'}
+        if op == 'send':
             for i in range(cmd.get('count', 1)):
                 sock.sendto(f'{cmd["data"]} {i}'.encode(), tuple(cmd['to']))
                 if i % 20 == 19:
                     time.sleep(0.002)
-            reply({'sent': cmd.get('count', 1)})
-        elif op == 'recv':
+            return {'sent': cmd.get('count', 1)}
+        if op == 'recv':
             # wait until `count` datagrams came, or `quiet` s pass without one, or timeout
             deadline = time.monotonic() + cmd.get('timeout', 1.0)
             quiet = cmd.get('quiet', 0.5)
@@ -164,9 +163,16 @@ def agent():
                         idle_until = time.monotonic() + quiet
                 got = inbox[:]
                 inbox.clear()
-            reply({'got': got})
-        else:
-            reply({'error': f'unknown op {op}'})
+            return {'got': got}
+        return {'error': f'unknown op {op}'}
+
+    reply({'port': sock.getsockname()[1]})
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            reply(run(cmd))
+        except OSError as e:
+            reply({'error': f'{type(e).__name__}: {e}'})
     done.set()
 
 
@@ -178,7 +184,6 @@ class Agent:
     """One agent process in a lab host; call() sends a command, result() reads its answer."""
 
     def __init__(self, host):
-        import subprocess
         self.host = host
         self.proc = host.spawn([sys.executable, os.path.abspath(__file__), '--agent'],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -225,6 +230,12 @@ def check(ok, what):
         failures.append(what)
 
 
+def expect_recv(arrives, count=3):
+    """A recv command: a short wait when nothing should come, a patient one (ending as
+    soon as `count` came) when something should."""
+    return dict(op='recv', count=count, timeout=3.0) if arrives else dict(op='recv', timeout=1.0)
+
+
 def lost_share(sender, receiver, to, n=1000):
     sender(op='send', to=to, data='loss', count=n)
     got = receiver(op='recv', timeout=5.0, quiet=0.5, count=n)['got']
@@ -259,7 +270,7 @@ def main():
         for nat, (a, b) in agents.items():
             target = b.host.ip if nat == 'open' else homes[nat].public_ip
             stranger(op='send', to=[target, b.port], data='unsolicited', count=3)
-        got = parallel([(b, dict(op='recv', timeout=1.0)) for a, b in agents.values()])
+        got = parallel([(b, expect_recv(nat == 'open')) for nat, (a, b) in agents.items()])
         for nat, g in zip(agents, got):
             check(bool(g['got']) == (nat == 'open'),
                   f'{nat}: unsolicited datagram to a port never used '
@@ -312,7 +323,8 @@ def main():
         for nat, r1 in zip(agents, m1):
             if 'mapped' in r1:
                 stranger(op='send', to=r1['mapped'], data='stranger', count=3)
-        got = parallel([(a, dict(op='recv', timeout=1.0)) for a, b in agents.values()])
+        got = parallel([(a, expect_recv(nat in ('open', 'full_cone')))
+                        for nat, (a, b) in agents.items()])
         for nat, g in zip(agents, got):
             want = nat in ('open', 'full_cone')
             check(bool(g['got']) == want,
@@ -323,7 +335,7 @@ def main():
             a(op='send', to=[b.host.ip, b.port], data='lan-a')
             b(op='send', to=[a.host.ip, a.port], data='lan-b')
         got = parallel([x for a, b in agents.values()
-                        for x in ((b, dict(op='recv', count=1)), (a, dict(op='recv', count=1)))])
+                        for x in ((b, expect_recv(True, 1)), (a, expect_recv(True, 1)))])
         for i, nat in enumerate(agents):
             gb, ga = got[2 * i]['got'], got[2 * i + 1]['got']
             check(any(d[2].startswith('lan-a') for d in gb)
@@ -338,11 +350,11 @@ def main():
         m_fc, m_pr = m1[names.index('full_cone')], m1[names.index('port_restricted')]
         if 'mapped' in m_fc and 'mapped' in m_pr:
             fc(op='send', to=m_pr['mapped'], data='punch-1')
-            g1 = pr(op='recv', timeout=0.5)['got']
+            g1 = pr(**expect_recv(False))['got']
             pr(op='send', to=m_fc['mapped'], data='punch-2')
-            g2 = fc(op='recv', count=1)['got']
+            g2 = fc(**expect_recv(True, 1))['got']
             fc(op='send', to=m_pr['mapped'], data='punch-3')
-            g3 = pr(op='recv', count=1)['got']
+            g3 = pr(**expect_recv(True, 1))['got']
             check(not g1 and [d[:2] for d in g2] == [m_pr['mapped']] and len(g3) == 1,
                   f'punch full cone <-> port-restricted: first dropped ({len(g1)}), answer '
                   f'from {[d[:2] for d in g2]} (mapping {m_pr["mapped"]}), then through ({len(g3)})')
@@ -352,7 +364,7 @@ def main():
             lab.conntrack_flush(homes[nat])
             stranger(op='send', to=m1[list(agents).index(nat)]['mapped'],
                      data='after-flush', count=3)
-            g = agents[nat][0](op='recv', timeout=1.0)['got']
+            g = agents[nat][0](**expect_recv(nat == 'open'))['got']
             check(bool(g) == (nat == 'open'),
                   f'{nat}: after conntrack_flush the stranger {"arrives" if g else "is dropped"}')
 
