@@ -37,6 +37,10 @@ arriving before the host's own changes the host's mapping even on a "cone" NAT (
 peer then sees it at a peer-reflexive address). Linux routers without such a filter do
 the same.
 
+A full-cone mapping expires `mapping_timeout` s (120) after its last outbound
+datagram: from then on new endpoints are dropped, but an endpoint that already got in
+keeps its own conntrack entry (30 s unreplied, 120 s two-way) and still gets through.
+
 Hairpinning (a host sending to its own home's public address) is not done: hosts of
 one home reach each other by their LAN addresses.
 
@@ -369,12 +373,14 @@ class Lab:
             return f.read()
 
     # -- homes
-    def home(self, nat, hosts=1, lan=None, firewall=True):
+    def home(self, nat, hosts=1, lan=None, firewall=True, mapping_timeout=FULL_CONE_TIMEOUT):
         """A home: a NAT router of type `nat` (NAT_TYPES) on the public network and
         `hosts` hosts on its LAN. `lan` (NAT types only) is its LAN prefix, a /24 or
         larger; default 192.168.K.0/24 for the K-th home. `firewall` (NAT types only):
         the router drops unsolicited datagrams to itself (as home routers do); False
-        gives a bare Linux router (see the module docstring). Returns the Home."""
+        gives a bare Linux router (see the module docstring). `mapping_timeout`
+        (full cone only): seconds a mapping lives after its last outbound datagram
+        (conntrack's own UDP timeouts: set_udp_timeouts()). Returns the Home."""
         nat = normalize_nat(nat)
         if not 1 <= hosts <= 40:
             raise ValueError('a home has 1 to 40 hosts')
@@ -382,9 +388,10 @@ class Lab:
             self.close()
             skip('`nft` not found (install nftables, see scripts/setup.sh): '
                  'the full-cone NAT needs it')
-        return self._guard(f'add a {nat} home', self._home, nat, hosts, lan, firewall)
+        return self._guard(f'add a {nat} home', self._home, nat, hosts, lan, firewall,
+                           mapping_timeout)
 
-    def _home(self, nat, nhosts, lan, firewall):
+    def _home(self, nat, nhosts, lan, firewall, mapping_timeout):
         k = len(self.homes) + 1
         if nat == 'open':
             lan = ipaddress.ip_network(f'172.30.{k}.0/24')
@@ -398,7 +405,7 @@ class Lab:
         router = Node(self, self._ns(f'h{k}'), self._next_public(), f'home{k}-router')
         self._attach(router, router.ip)
         home = Home(k, nat, router, str(lan))
-        home.firewall = firewall
+        home.firewall, home.mapping_timeout = firewall, int(mapping_timeout)
         router.lan_ip = str(addrs[0])
         r = router.name
         _cmd(['ip', '-n', r, 'link', 'add', 'lan', 'type', 'bridge'])
@@ -453,7 +460,7 @@ class Lab:
         lines = ['table ip natlab_fc {']
         for i, host in enumerate(home.hosts):
             lines.append(f'  set h{i} {{ type inet_service; flags timeout; '
-                         f'timeout {FULL_CONE_TIMEOUT}s; }}')
+                         f'timeout {home.mapping_timeout}s; }}')
         lines.append('  chain inbound { type nat hook prerouting priority dstnat; '
                      'policy accept;')
         for i, host in enumerate(home.hosts):

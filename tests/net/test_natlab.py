@@ -23,6 +23,7 @@ Checked, per home type:
   3. a and b reach each other on the home LAN (both ways); a hole punch between the
      full-cone and the port-restricted home goes through, the mapping unchanged;
   4. conntrack_flush: the full cone forgets a's mapping (the stranger no longer gets in);
+     a full-cone mapping (timeout 2 s here) expires when idle, and comes back with use;
   5. loss at 30 % (a home host's inbound, a public host's inbound): 1000 datagrams, the
      lost share is between 20 % and 40 %.
 Skipped (77) with the reason when not root or a tool is missing.
@@ -367,6 +368,20 @@ def main():
             g = agents[nat][0](**expect_recv(nat == 'open'))['got']
             check(bool(g) == (nat == 'open'),
                   f'{nat}: after conntrack_flush the stranger {"arrives" if g else "is dropped"}')
+
+        # 4b. a full-cone mapping expires without outbound traffic, and comes back
+        # with it (mapping timeout shortened to 2 s in a home of its own).
+        short = lab.home('full_cone', hosts=1, mapping_timeout=2)
+        h = Agent(short.hosts[0])
+        m = h(op='stun', to=list(s1))
+        time.sleep(2.5)
+        stranger(op='send', to=m['mapped'], data='expired', count=3)
+        g1 = h(**expect_recv(False))['got']
+        h(op='stun', to=list(s1))
+        stranger(op='send', to=m['mapped'], data='renewed', count=3)
+        g2 = h(**expect_recv(True))['got']
+        check(not g1 and len(g2) == 3,
+              f'full cone mapping expiry: {len(g1)} in after 2.5 s idle, {len(g2)} after renewal')
 
         # 5. loss: a home host's inbound (LAN traffic), a public host's inbound (via core).
         a, b = agents['port_restricted']
