@@ -15,6 +15,26 @@ For tests of NAT traversal that need real kernels, real NATs and separate hosts.
         lab.set_loss(home, 10, direction='in')  # loss on the home's uplink
         lab.conntrack_flush(home)               # the router forgets every mapping
 
+API:
+    Lab(tag='nat')                   context manager; lab.core, lab.homes, lab.public,
+                                     lab.stun, lab.tmpdir (removed at close)
+    lab.home(nat, hosts=1, lan=None, firewall=True, mapping_timeout=120) -> Home
+        Home: .nat, .index, .public_ip, .lan, .router (a Node), .hosts [Host]
+    lab.public_host(role) -> Host    a host with a public address (home is None)
+    lab.stun_server(port=3478, alt_port=port+1) -> StunServer (a Host)
+        .ip, .alt_ip, .port, .alt_port, .addresses (the four), .proc; lab.stun_log()
+    Node / Host: .name (namespace), .ip, .role, .home, .ports (ephemeral slice, homes
+        only); .wrap(argv), .run(*argv) -> CompletedProcess, .spawn(argv, **popen_kw)
+    lab.set_loss(node, percent, direction='both')   Host, StunServer, Home or router
+    lab.conntrack_flush(home), lab.conntrack(home) -> text,
+    lab.set_udp_timeouts(home, unreplied=None, assured=None)  (conntrack, seconds)
+
+The STUN server is coturn's turnserver, STUN only (no TURN, no authentication, no CLI,
+UDP only), listening on both addresses and both ports, logging to lab.tmpdir. Its RFC
+5780 support is on: answers carry OTHER-ADDRESS (alt_ip, alt_port) and RESPONSE-ORIGIN,
+and CHANGE-REQUEST is honoured (change IP: answer from alt_ip; change port: from
+alt_port).
+
 NAT types (`Lab.home(nat)`; '-' or ' ' may stand for '_'):
 
     open             no NAT: the home LAN is a public prefix routed to the router, so a
