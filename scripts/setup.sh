@@ -8,6 +8,7 @@ pkgs=(
   libssl-dev libuv1-dev libjansson-dev libcmocka-dev
   libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libedit-dev
   python3 nodejs tmux
+  iptables nftables conntrack coturn
 )
 
 missing=()
@@ -50,4 +51,13 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# coturn is here for the NAT lab (tests/lib/natlab.py), which starts its own turnserver
+# inside a network namespace. Where the package enabled a system-wide service, stop it.
+case " ${missing[*]} " in
+  *" coturn "*)
+    if command -v systemctl >/dev/null && systemctl is-enabled coturn >/dev/null 2>&1; then
+      $sudo systemctl disable --now coturn >/dev/null 2>&1 \
+        && echo "setup: disabled the coturn system service (the tests run their own)" || true
+    fi ;;
+esac
 install_piping_server
