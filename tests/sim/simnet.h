@@ -17,6 +17,26 @@
  * node for assertions. All memory is bounded: in-flight datagrams, the event log and
  * the number of nodes have caps, and what does not fit is counted, never hidden.
  *
+ * NATs (RFC 4787 terms): a node may sit behind a simulated NAT, alone or with others on
+ * the NAT's private LAN (a /24; nodes on one LAN reach each other directly at their
+ * private addresses). A datagram from such a node to anything off its LAN leaves with the
+ * NAT's public IP and the port of a mapping chosen by the mapping behaviour; a datagram
+ * arriving at the NAT's public IP goes in only if a live mapping owns that port and the
+ * filtering behaviour admits its source, else it is dropped and counted. Mappings expire
+ * in virtual time (30 s one-way, 120 s once inbound traffic passed, as Linux conntrack
+ * does), are refreshed by outbound (and by default inbound) traffic, and are bounded.
+ * Outbound translation happens when a datagram is sent, inbound filtering when it
+ * arrives, so simultaneous opens behave as on a real network. A node without a NAT is
+ * "open": its own address is public.
+ *
+ * Addresses: the simulated internet is 10.0.0.0/16 (open nodes, NAT public IPs,
+ * endpoints); a NAT's LAN is 172.(16 + n / 256).(n % 256).0/24 for NAT n unless its
+ * configuration names another /24, and its nodes are .2 to .254. Private addresses are
+ * routed on their own LAN only (two NATs may use the same subnet, as homes do).
+ *
+ * Endpoints are raw public sockets without a core (a rendezvous, a STUN-like reflector,
+ * a probe): what reaches them is counted and handed to a callback, and they can send.
+ *
  * Replay: SIMNET_SEED=<n> makes simnet_seeds() return only that seed; SIMNET_TRACE=1
  * prints every datagram and event to stderr. */
 #ifndef SW_SIMNET_H
@@ -33,6 +53,13 @@
 #define SIMNET_MAX_INFLIGHT_BYTES (64u << 20)
 #define SIMNET_LOG_MAX 16384                      /* recorded events per node */
 #define SIMNET_LOG_MAX_BYTES (16u << 20)          /* recorded payload bytes per node */
+#define SIMNET_MAX_NATS 1024
+#define SIMNET_MAX_ENDPOINTS 256
+#define SIMNET_NAT_MAX_PERMS 1024                 /* filter permissions per mapping */
+#define SIMNET_ENDPOINT_PORT 3478                 /* an endpoint's default port */
+/* The index of endpoint e wherever a node index names one end of a link
+ * (simnet_set_link, simnet_partition). */
+#define SIMNET_EP(e) (SIMNET_MAX_NODES + (e))
 
 typedef struct simnet simnet;
 
@@ -58,10 +85,12 @@ typedef struct sim_node_stats {
   uint64_t rx_datagrams, tx_datagrams;
   uint64_t last_rx_ms; /* time of the last datagram handed to this node */
   uint64_t log_dropped; /* events not recorded because the log was full */
+  sw_addr last_rx_from; /* source of the last datagram handed to it, as it saw it */
+  int last_rx_kind;     /* the socket that datagram arrived on (sw_sock_kind) */
 } sim_node_stats;
 
 typedef struct simnet_stats {
-  uint64_t sent;        /* datagrams the cores emitted */
+  uint64_t sent;        /* datagrams emitted (cores, simnet_send_raw, endpoints) */
   uint64_t delivered;   /* copies handed to a core */
   uint64_t lost;        /* dropped by the loss probability */
   uint64_t duplicated;  /* extra copies made */
@@ -69,6 +98,7 @@ typedef struct simnet_stats {
   uint64_t unroutable;  /* no node at the destination address (any more) */
   uint64_t overflow;    /* dropped because the in-flight bound was reached */
   uint64_t steps;       /* events processed */
+  uint64_t nat_dropped; /* dropped by a NAT: no mapping, filtered, hairpin off, full */
 } simnet_stats;
 
 /* Called for every event any node emits, after it is recorded. It runs inside the
@@ -114,8 +144,130 @@ const uint8_t *simnet_id(const simnet *net, int i); /* full id, 20 bytes */
 /* Index of the node whose wire id is `wire`, or -1. */
 int simnet_node_by_wire(const simnet *net, const uint8_t wire[SW_WIRE_ID_LEN]);
 
+/* ---- NATs ---------------------------------------------------------------------- */
+
+/* Mapping and filtering behaviours (RFC 4787 sections 4.1 and 5): which part of the
+ * remote endpoint a mapping is specific to / a datagram's source must have been sent to
+ * through that mapping before. */
+typedef enum sim_nat_dep {
+  SIM_NAT_EI = 0,  /* endpoint-independent */
+  SIM_NAT_AD = 1,  /* address-dependent */
+  SIM_NAT_APD = 2, /* address-and-port-dependent */
+} sim_nat_dep;
+
+/* How a new mapping's external port is chosen. Ports are in 1024..65535 and never
+ * shared by two live mappings of one NAT. */
+typedef enum sim_nat_ports {
+  SIM_NAT_PORT_PRESERVE = 0,   /* the internal port when free, else as SEQUENTIAL */
+  SIM_NAT_PORT_SEQUENTIAL = 1, /* the next free port after the last one given */
+  SIM_NAT_PORT_RANDOM = 2,     /* a free port drawn at random (from the net's seed) */
+} sim_nat_ports;
+
+typedef struct sim_nat_config {
+  sim_nat_dep mapping;
+  sim_nat_dep filtering;
+  sim_nat_ports ports;
+  uint32_t timeout_ms;       /* lifetime after the last refresh, one-way; 0: 30000 */
+  uint32_t timeout_bidir_ms; /* ... once an inbound datagram passed; 0: 120000 */
+  int hairpin;               /* 1: inside -> own public address is looped back inside */
+  int no_inbound_refresh;    /* 1: admitted inbound traffic refreshes nothing */
+  uint32_t max_mappings;     /* live mappings at once (0: 4096, at most 60000); an
+                                outbound datagram needing one more is dropped */
+  uint8_t lan_prefix[3];     /* the LAN's /24, e.g. {192, 168, 1}; {0,0,0}: default.
+                                Never inside 10.0.0.0/16 */
+} sim_nat_config;
+
+/* Common types, as presets for sim_nat_config (tweak fields afterwards). */
+typedef enum sim_nat_type {
+  SIM_NAT_OPEN = 0,            /* no NAT: simnet_add_nat_type returns -1 (open) */
+  SIM_NAT_FULL_CONE,           /* EI mapping, EI filtering, port preserved */
+  SIM_NAT_RESTRICTED_CONE,     /* EI mapping, AD filtering, port preserved */
+  SIM_NAT_PORT_RESTRICTED,     /* EI mapping, APD filtering, port preserved (Linux
+                                  MASQUERADE) */
+  SIM_NAT_SYMMETRIC,           /* APD mapping, APD filtering, random ports
+                                  (MASQUERADE --random-fully) */
+  SIM_NAT_SYMMETRIC_SEQ,       /* APD mapping, APD filtering, sequential ports
+                                  (predictable) */
+  SIM_NAT_TYPE_COUNT
+} sim_nat_type;
+
+/* Fill cfg with the preset (all presets: default timeouts and bound, hairpin on). */
+void simnet_nat_preset(sim_nat_config *cfg, sim_nat_type type);
+const char *simnet_nat_type_name(sim_nat_type type);
+
+typedef struct sim_nat_stats {
+  uint64_t mappings_created, mappings_expired; /* expired: removed after their timeout */
+  uint64_t out;             /* datagrams translated outbound */
+  uint64_t in;              /* datagrams admitted inbound and translated */
+  uint64_t no_mapping;      /* inbound dropped: no live mapping owns the port */
+  uint64_t filtered;        /* inbound dropped by the filtering behaviour */
+  uint64_t hairpinned;      /* inside -> own public address, looped back (then filtered
+                               like any inbound datagram) */
+  uint64_t hairpin_dropped; /* the same with hairpinning off */
+  uint64_t full;            /* outbound dropped: max_mappings live already */
+  uint64_t port_not_preserved; /* PRESERVE wanted the internal port, it was taken */
+  uint64_t perms_evicted;   /* oldest filter permission replaced (SIMNET_NAT_MAX_PERMS) */
+} sim_nat_stats;
+
+/* A NAT with its own public IP (a fresh host in 10.0/16). Returns its index, or -1. */
+int simnet_add_nat(simnet *net, const sim_nat_config *cfg);
+/* simnet_add_nat with a preset; SIM_NAT_OPEN returns -1, meaning "no NAT", so the result
+ * can go straight to simnet_add_node_behind. On failure also -1: check simnet_fault. */
+int simnet_add_nat_type(simnet *net, sim_nat_type type);
+int simnet_nat_count(const simnet *net);
+const sim_nat_config *simnet_nat_config(const simnet *net, int nat); /* defaults filled */
+/* The NAT's public address (port 0). */
+const sw_addr *simnet_nat_public(const simnet *net, int nat);
+const sim_nat_stats *simnet_nat_stats(const simnet *net, int nat);
+/* Live mappings of the NAT at the current time. */
+size_t simnet_nat_mappings(simnet *net, int nat);
+
+/* Add a node behind NAT `nat` (-1: open, same as simnet_add_node) at the next free
+ * address of its LAN. port: its main socket's port (0: 40000 + the LAN slot); its DHT
+ * socket is at 20000 + slot, or port + 1 (port - 1 for 65535) when port is given. Open
+ * nodes ignore port. Returns the node's index, or -1. */
+int simnet_add_node_behind(simnet *net, const char *seed_hex, int nat, uint16_t port);
+/* The NAT node i sits behind, -1: open. (simnet_addr and simnet_dht_addr are its own,
+ * private, socket addresses.) */
+int simnet_node_nat(const simnet *net, int i);
+/* The source address `remote` would see now for a datagram from node i's socket
+ * `kind`: 1 and *out if known (open node: its own address; behind a NAT: a live mapping
+ * that would be used), 0 if a new mapping would be needed. Changes nothing. */
+int simnet_nat_mapped(simnet *net, int i, sw_sock_kind kind, const sw_addr *remote,
+                      sw_addr *out);
+
+/* ---- raw sockets ----------------------------------------------------------------- */
+
+/* An endpoint saw a datagram. It runs in the runner, not inside a core: it may call
+ * simnet_endpoint_send and the API calls below. */
+typedef void (*simnet_endpoint_fn)(void *ctx, simnet *net, int ep, const sw_addr *from,
+                                   const uint8_t *data, size_t len);
+
+typedef struct sim_endpoint_stats {
+  uint64_t rx;
+  uint64_t last_rx_ms;
+  sw_addr last_from; /* source address of the last datagram, as the endpoint saw it */
+} sim_endpoint_stats;
+
+/* A public endpoint on a fresh host (same_host_as < 0) or on endpoint same_host_as's
+ * host (same IP, another port); port 0: SIMNET_ENDPOINT_PORT. fn may be NULL. Returns
+ * its index, or -1. Its links use SIMNET_EP(index). */
+int simnet_add_endpoint(simnet *net, int same_host_as, uint16_t port, simnet_endpoint_fn fn,
+                        void *ctx);
+const sw_addr *simnet_endpoint_addr(const simnet *net, int ep);
+const sim_endpoint_stats *simnet_endpoint_stats(const simnet *net, int ep);
+int simnet_endpoint_send(simnet *net, int ep, const sw_addr *to, const void *data,
+                         size_t len);
+/* Put a datagram on the network from node i's socket `kind` (main or DHT) without its
+ * core, as a runtime's own probe would: through its NAT like anything else. */
+int simnet_send_raw(simnet *net, int i, sw_sock_kind kind, const sw_addr *to,
+                    const void *data, size_t len);
+
 /* API calls of node i's application; each one then collects what the core emitted. */
-int simnet_dial(simnet *net, int from, int to); /* with the target's full id */
+int simnet_dial(simnet *net, int from, int to); /* with the target's full id, at its own
+                                                   address (behind a NAT: its private one) */
+/* Dial node `to`'s full id at `addr` (e.g. its public mapped address). */
+int simnet_dial_addr(simnet *net, int from, int to, const sw_addr *addr);
 int simnet_write(simnet *net, int from, int to, const void *data, size_t len);
 int simnet_broadcast(simnet *net, int from, const void *data, size_t len);
 int simnet_close(simnet *net, int i);
