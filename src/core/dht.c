@@ -109,30 +109,10 @@ typedef struct dht {
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int hexval(int ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-static int unhex(const char *s, size_t slen, uint8_t *out, size_t n) {
-  if (slen != 2 * n) return -1;
-  for (size_t i = 0; i < n; i++) {
-    int a = hexval((unsigned char)s[2 * i]), b = hexval((unsigned char)s[2 * i + 1]);
-    if (a < 0 || b < 0) return -1;
-    out[i] = (uint8_t)(a << 4 | b);
-  }
-  return 0;
-}
-
-static void tohex(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[b[i] >> 4];
-    out[2 * i + 1] = d[b[i] & 15];
-  }
-  out[2 * n] = 0;
+/* Exactly n bytes of hex from a JSON string (jansson refuses strings with NULs, so
+ * the text ends where its length says): 0, or -1. */
+static int unhex(const char *s, uint8_t *out, size_t n) {
+  return s && crypto_hex_decode(s, out, n) == (int)n ? 0 : -1;
 }
 
 /* <0 when a is closer to t than b (XOR metric, bytewise; 14.6). */
@@ -167,9 +147,9 @@ void dht_key(const char *text, uint8_t out[DHT_ID_LEN]) { crypto_sha1(text, strl
 void dht_topic_hash(const uint8_t topic[32], char out[13]) {
   char hex[65];
   uint8_t h[20];
-  tohex(topic, 32, hex);
+  crypto_hex_encode(topic, 32, hex);
   crypto_sha1(hex, 64, h); /* 14.1: SHA-1 of the hex text, not of the bytes */
-  tohex(h, 6, out);
+  crypto_hex_encode(h, 6, out);
 }
 
 void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]) {
@@ -182,7 +162,7 @@ void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]) {
 int dht_me_record(const uint8_t id[20], const sw_addr *ext, const char *lip, uint16_t lport,
                   char *out, size_t cap) {
   char idh[41], ip[64];
-  tohex(id, 20, idh);
+  crypto_hex_encode(id, 20, idh);
   json_t *o = json_object();
   if (!o) return SW_ENOMEM;
   json_object_set_new(o, "id", json_string(idh));
@@ -206,7 +186,7 @@ static int get_id(json_t *root, const char *name, uint8_t out[DHT_ID_LEN], int *
   json_t *v = json_object_get(root, name);
   if (!v) return 0;
   if (!json_is_string(v)) return -1;
-  if (unhex(json_string_value(v), json_string_length(v), out, DHT_ID_LEN)) return -1;
+  if (unhex(json_string_value(v), out, DHT_ID_LEN)) return -1;
   *has = 1;
   return 0;
 }
@@ -222,7 +202,7 @@ static size_t get_nodes(json_t *arr, dht_node *out, size_t max) {
     if (!json_is_string(id) || !json_is_string(ip) || !json_is_integer(port)) continue;
     json_int_t p = json_integer_value(port);
     if (p < 1 || p > 65535 || json_string_length(ip) > 45) continue;
-    if (unhex(json_string_value(id), json_string_length(id), out[n].id, DHT_ID_LEN)) continue;
+    if (unhex(json_string_value(id), out[n].id, DHT_ID_LEN)) continue;
     if (addr_parse_ip(&out[n].addr, json_string_value(ip), (uint16_t)p) != SW_OK) continue;
     n++;
   }
@@ -255,7 +235,7 @@ int dht_parse(const uint8_t *buf, size_t len, dht_msg *m) {
   json_t *r = json_object_get(root, "rpcId");
   if (r && !json_is_null(r)) { /* Python writes null in replies to rpc-less requests */
     uint8_t b[4];
-    if (!json_is_string(r) || unhex(json_string_value(r), json_string_length(r), b, 4)) goto out;
+    if (!json_is_string(r) || unhex(json_string_value(r), b, 4)) goto out;
     m->rpc = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     m->has_rpc = 1;
   }
@@ -315,7 +295,7 @@ static json_t *nodes_json(const dht_node *n, size_t count) {
   json_t *a = json_array();
   char idh[41], ip[64];
   for (size_t i = 0; a && i < count; i++) {
-    tohex(n[i].id, DHT_ID_LEN, idh);
+    crypto_hex_encode(n[i].id, DHT_ID_LEN, idh);
     if (addr_format_ip(&n[i].addr, ip, sizeof ip) <= 0) continue;
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(idh));
@@ -333,19 +313,19 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap) {
   /* Member order of the references (vectors/dht.json): type, from, body, rpcId. */
   json_object_set_new(o, "type", json_integer(m->type));
   if (m->has_from) {
-    tohex(m->from, DHT_ID_LEN, h);
+    crypto_hex_encode(m->from, DHT_ID_LEN, h);
     json_object_set_new(o, "from", json_string(h));
   }
   if (m->has_target) {
-    tohex(m->target, DHT_ID_LEN, h);
+    crypto_hex_encode(m->target, DHT_ID_LEN, h);
     json_object_set_new(o, "target", json_string(h));
   }
   if (m->has_key) {
-    tohex(m->key, DHT_ID_LEN, h);
+    crypto_hex_encode(m->key, DHT_ID_LEN, h);
     json_object_set_new(o, "key", json_string(h));
   }
   if (m->has_id) {
-    tohex(m->id, DHT_ID_LEN, h);
+    crypto_hex_encode(m->id, DHT_ID_LEN, h);
     json_object_set_new(o, "id", json_string(h));
   }
   if (m->has_port) json_object_set_new(o, "port", json_integer(m->port));
@@ -355,7 +335,9 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap) {
   if (m->has_ip && addr_format_ip(&m->ip, ip, sizeof ip) > 0)
     json_object_set_new(o, "ip", json_string(ip));
   if (m->has_rpc) {
-    snprintf(h, sizeof h, "%08x", (unsigned)m->rpc);
+    uint8_t rb[4] = {(uint8_t)(m->rpc >> 24), (uint8_t)(m->rpc >> 16), (uint8_t)(m->rpc >> 8),
+                     (uint8_t)m->rpc};
+    crypto_hex_encode(rb, 4, h); /* 14.6: 4 bytes as 8 hex characters */
     json_object_set_new(o, "rpcId", json_string(h));
   }
   size_t n = json_dumpb(o, (char *)out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -568,7 +550,7 @@ static void put_record(dht *d, const char *prefix, const char *value, uint64_t n
   char th[13], idh[41], text[80];
   uint8_t key[DHT_ID_LEN];
   dht_topic_hash(topic, th);
-  tohex(core_identity(d->core)->id, 20, idh);
+  crypto_hex_encode(core_identity(d->core)->id, 20, idh);
   snprintf(text, sizeof text, "%s:%s:%s", prefix, th, idh); /* 14.6 announce key */
   dht_key(text, key);
   lk_start(d, LK_STORE, key, value, now);
@@ -605,7 +587,7 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       put_record(d, "topic", rec, now);
     if (d->relay && d->have_ext) {
       char ip[64], idh[41];
-      tohex(core_identity(d->core)->id, 20, idh);
+      crypto_hex_encode(core_identity(d->core)->id, 20, idh);
       addr_format_ip(&d->ext, ip, sizeof ip);
       snprintf(rec, sizeof rec, "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u}", idh, ip,
                (unsigned)d->main_port);

@@ -128,7 +128,7 @@ static void query_all(httpboot *h, uint64_t now) {
   char url[HTTPBOOT_URL_MAX + 16], body[160];
   char idhex[41];
   const uint8_t *id = core_identity(h->c)->id;
-  for (int i = 0; i < 20; i++) snprintf(idhex + 2 * i, 3, "%02x", id[i]);
+  crypto_hex_encode(id, 20, idhex);
   /* 14.5: the public address when STUN found one, else the LAN address and main port */
   int blen = snprintf(body, sizeof body, "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u}", idhex,
                       h->lan_ip, h->port);

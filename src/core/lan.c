@@ -40,23 +40,13 @@ size_t lan_beacon_encode(uint8_t *out, size_t cap, const uint8_t id[20], const s
   char ip[64], text[LAN_BEACON_MAX + 1], idhex[41];
   if (!addr || addr->family != 4 || cap < 1) return 0; /* the format has no room for v6 */
   if (addr_format_ip(addr, ip, sizeof ip) < 0) return 0;
-  for (int i = 0; i < 20; i++) {
-    idhex[2 * i] = HEXD[id[i] >> 4];
-    idhex[2 * i + 1] = HEXD[id[i] & 15];
-  }
-  idhex[40] = 0;
+  crypto_hex_encode(id, 20, idhex);
   int n = snprintf(text, sizeof text, "%s:%s:%u:%s", idhex, ip, (unsigned)addr->port,
                    topic_hash ? topic_hash : "");
   if (n < 0 || (size_t)n >= sizeof text || (size_t)n + 1 > cap) return 0;
   out[0] = 0x09;
   memcpy(out + 1, text, (size_t)n);
   return (size_t)n + 1;
-}
-
-static int hexval(char ch) {
-  return ch >= '0' && ch <= '9' ? ch - '0'
-         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
 int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
@@ -77,12 +67,7 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
   }
   if (nf < 3) return SW_EINVAL; /* as Python requires; JavaScript would read garbage */
   memset(out, 0, sizeof *out);
-  if (strlen(field[0]) != 40) return SW_EINVAL;
-  for (int i = 0; i < 40; i++) {
-    int v = hexval(field[0][i]);
-    if (v < 0) return SW_EINVAL;
-    out->id[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
-  }
+  if (crypto_hex_decode(field[0], out->id, 20) != 20) return SW_EINVAL;
   /* port: decimal digits only, 1..65535 */
   const char *ps = field[2];
   size_t pl = strlen(ps);
@@ -100,9 +85,9 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
     return SW_EINVAL;
   if (nf == 4) {
     size_t tl = strlen(field[3]);
-    if (tl != 0 && tl != LAN_TOPIC_HASH_LEN) return SW_EINVAL;
-    for (size_t i = 0; i < tl; i++)
-      if (hexval(field[3][i]) < 0) return SW_EINVAL;
+    uint8_t th[LAN_TOPIC_HASH_LEN / 2];
+    if (tl != 0 && crypto_hex_decode(field[3], th, sizeof th) != (int)sizeof th)
+      return SW_EINVAL; /* empty, or 12 hex characters */
     memcpy(out->topic, field[3], tl + 1);
   }
   return SW_OK;

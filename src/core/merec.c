@@ -30,18 +30,7 @@ size_t merec_build(char *out, size_t cap, const uint8_t id[20], const char *lan_
 }
 
 int merec_parse_id(const char *hex, uint8_t out[20]) {
-  if (!hex || strlen(hex) != 40) return SW_EINVAL;
-  for (int i = 0; i < 40; i++) {
-    char ch = hex[i];
-    int v = ch >= '0' && ch <= '9'   ? ch - '0'
-            : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-            : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                     : -1;
-    if (v < 0) return SW_EINVAL;
-    if (i & 1) out[i / 2] = (uint8_t)(out[i / 2] | v);
-    else out[i / 2] = (uint8_t)(v << 4);
-  }
-  return SW_OK;
+  return hex && crypto_hex_decode(hex, out, 20) == 20 ? SW_OK : SW_EINVAL;
 }
 
 /* A record's (ip, port) pair as an address, or SW_EINVAL. */

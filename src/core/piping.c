@@ -111,8 +111,7 @@ static void handle_record(piping *p, int server, int inbox, const json_t *rec, u
   }
   if (!inbox) {
     char lower[41], url[PIPING_URL_MAX + PATH_MAX_LEN];
-    for (int i = 0; i < 40; i++) lower[i] = (char)tolower((unsigned char)idhex[i]);
-    lower[40] = 0;
+    crypto_hex_encode(id, 20, lower); /* the inbox path in lowercase, whatever was sent */
     url_for(p, server, lower, url, sizeof url);
     for (int i = 0; i < PIPING_REPLIES_MAX; i++)
       if (!p->replies[i].busy) {
@@ -166,7 +165,7 @@ static void on_got(void *ctx, int status, const uint8_t *body, size_t len, uint6
 static void poll_due(piping *p, uint64_t now) {
   char url[PIPING_URL_MAX + PATH_MAX_LEN], me[41];
   const uint8_t *id = core_identity(p->c)->id;
-  for (int i = 0; i < 20; i++) snprintf(me + 2 * i, 3, "%02x", id[i]);
+  crypto_hex_encode(id, 20, me);
   for (int s = 0; s < p->n; s++)
     for (int k = 0; k < 2; k++) {
       pp_get *g = &p->gets[s][k];
