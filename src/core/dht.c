@@ -144,17 +144,9 @@ int dht_bucket_index(const uint8_t self[DHT_ID_LEN], const uint8_t other[DHT_ID_
 
 void dht_key(const char *text, uint8_t out[DHT_ID_LEN]) { crypto_sha1(text, strlen(text), out); }
 
-void dht_topic_hash(const uint8_t topic[32], char out[13]) {
-  char hex[65];
-  uint8_t h[20];
-  crypto_hex_encode(topic, 32, hex);
-  crypto_sha1(hex, 64, h); /* 14.1: SHA-1 of the hex text, not of the bytes */
-  crypto_hex_encode(h, 6, out);
-}
-
 void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]) {
   char th[13], text[40];
-  dht_topic_hash(topic, th);
+  crypto_topic_hash(topic, th);
   snprintf(text, sizeof text, "setowire:peers:%s", th);
   dht_key(text, out);
 }
@@ -549,7 +541,7 @@ static void put_record(dht *d, const char *prefix, const char *value, uint64_t n
   if (!topic) return;
   char th[13], idh[41], text[80];
   uint8_t key[DHT_ID_LEN];
-  dht_topic_hash(topic, th);
+  crypto_topic_hash(topic, th);
   crypto_hex_encode(core_identity(d->core)->id, 20, idh);
   snprintf(text, sizeof text, "%s:%s:%s", prefix, th, idh); /* 14.6 announce key */
   dht_key(text, key);

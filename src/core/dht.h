@@ -74,8 +74,6 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap);
 int dht_bucket_index(const uint8_t self[DHT_ID_LEN], const uint8_t other[DHT_ID_LEN]);
 /* 14.6 put key: SHA-1 of the UTF-8 text. */
 void dht_key(const char *text, uint8_t out[DHT_ID_LEN]);
-/* 14.1: the 12 hex characters of a 32-byte topic, NUL-terminated (13 bytes). */
-void dht_topic_hash(const uint8_t topic[32], char out[13]);
 /* Our topic lookup key: SHA-1("setowire:peers:" + topic hash). */
 void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]);
 /* 14.2 me record, compact JSON: ip/port omitted when ext is NULL (as JavaScript does). */

@@ -13,27 +13,10 @@ struct lan {
   sw_addr self;  /* LAN IP and main port, as beacons carry them */
   int can_send;  /* a usable IPv4 LAN address was given */
   sw_addr group; /* 239.0.0.1:45678 */
-  char topic[LAN_TOPIC_HASH_LEN + 1];
+  char topic[CRYPTO_TOPIC_HASH_LEN + 1];
   uint64_t next_beacon;
   lan_stats st;
 };
-
-static const char HEXD[] = "0123456789abcdef";
-
-void lan_topic_hash(const uint8_t topic[32], char out[LAN_TOPIC_HASH_LEN + 1]) {
-  char text[65];
-  uint8_t d[20];
-  for (int i = 0; i < 32; i++) {
-    text[2 * i] = HEXD[topic[i] >> 4];
-    text[2 * i + 1] = HEXD[topic[i] & 15];
-  }
-  crypto_sha1(text, 64, d); /* the hex text, not the raw bytes (14.1) */
-  for (int i = 0; i < LAN_TOPIC_HASH_LEN / 2; i++) {
-    out[2 * i] = HEXD[d[i] >> 4];
-    out[2 * i + 1] = HEXD[d[i] & 15];
-  }
-  out[LAN_TOPIC_HASH_LEN] = 0;
-}
 
 size_t lan_beacon_encode(uint8_t *out, size_t cap, const uint8_t id[20], const sw_addr *addr,
                          const char *topic_hash) {
@@ -85,7 +68,7 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
     return SW_EINVAL;
   if (nf == 4) {
     size_t tl = strlen(field[3]);
-    uint8_t th[LAN_TOPIC_HASH_LEN / 2];
+    uint8_t th[CRYPTO_TOPIC_HASH_LEN / 2];
     if (tl != 0 && crypto_hex_decode(field[3], th, sizeof th) != (int)sizeof th)
       return SW_EINVAL; /* empty, or 12 hex characters */
     memcpy(out->topic, field[3], tl + 1);
@@ -134,7 +117,7 @@ static void lan_join(void *m, uint64_t now) {
   lan *l = m;
   const uint8_t *t = core_topic(l->c);
   (void)now;
-  if (t) lan_topic_hash(t, l->topic);
+  if (t) crypto_topic_hash(t, l->topic);
 }
 
 /* Beacons leave only once we have joined: before that there is nothing to be found

@@ -8,22 +8,19 @@
 #include <stdint.h>
 
 #include "core.h"
+#include "crypto.h"
 
 #define LAN_GROUP "239.0.0.1"   /* PROTOCOL.md 19 MCAST_ADDR */
 #define LAN_PORT 45678          /* PROTOCOL.md 19 MCAST_PORT */
 #define LAN_PERIOD_MS 5000      /* PROTOCOL.md 11.9: every 5 s, the first 5 s after start */
 #define LAN_BEACON_MAX 128      /* ours: 1 + 40 + 1 + 15 + 1 + 5 + 1 + 12 = 76 is the most
                                    a valid beacon needs; anything longer is refused */
-#define LAN_TOPIC_HASH_LEN 12   /* PROTOCOL.md 14.1 */
 
 typedef struct lan_beacon {
   uint8_t id[20];                     /* the full id */
   sw_addr addr;                       /* LAN IP and main port (IPv4: D21) */
-  char topic[LAN_TOPIC_HASH_LEN + 1]; /* empty before the sender joined */
+  char topic[CRYPTO_TOPIC_HASH_LEN + 1]; /* empty before the sender joined */
 } lan_beacon;
-
-/* PROTOCOL.md 14.1: the first 12 hex chars of SHA-1 of the topic's hex text. */
-void lan_topic_hash(const uint8_t topic[32], char out[LAN_TOPIC_HASH_LEN + 1]);
 
 /* Encode a beacon; topic_hash may be NULL or "". Returns the length, or 0 when it does
  * not fit `cap` or the address is not IPv4. */

@@ -7,14 +7,6 @@
 #include "core_internal.h"
 #include "crypto.h"
 
-void merec_topic_hash(const uint8_t topic[32], char out[MEREC_TOPIC_HASH_LEN + 1]) {
-  char text[65];
-  uint8_t d[20];
-  crypto_hex_encode(topic, 32, text);
-  crypto_sha1(text, 64, d); /* it hashes the hex text, not the bytes (14.1) */
-  crypto_hex_encode(d, MEREC_TOPIC_HASH_LEN / 2, out); /* 12 chars and the NUL */
-}
-
 size_t merec_build(char *out, size_t cap, const uint8_t id[20], const char *lan_ip,
                    uint16_t port) {
   char idhex[41];

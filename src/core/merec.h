@@ -11,10 +11,6 @@
 #include "core.h"
 
 #define MEREC_MAX 256 /* longest record we write: 6 fields with an IPv6 address fit */
-#define MEREC_TOPIC_HASH_LEN 12
-
-/* PROTOCOL.md 14.1: the first 12 hex chars of SHA-1 of the topic's lowercase hex text. */
-void merec_topic_hash(const uint8_t topic[32], char out[MEREC_TOPIC_HASH_LEN + 1]);
 
 /* Our record, compact JSON (the JavaScript spacing; both references parse either):
  * {"id","ip","port","lip","lport","nat":"unknown"}. Without a public address (no STUN

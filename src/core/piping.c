@@ -39,7 +39,7 @@ struct piping {
   uint16_t port;
   int closed;
   unsigned gen; /* 0: not joined */
-  char hash[MEREC_TOPIC_HASH_LEN + 1];
+  char hash[CRYPTO_TOPIC_HASH_LEN + 1];
   char rec[MEREC_MAX];
   size_t reclen;
   uint64_t join_at, next_announce;
@@ -205,7 +205,7 @@ static void pp_join(void *m, uint64_t now) {
   const uint8_t *topic = core_topic(p->c);
   if (p->closed || !topic || !p->n) return;
   /* a later join replaces the topic (14.3): new paths, schedule from the start */
-  merec_topic_hash(topic, p->hash);
+  crypto_topic_hash(topic, p->hash);
   p->reclen = merec_build(p->rec, sizeof p->rec, core_identity(p->c)->id, p->lan_ip, p->port);
   p->gen++;
   p->join_at = now;

@@ -125,7 +125,7 @@ static void test_keys_topic_me(void **state) {
     uint8_t topic[32];
     char th[13];
     tu_unhex_into(tu_str(c, "topic_hex"), topic, 32);
-    dht_topic_hash(topic, th);
+    crypto_topic_hash(topic, th);
     assert_string_equal(th, tu_str(c, "topic_hash"));
     bytes_cases++;
   }
@@ -450,7 +450,7 @@ static void test_relay_record(void **state) {
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
   char th[13], text[120], keyhex[41], msg[256];
   uint8_t key[20];
-  dht_topic_hash(topic, th);
+  crypto_topic_hash(topic, th);
   for (int who = 0; who < 2; who++) {
     int n = who ? plain : r;
     char idh[41];

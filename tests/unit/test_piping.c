@@ -57,7 +57,7 @@ static void test_topic_hash_and_record(void **state) {
     uint8_t topic[32];
     char out[13];
     tu_unhex_into(tu_str(e, "topic_hex"), topic, 32);
-    merec_topic_hash(topic, out);
+    crypto_topic_hash(topic, out);
     assert_string_equal(out, tu_str(e, "topic_hash"));
   }
   /* our record, in the JavaScript spacing, with the LAN address in ip/port as well */
