@@ -163,6 +163,7 @@ struct sw_core {
   uint64_t last_now; /* the latest time given to any entry point */
   double meet_tokens;
   uint64_t meet_refill_at;
+  pubaddr pub; /* our LAN and public addresses (pubaddr.h) */
   uint8_t scratch[WIRE_UDP_MAX];
 };
 
@@ -1264,6 +1265,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   sw_core *c = calloc(1, sizeof *c);
   if (!c) return SW_ENOMEM;
   c->cfg = *cfg;
+  pubaddr_init(&c->pub, cfg->lan_ip, cfg->port);
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
   c->cfg.lan_ip = NULL;   /* lan.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
@@ -1431,6 +1433,13 @@ void core_prove(sw_core *c, const uint8_t wire[8]) {
 }
 
 void core_emit(sw_core *c, const sw_event *ev) { emit(c, ev); }
+
+const pubaddr *core_pubaddr(const sw_core *c) { return &c->pub; }
+
+void core_learn_public_addr(sw_core *c, const sw_addr *a, int source, uint64_t now) {
+  if (!pubaddr_learn(&c->pub, a, source, now)) return;
+  FOR_MODULES(c, m) if (m->on_public_addr) m->on_public_addr(m->state, a->family, now);
+}
 
 int core_http(sw_core *c, const char *method, const char *url, const char *content_type,
               const uint8_t *body, size_t len, uint32_t timeout_ms, core_http_cb cb, void *ctx) {

@@ -11,6 +11,7 @@
 #include "core.h"
 #include "core_internal.h"
 #include "crypto.h"
+#include "merec.h"
 
 /* ---- bounds and timers (ours unless a section is cited) ----------------------- */
 #define RPC_MAX 128                 /* outstanding requests */
@@ -97,10 +98,7 @@ typedef struct dht {
   store_entry store[STORE_MAX];
   size_t nstore, store_bytes;
   ann_entry *ann; /* ANN_MAX */
-  uint16_t main_port;
-  char lip[46];
-  int relay, want_topic, have_ext;
-  sw_addr ext; /* our IP as a PEERS reply saw it (port 0) */
+  int relay, want_topic;
   uint64_t next_cycle, cycle_gap, next_refresh, next_sweep, next_boot, next_put;
   dht_stats st;
   uint8_t buf[DHT_MAX_DATAGRAM];
@@ -149,27 +147,6 @@ void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]) {
   crypto_topic_hash(topic, th);
   snprintf(text, sizeof text, "setowire:peers:%s", th);
   dht_key(text, out);
-}
-
-int dht_me_record(const uint8_t id[20], const sw_addr *ext, const char *lip, uint16_t lport,
-                  char *out, size_t cap) {
-  char idh[41], ip[64];
-  crypto_hex_encode(id, 20, idh);
-  json_t *o = json_object();
-  if (!o) return SW_ENOMEM;
-  json_object_set_new(o, "id", json_string(idh));
-  if (ext && addr_format_ip(ext, ip, sizeof ip) > 0) {
-    json_object_set_new(o, "ip", json_string(ip));
-    json_object_set_new(o, "port", json_integer(ext->port));
-  }
-  json_object_set_new(o, "lip", json_string(lip ? lip : "127.0.0.1"));
-  json_object_set_new(o, "lport", json_integer(lport));
-  json_object_set_new(o, "nat", json_string("unknown"));
-  size_t n = json_dumpb(o, out, cap ? cap - 1 : 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  if (!n || n >= cap) return SW_EMSGSIZE;
-  out[n] = 0;
-  return (int)n;
 }
 
 /* ---- codec -------------------------------------------------------------------- */
@@ -553,7 +530,8 @@ static void lk_finish(dht *d, int li, uint64_t now) {
   l->used = 0;
   d->st.lookups_done++;
   size_t sent = 0;
-  if (l->purpose == LK_TOPIC && d->main_port) {
+  uint16_t main_port = core_lan_addr(d->core)->port;
+  if (l->purpose == LK_TOPIC && main_port) {
     /* Announce to the closest that answered (our extension, docs/PROTOCOL.md). */
     for (size_t i = 0; i < l->n && sent < ANNOUNCE_TO; i++) {
       if (l->c[i].state != C_ANSWERED) continue;
@@ -564,27 +542,28 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       m->has_key = m->has_id = m->has_port = 1;
       memcpy(m->key, l->target, DHT_ID_LEN);
       memcpy(m->id, core_identity(d->core)->id, DHT_ID_LEN);
-      m->port = d->main_port;
+      /* The receiver pairs this port with the IP it sees us at: the mapped port when
+       * STUN found it, else the local one (right behind a port-preserving NAT). */
+      sw_addr pub;
+      m->port = pubaddr_record_endpoint(d->core, 0, &pub) ? pub.port : main_port;
       request(d, &l->c[i].addr, l->c[i].id, m, -1, now);
       sent++;
     }
     /* And the references' STOREs, so their nodes see what they expect (14.6). */
     if (now < d->next_put) return;
     d->next_put = now + REPUT_MS;
+    /* The references' records carry one (ip, port) pair and our DHT observation only
+     * an IP: with no mapped port known, the IP goes with our local port, as these
+     * records always have (ip_only_ok, pubaddr.h); JavaScript's form without ip/port
+     * while no public IP is known at all. */
     char rec[DHT_VALUE_MAX];
-    sw_addr ext = d->ext;
-    ext.port = d->main_port;
-    if (dht_me_record(core_identity(d->core)->id, d->have_ext ? &ext : NULL,
-                      d->lip[0] ? d->lip : NULL, d->main_port, rec, sizeof rec) > 0)
+    sw_addr pub;
+    if (merec_build_own(d->core, MEREC_FULL_OMIT, 1, rec, sizeof rec))
       put_record(d, "topic", rec, now);
-    if (d->relay && d->have_ext) {
-      char ip[64], idh[41];
-      crypto_hex_encode(core_identity(d->core)->id, 20, idh);
-      addr_format_ip(&d->ext, ip, sizeof ip);
-      snprintf(rec, sizeof rec, "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u}", idh, ip,
-               (unsigned)d->main_port);
+    if (d->relay && pubaddr_record_endpoint(d->core, 1, &pub) &&
+        merec_build(rec, sizeof rec, MEREC_ENDPOINT, core_identity(d->core)->id, &pub,
+                    core_lan_addr(d->core)))
       put_record(d, "relay", rec, now);
-    }
   } else if (l->purpose == LK_STORE) {
     for (size_t i = 0; i < l->n && sent < DHT_K; i++) {
       if (l->c[i].state != C_ANSWERED) continue;
@@ -752,10 +731,8 @@ static void on_reply(dht *d, rpc_slot *r, const dht_msg *in, const sw_addr *from
   int li = r->lookup;
   int was_boot = !r->has_id;
   r->used = 0;
-  if (in->has_ip && in->type == DHT_PEERS) {
-    d->ext = in->ip;
-    d->have_ext = 1;
-  }
+  if (in->has_ip && in->type == DHT_PEERS) /* our IP as that node saw it (no port) */
+    core_learn_public_addr(d->core, &in->ip, PUBADDR_SRC_DHT, now);
   if (in->type == DHT_PEERS) meet_peers(d, in, now);
   if (li >= 0 && d->lk[li].used) {
     lookup *l = &d->lk[li];
@@ -925,6 +902,15 @@ static void on_join(void *st, uint64_t now) {
   d->next_cycle = now; /* 14.3 step 1: at discovery start */
 }
 
+/* Our public address changed: STORE the records again with the next topic lookup, and
+ * start one now unless one is running (its end puts them). */
+static void on_public_addr(void *st, int family, uint64_t now) {
+  dht *d = st;
+  (void)family;
+  d->next_put = 0;
+  if (d->want_topic && !lk_running(d, LK_TOPIC) && d->next_cycle > now) d->next_cycle = now;
+}
+
 static void on_close(void *st, uint64_t now) {
   dht *d = st;
   d->want_topic = 0;
@@ -965,15 +951,14 @@ int dht_attach(sw_core *c, const dht_config *cfg, uint64_t now) {
     memcpy(d->self, cfg->node_id, DHT_ID_LEN);
   else
     core_rand(c, d->self, DHT_ID_LEN); /* 14.6: random, unrelated to the identity */
-  d->main_port = cfg ? cfg->main_port : 0;
   d->relay = cfg ? cfg->relay : 0;
-  if (cfg && cfg->lip && strlen(cfg->lip) < sizeof d->lip) strcpy(d->lip, cfg->lip);
   d->next_cycle = d->next_boot = UINT64_MAX;
   d->next_refresh = now + REFRESH_MS;
   d->next_sweep = now + SWEEP_MS;
   core_module m = {.name = "dht", .on_datagram = on_datagram, .on_join = on_join,
                    .on_timeout = on_timeout, .deadline = deadline, .on_close = on_close,
-                   .free = dht_free, .memory = memory, .state = d};
+                   .free = dht_free, .memory = memory, .on_public_addr = on_public_addr,
+                   .state = d};
   int rc = core_add_module(c, &m);
   if (rc) {
     dht_free(d);
@@ -995,11 +980,6 @@ int sw_core_dht_bootstrap(sw_core *c, const sw_addr *addr, uint64_t now) {
   d->boot[d->nboot++] = *addr;
   d->next_boot = now; /* asked on the next timeout */
   return SW_OK;
-}
-
-void sw_core_dht_set_port(sw_core *c, uint16_t port) {
-  dht *d = dht_of(c);
-  if (d) d->main_port = port;
 }
 
 int sw_core_dht_id(sw_core *c, uint8_t out[DHT_ID_LEN]) {

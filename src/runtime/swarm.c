@@ -358,9 +358,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   if (opts->dht &&
       (rc = udp_open(opts->bind, opts->dht_port, &s->dht_fd, &s->dht_port, &s->dht_v6)) != SW_OK)
     goto fail;
-  dc.main_port = s->port;
   dc.relay = opts->relay;
-  dc.lip = lan_ip;
   struct timespec wall;
   clock_gettime(CLOCK_REALTIME, &wall);
   sw_core_config cfg = {.seed_hex = opts->seed_hex,
