@@ -10,8 +10,6 @@
 
 struct lan {
   sw_core *c;
-  sw_addr self;  /* LAN IP and main port, as beacons carry them */
-  int can_send;  /* a usable IPv4 LAN address was given */
   sw_addr group; /* 239.0.0.1:45678 */
   char topic[CRYPTO_TOPIC_HASH_LEN + 1];
   uint64_t next_beacon;
@@ -127,9 +125,10 @@ static void lan_timeout(void *m, uint64_t now) {
   uint8_t beacon[LAN_BEACON_MAX];
   if (now < l->next_beacon) return;
   l->next_beacon = now + LAN_PERIOD_MS;
-  if (!l->can_send || !core_topic(l->c)) return;
-  size_t n = lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, &l->self,
-                               l->topic);
+  /* our LAN IP and main port from the engine (pubaddr.h); IPv4 only (D21) */
+  const sw_addr *self = core_lan_addr(l->c);
+  if (self->family != 4 || !self->port || !core_topic(l->c)) return;
+  size_t n = lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, self, l->topic);
   if (!n) return;
   core_send(l->c, SW_SOCK_LAN, &l->group, beacon, n);
   l->st.sent++;
@@ -152,13 +151,11 @@ static size_t lan_memory(const void *m) {
 void lan_get_stats(const lan *l, lan_stats *out) { *out = l->st; }
 
 int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
+  (void)cfg;
   lan *l = calloc(1, sizeof *l);
   if (!l) return SW_ENOMEM;
   l->c = c;
   addr_parse_ip(&l->group, LAN_GROUP, LAN_PORT);
-  if (cfg->lan_ip && addr_parse_ip(&l->self, cfg->lan_ip, cfg->port) == SW_OK &&
-      l->self.family == 4 && cfg->port)
-    l->can_send = 1;
   l->next_beacon = now + LAN_PERIOD_MS; /* 11.9: the first 5 s after start */
   core_module m = {.name = "lan", .on_datagram = lan_datagram, .on_join = lan_join,
                    .on_timeout = lan_timeout, .deadline = lan_deadline, .on_close = lan_close,

@@ -37,8 +37,9 @@ typedef struct lan_stats {
 
 typedef struct lan lan;
 
-/* Create the module and register it. cfg->lan_ip is the LAN address beacons carry
- * (NULL or not IPv4: receive only); cfg->port the main port. */
+/* Create the module and register it. Beacons carry the engine's LAN address
+ * (core_lan_addr: the configured lan_ip and main port; not IPv4 or no port: receive
+ * only). */
 int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out);
 void lan_get_stats(const lan *l, lan_stats *out);
 
