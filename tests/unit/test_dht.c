@@ -451,6 +451,13 @@ static void test_relay_record(void **state) {
   sw_core_join(f->n[r].c, topic);
   sw_core_join(f->n[plain].c, topic);
   fn_run(f, 5000);
+  /* the PEERS replies' observation reached the engine's address service: an IP only */
+  const pubaddr_entry *seen = pubaddr_get(core_pubaddr(f->n[r].c), 4);
+  assert_non_null(seen);
+  assert_int_equal(seen->source, PUBADDR_SRC_DHT);
+  sw_addr obs;
+  assert_int_equal(addr_parse_hostport(&obs, "10.9.0.2:0"), SW_OK);
+  assert_true(addr_equal(&seen->addr, &obs));
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
   char th[13], text[120], keyhex[41], msg[256];
   uint8_t key[20];
