@@ -1267,7 +1267,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   c->cfg = *cfg;
   pubaddr_init(&c->pub, cfg->lan_ip, cfg->port);
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
-  c->cfg.lan_ip = NULL;   /* lan.c copies what it needs */
+  c->cfg.lan_ip = NULL;   /* pubaddr.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
   c->cfg.bootstrap_http = c->cfg.piping = NULL; /* httpboot.c, piping.c copy them */
   if (cfg->seed_hex) {
