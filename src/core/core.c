@@ -233,7 +233,8 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   if (!c) return SW_ENOMEM;
   c->cfg = *cfg;
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
-  c->cfg.lan_ip = NULL;   /* lan.c copies what it needs */
+  pubaddr_init(&c->pub, cfg->lan_ip, cfg->port);
+  c->cfg.lan_ip = NULL;   /* pubaddr.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
   c->cfg.bootstrap_http = c->cfg.piping = NULL; /* httpboot.c, piping.c copy them */
   c->cfg.modules = NULL;  /* attached below */
@@ -330,3 +331,10 @@ void core_prove(sw_core *c, const uint8_t wire[8]) {
 }
 
 void core_emit(sw_core *c, const sw_event *ev) { engine_emit(c, ev); }
+
+const pubaddr *core_pubaddr(const sw_core *c) { return &c->pub; }
+
+void core_learn_public_addr(sw_core *c, const sw_addr *a, int source, uint64_t now) {
+  if (!pubaddr_learn(&c->pub, a, source, now)) return;
+  FOR_MODULES(c, m) if (m->on_public_addr) m->on_public_addr(m->state, a->family, now);
+}

@@ -64,9 +64,6 @@ struct dht_config {
   const uint8_t *node_id;   /* 20 bytes; NULL: random (PROTOCOL.md 14.6) */
   const sw_addr *bootstrap; /* nodes to learn the network from, ids unknown */
   size_t nbootstrap;
-  uint16_t main_port;       /* our main socket's port, for records (0: set later) */
-  const char *lip;          /* LAN IP text for the me record's lip (14.2); NULL:
-                               127.0.0.1, as both references fall back to (copied) */
   int relay;                /* also announce relay: records (15.3) */
 };
 typedef struct dht_config sw_core_dht_config;

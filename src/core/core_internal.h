@@ -11,6 +11,7 @@
 
 #include "core.h"
 #include "crypto.h"
+#include "pubaddr.h"
 
 /* Where a main-socket frame came from, and where an answer to it goes: a direct address,
  * or a peer that relays for the far end (docs/ARCHITECTURE.md "Paths"). Two paths are the
@@ -71,6 +72,17 @@ int core_verified_peer(sw_core *c, const core_path *from, uint8_t wire[8]);
 int core_peer_at(sw_core *c, const core_path *from, uint8_t wire[8]);
 void core_emit(sw_core *c, const sw_event *ev);
 
+/* Our addresses (pubaddr.h): every record, announce and beacon reads them here.
+ * core_public_addr: the published public address of a family (4 or 6), or NULL; its
+ * port is 0 when only the IP is known (a DHT observation). core_lan_addr: the LAN IP
+ * (family 0 when none was configured) and the main port (0: unknown). */
+const sw_addr *core_public_addr(sw_core *c, int family);
+const sw_addr *core_lan_addr(sw_core *c);
+const pubaddr *core_pubaddr(const sw_core *c);
+/* An answer about our public address (PUBADDR_SRC_*). When the published address of
+ * its family changes, every module's on_public_addr hook runs (they re-announce). */
+void core_learn_public_addr(sw_core *c, const sw_addr *a, int source, uint64_t now);
+
 /* HTTP through the runtime (sw_core_http_take / sw_core_http_done in core.h). The
  * callback runs once: with the status and body, or status < 0 on failure or timeout.
  * Returns a request id > 0, or SW_EFULL when too many are outstanding. */
@@ -125,6 +137,8 @@ typedef struct core_module {
   void (*on_close)(void *m, uint64_t now);
   void (*free)(void *m);
   size_t (*memory)(const void *m);
+  /* The published public address of a family changed (core_learn_public_addr). */
+  void (*on_public_addr)(void *m, int family, uint64_t now);
   void *state;
 } core_module;
 

@@ -55,6 +55,14 @@ void crypto_hex_encode(const uint8_t *in, size_t len, char *out) {
   out[2 * len] = 0;
 }
 
+void crypto_topic_hash(const uint8_t topic[32], char out[CRYPTO_TOPIC_HASH_LEN + 1]) {
+  char text[65];
+  uint8_t d[20];
+  crypto_hex_encode(topic, 32, text);
+  crypto_sha1(text, 64, d);
+  crypto_hex_encode(d, CRYPTO_TOPIC_HASH_LEN / 2, out);
+}
+
 int crypto_identity_complete(crypto_identity *id) {
   size_t publen = 32;
   uint8_t h[32];

@@ -20,6 +20,12 @@ typedef struct crypto_identity {
 void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
 void crypto_sha1(const void *data, size_t len, uint8_t out[20]);
 
+/* PROTOCOL.md 14.1 topic hash: the first 12 hex characters of SHA-1 of the topic's
+ * lowercase hex text (the text, not the bytes). The key of every discovery source:
+ * DHT keys, piping paths, LAN beacons. out holds 13 bytes (NUL-terminated). */
+#define CRYPTO_TOPIC_HASH_LEN 12
+void crypto_topic_hash(const uint8_t topic[32], char out[CRYPTO_TOPIC_HASH_LEN + 1]);
+
 /* Strict hex decoding: returns the byte count, or SW_EINVAL on odd length or a
  * non-hex character (unlike the JavaScript reference, nothing is silently dropped). */
 int crypto_hex_decode(const char *hex, uint8_t *out, size_t outlen);

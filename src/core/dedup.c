@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "setowire.h"
 
 #define FNV_OFFSET 0x811C9DC5u /* PROTOCOL.md 6.2 */
@@ -21,12 +22,9 @@ uint64_t dedup_xor_hash(const uint8_t *d, size_t len) {
 }
 
 void dedup_xor_hash_text(uint64_t h, char out[17]) {
-  static const char digits[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; i--) {
-    out[i] = digits[h & 15];
-    h >>= 4;
-  }
-  out[16] = 0;
+  uint8_t be[8];
+  for (int i = 7; i >= 0; i--, h >>= 8) be[i] = (uint8_t)h;
+  crypto_hex_encode(be, 8, out);
 }
 
 /* ---- exact set ------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include "core.h"
 #include "core_internal.h"
 #include "crypto.h"
+#include "merec.h"
 
 /* ---- bounds and timers (ours unless a section is cited) ----------------------- */
 #define RPC_MAX 128                 /* outstanding requests */
@@ -97,10 +98,7 @@ typedef struct dht {
   store_entry store[STORE_MAX];
   size_t nstore, store_bytes;
   ann_entry *ann; /* ANN_MAX */
-  uint16_t main_port;
-  char lip[46];
-  int relay, want_topic, have_ext;
-  sw_addr ext; /* our IP as a PEERS reply saw it (port 0) */
+  int relay, want_topic;
   uint64_t next_cycle, cycle_gap, next_refresh, next_sweep, next_boot, next_put;
   dht_stats st;
   uint8_t buf[DHT_MAX_DATAGRAM];
@@ -109,30 +107,10 @@ typedef struct dht {
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int hexval(int ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-static int unhex(const char *s, size_t slen, uint8_t *out, size_t n) {
-  if (slen != 2 * n) return -1;
-  for (size_t i = 0; i < n; i++) {
-    int a = hexval((unsigned char)s[2 * i]), b = hexval((unsigned char)s[2 * i + 1]);
-    if (a < 0 || b < 0) return -1;
-    out[i] = (uint8_t)(a << 4 | b);
-  }
-  return 0;
-}
-
-static void tohex(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[b[i] >> 4];
-    out[2 * i + 1] = d[b[i] & 15];
-  }
-  out[2 * n] = 0;
+/* Exactly n bytes of hex from a JSON string (jansson refuses strings with NULs, so
+ * the text ends where its length says): 0, or -1. */
+static int unhex(const char *s, uint8_t *out, size_t n) {
+  return s && crypto_hex_decode(s, out, n) == (int)n ? 0 : -1;
 }
 
 /* <0 when a is closer to t than b (XOR metric, bytewise; 14.6). */
@@ -164,40 +142,11 @@ int dht_bucket_index(const uint8_t self[DHT_ID_LEN], const uint8_t other[DHT_ID_
 
 void dht_key(const char *text, uint8_t out[DHT_ID_LEN]) { crypto_sha1(text, strlen(text), out); }
 
-void dht_topic_hash(const uint8_t topic[32], char out[13]) {
-  char hex[65];
-  uint8_t h[20];
-  tohex(topic, 32, hex);
-  crypto_sha1(hex, 64, h); /* 14.1: SHA-1 of the hex text, not of the bytes */
-  tohex(h, 6, out);
-}
-
 void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]) {
   char th[13], text[40];
-  dht_topic_hash(topic, th);
+  crypto_topic_hash(topic, th);
   snprintf(text, sizeof text, "setowire:peers:%s", th);
   dht_key(text, out);
-}
-
-int dht_me_record(const uint8_t id[20], const sw_addr *ext, const char *lip, uint16_t lport,
-                  char *out, size_t cap) {
-  char idh[41], ip[64];
-  tohex(id, 20, idh);
-  json_t *o = json_object();
-  if (!o) return SW_ENOMEM;
-  json_object_set_new(o, "id", json_string(idh));
-  if (ext && addr_format_ip(ext, ip, sizeof ip) > 0) {
-    json_object_set_new(o, "ip", json_string(ip));
-    json_object_set_new(o, "port", json_integer(ext->port));
-  }
-  json_object_set_new(o, "lip", json_string(lip ? lip : "127.0.0.1"));
-  json_object_set_new(o, "lport", json_integer(lport));
-  json_object_set_new(o, "nat", json_string("unknown"));
-  size_t n = json_dumpb(o, out, cap ? cap - 1 : 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  if (!n || n >= cap) return SW_EMSGSIZE;
-  out[n] = 0;
-  return (int)n;
 }
 
 /* ---- codec -------------------------------------------------------------------- */
@@ -206,7 +155,7 @@ static int get_id(json_t *root, const char *name, uint8_t out[DHT_ID_LEN], int *
   json_t *v = json_object_get(root, name);
   if (!v) return 0;
   if (!json_is_string(v)) return -1;
-  if (unhex(json_string_value(v), json_string_length(v), out, DHT_ID_LEN)) return -1;
+  if (unhex(json_string_value(v), out, DHT_ID_LEN)) return -1;
   *has = 1;
   return 0;
 }
@@ -222,7 +171,7 @@ static size_t get_nodes(json_t *arr, dht_node *out, size_t max) {
     if (!json_is_string(id) || !json_is_string(ip) || !json_is_integer(port)) continue;
     json_int_t p = json_integer_value(port);
     if (p < 1 || p > 65535 || json_string_length(ip) > 45) continue;
-    if (unhex(json_string_value(id), json_string_length(id), out[n].id, DHT_ID_LEN)) continue;
+    if (unhex(json_string_value(id), out[n].id, DHT_ID_LEN)) continue;
     if (addr_parse_ip(&out[n].addr, json_string_value(ip), (uint16_t)p) != SW_OK) continue;
     n++;
   }
@@ -255,7 +204,7 @@ int dht_parse(const uint8_t *buf, size_t len, dht_msg *m) {
   json_t *r = json_object_get(root, "rpcId");
   if (r && !json_is_null(r)) { /* Python writes null in replies to rpc-less requests */
     uint8_t b[4];
-    if (!json_is_string(r) || unhex(json_string_value(r), json_string_length(r), b, 4)) goto out;
+    if (!json_is_string(r) || unhex(json_string_value(r), b, 4)) goto out;
     m->rpc = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     m->has_rpc = 1;
   }
@@ -315,7 +264,7 @@ static json_t *nodes_json(const dht_node *n, size_t count) {
   json_t *a = json_array();
   char idh[41], ip[64];
   for (size_t i = 0; a && i < count; i++) {
-    tohex(n[i].id, DHT_ID_LEN, idh);
+    crypto_hex_encode(n[i].id, DHT_ID_LEN, idh);
     if (addr_format_ip(&n[i].addr, ip, sizeof ip) <= 0) continue;
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(idh));
@@ -333,19 +282,19 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap) {
   /* Member order of the references (vectors/dht.json): type, from, body, rpcId. */
   json_object_set_new(o, "type", json_integer(m->type));
   if (m->has_from) {
-    tohex(m->from, DHT_ID_LEN, h);
+    crypto_hex_encode(m->from, DHT_ID_LEN, h);
     json_object_set_new(o, "from", json_string(h));
   }
   if (m->has_target) {
-    tohex(m->target, DHT_ID_LEN, h);
+    crypto_hex_encode(m->target, DHT_ID_LEN, h);
     json_object_set_new(o, "target", json_string(h));
   }
   if (m->has_key) {
-    tohex(m->key, DHT_ID_LEN, h);
+    crypto_hex_encode(m->key, DHT_ID_LEN, h);
     json_object_set_new(o, "key", json_string(h));
   }
   if (m->has_id) {
-    tohex(m->id, DHT_ID_LEN, h);
+    crypto_hex_encode(m->id, DHT_ID_LEN, h);
     json_object_set_new(o, "id", json_string(h));
   }
   if (m->has_port) json_object_set_new(o, "port", json_integer(m->port));
@@ -355,7 +304,9 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap) {
   if (m->has_ip && addr_format_ip(&m->ip, ip, sizeof ip) > 0)
     json_object_set_new(o, "ip", json_string(ip));
   if (m->has_rpc) {
-    snprintf(h, sizeof h, "%08x", (unsigned)m->rpc);
+    uint8_t rb[4] = {(uint8_t)(m->rpc >> 24), (uint8_t)(m->rpc >> 16), (uint8_t)(m->rpc >> 8),
+                     (uint8_t)m->rpc};
+    crypto_hex_encode(rb, 4, h); /* 14.6: 4 bytes as 8 hex characters */
     json_object_set_new(o, "rpcId", json_string(h));
   }
   size_t n = json_dumpb(o, (char *)out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -567,8 +518,8 @@ static void put_record(dht *d, const char *prefix, const char *value, uint64_t n
   if (!topic) return;
   char th[13], idh[41], text[80];
   uint8_t key[DHT_ID_LEN];
-  dht_topic_hash(topic, th);
-  tohex(core_identity(d->core)->id, 20, idh);
+  crypto_topic_hash(topic, th);
+  crypto_hex_encode(core_identity(d->core)->id, 20, idh);
   snprintf(text, sizeof text, "%s:%s:%s", prefix, th, idh); /* 14.6 announce key */
   dht_key(text, key);
   lk_start(d, LK_STORE, key, value, now);
@@ -579,7 +530,8 @@ static void lk_finish(dht *d, int li, uint64_t now) {
   l->used = 0;
   d->st.lookups_done++;
   size_t sent = 0;
-  if (l->purpose == LK_TOPIC && d->main_port) {
+  uint16_t main_port = core_lan_addr(d->core)->port;
+  if (l->purpose == LK_TOPIC && main_port) {
     /* Announce to the closest that answered (our extension, PROTOCOL.md 21.4). */
     for (size_t i = 0; i < l->n && sent < ANNOUNCE_TO; i++) {
       if (l->c[i].state != C_ANSWERED) continue;
@@ -590,27 +542,28 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       m->has_key = m->has_id = m->has_port = 1;
       memcpy(m->key, l->target, DHT_ID_LEN);
       memcpy(m->id, core_identity(d->core)->id, DHT_ID_LEN);
-      m->port = d->main_port;
+      /* The receiver pairs this port with the IP it sees us at: the mapped port when
+       * STUN found it, else the local one (right behind a port-preserving NAT). */
+      sw_addr pub;
+      m->port = pubaddr_record_endpoint(d->core, 0, &pub) ? pub.port : main_port;
       request(d, &l->c[i].addr, l->c[i].id, m, -1, now);
       sent++;
     }
     /* And the references' STOREs, so their nodes see what they expect (14.6). */
     if (now < d->next_put) return;
     d->next_put = now + REPUT_MS;
+    /* The references' records carry one (ip, port) pair and our DHT observation only
+     * an IP: with no mapped port known, the IP goes with our local port, as these
+     * records always have (ip_only_ok, pubaddr.h); JavaScript's form without ip/port
+     * while no public IP is known at all. */
     char rec[DHT_VALUE_MAX];
-    sw_addr ext = d->ext;
-    ext.port = d->main_port;
-    if (dht_me_record(core_identity(d->core)->id, d->have_ext ? &ext : NULL,
-                      d->lip[0] ? d->lip : NULL, d->main_port, rec, sizeof rec) > 0)
+    sw_addr pub;
+    if (merec_build_own(d->core, MEREC_FULL_OMIT, 1, rec, sizeof rec))
       put_record(d, "topic", rec, now);
-    if (d->relay && d->have_ext) {
-      char ip[64], idh[41];
-      tohex(core_identity(d->core)->id, 20, idh);
-      addr_format_ip(&d->ext, ip, sizeof ip);
-      snprintf(rec, sizeof rec, "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u}", idh, ip,
-               (unsigned)d->main_port);
+    if (d->relay && pubaddr_record_endpoint(d->core, 1, &pub) &&
+        merec_build(rec, sizeof rec, MEREC_ENDPOINT, core_identity(d->core)->id, &pub,
+                    core_lan_addr(d->core)))
       put_record(d, "relay", rec, now);
-    }
   } else if (l->purpose == LK_STORE) {
     for (size_t i = 0; i < l->n && sent < DHT_K; i++) {
       if (l->c[i].state != C_ANSWERED) continue;
@@ -778,10 +731,8 @@ static void on_reply(dht *d, rpc_slot *r, const dht_msg *in, const sw_addr *from
   int li = r->lookup;
   int was_boot = !r->has_id;
   r->used = 0;
-  if (in->has_ip && in->type == DHT_PEERS) {
-    d->ext = in->ip;
-    d->have_ext = 1;
-  }
+  if (in->has_ip && in->type == DHT_PEERS) /* our IP as that node saw it (no port) */
+    core_learn_public_addr(d->core, &in->ip, PUBADDR_SRC_DHT, now);
   if (in->type == DHT_PEERS) meet_peers(d, in, now);
   if (li >= 0 && d->lk[li].used) {
     lookup *l = &d->lk[li];
@@ -950,6 +901,15 @@ static void on_join(void *st, uint64_t now) {
   d->next_cycle = now; /* 14.3 step 1: at discovery start */
 }
 
+/* Our public address changed: STORE the records again with the next topic lookup, and
+ * start one now unless one is running (its end puts them). */
+static void on_public_addr(void *st, int family, uint64_t now) {
+  dht *d = st;
+  (void)family;
+  d->next_put = 0;
+  if (d->want_topic && !lk_running(d, LK_TOPIC) && d->next_cycle > now) d->next_cycle = now;
+}
+
 static void on_close(void *st, uint64_t now) {
   dht *d = st;
   d->want_topic = 0;
@@ -990,15 +950,14 @@ int dht_attach(sw_core *c, const dht_config *cfg, uint64_t now) {
     memcpy(d->self, cfg->node_id, DHT_ID_LEN);
   else
     core_rand(c, d->self, DHT_ID_LEN); /* 14.6: random, unrelated to the identity */
-  d->main_port = cfg ? cfg->main_port : 0;
   d->relay = cfg ? cfg->relay : 0;
-  if (cfg && cfg->lip && strlen(cfg->lip) < sizeof d->lip) strcpy(d->lip, cfg->lip);
   d->next_cycle = d->next_boot = UINT64_MAX;
   d->next_refresh = now + REFRESH_MS;
   d->next_sweep = now + SWEEP_MS;
   core_module m = {.name = "dht", .sockets = CORE_SOCKET(SW_SOCK_DHT), .on_datagram = on_datagram, .on_join = on_join,
                    .on_timeout = on_timeout, .deadline = deadline, .on_close = on_close,
-                   .free = dht_free, .memory = memory, .state = d};
+                   .free = dht_free, .memory = memory, .on_public_addr = on_public_addr,
+                   .state = d};
   int rc = core_add_module(c, &m);
   if (rc) {
     dht_free(d);
@@ -1020,11 +979,6 @@ int sw_core_dht_bootstrap(sw_core *c, const sw_addr *addr, uint64_t now) {
   d->boot[d->nboot++] = *addr;
   d->next_boot = now; /* asked on the next timeout */
   return SW_OK;
-}
-
-void sw_core_dht_set_port(sw_core *c, uint16_t port) {
-  dht *d = dht_of(c);
-  if (d) d->main_port = port;
 }
 
 int sw_core_dht_id(sw_core *c, uint8_t out[DHT_ID_LEN]) {

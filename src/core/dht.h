@@ -6,7 +6,10 @@
  * K 20), records are announced to the closest nodes and expire, and a topic lookup
  * (types 8-10, an extension the references ignore; PROTOCOL.md 21.4)
  * lists a topic's members. Everything stored is capped (D17); every message is
- * parsed strictly and bounded (D18). Records found end in core_meet with their full id. */
+ * parsed strictly and bounded (D18). Records found end in core_meet with their full id.
+ * Our own addresses (records, announces) come from the engine's address service
+ * (pubaddr.h; core_lan_addr: the main port and LAN IP), to which the PEERS replies'
+ * observations of our IP are reported. */
 #ifndef SW_CORE_DHT_H
 #define SW_CORE_DHT_H
 
@@ -29,7 +32,9 @@ enum {
   DHT_FOUND_VAL = 7,
   DHT_ANNOUNCE_PEER = 8, /* ours: {key, id, port}; the sender's source IP is recorded */
   DHT_GET_PEERS = 9,     /* ours: {key} */
-  DHT_PEERS = 10         /* ours: {peers: [{id, ip, port}], nodes, ip: the asker's IP} */
+  DHT_PEERS = 10         /* ours: {peers: [{id, ip, port}], nodes, ip: the asker's IP;
+                            the IP only: it is seen on the asker's DHT socket, whose port
+                            says nothing of its main socket's mapping (pubaddr.h) */
 };
 
 #define DHT_ID_LEN 20
@@ -75,13 +80,8 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap);
 int dht_bucket_index(const uint8_t self[DHT_ID_LEN], const uint8_t other[DHT_ID_LEN]);
 /* 14.6 put key: SHA-1 of the UTF-8 text. */
 void dht_key(const char *text, uint8_t out[DHT_ID_LEN]);
-/* 14.1: the 12 hex characters of a 32-byte topic, NUL-terminated (13 bytes). */
-void dht_topic_hash(const uint8_t topic[32], char out[13]);
 /* Our topic lookup key: SHA-1("setowire:peers:" + topic hash). */
 void dht_topic_key(const uint8_t topic[32], uint8_t out[DHT_ID_LEN]);
-/* 14.2 me record, compact JSON: ip/port omitted when ext is NULL (as JavaScript does). */
-int dht_me_record(const uint8_t id[20], const sw_addr *ext, const char *lip, uint16_t lport,
-                  char *out, size_t cap);
 
 /* ---- the module ------------------------------------------------------------- */
 
@@ -97,7 +97,6 @@ typedef struct dht_stats {
  * sw_core_config.dht is set). */
 int dht_attach(struct sw_core *c, const dht_config *cfg, uint64_t now);
 /* sw_core_dht_bootstrap: core.h. */
-void sw_core_dht_set_port(struct sw_core *c, uint16_t main_port);
 /* 1 and the node id / stats when the core runs a DHT, else 0. */
 int sw_core_dht_id(struct sw_core *c, uint8_t out[DHT_ID_LEN]);
 int sw_core_dht_stats(struct sw_core *c, dht_stats *out);

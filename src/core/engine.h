@@ -183,6 +183,7 @@ struct sw_core {
   frame_entry frames[256]; /* the frame registry, keyed by the type byte */
   int socket_owner[3];     /* module index per socket kind, -1 none (main: never) */
   relay_hook relay;
+  pubaddr pub;             /* our LAN and public addresses (pubaddr.h) */
   const cc_ops *cc;        /* the congestion controller every new peer gets */
   http_slot http[HTTP_MAX];
   uint32_t http_next_id;

@@ -23,8 +23,7 @@ struct httpboot {
   sw_core *c;
   char urls[HTTPBOOT_MAX_URLS][HTTPBOOT_URL_MAX + 1]; /* base, one trailing '/' removed */
   int nurls;
-  char lan_ip[48];
-  uint16_t port;
+  char body[MEREC_MAX]; /* the announce body last sent */
   uint64_t next_query;
   int closed;
   hb_req announce[HTTPBOOT_MAX_URLS], peers[HTTPBOOT_MAX_URLS];
@@ -123,25 +122,29 @@ static void on_peers(void *ctx, int status, const uint8_t *body, size_t len, uin
   json_decref(arr);
 }
 
-static void query_all(httpboot *h, uint64_t now) {
-  (void)now;
-  char url[HTTPBOOT_URL_MAX + 16], body[160];
-  char idhex[41];
-  const uint8_t *id = core_identity(h->c)->id;
-  for (int i = 0; i < 20; i++) snprintf(idhex + 2 * i, 3, "%02x", id[i]);
-  /* 14.5: the public address when STUN found one, else the LAN address and main port */
-  int blen = snprintf(body, sizeof body, "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u}", idhex,
-                      h->lan_ip, h->port);
+/* 14.5: the public endpoint when one with a mapped port is known (STUN), else the LAN
+ * address and main port. Nothing before the main port is known. */
+static void announce_all(httpboot *h) {
+  char url[HTTPBOOT_URL_MAX + 16];
+  size_t blen = merec_build_own(h->c, MEREC_ENDPOINT, 0, h->body, sizeof h->body);
   for (int i = 0; i < h->nurls; i++) {
     /* one request of each kind per server at a time: a slow server is not piled on */
-    if (!h->announce[i].busy && h->port) {
+    if (!h->announce[i].busy && blen && core_lan_addr(h->c)->port) {
       snprintf(url, sizeof url, "%s/announce", h->urls[i]);
-      if (core_http(h->c, "POST", url, "application/json", (const uint8_t *)body, (size_t)blen,
+      if (core_http(h->c, "POST", url, "application/json", (const uint8_t *)h->body, blen,
                     HTTPBOOT_TIMEOUT_MS, on_announced, &h->announce[i]) > 0) {
         h->announce[i].busy = 1;
         h->st.announces++;
       }
     }
+  }
+}
+
+static void query_all(httpboot *h, uint64_t now) {
+  (void)now;
+  char url[HTTPBOOT_URL_MAX + 16];
+  announce_all(h);
+  for (int i = 0; i < h->nurls; i++) {
     if (!h->peers[i].busy) {
       snprintf(url, sizeof url, "%s/peers", h->urls[i]);
       if (core_http(h->c, "GET", url, NULL, NULL, 0, HTTPBOOT_TIMEOUT_MS, on_peers,
@@ -168,6 +171,18 @@ static void hb_timeout(void *m, uint64_t now) {
 static uint64_t hb_deadline(const void *m) {
   const httpboot *h = m;
   return h->closed ? UINT64_MAX : h->next_query;
+}
+
+/* A new public address: announce it now rather than at the next 180 s query, when
+ * the body changes (an IP-only observation does not change it). */
+static void hb_public_addr(void *m, int family, uint64_t now) {
+  httpboot *h = m;
+  char body[MEREC_MAX];
+  (void)family;
+  (void)now;
+  if (h->closed || !h->nurls || !h->body[0]) return; /* not announced yet: nothing to redo */
+  if (merec_build_own(h->c, MEREC_ENDPOINT, 0, body, sizeof body) && strcmp(body, h->body))
+    announce_all(h);
 }
 
 static void hb_close(void *m, uint64_t now) {
@@ -197,11 +212,6 @@ int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboo
     free(h);
     return rc;
   }
-  sw_addr a;
-  snprintf(h->lan_ip, sizeof h->lan_ip, "%s",
-           cfg->lan_ip && addr_parse_ip(&a, cfg->lan_ip, 1) == SW_OK ? cfg->lan_ip
-                                                                     : "127.0.0.1");
-  h->port = cfg->port;
   h->next_query = h->nurls ? now + HTTPBOOT_FIRST_MS : UINT64_MAX;
   for (int i = 0; i < HTTPBOOT_MAX_URLS; i++) {
     h->announce[i].hb = h->peers[i].hb = h;
@@ -209,7 +219,7 @@ int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboo
   }
   core_module m = {.name = "httpboot", .on_join = hb_join, .on_timeout = hb_timeout,
                    .deadline = hb_deadline, .on_close = hb_close, .free = hb_free,
-                   .memory = hb_memory, .state = h};
+                   .memory = hb_memory, .on_public_addr = hb_public_addr, .state = h};
   if ((rc = core_add_module(c, &m)) != SW_OK) {
     free(h);
     return rc;

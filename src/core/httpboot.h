@@ -27,8 +27,8 @@ typedef struct httpboot_stats {
 
 typedef struct httpboot httpboot;
 
-/* Create the module from cfg (bootstrap_http, no_default_servers, lan_ip, port) and
- * register it. SW_EINVAL for a URL that is not http:// or https:// or too long. */
+/* Create the module from cfg (bootstrap_http, no_default_servers) and register it;
+ * our record comes from the engine's address service (pubaddr.h). SW_EINVAL for a URL that is not http:// or https:// or too long. */
 int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboot **out);
 void httpboot_get_stats(const httpboot *h, httpboot_stats *out);
 

@@ -11,53 +11,24 @@
 
 struct lan {
   sw_core *c;
-  sw_addr self;  /* LAN IP and main port, as beacons carry them */
-  int can_send;  /* a usable IPv4 LAN address was given */
   sw_addr group; /* 239.0.0.1:45678 */
-  char topic[LAN_TOPIC_HASH_LEN + 1];
+  char topic[CRYPTO_TOPIC_HASH_LEN + 1];
   uint64_t next_beacon;
   lan_stats st;
 };
-
-static const char HEXD[] = "0123456789abcdef";
-
-void lan_topic_hash(const uint8_t topic[32], char out[LAN_TOPIC_HASH_LEN + 1]) {
-  char text[65];
-  uint8_t d[20];
-  for (int i = 0; i < 32; i++) {
-    text[2 * i] = HEXD[topic[i] >> 4];
-    text[2 * i + 1] = HEXD[topic[i] & 15];
-  }
-  crypto_sha1(text, 64, d); /* the hex text, not the raw bytes (14.1) */
-  for (int i = 0; i < LAN_TOPIC_HASH_LEN / 2; i++) {
-    out[2 * i] = HEXD[d[i] >> 4];
-    out[2 * i + 1] = HEXD[d[i] & 15];
-  }
-  out[LAN_TOPIC_HASH_LEN] = 0;
-}
 
 size_t lan_beacon_encode(uint8_t *out, size_t cap, const uint8_t id[20], const sw_addr *addr,
                          const char *topic_hash) {
   char ip[64], text[LAN_BEACON_MAX + 1], idhex[41];
   if (!addr || addr->family != 4 || cap < 1) return 0; /* the format has no room for v6 */
   if (addr_format_ip(addr, ip, sizeof ip) < 0) return 0;
-  for (int i = 0; i < 20; i++) {
-    idhex[2 * i] = HEXD[id[i] >> 4];
-    idhex[2 * i + 1] = HEXD[id[i] & 15];
-  }
-  idhex[40] = 0;
+  crypto_hex_encode(id, 20, idhex);
   int n = snprintf(text, sizeof text, "%s:%s:%u:%s", idhex, ip, (unsigned)addr->port,
                    topic_hash ? topic_hash : "");
   if (n < 0 || (size_t)n >= sizeof text || (size_t)n + 1 > cap) return 0;
   out[0] = WIRE_LAN;
   memcpy(out + 1, text, (size_t)n);
   return (size_t)n + 1;
-}
-
-static int hexval(char ch) {
-  return ch >= '0' && ch <= '9' ? ch - '0'
-         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
 int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
@@ -78,12 +49,7 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
   }
   if (nf < 3) return SW_EINVAL; /* as Python requires; JavaScript would read garbage */
   memset(out, 0, sizeof *out);
-  if (strlen(field[0]) != 40) return SW_EINVAL;
-  for (int i = 0; i < 40; i++) {
-    int v = hexval(field[0][i]);
-    if (v < 0) return SW_EINVAL;
-    out->id[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
-  }
+  if (crypto_hex_decode(field[0], out->id, 20) != 20) return SW_EINVAL;
   /* port: decimal digits only, 1..65535 */
   const char *ps = field[2];
   size_t pl = strlen(ps);
@@ -101,9 +67,9 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out) {
     return SW_EINVAL;
   if (nf == 4) {
     size_t tl = strlen(field[3]);
-    if (tl != 0 && tl != LAN_TOPIC_HASH_LEN) return SW_EINVAL;
-    for (size_t i = 0; i < tl; i++)
-      if (hexval(field[3][i]) < 0) return SW_EINVAL;
+    uint8_t th[CRYPTO_TOPIC_HASH_LEN / 2];
+    if (tl != 0 && crypto_hex_decode(field[3], th, sizeof th) != (int)sizeof th)
+      return SW_EINVAL; /* empty, or 12 hex characters */
     memcpy(out->topic, field[3], tl + 1);
   }
   return SW_OK;
@@ -149,7 +115,7 @@ static void lan_join(void *m, uint64_t now) {
   lan *l = m;
   const uint8_t *t = core_topic(l->c);
   (void)now;
-  if (t) lan_topic_hash(t, l->topic);
+  if (t) crypto_topic_hash(t, l->topic);
 }
 
 /* Beacons leave only once we have joined: before that there is nothing to be found
@@ -159,9 +125,10 @@ static void lan_timeout(void *m, uint64_t now) {
   uint8_t beacon[LAN_BEACON_MAX];
   if (now < l->next_beacon) return;
   l->next_beacon = now + LAN_PERIOD_MS;
-  if (!l->can_send || !core_topic(l->c)) return;
-  size_t n = lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, &l->self,
-                               l->topic);
+  /* our LAN IP and main port from the engine (pubaddr.h); IPv4 only (D21) */
+  const sw_addr *self = core_lan_addr(l->c);
+  if (self->family != 4 || !self->port || !core_topic(l->c)) return;
+  size_t n = lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, self, l->topic);
   if (!n) return;
   core_send(l->c, SW_SOCK_LAN, &l->group, beacon, n);
   l->st.sent++;
@@ -184,13 +151,11 @@ static size_t lan_memory(const void *m) {
 void lan_get_stats(const lan *l, lan_stats *out) { *out = l->st; }
 
 int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
+  (void)cfg;
   lan *l = calloc(1, sizeof *l);
   if (!l) return SW_ENOMEM;
   l->c = c;
   addr_parse_ip(&l->group, LAN_GROUP, LAN_PORT);
-  if (cfg->lan_ip && addr_parse_ip(&l->self, cfg->lan_ip, cfg->port) == SW_OK &&
-      l->self.family == 4 && cfg->port)
-    l->can_send = 1;
   l->next_beacon = now + LAN_PERIOD_MS; /* 11.9: the first 5 s after start */
   core_module m = {.name = "lan", .sockets = CORE_SOCKET(SW_SOCK_LAN),
                    .on_datagram = lan_datagram, .on_join = lan_join,

@@ -8,22 +8,19 @@
 #include <stdint.h>
 
 #include "core.h"
+#include "crypto.h"
 
 #define LAN_GROUP SW_CORE_LAN_GROUP /* PROTOCOL.md 19 MCAST_ADDR (core.h) */
 #define LAN_PORT SW_CORE_LAN_PORT   /* PROTOCOL.md 19 MCAST_PORT (core.h) */
 #define LAN_PERIOD_MS 5000      /* PROTOCOL.md 11.9: every 5 s, the first 5 s after start */
 #define LAN_BEACON_MAX 128      /* ours: 1 + 40 + 1 + 15 + 1 + 5 + 1 + 12 = 76 is the most
                                    a valid beacon needs; anything longer is refused */
-#define LAN_TOPIC_HASH_LEN 12   /* PROTOCOL.md 14.1 */
 
 typedef struct lan_beacon {
   uint8_t id[20];                     /* the full id */
   sw_addr addr;                       /* LAN IP and main port (IPv4: D21) */
-  char topic[LAN_TOPIC_HASH_LEN + 1]; /* empty before the sender joined */
+  char topic[CRYPTO_TOPIC_HASH_LEN + 1]; /* empty before the sender joined */
 } lan_beacon;
-
-/* PROTOCOL.md 14.1: the first 12 hex chars of SHA-1 of the topic's hex text. */
-void lan_topic_hash(const uint8_t topic[32], char out[LAN_TOPIC_HASH_LEN + 1]);
 
 /* Encode a beacon; topic_hash may be NULL or "". Returns the length, or 0 when it does
  * not fit `cap` or the address is not IPv4. */
@@ -40,8 +37,9 @@ typedef struct lan_stats {
 
 typedef struct lan lan;
 
-/* Create the module and register it. cfg->lan_ip is the LAN address beacons carry
- * (NULL or not IPv4: receive only); cfg->port the main port. */
+/* Create the module and register it. Beacons carry the engine's LAN address
+ * (core_lan_addr: the configured lan_ip and main port; not IPv4 or no port: receive
+ * only). */
 int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out);
 void lan_get_stats(const lan *l, lan_stats *out);
 

@@ -7,41 +7,39 @@
 #include "core_internal.h"
 #include "crypto.h"
 
-void merec_topic_hash(const uint8_t topic[32], char out[MEREC_TOPIC_HASH_LEN + 1]) {
-  char text[65];
-  uint8_t d[20];
-  crypto_hex_encode(topic, 32, text);
-  crypto_sha1(text, 64, d); /* it hashes the hex text, not the bytes (14.1) */
-  crypto_hex_encode(d, MEREC_TOPIC_HASH_LEN / 2, out); /* 12 chars and the NUL */
-}
-
-size_t merec_build(char *out, size_t cap, const uint8_t id[20], const char *lan_ip,
-                   uint16_t port) {
-  char idhex[41];
+size_t merec_build(char *out, size_t cap, merec_form form, const uint8_t id[20],
+                   const sw_addr *pub, const sw_addr *lan) {
+  char idhex[41], lip[64] = "127.0.0.1", ip[64];
+  uint16_t lport = lan ? lan->port : 0, port = lport;
+  int n;
   crypto_hex_encode(id, 20, idhex);
-  sw_addr a;
-  /* only a numeric address goes out: the text is ours, but keep the JSON well formed */
-  const char *ip = lan_ip && addr_parse_ip(&a, lan_ip, port) == SW_OK ? lan_ip : "127.0.0.1";
-  int n = snprintf(out, cap,
-                   "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u,\"lip\":\"%s\",\"lport\":%u,"
-                   "\"nat\":\"unknown\"}",
-                   idhex, ip, port, ip, port);
+  /* numeric text from sw_addr only, so the JSON needs no escaping */
+  if (lan && lan->family && addr_format_ip(lan, lip, sizeof lip) <= 0) return 0;
+  int have_pub = pub && pub->family && addr_format_ip(pub, ip, sizeof ip) > 0;
+  if (have_pub) port = pub->port;
+  else memcpy(ip, lip, sizeof ip);
+  if (form == MEREC_ENDPOINT)
+    n = snprintf(out, cap, "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u}", idhex, ip, port);
+  else if (form == MEREC_FULL_OMIT && !have_pub)
+    n = snprintf(out, cap, "{\"id\":\"%s\",\"lip\":\"%s\",\"lport\":%u,\"nat\":\"unknown\"}",
+                 idhex, lip, lport);
+  else
+    n = snprintf(out, cap,
+                 "{\"id\":\"%s\",\"ip\":\"%s\",\"port\":%u,\"lip\":\"%s\",\"lport\":%u,"
+                 "\"nat\":\"unknown\"}",
+                 idhex, ip, port, lip, lport);
   return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+size_t merec_build_own(sw_core *c, merec_form form, int ip_only_ok, char *out, size_t cap) {
+  sw_addr pub;
+  int have = pubaddr_record_endpoint(c, ip_only_ok, &pub);
+  return merec_build(out, cap, form, core_identity(c)->id, have ? &pub : NULL,
+                     core_lan_addr(c));
+}
+
 int merec_parse_id(const char *hex, uint8_t out[20]) {
-  if (!hex || strlen(hex) != 40) return SW_EINVAL;
-  for (int i = 0; i < 40; i++) {
-    char ch = hex[i];
-    int v = ch >= '0' && ch <= '9'   ? ch - '0'
-            : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-            : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                     : -1;
-    if (v < 0) return SW_EINVAL;
-    if (i & 1) out[i / 2] = (uint8_t)(out[i / 2] | v);
-    else out[i / 2] = (uint8_t)(v << 4);
-  }
-  return SW_OK;
+  return hex && crypto_hex_decode(hex, out, 20) == 20 ? SW_OK : SW_EINVAL;
 }
 
 /* A record's (ip, port) pair as an address, or SW_EINVAL. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "crypto.h"
 
 typedef struct pc_entry {
   int used;
@@ -26,28 +27,6 @@ struct peercache {
   void *ctx;
   sw_peer_entry out[PEERCACHE_EMIT]; /* the emitted list; no allocation per emit */
 };
-
-static void hexstr(const uint8_t *b, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[b[i] >> 4];
-    out[2 * i + 1] = d[b[i] & 15];
-  }
-  out[2 * n] = 0;
-}
-
-static int unhex(const char *s, uint8_t *out, size_t n) {
-  for (size_t i = 0; i < 2 * n; i++) {
-    char ch = s[i];
-    int v = ch >= '0' && ch <= '9' ? ch - '0'
-            : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-            : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-    if (v < 0) return -1;
-    if (i % 2) out[i / 2] |= (uint8_t)v;
-    else out[i / 2] = (uint8_t)(v << 4);
-  }
-  return 0;
-}
 
 static void put(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
                 int64_t seen) {
@@ -101,7 +80,7 @@ size_t peercache_list(const peercache *pc, sw_peer_entry *out, size_t max) {
   if (n > max) n = max;
   for (size_t i = 0; i < n; i++) {
     memset(&out[i], 0, sizeof out[i]);
-    hexstr(v[i]->id, v[i]->idlen, out[i].id);
+    crypto_hex_encode(v[i]->id, v[i]->idlen, out[i].id);
     addr_format_ip(&v[i]->addr, out[i].ip, sizeof out[i].ip);
     out[i].port = v[i]->addr.port;
     out[i].last_seen = v[i]->last_seen < 0 ? 0 : (uint64_t)v[i]->last_seen;
@@ -180,8 +159,8 @@ int peercache_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, peerca
       size_t idlen = 0;
       in[i].id[sizeof in[i].id - 1] = 0;
       in[i].ip[sizeof in[i].ip - 1] = 0;
-      size_t hl = strlen(in[i].id);
-      if ((hl == 16 || hl == 40) && unhex(in[i].id, id, hl / 2) == 0) idlen = hl / 2;
+      int hl = crypto_hex_decode(in[i].id, id, sizeof id); /* a wire id or a full id */
+      if (hl == 8 || hl == 20) idlen = (size_t)hl;
       if (addr_parse_ip(&a, in[i].ip, in[i].port) != SW_OK) continue;
       put(pc, id, idlen, &a, (int64_t)(in[i].last_seen & INT64_MAX));
     }

@@ -35,11 +35,9 @@ struct piping {
   sw_core *c;
   char urls[PIPING_MAX_SERVERS][PIPING_URL_MAX + 1];
   int n;
-  char lan_ip[48];
-  uint16_t port;
   int closed;
   unsigned gen; /* 0: not joined */
-  char hash[MEREC_TOPIC_HASH_LEN + 1];
+  char hash[CRYPTO_TOPIC_HASH_LEN + 1];
   char rec[MEREC_MAX];
   size_t reclen;
   uint64_t join_at, next_announce;
@@ -111,8 +109,7 @@ static void handle_record(piping *p, int server, int inbox, const json_t *rec, u
   }
   if (!inbox) {
     char lower[41], url[PIPING_URL_MAX + PATH_MAX_LEN];
-    for (int i = 0; i < 40; i++) lower[i] = (char)tolower((unsigned char)idhex[i]);
-    lower[40] = 0;
+    crypto_hex_encode(id, 20, lower); /* the inbox path in lowercase, whatever was sent */
     url_for(p, server, lower, url, sizeof url);
     for (int i = 0; i < PIPING_REPLIES_MAX; i++)
       if (!p->replies[i].busy) {
@@ -166,7 +163,7 @@ static void on_got(void *ctx, int status, const uint8_t *body, size_t len, uint6
 static void poll_due(piping *p, uint64_t now) {
   char url[PIPING_URL_MAX + PATH_MAX_LEN], me[41];
   const uint8_t *id = core_identity(p->c)->id;
-  for (int i = 0; i < 20; i++) snprintf(me + 2 * i, 3, "%02x", id[i]);
+  crypto_hex_encode(id, 20, me);
   for (int s = 0; s < p->n; s++)
     for (int k = 0; k < 2; k++) {
       pp_get *g = &p->gets[s][k];
@@ -206,8 +203,8 @@ static void pp_join(void *m, uint64_t now) {
   const uint8_t *topic = core_topic(p->c);
   if (p->closed || !topic || !p->n) return;
   /* a later join replaces the topic (14.3): new paths, schedule from the start */
-  merec_topic_hash(topic, p->hash);
-  p->reclen = merec_build(p->rec, sizeof p->rec, core_identity(p->c)->id, p->lan_ip, p->port);
+  crypto_topic_hash(topic, p->hash);
+  p->reclen = merec_build_own(p->c, MEREC_FULL, 0, p->rec, sizeof p->rec);
   p->gen++;
   p->join_at = now;
   p->next_announce = now;
@@ -228,6 +225,21 @@ static uint64_t pp_deadline(const void *m) {
     for (int k = 0; k < 2; k++)
       if (!p->gets[s][k].busy && p->gets[s][k].next_at < t) t = p->gets[s][k].next_at;
   return t;
+}
+
+/* A new public address: the record changes (when the endpoint has a mapped port), and
+ * is announced at once instead of at the next 18 s tick. */
+static void pp_public_addr(void *m, int family, uint64_t now) {
+  piping *p = m;
+  char rec[MEREC_MAX];
+  (void)family;
+  (void)now;
+  if (p->closed || !p->gen) return; /* the record is built at join */
+  size_t n = merec_build_own(p->c, MEREC_FULL, 0, rec, sizeof rec);
+  if (!n || (n == p->reclen && memcmp(rec, p->rec, n) == 0)) return;
+  memcpy(p->rec, rec, n + 1);
+  p->reclen = n;
+  announce_all(p);
 }
 
 static void pp_close(void *m, uint64_t now) {
@@ -256,11 +268,6 @@ int piping_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, piping **
     free(p);
     return rc;
   }
-  sw_addr a;
-  snprintf(p->lan_ip, sizeof p->lan_ip, "%s",
-           cfg->lan_ip && addr_parse_ip(&a, cfg->lan_ip, 1) == SW_OK ? cfg->lan_ip
-                                                                     : "127.0.0.1");
-  p->port = cfg->port;
   for (int s = 0; s < PIPING_MAX_SERVERS; s++) {
     p->posts[s].p = p;
     for (int k = 0; k < 2; k++) {
@@ -275,7 +282,7 @@ int piping_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, piping **
   for (int i = 0; i < PIPING_REPLIES_MAX; i++) p->replies[i].p = p;
   core_module m = {.name = "piping", .on_join = pp_join, .on_timeout = pp_timeout,
                    .deadline = pp_deadline, .on_close = pp_close, .free = pp_free,
-                   .memory = pp_memory, .state = p};
+                   .memory = pp_memory, .on_public_addr = pp_public_addr, .state = p};
   if ((rc = core_add_module(c, &m)) != SW_OK) {
     free(p);
     return rc;

@@ -33,8 +33,8 @@ typedef struct piping_stats {
 
 typedef struct piping piping;
 
-/* Create the module from cfg (piping, no_default_servers, lan_ip, port) and register
- * it. Entries without a scheme are taken as host names (https://, as the references
+/* Create the module from cfg (piping, no_default_servers) and register it; our
+ * record comes from the engine's address service (pubaddr.h). Entries without a scheme are taken as host names (https://, as the references
  * do); SW_EINVAL for any other malformed or over-long URL. */
 int piping_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, piping **out);
 void piping_get_stats(const piping *p, piping_stats *out);

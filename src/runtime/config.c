@@ -90,7 +90,6 @@ int config_from_options(config *c, const sw_options *o) {
   /* Beacons, DHT and HTTP records announce this address (PROTOCOL.md 14.2 `lip`). */
   mcast_local_ip(o->lan_addr, o->bind, c->lan_ip, sizeof c->lan_ip);
   c->dht.relay = o->relay;
-  c->dht.lip = c->lan_ip;
   c->core = (sw_core_config){.seed_hex = o->seed_hex,
                              .max_peers = o->max_peers,
                              .legacy_frag = o->legacy_frag,

@@ -375,7 +375,6 @@ static int open_sockets(sw_swarm *s, const sw_options *o, config *c) {
     return rc;
   c->core.port = m->port;
   c->core.lan = l->fd >= 0;
-  c->dht.main_port = m->port;
   return SW_OK;
 }
 

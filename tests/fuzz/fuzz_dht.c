@@ -46,8 +46,8 @@ static void setup(void) {
   if (g_core) return;
   sw_addr boot;
   addr_parse_hostport(&boot, "198.51.100.22:49739");
-  dht_config dc = {.bootstrap = &boot, .nbootstrap = 1, .main_port = 40000, .relay = 1};
-  sw_core_config cfg = {.random = rnd, .dht = &dc, .dedup_slots_log2 = 8};
+  dht_config dc = {.bootstrap = &boot, .nbootstrap = 1, .relay = 1};
+  sw_core_config cfg = {.random = rnd, .dht = &dc, .dedup_slots_log2 = 8, .port = 40000};
   if (sw_core_new(&g_core, &cfg, g_now) != SW_OK) die("sw_core_new");
   uint8_t topic[32];
   memset(topic, 0x5a, sizeof topic);

@@ -25,7 +25,7 @@ typedef struct world {
 
 static void configure(void *ctx, simnet *net, int node, sw_core_config *cfg) {
   world *w = ctx;
-  w->dc.main_port = simnet_addr(net, node)->port;
+  cfg->port = simnet_addr(net, node)->port;
   w->dc.bootstrap = node == w->boot ? NULL : &w->boot_addr;
   w->dc.nbootstrap = node == w->boot ? 0 : 1;
   cfg->dht = &w->dc;

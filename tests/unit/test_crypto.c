@@ -34,6 +34,46 @@ static void test_identity_vectors(void **state) {
   json_decref(v);
 }
 
+/* The tree's one hex codec: lowercase out, strict in (either case accepted). */
+static void test_hex(void **state) {
+  (void)state;
+  uint8_t all[256], back[256];
+  char text[2 * 256 + 1];
+  for (int i = 0; i < 256; i++) all[i] = (uint8_t)i;
+  crypto_hex_encode(all, 256, text);
+  assert_int_equal(strlen(text), 512);
+  assert_memory_equal(text, "000102", 6);
+  assert_string_equal(text + 500, "fafbfcfdfeff");
+  assert_int_equal(crypto_hex_decode(text, back, sizeof back), 256);
+  assert_memory_equal(back, all, 256);
+  for (char *p = text; *p; p++)
+    if (*p >= 'a') *p = (char)(*p - 32); /* upper case decodes to the same bytes */
+  memset(back, 0, sizeof back);
+  assert_int_equal(crypto_hex_decode(text, back, sizeof back), 256);
+  assert_memory_equal(back, all, 256);
+  crypto_hex_encode(all, 0, text);
+  assert_string_equal(text, "");
+  assert_int_equal(crypto_hex_decode("", back, 4), 0);
+  /* refused: odd length, non-hex characters anywhere, more bytes than room */
+  static const char *const bad[] = {"0", "abc", "0g", "g0", "zz", "0x12", " 12", "12 ",
+                                    "1-", "+1", "\xff\xfe", "12345678901"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(crypto_hex_decode(bad[i], back, 5), SW_EINVAL);
+  assert_int_equal(crypto_hex_decode("0102030405", back, 5), 5);
+  assert_int_equal(crypto_hex_decode("010203040506", back, 5), SW_EINVAL);
+  uint8_t one[1] = {0xee};
+  assert_int_equal(crypto_hex_decode("7", one, 1), SW_EINVAL);
+  assert_int_equal(one[0], 0xee);
+  /* the topic hash (14.1) is built on them: dht.json's first case */
+  uint8_t topic[32];
+  char th[CRYPTO_TOPIC_HASH_LEN + 1];
+  assert_int_equal(crypto_hex_decode(
+                       "77a5bb4d0c64da6fcea41fa2b0045ac63863005561a5418ce24b4ead2a2fc503", topic, 32),
+                   32);
+  crypto_topic_hash(topic, th);
+  assert_string_equal(th, "cd5eb9c4d1a1");
+}
+
 static void test_seed_edge_cases(void **state) {
   (void)state;
   uint8_t pub[32], id[20];
@@ -172,6 +212,7 @@ static void test_data_frames(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identity_vectors),  cmocka_unit_test(test_seed_edge_cases),
+      cmocka_unit_test(test_hex),
       cmocka_unit_test(test_session_vectors),   cmocka_unit_test(test_tie_break_cases),
       cmocka_unit_test(test_low_order_key_refused), cmocka_unit_test(test_data_frames),
   };

@@ -8,6 +8,7 @@
 #include "core.h"
 #include "core_internal.h"
 #include "dht.h"
+#include "merec.h"
 #include "testutil.h"
 
 /* ---- codec against the vectors ------------------------------------------------ */
@@ -125,7 +126,7 @@ static void test_keys_topic_me(void **state) {
     uint8_t topic[32];
     char th[13];
     tu_unhex_into(tu_str(c, "topic_hex"), topic, 32);
-    dht_topic_hash(topic, th);
+    crypto_topic_hash(topic, th);
     assert_string_equal(th, tu_str(c, "topic_hash"));
     bytes_cases++;
   }
@@ -137,15 +138,18 @@ static void test_keys_topic_me(void **state) {
   json_error_t e;
   sw_addr ext;
   assert_int_equal(addr_parse_hostport(&ext, tu_str(me, "ext")), SW_OK);
-  const char *lip = tu_str(me, "lip");
-  uint16_t lport = (uint16_t)json_integer_value(json_object_get(me, "lport"));
-  assert_true(dht_me_record(id, &ext, lip, lport, rec, sizeof rec) > 0);
+  sw_addr lan;
+  assert_int_equal(addr_parse_ip(&lan, tu_str(me, "lip"),
+                                 (uint16_t)json_integer_value(json_object_get(me, "lport"))),
+                   SW_OK);
+  /* the one builder (merec.c) in the form the DHT STOREs */
+  assert_true(merec_build(rec, sizeof rec, MEREC_FULL_OMIT, id, &ext, &lan) > 0);
   json_t *got = json_loads(rec, 0, &e), *want = json_loads(tu_str(me, "js_with_ext"), 0, &e);
   assert_true(json_equal(got, want));
   assert_string_equal(rec, tu_str(me, "js_with_ext")); /* same compact form, same order */
   json_decref(got);
   json_decref(want);
-  assert_true(dht_me_record(id, NULL, lip, lport, rec, sizeof rec) > 0);
+  assert_true(merec_build(rec, sizeof rec, MEREC_FULL_OMIT, id, NULL, &lan) > 0);
   assert_string_equal(rec, tu_str(me, "js_without_ext"));
   json_decref(v);
 }
@@ -307,9 +311,9 @@ static int fn_add_relay(fnet *f, const sw_addr *boot, size_t nboot, int relay, c
   x->dht = x->main;
   x->dht.port = (uint16_t)(20000 + i);
   x->rng.s = 0x1234 + (uint64_t)i * 7919;
-  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .main_port = x->main.port,
-                   .relay = relay, .lip = lip};
-  sw_core_config cfg = {.random = fn_rand, .ctx = &x->rng, .dht = &dc};
+  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .relay = relay};
+  sw_core_config cfg = {.random = fn_rand, .ctx = &x->rng, .dht = &dc, .lan_ip = lip,
+                        .port = x->main.port};
   assert_int_equal(sw_core_new(&x->c, &cfg, f->now), SW_OK);
   return i;
 }
@@ -447,10 +451,17 @@ static void test_relay_record(void **state) {
   sw_core_join(f->n[r].c, topic);
   sw_core_join(f->n[plain].c, topic);
   fn_run(f, 5000);
+  /* the PEERS replies' observation reached the engine's address service: an IP only */
+  const pubaddr_entry *seen = pubaddr_get(core_pubaddr(f->n[r].c), 4);
+  assert_non_null(seen);
+  assert_int_equal(seen->source, PUBADDR_SRC_DHT);
+  sw_addr obs;
+  assert_int_equal(addr_parse_hostport(&obs, "10.9.0.2:0"), SW_OK);
+  assert_true(addr_equal(&seen->addr, &obs));
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
   char th[13], text[120], keyhex[41], msg[256];
   uint8_t key[20];
-  dht_topic_hash(topic, th);
+  crypto_topic_hash(topic, th);
   for (int who = 0; who < 2; who++) {
     int n = who ? plain : r;
     char idh[41];

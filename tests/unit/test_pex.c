@@ -221,7 +221,8 @@ static void test_sender_lists(void **state) {
   static du_node n[N];
   for (int i = 0; i < N; i++) {
     char seed[8], addr[32];
-    snprintf(seed, sizeof seed, "%02x%02x", i + 1, i + 7);
+    const uint8_t raw[2] = {(uint8_t)(i + 1), (uint8_t)(i + 7)};
+    crypto_hex_encode(raw, 2, seed);
     snprintf(addr, sizeof addr, "10.0.2.%d:%d", i + 1, 3000 + i);
     du_init(&n[i], i ? NULL : &cfg, seed, addr, 0);
   }

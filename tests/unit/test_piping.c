@@ -46,6 +46,13 @@ static void join(sw_core *c, uint64_t t) {
            tu_hex(core_identity(c)->id, 20));
 }
 
+/* The record a core configured with LAN IP 10.0.0.1 and port 4000 publishes. */
+static void lan_record(char *out, size_t cap, const uint8_t id[20]) {
+  sw_addr lan;
+  assert_int_equal(addr_parse_hostport(&lan, "10.0.0.1:4000"), SW_OK);
+  assert_true(merec_build(out, cap, MEREC_FULL, id, NULL, &lan) > 0);
+}
+
 static void test_topic_hash_and_record(void **state) {
   (void)state;
   json_t *v = tu_vectors("dht.json");
@@ -57,7 +64,7 @@ static void test_topic_hash_and_record(void **state) {
     uint8_t topic[32];
     char out[13];
     tu_unhex_into(tu_str(e, "topic_hex"), topic, 32);
-    merec_topic_hash(topic, out);
+    crypto_topic_hash(topic, out);
     assert_string_equal(out, tu_str(e, "topic_hash"));
   }
   /* our record, in the JavaScript spacing, with the LAN address in ip/port as well */
@@ -65,8 +72,11 @@ static void test_topic_hash_and_record(void **state) {
   uint8_t id[20];
   assert_int_equal(merec_parse_id(tu_str(me, "peer_id_hex"), id), SW_OK);
   char rec[MEREC_MAX];
-  size_t n = merec_build(rec, sizeof rec, id, tu_str(me, "lip"),
-                         (uint16_t)json_integer_value(json_object_get(me, "lport")));
+  sw_addr lan;
+  assert_int_equal(addr_parse_ip(&lan, tu_str(me, "lip"),
+                                 (uint16_t)json_integer_value(json_object_get(me, "lport"))),
+                   SW_OK);
+  size_t n = merec_build(rec, sizeof rec, MEREC_FULL, id, NULL, &lan);
   assert_true(n > 0);
   assert_string_equal(rec, "{\"id\":\"" OTHER "\",\"ip\":\"192.168.1.11\",\"port\":40001,"
                            "\"lip\":\"192.168.1.11\",\"lport\":40001,\"nat\":\"unknown\"}");
@@ -75,8 +85,9 @@ static void test_topic_hash_and_record(void **state) {
   snprintf(js, sizeof js, "%s", tu_str(me, "js_without_ext"));
   assert_string_equal(js, "{\"id\":\"" OTHER "\",\"lip\":\"192.168.1.11\",\"lport\":40001,"
                           "\"nat\":\"unknown\"}");
-  assert_int_equal(merec_build(rec, 20, id, "1.2.3.4", 1), 0); /* does not fit */
-  merec_build(rec, sizeof rec, id, "not an ip", 5);
+  assert_int_equal(merec_build(rec, 20, MEREC_FULL, id, NULL, &lan), 0); /* does not fit */
+  sw_addr none = {.port = 5}; /* no LAN IP configured */
+  merec_build(rec, sizeof rec, MEREC_FULL, id, NULL, &none);
   assert_non_null(strstr(rec, "\"ip\":\"127.0.0.1\""));
   json_decref(v);
 }
@@ -139,7 +150,7 @@ static void test_paths_and_schedule(void **state) {
   assert_int_equal(r[ga].timeout_ms, PIPING_GET_TIMEOUT_MS);
   assert_string_equal(r[p].ctype, "application/json");
   char rec[MEREC_MAX];
-  merec_build(rec, sizeof rec, core_identity(c)->id, "10.0.0.1", 4000);
+  lan_record(rec, sizeof rec, core_identity(c)->id);
   assert_string_equal(r[p].body, rec);
   /* POSTs at join, +2 s, +5 s, then every 18 s (each answered at once) */
   hf_answer(c, &r[p], 200, NULL, 1000);
@@ -199,7 +210,7 @@ static void test_longpoll(void **state) {
   assert_true(ga >= 0);
   /* our own announcement read back: no reply, no dial */
   char own[300];
-  merec_build(own, sizeof own, core_identity(c)->id, "10.0.0.1", 4000);
+  lan_record(own, sizeof own, core_identity(c)->id);
   hf_answer(c, &q[ga], 200, own, 1300);
   assert_int_equal(hf_take(c, q), 0);
   assert_int_equal(stats(c).own, 1);

@@ -214,14 +214,14 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     case SW_EV_LISTENING: {
       uint8_t full[SW_ID_LEN];
       sw_swarm_id(s, full);
-      tool_hex(full, SW_ID_LEN, id);
+      crypto_hex_encode(full, SW_ID_LEN, id);
       if (c->events)
         fprintf(stderr, "{\"event\":\"listening\",\"id\":\"%s\",\"port\":%u,\"dht_port\":%u}\n", id,
                 ev->port, sw_swarm_dht_port(s));
       break;
     }
     case SW_EV_CONNECTION:
-      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
+      crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
       if (c->events)
         fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
       if (!c->connected_once) {
@@ -230,7 +230,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       }
       break;
     case SW_EV_DISCONNECT:
-      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
+      crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
       if (c->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
       break;
     case SW_EV_DATA:

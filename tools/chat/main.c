@@ -213,7 +213,7 @@ static tracked *track(const uint8_t *id) {
 static const char *name_of(const uint8_t *id, char buf[2 * SW_WIRE_ID_LEN + 1]) {
   tracked *t = find(id);
   if (t && t->nick[0]) return t->nick;
-  tool_hex(id, SW_WIRE_ID_LEN, buf);
+  crypto_hex_encode(id, SW_WIRE_ID_LEN, buf);
   buf[8] = 0;
   return buf;
 }
@@ -349,7 +349,7 @@ static void peers_cmd(void) {
   for (size_t i = 0; i < got && i < n; i++) {
     char id[2 * SW_WIRE_ID_LEN + 1];
     tracked *t = find(pi[i].id);
-    tool_hex(pi[i].id, SW_WIRE_ID_LEN, id);
+    crypto_hex_encode(pi[i].id, SW_WIRE_ID_LEN, id);
     id[8] = 0;
     say("  %s nick=%s rtt=%lums mesh=%s addr=%s", id, t && t->nick[0] ? t->nick : "?",
         (unsigned long)(pi[i].rtt_ms + 0.5), pi[i].in_mesh ? "true" : "false", pi[i].addr);
@@ -567,11 +567,8 @@ static void on_signal(uv_signal_t *h, int sig) {
 /* ---- identity file ------------------------------------------------------- */
 
 static int is_hex_seed(const char *s) {
-  size_t n = strlen(s);
-  if (!n || n % 2 || n > 256) return 0;
-  for (; *s; s++)
-    if (!isxdigit((unsigned char)*s)) return 0;
-  return 1;
+  uint8_t seed[128]; /* 1 to 128 bytes of hex, as the library accepts */
+  return crypto_hex_decode(s, seed, sizeof seed) > 0;
 }
 
 /* Read DIR/identity.<safe>.json, or create it with 32 random bytes: written to a
@@ -604,7 +601,7 @@ static int load_identity(const char *path, char seed[2 * 128 + 1]) {
       fprintf(stderr, PROG ": no random bytes for a new identity\n");
       return -1;
     }
-    tool_hex(raw, sizeof raw, hx);
+    crypto_hex_encode(raw, sizeof raw, hx);
     int bl = snprintf(body, sizeof body, "{\"seed\": \"%s\"}\n", hx);
     int tl = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     if (tl < 0 || (size_t)tl >= sizeof tmp) {
@@ -744,7 +741,7 @@ int main(int argc, char **argv) {
   }
   uint8_t full[SW_ID_LEN];
   sw_swarm_id(C.swarm, full);
-  tool_hex(full, SW_ID_LEN, C.self_hex);
+  crypto_hex_encode(full, SW_ID_LEN, C.self_hex);
   sw_swarm_join(C.swarm, topic);
   if ((rc = netopts_connect(&nets, C.swarm, PROG))) return rc;
 

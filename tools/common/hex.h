@@ -1,11 +1,9 @@
-/* Lowercase hex for the tools' event lines and file names. */
+/* The tools' hex: the library's one codec (src/core/crypto.h, lowercase out, strict
+ * in). The tools link the static library, whose internal headers are on their include
+ * path; nothing new is exported from the shared library for them. */
 #ifndef SW_TOOLS_HEX_H
 #define SW_TOOLS_HEX_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-/* out holds 2 * n + 1 bytes. */
-void tool_hex(const uint8_t *b, size_t n, char *out);
+#include "crypto.h"
 
 #endif

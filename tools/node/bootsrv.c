@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "hex.h"
+
 #define BODY_MAX 2048      /* an announce body is ~100 bytes; more is refused (413) */
 #define CONN_MAX 256       /* simultaneous connections */
 #define CONN_PER_IP 16     /* simultaneous connections from one client address */
@@ -63,11 +65,8 @@ static void expire(bootsrv *b, uint64_t now) {
 }
 
 static int is_hex40(const char *s) {
-  if (strlen(s) != 40) return 0;
-  for (const char *p = s; *p; p++)
-    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
-      return 0;
-  return 1;
+  uint8_t id[20];
+  return crypto_hex_decode(s, id, sizeof id) == (int)sizeof id;
 }
 
 /* Validate an announce body and store it. HTTP status to answer. */

@@ -155,7 +155,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     case SW_EV_LISTENING: {
       uint8_t full[SW_ID_LEN];
       sw_swarm_id(s, full);
-      tool_hex(full, SW_ID_LEN, id);
+      crypto_hex_encode(full, SW_ID_LEN, id);
       if (n->events)
         fprintf(stderr,
                 "{\"event\":\"listening\",\"id\":\"%s\",\"dht_port\":%u,\"http_port\":%u,"
@@ -168,7 +168,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     }
     case SW_EV_CONNECTION:
       n->connections++;
-      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
+      crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
       if (n->events)
         fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
       snprintf(kv, sizeof kv, "peer=%s addr=%s", id, ev->addr);
@@ -176,7 +176,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_DISCONNECT:
       n->disconnects++;
-      tool_hex(ev->peer, SW_WIRE_ID_LEN, id);
+      crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
       if (n->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
       snprintf(kv, sizeof kv, "peer=%s", id);
       logf_(n, "info", "disconnect", kv);
