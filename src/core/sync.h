@@ -30,7 +30,8 @@
 #define SYNC_TIMEOUT_MS 30000 /* SYNC_TIMEOUT: default fetch timeout */
 #define SYNC_CACHE_MAX 10000  /* SYNC_CACHE_MAX: default store_cache_max */
 
-/* ---- codecs (every encoder writes at most 2 + 255 + 6 + 900 bytes but HAVE) ---- */
+/* ---- codecs, in sync_wire.c (every encoder writes at most 2 + 255 + 6 + 900 bytes
+ * but HAVE) ---- */
 
 typedef struct sync_frame {
   uint8_t type;

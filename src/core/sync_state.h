@@ -1,0 +1,190 @@
+/* The store/fetch module's private state, shared by its files and by nothing else
+ * (only sync*.c, and the cache's own unit test, include it).
+ *
+ * The module is split by concern, one file each (docs/ARCHITECTURE.md):
+ *   sync.c        the module: attach, hooks, store, fetch, reassembly of received
+ *                 chunks, backend requests and their completions
+ *   sync_wire.c   the frame codecs (declared in sync.h: the fuzz targets use them)
+ *   sync_cache.c  the in-memory store, an LRU bounded in entries and bytes
+ *   sync_serve.c  the serving side: WANT answered, windowed transfers, CHUNK_ACK, HAVE
+ * A function's prefix names its file (the codecs keep the sync_ names sync.h gives
+ * them). All tables below have fixed bounds; byte budgets bound what they hold (D17),
+ * and docs/API.md "Memory" gives the figures. */
+#ifndef SW_CORE_SYNC_STATE_H
+#define SW_CORE_SYNC_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "sync.h"
+#include "wire.h"
+
+#define CACHE_BUCKETS 4096             /* hash chains of the in-memory store */
+#define DEFAULT_CACHE_BYTES (64u << 20) /* ours: the references have no byte bound (D17) */
+#define VALUE_MAX SW_VALUE_MAX         /* ours: 16 MiB, below the wire's 58 981 500 */
+#define FETCH_MAX 64                   /* keys being fetched at once */
+#define WAITERS_MAX 16                 /* concurrent fetches of one key (D30) */
+#define ASKED_MAX 16                   /* peers asked per key */
+#define ASM_MAX 16                     /* reassemblies at once, per key and peer (D28) */
+#define ASM_PER_KEY 4
+#define ASM_BUDGET (48u << 20)         /* reassembly bytes (D17) */
+#define ASM_IDLE_MS SYNC_TIMEOUT_MS    /* a reassembly with no chunk this long is dropped */
+#define TX_MAX 32                      /* outgoing windowed transfers */
+#define TX_BUDGET (64u << 20)          /* bytes of values held by transfers */
+#define TX_SENDS_MAX 10                /* sends of one chunk before giving up (D19) */
+#define TX_LOST_AFTER 3                /* acks of later sends that declare a chunk lost */
+#define TX_BUSY_RETRY_MS 20            /* the send queue was full: try again this soon */
+#define WANT_RETRY_MS 2000             /* ours: WANT again while nothing arrives */
+#define STORAGE_MAX 64                 /* outstanding backend requests */
+#define STORAGE_BUDGET (64u << 20)     /* value bytes held for backend writes */
+#define HAVE_FRAME_MAX (WIRE_BATCH_MTU - 2) /* a HAVE shares a datagram with others */
+#define PEERS_SCAN 128                 /* peers considered for one WANT round */
+
+/* ---- the in-memory store (sync_cache.c) ----------------------------------- */
+
+typedef struct cent {
+  struct cent *prev, *next; /* least recently used first */
+  struct cent *hnext;
+  uint32_t hash;
+  uint8_t *val;
+  size_t vlen;
+  size_t klen;
+  char key[]; /* NUL-terminated */
+} cent;
+
+typedef struct sync_cache {
+  size_t max, bytes_max; /* bounds: entries, bytes */
+  cent *buckets[CACHE_BUCKETS];
+  cent *lru_head, *lru_tail;
+  size_t n, bytes; /* held: entries, bytes (each entry with its overhead) */
+} sync_cache;
+
+/* An empty store; max and bytes_max 0: the defaults. */
+void sync_cache_init(sync_cache *c, size_t max, size_t bytes_max);
+/* The entry of key k[0..n), or NULL. */
+cent *sync_cache_find(sync_cache *c, const uint8_t *k, size_t n);
+/* Mark e the most recently used. */
+void sync_cache_touch(sync_cache *c, cent *e);
+/* Keep a copy of v[0..vlen) under k[0..n), replacing the key's entry and evicting the
+ * least recently used ones to stay within both bounds. 0, SW_EMSGSIZE (one entry alone
+ * is over the byte bound), SW_ENOMEM. */
+int sync_cache_put(sync_cache *c, const uint8_t *k, size_t n, const uint8_t *v, size_t vlen);
+/* The first keys of the store, least recently used first, at most max; views into it. */
+size_t sync_cache_oldest(const sync_cache *c, sync_key *keys, size_t max);
+/* Free every entry. */
+void sync_cache_clear(sync_cache *c);
+
+/* ---- fetches, reassembly, transfers, backend requests ---------------------- */
+
+typedef struct waiter {
+  sw_core_fetch_cb cb;
+  void *user;
+  uint64_t deadline;
+} waiter;
+
+enum { F_FREE = 0, F_BACKEND, F_NETWORK, F_READY };
+
+typedef struct fetch {
+  int state;
+  char key[SYNC_KEY_MAX + 1];
+  size_t klen;
+  waiter w[WAITERS_MAX];
+  int nw;
+  uint8_t *ready; /* F_READY: the value, delivered at the next timeout */
+  size_t ready_len;
+  uint64_t next_want;
+  uint8_t asked[ASKED_MAX][8];
+  int nasked;
+} fetch;
+
+typedef struct assembly {
+  int used;
+  int f; /* index in fetches */
+  uint8_t wire[8];
+  uint16_t count, got;
+  size_t last_len;
+  uint8_t *data, *have;
+  uint64_t last_rx;
+} assembly;
+
+typedef struct inflight {
+  uint16_t idx;
+  uint32_t seq;
+  uint64_t due, sent_at;
+} inflight;
+
+typedef struct transfer {
+  int used;
+  uint8_t key[SYNC_KEY_MAX];
+  size_t klen;
+  uint8_t wire[8];
+  uint8_t *val;
+  size_t vlen;
+  uint16_t count, next_new, nacked;
+  uint8_t *acked, *sends;
+  inflight fl[SYNC_WINDOW];
+  int nfl;
+  uint32_t seq;
+  uint64_t srtt; /* smoothed round trip of chunks sent once (Karn), 0 until known */
+  uint64_t safety, busy_until;
+} transfer;
+
+typedef struct sreq {
+  int state; /* 0 free, 1 queued, 2 taken */
+  uint32_t id;
+  int op;
+  char key[SYNC_KEY_MAX + 1];
+  uint8_t *value;
+  size_t len;
+  int serve; /* GET for a peer's WANT: serve wire when found */
+  uint8_t wire[8];
+} sreq;
+
+typedef struct sync_state {
+  sw_core *c;
+  int backend, closing;
+  sync_cache cache;
+  fetch fetches[FETCH_MAX];
+  assembly asms[ASM_MAX];
+  size_t asm_bytes;
+  transfer tx[TX_MAX];
+  size_t tx_bytes;
+  sreq reqs[STORAGE_MAX];
+  size_t req_bytes;
+  uint32_t next_req_id;
+  uint64_t now;
+  sync_stats st;
+  uint8_t frame[8 + SYNC_KEY_MAX + SYNC_CHUNK_SIZE];
+} sync_state;
+
+/* ---- sync.c ----------------------------------------------------------------- */
+
+/* Queue a backend request (a SET keeps a copy of v); NULL without a backend, when the
+ * table is full or a SET would pass STORAGE_BUDGET. */
+sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint8_t *v,
+                   size_t vlen);
+
+/* ---- sync_serve.c ------------------------------------------------------------ */
+
+/* Send the value of k to wire: one small CHUNK, or a windowed transfer (11.4). */
+void sync_serve_value(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
+                      const uint8_t *v, size_t vlen);
+/* A peer's WANT (11.2): served from memory, else asked of the backend. */
+void sync_serve_want(sync_state *s, const uint8_t wire[8], const sync_frame *fr);
+/* A peer's CHUNK_ACK (11.4) for one of our transfers. */
+void sync_serve_ack(sync_state *s, const uint8_t wire[8], const sync_frame *fr);
+/* HAVE keys[0..n) to wire (11.1), when at least one key fits. */
+void sync_serve_have(sync_state *s, const uint8_t wire[8], const sync_key *keys, size_t n);
+/* The summary a new peer gets (11.1): the first keys of the store. */
+void sync_serve_summary(sync_state *s, const uint8_t wire[8]);
+/* The peer is gone: its transfers end. */
+void sync_serve_disconnect(sync_state *s, const uint8_t wire[8]);
+/* Transfers' timers: safety, retransmissions, a window to refill. */
+void sync_serve_timeout(sync_state *s, uint64_t now);
+/* The earlier of d and the transfers' next deadline. */
+uint64_t sync_serve_deadline(const sync_state *s, uint64_t d);
+/* Drop every transfer. */
+void sync_serve_close(sync_state *s);
+
+#endif
