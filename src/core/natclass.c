@@ -27,8 +27,10 @@ int natclass_change_honoured(const sw_addr *sent_to, const sw_addr *came_from, u
 static nat_mapping mapping_of(const natclass_input *in) {
   const nat_probe *a = &in->a, *b = &in->b, *b2 = &in->b2;
   if (!answered(a)) return NAT_MAP_UNKNOWN;
-  /* test II must reach another IP, else it says nothing about the mapping */
-  if (!answered(b) || same_ip(&b->server, &a->server)) return NAT_MAP_UNKNOWN;
+  /* test II must reach another IP of the same family, else it says nothing about the
+   * mapping (an IPv6 path does not cross the IPv4 NAT) */
+  if (!answered(b) || same_ip(&b->server, &a->server) || b->server.family != a->server.family)
+    return NAT_MAP_UNKNOWN;
   if (addr_equal(&b->mapped, &a->mapped)) return NAT_MAP_EI;
   /* test III: b's IP, another port */
   if (answered(b2) && same_ip(&b2->server, &b->server) && b2->server.port != b->server.port)

@@ -69,8 +69,9 @@ typedef struct natclass_result {
   nat_type type;
 } natclass_result;
 
-/* Classify. Probes that do not have the shape above are ignored (b at a's IP, b2 not at
- * b's IP or at b's port), as are b and b2 when a was not answered. */
+/* Classify. Probes that do not have the shape above are ignored (b at a's IP or in
+ * another address family, b2 not at b's IP or at b's port), as are b and b2 when a was
+ * not answered. */
 natclass_result natclass_classify(const natclass_input *in);
 
 /* Whether an answer to a CHANGE-REQUEST came from where it should: from an IP other than

@@ -166,6 +166,13 @@ static void test_odd_inputs(void **st) {
   in.locals = NULL;
   r = natclass_classify(&in);
   assert_int_equal(r.type, NAT_TYPE_FULL_CONE);
+  /* test II over IPv6 says nothing about the IPv4 NAT */
+  in = build(A_PUBLIC, B_DIFF, B2_NONE, NAT_YES, NAT_UNTESTED);
+  in.b.server = A("2001:db8::2", 3478);
+  in.b.mapped = A("2001:db8:1::5", 40000);
+  r = natclass_classify(&in);
+  assert_int_equal(r.mapping, NAT_MAP_UNKNOWN);
+  assert_int_equal(r.type, NAT_TYPE_UNKNOWN);
   /* a mapping whose IP changes between servers is endpoint-dependent too */
   in = build(A_PUBLIC, B_SAME, B2_NONE, NAT_YES, NAT_UNTESTED);
   in.b.mapped = A("203.0.113.8", 50000);
