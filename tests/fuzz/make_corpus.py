@@ -15,6 +15,7 @@ decrypt), 1: from an unknown address, 2: control byte + plaintext the harness se
 3: a script of kind(1) arg(1) len(2) body records.
 fuzz_wire: raw frames, and text (addresses, seeds).
 fuzz_http: answers (status, body) to the HTTP requests of a core that joined a topic.
+fuzz_stun: one datagram, for the STUN decoder and the STUN server function.
 """
 import argparse
 import hashlib
@@ -282,6 +283,48 @@ def http_corpus(c, dht):
           oldest(b"", 100) + wait(60) + fail_all)
 
 
+# RFC 5769 sample messages: a request with FINGERPRINT and MESSAGE-INTEGRITY, IPv4 and IPv6
+# success responses.
+RFC5769 = [
+    "000100582112a442b7e7a701bc34d686fa87dfae802200105354554e207465737420636c69656e74"
+    "002400046e0001ff80290008932ff9b151263b36000600096576746a3a68367659202020"
+    "000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a280280004e57a3bcf",
+    "0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220"
+    "002000080001a147e112a643000800142b91f599fd9e90c38c7489f92af9ba53f06be7d7"
+    "80280004c07d4c96",
+    "010100482112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220"
+    "002000140002a1470113a9faa5d3f179bc25f4b5bed2b9d900080014a382954e4be67bf1"
+    "1784c97c8292c275bfe3ed4180280004c8fb0b4c",
+]
+
+
+def stun_corpus(c, stun):
+    t = "fuzz_stun"
+    req = bytes.fromhex(stun["request"]["hex"])
+    c.add(t, req)
+    for r in stun["responses"]:
+        c.add(t, bytes.fromhex(r["response_hex"]))
+    for h in RFC5769:
+        c.add(t, bytes.fromhex(h))
+
+    def msg(mtype, attrs):
+        body = b"".join(struct.pack(">HH", a, len(v)) + v + b"\0" * (-len(v) % 4)
+                        for a, v in attrs)
+        return struct.pack(">HHI", mtype, len(body), 0x2112A442) + req[8:20] + body
+
+    # CHANGE-REQUEST (change IP and port, port only), an unknown required attribute, an
+    # error response, RESPONSE-ORIGIN and OTHER-ADDRESS in IPv4 and IPv6.
+    c.add(t, msg(0x0001, [(0x0003, bytes([0, 0, 0, 6]))]))
+    c.add(t, msg(0x0001, [(0x0003, bytes([0, 0, 0, 2]))]))
+    c.add(t, msg(0x0001, [(0x0024, bytes.fromhex("6e0001ff")), (0x8022, b"x")]))
+    c.add(t, msg(0x0111, [(0x0009, bytes([0, 0, 4, 20]) + b"Unknown Attribute"),
+                          (0x000A, bytes.fromhex("0003"))]))
+    v4 = bytes([0, 1]) + struct.pack(">H", 3479) + bytes([192, 0, 2, 2])
+    v6 = bytes([0, 2]) + struct.pack(">H", 3479) + bytes.fromhex("20010db8" + "00" * 11 + "02")
+    c.add(t, msg(0x0101, [(0x0020, v4), (0x802B, v4), (0x802C, v4)]))
+    c.add(t, msg(0x0101, [(0x0020, v6), (0x0001, v6), (0x802B, v6), (0x802C, v6)]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", default=os.path.join(REPO, "tests", "vectors"))
@@ -297,6 +340,7 @@ def main():
     dispatch_corpus(c, capture, frames, data_frames)
     wire_corpus(c, capture, frames, hello, data_frames)
     http_corpus(c, load(a.vectors, "dht.json"))
+    stun_corpus(c, load(a.vectors, "stun.json"))
     for target, names in sorted(c.files.items()):
         if a.clean:
             d = os.path.join(a.out, target)
