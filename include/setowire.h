@@ -58,7 +58,8 @@ typedef enum sw_event_type {
   SW_EV_WRITABLE,      /* queues that reported SW_EAGAIN have room again */
   SW_EV_CLOSE,         /* the swarm finished closing; no event follows */
   SW_EV_SYNC,          /* a fetched value arrived from a peer: key, data, len, peer */
-  SW_EV_PEERS          /* the peer cache, newest first: peers, npeers (every 30 s, at close) */
+  SW_EV_PEERS,         /* the peer cache, newest first: peers, npeers (every 30 s, at close) */
+  SW_EV_NAT            /* our public address or NAT type was learnt or changed: addr, nat_type */
 } sw_event_type;
 
 /* One peer cache entry (PROTOCOL.md 14.8). */
@@ -79,6 +80,8 @@ typedef struct sw_event {
   const char *key;       /* SYNC: the key (NUL-terminated), valid during the callback */
   const sw_peer_entry *peers; /* PEERS: the list, valid during the callback */
   size_t npeers;
+  const char *nat_type; /* NAT: "open", "full_cone", "restricted_cone", "symmetric" or
+                           "unknown" (PROTOCOL.md 15.2); addr: our public "ip:port" */
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);

@@ -50,6 +50,7 @@ typedef struct sw_core_config {
   const char *const *piping;         /* piping server URLs, or host names (copied) */
   size_t n_piping;
   int no_default_servers;            /* 1: none of the references' third-party servers */
+  int nat; /* 1: learn our public address and NAT type with STUN (nat.h) */
   /* The modules to run, NULL-terminated (core_internal.h); NULL: core_default_modules. */
   const struct core_module_def *const *modules;
   /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */
@@ -158,6 +159,10 @@ int sw_core_storage_take(sw_core *core, sw_core_storage_req *out);
 /* err: SW_OK or a negative SW_E* code; GET: the value (copied), NULL/0 when missing. */
 void sw_core_storage_done(sw_core *core, uint32_t id, int err, const uint8_t *value, size_t len,
                           uint64_t now_ms);
+
+/* A STUN server for the NAT module (numeric: the runtime resolves names). Probing starts
+ * with the first one. SW_EINVAL without the module, SW_EFULL past 8 servers. */
+int sw_core_add_stun_server(sw_core *core, const sw_addr *addr, uint64_t now_ms);
 
 /* API. */
 int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_null,

@@ -129,6 +129,11 @@ typedef struct core_module {
   unsigned sockets;
   void (*on_datagram)(void *m, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
                       size_t len, uint64_t now);
+  /* A main-socket datagram that is not a Setowire frame although its first byte may say
+   * so (a STUN response starts with 0x01, as DATA does). Asked before the registry, for
+   * direct datagrams only: return 1 only for what the module can prove is its own (a
+   * transaction id it waits for); the datagram is then consumed. */
+  int (*claim)(void *m, const sw_addr *from, const uint8_t *buf, size_t len, uint64_t now);
   void (*on_connection)(void *m, const uint8_t wire[8], const sw_addr *addr, uint64_t now);
   void (*on_disconnect)(void *m, const uint8_t wire[8], uint64_t now);
   void (*on_join)(void *m, uint64_t now);

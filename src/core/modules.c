@@ -6,6 +6,7 @@
 #include "dht.h"
 #include "httpboot.h"
 #include "lan.h"
+#include "nat.h"
 #include "peercache.h"
 #include "pex.h"
 #include "piping.h"
@@ -15,5 +16,6 @@
 const core_module_def *const core_default_modules[] = {
     &peercache_module, &pex_module,    &lan_module,  &dht_module,
     &httpboot_module,  &piping_module, &sync_module, &seeds_module,
+    &nat_module,
     NULL,
 };

@@ -246,6 +246,11 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     case SW_EV_PEERS:
       if (c->events) fprintf(stderr, "{\"event\":\"peers\",\"count\":%zu}\n", ev->npeers);
       break;
+    case SW_EV_NAT:
+      if (c->events)
+        fprintf(stderr, "{\"event\":\"nat\",\"addr\":\"%s\",\"type\":\"%s\"}\n", ev->addr,
+                ev->nat_type);
+      break;
     case SW_EV_SYNC:
       if (c->events) {
         fprintf(stderr, "{\"event\":\"sync\",\"key\":\"");
