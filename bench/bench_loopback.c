@@ -145,6 +145,7 @@ static int start(bench *b, sw_event_cb cb, uint16_t port) {
   o.user = b;
   o.send_buffer_bytes = 8u << 20;
   o.http = 0; /* loopback only: no HTTP discovery servers */
+  o.no_stun = 1;
   uv_loop_init(&b->loop);
   int rc = sw_swarm_new(&b->swarm, &o, &b->loop);
   if (rc) {

@@ -61,6 +61,7 @@ int main(int argc, char **argv) {
   sw_options_init(&o);
   o.bind = argc > 3 ? argv[3] : NULL;
   o.lan = o.dht = o.http = 0;
+  o.no_stun = 1; /* it only dials: no STUN server either */
   o.on_event = on_event;
   o.user = &h;
 

@@ -164,6 +164,13 @@ typedef struct sw_options {
    * (PROTOCOL.md 14.6, 15.3), at the address the DHT learnt for us. That is all it
    * does: the library relays no traffic. Default 0. */
   int relay;
+  /* STUN (PROTOCOL.md 15.5): our public address and NAT type, learnt from the main
+   * socket and reported with SW_EV_NAT. Servers as "host:port" text (names are resolved;
+   * port 0 means 3478; at most 8 are used); with none given, the references' public list
+   * (15.1) unless no_default_servers is set. no_stun 1: no STUN request at all. */
+  const char *const *stun;
+  size_t nstun;
+  int no_stun;
 } sw_options;
 
 void sw_options_init(sw_options *opts);
@@ -189,6 +196,10 @@ void sw_swarm_id(const sw_swarm *swarm, uint8_t out[SW_ID_LEN]);
 uint16_t sw_swarm_port(const sw_swarm *swarm);
 /* The bound DHT port, or 0 when the DHT is off. */
 uint16_t sw_swarm_dht_port(const sw_swarm *swarm);
+
+/* Our public address as "ip:port" and NAT type ("open", "full_cone",
+ * "restricted_cone", "symmetric", "unknown") once STUN has told them: 1, else 0. */
+int sw_swarm_nat(const sw_swarm *swarm, char *addr, size_t addrlen, const char **type);
 
 /* Join a topic: 32 bytes, usually SHA-256 of a name. */
 int sw_swarm_join(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);

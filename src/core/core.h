@@ -163,6 +163,8 @@ void sw_core_storage_done(sw_core *core, uint32_t id, int err, const uint8_t *va
 /* A STUN server for the NAT module (numeric: the runtime resolves names). Probing starts
  * with the first one. SW_EINVAL without the module, SW_EFULL past 8 servers. */
 int sw_core_add_stun_server(sw_core *core, const sw_addr *addr, uint64_t now_ms);
+/* 1 with our public address and NAT type (natclass words) once reported, else 0. */
+int sw_core_nat(const sw_core *core, sw_addr *public_addr, const char **type);
 
 /* API. */
 int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_null,

@@ -339,6 +339,14 @@ int sw_core_add_stun_server(sw_core *c, const sw_addr *addr, uint64_t now) {
   return SW_OK;
 }
 
+int sw_core_nat(const sw_core *c, sw_addr *public_addr, const char **type) {
+  const nat *n = core_module_state((sw_core *)c, "nat");
+  if (!n || !n->reported) return 0;
+  if (public_addr) *public_addr = n->published;
+  if (type) *type = natclass_type_name(n->type);
+  return 1;
+}
+
 int nat_get(sw_core *c, sw_addr *public_addr, const char **type, nat_stats *st) {
   nat *n = core_module_state(c, "nat");
   if (!n) return 0;

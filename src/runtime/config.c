@@ -17,7 +17,8 @@ void sw_options_init(sw_options *o) {
   o->store_cache_bytes = 64u << 20;
 }
 
-/* Version 1 differs from 2 only by `stun`, which never had an effect: dropped. */
+/* Version 1 had a `stun` field that never had an effect, and no STUN server list: a
+ * version-1 program goes on without STUN, as it always ran. */
 static void from_v1(sw_options *o, const sw_options_v1 *v) {
   memset(o, 0, sizeof *o);
   o->version = SW_OPTIONS_VERSION;
@@ -52,6 +53,7 @@ static void from_v1(sw_options *o, const sw_options_v1 *v) {
   o->seeds = v->seeds;
   o->nseeds = v->nseeds;
   o->relay = v->relay;
+  o->no_stun = 1;
 }
 
 int config_upgrade(sw_options *out, const sw_options *opts) {
@@ -90,6 +92,13 @@ int config_from_options(config *c, const sw_options *o) {
   /* Beacons, DHT and HTTP records announce this address (PROTOCOL.md 14.2 `lip`). */
   mcast_local_ip(o->lan_addr, o->bind, c->lan_ip, sizeof c->lan_ip);
   c->dht.relay = o->relay;
+  if (o->nstun > CONFIG_STUN_MAX || (o->nstun && !o->stun)) return SW_EINVAL;
+  for (size_t i = 0; i < o->nstun; i++) {
+    char host[256];
+    uint16_t port;
+    if (!o->stun[i] || addr_split_hostport(o->stun[i], host, sizeof host, &port))
+      return SW_EINVAL;
+  }
   c->core = (sw_core_config){.seed_hex = o->seed_hex,
                              .max_peers = o->max_peers,
                              .legacy_frag = o->legacy_frag,
@@ -111,6 +120,7 @@ int config_from_options(config *c, const sw_options *o) {
                              .piping = o->piping,
                              .n_piping = o->n_piping,
                              .no_default_servers = o->no_default_servers,
+                             .nat = !o->no_stun && (o->nstun || !o->no_default_servers),
                              .dht = o->dht ? &c->dht : NULL};
   return SW_OK;
 }

@@ -13,6 +13,14 @@
 #define CONFIG_BOOT_KEPT 16 /* numeric DHT bootstrap nodes handed to the engine */
 #define CONFIG_BOOT_MAX 64  /* bootstrap entries accepted at all */
 #define CONFIG_DEFAULT_PORT 49737 /* PROTOCOL.md 14.7, 19: port 0 in "host:0" */
+#define CONFIG_STUN_MAX 64        /* STUN entries accepted at all (8 are used) */
+#define CONFIG_STUN_PORT 3478     /* RFC 8489 9: port 0 in a STUN "host:0" */
+/* The references' public STUN servers (PROTOCOL.md 15.1), used when none is given and
+ * default servers are allowed. */
+#define CONFIG_STUN_DEFAULTS                                                            \
+  "stun.l.google.com:19302", "stun1.l.google.com:19302", "stun2.l.google.com:19302",   \
+      "stun.cloudflare.com:3478", "stun.stunprotocol.org:3478",                         \
+      "global.stun.twilio.com:3478", "stun.ekiga.net:3478"
 
 /* sw_options as SW_OPTIONS_VERSION 1 laid it out (libsetowire 0.1.0): still accepted by
  * sw_swarm_new, converted by config_upgrade. Do not change. */

@@ -39,7 +39,7 @@ typedef struct resolve_req {
 } resolve_req;
 
 /* What a resolved name is for. */
-enum { RES_DIAL, RES_BOOTSTRAP /* DHT bootstrap node and 15 s fallback */, RES_SEED };
+enum { RES_DIAL, RES_BOOTSTRAP /* DHT bootstrap node and 15 s fallback */, RES_SEED, RES_STUN };
 
 enum { ST_OPEN, ST_DRAINING, ST_CLOSING, ST_CLOSED };
 
@@ -477,6 +477,34 @@ static void add_peers(sw_swarm *s, const sw_options *o) {
   }
 }
 
+/* STUN servers (PROTOCOL.md 15.5): numeric ones now, names once resolved. */
+static void add_stun(sw_swarm *s, const sw_options *o) {
+  static const char *const defaults[] = {CONFIG_STUN_DEFAULTS};
+  const char *const *list = o->stun;
+  size_t n = o->nstun;
+  if (o->no_stun) return;
+  if (!n && !o->no_default_servers) {
+    list = defaults;
+    n = sizeof defaults / sizeof *defaults;
+  }
+  for (size_t i = 0; list && i < n; i++) {
+    char host[256];
+    uint16_t port;
+    sw_addr a;
+    if (!list[i] || addr_split_hostport(list[i], host, sizeof host, &port)) continue;
+    if (!port) port = CONFIG_STUN_PORT;
+    if (addr_parse_ip(&a, host, port) != SW_OK) resolve_async(s, host, port, RES_STUN);
+    else sw_core_add_stun_server(s->core, &a, now_ms());
+  }
+}
+
+int sw_swarm_nat(const sw_swarm *s, char *addr, size_t addrlen, const char **type) {
+  sw_addr a;
+  if (!s || !s->core || !sw_core_nat(s->core, &a, type)) return 0;
+  if (addr && addrlen) addr_format(&a, addr, addrlen);
+  return 1;
+}
+
 int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   sw_options o;
   config cfg;
@@ -495,6 +523,7 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
       (rc = start_handles(s)) != SW_OK)
     goto fail;
   add_peers(s, &o);
+  add_stun(s, &o);
   *out = s;
   return SW_OK;
 fail:
@@ -578,6 +607,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         sw_core_add_fallback(s->core, &a);
       } else if (r->purpose == RES_SEED) {
         sw_core_add_seed(s->core, &a, now_ms());
+      } else if (r->purpose == RES_STUN) {
+        sw_core_add_stun_server(s->core, &a, now_ms());
       } else {
         sw_core_dial(s->core, &a, NULL, now_ms());
       }
@@ -585,6 +616,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     kick(s);
   }
   uv_freeaddrinfo(res);
+  released(s); /* the lookup no longer holds the swarm open (SW_EV_CLOSE may follow) */
 }
 
 int sw_swarm_connect(sw_swarm *s, const char *host_port) {
@@ -616,6 +648,7 @@ static int resolve_async(sw_swarm *s, const char *host, uint16_t port, int purpo
     r->purpose = purpose;
     if (uv_getaddrinfo(s->loop, &r->req, on_resolved, host, NULL, &hints)) return SW_EINVAL;
     r->active = 1;
+    s->handles_open++; /* the swarm is not closed while a lookup may still call back */
     return SW_OK;
   }
   return SW_EFULL;

@@ -64,6 +64,7 @@ static void quiet_options(sw_options *o, events *e) {
   sw_options_init(o);
   o->bind = "127.0.0.1";
   o->lan = o->dht = o->http = 0; /* only explicit dials: stay on loopback */
+  o->no_stun = 1;
   o->on_event = on_event;
   o->user = e;
 }

@@ -366,8 +366,11 @@ static void handle_line(char *text) {
   if (!strcmp(text, "/peers")) {
     peers_cmd();
   } else if (!strcmp(text, "/nat")) {
-    /* STUN is not implemented: the NAT type is never learned and no public address. */
-    say("nat=unknown addr=LAN");
+    /* What STUN told us (PROTOCOL.md 15.5); until then, the references' words. */
+    char addr[SW_ADDRSTRLEN];
+    const char *type;
+    if (sw_swarm_nat(C.swarm, addr, sizeof addr, &type)) say("nat=%s addr=%s", type, addr);
+    else say("nat=unknown addr=LAN");
   } else if (!strcmp(text, "/quit")) {
     leave();
   } else if (!strcmp(text, "/help")) {

@@ -14,8 +14,10 @@ const char netopts_help[] =
     "  --no-lan --no-dht --no-http\n"
     "                      turn a discovery method off (--no-http: neither HTTP\n"
     "                      bootstrap nor piping servers)\n"
-    "  --no-stun           accepted and ignored, as in the references' command line:\n"
-    "                      no STUN request is ever sent\n"
+    "  --stun HOST:PORT    STUN server to learn our public address and NAT type from\n"
+    "                      (repeatable, up to 8; port 0 means 3478; default: the\n"
+    "                      references' public list unless --no-default-servers)\n"
+    "  --no-stun           send no STUN request at all\n"
     "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
     "                      leave from it and announce it (default: the --bind\n"
     "                      address if it is IPv4, else the first non-loopback\n"
@@ -26,8 +28,8 @@ const char netopts_help[] =
     "  --piping URL        piping server for the topic rendezvous (repeatable, up to\n"
     "                      8; a bare host name means https://HOST; merged with the\n"
     "                      references' four default servers)\n"
-    "  --no-default-servers  contact none of the references' third-party HTTP\n"
-    "                      servers (bootstrap or piping), only those given above\n"
+    "  --no-default-servers  contact none of the references' third-party servers\n"
+    "                      (HTTP bootstrap, piping, STUN), only those given above\n"
     "  --bootstrap HOST:PORT  DHT bootstrap node (repeatable, up to 16; a name is\n"
     "                      resolved; port 0 means 49737): the DHT learns the network\n"
     "                      from it and finds the peers of the topic\n";
@@ -64,7 +66,12 @@ int netopts_parse(netopts *n, sw_options *o, int opt, const char *arg, const cha
       return 0;
     case NETOPT_NO_LAN: o->lan = 0; return 0;
     case NETOPT_NO_DHT: o->dht = 0; return 0;
-    case NETOPT_NO_STUN: return 0; /* the references' flag: we never send STUN */
+    case NETOPT_NO_STUN: o->no_stun = 1; return 0;
+    case NETOPT_STUN:
+      if (o->nstun == 8) return too_many(prog, 8, "stun");
+      n->stun[o->nstun++] = arg; /* checked by sw_swarm_new (SW_EINVAL) */
+      o->stun = n->stun;
+      return 0;
     case NETOPT_NO_HTTP: o->http = 0; return 0;
     case NETOPT_NO_DEFAULTS: o->no_default_servers = 1; return 0;
     case NETOPT_LAN_ADDR: {

@@ -14,7 +14,7 @@
 enum {
   NETOPT_PORT = 1000, NETOPT_BIND, NETOPT_CONNECT, NETOPT_MAX_PEERS, NETOPT_NO_LAN,
   NETOPT_NO_DHT, NETOPT_NO_STUN, NETOPT_NO_HTTP, NETOPT_LAN_ADDR, NETOPT_PEER_CACHE,
-  NETOPT_BOOT_HTTP, NETOPT_PIPING, NETOPT_NO_DEFAULTS, NETOPT_BOOTSTRAP
+  NETOPT_BOOT_HTTP, NETOPT_PIPING, NETOPT_NO_DEFAULTS, NETOPT_BOOTSTRAP, NETOPT_STUN
 };
 
 /* The struct option entries, to place inside a tool's table. */
@@ -29,13 +29,14 @@ enum {
   {"bootstrap-http", required_argument, 0, NETOPT_BOOT_HTTP},                              \
   {"piping", required_argument, 0, NETOPT_PIPING},                                         \
   {"no-default-servers", no_argument, 0, NETOPT_NO_DEFAULTS},                              \
-  {"bootstrap", required_argument, 0, NETOPT_BOOTSTRAP}
+  {"bootstrap", required_argument, 0, NETOPT_BOOTSTRAP},                                   \
+  {"stun", required_argument, 0, NETOPT_STUN}
 
 /* Storage for the lists sw_options points into: keep it alive as long as the options. */
 typedef struct netopts {
   const char *connects[NETOPTS_MAX_CONNECT];
   int nconnect;
-  const char *boot_dht[16], *boot_http[8], *piping[8];
+  const char *boot_dht[16], *boot_http[8], *piping[8], *stun[8];
 } netopts;
 
 /* The --help lines for the options above (the peer-cache line is the tool's own). */

@@ -290,6 +290,9 @@ int main(int argc, char **argv) {
   /* The node is an HTTP bootstrap server, not a client of others: it contacts no HTTP
    * server (least of all the references' third-party defaults, D23). */
   o.http = 0;
+  /* Nor a STUN client of the references' public servers: a node an operator runs sits
+   * at a known public address. */
+  o.no_stun = 1;
   /* The DHT socket on n.dht_port is the DHT module's (src/core/dht.*): a bootstrap node
    * answers every DHT request and keeps the topic records (capped, expiring). */
   o.dht = 1;
