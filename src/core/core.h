@@ -50,7 +50,8 @@ typedef struct sw_core_config {
   const char *const *piping;         /* piping server URLs, or host names (copied) */
   size_t n_piping;
   int no_default_servers;            /* 1: none of the references' third-party servers */
-  int nat; /* 1: learn our public address and NAT type with STUN (nat.h) */
+  int nat;   /* 1: learn our public address and NAT type with STUN (nat.h) */
+  int intro; /* 1: introductions for coordinated hole punching (intro.h) */
   /* The modules to run, NULL-terminated (core_internal.h); NULL: core_default_modules. */
   const struct core_module_def *const *modules;
   /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */

@@ -134,6 +134,8 @@ typedef struct core_module {
    * direct datagrams only: return 1 only for what the module can prove is its own (a
    * transaction id it waits for); the datagram is then consumed. */
   int (*claim)(void *m, const sw_addr *from, const uint8_t *buf, size_t len, uint64_t now);
+  /* The meet gate started a dial (full_id: NULL when discovery gave none). */
+  void (*on_meet)(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now);
   void (*on_connection)(void *m, const uint8_t wire[8], const sw_addr *addr, uint64_t now);
   void (*on_disconnect)(void *m, const uint8_t wire[8], uint64_t now);
   void (*on_join)(void *m, uint64_t now);

@@ -102,7 +102,9 @@ int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t 
   if (paths_find_peer(c, &path, &pi) || dial_find(c, addr)) return SW_OK;
   if (c->meet_tokens < 1) return SW_EFULL;
   c->meet_tokens -= 1;
-  return sw_core_dial(c, addr, full_id, now);
+  int rc = sw_core_dial(c, addr, full_id, now);
+  if (rc == SW_OK) FOR_MODULES(c, m) if (m->on_meet) m->on_meet(m->state, addr, full_id, now);
+  return rc;
 }
 
 int core_dial_path(sw_core *c, const core_path *path, uint64_t now) {

@@ -5,6 +5,7 @@
 #include "core_internal.h"
 #include "dht.h"
 #include "httpboot.h"
+#include "intro.h"
 #include "lan.h"
 #include "nat.h"
 #include "peercache.h"
@@ -16,6 +17,6 @@
 const core_module_def *const core_default_modules[] = {
     &peercache_module, &pex_module,    &lan_module,  &dht_module,
     &httpboot_module,  &piping_module, &sync_module, &seeds_module,
-    &nat_module,
+    &nat_module,       &intro_module,
     NULL,
 };

@@ -121,6 +121,7 @@ int config_from_options(config *c, const sw_options *o) {
                              .n_piping = o->n_piping,
                              .no_default_servers = o->no_default_servers,
                              .nat = !o->no_stun && (o->nstun || !o->no_default_servers),
+                             .intro = 1,
                              .dht = o->dht ? &c->dht : NULL};
   return SW_OK;
 }

@@ -1,0 +1,201 @@
+/* Introductions: see intro.h. */
+#include "intro.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "wire.h"
+
+typedef struct asked {
+  uint8_t target[8];
+  uint64_t at;
+} asked;
+
+typedef struct intro {
+  sw_core *c;
+  asked recent[INTRO_TARGETS]; /* targets we asked about, oldest replaced */
+  double tokens;
+  uint64_t refill_at;
+  intro_stats st;
+} intro;
+
+/* ---- codec -------------------------------------------------------------------- */
+
+int intro_decode(const uint8_t *b, size_t len, intro_msg *m) {
+  size_t off;
+  memset(m, 0, sizeof *m);
+  if (len < 1) return SW_EINVAL;
+  m->type = b[0];
+  if (m->type == WIRE_RELAY_REQ) {
+    if (len < 18) return SW_EINVAL;
+    memcpy(m->requester, b + 1, 8);
+    memcpy(m->target, b + 9, 8);
+    off = 17;
+  } else if (m->type == WIRE_RELAY_FWD) {
+    if (len < 10) return SW_EINVAL;
+    memcpy(m->requester, b + 1, 8);
+    off = 9;
+  } else {
+    return SW_EINVAL;
+  }
+  size_t l = b[off];
+  char ip[46];
+  if (l == 0 || l >= sizeof ip || off + 1 + l + 2 != len) return SW_EINVAL;
+  memcpy(ip, b + off + 1, l);
+  ip[l] = 0;
+  uint16_t port = wire_get16(b + off + 1 + l);
+  if (!port || addr_parse_ip(&m->addr, ip, port) != SW_OK) return SW_EINVAL;
+  return SW_OK;
+}
+
+size_t intro_encode(uint8_t *out, const intro_msg *m) {
+  char ip[46];
+  if (addr_format_ip(&m->addr, ip, sizeof ip) <= 0) return 0;
+  size_t l = strlen(ip), off;
+  out[0] = m->type;
+  memcpy(out + 1, m->requester, 8);
+  if (m->type == WIRE_RELAY_REQ) {
+    memcpy(out + 9, m->target, 8);
+    off = 17;
+  } else {
+    off = 9;
+  }
+  out[off] = (uint8_t)l;
+  memcpy(out + off + 1, ip, l);
+  wire_put16(out + off + 1 + l, m->addr.port);
+  return off + 1 + l + 2;
+}
+
+/* ---- asking ------------------------------------------------------------------ */
+
+/* Whether to ask about this target now (one request per INTRO_TARGET_MS). */
+static int ask_now(intro *in, const uint8_t target[8], uint64_t now) {
+  asked *oldest = &in->recent[0];
+  for (int i = 0; i < INTRO_TARGETS; i++) {
+    asked *a = &in->recent[i];
+    if (a->at && memcmp(a->target, target, 8) == 0) {
+      if (now - a->at < INTRO_TARGET_MS) return 0;
+      a->at = now;
+      return 1;
+    }
+    if (a->at < oldest->at) oldest = a;
+  }
+  memcpy(oldest->target, target, 8);
+  oldest->at = now ? now : 1;
+  return 1;
+}
+
+/* Our address for the request: the public one with its mapped port, else the LAN one.
+ * A libsetowire relay uses what it sees instead; a reference relay uses this. */
+static const sw_addr *own_addr(sw_core *c) {
+  const sw_addr *pub = core_public_addr(c, 4);
+  if (pub && pub->port) return pub;
+  const sw_addr *lan = core_lan_addr(c);
+  return lan->family && lan->port ? lan : NULL;
+}
+
+static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  intro *in = m;
+  (void)addr;
+  if (!full_id || !ask_now(in, full_id, now)) return;
+  const sw_addr *me = own_addr(in->c);
+  if (!me) return;
+  intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me};
+  memcpy(req.requester, core_identity(in->c)->id, 8);
+  memcpy(req.target, full_id, 8);
+  uint8_t frame[INTRO_FRAME_MAX];
+  size_t n = intro_encode(frame, &req);
+  if (!n) return;
+  sw_core_peer_info peers[INTRO_ASK_PEERS * 4];
+  size_t np = sw_core_peers(in->c, peers, sizeof peers / sizeof *peers), asked_n = 0;
+  for (size_t i = 0; i < np && i < sizeof peers / sizeof *peers && asked_n < INTRO_ASK_PEERS;
+       i++) {
+    if (!peers[i].verified || memcmp(peers[i].wire_id, full_id, 8) == 0) continue;
+    if (core_send_ctrl(in->c, peers[i].wire_id, frame, n) == SW_OK) {
+      asked_n++;
+      in->st.requests_sent++;
+    }
+  }
+}
+
+/* ---- answering ------------------------------------------------------------------- */
+
+static int fwd_allowed(intro *in, uint64_t now) {
+  if (now > in->refill_at) {
+    in->tokens += (double)(now - in->refill_at) * INTRO_FWD_PER_S / 1000.0;
+    if (in->tokens > INTRO_FWD_BURST) in->tokens = INTRO_FWD_BURST;
+    in->refill_at = now;
+  }
+  if (in->tokens < 1) return 0;
+  in->tokens -= 1;
+  return 1;
+}
+
+static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size_t len,
+                        uint64_t now) {
+  intro *in = m;
+  uint8_t sender[8];
+  intro_msg msg;
+  /* D6, D25: introductions only from peers that proved their key on this path. */
+  if (!core_verified_peer(in->c, from, sender) || intro_decode(buf, len, &msg)) {
+    in->st.refused++;
+    return;
+  }
+  if (msg.type == WIRE_RELAY_REQ) {
+    in->st.requests_in++;
+    /* Only in the sender's own name, only to a peer we have, and at our pace. */
+    if (memcmp(msg.requester, sender, 8) != 0 || !core_connected(in->c, msg.target) ||
+        memcmp(msg.target, sender, 8) == 0 || !fwd_allowed(in, now)) {
+      in->st.refused++;
+      return;
+    }
+    /* The address we see the requester at is its NAT's mapping: the one the target can
+     * punch toward. A relayed requester has none to give. */
+    if (from->relayed) return;
+    intro_msg fwd = {.type = WIRE_RELAY_FWD, .addr = from->addr};
+    memcpy(fwd.requester, sender, 8);
+    uint8_t frame[INTRO_FRAME_MAX];
+    size_t n = intro_encode(frame, &fwd);
+    if (n && core_send_ctrl(in->c, msg.target, frame, n) == SW_OK) in->st.forwards_sent++;
+    return;
+  }
+  in->st.forwards_in++;
+  if (memcmp(msg.requester, core_identity(in->c)->id, 8) == 0 ||
+      core_connected(in->c, msg.requester))
+    return;
+  /* The meet gate dials (rate-limited, D19); the HELLO that answers proves the key. */
+  if (core_meet(in->c, &msg.addr, NULL, now) == SW_OK) in->st.dials++;
+}
+
+/* ---- module ------------------------------------------------------------------------ */
+
+static size_t intro_memory(const void *m) {
+  (void)m;
+  return sizeof(intro);
+}
+
+static int intro_attach(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  static const uint8_t frames[] = {WIRE_RELAY_REQ, WIRE_RELAY_FWD};
+  if (!cfg->intro) return SW_OK;
+  intro *in = calloc(1, sizeof *in);
+  if (!in) return SW_ENOMEM;
+  in->c = c;
+  in->tokens = INTRO_FWD_BURST;
+  in->refill_at = now;
+  core_module m = {.name = "intro", .frames = frames, .nframes = sizeof frames,
+                   .on_frame = intro_frame, .on_meet = intro_meet, .free = free,
+                   .memory = intro_memory, .state = in};
+  int rc = core_add_module(c, &m);
+  if (rc) free(in);
+  return rc;
+}
+
+const core_module_def intro_module = {"intro", intro_attach};
+
+int intro_get_stats(sw_core *c, intro_stats *out) {
+  intro *in = core_module_state(c, "intro");
+  if (!in) return SW_EINVAL;
+  *out = in->st;
+  return SW_OK;
+}

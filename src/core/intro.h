@@ -1,0 +1,49 @@
+/* Introductions (PROTOCOL.md 11.7, 15.6): coordinated hole punching through a peer
+ * connected to both sides. When the meet gate starts a dial to a peer whose id discovery
+ * gave, we also send RELAY_REQ (requester, target, our public address) to a few of our
+ * verified peers; a peer connected to the target passes it on as RELAY_FWD with the
+ * address it sees the requester at (peer-reflexive: the mapping the requester's NAT made,
+ * whatever the request claims), and the target dials that address at once. Both sides
+ * then send their HELLOs at about the same time, which is what opens two cone NATs.
+ * Reference relays answer RELAY_REQ the same way (with the claimed address), and a
+ * reference target dials on RELAY_FWD.
+ *
+ * Stricter than the references (D25): both frames only from verified peers; a request
+ * only in the sender's own name; a forward only to a connected target; every send and
+ * every dial rate-limited. */
+#ifndef SW_CORE_INTRO_H
+#define SW_CORE_INTRO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "core.h"
+
+#define INTRO_ASK_PEERS 4      /* ours: peers asked to introduce us to one target */
+#define INTRO_TARGET_MS 10000  /* ours: one request per target this often at most */
+#define INTRO_TARGETS 64       /* ours: targets remembered for that */
+#define INTRO_FWD_PER_S 10     /* ours: forwards a relay sends per second ... */
+#define INTRO_FWD_BURST 20     /* ... and in a burst */
+#define INTRO_FRAME_MAX (1 + 8 + 8 + 1 + 45 + 2)
+
+typedef struct intro_msg {
+  uint8_t type;         /* WIRE_RELAY_REQ or WIRE_RELAY_FWD */
+  uint8_t requester[8];
+  uint8_t target[8];    /* RELAY_REQ only */
+  sw_addr addr;         /* the requester's address as the frame gives it */
+} intro_msg;
+
+/* Decode RELAY_REQ / RELAY_FWD (the IP is numeric text, IPv4 or IPv6). 0 or SW_EINVAL. */
+int intro_decode(const uint8_t *buf, size_t len, intro_msg *out);
+/* Encode into out (INTRO_FRAME_MAX bytes); returns the length, 0 when addr has no family. */
+size_t intro_encode(uint8_t *out, const intro_msg *m);
+
+typedef struct intro_stats {
+  uint64_t requests_sent, requests_in, forwards_sent, forwards_in, dials, refused;
+} intro_stats;
+int intro_get_stats(sw_core *c, intro_stats *out);
+
+extern const struct core_module_def intro_module;
+
+#endif
