@@ -80,6 +80,8 @@ typedef struct sw_event {
   const char *key;       /* SYNC: the key (NUL-terminated), valid during the callback */
   const sw_peer_entry *peers; /* PEERS: the list, valid during the callback */
   size_t npeers;
+  const uint8_t *via;   /* CONNECTION: the relay's wire id when the session runs
+                           through one (PROTOCOL.md 15.7), NULL when direct */
   const char *nat_type; /* NAT: "open", "full_cone", "restricted_cone", "symmetric" or
                            "unknown" (PROTOCOL.md 15.2); addr: our public "ip:port" */
 } sw_event;
@@ -160,9 +162,10 @@ typedef struct sw_options {
    * (14.3). The strings are not kept. */
   const char *const *seeds;
   size_t nseeds;
-  /* 1: announce this node as a relay: `relay:` records for the joined topic in the DHT
-   * (PROTOCOL.md 14.6, 15.3), at the address the DHT learnt for us. That is all it
-   * does: the library relays no traffic. Default 0. */
+  /* 1: serve as a relay: carry the (end-to-end encrypted) traffic of peers that cannot
+   * punch to each other (PROTOCOL.md 15.7, bounded per circuit and per peer), and
+   * announce `relay:` records for the joined topic in the DHT (14.6, 15.3). A node whose
+   * NAT type is found open or full cone serves without it. Default 0. */
   int relay;
   /* STUN (PROTOCOL.md 15.5): our public address and NAT type, learnt from the main
    * socket and reported with SW_EV_NAT. Servers as "host:port" text (names are resolved;

@@ -52,6 +52,8 @@ typedef struct sw_core_config {
   int no_default_servers;            /* 1: none of the references' third-party servers */
   int nat;   /* 1: learn our public address and NAT type with STUN (nat.h) */
   int intro; /* 1: introductions for coordinated hole punching (intro.h) */
+  int relayed;     /* 1: relayed connections (relay.h): dial through relays when needed */
+  int relay_serve; /* 1: also carry others' traffic as a relay */
   /* The modules to run, NULL-terminated (core_internal.h); NULL: core_default_modules. */
   const struct core_module_def *const *modules;
   /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */

@@ -6,6 +6,7 @@
 
 #include "core_internal.h"
 #include "natclass.h"
+#include "relay.h"
 #include "stun.h"
 
 /* What a request in flight is for. */
@@ -112,6 +113,8 @@ static void report(nat *n, const sw_addr *mapped, nat_type type, uint64_t now) {
   n->reported = 1;
   n->published = *mapped;
   n->type = type;
+  /* PROTOCOL.md 15.3: a node anyone can reach serves as a relay for those who cannot. */
+  if (type == NAT_TYPE_OPEN || type == NAT_TYPE_FULL_CONE) relay_serve(n->c, 1);
   char text[SW_ADDRSTRLEN];
   addr_format(mapped, text, sizeof text);
   sw_event ev = {.type = SW_EV_NAT, .addr = text, .nat_type = natclass_type_name(type)};

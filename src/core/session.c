@@ -187,7 +187,8 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   uint8_t id[8];
   memcpy(id, p->wire_id, 8);
   addr_format(&from->addr, text, sizeof text);
-  sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text};
+  sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text,
+                 .via = from->relayed ? from->via : NULL};
   engine_emit(c, &ev);
   sw_addr where = from->addr;
   FOR_MODULES(c, m) if (m->on_connection) m->on_connection(m->state, id, &where, now);

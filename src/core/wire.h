@@ -24,6 +24,9 @@ enum {
   WIRE_RELAY_ANN = 0x20,
   WIRE_RELAY_REQ = 0x21,
   WIRE_RELAY_FWD = 0x22,
+  /* Extension between libsetowire peers (PROTOCOL.md 15.7): a datagram carried by a
+   * relay for two peers that cannot punch. */
+  WIRE_CIRCUIT = 0x24,
   WIRE_PEX = 0x30,
   /* Extension between libsetowire peers (PROTOCOL.md 21.2): a control
    * frame encrypted with the session keys. Not in the reference registry, so reference

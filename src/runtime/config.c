@@ -122,6 +122,8 @@ int config_from_options(config *c, const sw_options *o) {
                              .no_default_servers = o->no_default_servers,
                              .nat = !o->no_stun && (o->nstun || !o->no_default_servers),
                              .intro = 1,
+                             .relayed = 1,
+                             .relay_serve = o->relay,
                              .dht = o->dht ? &c->dht : NULL};
   return SW_OK;
 }

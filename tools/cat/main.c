@@ -222,8 +222,15 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     }
     case SW_EV_CONNECTION:
       crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
-      if (c->events)
+      if (c->events && ev->via) {
+        char via[2 * SW_WIRE_ID_LEN + 1];
+        crypto_hex_encode(ev->via, SW_WIRE_ID_LEN, via);
+        fprintf(stderr,
+                "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\",\"via\":\"%s\"}\n", id,
+                ev->addr, via);
+      } else if (c->events) {
         fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
+      }
       if (!c->connected_once) {
         c->connected_once = 1;
         send_lines(c);

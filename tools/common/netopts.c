@@ -18,6 +18,8 @@ const char netopts_help[] =
     "                      (repeatable, up to 8; port 0 means 3478; default: the\n"
     "                      references' public list unless --no-default-servers)\n"
     "  --no-stun           send no STUN request at all\n"
+    "  --relay             serve as a relay for peers that cannot punch to each other\n"
+    "                      (their traffic stays end-to-end encrypted; bounded)\n"
     "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
     "                      leave from it and announce it (default: the --bind\n"
     "                      address if it is IPv4, else the first non-loopback\n"
@@ -67,6 +69,7 @@ int netopts_parse(netopts *n, sw_options *o, int opt, const char *arg, const cha
     case NETOPT_NO_LAN: o->lan = 0; return 0;
     case NETOPT_NO_DHT: o->dht = 0; return 0;
     case NETOPT_NO_STUN: o->no_stun = 1; return 0;
+    case NETOPT_RELAY: o->relay = 1; return 0;
     case NETOPT_STUN:
       if (o->nstun == 8) return too_many(prog, 8, "stun");
       n->stun[o->nstun++] = arg; /* checked by sw_swarm_new (SW_EINVAL) */

@@ -1,0 +1,221 @@
+/* Relayed connections: see relay.h. */
+#include "relay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "wire.h"
+
+enum { TO_RELAY = 0, FROM_RELAY = 1 };
+
+typedef struct circuit {
+  int used;
+  uint8_t a[8], b[8]; /* the two ends, in the order the first datagram went */
+  uint64_t started, last, bytes;
+} circuit;
+
+typedef struct pending {
+  int used;
+  uint8_t id[20];
+  uint64_t due;
+} pending;
+
+typedef struct relay {
+  sw_core *c;
+  int serving;
+  circuit circ[RELAY_CIRCUITS];
+  pending pend[RELAY_PENDING];
+  relay_stats st;
+  uint8_t buf[WIRE_UDP_MAX];
+} relay;
+
+/* ---- the far end's side: sending through a relay ----------------------------------- */
+
+static int wrap_send(void *st, const core_path *to, const uint8_t *frame, size_t len) {
+  relay *r = st;
+  if (len + RELAY_HDR > sizeof r->buf) return SW_EMSGSIZE;
+  r->buf[0] = WIRE_CIRCUIT;
+  r->buf[1] = TO_RELAY;
+  memcpy(r->buf + 2, to->far, 8);
+  memcpy(r->buf + RELAY_HDR, frame, len);
+  /* the relay is a connected peer: the request goes in that session's batch */
+  return core_send_ctrl(r->c, to->via, r->buf, RELAY_HDR + len);
+}
+
+/* ---- the relay's side ---------------------------------------------------------------- */
+
+static int same_pair(const circuit *k, const uint8_t x[8], const uint8_t y[8]) {
+  return (memcmp(k->a, x, 8) == 0 && memcmp(k->b, y, 8) == 0) ||
+         (memcmp(k->a, y, 8) == 0 && memcmp(k->b, x, 8) == 0);
+}
+
+/* The circuit between x and y, opened when the bounds allow; NULL when refused. */
+static circuit *circuit_for(relay *r, const uint8_t x[8], const uint8_t y[8], uint64_t now) {
+  circuit *free_slot = NULL;
+  int per_x = 0;
+  for (int i = 0; i < RELAY_CIRCUITS; i++) {
+    circuit *k = &r->circ[i];
+    if (k->used && now - k->last > RELAY_IDLE_MS) k->used = 0;
+    if (!k->used) {
+      if (!free_slot) free_slot = k;
+      continue;
+    }
+    if (same_pair(k, x, y)) return k;
+    per_x += memcmp(k->a, x, 8) == 0 || memcmp(k->b, x, 8) == 0;
+  }
+  if (!free_slot || per_x >= RELAY_PER_PEER) return NULL;
+  memset(free_slot, 0, sizeof *free_slot);
+  free_slot->used = 1;
+  memcpy(free_slot->a, x, 8);
+  memcpy(free_slot->b, y, 8);
+  free_slot->started = free_slot->last = now;
+  r->st.circuits++;
+  return free_slot;
+}
+
+static void forward(relay *r, const uint8_t sender[8], const uint8_t *buf, size_t len,
+                    uint64_t now) {
+  const uint8_t *target = buf + 2;
+  circuit *k = NULL;
+  if (r->serving && core_connected(r->c, target) && memcmp(target, sender, 8) != 0)
+    k = circuit_for(r, sender, target, now);
+  if (!k || k->bytes + len > RELAY_CIRCUIT_BYTES || now - k->started > RELAY_CIRCUIT_MS) {
+    r->st.refused++;
+    return;
+  }
+  memcpy(r->buf, buf, len);
+  r->buf[1] = FROM_RELAY;
+  memcpy(r->buf + 2, sender, 8); /* the origin, as this relay vouches for it */
+  if (core_send_ctrl(r->c, target, r->buf, len) != SW_OK) {
+    r->st.refused++;
+    return;
+  }
+  k->bytes += len;
+  k->last = now;
+  r->st.forwarded++;
+  r->st.forwarded_bytes += len;
+}
+
+static void relay_frame(void *m, const core_path *from, const uint8_t *buf, size_t len,
+                        uint64_t now) {
+  relay *r = m;
+  uint8_t sender[8];
+  /* Only from a peer that proved its key on this path (D6), never nested in a relay. */
+  if (len <= RELAY_HDR || from->relayed || !core_verified_peer(r->c, from, sender) ||
+      buf[1] > FROM_RELAY) {
+    r->st.refused++;
+    return;
+  }
+  if (buf[1] == TO_RELAY) {
+    forward(r, sender, buf, len, now);
+    return;
+  }
+  /* We are the far end: the inner datagram re-enters on the relayed path. */
+  core_path path = {.addr = from->addr, .relayed = 1};
+  memcpy(path.via, sender, 8);
+  memcpy(path.far, buf + 2, 8);
+  r->st.delivered++;
+  core_datagram_relayed(r->c, &path, buf + RELAY_HDR, len - RELAY_HDR, now);
+}
+
+/* ---- falling back to a relay ---------------------------------------------------------- */
+
+static void relay_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  relay *r = m;
+  (void)addr;
+  if (!full_id) return;
+  pending *slot = NULL;
+  for (int i = 0; i < RELAY_PENDING; i++) {
+    pending *p = &r->pend[i];
+    if (p->used && memcmp(p->id, full_id, 20) == 0) return; /* already watched */
+    if (!p->used && !slot) slot = p;
+  }
+  if (!slot) return;
+  slot->used = 1;
+  memcpy(slot->id, full_id, 20);
+  slot->due = now + RELAY_AFTER_MS;
+}
+
+/* Dial the peer through up to RELAY_TRY libsetowire peers we hold a session with. */
+static void dial_relayed(relay *r, const uint8_t id[20], uint64_t now) {
+  sw_core_peer_info peers[16];
+  size_t n = sw_core_peers(r->c, peers, 16), tried = 0;
+  for (size_t i = 0; i < n && i < 16 && tried < RELAY_TRY; i++) {
+    if (!peers[i].verified || peers[i].reference || memcmp(peers[i].wire_id, id, 8) == 0)
+      continue;
+    core_path path = {.addr = peers[i].addr, .relayed = 1};
+    memcpy(path.via, peers[i].wire_id, 8);
+    memcpy(path.far, id, 8);
+    if (core_dial_path(r->c, &path, now) == SW_OK) {
+      tried++;
+      r->st.dials++;
+    }
+  }
+}
+
+static void relay_timeout(void *m, uint64_t now) {
+  relay *r = m;
+  for (int i = 0; i < RELAY_PENDING; i++) {
+    pending *p = &r->pend[i];
+    if (!p->used || now < p->due) continue;
+    p->used = 0;
+    if (!core_connected(r->c, p->id)) dial_relayed(r, p->id, now);
+  }
+}
+
+static uint64_t relay_deadline(const void *m) {
+  const relay *r = m;
+  uint64_t t = UINT64_MAX;
+  for (int i = 0; i < RELAY_PENDING; i++)
+    if (r->pend[i].used && r->pend[i].due < t) t = r->pend[i].due;
+  return t;
+}
+
+static void relay_close(void *m, uint64_t now) {
+  relay *r = m;
+  (void)now;
+  memset(r->pend, 0, sizeof r->pend);
+  r->serving = 0;
+}
+
+static size_t relay_memory(const void *m) {
+  (void)m;
+  return sizeof(relay);
+}
+
+static int relay_attach(sw_core *c, const sw_core_config *cfg, uint64_t now) {
+  static const uint8_t frames[] = {WIRE_CIRCUIT};
+  (void)now;
+  if (!cfg->relayed) return SW_OK;
+  relay *r = calloc(1, sizeof *r);
+  if (!r) return SW_ENOMEM;
+  r->c = c;
+  r->serving = cfg->relay_serve;
+  core_module m = {.name = "relay", .frames = frames, .nframes = 1, .on_frame = relay_frame,
+                   .on_meet = relay_meet, .on_timeout = relay_timeout,
+                   .deadline = relay_deadline, .on_close = relay_close, .free = free,
+                   .memory = relay_memory, .state = r};
+  int rc = core_add_module(c, &m);
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  core_set_relay(c, wrap_send, r);
+  return SW_OK;
+}
+
+const core_module_def relay_module = {"relay", relay_attach};
+
+void relay_serve(sw_core *c, int on) {
+  relay *r = core_module_state(c, "relay");
+  if (r) r->serving = on;
+}
+
+int relay_get_stats(sw_core *c, relay_stats *out, int *serving) {
+  relay *r = core_module_state(c, "relay");
+  if (!r) return SW_EINVAL;
+  if (out) *out = r->st;
+  if (serving) *serving = r->serving;
+  return SW_OK;
+}
