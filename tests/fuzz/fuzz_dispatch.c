@@ -443,6 +443,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .store_cache_bytes = 2u << 20,
                         .pex = 1,
                         .peer_cache = 1,
+                        .intro = 1,       /* RELAY_REQ / RELAY_FWD from the peers */
+                        .relayed = 1,     /* CIRCUIT, both directions, and relayed paths */
+                        .relay_serve = 1,
                         .random = fuzz_random,
                         .on_event = on_event};
   if (!size) return 0;
