@@ -17,6 +17,8 @@ A node bound to 127.0.0.1 serves STUN there and on 127.0.0.2 (Linux loopback has
              stun_dropped in the SIGUSR1 stats
   limit      500 requests from one source get at most the burst plus the rate's worth of
              answers, counted as stun_limited; another source is still answered
+  sources    1100 new sources are answered, the table stays at 1024, the least recently
+             seen replaced, sources old and new still answered
   ipv6       a node bound to ::1 answers with an IPv6 XOR-MAPPED-ADDRESS (when ::1 exists)
 The node is stopped by PID (SIGTERM) and must exit 0.
 
@@ -148,6 +150,13 @@ def check_usage(bindir):
         p = subprocess.run([exe, '--http-port', '0'] + bad, capture_output=True, timeout=10)
         assert p.returncode == 2, (bad, p)
         assert b'stun' in p.stderr, (bad, p.stderr)
+    # a STUN port that cannot be bound is a runtime error, said in one line
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(('127.0.0.1', 0))
+        p = subprocess.run([exe, '--http-port', '0', '--dht-port', '0', '--bind', '127.0.0.1',
+                            '--stun-port', str(busy.getsockname()[1])],
+                           capture_output=True, timeout=10)
+        assert p.returncode == 1 and b'cannot serve STUN' in p.stderr, p
     text = subprocess.run([exe, '--help'], capture_output=True, timeout=10).stdout.decode()
     for flag in ('--stun-port', '--stun-alt-ip', '--stun-alt-port'):
         assert flag in text, f'--help does not mention {flag}'
@@ -277,6 +286,31 @@ def check_limit(n, port):
     print(f'  {got} of 500 answered in {elapsed:.2f}s', file=sys.stderr)
 
 
+def check_sources(n, port):
+    """More sources than the table holds: each new one starts with a full bucket, the
+    least recently seen are replaced, the table stays at its bound, and sources both
+    replaced and kept are still found and answered."""
+    msg = request()[0]
+    answered = 0
+    for i in range(1100):
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.bind((f'127.1.{i >> 8}.{i & 255}', 0))
+        c.settimeout(1.0)
+        c.sendto(msg, ('127.0.0.1', port))
+        try:
+            c.recvfrom(2048)
+            answered += 1
+        except socket.timeout:
+            pass
+        c.close()
+    assert answered >= 1095, f'{answered} of 1100 new sources answered'
+    st = stats(n)
+    assert st['stun_sources'] == 1024, st
+    for src in ('127.1.0.0', '127.1.4.75', '127.0.0.3'):  # replaced, recent, replaced
+        r, _, me = ask(('127.0.0.1', port), src=src)
+        assert r['xor_mapped'] == me, (src, r, me)
+
+
 def stop(n):
     os.kill(n.pid, signal.SIGTERM)
     n.expect('close', 10)
@@ -322,6 +356,7 @@ def main():
         part('coturn', check_coturn, port)
         part('garbage', check_garbage, n, port)
         part('limit', check_limit, n, port)
+        part('sources', check_sources, n, port)
         st = stats(n)
         for k in ('stun_answered', 'stun_dropped', 'stun_limited', 'stun_unsent',
                   'stun_sources'):

@@ -148,7 +148,7 @@ static int build_config(const stunrt_config *c, stunsrv_config *out, unsigned *w
     return -1;
   }
   if (!c->bind) *wild = 3u;
-  else if (unspecified(&out->ip[0])) *wild = out->ip[0].family == 6 ? 2u : 1u;
+  else if (unspecified(&out->ip[0])) *wild = out->ip[0].family == 6 ? 3u : 1u; /* :: is both */
   if ((c->alt_ip || c->alt_port) && *wild) {
     snprintf(err, n,
              "--stun-alt-ip and --stun-alt-port need --bind with one specific address: the "
