@@ -1,7 +1,8 @@
 /* setowire-node: a long-running node for operators. It is a peer like any other (so
  * it can serve as a seed, a DHT bootstrap node and, with --relay, a relay) and serves
  * the HTTP bootstrap endpoints POST /announce and GET /peers (PROTOCOL.md 14.5) that
- * the references and setowire-cat --bootstrap-http query. The contract is in --help
+ * the references and setowire-cat --bootstrap-http query and, with --stun-port, a STUN
+ * server (RFC 8489 Binding, RFC 5780 with an alternate address and port). The contract is in --help
  * and README.md; scripts depend on the flags and on the --events lines. */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +14,7 @@
 #include <uv.h>
 
 #include "bootsrv.h"
+#include "stunsrv_rt.h"
 #include "setowire.h"
 #include "hex.h"
 
@@ -27,9 +29,10 @@ typedef struct node {
   uv_loop_t loop;
   sw_swarm *swarm;
   bootsrv *http;
+  stunrt *stun;
   int events, quiet, relay;
-  int closing, swarm_closed, http_closed;
-  unsigned dht_port, http_port;
+  int closing, swarm_closed, http_closed, stun_closed;
+  unsigned dht_port, http_port, stun_port;
   uint64_t started_ms, connections, disconnects;
   uv_signal_t sigint, sigterm, sigusr1;
 } node;
@@ -58,10 +61,17 @@ static void usage(FILE *f) {
       "  --http-ttl S         seconds an entry lives without a new announce (default %u)\n"
       "  --http-per-source N  entries one client address may hold (default %u)\n"
       "  --http-peers N       records in one GET /peers answer (default %u)\n"
+      "  --stun-port N        answer STUN Binding requests on UDP port N (default 0: no\n"
+      "                       STUN server; 3478 is the usual port). Each source IP gets\n"
+      "                       at most %u answers a second (bursts of %u)\n"
+      "  --stun-alt-ip ADDR   a second local address for RFC 5780 NAT discovery\n"
+      "                       (OTHER-ADDRESS, CHANGE-REQUEST); needs --bind ADDR0 with\n"
+      "                       one specific address of the same family\n"
+      "  --stun-alt-port N    a second STUN port for the same; needs --bind ADDR0\n"
       "  --events             JSON event lines on standard error, the first being\n"
       "                       {\"event\":\"listening\",\"id\":HEX,\"dht_port\":N,\"http_port\":N,\n"
-      "                       \"port\":N}; then connection, disconnect, announce, stats,\n"
-      "                       close\n"
+      "                       \"port\":N,\"stun_port\":N}; then connection, disconnect,\n"
+      "                       announce, stats, close\n"
       "  --quiet              no log lines (events still go out with --events)\n"
       "  --help               this text\n"
       "\n"
@@ -69,7 +79,7 @@ static void usage(FILE *f) {
       "exit status: 0 after a signal-requested shutdown; 1 on a runtime error (a port\n"
       "that cannot be bound); 2 on bad usage.\n",
       DEFAULT_DHT_PORT, DEFAULT_HTTP_PORT, DEFAULT_HTTP_MAX, DEFAULT_HTTP_TTL,
-      DEFAULT_PER_SOURCE, DEFAULT_PEERS_MAX);
+      DEFAULT_PER_SOURCE, DEFAULT_PEERS_MAX, STUNRT_RATE, STUNRT_BURST);
 }
 
 
@@ -85,30 +95,38 @@ static void logf_(node *n, const char *level, const char *msg, const char *kv) {
 
 static void stats_line(node *n) {
   bootsrv_stats st = {0};
+  stunrt_stats ss = {0};
   if (n->http) bootsrv_get_stats(n->http, &st);
+  if (n->stun) stunrt_get_stats(n->stun, &ss);
   size_t peers = n->swarm ? sw_swarm_peer_count(n->swarm) : 0;
   unsigned long long up = (unsigned long long)((now_ms() - n->started_ms) / 1000);
   if (n->events)
     fprintf(stderr,
             "{\"event\":\"stats\",\"uptime_s\":%llu,\"peers\":%zu,\"connections\":%llu,"
             "\"disconnects\":%llu,\"http_entries\":%zu,\"announces\":%llu,\"gets\":%llu,"
-            "\"rejected\":%llu,\"expired\":%llu}\n",
+            "\"rejected\":%llu,\"expired\":%llu,\"stun_answered\":%llu,\"stun_dropped\":%llu,"
+            "\"stun_limited\":%llu,\"stun_unsent\":%llu,\"stun_sources\":%zu}\n",
             up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
             st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
-            (unsigned long long)st.rejected, (unsigned long long)st.expired);
-  char kv[256];
+            (unsigned long long)st.rejected, (unsigned long long)st.expired,
+            (unsigned long long)ss.answered, (unsigned long long)ss.dropped,
+            (unsigned long long)ss.limited, (unsigned long long)ss.unsent, ss.sources);
+  char kv[400];
   snprintf(kv, sizeof kv,
            "uptime_s=%llu peers=%zu connections=%llu disconnects=%llu http_entries=%zu "
-           "announces=%llu gets=%llu rejected=%llu expired=%llu",
+           "announces=%llu gets=%llu rejected=%llu expired=%llu stun_answered=%llu "
+           "stun_dropped=%llu stun_limited=%llu stun_unsent=%llu stun_sources=%zu",
            up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
            st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
-           (unsigned long long)st.rejected, (unsigned long long)st.expired);
+           (unsigned long long)st.rejected, (unsigned long long)st.expired,
+           (unsigned long long)ss.answered, (unsigned long long)ss.dropped,
+           (unsigned long long)ss.limited, (unsigned long long)ss.unsent, ss.sources);
   logf_(n, "info", "stats", kv);
   fflush(stderr);
 }
 
 static void maybe_done(node *n) {
-  if (!n->swarm_closed || !n->http_closed) return;
+  if (!n->swarm_closed || !n->http_closed || !n->stun_closed) return;
   uv_close((uv_handle_t *)&n->sigint, NULL);
   uv_close((uv_handle_t *)&n->sigterm, NULL);
   uv_close((uv_handle_t *)&n->sigusr1, NULL);
@@ -123,11 +141,19 @@ static void http_stopped(void *arg) {
   maybe_done(n);
 }
 
+static void stun_stopped(void *arg) {
+  node *n = arg;
+  n->stun = NULL;
+  n->stun_closed = 1;
+  maybe_done(n);
+}
+
 static void begin_close(node *n) {
   if (n->closing) return;
   n->closing = 1;
   logf_(n, "info", "shutting down", NULL);
   if (n->http) bootsrv_stop(n->http, http_stopped, n);
+  if (n->stun) stunrt_stop(n->stun, stun_stopped, n);
   sw_swarm_close(n->swarm);
 }
 
@@ -159,10 +185,10 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       if (n->events)
         fprintf(stderr,
                 "{\"event\":\"listening\",\"id\":\"%s\",\"dht_port\":%u,\"http_port\":%u,"
-                "\"port\":%u}\n",
-                id, n->dht_port, n->http_port, ev->port);
-      snprintf(kv, sizeof kv, "id=%s port=%u dht_port=%u http_port=%u relay=%d", id, ev->port,
-               n->dht_port, n->http_port, n->relay);
+                "\"port\":%u,\"stun_port\":%u}\n",
+                id, n->dht_port, n->http_port, ev->port, n->stun_port);
+      snprintf(kv, sizeof kv, "id=%s port=%u dht_port=%u http_port=%u stun_port=%u relay=%d",
+               id, ev->port, n->dht_port, n->http_port, n->stun_port, n->relay);
       logf_(n, "info", "listening", kv);
       break;
     }
@@ -211,8 +237,10 @@ int main(int argc, char **argv) {
                        .per_source = DEFAULT_PER_SOURCE,
                        .peers_max = DEFAULT_PEERS_MAX,
                        .ttl_ms = DEFAULT_HTTP_TTL * 1000u};
+  stunrt_config sc = {0};
   enum { O_DHTPORT = 1, O_HTTPPORT, O_PORT, O_BIND, O_SEED, O_RELAY, O_MAXP, O_HTTPMAX,
-         O_HTTPTTL, O_PERSRC, O_HTTPPEERS, O_EVENTS, O_QUIET, O_HELP };
+         O_HTTPTTL, O_PERSRC, O_HTTPPEERS, O_EVENTS, O_QUIET, O_HELP, O_STUNPORT, O_STUNALTIP,
+         O_STUNALTPORT };
   static const struct option lo[] = {
       {"dht-port", required_argument, 0, O_DHTPORT},
       {"http-port", required_argument, 0, O_HTTPPORT},
@@ -228,6 +256,9 @@ int main(int argc, char **argv) {
       {"events", no_argument, 0, O_EVENTS},
       {"quiet", no_argument, 0, O_QUIET},
       {"help", no_argument, 0, O_HELP},
+      {"stun-port", required_argument, 0, O_STUNPORT},
+      {"stun-alt-ip", required_argument, 0, O_STUNALTIP},
+      {"stun-alt-port", required_argument, 0, O_STUNALTPORT},
       {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -267,6 +298,15 @@ int main(int argc, char **argv) {
         if (parse_u(optarg, 10000, &v) || v == 0) goto bad_value;
         hc.peers_max = v;
         break;
+      case O_STUNPORT:
+        if (parse_u(optarg, 65535, &v)) goto bad_value;
+        sc.port = (uint16_t)v;
+        break;
+      case O_STUNALTIP: sc.alt_ip = optarg; break;
+      case O_STUNALTPORT:
+        if (parse_u(optarg, 65535, &v) || v == 0) goto bad_value;
+        sc.alt_port = (uint16_t)v;
+        break;
       case O_EVENTS: n.events = 1; break;
       case O_QUIET: n.quiet = 1; break;
       case O_HELP:
@@ -280,6 +320,16 @@ int main(int argc, char **argv) {
   }
   if (optind < argc) {
     usage(stderr);
+    return 2;
+  }
+  char err[256];
+  if ((sc.alt_ip || sc.alt_port) && !sc.port) {
+    fprintf(stderr, "setowire-node: --stun-alt-ip and --stun-alt-port need --stun-port\n");
+    return 2;
+  }
+  sc.bind = o.bind;
+  if (sc.port && stunrt_check(&sc, err, sizeof err)) {
+    fprintf(stderr, "setowire-node: %s\n", err);
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -305,12 +355,27 @@ int main(int argc, char **argv) {
     return rc == SW_EINVAL ? 2 : 1;
   }
   n.dht_port = sw_swarm_dht_port(n.swarm); /* the bound one, for --dht-port 0 */
+  if (sc.port) {
+    if (stunrt_start(&n.stun, &n.loop, &sc, err, sizeof err)) {
+      fprintf(stderr, "setowire-node: %s\n", err);
+      sw_swarm_free(n.swarm); /* runs the loop once: the STUN sockets close too */
+      return 1;
+    }
+    n.stun_port = sc.port;
+    char kv[160];
+    snprintf(kv, sizeof kv, "port=%u alt_ip=%s alt_port=%u", sc.port,
+             sc.alt_ip ? sc.alt_ip : "-", sc.alt_port);
+    logf_(&n, "info", "stun serving", kv);
+  } else {
+    n.stun_closed = 1;
+  }
   if (n.http_port) {
     hc.bind = o.bind;
     hc.port = (uint16_t)n.http_port;
     if (bootsrv_start(&n.http, &n.loop, &hc, on_announce, &n)) {
       fprintf(stderr, "setowire-node: cannot serve HTTP on port %u%s\n", n.http_port,
               o.bind ? " (check --bind)" : "");
+      if (n.stun) stunrt_stop(n.stun, NULL, NULL);
       sw_swarm_free(n.swarm);
       return 1;
     }
