@@ -111,7 +111,10 @@ static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uin
   size_t np = sw_core_peers(in->c, peers, sizeof peers / sizeof *peers), asked_n = 0;
   for (size_t i = 0; i < np && i < sizeof peers / sizeof *peers && asked_n < INTRO_ASK_PEERS;
        i++) {
-    if (!peers[i].verified || memcmp(peers[i].wire_id, full_id, 8) == 0) continue;
+    if (peers[i].reference || memcmp(peers[i].wire_id, full_id, 8) == 0) continue;
+    /* The peer hears us only on a path it verified: the proof sent when the session
+     * formed can be lost or overtaken, so one goes again, in the same batch, first. */
+    core_prove(in->c, peers[i].wire_id);
     if (core_send_ctrl(in->c, peers[i].wire_id, frame, n) == SW_OK) {
       asked_n++;
       in->st.requests_sent++;
@@ -157,6 +160,7 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     memcpy(fwd.requester, sender, 8);
     uint8_t frame[INTRO_FRAME_MAX];
     size_t n = intro_encode(frame, &fwd);
+    core_prove(in->c, msg.target); /* as above: the target hears only a verified path */
     if (n && core_send_ctrl(in->c, msg.target, frame, n) == SW_OK) in->st.forwards_sent++;
     return;
   }

@@ -65,6 +65,9 @@ static circuit *circuit_for(relay *r, const uint8_t x[8], const uint8_t y[8], ui
     per_x += memcmp(k->a, x, 8) == 0 || memcmp(k->b, x, 8) == 0;
   }
   if (!free_slot || per_x >= RELAY_PER_PEER) return NULL;
+  /* The target hears us only on a path it verified; the session's first proof may have
+   * been lost: prove again as the circuit opens. */
+  core_prove(r->c, y);
   memset(free_slot, 0, sizeof *free_slot);
   free_slot->used = 1;
   memcpy(free_slot->a, x, 8);
@@ -142,8 +145,8 @@ static void dial_relayed(relay *r, const uint8_t id[20], uint64_t now) {
   sw_core_peer_info peers[16];
   size_t n = sw_core_peers(r->c, peers, 16), tried = 0;
   for (size_t i = 0; i < n && i < 16 && tried < RELAY_TRY; i++) {
-    if (!peers[i].verified || peers[i].reference || memcmp(peers[i].wire_id, id, 8) == 0)
-      continue;
+    if (peers[i].reference || memcmp(peers[i].wire_id, id, 8) == 0) continue;
+    core_prove(r->c, peers[i].wire_id); /* the relay hears only a path it verified */
     core_path path = {.addr = peers[i].addr, .relayed = 1};
     memcpy(path.via, peers[i].wire_id, 8);
     memcpy(path.far, id, 8);

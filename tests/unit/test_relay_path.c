@@ -2,12 +2,12 @@
  * re-enters the engine at core_datagram_relayed and is processed exactly like a direct
  * one: a session forms over it, messages are delivered once, answers go back along the
  * same relayed path, and a direct path that later proves itself takes over. The relay
- * is the test module in mod_relay.c. */
+ * is the relay module (relay.c), driven directly. */
 #include <string.h>
 
 #include "core.h"
 #include "core_internal.h"
-#include "mod_relay.h"
+#include "relay.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -50,7 +50,7 @@ static void net_init(net *w, const core_module_def *const *mods) {
     node *nd = &w->n[i];
     nd->rng.s = (uint64_t)i + 11;
     sw_core_config cfg = {.seed_hex = seeds[i], .random = rnd, .on_event = on_event,
-                          .ctx = nd, .modules = mods};
+                          .ctx = nd, .modules = mods, .relayed = 1, .relay_serve = 1};
     assert_int_equal(sw_core_new(&nd->c, &cfg, 0), SW_OK);
     assert_int_equal(addr_parse_hostport(&nd->addr, addrs[i]), SW_OK);
   }
@@ -89,6 +89,20 @@ static void settle(net *w, uint64_t now) {
 
 static const uint8_t *wire_of(const net *w, int i) { return core_identity(w->n[i].c)->id; }
 
+/* Dial `to` from `from` through the relay `via` (core_dial_path on a relayed path). */
+static int dial_via(net *w, int from, int via, int to, uint64_t now) {
+  core_path p = {.addr = w->n[via].addr, .relayed = 1};
+  memcpy(p.via, core_identity(w->n[via].c)->id, 8);
+  memcpy(p.far, core_identity(w->n[to].c)->id, 8);
+  return core_dial_path(w->n[from].c, &p, now);
+}
+
+static relay_stats rstats(const net *w, int i) {
+  relay_stats st;
+  assert_int_equal(relay_get_stats(w->n[i].c, &st, NULL), SW_OK);
+  return st;
+}
+
 static int find_info(const net *w, int at, int who, sw_core_peer_info *out) {
   sw_core_peer_info all[8];
   size_t n = sw_core_peers(w->n[at].c, all, 8);
@@ -103,7 +117,7 @@ static int find_info(const net *w, int at, int who, sw_core_peer_info *out) {
 /* A and B meet only through R: session, delivery both ways, answers on the same path. */
 static void test_session_over_relay(void **state) {
   (void)state;
-  static const core_module_def *const mods[] = {&relayt_module, NULL};
+  static const core_module_def *const mods[] = {&relay_module, NULL};
   net w;
   net_init(&w, mods);
   w.block_ab = 1;
@@ -112,16 +126,15 @@ static void test_session_over_relay(void **state) {
   settle(&w, 0);
   assert_int_equal(sw_core_peer_count(w.n[R].c), 2);
 
-  assert_int_equal(relayt_dial(w.n[A].c, wire_of(&w, R), &w.n[R].addr, wire_of(&w, B), 10),
-                   SW_OK);
+  assert_int_equal(dial_via(&w, A, R, B, 10), SW_OK);
   settle(&w, 10);
   /* the session formed over the relayed path, on both sides */
   assert_int_equal(sw_core_peer_count(w.n[A].c), 2);
   assert_int_equal(sw_core_peer_count(w.n[B].c), 2);
   assert_int_equal(w.n[A].conn_events, 2);
   assert_int_equal(w.n[B].conn_events, 2);
-  assert_true(relayt_stats_of(w.n[R].c)->forwarded >= 2);
-  assert_true(relayt_stats_of(w.n[B].c)->delivered >= 1);
+  assert_true(rstats(&w, R).forwarded >= 2);
+  assert_true(rstats(&w, B).delivered >= 1);
   /* its path is verified (the sealed proof came along it) and leads to the relay */
   sw_core_peer_info info;
   assert_true(find_info(&w, A, B, &info));
@@ -214,14 +227,14 @@ static void test_relayed_equals_direct(void **state) {
  * authenticated frame arrives on it), and back-compatible lookups keep working. */
 static void test_upgrade_to_direct(void **state) {
   (void)state;
-  static const core_module_def *const mods[] = {&relayt_module, NULL};
+  static const core_module_def *const mods[] = {&relay_module, NULL};
   net w;
   net_init(&w, mods);
   w.block_ab = 1;
   sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0);
   sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0);
   settle(&w, 0);
-  relayt_dial(w.n[A].c, wire_of(&w, R), &w.n[R].addr, wire_of(&w, B), 10);
+  dial_via(&w, A, R, B, 10);
   settle(&w, 10);
   assert_int_equal(sw_core_peer_count(w.n[A].c), 2);
   /* the NATs open: a punch succeeds and A's next frame to B arrives directly */
@@ -232,11 +245,33 @@ static void test_upgrade_to_direct(void **state) {
   assert_true(find_info(&w, B, A, &info));
   assert_true(info.verified);
   assert_true(addr_equal(&info.addr, &w.n[A].addr)); /* now direct */
-  unsigned via_relay = relayt_stats_of(w.n[R].c)->forwarded;
+  uint64_t via_relay = rstats(&w, R).forwarded;
   assert_int_equal(sw_core_write(w.n[B].c, wire_of(&w, A), "direct now", 10, 110), SW_OK);
   settle(&w, 110);
   assert_string_equal(w.n[A].last_data, "direct now");
-  assert_int_equal(relayt_stats_of(w.n[R].c)->forwarded, via_relay);
+  assert_int_equal(rstats(&w, R).forwarded, via_relay);
+  net_free(&w);
+}
+
+/* A peer that does not serve as a relay carries nothing, and says so in its counters. */
+static void test_not_serving_refuses(void **state) {
+  (void)state;
+  static const core_module_def *const mods[] = {&relay_module, NULL};
+  net w;
+  net_init(&w, mods);
+  w.block_ab = 1;
+  relay_serve(w.n[R].c, 0);
+  sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0);
+  sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0);
+  settle(&w, 0);
+  assert_int_equal(dial_via(&w, A, R, B, 10), SW_OK);
+  settle(&w, 10);
+  assert_int_equal(sw_core_peer_count(w.n[A].c), 1); /* R only */
+  assert_int_equal(rstats(&w, R).forwarded, 0);
+  assert_true(rstats(&w, R).refused >= 1);
+  int serving = 1;
+  relay_get_stats(w.n[R].c, NULL, &serving);
+  assert_int_equal(serving, 0);
   net_free(&w);
 }
 
@@ -264,6 +299,7 @@ int main(void) {
       cmocka_unit_test(test_relayed_equals_direct),
       cmocka_unit_test(test_upgrade_to_direct),
       cmocka_unit_test(test_relayed_entry_checks),
+      cmocka_unit_test(test_not_serving_refuses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
