@@ -330,7 +330,13 @@ int core_peer_at(sw_core *c, const core_path *from, uint8_t wire[8]) {
 
 void core_prove(sw_core *c, const uint8_t wire[8]) {
   core_peer *p = peers_find(c, wire);
-  if (p && p->tx && (p->caps & WIRE_CAP_SEALED) && !c->closing) send_sealed(c, p, SEALED_PROOF);
+  if (!p || !p->tx || !(p->caps & WIRE_CAP_SEALED) || c->closing) return;
+  /* In the peer's batch, so that it travels in one datagram with, and before, the frame
+   * the proof is for: reordering cannot put it behind. */
+  static const uint8_t inner = SEALED_PROOF;
+  uint8_t f[SEALED_FRAME_MAX];
+  size_t n = send_build_sealed(p, f, &inner, 1);
+  if (n) core_send_ctrl(c, wire, f, n);
 }
 
 void core_emit(sw_core *c, const sw_event *ev) { engine_emit(c, ev); }
