@@ -81,6 +81,10 @@ static void forward(relay *r, const uint8_t sender[8], const uint8_t *buf, size_
                     uint64_t now) {
   const uint8_t *target = buf + 2;
   circuit *k = NULL;
+  if (len > sizeof r->buf) { /* an IPv6 datagram can exceed what we ever send on */
+    r->st.refused++;
+    return;
+  }
   if (r->serving && core_connected(r->c, target) && memcmp(target, sender, 8) != 0)
     k = circuit_for(r, sender, target, now);
   if (!k || k->bytes + len > RELAY_CIRCUIT_BYTES || now - k->started > RELAY_CIRCUIT_MS) {

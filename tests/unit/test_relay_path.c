@@ -272,6 +272,17 @@ static void test_not_serving_refuses(void **state) {
   int serving = 1;
   relay_get_stats(w.n[R].c, NULL, &serving);
   assert_int_equal(serving, 0);
+  /* serving again: a CIRCUIT larger than anything it could pass on (an IPv6 datagram
+   * may carry 65 527 bytes) is refused, not copied (ASan watches) */
+  relay_serve(w.n[R].c, 1);
+  static uint8_t huge[65527];
+  huge[0] = WIRE_CIRCUIT;
+  huge[1] = 0;
+  memcpy(huge + 2, core_identity(w.n[B].c)->id, 8);
+  uint64_t refused = rstats(&w, R).refused;
+  sw_core_datagram(w.n[R].c, SW_SOCK_MAIN, &w.n[A].addr, huge, sizeof huge, 20);
+  assert_int_equal(rstats(&w, R).refused, refused + 1);
+  assert_int_equal(rstats(&w, R).forwarded, 0);
   net_free(&w);
 }
 
