@@ -70,7 +70,7 @@ int core_add_module(sw_core *c, const core_module *m) {
   }
   for (unsigned k = 0; k < 3; k++)
     if (m->sockets & CORE_SOCKET(k)) c->socket_owner[k] = idx;
-  if (m->claim) c->nclaims++;
+  if (m->claim) c->claimers[c->nclaims++] = idx;
   return SW_OK;
 }
 
@@ -113,8 +113,11 @@ void sw_core_datagram(sw_core *c, sw_sock_kind kind, const sw_addr *from, const 
     if (o >= 0) c->modules[o].on_datagram(c->modules[o].state, kind, from, buf, len, now);
     return;
   }
-  if (c->nclaims) /* datagrams that only look like frames (STUN): their module first */
-    FOR_MODULES(c, m) if (m->claim && m->claim(m->state, from, buf, len, now)) return;
+  /* Datagrams that only look like frames (STUN answers): their module first. */
+  for (int i = 0; i < c->nclaims; i++) {
+    core_module *m = &c->modules[c->claimers[i]];
+    if (m->claim(m->state, from, buf, len, now)) return;
+  }
   core_path path = core_path_direct(from);
   dispatch(c, &path, buf, len, now);
 }

@@ -180,7 +180,8 @@ struct sw_core {
   sw_core_stats stats;
   core_module *modules; /* registered, in attach order */
   int nmodules;
-  int nclaims;             /* modules with a claim hook, asked before the registry */
+  int nclaims;             /* modules with a claim hook, asked before the registry: */
+  int claimers[CORE_MAX_MODULES]; /* their indices, so a datagram visits only them */
   frame_entry frames[256]; /* the frame registry, keyed by the type byte */
   int socket_owner[3];     /* module index per socket kind, -1 none (main: never) */
   relay_hook relay;
