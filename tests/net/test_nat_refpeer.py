@@ -53,8 +53,8 @@ Findings (bench/NAT.md, PROTOCOL.md 15.6 and D22):
   about 0.5 s after cat starts here). That is the references' discovery schedule, not
   their relay or NAT code, and not ours to work around: with a session to the node the
   introduction makes it deterministic (the second case).
-- The JavaScript reference dials its own record when /peers lists it (it does not skip
-  its own id there); harmless, a few HELLOs to its own public address.
+- Both references dial their own record when /peers lists it (PROTOCOL.md 14.5, D9):
+  a few HELLOs to their own public address, harmless here.
 - Its NAT label: Python always says "unknown"; JavaScript says "full_cone" behind the
   port-restricted NAT too (every answer has one address and port: it infers the type
   from the mapping only, D22), so it would offer itself as a relay. Printed, not
