@@ -12,6 +12,13 @@
 // --lan keeps the reference's LAN multicast discovery on (as in ref_peer.py: sockets
 // bound to 0.0.0.0, sends to private and multicast addresses allowed); it is refused
 // unless the process runs in a named network namespace (ip netns exec).
+// --lab URL is the NAT lab mode of ref_peer.py (see there): the reference keeps its
+// STUN client and hard-wired STUN host names (the lab maps them in
+// /etc/netns/<namespace>/hosts), URL (http://PRIVATE-IP:PORT, the lab's setowire-node)
+// is its only HTTP bootstrap, sockets bind 0.0.0.0, sends go only to private IPv4
+// addresses or the STUN names, HTTP only to URL; refused outside a named namespace.
+// It adds {"event":"nat","addr":"IP:PORT","type":"..."} when STUN answers (and again
+// with the reference's NAT guess, "nattype").
 //
 // The reference is the folder holding index.js / swarm.js: $SETOWIRE_REF_JS, else
 // <repo>/.refs/js.  The driver only requires it; nothing of it is copied here.
@@ -85,24 +92,38 @@ function usage(msg) {
   process.exit(2);
 }
 
+// Under --lab: a private IPv4 literal (the lab's 172.30/16 public network, home LANs).
+function labAllowed(host) {
+  const m = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(host || '');
+  if (!m) return false;
+  const [a, b] = [+m[1], +m[2]];
+  return a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168);
+}
+
 function parseArgs(argv) {
-  const a = { seed: null, port: 0, dials: [], topic: null, echo: false, lan: false };
+  const a = { seed: null, port: 0, dials: [], topic: null, echo: false, lan: false, lab: null };
   for (let i = 0; i < argv.length; i++) {
     const opt = argv[i];
     if (opt === '--echo') { a.echo = true; continue; }
     if (opt === '--lan') { a.lan = true; continue; }
-    if (!['--seed', '--port', '--connect', '--topic'].includes(opt)) usage(`unknown argument ${opt}`);
+    if (!['--seed', '--port', '--connect', '--topic', '--lab'].includes(opt)) usage(`unknown argument ${opt}`);
     const val = argv[++i];
     if (val === undefined) usage(`${opt} needs a value`);
     if (opt === '--seed') a.seed = val;
     else if (opt === '--topic') a.topic = val;
+    else if (opt === '--lab') {
+      const m = /^http:\/\/([0-9.]+):(\d+)\/?$/.exec(val);
+      if (!m || !labAllowed(m[1])) usage('--lab URL: need http://PRIVATE-IPv4:PORT');
+      a.lab = val.replace(/\/$/, '');
+    }
     else if (opt === '--port') {
       if (!/^\d+$/.test(val) || +val > 65535) usage('--port out of range');
       a.port = +val;
     } else {
+      // (checked after the loop: --lab may come later and widens what is allowed)
       const c = val.lastIndexOf(':');
       const host = val.slice(0, c), port = val.slice(c + 1);
-      if (c <= 0 || !/^\d+$/.test(port) || +port > 65535 || !isLoopback(host))
+      if (c <= 0 || !/^\d+$/.test(port) || +port > 65535)
         usage(`--connect ${val}: need a loopback HOST:PORT`);
       // The reference keys peers by the text "ip:port" of the datagram source.
       a.dials.push([host === 'localhost' ? '127.0.0.1' : host, +port]);
@@ -113,21 +134,42 @@ function parseArgs(argv) {
   if (a.seed === null || !/^(?:[0-9a-fA-F]{2})+$/.test(a.seed))
     usage('--seed must be non-empty hex with an even number of digits');
   if (a.lan && !inOwnNetns()) usage('--lan only inside a network namespace of its own (ip netns exec)');
+  if (a.lab && !inOwnNetns()) usage('--lab only inside a network namespace of its own (ip netns exec)');
+  for (const [host] of a.dials)
+    if (!(a.lab ? labAllowed(host) : isLoopback(host)))
+      usage(`--connect ${host}: need a loopback HOST:PORT (private under --lab)`);
   return a;
 }
 
-function loadReference(mainPort, lan) {
+function loadReference(mainPort, lan, lab = null) {
   const entry = ['index.js', 'swarm.js'].map((f) => path.join(REF, f)).find((f) => fs.existsSync(f));
   if (!entry || !fs.existsSync(path.join(REF, 'constants.js'))) {
     process.stderr.write(`SKIP: JavaScript reference not found (no index.js/swarm.js in ${REF})\n`);
     process.exit(77);
   }
   const C = require(path.join(REF, 'constants.js'));
+  const stunNames = new Set((C.STUN_HOSTS || []).map((s) => s.host));
   for (const name of ['STUN_HOSTS', 'PIPING_SERVERS', 'HARDCODED_HTTP_BOOTSTRAP', 'HARDCODED_SEEDS'])
-    if (Array.isArray(C[name])) C[name].length = 0;
+    if (Array.isArray(C[name]) && !(lab && name === 'STUN_HOSTS')) C[name].length = 0;
 
   const noHttp = () => { throw new Error('ref_peer.js: HTTP disabled (loopback-only tests)'); };
-  http.request = http.get = https.request = https.get = noHttp;
+  https.request = https.get = noHttp;
+  if (lab) {
+    // Only the lab's bootstrap URL: the reference calls request({hostname, port, ...})
+    // and get('http://IP:PORT/peers').
+    const want = new URL(lab);
+    const onlyLab = (real) => function (opt, ...rest) {
+      const u = typeof opt === 'string' || opt instanceof URL ? new URL(opt) : null;
+      const host = u ? u.hostname : (opt.hostname || opt.host);
+      const port = String(u ? u.port : opt.port);
+      if (host !== want.hostname || port !== want.port) throw new Error(`ref_peer.js: HTTP to ${host} disabled`);
+      return real.call(this, opt, ...rest);
+    };
+    http.request = onlyLab(http.request);
+    http.get = onlyLab(http.get);
+  } else {
+    http.request = http.get = noHttp;
+  }
 
   // The first socket bound is the Swarm's main socket (its constructor binds
   // synchronously); it gets --port.  Later ones (DHT) keep the port they ask for.
@@ -143,12 +185,13 @@ function loadReference(mainPort, lan) {
       this.once('error', fail);
       this.once('listening', () => this.off('error', fail));
     }
-    return realBind.call(this, { port: +port || 0, address: lan ? '0.0.0.0' : '127.0.0.1' }, cb);
+    return realBind.call(this, { port: +port || 0, address: lan || lab ? '0.0.0.0' : '127.0.0.1' }, cb);
   };
   const realSend = dgram.Socket.prototype.send;
   dgram.Socket.prototype.send = function (...args) {
     const host = args.slice(1).find((x) => typeof x === 'string');
-    if (!(lan ? lanAllowed(host) : isLoopback(host))) {
+    const ok = lab ? labAllowed(host) || stunNames.has(host) : lan ? lanAllowed(host) : isLoopback(host);
+    if (!ok) {
       log(`blocked send to ${host}`);
       const cb = args[args.length - 1];
       if (typeof cb === 'function') process.nextTick(cb, null, 0);
@@ -164,16 +207,16 @@ function loadReference(mainPort, lan) {
     process.stderr.write(`SKIP: cannot load the JavaScript reference: ${e.message}\n`);
     process.exit(77);
   }
-  Swarm.prototype._stunLazy = function () {};  // no STUN: publicAddress stays null
-  if (!lan) Swarm.prototype._initLan = function () {};   // no multicast socket, no beacons
+  if (!lab) Swarm.prototype._stunLazy = function () {};  // no STUN: publicAddress stays null
+  if (!lan || lab) Swarm.prototype._initLan = function () {};   // no multicast socket, no beacons
   return Swarm;
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const Swarm = loadReference(args.port, args.lan);
+  const Swarm = loadReference(args.port, args.lan, args.lab);
 
-  const swarm = new Swarm({ seed: args.seed });
+  const swarm = new Swarm(args.lab ? { seed: args.seed, bootstrapHttp: [args.lab] } : { seed: args.seed });
   let closed = false;
   const onClose = () => { if (!closed) { closed = true; emit({ event: 'close' }); } };
   if (args.echo) {   // before the data event line: the echo is what gets timed
@@ -187,6 +230,8 @@ async function main() {
   swarm.on('connection', (peer) => emit({ event: 'connection', peer: peer.id }));
   swarm.on('data', (data, peer) => emit({ event: 'data', peer: peer.id, hex: Buffer.from(data).toString('hex') }));
   swarm.on('disconnect', (pid) => emit({ event: 'disconnect', peer: pid }));
+  swarm.on('nat', () => emit({ event: 'nat', addr: swarm.publicAddress, type: swarm.natType }));
+  swarm.on('nattype', () => emit({ event: 'nattype', addr: swarm.publicAddress, type: swarm.natType }));
   swarm.on('close', onClose);
   swarm.on('sync', (key, value) => emit({ event: 'sync', key, len: value.length }));
 

@@ -2,6 +2,7 @@
 """Run one Python reference Setowire peer (py-setowire) under test control.
 
     ref_peer.py --seed HEX [--port N] [--connect HOST:PORT]... [--topic TEXT] [--echo] [--lan]
+                [--lab URL]
 
 --seed      identity seed (non-empty, even-length hex; same id as ref_peer.js)
 --port      main socket port on 127.0.0.1 (default 0 = ephemeral; see "listening")
@@ -14,12 +15,21 @@
             multicast addresses allowed). Refused unless this process runs in a named
             network namespace (ip netns exec; tests/lib/netns.py makes them): multicast
             must never leave the machine.
+--lab URL   NAT lab mode (tests/net/test_nat_refpeer.py): the reference keeps its own
+            STUN client and its hard-wired STUN host names (the lab maps those names to
+            its own STUN servers in /etc/netns/<namespace>/hosts), and URL (http://IP:PORT
+            of the lab's setowire-node) is its only HTTP bootstrap. Piping, seeds, the
+            built-in HTTP bootstrap list and LAN beacons stay off; sockets bind 0.0.0.0;
+            sends go only to private IPv4 addresses (the lab's 172.30/16 and home LANs) or
+            to the STUN host names; HTTP only to URL. Refused outside a named network
+            namespace, like --lan. --connect then accepts any private address.
 
 stdout: one JSON object per line, flushed, one per event:
     {"event":"listening","id":"<40 hex>","port":N}
     {"event":"connection","peer":"<16 hex>"}
     {"event":"data","peer":"<16 hex>","hex":"<payload hex>"}
     {"event":"disconnect","peer":"<16 hex>"}
+    {"event":"nat","addr":"IP:PORT","type":"..."}   (--lab: the reference's STUN result)
     {"event":"close"}
 stdin, one command per line:
     send HEX     broadcast these bytes to every peer with a session
@@ -121,6 +131,15 @@ def lan_allowed(host):
     return ip.is_loopback or ip.is_private or ip == ipaddress.ip_address('239.0.0.1')
 
 
+def lab_allowed(host):
+    """Under --lab: a private IPv4 literal (lab public network 172.30/16, home LANs)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.version == 4 and ip.is_private and not ip.is_multicast
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description='Python reference Setowire peer driver')
     ap.add_argument('--seed', required=True, help='identity seed, hex')
@@ -130,9 +149,17 @@ def parse_args():
     ap.add_argument('--echo', action='store_true', help='echo messages, last byte flipped')
     ap.add_argument('--lan', action='store_true',
                     help='keep LAN multicast on (only inside a network namespace)')
+    ap.add_argument('--lab', metavar='URL',
+                    help='NAT lab mode: own STUN, URL as HTTP bootstrap (netns only)')
     a = ap.parse_args()
     if a.lan and not in_own_netns():
         ap.error('--lan only inside a network namespace of its own (ip netns exec)')
+    if a.lab is not None:
+        if not in_own_netns():
+            ap.error('--lab only inside a network namespace of its own (ip netns exec)')
+        m = re.fullmatch(r'http://([0-9.]+):(\d+)/?', a.lab)
+        if not m or not lab_allowed(m.group(1)):
+            ap.error('--lab URL: need http://PRIVATE-IPv4:PORT')
     # Both drivers insist on the same seed form so one seed gives one id in both
     # references (they disagree on empty and invalid hex, PROTOCOL.md 17.18).
     if not re.fullmatch(r'(?:[0-9a-fA-F]{2})+', a.seed):
@@ -142,15 +169,16 @@ def parse_args():
     dials = []
     for hp in a.connect:
         host, _, port = hp.rpartition(':')
-        if not host or not port.isdigit() or not is_loopback(host):
-            ap.error(f'--connect {hp}: need a loopback HOST:PORT')
+        ok = lab_allowed(host) if a.lab else is_loopback(host)
+        if not host or not port.isdigit() or not ok:
+            ap.error(f'--connect {hp}: need a loopback HOST:PORT (private under --lab)')
         # The reference keys peers by the text "ip:port" of the datagram source.
         dials.append(('127.0.0.1' if host == 'localhost' else host, int(port)))
     a.dials = dials
     return a
 
 
-def load_reference(lan=False):
+def load_reference(lan=False, lab=None):
     if not os.path.isfile(os.path.join(REF, 'swarm.py')):
         print(f'SKIP: Python reference not found (no swarm.py in {REF})', file=sys.stderr)
         sys.exit(77)
@@ -164,26 +192,43 @@ def load_reference(lan=False):
 
     # Outbound defaults.  swarm.py copied these names from constants.py at import
     # time, so patch the swarm module's own bindings.
-    ref.STUN_HOSTS = []
+    stun_names = {s['host'] for s in ref.STUN_HOSTS}
+    if not lab:
+        ref.STUN_HOSTS = []
     ref.PIPING_SERVERS = []
     ref.HARDCODED_HTTP_BOOTSTRAP = []
     ref.HARDCODED_SEEDS = []
-    ref.Swarm._stun_lazy = lambda self: None   # no STUN: public_address stays None
-    if not lan:
+    if not lab:
+        ref.Swarm._stun_lazy = lambda self: None   # no STUN: public_address stays None
+    if lab:
+        ref.Swarm._init_lan = lambda self: None    # beacons are not what the lab tests
+    elif not lan:
         ref._local_ip = lambda: '127.0.0.1'
         ref.Swarm._init_lan = lambda self: None    # no multicast socket, no beacons
 
-    def no_http(*_a, **_k):
-        raise OSError('ref_peer.py: HTTP disabled (loopback-only tests)')
-    ref.urllib.request.urlopen = no_http
+    real_urlopen = ref.urllib.request.urlopen
+    base = lab.rstrip('/') + '/' if lab else None
+
+    def guarded_urlopen(req, *a, **k):
+        url = req.full_url if hasattr(req, 'full_url') else str(req)
+        if base and url.startswith(base):
+            return real_urlopen(req, *a, **k)
+        raise OSError(f'ref_peer.py: HTTP to {url[:60]} disabled')
+    ref.urllib.request.urlopen = guarded_urlopen
+    ref.lab_stun_names = stun_names
     return ref
 
 
-def guard_loop(loop, main_port, lan=False):
-    """Bind every UDP endpoint to loopback (0.0.0.0 under --lan); the first one
-    (Swarm._init) gets main_port."""
-    host = '0.0.0.0' if lan else '127.0.0.1'
-    allowed = lan_allowed if lan else is_loopback
+def guard_loop(loop, main_port, lan=False, lab_names=None):
+    """Bind every UDP endpoint to loopback (0.0.0.0 under --lan or --lab); the first
+    one (Swarm._init) gets main_port.  lab_names: under --lab, the STUN host names the
+    reference may send to (the lab resolves them to its own servers)."""
+    host = '0.0.0.0' if lan or lab_names is not None else '127.0.0.1'
+    if lab_names is not None:
+        def allowed(h):
+            return lab_allowed(h) or h in lab_names
+    else:
+        allowed = lan_allowed if lan else is_loopback
     real = loop.create_datagram_endpoint
     first = [True]
 
@@ -231,9 +276,12 @@ def start_stdin_reader(loop, queue):
 
 async def main(args, ref):
     loop = asyncio.get_running_loop()
-    guard_loop(loop, args.port, args.lan)
+    guard_loop(loop, args.port, args.lan, ref.lab_stun_names if args.lab else None)
 
-    swarm = ref.Swarm({'seed': args.seed})  # must be built inside the running loop
+    opts = {'seed': args.seed}
+    if args.lab:
+        opts['bootstrap_http'] = [args.lab.rstrip('/')]
+    swarm = ref.Swarm(opts)  # must be built inside the running loop
     closed = []
 
     def on_close():
@@ -245,6 +293,7 @@ async def main(args, ref):
     swarm.on('connection', lambda peer: emit(event='connection', peer=peer.id))
     swarm.on('data', lambda data, peer: emit(event='data', peer=peer.id, hex=bytes(data).hex()))
     swarm.on('disconnect', lambda pid: emit(event='disconnect', peer=pid))
+    swarm.on('nat', lambda *_: emit(event='nat', addr=swarm.public_address, type=swarm.nat_type))
     swarm.on('close', on_close)
     swarm.on('sync', lambda key, value: emit(event='sync', key=key, len=len(value)))
 
@@ -329,6 +378,6 @@ async def main(args, ref):
 
 if __name__ == '__main__':
     a = parse_args()
-    r = load_reference(a.lan)
+    r = load_reference(a.lan, a.lab)
     asyncio.run(main(a, r))
     sys.exit(0)

@@ -87,7 +87,10 @@ class RefPeer(eventproc.EventProc):
     """One ref_peer.{py,js} subprocess: JSON events on its stdout, command lines on its
     stdin.  Waiting, describing and killing by PID come from eventproc.EventProc."""
 
-    def __init__(self, kind, seed, port=None, connect=(), topic=None, name=None, env=None):
+    def __init__(self, kind, seed, port=None, connect=(), topic=None, name=None, env=None,
+                 lab=None, wrap=None):
+        """lab: the driver's --lab URL (NAT lab mode); wrap: a function that turns the
+        argv into one run elsewhere (a natlab Host's wrap: inside its namespace)."""
         why = missing(kind)
         if why:
             raise RuntimeError(why)
@@ -100,6 +103,10 @@ class RefPeer(eventproc.EventProc):
             argv += ['--connect', hp]
         if topic is not None:
             argv += ['--topic', topic]
+        if lab is not None:
+            argv += ['--lab', lab]
+        if wrap is not None:
+            argv = wrap(argv)
         super().__init__(argv, name or f'{kind}-{seed[:8]}', env=env)
 
     def on_stdout(self, raw):

@@ -14,6 +14,7 @@ For tests of NAT traversal that need real kernels, real NATs and separate hosts.
         lab.set_loss(a, 30)                     # 30 % of a's datagrams dropped, both ways
         lab.set_loss(home, 10, direction='in')  # loss on the home's uplink
         lab.conntrack_flush(home)               # the router forgets every mapping
+        lab.map_names(a, {'stun.example': stun.ip})  # a's /etc/hosts (ip netns exec)
 
 API:
     Lab(tag='nat')                   context manager; lab.core, lab.homes, lab.public,
@@ -28,6 +29,11 @@ API:
     lab.set_loss(node, percent, direction='both')   Host, StunServer, Home or router
     lab.conntrack_flush(home), lab.conntrack(home) -> text,
     lab.set_udp_timeouts(home, unreplied=None, assured=None)  (conntrack, seconds)
+    lab.map_names(node, {name: ip}) host names that resolve, inside node's namespace, to
+        lab addresses: writes /etc/netns/<namespace>/{hosts,resolv.conf}, which
+        `ip netns exec` bind-mounts over /etc (ip-netns(8)); for programs with host
+        names built in (the references' STUN servers). resolv.conf names 127.0.0.1, so
+        any other name fails at once inside the lab instead of asking a DNS server.
 
 The STUN server is coturn's turnserver, STUN only (no TURN, no authentication, no CLI,
 UDP only), listening on both addresses and both ports, logging to lab.tmpdir. Its RFC
@@ -100,7 +106,10 @@ Needs root, iproute2, iptables, and for some parts nftables (full cone), coturn
 skips the test loudly (exit 77). Everything is removed when the `with` block ends, at
 interpreter exit and on SIGTERM: processes started through the lab are killed by PID,
 any other process left in a lab namespace is killed by PID (`ip netns pids`), then the
-namespaces are deleted (which deletes their veths and bridges).
+namespaces are deleted (which deletes their veths and bridges) and their /etc/netns
+folders removed. A lab that died without closing (SIGKILL) leaves namespaces and
+/etc/netns folders named swl-<PID>-...: a new Lab removes the /etc/netns folders of
+labs whose PID is gone.
 """
 import atexit
 import ipaddress
@@ -133,6 +142,30 @@ def _close_all():
 
 
 atexit.register(_close_all)
+
+ETC_NETNS = '/etc/netns'
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_etc_netns():
+    """Remove /etc/netns/swl-<PID>-* left by labs whose process is gone."""
+    try:
+        names = os.listdir(ETC_NETNS)
+    except OSError:
+        return
+    for n in names:
+        m = re.fullmatch(r'swl-(\d+)-.+', n)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(ETC_NETNS, n), ignore_errors=True)
 
 
 def _cmd(argv, check=True, input=None, timeout=20):
@@ -239,6 +272,7 @@ class Lab:
         if why:
             skip(why)
         self.prefix = f'swl-{os.getpid()}-{tag}'
+        _sweep_etc_netns()
         self.namespaces = []      # created, in order
         self.procs = []           # Popen objects started through spawn()
         self.homes = []
@@ -279,6 +313,8 @@ class Lab:
                 except (ProcessLookupError, ValueError):
                     pass
             _cmd(['ip', 'netns', 'del', ns], check=False)
+            if ns.startswith(self.prefix + '-'):
+                shutil.rmtree(os.path.join(ETC_NETNS, ns), ignore_errors=True)
         self.namespaces = []
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -536,6 +572,28 @@ class Lab:
         if node.dev is None:
             raise ValueError(f'{node!r} is not on the public network')
         return self.core, 'FORWARD', (['-o', node.dev] if d == 'in' else ['-i', node.dev])
+
+    def map_names(self, node, names):
+        """Inside node's namespace (for what is started after this call), each host
+        name of `names` ({name: ip}) resolves to that lab address and no other name
+        resolves. Removed when the lab closes."""
+        if isinstance(node, Home):
+            node = node.router
+        if not node.name.startswith(self.prefix + '-'):
+            raise ValueError(f'{node!r} is not a namespace of this lab')
+        for name, ip in names.items():
+            ipaddress.ip_address(ip)
+            if not re.fullmatch(r'[A-Za-z0-9.-]+', name):
+                raise ValueError(f'bad host name {name!r}')
+        d = os.path.join(ETC_NETNS, node.name)
+        os.makedirs(d, exist_ok=True)
+        lines = ['127.0.0.1 localhost', '::1 localhost']
+        lines += [f'{ip} {name}' for name, ip in names.items()]
+        with open(os.path.join(d, 'hosts'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        with open(os.path.join(d, 'resolv.conf'), 'w') as f:
+            f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
+        return d
 
     def conntrack_flush(self, home):
         """Make the home's router forget every mapping (conntrack entries and, for a
