@@ -291,7 +291,8 @@ static void test_header_decode(void **state) {
   }
 }
 
-/* seeds "swx\x01" (A) and "swx\x02" (B); A offers AES-256-GCM, B chooses it */
+/* Checked independently with python-cryptography (tests/unit/check_xsession_vectors.py).
+ * seeds "swx\x01" (A) and "swx\x02" (B); A offers AES-256-GCM, B chooses it */
 #define INIT_SHA256 "486a9667de4203d8bf401e2a446898dab28ffc0070e0939f8a2d77dc68d7f0b9"
 #define RESP_SHA256 "87b6954481d448707ce77438e9257c17b6cf28ca15aecda988af94b01f28274e"
 #define I2R_SECRET "6315d3ab4324ceaee2284b4c518eb918abe989bb8f2aa8d4b6ac7c6f34444f27"
