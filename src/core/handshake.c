@@ -198,6 +198,10 @@ static int split(hs_state *s, int initiator, hs_keys *out, int suite) {
   out->suite = suite;
   OPENSSL_cleanse(t1, sizeof t1);
   OPENSSL_cleanse(t2, sizeof t2);
+  /* Nothing left can recompute the traffic secrets: that is the forward secrecy. */
+  OPENSSL_cleanse(s->e_priv, sizeof s->e_priv);
+  OPENSSL_cleanse(s->ck, sizeof s->ck);
+  OPENSSL_cleanse(s->k, sizeof s->k);
   s->step = 2;
   return SW_OK;
 }

@@ -118,7 +118,8 @@ int xpkt_seal(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len, 
   EVP_CIPHER_CTX *ctx;
   if (len > 65535 || outcap < len + XPKT_OVERHEAD) return SW_EINVAL;
   if (tx->next_pn >= XPKT_PN_MAX) return XPKT_EEXHAUSTED;
-  if (tx->phase_packets >= XPKT_UPDATE_PACKETS || now_ms - tx->phase_start_ms >= XPKT_UPDATE_MS) {
+  if (tx->phase_packets >= XPKT_UPDATE_PACKETS ||
+      (now_ms > tx->phase_start_ms && now_ms - tx->phase_start_ms >= XPKT_UPDATE_MS)) {
     int rc = xpkt_tx_update(tx, now_ms);
     if (rc) return rc;
   }

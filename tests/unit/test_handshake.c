@@ -77,6 +77,12 @@ static void test_full_handshake(void **state) {
     assert_int_equal(p.kb.remote_index, 0x11111111u);
     assert_int_equal(p.ka.suite, aes ? CRYPTO_SUITE_AESGCM : CRYPTO_SUITE_CHACHA);
     assert_int_equal(p.kb.suite, p.ka.suite);
+    /* the finished handshakes keep nothing that recomputes the secrets */
+    static const uint8_t zero[32];
+    assert_memory_equal(p.ia.e_priv, zero, 32);
+    assert_memory_equal(p.ia.ck, zero, 32);
+    assert_memory_equal(p.rb.e_priv, zero, 32);
+    assert_memory_equal(p.rb.ck, zero, 32);
   }
   /* AES only when both offer it */
   start(&p, CRYPTO_SUITE_AESGCM);

@@ -200,6 +200,10 @@ static void test_key_update(void **state) {
     assert_int_equal(ab.tx.updates, 2);
     expect_open(&ab, t, p2, n2, "d");
     assert_int_equal(ab.rx.updates, 2);
+    /* a clock that goes back does not make every packet an update */
+    n2 = seal(&ab, t - 1000, "d2", p2);
+    assert_int_equal(ab.tx.updates, 2);
+    expect_open(&ab, t, p2, n2, "d2");
     /* and on count (shortened: the bound itself is 2^22 packets) */
     ab.tx.phase_packets = XPKT_UPDATE_PACKETS;
     n2 = seal(&ab, t, "e", p2);
