@@ -94,7 +94,8 @@ int xpkt_tx_update(xpkt_tx *tx, uint64_t now_ms);
 
 /* Open one packet into out (at least len - XPKT_OVERHEAD bytes). Returns the payload
  * length, SW_EINVAL (malformed), SW_ECRYPTO (does not authenticate: drop, count) or
- * XPKT_EREPLAY. pn_out (may be NULL) gets the packet number. */
+ * XPKT_EREPLAY. pn_out (may be NULL) gets the packet number. On any error out holds
+ * nothing usable (OpenSSL decrypts before the tag is checked): never read it. */
 int xpkt_open(xpkt_rx *rx, uint64_t now_ms, const uint8_t *pkt, size_t len, uint8_t *out,
               size_t outcap, uint64_t *pn_out);
 
