@@ -2,6 +2,8 @@
 # Run every benchmark and print its figures:  bash bench/run.sh BIN_DIR
 #
 #   bench_core                      protocol engine alone, no sockets
+#   bench_xpacket                   one datagram's AEAD: DATA seal vs extended packet
+#                                   seal/open, ChaCha20-Poly1305 and AES-256-GCM
 #   bench_loopback                  throughput 100 B x 1,000,000 and 1000 B x 300,000,
 #                                   latency 5000 round trips, handshake 20 fresh pairs
 #   bench/ref_bench.py --quick      the same measurements on the reference
@@ -29,6 +31,7 @@ step() {   # step LIMIT_SECONDS COMMAND...
 }
 
 step 300 "$BIN/bench_core"
+step 120 "$BIN/bench_xpacket"
 step 300 "$BIN/bench_loopback" throughput 1000000 100
 step 300 "$BIN/bench_loopback" throughput 300000 1000
 step 300 "$BIN/bench_loopback" latency 5000

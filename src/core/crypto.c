@@ -3,9 +3,14 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "setowire.h"
 
@@ -198,4 +203,90 @@ int crypto_aead_open(crypto_aead *a, const uint8_t nonce[12], const uint8_t *in,
     return SW_ECRYPTO;
   if (EVP_CipherFinal_ex(a->ctx, out + n, &f) != 1) return SW_ECRYPTO;
   return SW_OK;
+}
+
+int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *data, size_t len,
+                       uint8_t out[32]) {
+  unsigned int n = 32;
+  if (keylen > INT32_MAX) return SW_EINVAL;
+  if (!HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n) || n != 32) return SW_ECRYPTO;
+  return SW_OK;
+}
+
+int crypto_x25519_pub(const uint8_t priv[32], uint8_t pub[32]) {
+  size_t publen = 32;
+  EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
+  if (!pk) return SW_ECRYPTO;
+  int ok = EVP_PKEY_get_raw_public_key(pk, pub, &publen) == 1 && publen == 32;
+  EVP_PKEY_free(pk);
+  return ok ? SW_OK : SW_ECRYPTO;
+}
+
+int crypto_x25519(const uint8_t priv[32], const uint8_t pub[32], uint8_t shared[32]) {
+  crypto_identity tmp;
+  memcpy(tmp.priv, priv, 32);
+  int rc = x25519_shared(&tmp, pub, shared);
+  OPENSSL_cleanse(tmp.priv, sizeof tmp.priv);
+  return rc;
+}
+
+/* OpenSSL 3 does not export its CPU capability vector, so ask the CPU the same
+ * question its AES-NI/ARMv8 GCM paths do: AES rounds and carry-less multiply. */
+int crypto_cpu_has_aes(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+#elif defined(__aarch64__) && defined(__linux__)
+  unsigned long hw = getauxval(AT_HWCAP);
+  return (hw & HWCAP_AES) && (hw & HWCAP_PMULL);
+#else
+  return 0;
+#endif
+}
+
+static const EVP_CIPHER *suite_cipher(int suite) {
+  if (suite == CRYPTO_SUITE_CHACHA) return EVP_chacha20_poly1305();
+  if (suite == CRYPTO_SUITE_AESGCM) return EVP_aes_256_gcm();
+  return NULL;
+}
+
+static int aead_once(int suite, const uint8_t key[32], const uint8_t nonce[12],
+                     const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+                     uint8_t *out, int enc) {
+  const EVP_CIPHER *c = suite_cipher(suite);
+  int n = 0, f = 0, ok = 0;
+  size_t clen = len;
+  if (!c || len > INT32_MAX - 64 || adlen > INT32_MAX) return SW_EINVAL;
+  if (!enc) {
+    if (len < CRYPTO_TAG_LEN) return SW_ECRYPTO;
+    clen = len - CRYPTO_TAG_LEN;
+  }
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (!ctx) return SW_ENOMEM;
+  if (EVP_CipherInit_ex(ctx, c, NULL, key, nonce, enc) != 1) goto out;
+  if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN,
+                                  (void *)(in + clen)) != 1)
+    goto out;
+  if (adlen && EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen) != 1) goto out;
+  n = 0;
+  if (clen && EVP_CipherUpdate(ctx, out, &n, in, (int)clen) != 1) goto out;
+  if (EVP_CipherFinal_ex(ctx, out + n, &f) != 1) goto out;
+  if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN, out + clen) != 1)
+    goto out;
+  ok = 1;
+out:
+  EVP_CIPHER_CTX_free(ctx);
+  return ok ? SW_OK : SW_ECRYPTO;
+}
+
+int crypto_aead_seal_ad(int suite, const uint8_t key[32], const uint8_t nonce[12],
+                        const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+                        uint8_t *out) {
+  return aead_once(suite, key, nonce, ad, adlen, in, len, out, 1);
+}
+
+int crypto_aead_open_ad(int suite, const uint8_t key[32], const uint8_t nonce[12],
+                        const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+                        uint8_t *out) {
+  return aead_once(suite, key, nonce, ad, adlen, in, len, out, 0);
 }

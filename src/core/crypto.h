@@ -71,4 +71,29 @@ int crypto_aead_seal(crypto_aead *a, const uint8_t nonce[12], const uint8_t *pre
 int crypto_aead_open(crypto_aead *a, const uint8_t nonce[12], const uint8_t *in, size_t len,
                      uint8_t *out);
 
+/* Helpers for the extended session (docs/TRANSPORT.md): handshake.c and xpacket.c. */
+
+/* HMAC-SHA256 of data under key. */
+int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const uint8_t *data, size_t len,
+                       uint8_t out[32]);
+/* X25519 public key of a private scalar (32 caller-supplied random bytes). */
+int crypto_x25519_pub(const uint8_t priv[32], uint8_t pub[32]);
+/* X25519(priv, pub); SW_ECRYPTO on a low-order pub (all-zero result). */
+int crypto_x25519(const uint8_t priv[32], const uint8_t pub[32], uint8_t shared[32]);
+
+/* The AEAD of one extended-session suite (TRANSPORT.md 5). */
+#define CRYPTO_SUITE_CHACHA 1 /* ChaCha20-Poly1305, the default and the fallback */
+#define CRYPTO_SUITE_AESGCM 2 /* AES-256-GCM, offered only with AES instructions */
+/* 1 when this CPU has AES (and carry-less multiply) instructions OpenSSL's GCM uses. */
+int crypto_cpu_has_aes(void);
+/* One-shot AEAD with associated data, for handshake messages (not the hot path).
+ * seal: out gets len bytes then the tag; open: in holds len bytes of ciphertext and
+ * tag (len includes the tag), out gets len-16; SW_ECRYPTO when it does not authenticate. */
+int crypto_aead_seal_ad(int suite, const uint8_t key[32], const uint8_t nonce[12],
+                        const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+                        uint8_t *out);
+int crypto_aead_open_ad(int suite, const uint8_t key[32], const uint8_t nonce[12],
+                        const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+                        uint8_t *out);
+
 #endif

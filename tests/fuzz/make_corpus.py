@@ -325,6 +325,33 @@ def stun_corpus(c, stun):
     c.add(t, msg(0x0101, [(0x0020, v6), (0x0001, v6), (0x802B, v6), (0x802C, v6)]))
 
 
+# The extended session's pinned vectors (test_handshake.c, test_xpacket.c,
+# tests/unit/check_xsession_vectors.py): a valid INIT and RESP, and two sealed packets.
+XS_INIT = bytes.fromhex(
+    "4211111111ad32dd2ab49a3fe9950b9f2f81258a21177e1eb0ca076bd4a88731bcffa88d2bab15bbc31f38"
+    "e053b811ae70d85d6b4720feadd49c2a8b36e6309dbc99b28531514379a04b89fcc55625357c34be08e123"
+    "4e7fa7cd42bb827b4dd9cb3ccb8941f01322761eff3af9a338fba07c92d93bdcea88aecec63615c5b375a9"
+    "00000000000000000000000000000000")
+XS_RESP = bytes.fromhex(
+    "432222222211111111034af831f5f7930850d7baafcaf50a30de90c5526dab06891dc4c1f13106733a26b1"
+    "1676f9ff9cf247d0348e6a14629395cae30b24276eb7b17cc638007edf4b3463c4ae")
+XS_PKTS = [bytes.fromhex(h) for h in (
+    "410001020304000000010203040595c73aba07fcf714f24de8245a20ae7eade7a10025e1d35e",
+    "4100010203040000000102030405045672ba9c27ec4b3e2dabbde7fc3f4f1d553f63fc08299b")]
+
+
+def xsession_corpus(c):
+    for m in (XS_INIT, XS_RESP):
+        c.add("fuzz_handshake", m)
+        c.add("fuzz_handshake", m[:-1])
+    c.add("fuzz_handshake", bytes([0x44, 0x11, 0x11, 0x11, 0x11]) + bytes(32))
+    for p in XS_PKTS:
+        c.add("fuzz_xpacket", p)
+        c.add("fuzz_xpacket", bytes([p[0], 1]) + p[2:])
+    c.add("fuzz_xpacket", b"setowire")
+    c.add("fuzz_xpacket", bytes([0x81]) + bytes(99))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", default=os.path.join(REPO, "tests", "vectors"))
@@ -341,6 +368,7 @@ def main():
     wire_corpus(c, capture, frames, hello, data_frames)
     http_corpus(c, load(a.vectors, "dht.json"))
     stun_corpus(c, load(a.vectors, "stun.json"))
+    xsession_corpus(c)
     for target, names in sorted(c.files.items()):
         if a.clean:
             d = os.path.join(a.out, target)
