@@ -261,6 +261,10 @@ static void run_receiver(bench *b, int port_fd, int result_fd) {
   if (write(port_fd, &port, sizeof port) != sizeof port) exit(1);
   uv_run(&b->loop, UV_RUN_DEFAULT);
   uint64_t r[3] = {b->received, b->t_first, b->t_last};
+  sw_swarm_stats st;
+  if (b->mode == M_THROUGHPUT && sw_swarm_get_stats(b->swarm, &st) == SW_OK)
+    printf("receiver: the kernel dropped %llu datagrams (full receive buffer)\n",
+           (unsigned long long)st.rx_kernel_dropped);
   finish(b);
   if (b->mode == M_THROUGHPUT) print_udp("receiver");
   if (write(result_fd, r, sizeof r) != sizeof r) exit(1);
