@@ -3,19 +3,29 @@
  *   bench_loopback throughput COUNT SIZE   one-way messages/s, sender -> receiver
  *   bench_loopback latency COUNT           application round trip (echo), percentiles
  *   bench_loopback handshake COUNT         connect() to SW_EV_CONNECTION, fresh peers
+ *   bench_loopback raw COUNT SIZE          the ceiling: plain UDP, one sendto per datagram,
+ *                                          the receiver reading with recvmmsg
+ *
+ * Throughput also prints what the UDP offload did on each side (system calls,
+ * datagrams in segmented sends, coalesced buffers received); SETOWIRE_NO_GSO=1 and
+ * SETOWIRE_NO_GRO=1 turn sending and receiving offload off for comparison.
  *
  * Prints figures; the exit status only says whether the run worked, never how fast. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "setowire.h"
+#include "udp.h" /* the runtime's offload counters (internal, linked statically) */
 
-enum { M_THROUGHPUT, M_LATENCY, M_HANDSHAKE };
+enum { M_THROUGHPUT, M_LATENCY, M_HANDSHAKE, M_RAW };
 
 typedef struct bench {
   int mode;
@@ -167,6 +177,83 @@ static void finish(bench *b) {
   uv_loop_close(&b->loop);
 }
 
+static void print_udp(const char *who) {
+  udp_counters c;
+  udp_counters_get(&c);
+  if (c.tx_dgrams)
+    printf("udp %s: sent %llu datagrams in %llu calls, %llu of them in %llu segmented sends "
+           "(%.1f per send)\n",
+           who, (unsigned long long)c.tx_dgrams, (unsigned long long)c.tx_calls,
+           (unsigned long long)c.tx_gso_dgrams, (unsigned long long)c.tx_gso_runs,
+           c.tx_gso_runs ? (double)c.tx_gso_dgrams / c.tx_gso_runs : 0.0);
+  if (c.rx_dgrams)
+    printf("udp %s: received %llu datagrams in %llu buffers (%llu coalesced), %llu calls\n",
+           who, (unsigned long long)c.rx_dgrams, (unsigned long long)c.rx_bufs,
+           (unsigned long long)c.rx_gro_bufs, (unsigned long long)c.rx_calls);
+  fflush(stdout);
+}
+
+/* The raw ceiling: the parent sends COUNT datagrams of SIZE bytes with one sendto each
+ * (waiting briefly when the buffer is full), the child counts what arrives. */
+static int run_raw(bench *b) {
+  int pport[2], pres[2];
+  if (pipe(pport) || pipe(pres)) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), buf = 4 << 20;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf);
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) ||
+        getsockname(fd, (struct sockaddr *)&a, &al))
+      exit(1);
+    uint16_t port = ntohs(a.sin_port);
+    if (write(pport[1], &port, sizeof port) != sizeof port) exit(1);
+    struct timeval tv = {.tv_sec = 2};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static uint8_t bufs[64][2048];
+    struct mmsghdr m[64];
+    struct iovec iov[64];
+    uint64_t r[3] = {0, 0, 0};
+    for (;;) {
+      memset(m, 0, sizeof m);
+      for (int i = 0; i < 64; i++) {
+        iov[i] = (struct iovec){bufs[i], sizeof bufs[i]};
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+      }
+      int n = recvmmsg(fd, m, 64, MSG_WAITFORONE, NULL);
+      if (n <= 0) break; /* 2 s without a datagram: done */
+      uint64_t t = now_ns();
+      if (!r[0]) r[1] = t;
+      r[2] = t;
+      r[0] += (uint64_t)n;
+      if (r[0] >= b->count) break;
+    }
+    if (write(pres[1], r, sizeof r) != sizeof r) exit(1);
+    exit(0);
+  }
+  uint16_t port;
+  if (read(pport[0], &port, sizeof port) != sizeof port) return 1;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (size_t i = 0; i < b->count; i++) {
+    fill(b, i);
+    while (sendto(fd, b->msg, b->size, 0, (struct sockaddr *)&a, sizeof a) < 0) usleep(50);
+  }
+  uint64_t r[3];
+  if (read(pres[0], r, sizeof r) != sizeof r) return 1;
+  waitpid(pid, NULL, 0);
+  double secs = (r[2] - r[1]) / 1e9;
+  printf("raw udp %zu-byte, one sendto per datagram: sent %zu, received %llu (%.2f%%), "
+         "%.0f datagrams/s over %.3f s\n",
+         b->size, b->count, (unsigned long long)r[0], 100.0 * r[0] / b->count,
+         secs > 0 ? r[0] / secs : 0, secs);
+  close(fd);
+  return r[0] ? 0 : 1;
+}
+
 /* Child: receive, report (received, first, last) through the pipe. */
 static void run_receiver(bench *b, int port_fd, int result_fd) {
   start(b, receiver_event, 0);
@@ -174,8 +261,13 @@ static void run_receiver(bench *b, int port_fd, int result_fd) {
   if (write(port_fd, &port, sizeof port) != sizeof port) exit(1);
   uv_run(&b->loop, UV_RUN_DEFAULT);
   uint64_t r[3] = {b->received, b->t_first, b->t_last};
-  if (write(result_fd, r, sizeof r) != sizeof r) exit(1);
+  sw_swarm_stats st;
+  if (b->mode == M_THROUGHPUT && sw_swarm_get_stats(b->swarm, &st) == SW_OK)
+    printf("receiver: the kernel dropped %llu datagrams (full receive buffer)\n",
+           (unsigned long long)st.rx_kernel_dropped);
   finish(b);
+  if (b->mode == M_THROUGHPUT) print_udp("receiver");
+  if (write(result_fd, r, sizeof r) != sizeof r) exit(1);
   exit(0);
 }
 
@@ -225,12 +317,13 @@ static int one_round(bench *b, uint64_t res[3]) {
 int main(int argc, char **argv) {
   static bench b;
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_loopback throughput|latency|handshake COUNT [SIZE]\n");
+    fprintf(stderr, "usage: bench_loopback throughput|latency|handshake|raw COUNT [SIZE]\n");
     return 2;
   }
   b.mode = !strcmp(argv[1], "throughput") ? M_THROUGHPUT
            : !strcmp(argv[1], "latency")  ? M_LATENCY
            : !strcmp(argv[1], "handshake") ? M_HANDSHAKE
+           : !strcmp(argv[1], "raw")       ? M_RAW
                                            : -1;
   if (b.mode < 0) return 2;
   b.count = strtoul(argv[2], NULL, 10);
@@ -239,6 +332,7 @@ int main(int argc, char **argv) {
   b.msg = malloc(b.size);
   b.rtts = calloc(b.count, sizeof *b.rtts);
   signal(SIGPIPE, SIG_IGN);
+  if (b.mode == M_RAW) return b.size > 2048 ? 2 : run_raw(&b);
   if (b.mode == M_THROUGHPUT) {
     uint64_t r[3];
     if (one_round(&b, r)) return 1;
@@ -249,6 +343,7 @@ int main(int argc, char **argv) {
            b.size, b.sent, (unsigned long long)r[0], 100.0 * r[0] / b.sent,
            secs > 0 ? r[0] / secs : 0, secs, secs > 0 ? r[0] * b.size / secs / 1e6 : 0,
            send_secs);
+    print_udp("sender");
     return r[0] ? 0 : 1;
   }
   if (b.mode == M_LATENCY) {

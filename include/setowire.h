@@ -223,6 +223,17 @@ int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const vo
 /* Number of peers with a session. */
 size_t sw_swarm_peer_count(const sw_swarm *swarm);
 
+/* Counters of the whole swarm (all its sockets). */
+typedef struct sw_swarm_stats {
+  uint64_t rx_kernel_dropped; /* datagrams the kernel dropped before we read them, mostly
+                                 a full socket receive buffer (Linux SO_RXQ_OVFL; 0 where
+                                 the platform does not tell). Learnt from the next datagram
+                                 that arrives, so it can lag behind the loss. */
+} sw_swarm_stats;
+
+/* Fill *out with the current counters. SW_EINVAL for a NULL argument. */
+int sw_swarm_get_stats(const sw_swarm *swarm, sw_swarm_stats *out);
+
 /* One peer with a session, as sw_swarm_peers reports it. */
 typedef struct sw_peer_info {
   uint8_t id[SW_WIRE_ID_LEN]; /* wire id */

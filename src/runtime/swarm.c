@@ -52,6 +52,7 @@ typedef struct rt_sock {
   uv_poll_t poll;
   int polling;     /* poll initialised (closed with the swarm) */
   int events;      /* what poll watches */
+  udp_state udp;   /* offload state and kernel drop count (udp.h) */
 } rt_sock;
 
 struct sw_swarm {
@@ -110,7 +111,7 @@ static void kick(sw_swarm *s) {
 /* Datagrams for a socket we do not have are given up (counted as sent). */
 static int send_run(sw_swarm *s, const sw_dgram *d, size_t n) {
   rt_sock *k = sock_of(s, d[0].kind);
-  return k ? udp_send_batch(k->fd, k->v6, d, n) : (int)n;
+  return k ? udp_send_batch(k->fd, k->v6, &k->udp, d, n) : (int)n;
 }
 
 /* Send what the core lets go now, until it has nothing more for us (peek 0) or a
@@ -141,14 +142,16 @@ static void arm_timer(sw_swarm *s);
 
 static void pump(sw_swarm *s, rt_sock *k) {
   for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
-    int n = udp_recv_batch(k->fd, &s->rx);
+    int n = udp_recv_batch(k->fd, &k->udp, &s->rx);
     if (n <= 0) break;
     uint64_t now = now_ms();
     s->dirty = 1;
+    /* A buffer holds one datagram or several the kernel coalesced (seg bytes each, the
+     * last possibly shorter); len 0: truncated, not what was sent. */
     for (int i = 0; i < n; i++)
-      if (s->rx.len[i]) /* 0: truncated, not what was sent */
-        sw_core_datagram(s->core, k->kind, &s->rx.from[i], udp_rx_data(&s->rx, i),
-                         s->rx.len[i], now);
+      for (size_t off = 0, len = s->rx.len[i], seg = s->rx.seg[i]; off < len; off += seg)
+        sw_core_datagram(s->core, k->kind, &s->rx.from[i], udp_rx_data(&s->rx, i) + off,
+                         len - off < seg ? len - off : seg, now);
     if (n < UDP_BATCH || s->state >= ST_CLOSING) break;
     /* Send between receive bursts so replies and floods do not pile up. */
     sw_core_flush(s->core, now);
@@ -669,6 +672,13 @@ int sw_swarm_write(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *
   int rc = sw_core_write(s->core, peer, data, len, now_ms());
   kick(s);
   return rc;
+}
+
+int sw_swarm_get_stats(const sw_swarm *s, sw_swarm_stats *out) {
+  if (!s || !out) return SW_EINVAL;
+  memset(out, 0, sizeof *out);
+  for (int i = 0; i < NSOCKS; i++) out->rx_kernel_dropped += s->socks[i].udp.rx_dropped;
+  return SW_OK;
 }
 
 size_t sw_swarm_peer_count(const sw_swarm *s) { return s ? sw_core_peer_count(s->core) : 0; }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,7 +12,76 @@
 
 #include "setowire.h"
 
+#ifdef __linux__
+#include <netinet/udp.h>
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#endif
+
 #define SOCKET_BUFFER (4 * 1024 * 1024) /* absorbs bursts of coalesced traffic */
+/* Largest UDP payload of one segmented send: an IPv4 packet's 65535 bytes less the IP
+ * and UDP headers (IPv6 allows 20 bytes more; one bound for both). */
+#define GSO_MAX_BYTES 65507
+
+int udp_test_gso_errno;
+
+static struct {
+  atomic_uint_fast64_t tx_calls, tx_dgrams, tx_gso_runs, tx_gso_dgrams, rx_calls, rx_bufs,
+      rx_dgrams, rx_gro_bufs;
+} counters;
+
+#define COUNT(field, n) atomic_fetch_add_explicit(&counters.field, (n), memory_order_relaxed)
+#define READ(field) atomic_load_explicit(&counters.field, memory_order_relaxed)
+
+void udp_counters_get(udp_counters *out) {
+  out->tx_calls = READ(tx_calls);
+  out->tx_dgrams = READ(tx_dgrams);
+  out->tx_gso_runs = READ(tx_gso_runs);
+  out->tx_gso_dgrams = READ(tx_gso_dgrams);
+  out->rx_calls = READ(rx_calls);
+  out->rx_bufs = READ(rx_bufs);
+  out->rx_dgrams = READ(rx_dgrams);
+  out->rx_gro_bufs = READ(rx_gro_bufs);
+}
+
+#ifdef __linux__
+/* SETOWIRE_NO_GSO / SETOWIRE_NO_GRO set to anything but "" or "0". */
+static int env_off(const char *name) {
+  const char *v = getenv(name);
+  return v && *v && strcmp(v, "0") != 0;
+}
+
+/* SETOWIRE_NO_GSO, read once per process (0 unknown, 1 on, 2 off). */
+static atomic_int gso_env;
+static int gso_disabled(void) {
+  int v = atomic_load_explicit(&gso_env, memory_order_relaxed);
+  if (!v) {
+    v = env_off("SETOWIRE_NO_GSO") ? 2 : 1;
+    atomic_store_explicit(&gso_env, v, memory_order_relaxed);
+  }
+  return v == 2;
+}
+#endif
+
+/* Ask for what the receive path can use: coalesced buffers (UDP_GRO) and the kernel's
+ * drop counter with each datagram (SO_RXQ_OVFL). Either may be missing: no harm. */
+static void rx_options(int fd) {
+  int one = 1;
+#ifdef SO_RXQ_OVFL
+  (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+#endif
+#ifdef __linux__
+  if (!env_off("SETOWIRE_NO_GRO")) (void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+#endif
+  (void)one;
+}
 
 static int set_nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL);
@@ -62,6 +132,7 @@ int udp_open(const char *bind_ip, uint16_t port, int *fd_out, uint16_t *port_out
     sl = sizeof *s4;
   }
   if (bind(fd, (struct sockaddr *)&ss, sl)) goto fail;
+  rx_options(fd);
   sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl)) goto fail;
   *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -126,10 +197,17 @@ static socklen_t to_sockaddr(struct sockaddr_storage *ss, const sw_addr *a, int 
 }
 
 #ifdef __linux__
-int udp_recv_batch(int fd, udp_rx *rx) {
+/* Room for the UDP_GRO segment size and the SO_RXQ_OVFL counter, with spare. */
+#define RX_CMSG_SPACE (CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t)) + 64)
+
+int udp_recv_batch(int fd, udp_state *st, udp_rx *rx) {
   struct mmsghdr msgs[UDP_BATCH];
   struct iovec iov[UDP_BATCH];
   struct sockaddr_storage ss[UDP_BATCH];
+  union {
+    struct cmsghdr align;
+    uint8_t buf[RX_CMSG_SPACE];
+  } ctl[UDP_BATCH];
   memset(msgs, 0, sizeof msgs);
   for (int i = 0; i < UDP_BATCH; i++) {
     iov[i].iov_base = rx->bufs + (size_t)i * rx->slot;
@@ -138,53 +216,154 @@ int udp_recv_batch(int fd, udp_rx *rx) {
     msgs[i].msg_hdr.msg_iovlen = 1;
     msgs[i].msg_hdr.msg_name = &ss[i];
     msgs[i].msg_hdr.msg_namelen = sizeof ss[i];
+    msgs[i].msg_hdr.msg_control = ctl[i].buf;
+    msgs[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
   }
   int n = recvmmsg(fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
   if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : SW_EIO;
+  uint64_t dgrams = 0, gro = 0;
   for (int i = 0; i < n; i++) {
+    struct msghdr *h = &msgs[i].msg_hdr;
     from_sockaddr(&rx->from[i], &ss[i]);
     rx->len[i] = msgs[i].msg_len;
+    rx->seg[i] = rx->len[i];
     /* A truncated datagram (bigger than a slot) is not what was sent: mark it empty. */
-    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) rx->len[i] = 0;
+    if (h->msg_flags & MSG_TRUNC) rx->len[i] = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        int seg;
+        memcpy(&seg, CMSG_DATA(c), sizeof seg);
+        if (seg > 0 && (size_t)seg < rx->len[i]) rx->seg[i] = (size_t)seg;
+      }
+#ifdef SO_RXQ_OVFL
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+          c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+        uint32_t v;
+        memcpy(&v, CMSG_DATA(c), sizeof v);
+        /* the kernel's counter is 32 bits and wraps: add what it moved by */
+        st->rx_dropped += (uint32_t)(v - st->ovfl_seen);
+        st->ovfl_seen = v;
+      }
+#endif
+    }
+    if (rx->len[i]) {
+      size_t k = (rx->len[i] + rx->seg[i] - 1) / rx->seg[i];
+      dgrams += k;
+      gro += k > 1;
+    }
   }
+  COUNT(rx_calls, 1);
+  COUNT(rx_bufs, (uint64_t)n);
+  COUNT(rx_dgrams, dgrams);
+  COUNT(rx_gro_bufs, gro);
   return n;
 }
 
-int udp_send_batch(int fd, int v6, const sw_dgram *d, size_t n) {
+/* How many datagrams from d[0] can leave as one segmented send: same destination,
+ * d[0]'s size for all but the last, which may be shorter, within the kernel's limits. */
+static size_t gso_run(const sw_dgram *d, size_t n) {
+  size_t seg = d[0].len, total = seg, k = 1;
+  if (!seg || seg > GSO_MAX_BYTES) return 1;
+  while (k < n && k < UDP_GSO_SEGS && d[k].len && d[k].len <= seg &&
+         total + d[k].len <= GSO_MAX_BYTES && addr_equal(d[k].to, d[0].to)) {
+    total += d[k].len;
+    k++;
+    if (d[k - 1].len < seg) break; /* a shorter one ends the run */
+  }
+  return k;
+}
+
+/* Errors that say the kernel or the path cannot segment this socket's sends. */
+static int gso_refused(int err) {
+  return err == EINVAL || err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP ||
+         err == EMSGSIZE;
+}
+
+int udp_send_batch(int fd, int v6, udp_state *st, const sw_dgram *d, size_t n) {
   struct mmsghdr msgs[UDP_BATCH];
   struct iovec iov[UDP_BATCH];
   struct sockaddr_storage ss[UDP_BATCH];
+  size_t cnt[UDP_BATCH];
+  union {
+    struct cmsghdr align;
+    uint8_t buf[CMSG_SPACE(sizeof(uint16_t))];
+  } ctl[UDP_BATCH];
   size_t done = 0;
+  if (!st->gso_off && gso_disabled()) st->gso_off = 1;
   while (done < n) {
-    size_t m = n - done < UDP_BATCH ? n - done : UDP_BATCH;
-    memset(msgs, 0, sizeof(struct mmsghdr) * m);
-    for (size_t i = 0; i < m; i++) {
-      iov[i].iov_base = (void *)d[done + i].data;
-      iov[i].iov_len = d[done + i].len;
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = &ss[i];
-      msgs[i].msg_hdr.msg_namelen = to_sockaddr(&ss[i], d[done + i].to, v6);
+    /* One message per run (one datagram each without segmentation), at most UDP_BATCH
+     * datagrams per call so the iovec array is enough. */
+    size_t m = 0, k = done, limit = done + (n - done < UDP_BATCH ? n - done : UDP_BATCH);
+    int gso_msgs = 0;
+    memset(msgs, 0, sizeof msgs);
+    while (k < limit) {
+      size_t run = st->gso_off ? 1 : gso_run(d + k, limit - k);
+      struct msghdr *h = &msgs[m].msg_hdr;
+      for (size_t j = 0; j < run; j++) {
+        iov[k - done + j].iov_base = (void *)d[k + j].data;
+        iov[k - done + j].iov_len = d[k + j].len;
+      }
+      h->msg_iov = &iov[k - done];
+      h->msg_iovlen = run;
+      h->msg_name = &ss[m];
+      h->msg_namelen = to_sockaddr(&ss[m], d[k].to, v6);
+      if (run > 1) {
+        uint16_t seg = (uint16_t)d[k].len;
+        h->msg_control = ctl[m].buf;
+        h->msg_controllen = sizeof ctl[m].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof seg);
+        memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        gso_msgs++;
+      }
+      cnt[m++] = run;
+      k += run;
     }
-    int r = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
+    int r;
+    if (udp_test_gso_errno && gso_msgs) {
+      /* the test hook: the first segmented message fails as the kernel would */
+      unsigned first = 0;
+      while (cnt[first] < 2) first++;
+      if (first) {
+        r = sendmmsg(fd, msgs, first, MSG_DONTWAIT);
+      } else {
+        r = -1;
+        errno = udp_test_gso_errno;
+      }
+    } else {
+      r = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT);
+    }
+    COUNT(tx_calls, 1);
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return (int)done;
       if (errno == EINTR) continue;
-      /* This datagram cannot go (unreachable, bad address family, too big): skip it
-       * so it does not wedge the queue. */
-      done++;
+      if (cnt[0] > 1 && gso_refused(errno)) {
+        st->gso_off = 1; /* send one datagram per message from now on */
+        continue;
+      }
+      /* This datagram (or run for one destination) cannot go (unreachable, bad
+       * address family, too big): skip it so it does not wedge the queue. */
+      done += cnt[0];
       continue;
     }
-    done += (size_t)r;
-    if ((size_t)r < m) {
-      /* sendmmsg stops at the first error; ask again to learn which. */
-      continue;
+    for (int i = 0; i < r; i++) {
+      done += cnt[i];
+      COUNT(tx_dgrams, cnt[i]);
+      if (cnt[i] > 1) {
+        COUNT(tx_gso_runs, 1);
+        COUNT(tx_gso_dgrams, cnt[i]);
+      }
     }
+    /* r < m: sendmmsg stops at the first error; the loop asks again to learn which. */
   }
   return (int)done;
 }
 #else
-int udp_recv_batch(int fd, udp_rx *rx) {
+int udp_recv_batch(int fd, udp_state *st, udp_rx *rx) {
+  (void)st;
   int n = 0;
   while (n < UDP_BATCH) {
     struct sockaddr_storage ss;
@@ -193,14 +372,15 @@ int udp_recv_batch(int fd, udp_rx *rx) {
                          (struct sockaddr *)&ss, &sl);
     if (r < 0) break;
     from_sockaddr(&rx->from[n], &ss);
-    rx->len[n] = (size_t)r;
+    rx->len[n] = rx->seg[n] = (size_t)r;
     n++;
   }
   return n;
 }
 
-int udp_send_batch(int fd, int v6, const sw_dgram *d, size_t n) {
+int udp_send_batch(int fd, int v6, udp_state *st, const sw_dgram *d, size_t n) {
   size_t i = 0;
+  (void)st;
   for (; i < n; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = to_sockaddr(&ss, d[i].to, v6);

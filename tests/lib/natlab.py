@@ -542,7 +542,12 @@ class Lab:
     def set_loss(self, node, percent, direction='both'):
         """Drop `percent` % of the datagrams of node (a Host, the StunServer, a Home or
         a home's router), at random (iptables statistic match). direction: 'in'
-        (towards node), 'out' (from node) or 'both'. 0 removes it."""
+        (towards node), 'out' (from node) or 'both'. 0 removes it.
+
+        A segmented send (UDP GSO, which libsetowire uses for runs of equal-sized
+        datagrams to one peer) crosses the veths and routers as one packet, so the match
+        drops whole runs of up to 64 datagrams: for loss per datagram, start our
+        processes with SETOWIRE_NO_GSO=1."""
         if direction not in ('in', 'out', 'both'):
             raise ValueError("direction is 'in', 'out' or 'both'")
         if not 0 <= percent <= 100:
