@@ -210,6 +210,8 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
       out[n].in_mesh = p->in_mesh;
       out[n].reference = p->legacy;
       out[n].verified = p->paths[p->best].verified;
+      out[n].relayed = paths_best(p)->relayed;
+      memcpy(out[n].via, paths_best(p)->via, 8);
     }
     n++;
   }
