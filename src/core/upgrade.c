@@ -44,6 +44,8 @@ int upgrade_decode(const uint8_t *b, size_t len, upgrade_msg *m) {
     uint16_t port = wire_get16(b + off + 1 + iplen);
     if (!port) return SW_EINVAL;
     addr_from_raw(&m->addrs[i], b + off + 1, iplen, port);
+    /* one encoding per address: an IPv4-mapped IPv6 address goes as IPv4 */
+    if (m->addrs[i].family != b[off]) return SW_EINVAL;
     off += 1 + iplen + 2;
   }
   if (off != len) return SW_EINVAL;
