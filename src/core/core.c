@@ -346,6 +346,8 @@ void core_prove(sw_core *c, const uint8_t wire[8]) {
 
 void core_emit(sw_core *c, const sw_event *ev) { engine_emit(c, ev); }
 
+uint64_t core_now(const sw_core *c) { return c->last_now; }
+
 const pubaddr *core_pubaddr(const sw_core *c) { return &c->pub; }
 
 void core_learn_public_addr(sw_core *c, const sw_addr *a, int source, uint64_t now) {

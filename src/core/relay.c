@@ -28,9 +28,15 @@ typedef struct known_relay {
   uint64_t seen; /* 0: free */
 } known_relay;
 
+typedef struct proof {
+  uint8_t via[8];
+  uint64_t at;
+} proof;
+
 typedef struct relay {
   sw_core *c;
   int serving;
+  proof proofs[RELAY_PROOFS];
   uint64_t next_ann; /* serving: when RELAY_ANN goes to reference peers again */
   circuit circ[RELAY_CIRCUITS];
   pending pend[RELAY_PENDING];
@@ -41,9 +47,32 @@ typedef struct relay {
 
 /* ---- the far end's side: sending through a relay ----------------------------------- */
 
+/* The relay forwards only what comes from an address it verified; our NAT may have given
+ * us a new mapping since (a rebinding, a router restarted), and the relay's heartbeats
+ * to us prove nothing of it. So a proof goes with our relayed traffic, at most once per
+ * RELAY_PROVE_MS per relay, in the same datagram and before it. */
+static void prove_to_relay(relay *r, const uint8_t via[8]) {
+  proof *slot = &r->proofs[0];
+  int found = 0;
+  for (int i = 0; i < RELAY_PROOFS; i++) {
+    if (r->proofs[i].at && memcmp(r->proofs[i].via, via, 8) == 0) {
+      slot = &r->proofs[i];
+      found = 1;
+      break;
+    }
+    if (r->proofs[i].at < slot->at) slot = &r->proofs[i];
+  }
+  uint64_t now = core_now(r->c);
+  if (found && now - slot->at < RELAY_PROVE_MS) return;
+  memcpy(slot->via, via, 8);
+  slot->at = now ? now : 1;
+  core_prove(r->c, via);
+}
+
 static int wrap_send(void *st, const core_path *to, const uint8_t *frame, size_t len) {
   relay *r = st;
   if (len + RELAY_HDR > sizeof r->buf) return SW_EMSGSIZE;
+  prove_to_relay(r, to->via);
   r->buf[0] = WIRE_CIRCUIT;
   r->buf[1] = TO_RELAY;
   memcpy(r->buf + 2, to->far, 8);

@@ -30,6 +30,8 @@
 #define RELAY_CIRCUIT_MS (30u * 60000u) /* ours: how long one circuit may live */
 #define RELAY_IDLE_MS 120000            /* ours: a circuit unused this long is dropped */
 #define RELAY_HDR 10
+#define RELAY_PROVE_MS 1000            /* ours: a proof to a relay with our traffic, at most */
+#define RELAY_PROOFS 8                  /* ours: relays whose last proof time is kept */
 #define RELAY_ANN_MS 30000              /* PROTOCOL.md 19: RELAY_ANN every 30 s (15.3) */
 #define RELAY_ANN_PEERS 64              /* ours: reference peers told per round */
 #define RELAY_KNOWN 20                  /* PROTOCOL.md 19 RELAY_MAX: relays remembered */
