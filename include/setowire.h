@@ -59,7 +59,9 @@ typedef enum sw_event_type {
   SW_EV_CLOSE,         /* the swarm finished closing; no event follows */
   SW_EV_SYNC,          /* a fetched value arrived from a peer: key, data, len, peer */
   SW_EV_PEERS,         /* the peer cache, newest first: peers, npeers (every 30 s, at close) */
-  SW_EV_NAT            /* our public address or NAT type was learnt or changed: addr, nat_type */
+  SW_EV_NAT,           /* our public address or NAT type was learnt or changed: addr, nat_type */
+  SW_EV_PATH           /* a peer's traffic moved to another path: peer, addr, via (NULL:
+                          direct, e.g. a relayed connection upgraded, PROTOCOL.md 15.8) */
 } sw_event_type;
 
 /* One peer cache entry (PROTOCOL.md 14.8). */
@@ -80,7 +82,7 @@ typedef struct sw_event {
   const char *key;       /* SYNC: the key (NUL-terminated), valid during the callback */
   const sw_peer_entry *peers; /* PEERS: the list, valid during the callback */
   size_t npeers;
-  const uint8_t *via;   /* CONNECTION: the relay's wire id when the session runs
+  const uint8_t *via;   /* CONNECTION, PATH: the relay's wire id when the session runs
                            through one (PROTOCOL.md 15.7), NULL when direct */
   const char *nat_type; /* NAT: "open", "full_cone", "restricted_cone", "symmetric" or
                            "unknown" (PROTOCOL.md 15.2); addr: our public "ip:port" */

@@ -210,6 +210,8 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
       out[n].in_mesh = p->in_mesh;
       out[n].reference = p->legacy;
       out[n].verified = p->paths[p->best].verified;
+      out[n].relayed = paths_best(p)->relayed;
+      memcpy(out[n].via, paths_best(p)->via, 8);
     }
     n++;
   }
@@ -343,6 +345,8 @@ void core_prove(sw_core *c, const uint8_t wire[8]) {
 }
 
 void core_emit(sw_core *c, const sw_event *ev) { engine_emit(c, ev); }
+
+uint64_t core_now(const sw_core *c) { return c->last_now; }
 
 const pubaddr *core_pubaddr(const sw_core *c) { return &c->pub; }
 

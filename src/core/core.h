@@ -194,6 +194,8 @@ typedef struct sw_core_peer_info {
   sw_addr addr;
   double rtt_ms;
   int in_mesh, reference, verified;
+  int relayed;    /* the best path runs through a relay (addr is then the relay's) */
+  uint8_t via[8]; /* relayed: the relay's wire id */
 } sw_core_peer_info;
 /* Fill up to max entries; returns the number of peers. */
 size_t sw_core_peers(const sw_core *core, sw_core_peer_info *out, size_t max);

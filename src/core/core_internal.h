@@ -55,6 +55,8 @@ void core_cc_acked(sw_core *c, const uint8_t wire[8], size_t bytes, double rtt_m
 void core_cc_lost(sw_core *c, const uint8_t wire[8], size_t bytes);
 
 void core_rand(sw_core *c, void *buf, size_t n);
+/* The latest time given to any entry point: for a hook that gets none (a relay sender). */
+uint64_t core_now(const sw_core *c);
 const crypto_identity *core_identity(const sw_core *c);
 /* The joined 32-byte topic, or NULL before sw_core_join. */
 const uint8_t *core_topic(const sw_core *c);

@@ -217,6 +217,13 @@ int sw_core_dht_bootstrap(sw_core *c, const sw_addr *addr, uint64_t now) {
   return SW_OK;
 }
 
+void dht_set_relay(sw_core *c, int on) {
+  dht *d = dht_of(c);
+  if (!d) return;
+  if (on && !d->relay) d->next_put = 0; /* with the next topic lookup */
+  d->relay = on;
+}
+
 int sw_core_dht_id(sw_core *c, uint8_t out[DHT_ID_LEN]) {
   dht *d = dht_of(c);
   if (!d) return 0;

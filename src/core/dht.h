@@ -101,6 +101,11 @@ int dht_attach(struct sw_core *c, const dht_config *cfg, uint64_t now);
 int sw_core_dht_id(struct sw_core *c, uint8_t out[DHT_ID_LEN]);
 int sw_core_dht_stats(struct sw_core *c, dht_stats *out);
 
+/* Announce relay: records or stop (relay.c, when this node starts or stops serving as a
+ * relay, however it became one: the option or a NAT found open or full cone). The
+ * records go with the next topic lookup. No-op without the DHT. */
+void dht_set_relay(struct sw_core *c, int on);
+
 /* The module as the engine attaches it (core_internal.h, modules.c). */
 extern const struct core_module_def dht_module;
 

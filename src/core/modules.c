@@ -14,10 +14,11 @@
 #include "relay.h"
 #include "seeds.h"
 #include "sync.h"
+#include "upgrade.h"
 
 const core_module_def *const core_default_modules[] = {
     &peercache_module, &pex_module,    &lan_module,  &dht_module,
     &httpboot_module,  &piping_module, &sync_module, &seeds_module,
-    &nat_module,       &intro_module, &relay_module,
+    &nat_module,       &intro_module, &relay_module, &upgrade_module,
     NULL,
 };

@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "addr.h"
 #include "core.h"
 
 #define RELAY_AFTER_MS 3000             /* ours: punching had its chance (15.4: 2.1 s) */
@@ -29,13 +30,29 @@
 #define RELAY_CIRCUIT_MS (30u * 60000u) /* ours: how long one circuit may live */
 #define RELAY_IDLE_MS 120000            /* ours: a circuit unused this long is dropped */
 #define RELAY_HDR 10
+#define RELAY_PROVE_MS 1000            /* ours: a proof to a relay with our traffic, at most */
+#define RELAY_PROOFS 8                  /* ours: relays whose last proof time is kept */
+#define RELAY_ANN_MS 30000              /* PROTOCOL.md 19: RELAY_ANN every 30 s (15.3) */
+#define RELAY_ANN_PEERS 64              /* ours: reference peers told per round */
+#define RELAY_KNOWN 20                  /* PROTOCOL.md 19 RELAY_MAX: relays remembered */
+#define RELAY_ANN_MAX (10 + 45 + 2)
 
 typedef struct relay_stats {
   uint64_t forwarded, forwarded_bytes, delivered, refused, dials, circuits;
+  uint64_t anns_sent, anns_in; /* RELAY_ANN sent to reference peers, taken from peers */
 } relay_stats;
 
-/* Serve as a relay or not (the NAT module turns it on for open and full-cone NATs). */
+/* Serve as a relay or not (the NAT module turns it on for open and full-cone NATs). A
+ * serving relay sends RELAY_ANN to its reference peers every RELAY_ANN_MS and announces
+ * relay: records in the DHT when the DHT runs. */
 void relay_serve(sw_core *c, int on);
+/* The relays RELAY_ANN told us of (at most RELAY_KNOWN; ids and addrs may be NULL):
+ * informational only, since a reference relay carries no CIRCUIT. Returns how many. */
+size_t relay_known(sw_core *c, uint8_t (*ids)[8], sw_addr *addrs, size_t max);
+/* RELAY_ANN (PROTOCOL.md 11.7): decode as the references read it (SW_EINVAL when
+ * malformed; never reads past len); encode writes at most RELAY_ANN_MAX bytes. */
+int relay_ann_decode(const uint8_t *buf, size_t len, uint8_t id[8], sw_addr *addr);
+size_t relay_ann_encode(uint8_t *out, const uint8_t id[8], const sw_addr *addr);
 int relay_get_stats(sw_core *c, relay_stats *out, int *serving);
 
 extern const struct core_module_def relay_module;

@@ -197,11 +197,24 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
 /* ---- authenticating frames (PROTOCOL.md 5.2) ------------------------------------ */
 
 /* Record an authenticated frame's counter and what it proves about its path. */
-static void frame_accepted(core_peer *p, const core_path *from, int pi, uint64_t ctr,
-                           uint64_t now) {
+static void frame_accepted(sw_core *c, core_peer *p, const core_path *from, int pi,
+                           uint64_t ctr, uint64_t now) {
+  core_path was = *paths_best(p);
   replay_commit(&p->replay, ctr);
   pi = paths_proven(p, from, pi);
   paths_touch(p, pi, now, -1);
+  const core_path *is = paths_best(p);
+  /* The traffic moved between direct and relayed, or to another relay: say where. */
+  if (was.relayed == is->relayed && (!is->relayed || memcmp(was.via, is->via, 8) == 0))
+    return;
+  char text[SW_ADDRSTRLEN];
+  uint8_t id[8], via[8];
+  memcpy(id, p->wire_id, 8);
+  memcpy(via, is->via, 8);
+  addr_format(&is->addr, text, sizeof text);
+  sw_event ev = {.type = SW_EV_PATH, .peer = id, .addr = text,
+                 .via = is->relayed ? via : NULL};
+  engine_emit(c, &ev);
 }
 
 core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
@@ -263,7 +276,7 @@ core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, s
       return NULL;
     }
   }
-  frame_accepted(p, from, pi, ctr, now);
+  frame_accepted(c, p, from, pi, ctr, now);
   return p;
 }
 
@@ -276,7 +289,7 @@ static void restart_proven(sw_core *c, core_peer *p, const core_path *from, uint
   memset(&p->chal, 0, sizeof p->chal); /* the held frames are this function's now */
   replay_reset(&p->replay);
   c->stats.restarts++;
-  frame_accepted(p, from, paths_index(p, from), ctr, now);
+  frame_accepted(c, p, from, paths_index(p, from), ctr, now);
   jitter_reset(&p->jit, 0);
   for (unsigned i = 0; i < held.nheld; i++) {
     held_frame *f = held.held[i];

@@ -27,6 +27,9 @@ enum {
   /* Extension between libsetowire peers (PROTOCOL.md 15.7): a datagram carried by a
    * relay for two peers that cannot punch. */
   WIRE_CIRCUIT = 0x24,
+  /* Extension between libsetowire peers (PROTOCOL.md 15.8): the timed simultaneous open
+   * that moves a relayed session to a direct path. */
+  WIRE_PUNCH = 0x25,
   WIRE_PEX = 0x30,
   /* Extension between libsetowire peers (PROTOCOL.md 21.2): a control
    * frame encrypted with the session keys. Not in the reference registry, so reference

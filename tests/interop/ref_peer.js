@@ -5,7 +5,7 @@
 //
 // Same contract as ref_peer.py (see there): JSON event lines on stdout
 // (listening / connection / data / disconnect / close / flooded), commands on stdin
-// (send HEX, sendbig N, flood N S, store K HEX, storebig K N, fetch K MS, quit; end of
+// (send HEX, sendbig N, flood N S, store K HEX, storebig K N, fetch K MS, relays, quit; end of
 // input = quit; fetch prints fetched / fetch_error, accepted CHUNK values print sync),
 // diagnostics on stderr,
 // exit 2 on bad arguments, 77 with "SKIP:" when the reference cannot be loaded.
@@ -265,6 +265,11 @@ async function main() {
     let data;
     if (cmd === 'quit') return void quit();
     if (cmd === '') return;
+    if (cmd === 'relays') {          // the relays the reference remembered (RELAY_ANN, DHT)
+      const list = [...(swarm._relays || new Map()).values()]
+        .map((r) => ({ id: r.id, ip: r.ip, port: r.port }));
+      return void emit({ event: 'relays', list });
+    }
     if (cmd === 'store' || cmd === 'storebig' || cmd === 'fetch') {
       const m = /^(\S+) +(\S+)$/.exec(arg);
       if (!m) return log(`bad command '${t.slice(0, 60)}'`);

@@ -43,6 +43,8 @@ stdin, one command per line:
                  {"event":"fetched","key":K,"len":N,"sha256":"<hex>"} or
                  {"event":"fetch_error","key":K,"error":"..."}; every value the
                  reference accepts from a CHUNK also prints {"event":"sync","key":K,"len":N}
+    relays       print {"event":"relays","list":[{"id","ip","port"}...]}: the relays the
+                 reference remembered (from RELAY_ANN or the DHT)
     quit         destroy the swarm, print close, exit 0 (end of input = quit)
 Diagnostics go to stderr only.  Exit 2 on bad arguments, 77 (with "SKIP:") when the
 reference cannot be loaded.
@@ -327,6 +329,10 @@ async def main(args, ref):
         arg = arg.strip()
         if cmd == 'quit':
             break
+        if cmd == 'relays':   # the relays the reference remembered (RELAY_ANN, DHT)
+            emit(event='relays', list=[{'id': r['id'], 'ip': r['ip'], 'port': r['port']}
+                                       for r in getattr(swarm, '_relays', {}).values()])
+            continue
         if cmd == 'send':
             try:
                 data = bytes.fromhex(arg)

@@ -27,6 +27,8 @@ API:
     Node / Host: .name (namespace), .ip, .role, .home, .ports (ephemeral slice, homes
         only); .wrap(argv), .run(*argv) -> CompletedProcess, .spawn(argv, **popen_kw)
     lab.set_loss(node, percent, direction='both')   Host, StunServer, Home or router
+    lab.set_nat(home, nat)           change a NAT home's type in place (and flush its
+                                     mappings, as a router restarted with new rules)
     lab.conntrack_flush(home), lab.conntrack(home) -> text,
     lab.set_udp_timeouts(home, unreplied=None, assured=None)  (conntrack, seconds)
     lab.map_names(node, {name: ip}) host names that resolve, inside node's namespace, to
@@ -599,6 +601,34 @@ class Lab:
         with open(os.path.join(d, 'resolv.conf'), 'w') as f:
             f.write('nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
         return d
+
+    def set_nat(self, home, nat):
+        """Give a NAT home another NAT type (not 'open': its LAN stays private): the
+        router's rules are replaced and every mapping forgotten, as when a home router
+        restarts with a new configuration. Hosts keep their addresses and sockets."""
+        nat = normalize_nat(nat)
+        if nat == 'open' or home.nat == 'open':
+            raise ValueError('set_nat changes one NAT type into another; open has none')
+        if nat == 'full_cone' and not shutil.which('nft'):
+            self.close()
+            skip('`nft` not found (install nftables, see scripts/setup.sh): '
+                 'the full-cone NAT needs it')
+        if not shutil.which('conntrack'):
+            self.close()
+            skip('`conntrack` not found (install conntrack, see scripts/setup.sh)')
+        return self._guard(f'set {home!r} to {nat}', self._set_nat, home, nat)
+
+    def _set_nat(self, home, nat):
+        r = home.router
+        self._ipt(r, '-F', 'POSTROUTING', table='nat')
+        self._ipt(r, '-F', 'INPUT')  # only the firewall rule lives there (_nat_rules)
+        if home.nat == 'full_cone':
+            r.run('nft', 'delete', 'table', 'ip', 'natlab_fc', check=True)
+        home.nat = nat
+        self._nat_rules(home)
+        # Flows keep the mapping they were given: forget them all, so that every flow
+        # is mapped anew under the new rules.
+        r.run('conntrack', '-F', check=True)
 
     def conntrack_flush(self, home):
         """Make the home's router forget every mapping (conntrack entries and, for a

@@ -383,6 +383,19 @@ def main():
         check(not g1 and len(g2) == 3,
               f'full cone mapping expiry: {len(g1)} in after 2.5 s idle, {len(g2)} after renewal')
 
+        # 4c. set_nat: the symmetric home becomes a full cone in place. Its host keeps its
+        # socket; the mapping is now the same towards both servers and open to anyone.
+        sym = agents['symmetric'][0]
+        lab.set_nat(homes['symmetric'], 'full_cone')
+        r1, r2 = sym(op='stun', to=list(s1)), sym(op='stun', to=list(s2))
+        ok = 'mapped' in r1 and 'mapped' in r2 and r1['mapped'] == r2['mapped']
+        if ok:
+            stranger(op='send', to=r1['mapped'], data='after-set-nat', count=3)
+        g = sym(**expect_recv(True))['got'] if ok else []
+        check(ok and len(g) == 3,
+              f'set_nat symmetric -> full_cone: mapped {r1.get("mapped")} / {r2.get("mapped")}, '
+              f'{len(g)} of 3 stranger datagrams in')
+
         # 5. loss: a home host's inbound (LAN traffic), a public host's inbound (via core).
         a, b = agents['port_restricted']
         lab.set_loss(b.host, 30, direction='in')

@@ -8,6 +8,7 @@
 #include "core.h"
 #include "core_internal.h"
 #include "dht.h"
+#include "relay.h"
 #include "merec.h"
 #include "testutil.h"
 
@@ -311,9 +312,10 @@ static int fn_add_relay(fnet *f, const sw_addr *boot, size_t nboot, int relay, c
   x->dht = x->main;
   x->dht.port = (uint16_t)(20000 + i);
   x->rng.s = 0x1234 + (uint64_t)i * 7919;
-  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .relay = relay};
+  /* relay 2: not configured, but turned on later, as a NAT found full cone does */
+  dht_config dc = {.bootstrap = boot, .nbootstrap = nboot, .relay = relay == 1};
   sw_core_config cfg = {.random = fn_rand, .ctx = &x->rng, .dht = &dc, .lan_ip = lip,
-                        .port = x->main.port};
+                        .port = x->main.port, .relayed = relay == 2};
   assert_int_equal(sw_core_new(&x->c, &cfg, f->now), SW_OK);
   return i;
 }
@@ -446,11 +448,17 @@ static void test_relay_record(void **state) {
   fn_add(f, NULL, 0);
   int r = fn_add_relay(f, &f->n[0].dht, 1, 1, "192.0.2.9");
   int plain = fn_add(f, &f->n[0].dht, 1);
+  int auto_relay = fn_add_relay(f, &f->n[0].dht, 1, 2, "192.0.2.10");
   uint8_t topic[32];
   memset(topic, 0x44, 32);
   sw_core_join(f->n[r].c, topic);
   sw_core_join(f->n[plain].c, topic);
+  sw_core_join(f->n[auto_relay].c, topic);
   fn_run(f, 5000);
+  /* the NAT module finds auto_relay's NAT full cone: it starts serving, and says so in
+   * the DHT with its next topic lookup, as a configured relay does */
+  relay_serve(f->n[auto_relay].c, 1);
+  fn_run(f, 20000);
   /* the PEERS replies' observation reached the engine's address service: an IP only */
   const pubaddr_entry *seen = pubaddr_get(core_pubaddr(f->n[r].c), 4);
   assert_non_null(seen);
@@ -462,8 +470,8 @@ static void test_relay_record(void **state) {
   char th[13], text[120], keyhex[41], msg[256];
   uint8_t key[20];
   crypto_topic_hash(topic, th);
-  for (int who = 0; who < 2; who++) {
-    int n = who ? plain : r;
+  for (int who = 0; who < 3; who++) {
+    int n = who == 1 ? plain : who == 2 ? auto_relay : r;
     char idh[41];
     uint8_t full[20];
     sw_core_identity(f->n[n].c, NULL, full);
@@ -481,6 +489,9 @@ static void test_relay_record(void **state) {
       assert_int_equal(m.type, DHT_FOUND_VAL);
       assert_non_null(strstr(m.value, idh));
       assert_non_null(strstr(m.value, "\"10.9.0.2\"")); /* as seen by node 0 */
+    } else if (who == 2) {
+      assert_int_equal(m.type, DHT_FOUND_VAL); /* serving since: announced too */
+      assert_non_null(strstr(m.value, idh));
     } else {
       assert_int_equal(m.type, DHT_FOUND_NODE); /* not a relay: no such record */
     }

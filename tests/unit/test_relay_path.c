@@ -253,6 +253,32 @@ static void test_upgrade_to_direct(void **state) {
   net_free(&w);
 }
 
+/* B's NAT gives it a new mapping (a rebinding, a router restarted): the relay has not
+ * verified that address, and its own heartbeats to B prove nothing of it. B's relayed
+ * traffic carries a proof, so the relayed session goes on both ways. */
+static void test_relayed_after_rebinding(void **state) {
+  (void)state;
+  static const core_module_def *const mods[] = {&relay_module, NULL};
+  net w;
+  net_init(&w, mods);
+  w.block_ab = 1;
+  sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0);
+  sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0);
+  settle(&w, 0);
+  dial_via(&w, A, R, B, 10);
+  settle(&w, 10);
+  assert_int_equal(sw_core_peer_count(w.n[B].c), 2);
+  assert_int_equal(addr_parse_hostport(&w.n[B].addr, "10.0.0.9:9"), SW_OK);
+  assert_int_equal(sw_core_write(w.n[B].c, wire_of(&w, A), "from a new port", 15, 5000),
+                   SW_OK);
+  settle(&w, 5000);
+  assert_string_equal(w.n[A].last_data, "from a new port");
+  assert_int_equal(sw_core_write(w.n[A].c, wire_of(&w, B), "and back", 8, 5010), SW_OK);
+  settle(&w, 5010);
+  assert_string_equal(w.n[B].last_data, "and back");
+  net_free(&w);
+}
+
 /* A peer that does not serve as a relay carries nothing, and says so in its counters. */
 static void test_not_serving_refuses(void **state) {
   (void)state;
@@ -309,6 +335,7 @@ int main(void) {
       cmocka_unit_test(test_session_over_relay),
       cmocka_unit_test(test_relayed_equals_direct),
       cmocka_unit_test(test_upgrade_to_direct),
+      cmocka_unit_test(test_relayed_after_rebinding),
       cmocka_unit_test(test_relayed_entry_checks),
       cmocka_unit_test(test_not_serving_refuses),
   };

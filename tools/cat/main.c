@@ -258,6 +258,18 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
         fprintf(stderr, "{\"event\":\"nat\",\"addr\":\"%s\",\"type\":\"%s\"}\n", ev->addr,
                 ev->nat_type);
       break;
+    case SW_EV_PATH:
+      crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
+      if (c->events && ev->via) {
+        char via[2 * SW_WIRE_ID_LEN + 1];
+        crypto_hex_encode(ev->via, SW_WIRE_ID_LEN, via);
+        fprintf(stderr, "{\"event\":\"path\",\"peer\":\"%s\",\"addr\":\"%s\",\"via\":\"%s\"}\n",
+                id, ev->addr, via);
+      } else if (c->events) {
+        fprintf(stderr, "{\"event\":\"path\",\"peer\":\"%s\",\"addr\":\"%s\",\"via\":\"\"}\n", id,
+                ev->addr);
+      }
+      break;
     case SW_EV_SYNC:
       if (c->events) {
         fprintf(stderr, "{\"event\":\"sync\",\"key\":\"");
