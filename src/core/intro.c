@@ -9,7 +9,9 @@
 
 typedef struct asked {
   uint8_t target[8];
-  uint64_t at;
+  uint64_t at;   /* when this window's first request went */
+  uint64_t next; /* when to ask again while not connected; 0: no more */
+  int tries;     /* requests sent in this window */
 } asked;
 
 typedef struct intro {
@@ -69,21 +71,24 @@ size_t intro_encode(uint8_t *out, const intro_msg *m) {
 
 /* ---- asking ------------------------------------------------------------------ */
 
-/* Whether to ask about this target now (one request per INTRO_TARGET_MS). */
-static int ask_now(intro *in, const uint8_t target[8], uint64_t now) {
+/* The entry for a new request about this target, or NULL when one went within
+ * INTRO_TARGET_MS (that window's retries, if any, are already scheduled). */
+static asked *ask_now(intro *in, const uint8_t target[8], uint64_t now) {
   asked *oldest = &in->recent[0];
   for (int i = 0; i < INTRO_TARGETS; i++) {
     asked *a = &in->recent[i];
     if (a->at && memcmp(a->target, target, 8) == 0) {
-      if (now - a->at < INTRO_TARGET_MS) return 0;
-      a->at = now;
-      return 1;
+      if (now - a->at < INTRO_TARGET_MS) return NULL;
+      oldest = a;
+      break;
     }
     if (a->at < oldest->at) oldest = a;
   }
   memcpy(oldest->target, target, 8);
   oldest->at = now ? now : 1;
-  return 1;
+  oldest->tries = 0;
+  oldest->next = 0;
+  return oldest;
 }
 
 /* Our address for the request: the public one with its mapped port, else the LAN one.
@@ -95,15 +100,13 @@ static const sw_addr *own_addr(sw_core *c) {
   return lan->family && lan->port ? lan : NULL;
 }
 
-static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
-  intro *in = m;
-  (void)addr;
-  if (!full_id || !ask_now(in, full_id, now)) return;
+/* Send RELAY_REQ about target to up to INTRO_ASK_PEERS verified peers. */
+static void ask(intro *in, const uint8_t target[8]) {
   const sw_addr *me = own_addr(in->c);
   if (!me) return;
   intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me};
   memcpy(req.requester, core_identity(in->c)->id, 8);
-  memcpy(req.target, full_id, 8);
+  memcpy(req.target, target, 8);
   uint8_t frame[INTRO_FRAME_MAX];
   size_t n = intro_encode(frame, &req);
   if (!n) return;
@@ -111,7 +114,7 @@ static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uin
   size_t np = sw_core_peers(in->c, peers, sizeof peers / sizeof *peers), asked_n = 0;
   for (size_t i = 0; i < np && i < sizeof peers / sizeof *peers && asked_n < INTRO_ASK_PEERS;
        i++) {
-    if (peers[i].reference || memcmp(peers[i].wire_id, full_id, 8) == 0) continue;
+    if (peers[i].reference || memcmp(peers[i].wire_id, target, 8) == 0) continue;
     /* The peer hears us only on a path it verified: the proof sent when the session
      * formed can be lost or overtaken, so one goes again, in the same batch, first. */
     core_prove(in->c, peers[i].wire_id);
@@ -120,6 +123,49 @@ static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uin
       in->st.requests_sent++;
     }
   }
+}
+
+static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  intro *in = m;
+  (void)addr;
+  if (!full_id) return;
+  asked *a = ask_now(in, full_id, now);
+  if (!a) return;
+  ask(in, a->target);
+  a->tries = 1;
+  a->next = INTRO_TRIES > 1 ? now + INTRO_RETRY_MS : 0;
+}
+
+/* Neither RELAY_REQ nor RELAY_FWD is acknowledged: while we are not connected to the
+ * target, ask again, INTRO_TRIES requests in all, INTRO_RETRY_MS apart. */
+static void intro_timeout(void *m, uint64_t now) {
+  intro *in = m;
+  for (int i = 0; i < INTRO_TARGETS; i++) {
+    asked *a = &in->recent[i];
+    if (!a->next || now < a->next) continue;
+    if (core_connected(in->c, a->target) || a->tries >= INTRO_TRIES) {
+      a->next = 0;
+      continue;
+    }
+    ask(in, a->target);
+    in->st.retries++;
+    a->tries++;
+    a->next = a->tries < INTRO_TRIES ? now + INTRO_RETRY_MS : 0;
+  }
+}
+
+static uint64_t intro_deadline(const void *m) {
+  const intro *in = m;
+  uint64_t t = UINT64_MAX;
+  for (int i = 0; i < INTRO_TARGETS; i++)
+    if (in->recent[i].next && in->recent[i].next < t) t = in->recent[i].next;
+  return t;
+}
+
+static void intro_close(void *m, uint64_t now) {
+  intro *in = m;
+  (void)now;
+  for (int i = 0; i < INTRO_TARGETS; i++) in->recent[i].next = 0;
 }
 
 /* ---- answering ------------------------------------------------------------------- */
@@ -188,7 +234,9 @@ static int intro_attach(sw_core *c, const sw_core_config *cfg, uint64_t now) {
   in->tokens = INTRO_FWD_BURST;
   in->refill_at = now;
   core_module m = {.name = "intro", .frames = frames, .nframes = sizeof frames,
-                   .on_frame = intro_frame, .on_meet = intro_meet, .free = free,
+                   .on_frame = intro_frame, .on_meet = intro_meet,
+                   .on_timeout = intro_timeout, .deadline = intro_deadline,
+                   .on_close = intro_close, .free = free,
                    .memory = intro_memory, .state = in};
   int rc = core_add_module(c, &m);
   if (rc) free(in);

@@ -5,6 +5,9 @@
  * address it sees the requester at (peer-reflexive: the mapping the requester's NAT made,
  * whatever the request claims), and the target dials that address at once. Both sides
  * then send their HELLOs at about the same time, which is what opens two cone NATs.
+ * Neither frame is acknowledged, so while we are still not connected to the target the
+ * request goes again, INTRO_TRIES in all, INTRO_RETRY_MS apart (one round per target
+ * every INTRO_TARGET_MS).
  * Reference relays answer RELAY_REQ the same way (with the claimed address), and a
  * reference target dials on RELAY_FWD.
  *
@@ -21,7 +24,9 @@
 #include "core.h"
 
 #define INTRO_ASK_PEERS 4      /* ours: peers asked to introduce us to one target */
-#define INTRO_TARGET_MS 10000  /* ours: one request per target this often at most */
+#define INTRO_TARGET_MS 10000  /* ours: one round of requests per target this often */
+#define INTRO_TRIES 3          /* ours: requests in a round, while not connected ... */
+#define INTRO_RETRY_MS 500     /* ... this far apart (neither frame is acknowledged) */
 #define INTRO_TARGETS 64       /* ours: targets remembered for that */
 #define INTRO_FWD_PER_S 10     /* ours: forwards a relay sends per second ... */
 #define INTRO_FWD_BURST 20     /* ... and in a burst */
@@ -41,6 +46,7 @@ size_t intro_encode(uint8_t *out, const intro_msg *m);
 
 typedef struct intro_stats {
   uint64_t requests_sent, requests_in, forwards_sent, forwards_in, dials, refused;
+  uint64_t retries; /* rounds' repeated requests (each to up to INTRO_ASK_PEERS peers) */
 } intro_stats;
 int intro_get_stats(sw_core *c, intro_stats *out);
 

@@ -20,29 +20,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 sys.path.insert(0, HERE)
 import catproc  # noqa: E402
-import eventproc  # noqa: E402
 import natlab  # noqa: E402
-import nodeproc  # noqa: E402
 
-MAIN_PORT, HTTP_PORT, DHT_PORT = 47000, 47001, 47002
-
-
-class LabNode(nodeproc.Node):
-    def __init__(self, host, bindir):
-        argv = host.wrap([os.path.join(bindir, 'setowire-node'), '--events', '--bind', host.ip,
-                          '--port', str(MAIN_PORT), '--http-port', str(HTTP_PORT),
-                          '--dht-port', str(DHT_PORT)])
-        eventproc.EventProc.__init__(self, argv, 'node')
-
-
-class LabCat(catproc.Cat):
-    def __init__(self, host, bindir, stun, rdv, topic, name):
-        self.out = []
-        argv = host.wrap([os.path.join(bindir, 'setowire-cat'), '--events', '--no-lan',
-                          '--no-dht', '--no-default-servers', '--stun', f'{stun.ip}:{stun.port}',
-                          '--bootstrap-http', f'http://{rdv.ip}:{HTTP_PORT}',
-                          '--connect', f'{rdv.ip}:{MAIN_PORT}', topic])
-        eventproc.EventProc.__init__(self, argv, name)
+# The lab's node and cats, shared with the other NAT tests and bench/natlab_pairs.py.
+from natpeers import DHT_PORT, HTTP_PORT, MAIN_PORT, LabCat, LabNode  # noqa: E402,F401
 
 
 def connection_to(cat, wire, timeout):

@@ -13,18 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 sys.path.insert(0, HERE)
 import catproc  # noqa: E402
-import eventproc  # noqa: E402
 import natlab  # noqa: E402
-from test_nat_punch import HTTP_PORT, MAIN_PORT, DHT_PORT, LabCat  # noqa: E402
-import nodeproc  # noqa: E402
-
-
-class RelayNode(nodeproc.Node):
-    def __init__(self, host, bindir):
-        argv = host.wrap([os.path.join(bindir, 'setowire-node'), '--events', '--relay',
-                          '--bind', host.ip, '--port', str(MAIN_PORT), '--http-port',
-                          str(HTTP_PORT), '--dht-port', str(DHT_PORT)])
-        eventproc.EventProc.__init__(self, argv, 'relay-node')
+from natpeers import LabCat, LabNode  # noqa: E402
 
 
 def main():
@@ -34,7 +24,7 @@ def main():
         stun = lab.stun_server()
         rdv = lab.public_host('rendezvous')
         ha, hb = lab.home('symmetric'), lab.home('symmetric')
-        with RelayNode(rdv, bindir) as node:
+        with LabNode(rdv, bindir, relay=True, name='relay-node') as node:
             node_id = node.listening()['id']
             a = LabCat(ha.hosts[0], bindir, stun, rdv, topic, 'a')
             b = LabCat(hb.hosts[0], bindir, stun, rdv, topic, 'b')

@@ -1,8 +1,10 @@
 /* Introductions (src/core/intro.c, PROTOCOL.md 15.6) over simulated NATs: two peers
  * behind address-and-port-restricted NATs, both connected to a public peer R, meet
  * directly when one of them learns the other's public address: alone its HELLOs die in
- * the other's filter, introduced through R both sides punch at once. Also: R forwards
- * only requests made in the sender's own name, and nothing from unverified sources. */
+ * the other's filter, introduced through R both sides punch at once. A request lost on
+ * the way is asked again (INTRO_TRIES in all, INTRO_RETRY_MS apart), only while not
+ * connected, and only once per target window. Also: R forwards only requests made in the
+ * sender's own name, and nothing from unverified sources. */
 #include <string.h>
 
 #include "core_internal.h"
@@ -54,8 +56,10 @@ static int a_meets_b(world *w) {
   assert_int_equal(simnet_nat_mapped(w->net, w->b, SW_SOCK_MAIN, simnet_addr(w->net, w->r),
                                      &b_pub),
                    1);
-  return core_meet(simnet_core(w->net, w->a), &b_pub, simnet_id(w->net, w->b),
-                   simnet_now(w->net));
+  int rc = core_meet(simnet_core(w->net, w->a), &b_pub, simnet_id(w->net, w->b),
+                     simnet_now(w->net));
+  simnet_kick(w->net, w->a); /* send what the meet queued now, not at A's next timer */
+  return rc;
 }
 
 static void test_introduced_punch(void **state) {
@@ -81,8 +85,71 @@ static void test_introduced_punch(void **state) {
     assert_true(st.forwards_sent >= 1);
     assert_int_equal(intro_get_stats(simnet_core(w.net, w.b), &st), SW_OK);
     assert_true(st.dials >= 1);
+    /* connected within one round trip of the first request: nothing asked again */
+    assert_int_equal(intro_get_stats(simnet_core(w.net, w.a), &st), SW_OK);
+    assert_int_equal(st.retries, 0);
+    assert_true(st.requests_sent >= 1);
     simnet_free(w.net);
   }
+}
+
+/* The first RELAY_REQ is lost (A's link to R is cut as A meets B): the second, 500 ms
+ * later, gets B to dial, and the two connect directly. */
+static void test_lost_request_asked_again(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    world w;
+    intro_on = 1;
+    world_init(&w, seed, SIM_NAT_PORT_RESTRICTED);
+    uint64_t t0 = simnet_now(w.net);
+    simnet_partition(w.net, w.a, w.r, 1);
+    assert_int_equal(a_meets_b(&w), SW_OK);
+    simnet_run_until(w.net, t0 + 200);
+    simnet_partition(w.net, w.a, w.r, 0);
+    intro_stats st;
+    assert_int_equal(intro_get_stats(simnet_core(w.net, w.r), &st), SW_OK);
+    assert_int_equal(st.requests_in, 0);
+    if (!simnet_run_until_cond(w.net, t0 + 5000, connected, &w))
+      fail_msg("seed %llu: not connected", (unsigned long long)seed);
+    assert_true(simnet_now(w.net) >= t0 + INTRO_RETRY_MS);
+    assert_int_equal(intro_get_stats(simnet_core(w.net, w.a), &st), SW_OK);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(st.requests_sent, 2);
+    assert_int_equal(intro_get_stats(simnet_core(w.net, w.r), &st), SW_OK);
+    assert_int_equal(st.forwards_sent, 1);
+    simnet_free(w.net);
+  }
+}
+
+/* With R unreachable, A asks INTRO_TRIES times INTRO_RETRY_MS apart, then stops; a new
+ * meet of the same target within INTRO_TARGET_MS starts no new round. */
+static void test_retries_bounded(void **state) {
+  (void)state;
+  world w;
+  intro_on = 1;
+  world_init(&w, 3, SIM_NAT_PORT_RESTRICTED);
+  sw_core *a = simnet_core(w.net, w.a);
+  uint64_t t0 = simnet_now(w.net);
+  simnet_partition(w.net, w.a, w.r, 1);
+  assert_int_equal(a_meets_b(&w), SW_OK);
+  intro_stats st;
+  simnet_run_until(w.net, t0 + INTRO_RETRY_MS - 1);
+  intro_get_stats(a, &st);
+  assert_int_equal(st.requests_sent, 1);
+  simnet_run_until(w.net, t0 + INTRO_RETRY_MS);
+  intro_get_stats(a, &st);
+  assert_int_equal(st.requests_sent, 2);
+  simnet_run_until(w.net, t0 + 4000);
+  intro_get_stats(a, &st);
+  assert_int_equal(st.requests_sent, INTRO_TRIES);
+  assert_int_equal(st.retries, INTRO_TRIES - 1);
+  /* the meet gate may dial again; the introduction waits for its window */
+  a_meets_b(&w);
+  simnet_run_until(w.net, t0 + 6000);
+  intro_get_stats(a, &st);
+  assert_int_equal(st.requests_sent, INTRO_TRIES);
+  assert_false(connected(w.net, &w));
+  simnet_free(w.net);
 }
 
 /* The control: the same meet without introductions does not get through. */
@@ -138,6 +205,8 @@ static void test_relay_rules(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_introduced_punch),
+      cmocka_unit_test(test_lost_request_asked_again),
+      cmocka_unit_test(test_retries_bounded),
       cmocka_unit_test(test_without_intro_fails),
       cmocka_unit_test(test_relay_rules),
   };
