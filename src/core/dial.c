@@ -99,7 +99,19 @@ int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t 
   if (full_id && (memcmp(full_id, c->me.id, 20) == 0)) return SW_EINVAL; /* D9 */
   if (full_id && peers_find(c, full_id)) return SW_OK; /* D10: compare wire ids */
   core_path path = core_path_direct(addr);
-  if (paths_find_peer(c, &path, &pi) || dial_find(c, addr)) return SW_OK;
+  if (paths_find_peer(c, &path, &pi)) return SW_OK;
+  dial_entry *d = dial_find(c, addr);
+  if (d) {
+    /* Already dialling this address, started without an id (an introduction's dial):
+     * the id now known binds the answer, and the modules hear of the meet, which they
+     * would otherwise never do (no relayed fallback, no introduction for it). */
+    if (full_id && !d->has_id) {
+      d->has_id = 1;
+      memcpy(d->id, full_id, 20);
+      FOR_MODULES(c, m) if (m->on_meet) m->on_meet(m->state, addr, full_id, now);
+    }
+    return SW_OK;
+  }
   if (c->meet_tokens < 1) return SW_EFULL;
   c->meet_tokens -= 1;
   int rc = sw_core_dial(c, addr, full_id, now);

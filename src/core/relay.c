@@ -20,6 +20,7 @@ typedef struct pending {
   int used;
   uint8_t id[20];
   uint64_t due;
+  int rounds; /* relayed dials made so far (RELAY_DIAL_ROUNDS) */
 } pending;
 
 typedef struct known_relay {
@@ -263,6 +264,7 @@ static void relay_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uin
   slot->used = 1;
   memcpy(slot->id, full_id, 20);
   slot->due = now + RELAY_AFTER_MS;
+  slot->rounds = 0;
 }
 
 /* Dial the peer through up to RELAY_TRY libsetowire peers we hold a session with. */
@@ -291,8 +293,15 @@ static void relay_timeout(void *m, uint64_t now) {
   for (int i = 0; i < RELAY_PENDING; i++) {
     pending *p = &r->pend[i];
     if (!p->used || now < p->due) continue;
-    p->used = 0;
-    if (!core_connected(r->c, p->id)) dial_relayed(r, p->id, now);
+    /* A relayed HELLO or its answer can be lost like any datagram, and nothing else
+     * repeats it (core_dial_path sends once): a few rounds, then the watch ends. */
+    if (core_connected(r->c, p->id) || p->rounds >= RELAY_DIAL_ROUNDS) {
+      p->used = 0;
+      continue;
+    }
+    p->rounds++;
+    p->due = now + RELAY_DIAL_EVERY_MS;
+    dial_relayed(r, p->id, now);
   }
 }
 

@@ -23,6 +23,8 @@
 
 #define RELAY_AFTER_MS 3000             /* ours: punching had its chance (15.4: 2.1 s) */
 #define RELAY_TRY 3                     /* ours: peers asked to relay one dial */
+#define RELAY_DIAL_ROUNDS 3             /* ours: relayed HELLOs per fallback (one may be lost) */
+#define RELAY_DIAL_EVERY_MS 1000        /* ours: between those rounds */
 #define RELAY_PENDING 32                /* ours: dials watched for a relayed retry */
 #define RELAY_CIRCUITS 64               /* ours: circuits a relay carries */
 #define RELAY_PER_PEER 8                /* ours: circuits one peer may hold */

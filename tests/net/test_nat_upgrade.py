@@ -18,8 +18,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 sys.path.insert(0, HERE)
 import catproc  # noqa: E402
 import natlab  # noqa: E402
-from test_nat_punch import LabCat  # noqa: E402
-from test_nat_relay import RelayNode  # noqa: E402
+from natpeers import LabCat, LabNode  # noqa: E402
 
 # The attempt at 2 min is the first to see B's new public mapping (STUN refreshes every
 # 60 s): allow it, with room for a slow machine.
@@ -33,7 +32,7 @@ def main():
         stun = lab.stun_server()
         rdv = lab.public_host('rendezvous')
         ha, hb = lab.home('symmetric'), lab.home('symmetric')
-        with RelayNode(rdv, bindir) as node:
+        with LabNode(rdv, bindir, relay=True) as node:
             node_id = node.listening()['id']
             a = LabCat(ha.hosts[0], bindir, stun, rdv, topic, 'a')
             b = LabCat(hb.hosts[0], bindir, stun, rdv, topic, 'b')

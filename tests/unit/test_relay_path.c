@@ -26,6 +26,7 @@ typedef struct node {
 typedef struct net {
   node n[N];
   int block_ab; /* A and B cannot reach each other directly (two symmetric NATs) */
+  int drop_rb;  /* datagrams from R to B are lost while this is set */
   unsigned direct_ab;
 } net;
 
@@ -75,6 +76,7 @@ static void settle(net *w, uint64_t now) {
             int ab = (i == A && j == B) || (i == B && j == A);
             if (ab) w->direct_ab++;
             if (ab && w->block_ab) continue;
+            if (i == R && j == B && w->drop_rb) continue;
             sw_core_datagram(w->n[j].c, d[k].kind, &w->n[i].addr, d[k].data, d[k].len, now);
           }
         }
@@ -330,6 +332,73 @@ static void test_relayed_entry_checks(void **state) {
   net_free(&w);
 }
 
+/* Drive every node's timers from `from` to `to` in 100 ms steps, settling between. */
+static void run_until(net *w, uint64_t from, uint64_t to) {
+  for (uint64_t t = from; t <= to; t += 100) {
+    for (int i = 0; i < N; i++) sw_core_timeout(w->n[i].c, t);
+    settle(w, t);
+  }
+}
+
+/* A meets B (full id) but cannot reach it: 3 s later it dials through R. When that
+ * relayed HELLO is lost, the fallback tries again 1 s later (PROTOCOL.md 15.7), and no
+ * more than RELAY_DIAL_ROUNDS rounds when every one is lost. */
+static void test_fallback_repeats(void **state) {
+  (void)state;
+  static const core_module_def *const mods[] = {&relay_module, NULL};
+  for (int lose_all = 0; lose_all < 2; lose_all++) {
+    net w;
+    net_init(&w, mods);
+    w.block_ab = 1;
+    assert_int_equal(sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0), SW_OK);
+    assert_int_equal(sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0), SW_OK);
+    settle(&w, 0);
+    assert_int_equal(core_meet(w.n[A].c, &w.n[B].addr, core_identity(w.n[B].c)->id, 100),
+                     SW_OK);
+    settle(&w, 100);
+    run_until(&w, 200, RELAY_AFTER_MS - 100);
+    assert_int_equal(rstats(&w, A).dials, 0); /* punching still has its chance */
+    /* the first round's forward to B is lost (and, in the second case, every later one) */
+    w.drop_rb = 1;
+    run_until(&w, RELAY_AFTER_MS, RELAY_AFTER_MS + RELAY_DIAL_EVERY_MS - 100);
+    assert_int_equal(rstats(&w, A).dials, 1);
+    assert_false(core_connected(w.n[A].c, wire_of(&w, B)));
+    w.drop_rb = lose_all;
+    run_until(&w, RELAY_AFTER_MS + RELAY_DIAL_EVERY_MS, RELAY_AFTER_MS + 6000);
+    if (!lose_all) {
+      assert_true(core_connected(w.n[A].c, wire_of(&w, B)));
+      assert_true(core_connected(w.n[B].c, wire_of(&w, A)));
+      assert_int_equal(rstats(&w, A).dials, 2); /* R is the only relay A holds */
+    } else {
+      assert_false(core_connected(w.n[A].c, wire_of(&w, B)));
+      assert_int_equal(rstats(&w, A).dials, RELAY_DIAL_ROUNDS);
+    }
+    net_free(&w);
+  }
+}
+
+/* An introduction dials an address without an id; a meet of that address with the id
+ * arriving while the dial runs still reaches the modules: the relayed fallback watches
+ * it, and the id binds the answer. */
+static void test_meet_during_dial(void **state) {
+  (void)state;
+  static const core_module_def *const mods[] = {&relay_module, NULL};
+  net w;
+  net_init(&w, mods);
+  w.block_ab = 1;
+  assert_int_equal(sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0), SW_OK);
+  assert_int_equal(sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0), SW_OK);
+  settle(&w, 0);
+  assert_int_equal(sw_core_dial(w.n[A].c, &w.n[B].addr, NULL, 50), SW_OK); /* no id */
+  settle(&w, 50);
+  assert_int_equal(core_meet(w.n[A].c, &w.n[B].addr, core_identity(w.n[B].c)->id, 100),
+                   SW_OK);
+  run_until(&w, 200, RELAY_AFTER_MS + 1000);
+  assert_true(rstats(&w, A).dials >= 1);
+  assert_true(core_connected(w.n[A].c, wire_of(&w, B)));
+  net_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_over_relay),
@@ -338,6 +407,8 @@ int main(void) {
       cmocka_unit_test(test_relayed_after_rebinding),
       cmocka_unit_test(test_relayed_entry_checks),
       cmocka_unit_test(test_not_serving_refuses),
+      cmocka_unit_test(test_fallback_repeats),
+      cmocka_unit_test(test_meet_during_dial),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
