@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "birthday.h"
 #include "core_internal.h"
+#include "nat.h"
 #include "wire.h"
 
 typedef struct asked {
@@ -41,7 +43,9 @@ int intro_decode(const uint8_t *b, size_t len, intro_msg *m) {
   }
   size_t l = b[off];
   char ip[46];
-  if (l == 0 || l >= sizeof ip || off + 1 + l + 2 != len) return SW_EINVAL;
+  if (l == 0 || l >= sizeof ip || off + 1 + l + 2 > len || len > off + 1 + l + 2 + 1)
+    return SW_EINVAL;
+  if (len == off + 1 + l + 2 + 1 && b[len - 1] <= INTRO_NAT_MAX) m->nat = b[len - 1];
   memcpy(ip, b + off + 1, l);
   ip[l] = 0;
   uint16_t port = wire_get16(b + off + 1 + l);
@@ -64,7 +68,9 @@ size_t intro_encode(uint8_t *out, const intro_msg *m) {
   out[off] = (uint8_t)l;
   memcpy(out + off + 1, ip, l);
   wire_put16(out + off + 1 + l, m->addr.port);
-  return off + 1 + l + 2;
+  if (m->nat == INTRO_NAT_NONE || m->nat > INTRO_NAT_MAX) return off + 1 + l + 2;
+  out[off + 1 + l + 2] = m->nat;
+  return off + 1 + l + 2 + 1;
 }
 
 /* ---- asking ------------------------------------------------------------------ */
@@ -95,13 +101,18 @@ static const sw_addr *own_addr(sw_core *c) {
   return lan->family && lan->port ? lan : NULL;
 }
 
+static uint8_t own_nat(sw_core *c) {
+  int t = nat_own_type(c);
+  return t > 0 && t <= INTRO_NAT_MAX ? (uint8_t)t : INTRO_NAT_NONE;
+}
+
 static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
   intro *in = m;
   (void)addr;
   if (!full_id || !ask_now(in, full_id, now)) return;
   const sw_addr *me = own_addr(in->c);
   if (!me) return;
-  intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me};
+  intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = own_nat(in->c)};
   memcpy(req.requester, core_identity(in->c)->id, 8);
   memcpy(req.target, full_id, 8);
   uint8_t frame[INTRO_FRAME_MAX];
@@ -156,7 +167,7 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     /* The address we see the requester at is its NAT's mapping: the one the target can
      * punch toward. A relayed requester has none to give. */
     if (from->relayed) return;
-    intro_msg fwd = {.type = WIRE_RELAY_FWD, .addr = from->addr};
+    intro_msg fwd = {.type = WIRE_RELAY_FWD, .addr = from->addr, .nat = msg.nat};
     memcpy(fwd.requester, sender, 8);
     uint8_t frame[INTRO_FRAME_MAX];
     size_t n = intro_encode(frame, &fwd);
@@ -170,6 +181,21 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     return;
   /* The meet gate dials (rate-limited, D19); the HELLO that answers proves the key. */
   if (core_meet(in->c, &msg.addr, NULL, now) == SW_OK) in->st.dials++;
+  /* A hard side facing an easy one (birthday.h): both must know. The requester told us
+   * its type; ours goes back the same way, as a request of our own through the peer that
+   * forwarded (once per target per INTRO_TARGET_MS, so the two never ping-pong). */
+  uint8_t mine = own_nat(in->c);
+  if (!birthday_role(mine, msg.nat)) return;
+  birthday_intro(in->c, msg.requester, &msg.addr, msg.nat, now);
+  const sw_addr *me = own_addr(in->c);
+  if (!me || from->relayed || !ask_now(in, msg.requester, now)) return;
+  intro_msg back = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = mine};
+  memcpy(back.requester, core_identity(in->c)->id, 8);
+  memcpy(back.target, msg.requester, 8);
+  uint8_t frame[INTRO_FRAME_MAX];
+  size_t n = intro_encode(frame, &back);
+  core_prove(in->c, sender);
+  if (n && core_send_ctrl(in->c, sender, frame, n) == SW_OK) in->st.requests_sent++;
 }
 
 /* ---- module ------------------------------------------------------------------------ */
