@@ -12,11 +12,22 @@
 typedef struct asked {
   uint8_t target[8];
   uint64_t at;
+  uint8_t nat_sent; /* our NAT type as that request said it */
 } asked;
+
+/* A forward that came before we knew our own NAT type: looked at again once we do. */
+typedef struct heard {
+  uint8_t requester[8], sender[8];
+  sw_addr addr;
+  uint8_t nat;
+  uint64_t at; /* 0: free */
+} heard;
 
 typedef struct intro {
   sw_core *c;
   asked recent[INTRO_TARGETS]; /* targets we asked about, oldest replaced */
+  heard early[INTRO_EARLY];    /* forwards heard before our NAT type, oldest replaced */
+  uint8_t nat_seen;            /* our NAT type at the last timeout */
   double tokens;
   uint64_t refill_at;
   intro_stats st;
@@ -75,21 +86,22 @@ size_t intro_encode(uint8_t *out, const intro_msg *m) {
 
 /* ---- asking ------------------------------------------------------------------ */
 
-/* Whether to ask about this target now (one request per INTRO_TARGET_MS). */
-static int ask_now(intro *in, const uint8_t target[8], uint64_t now) {
+/* Whether to ask about this target now (one request per INTRO_TARGET_MS); the entry. */
+static asked *ask_now(intro *in, const uint8_t target[8], uint64_t now) {
   asked *oldest = &in->recent[0];
   for (int i = 0; i < INTRO_TARGETS; i++) {
     asked *a = &in->recent[i];
     if (a->at && memcmp(a->target, target, 8) == 0) {
-      if (now - a->at < INTRO_TARGET_MS) return 0;
+      if (now - a->at < INTRO_TARGET_MS) return NULL;
       a->at = now;
-      return 1;
+      return a;
     }
     if (a->at < oldest->at) oldest = a;
   }
   memcpy(oldest->target, target, 8);
   oldest->at = now ? now : 1;
-  return 1;
+  oldest->nat_sent = INTRO_NAT_NONE;
+  return oldest;
 }
 
 /* Our address for the request: the public one with its mapped port, else the LAN one.
@@ -106,13 +118,12 @@ static uint8_t own_nat(sw_core *c) {
   return t > 0 && t <= INTRO_NAT_MAX ? (uint8_t)t : INTRO_NAT_NONE;
 }
 
-static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
-  intro *in = m;
-  (void)addr;
-  if (!full_id || !ask_now(in, full_id, now)) return;
+/* RELAY_REQ about target to a few of our verified peers. */
+static void request(intro *in, asked *a, const uint8_t *full_id) {
   const sw_addr *me = own_addr(in->c);
   if (!me) return;
   intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = own_nat(in->c)};
+  a->nat_sent = req.nat;
   memcpy(req.requester, core_identity(in->c)->id, 8);
   memcpy(req.target, full_id, 8);
   uint8_t frame[INTRO_FRAME_MAX];
@@ -133,7 +144,36 @@ static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uin
   }
 }
 
+static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  intro *in = m;
+  (void)addr;
+  asked *a;
+  if (full_id && (a = ask_now(in, full_id, now)) != NULL) request(in, a, full_id);
+}
+
 /* ---- answering ------------------------------------------------------------------- */
+
+/* A forward told us the requester's NAT type and we know ours. A hard side facing an
+ * easy one (birthday.h): both must know. Ours goes back the same way, as a request of
+ * our own through the peer that forwarded (once per target per INTRO_TARGET_MS, and the
+ * requester has just asked about us, so the two never ping-pong). */
+static void pair_types(intro *in, const uint8_t requester[8], const uint8_t sender[8],
+                       const sw_addr *addr, uint8_t nat, uint64_t now) {
+  uint8_t mine = own_nat(in->c);
+  if (!birthday_role(mine, nat)) return;
+  birthday_intro(in->c, requester, addr, nat, now);
+  const sw_addr *me = own_addr(in->c);
+  asked *a;
+  if (!me || (a = ask_now(in, requester, now)) == NULL) return;
+  a->nat_sent = mine;
+  intro_msg back = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = mine};
+  memcpy(back.requester, core_identity(in->c)->id, 8);
+  memcpy(back.target, requester, 8);
+  uint8_t frame[INTRO_FRAME_MAX];
+  size_t n = intro_encode(frame, &back);
+  core_prove(in->c, sender);
+  if (n && core_send_ctrl(in->c, sender, frame, n) == SW_OK) in->st.requests_sent++;
+}
 
 static int fwd_allowed(intro *in, uint64_t now) {
   if (now > in->refill_at) {
@@ -181,21 +221,43 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     return;
   /* The meet gate dials (rate-limited, D19); the HELLO that answers proves the key. */
   if (core_meet(in->c, &msg.addr, NULL, now) == SW_OK) in->st.dials++;
-  /* A hard side facing an easy one (birthday.h): both must know. The requester told us
-   * its type; ours goes back the same way, as a request of our own through the peer that
-   * forwarded (once per target per INTRO_TARGET_MS, so the two never ping-pong). */
+  if (msg.nat == INTRO_NAT_NONE || from->relayed) return;
+  if (own_nat(in->c) != INTRO_NAT_NONE) {
+    pair_types(in, msg.requester, sender, &msg.addr, msg.nat, now);
+    return;
+  }
+  /* Our own type is not known yet (STUN takes seconds): looked at again once it is. */
+  heard *h = &in->early[0];
+  for (int i = 1; i < INTRO_EARLY; i++)
+    if (in->early[i].at < h->at) h = &in->early[i];
+  memcpy(h->requester, msg.requester, 8);
+  memcpy(h->sender, sender, 8);
+  h->addr = msg.addr;
+  h->nat = msg.nat;
+  h->at = now ? now : 1;
+}
+
+/* Once our NAT type is known (or changes): requests that went without it go again, and
+ * forwards heard before it are looked at, for INTRO_EARLY_MS after they happened. */
+static void intro_timeout(void *m, uint64_t now) {
+  intro *in = m;
   uint8_t mine = own_nat(in->c);
-  if (!birthday_role(mine, msg.nat)) return;
-  birthday_intro(in->c, msg.requester, &msg.addr, msg.nat, now);
-  const sw_addr *me = own_addr(in->c);
-  if (!me || from->relayed || !ask_now(in, msg.requester, now)) return;
-  intro_msg back = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = mine};
-  memcpy(back.requester, core_identity(in->c)->id, 8);
-  memcpy(back.target, msg.requester, 8);
-  uint8_t frame[INTRO_FRAME_MAX];
-  size_t n = intro_encode(frame, &back);
-  core_prove(in->c, sender);
-  if (n && core_send_ctrl(in->c, sender, frame, n) == SW_OK) in->st.requests_sent++;
+  if (mine == in->nat_seen) return;
+  in->nat_seen = mine;
+  if (mine == INTRO_NAT_NONE) return;
+  for (int i = 0; i < INTRO_TARGETS; i++) {
+    asked *a = &in->recent[i];
+    if (a->at && now - a->at < INTRO_EARLY_MS && a->nat_sent != mine &&
+        !core_connected(in->c, a->target))
+      request(in, a, a->target);
+  }
+  for (int i = 0; i < INTRO_EARLY; i++) {
+    heard *h = &in->early[i];
+    if (!h->at) continue;
+    if (now - h->at < INTRO_EARLY_MS && !core_connected(in->c, h->requester))
+      pair_types(in, h->requester, h->sender, &h->addr, h->nat, now);
+    h->at = 0;
+  }
 }
 
 /* ---- module ------------------------------------------------------------------------ */
@@ -214,7 +276,8 @@ static int intro_attach(sw_core *c, const sw_core_config *cfg, uint64_t now) {
   in->tokens = INTRO_FWD_BURST;
   in->refill_at = now;
   core_module m = {.name = "intro", .frames = frames, .nframes = sizeof frames,
-                   .on_frame = intro_frame, .on_meet = intro_meet, .free = free,
+                   .on_frame = intro_frame, .on_meet = intro_meet,
+                   .on_timeout = intro_timeout, .free = free,
                    .memory = intro_memory, .state = in};
   int rc = core_add_module(c, &m);
   if (rc) free(in);

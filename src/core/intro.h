@@ -23,6 +23,9 @@
 #define INTRO_ASK_PEERS 4      /* ours: peers asked to introduce us to one target */
 #define INTRO_TARGET_MS 10000  /* ours: one request per target this often at most */
 #define INTRO_TARGETS 64       /* ours: targets remembered for that */
+#define INTRO_EARLY 8          /* ours: forwards kept until our NAT type is known ... */
+#define INTRO_EARLY_MS 15000   /* ... and how long such a forward, or a request that went
+                                  without our type, is worth doing again */
 #define INTRO_FWD_PER_S 10     /* ours: forwards a relay sends per second ... */
 #define INTRO_FWD_BURST 20     /* ... and in a burst */
 #define INTRO_FRAME_MAX (1 + 8 + 8 + 1 + 45 + 2 + 1)
