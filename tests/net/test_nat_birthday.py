@@ -11,6 +11,8 @@ Checked: each side's connection event for the other names the other home's publi
 no relay (`via`), a line goes each way, and the symmetric router's conntrack table holds
 a flow between A's host and B's home that saw replies (the session does not pass the
 public node). The node runs without --relay, so nothing else could have connected them.
+No socket leaks: 7 s after the connection A has one UDP socket more than before the
+spray (the probe socket the session uses), and none more once B has left.
 Skips (77) without root or coturn.
 """
 import os
@@ -35,6 +37,19 @@ def direct_flow(lab, home_a, host_a, public_b):
     return None
 
 
+def udp_sockets(pid):
+    """The UDP sockets open in the process's network namespace (the home host runs only
+    this process): main socket plus probe sockets."""
+    n = 0
+    for name in ('udp', 'udp6'):
+        try:
+            with open(f'/proc/{pid}/net/{name}') as f:
+                n += max(0, len(f.read().splitlines()) - 1)
+        except OSError:
+            pass
+    return n
+
+
 def main():
     bindir = catproc.bin_dir()
     topic = f'nat-birthday-{os.getpid()}'
@@ -48,6 +63,7 @@ def main():
             b = LabCat(hb.hosts[0], bindir, stun, rdv, topic, 'b')
             with a, b:
                 a_id, b_id = a.listening()['id'], b.listening()['id']
+                base = udp_sockets(a.pid)
                 nat_a = a.expect('nat', timeout=15.0)
                 nat_b = b.expect('nat', timeout=15.0)
                 assert nat_a['type'] == 'symmetric', nat_a
@@ -74,6 +90,26 @@ def main():
                       f'direct: A at {ev_b["addr"]}, B at {ev_a["addr"]}, {took:.2f} s after both '
                       f'knew their NAT type', flush=True)
                 print(f'ok conntrack: {flow.strip()}', flush=True)
+                # The probe sockets close after the 5 s window, except the session's.
+                time.sleep(7.0)
+                left = udp_sockets(a.pid)
+                if left != base + 1:
+                    raise AssertionError(f'A has {left} UDP sockets after the window, '
+                                         f'{base} before the spray: want {base + 1}')
+                a.feed('still there')
+                b.expect_line('still there', timeout=10.0)
+                # B leaves (stdin closed: it says GOAWAY); A's last probe socket goes.
+                b.close_stdin()
+                b.wait_exit(timeout=10.0)
+                a.expect('disconnect', timeout=10.0, peer=b_id[:16])
+                deadline = time.monotonic() + 5.0
+                while udp_sockets(a.pid) != base and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if udp_sockets(a.pid) != base:
+                    raise AssertionError(f'A still has {udp_sockets(a.pid)} UDP sockets after '
+                                         f'B left, {base} before the spray')
+                print(f'ok sockets: {base} before, {left} after the window, {base} once B '
+                      f'left', flush=True)
     print('1 passed, 0 failed')
 
 
