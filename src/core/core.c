@@ -122,6 +122,16 @@ void sw_core_datagram(sw_core *c, sw_sock_kind kind, const sw_addr *from, const 
   dispatch(c, &path, buf, len, now);
 }
 
+void sw_core_probe_datagram(sw_core *c, unsigned probe, const sw_addr *from, const uint8_t *buf,
+                            size_t len, uint64_t now) {
+  c->stats.rx_datagrams++;
+  c->last_now = now;
+  if (!from || !buf || probe == 0 || probe > SW_CORE_PROBE_MAX) return;
+  core_path path = core_path_direct(from);
+  path.sock = (uint16_t)probe;
+  dispatch(c, &path, buf, len, now);
+}
+
 void core_datagram_relayed(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
                            uint64_t now) {
   c->stats.rx_datagrams++;

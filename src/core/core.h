@@ -14,7 +14,15 @@
 #include "addr.h"
 #include "setowire.h"
 
-typedef enum sw_sock_kind { SW_SOCK_MAIN = 0, SW_SOCK_DHT = 1, SW_SOCK_LAN = 2 } sw_sock_kind;
+/* SW_SOCK_PROBE: one of the short-lived probe sockets a birthday punch asks for
+ * (birthday.h): ephemeral port, main-socket protocol, its index in sw_dgram.probe. */
+typedef enum sw_sock_kind {
+  SW_SOCK_MAIN = 0,
+  SW_SOCK_DHT = 1,
+  SW_SOCK_LAN = 2,
+  SW_SOCK_PROBE = 3
+} sw_sock_kind;
+#define SW_CORE_PROBE_MAX 256 /* probe sockets 1..256 at most */
 
 typedef struct sw_core sw_core;
 
@@ -54,6 +62,8 @@ typedef struct sw_core_config {
   int intro; /* 1: introductions for coordinated hole punching (intro.h) */
   int relayed;     /* 1: relayed connections (relay.h): dial through relays when needed */
   int relay_serve; /* 1: also carry others' traffic as a relay */
+  int probe_sockets; /* 1: the runtime opens probe sockets on demand (SW_SOCK_PROBE), so
+                        a symmetric side can birthday-punch (birthday.h); 0: never asked */
   /* The modules to run, NULL-terminated (core_internal.h); NULL: core_default_modules. */
   const struct core_module_def *const *modules;
   /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */
@@ -101,12 +111,22 @@ typedef struct sw_dgram {
   const sw_addr *to;
   const uint8_t *data;
   size_t len;
+  unsigned probe; /* SW_SOCK_PROBE: which probe socket, 1..SW_CORE_PROBE_MAX */
 } sw_dgram;
 /* Fill up to max datagrams from the head without removing them; returns how many. */
 size_t sw_core_out_peek(sw_core *core, sw_dgram *out, size_t max);
 /* Remove n datagrams from the head (after they were sent, or given up). */
 void sw_core_out_consume(sw_core *core, size_t n, uint64_t now_ms);
 size_t sw_core_out_pending(const sw_core *core);
+
+/* Probe sockets (sw_core_config.probe_sockets). The runtime opens probe socket k (an
+ * ephemeral UDP port of the main socket's family) the first time a datagram of kind
+ * SW_SOCK_PROBE with probe k leaves, feeds what it receives to sw_core_probe_datagram,
+ * and closes it once sw_core_probe_wanted(k) answers 0 (it asks about every open one
+ * at least once a second). Out-of-range k: dropped / 0. */
+void sw_core_probe_datagram(sw_core *core, unsigned probe, const sw_addr *from,
+                            const uint8_t *buf, size_t len, uint64_t now_ms);
+int sw_core_probe_wanted(const sw_core *core, unsigned probe);
 
 /* Seeds (dialled when discovery starts at join, or at once after it) and bootstrap
  * nodes for the 15 s fallback (dialled with HELLO if no peer is connected by then),

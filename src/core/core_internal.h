@@ -22,13 +22,14 @@ typedef struct core_path {
   uint8_t relayed; /* 1: through the relay below */
   uint8_t via[8];  /* relayed: the relay's wire id */
   uint8_t far[8];  /* relayed: the relay's name for the far end */
+  uint16_t sock;   /* direct: our local socket, 0 the main one, k probe socket k */
 } core_path;
 
 int core_path_equal(const core_path *a, const core_path *b);
 
 /* A direct path to addr. */
 static inline core_path core_path_direct(const sw_addr *addr) {
-  core_path p = {.addr = *addr, .relayed = 0, .via = {0}, .far = {0}};
+  core_path p = {.addr = *addr, .relayed = 0, .via = {0}, .far = {0}, .sock = 0};
   return p;
 }
 
@@ -112,6 +113,16 @@ void core_datagram_relayed(sw_core *c, const core_path *from, const uint8_t *buf
 /* Dial along a path, relayed or direct: one HELLO now (a relay needs no punching; the
  * module that knows the path retries). SW_OK when already connected on it. */
 int core_dial_path(sw_core *c, const core_path *path, uint64_t now);
+
+/* ---- probe sockets (birthday.h) ------------------------------------------------ */
+
+/* One HELLO along a path now (a direct path may name a probe socket), with no dial
+ * schedule: SW_OK, or SW_OK without sending when a peer already has the path. */
+int core_hello(sw_core *c, const core_path *path);
+/* Whether the owner of the probe sockets still wants probe socket k (besides the ones
+ * a peer's path uses, which the engine keeps itself). One owner; NULL detaches it. */
+typedef int (*core_probe_want_fn)(void *state, unsigned probe);
+void core_set_probe_owner(sw_core *c, core_probe_want_fn fn, void *state);
 
 /* ---- module hooks --------------------------------------------------------- */
 

@@ -123,7 +123,16 @@ int core_dial_path(sw_core *c, const core_path *path, uint64_t now) {
   int pi;
   (void)now;
   if (!path) return SW_EINVAL;
-  if (!path->relayed) return sw_core_dial(c, &path->addr, NULL, now);
+  if (!path->relayed && !path->sock) return sw_core_dial(c, &path->addr, NULL, now);
+  if (c->closing) return SW_ECLOSED;
+  if (paths_find_peer(c, path, &pi)) return SW_OK;
+  send_hello(c, WIRE_HELLO, path);
+  return SW_OK;
+}
+
+int core_hello(sw_core *c, const core_path *path) {
+  int pi;
+  if (!path) return SW_EINVAL;
   if (c->closing) return SW_ECLOSED;
   if (paths_find_peer(c, path, &pi)) return SW_OK;
   send_hello(c, WIRE_HELLO, path);

@@ -162,6 +162,12 @@ typedef struct relay_hook {
   void *state;
 } relay_hook;
 
+/* Who asked for the probe sockets (core_set_probe_owner). */
+typedef struct probe_hook {
+  core_probe_want_fn want;
+  void *state;
+} probe_hook;
+
 struct sw_core {
   sw_core_config cfg;
   crypto_identity me;
@@ -185,6 +191,7 @@ struct sw_core {
   frame_entry frames[256]; /* the frame registry, keyed by the type byte */
   int socket_owner[3];     /* module index per socket kind, -1 none (main: never) */
   relay_hook relay;
+  probe_hook probe;
   pubaddr pub;             /* our LAN and public addresses (pubaddr.h) */
   const cc_ops *cc;        /* the congestion controller every new peer gets */
   http_slot http[HTTP_MAX];

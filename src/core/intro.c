@@ -4,19 +4,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "birthday.h"
 #include "core_internal.h"
+#include "nat.h"
 #include "wire.h"
 
 typedef struct asked {
   uint8_t target[8];
-  uint64_t at;   /* when this window's first request went */
-  uint64_t next; /* when to ask again while not connected; 0: no more */
-  int tries;     /* requests sent in this window */
+  uint64_t at;      /* when this window's first request went */
+  uint64_t next;    /* when to ask again while not connected; 0: no more */
+  int tries;        /* requests sent in this window */
+  uint8_t nat_sent; /* our NAT type as the last request said it */
 } asked;
+
+/* A forward that came before we knew our own NAT type: looked at again once we do. */
+typedef struct heard {
+  uint8_t requester[8], sender[8];
+  sw_addr addr;
+  uint8_t nat;
+  uint64_t at; /* 0: free */
+} heard;
 
 typedef struct intro {
   sw_core *c;
   asked recent[INTRO_TARGETS]; /* targets we asked about, oldest replaced */
+  heard early[INTRO_EARLY];    /* forwards heard before our NAT type, oldest replaced */
+  uint8_t nat_seen;            /* our NAT type at the last timeout */
   double tokens;
   uint64_t refill_at;
   intro_stats st;
@@ -43,7 +56,9 @@ int intro_decode(const uint8_t *b, size_t len, intro_msg *m) {
   }
   size_t l = b[off];
   char ip[46];
-  if (l == 0 || l >= sizeof ip || off + 1 + l + 2 != len) return SW_EINVAL;
+  if (l == 0 || l >= sizeof ip || off + 1 + l + 2 > len || len > off + 1 + l + 2 + 1)
+    return SW_EINVAL;
+  if (len == off + 1 + l + 2 + 1 && b[len - 1] <= INTRO_NAT_MAX) m->nat = b[len - 1];
   memcpy(ip, b + off + 1, l);
   ip[l] = 0;
   uint16_t port = wire_get16(b + off + 1 + l);
@@ -66,7 +81,9 @@ size_t intro_encode(uint8_t *out, const intro_msg *m) {
   out[off] = (uint8_t)l;
   memcpy(out + off + 1, ip, l);
   wire_put16(out + off + 1 + l, m->addr.port);
-  return off + 1 + l + 2;
+  if (m->nat == INTRO_NAT_NONE || m->nat > INTRO_NAT_MAX) return off + 1 + l + 2;
+  out[off + 1 + l + 2] = m->nat;
+  return off + 1 + l + 2 + 1;
 }
 
 /* ---- asking ------------------------------------------------------------------ */
@@ -88,6 +105,7 @@ static asked *ask_now(intro *in, const uint8_t target[8], uint64_t now) {
   oldest->at = now ? now : 1;
   oldest->tries = 0;
   oldest->next = 0;
+  oldest->nat_sent = INTRO_NAT_NONE;
   return oldest;
 }
 
@@ -100,13 +118,19 @@ static const sw_addr *own_addr(sw_core *c) {
   return lan->family && lan->port ? lan : NULL;
 }
 
-/* Send RELAY_REQ about target to up to INTRO_ASK_PEERS verified peers. */
-static void ask(intro *in, const uint8_t target[8]) {
+static uint8_t own_nat(sw_core *c) {
+  int t = nat_own_type(c);
+  return t > 0 && t <= INTRO_NAT_MAX ? (uint8_t)t : INTRO_NAT_NONE;
+}
+
+/* RELAY_REQ about target to a few of our verified peers. */
+static void request(intro *in, asked *a, const uint8_t *full_id) {
   const sw_addr *me = own_addr(in->c);
   if (!me) return;
-  intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me};
+  intro_msg req = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = own_nat(in->c)};
+  a->nat_sent = req.nat;
   memcpy(req.requester, core_identity(in->c)->id, 8);
-  memcpy(req.target, target, 8);
+  memcpy(req.target, full_id, 8);
   uint8_t frame[INTRO_FRAME_MAX];
   size_t n = intro_encode(frame, &req);
   if (!n) return;
@@ -114,7 +138,7 @@ static void ask(intro *in, const uint8_t target[8]) {
   size_t np = sw_core_peers(in->c, peers, sizeof peers / sizeof *peers), asked_n = 0;
   for (size_t i = 0; i < np && i < sizeof peers / sizeof *peers && asked_n < INTRO_ASK_PEERS;
        i++) {
-    if (peers[i].reference || memcmp(peers[i].wire_id, target, 8) == 0) continue;
+    if (peers[i].reference || memcmp(peers[i].wire_id, full_id, 8) == 0) continue;
     /* The peer hears us only on a path it verified: the proof sent when the session
      * formed can be lost or overtaken, so one goes again, in the same batch, first. */
     core_prove(in->c, peers[i].wire_id);
@@ -128,18 +152,16 @@ static void ask(intro *in, const uint8_t target[8]) {
 static void intro_meet(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
   intro *in = m;
   (void)addr;
-  if (!full_id) return;
-  asked *a = ask_now(in, full_id, now);
-  if (!a) return;
-  ask(in, a->target);
+  asked *a;
+  if (!full_id || (a = ask_now(in, full_id, now)) == NULL) return;
+  request(in, a, a->target);
   a->tries = 1;
   a->next = INTRO_TRIES > 1 ? now + INTRO_RETRY_MS : 0;
 }
 
 /* Neither RELAY_REQ nor RELAY_FWD is acknowledged: while we are not connected to the
  * target, ask again, INTRO_TRIES requests in all, INTRO_RETRY_MS apart. */
-static void intro_timeout(void *m, uint64_t now) {
-  intro *in = m;
+static void retry(intro *in, uint64_t now) {
   for (int i = 0; i < INTRO_TARGETS; i++) {
     asked *a = &in->recent[i];
     if (!a->next || now < a->next) continue;
@@ -147,28 +169,36 @@ static void intro_timeout(void *m, uint64_t now) {
       a->next = 0;
       continue;
     }
-    ask(in, a->target);
+    request(in, a, a->target);
     in->st.retries++;
     a->tries++;
     a->next = a->tries < INTRO_TRIES ? now + INTRO_RETRY_MS : 0;
   }
 }
 
-static uint64_t intro_deadline(const void *m) {
-  const intro *in = m;
-  uint64_t t = UINT64_MAX;
-  for (int i = 0; i < INTRO_TARGETS; i++)
-    if (in->recent[i].next && in->recent[i].next < t) t = in->recent[i].next;
-  return t;
-}
-
-static void intro_close(void *m, uint64_t now) {
-  intro *in = m;
-  (void)now;
-  for (int i = 0; i < INTRO_TARGETS; i++) in->recent[i].next = 0;
-}
-
 /* ---- answering ------------------------------------------------------------------- */
+
+/* A forward told us the requester's NAT type and we know ours. A hard side facing an
+ * easy one (birthday.h): both must know. Ours goes back the same way, as a request of
+ * our own through the peer that forwarded (once per target per INTRO_TARGET_MS, and the
+ * requester has just asked about us, so the two never ping-pong). */
+static void pair_types(intro *in, const uint8_t requester[8], const uint8_t sender[8],
+                       const sw_addr *addr, uint8_t nat, uint64_t now) {
+  uint8_t mine = own_nat(in->c);
+  if (!birthday_role(mine, nat)) return;
+  birthday_intro(in->c, requester, addr, nat, now);
+  const sw_addr *me = own_addr(in->c);
+  asked *a;
+  if (!me || (a = ask_now(in, requester, now)) == NULL) return;
+  a->nat_sent = mine;
+  intro_msg back = {.type = WIRE_RELAY_REQ, .addr = *me, .nat = mine};
+  memcpy(back.requester, core_identity(in->c)->id, 8);
+  memcpy(back.target, requester, 8);
+  uint8_t frame[INTRO_FRAME_MAX];
+  size_t n = intro_encode(frame, &back);
+  core_prove(in->c, sender);
+  if (n && core_send_ctrl(in->c, sender, frame, n) == SW_OK) in->st.requests_sent++;
+}
 
 static int fwd_allowed(intro *in, uint64_t now) {
   if (now > in->refill_at) {
@@ -202,7 +232,7 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     /* The address we see the requester at is its NAT's mapping: the one the target can
      * punch toward. A relayed requester has none to give. */
     if (from->relayed) return;
-    intro_msg fwd = {.type = WIRE_RELAY_FWD, .addr = from->addr};
+    intro_msg fwd = {.type = WIRE_RELAY_FWD, .addr = from->addr, .nat = msg.nat};
     memcpy(fwd.requester, sender, 8);
     uint8_t frame[INTRO_FRAME_MAX];
     size_t n = intro_encode(frame, &fwd);
@@ -216,6 +246,58 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     return;
   /* The meet gate dials (rate-limited, D19); the HELLO that answers proves the key. */
   if (core_meet(in->c, &msg.addr, NULL, now) == SW_OK) in->st.dials++;
+  if (msg.nat == INTRO_NAT_NONE || from->relayed) return;
+  if (own_nat(in->c) != INTRO_NAT_NONE) {
+    pair_types(in, msg.requester, sender, &msg.addr, msg.nat, now);
+    return;
+  }
+  /* Our own type is not known yet (STUN takes seconds): looked at again once it is. */
+  heard *h = &in->early[0];
+  for (int i = 1; i < INTRO_EARLY; i++)
+    if (in->early[i].at < h->at) h = &in->early[i];
+  memcpy(h->requester, msg.requester, 8);
+  memcpy(h->sender, sender, 8);
+  h->addr = msg.addr;
+  h->nat = msg.nat;
+  h->at = now ? now : 1;
+}
+
+/* Once our NAT type is known (or changes): requests that went without it go again, and
+ * forwards heard before it are looked at, for INTRO_EARLY_MS after they happened. */
+static void intro_timeout(void *m, uint64_t now) {
+  intro *in = m;
+  retry(in, now);
+  uint8_t mine = own_nat(in->c);
+  if (mine == in->nat_seen) return;
+  in->nat_seen = mine;
+  if (mine == INTRO_NAT_NONE) return;
+  for (int i = 0; i < INTRO_TARGETS; i++) {
+    asked *a = &in->recent[i];
+    if (a->at && now - a->at < INTRO_EARLY_MS && a->nat_sent != mine &&
+        !core_connected(in->c, a->target))
+      request(in, a, a->target);
+  }
+  for (int i = 0; i < INTRO_EARLY; i++) {
+    heard *h = &in->early[i];
+    if (!h->at) continue;
+    if (now - h->at < INTRO_EARLY_MS && !core_connected(in->c, h->requester))
+      pair_types(in, h->requester, h->sender, &h->addr, h->nat, now);
+    h->at = 0;
+  }
+}
+
+static uint64_t intro_deadline(const void *m) {
+  const intro *in = m;
+  uint64_t t = UINT64_MAX;
+  for (int i = 0; i < INTRO_TARGETS; i++)
+    if (in->recent[i].next && in->recent[i].next < t) t = in->recent[i].next;
+  return t;
+}
+
+static void intro_close(void *m, uint64_t now) {
+  intro *in = m;
+  (void)now;
+  for (int i = 0; i < INTRO_TARGETS; i++) in->recent[i].next = 0;
 }
 
 /* ---- module ------------------------------------------------------------------------ */

@@ -28,20 +28,33 @@
 #define INTRO_TRIES 3          /* ours: requests in a round, while not connected ... */
 #define INTRO_RETRY_MS 500     /* ... this far apart (neither frame is acknowledged) */
 #define INTRO_TARGETS 64       /* ours: targets remembered for that */
+#define INTRO_EARLY 8          /* ours: forwards kept until our NAT type is known ... */
+#define INTRO_EARLY_MS 15000   /* ... and how long such a forward, or a request that went
+                                  without our type, is worth doing again */
 #define INTRO_FWD_PER_S 10     /* ours: forwards a relay sends per second ... */
 #define INTRO_FWD_BURST 20     /* ... and in a burst */
-#define INTRO_FRAME_MAX (1 + 8 + 8 + 1 + 45 + 2)
+#define INTRO_FRAME_MAX (1 + 8 + 8 + 1 + 45 + 2 + 1)
+
+/* Ours: one byte after the reference fields of RELAY_REQ and RELAY_FWD says the
+ * requester's NAT type (PROTOCOL.md 15.6, 21.x), so two of our peers know who is the hard
+ * side of a birthday punch (birthday.h). Reference peers send none and ignore it; a relay
+ * of ours copies it from the request to the forward. Values are natclass.h's nat_type. */
+#define INTRO_NAT_NONE 0 /* not sent, or unknown */
+#define INTRO_NAT_MAX 4  /* NAT_TYPE_SYMMETRIC; a larger byte reads as unknown */
 
 typedef struct intro_msg {
   uint8_t type;         /* WIRE_RELAY_REQ or WIRE_RELAY_FWD */
   uint8_t requester[8];
   uint8_t target[8];    /* RELAY_REQ only */
   sw_addr addr;         /* the requester's address as the frame gives it */
+  uint8_t nat;          /* the requester's NAT type, INTRO_NAT_NONE: absent or unknown */
 } intro_msg;
 
-/* Decode RELAY_REQ / RELAY_FWD (the IP is numeric text, IPv4 or IPv6). 0 or SW_EINVAL. */
+/* Decode RELAY_REQ / RELAY_FWD (the IP is numeric text, IPv4 or IPv6), with or without
+ * our trailing NAT byte. 0 or SW_EINVAL. */
 int intro_decode(const uint8_t *buf, size_t len, intro_msg *out);
-/* Encode into out (INTRO_FRAME_MAX bytes); returns the length, 0 when addr has no family. */
+/* Encode into out (INTRO_FRAME_MAX bytes), the NAT byte only when m->nat is set; returns
+ * the length, 0 when addr has no family. */
 size_t intro_encode(uint8_t *out, const intro_msg *m);
 
 typedef struct intro_stats {

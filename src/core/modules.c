@@ -2,6 +2,7 @@
  * A new module is one file pair plus one line here (or in the list a program passes as
  * sw_core_config.modules). Order matters where one module reads another's state at
  * attach: pex finds the peer cache, so the peer cache comes first. */
+#include "birthday.h"
 #include "core_internal.h"
 #include "dht.h"
 #include "httpboot.h"
@@ -20,5 +21,6 @@ const core_module_def *const core_default_modules[] = {
     &peercache_module, &pex_module,    &lan_module,  &dht_module,
     &httpboot_module,  &piping_module, &sync_module, &seeds_module,
     &nat_module,       &intro_module, &relay_module, &upgrade_module,
+    &birthday_module,
     NULL,
 };

@@ -350,6 +350,11 @@ int sw_core_nat(const sw_core *c, sw_addr *public_addr, const char **type) {
   return 1;
 }
 
+int nat_own_type(sw_core *c) {
+  const nat *n = core_module_state(c, "nat");
+  return n && n->reported ? (int)n->type : (int)NAT_TYPE_UNKNOWN;
+}
+
 int nat_get(sw_core *c, sw_addr *public_addr, const char **type, nat_stats *st) {
   nat *n = core_module_state(c, "nat");
   if (!n) return 0;

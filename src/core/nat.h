@@ -40,6 +40,9 @@ typedef struct nat_stats {
 /* 1 and the current figures when the module runs; type is natclass_type_name's word. */
 int nat_get(sw_core *c, sw_addr *public_addr, const char **type, nat_stats *st);
 
+/* Our NAT type once reported (a nat_type of natclass.h), else NAT_TYPE_UNKNOWN (0). */
+int nat_own_type(sw_core *c);
+
 /* The module as the engine attaches it (core_internal.h, modules.c): sw_core_config.nat. */
 extern const struct core_module_def nat_module;
 

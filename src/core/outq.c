@@ -50,11 +50,11 @@ uint8_t *outq_reserve(outq *q, size_t len) {
   return q->head - q->tail > need ? q->buf + q->tail + sizeof(outq_rec) : NULL;
 }
 
-void outq_commit(outq *q, uint8_t kind, const sw_addr *to, size_t len) {
-  outq_commit_at(q, kind, to, len, 0);
+void outq_commit(outq *q, uint32_t sock, const sw_addr *to, size_t len) {
+  outq_commit_at(q, sock, to, len, 0);
 }
 
-void outq_commit_at(outq *q, uint8_t kind, const sw_addr *to, size_t len, uint64_t not_before) {
+void outq_commit_at(outq *q, uint32_t sock, const sw_addr *to, size_t len, uint64_t not_before) {
   size_t need = rec_size(len);
   if (q->count && q->tail > q->head && !fits_at_end(q, need)) {
     outq_rec *w = (outq_rec *)(q->buf + q->tail);
@@ -65,7 +65,8 @@ void outq_commit_at(outq *q, uint8_t kind, const sw_addr *to, size_t len, uint64
   }
   outq_rec *r = (outq_rec *)(q->buf + q->tail);
   r->len = (uint32_t)len;
-  r->kind = kind;
+  r->kind = (uint8_t)(sock & 0xff);
+  r->probe = (uint16_t)(sock >> 8);
   r->to = *to;
   r->not_before = not_before;
   q->tail += need;
@@ -73,16 +74,16 @@ void outq_commit_at(outq *q, uint8_t kind, const sw_addr *to, size_t len, uint64
   q->count++;
 }
 
-int outq_push(outq *q, uint8_t kind, const sw_addr *to, const uint8_t *data, size_t len) {
-  return outq_push_at(q, kind, to, data, len, 0);
+int outq_push(outq *q, uint32_t sock, const sw_addr *to, const uint8_t *data, size_t len) {
+  return outq_push_at(q, sock, to, data, len, 0);
 }
 
-int outq_push_at(outq *q, uint8_t kind, const sw_addr *to, const uint8_t *data, size_t len,
+int outq_push_at(outq *q, uint32_t sock, const sw_addr *to, const uint8_t *data, size_t len,
                  uint64_t not_before) {
   uint8_t *p = outq_reserve(q, len);
   if (!p) return SW_EAGAIN;
   memcpy(p, data, len);
-  outq_commit_at(q, kind, to, len, not_before);
+  outq_commit_at(q, sock, to, len, not_before);
   return SW_OK;
 }
 

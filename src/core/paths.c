@@ -6,8 +6,13 @@
 
 int core_path_equal(const core_path *a, const core_path *b) {
   if (a->relayed != b->relayed) return 0;
-  if (!a->relayed) return addr_equal(&a->addr, &b->addr);
+  if (!a->relayed) return a->sock == b->sock && addr_equal(&a->addr, &b->addr);
   return memcmp(a->via, b->via, 8) == 0 && memcmp(a->far, b->far, 8) == 0;
+}
+
+/* The output ring's socket for a direct path: the main one, or its probe socket. */
+static uint32_t paths_sock(const core_path *to) {
+  return to->sock ? OUTQ_SOCK(SW_SOCK_PROBE, to->sock) : OUTQ_SOCK(SW_SOCK_MAIN, 0);
 }
 
 int paths_index(const core_peer *p, const core_path *path) {
@@ -103,7 +108,8 @@ int paths_send(sw_core *c, const core_path *to, const uint8_t *frame, size_t len
 
 int paths_send_at(sw_core *c, const core_path *to, const uint8_t *frame, size_t len,
                   uint64_t not_before) {
-  if (!to->relayed) return outq_push_at(&c->out, SW_SOCK_MAIN, &to->addr, frame, len, not_before);
+  if (!to->relayed)
+    return outq_push_at(&c->out, paths_sock(to), &to->addr, frame, len, not_before);
   if (!c->relay.send) return SW_ENOTCONN;
   return c->relay.send(c->relay.state, to, frame, len);
 }
@@ -113,10 +119,28 @@ uint8_t *paths_reserve(sw_core *c, const core_path *to, size_t len) {
 }
 
 void paths_commit(sw_core *c, const core_path *to, size_t len, uint64_t not_before) {
-  outq_commit_at(&c->out, SW_SOCK_MAIN, &to->addr, len, not_before);
+  outq_commit_at(&c->out, paths_sock(to), &to->addr, len, not_before);
 }
 
 void core_set_relay(sw_core *c, core_relay_send_fn fn, void *state) {
   c->relay.send = fn;
   c->relay.state = fn ? state : NULL;
+}
+
+void core_set_probe_owner(sw_core *c, core_probe_want_fn fn, void *state) {
+  c->probe.want = fn;
+  c->probe.state = fn ? state : NULL;
+}
+
+int sw_core_probe_wanted(const sw_core *c, unsigned probe) {
+  if (probe == 0 || probe > SW_CORE_PROBE_MAX) return 0;
+  if (c->probe.want && c->probe.want(c->probe.state, probe)) return 1;
+  /* A session that settled on the socket keeps it for as long as it has the path. */
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    for (int i = 0; i < p->npaths; i++)
+      if (!p->paths[i].p.relayed && p->paths[i].p.sock == probe) return 1;
+  }
+  return 0;
 }

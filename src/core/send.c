@@ -195,6 +195,7 @@ size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
     /* The pacer holds this one: it and what follows wait for sw_core_deadline. */
     if (r->not_before > c->last_now) break;
     out[n].kind = (sw_sock_kind)r->kind;
+    out[n].probe = r->probe;
     out[n].to = &r->to;
     out[n].data = outq_rec_data(r);
     out[n].len = r->len;

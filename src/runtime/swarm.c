@@ -2,7 +2,10 @@
  * randomness, and drives the sans-I/O core (core.h, the only engine header it uses).
  *
  * Sockets: one table of up to three (main, DHT, LAN multicast), indexed by the core's
- * sw_sock_kind, with one receive pump and one send path for all of them.
+ * sw_sock_kind, with one receive pump and one send path for all of them. Probe sockets
+ * (SW_SOCK_PROBE, for a birthday punch) are opened on the main socket's address with an
+ * ephemeral port the first time the core sends on one, read by the same pump, and
+ * closed once a second when the core no longer wants them (sw_core_probe_wanted).
  *
  * When output leaves: "service" closes the open batches, sends the queue (sendmmsg) and
  * re-arms the timer. It runs in the prepare phase (before the loop polls), in the check
@@ -12,6 +15,7 @@
  * the loop never blocks in poll with output pending whatever callback queued it. What
  * the application writes within one phase still leaves coalesced, once. */
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +33,7 @@
 #define CLOSE_DRAIN_MS 2000   /* PROTOCOL.md 19 DRAIN_TIMEOUT: most we wait to send */
 #define MAX_RESOLVES 64       /* outstanding name lookups */
 #define NSOCKS 3              /* SW_SOCK_MAIN, SW_SOCK_DHT, SW_SOCK_LAN */
+#define PROBE_CHECK_MS 1000   /* how often the open probe sockets are checked */
 
 typedef struct resolve_req {
   uv_getaddrinfo_t req;
@@ -53,6 +58,7 @@ typedef struct rt_sock {
   int polling;     /* poll initialised (closed with the swarm) */
   int events;      /* what poll watches */
   udp_state udp;   /* offload state and kernel drop count (udp.h) */
+  unsigned probe;  /* SW_SOCK_PROBE: its index */
 } rt_sock;
 
 struct sw_swarm {
@@ -61,6 +67,10 @@ struct sw_swarm {
   int owns_loop;
   sw_core *core;
   rt_sock socks[NSOCKS]; /* by sw_sock_kind */
+  rt_sock *probes[SW_CORE_PROBE_MAX + 1]; /* probe sockets open, by index (0 unused) */
+  unsigned nprobes;
+  uint64_t probe_check_at;
+  char bind[64];         /* the main socket's bind address ("" any), for probe sockets */
   int blocked;           /* kind whose socket buffer was full at the last send, or -1 */
   uv_timer_t timer;
   uv_prepare_t prepare;
@@ -108,8 +118,16 @@ static void kick(sw_swarm *s) {
 
 /* ---- sending ----------------------------------------------------------------- */
 
-/* Datagrams for a socket we do not have are given up (counted as sent). */
+static rt_sock *probe_open(sw_swarm *s, unsigned probe);
+
+/* Datagrams for a socket we do not have are given up (counted as sent). A probe socket
+ * is best effort: what it cannot take now is given up too, never waited for. */
 static int send_run(sw_swarm *s, const sw_dgram *d, size_t n) {
+  if (d[0].kind == SW_SOCK_PROBE) {
+    rt_sock *k = probe_open(s, d[0].probe);
+    int sent = k ? udp_send_batch(k->fd, k->v6, &k->udp, d, n) : (int)n;
+    return sent < (int)n ? (int)n : sent;
+  }
   rt_sock *k = sock_of(s, d[0].kind);
   return k ? udp_send_batch(k->fd, k->v6, &k->udp, d, n) : (int)n;
 }
@@ -124,7 +142,7 @@ static void drain_out(sw_swarm *s) {
     if (!n) return;
     /* One system call per run of datagrams for the same socket. */
     size_t run = 1;
-    while (run < n && d[run].kind == d[0].kind) run++;
+    while (run < n && d[run].kind == d[0].kind && d[run].probe == d[0].probe) run++;
     int sent = send_run(s, d, run);
     if (sent < 0) sent = (int)run; /* socket broken: give the datagrams up, not the loop */
     sw_core_out_consume(s->core, (size_t)sent, now_ms());
@@ -149,9 +167,14 @@ static void pump(sw_swarm *s, rt_sock *k) {
     /* A buffer holds one datagram or several the kernel coalesced (seg bytes each, the
      * last possibly shorter); len 0: truncated, not what was sent. */
     for (int i = 0; i < n; i++)
-      for (size_t off = 0, len = s->rx.len[i], seg = s->rx.seg[i]; off < len; off += seg)
-        sw_core_datagram(s->core, k->kind, &s->rx.from[i], udp_rx_data(&s->rx, i) + off,
-                         len - off < seg ? len - off : seg, now);
+      for (size_t off = 0, len = s->rx.len[i], seg = s->rx.seg[i]; off < len; off += seg) {
+        const uint8_t *p = udp_rx_data(&s->rx, i) + off;
+        size_t plen = len - off < seg ? len - off : seg;
+        if (k->kind == SW_SOCK_PROBE)
+          sw_core_probe_datagram(s->core, k->probe, &s->rx.from[i], p, plen, now);
+        else
+          sw_core_datagram(s->core, k->kind, &s->rx.from[i], p, plen, now);
+      }
     if (n < UDP_BATCH || s->state >= ST_CLOSING) break;
     /* Send between receive bursts so replies and floods do not pile up. */
     sw_core_flush(s->core, now);
@@ -182,6 +205,56 @@ static void update_poll(sw_swarm *s) {
       uv_poll_start(&k->poll, want, on_sock_poll);
     }
   }
+}
+
+/* ---- probe sockets ------------------------------------------------------------ */
+
+static void released(sw_swarm *s);
+
+static void probe_closed(uv_handle_t *h) {
+  rt_sock *k = h->data;
+  sw_swarm *s = k->swarm;
+  udp_close(k->fd);
+  free(k);
+  released(s);
+}
+
+static void probe_close(sw_swarm *s, unsigned probe) {
+  rt_sock *k = s->probes[probe];
+  s->probes[probe] = NULL;
+  s->nprobes--;
+  uv_close((uv_handle_t *)&k->poll, probe_closed);
+}
+
+/* Probe socket `probe`, opened now if it is not yet; NULL when it cannot be. */
+static rt_sock *probe_open(sw_swarm *s, unsigned probe) {
+  if (probe == 0 || probe > SW_CORE_PROBE_MAX || s->state >= ST_CLOSING) return NULL;
+  if (s->probes[probe]) return s->probes[probe];
+  rt_sock *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  *k = (rt_sock){.swarm = s, .kind = SW_SOCK_PROBE, .fd = -1, .probe = probe};
+  if (udp_open(s->bind[0] ? s->bind : NULL, 0, &k->fd, &k->port, &k->v6) != SW_OK ||
+      uv_poll_init(s->loop, &k->poll, k->fd)) {
+    udp_close(k->fd);
+    free(k);
+    return NULL;
+  }
+  k->poll.data = k;
+  k->polling = 1;
+  k->events = UV_READABLE;
+  uv_poll_start(&k->poll, UV_READABLE, on_sock_poll);
+  s->handles_open++;
+  s->probes[probe] = k;
+  if (!s->nprobes++) s->probe_check_at = now_ms() + PROBE_CHECK_MS;
+  return k;
+}
+
+/* Close the probe sockets the core no longer wants (all of them: everything). */
+static void probe_sweep(sw_swarm *s, int all) {
+  if (!s->nprobes || (!all && now_ms() < s->probe_check_at)) return;
+  for (unsigned i = 1; i <= SW_CORE_PROBE_MAX && s->nprobes; i++)
+    if (s->probes[i] && (all || !sw_core_probe_wanted(s->core, i))) probe_close(s, i);
+  s->probe_check_at = now_ms() + PROBE_CHECK_MS;
 }
 
 /* ---- closing ------------------------------------------------------------------ */
@@ -221,6 +294,7 @@ static void finish_close(sw_swarm *s) {
   }
   for (int i = 0; i < NSOCKS; i++)
     if (s->socks[i].polling) uv_close((uv_handle_t *)&s->socks[i].poll, poll_closed);
+  probe_sweep(s, 1);
 }
 
 /* ---- store / fetch: the runtime calls the storage backend for the core -------- */
@@ -301,6 +375,7 @@ static void arm_timer(sw_swarm *s) {
     uv_timer_stop(&s->timer);
     return;
   }
+  if (s->nprobes && s->probe_check_at < t) t = s->probe_check_at;
   uv_timer_start(&s->timer, on_timer, t > now ? t - now : 0, 0);
 }
 
@@ -316,6 +391,7 @@ static void service(sw_swarm *s) {
   uint64_t now = now_ms();
   sw_core_flush(s->core, now);
   drain_out(s);
+  probe_sweep(s, 0);
   if (s->state == ST_DRAINING && (!sw_core_out_pending(s->core) || now >= s->drain_deadline)) {
     finish_close(s);
     return;
@@ -396,6 +472,8 @@ static int make_core(sw_swarm *s, config *c) {
   c->core.random = random_bytes;
   c->core.on_event = core_event;
   c->core.ctx = s;
+  c->core.probe_sockets = 1; /* opened on demand: probe_open */
+  if (s->opts.bind) snprintf(s->bind, sizeof s->bind, "%s", s->opts.bind);
   int rc = sw_core_new(&s->core, &c->core, now_ms());
   if (rc != SW_OK) return rc;
   /* The caller's strings are not kept (the core copied what it needs). */

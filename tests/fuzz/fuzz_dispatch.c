@@ -228,7 +228,10 @@ static void drain(sw_core *c) {
   size_t n, budget = g_drain_max;
   while (budget && (n = sw_core_out_peek(c, d, budget < 32 ? budget : 32)) > 0) {
     for (size_t i = 0; i < n; i++) {
-      if (d[i].kind != SW_SOCK_MAIN || !d[i].to || !d[i].data) die("bad output record");
+      if ((d[i].kind != SW_SOCK_MAIN &&
+           (d[i].kind != SW_SOCK_PROBE || !d[i].probe || d[i].probe > SW_CORE_PROBE_MAX)) ||
+          !d[i].to || !d[i].data)
+        die("bad output record");
       if (!d[i].len || d[i].len > WIRE_UDP_MAX) die("bad output length");
       if ((d[i].to->family != 4 && d[i].to->family != 6) || !d[i].to->port)
         die("output to an unset address");
@@ -446,6 +449,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .intro = 1,       /* RELAY_REQ / RELAY_FWD from the peers */
                         .relayed = 1,     /* CIRCUIT, both directions, and relayed paths */
                         .relay_serve = 1,
+                        .probe_sockets = 1, /* the birthday module, probe paths */
                         .random = fuzz_random,
                         .on_event = on_event};
   if (!size) return 0;
@@ -476,7 +480,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t n = size - 1;
   switch (mode) {
     case 0: feed(c, &g_peers[0].addr, p, n); break;
-    case 1: feed(c, &g_unknown[(data[0] >> 2) & 3], p, n); break;
+    case 1:
+      if (data[0] & 0x10) { /* on a probe socket (birthday punch): the same dispatch */
+        sw_core_probe_datagram(c, 1 + ((data[0] >> 2) & 3) * 85, &g_unknown[(data[0] >> 2) & 3],
+                               p, n, g_now);
+        sw_core_flush(c, g_now);
+        drain(c);
+      } else {
+        feed(c, &g_unknown[(data[0] >> 2) & 3], p, n);
+      }
+      break;
     case 2: {
       if (!n) break;
       uint8_t ctl = p[0];

@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (n == 0 || n > sizeof out) abort();
   if (intro_decode(out, n, &again) != 0) abort();
   if (again.type != m.type || memcmp(again.requester, m.requester, 8) != 0 ||
-      memcmp(again.target, m.target, 8) != 0 || !addr_equal(&again.addr, &m.addr))
+      memcmp(again.target, m.target, 8) != 0 || !addr_equal(&again.addr, &m.addr) ||
+      again.nat != m.nat || m.nat > INTRO_NAT_MAX)
     abort();
   return 0;
 }

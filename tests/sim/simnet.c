@@ -109,6 +109,9 @@ typedef struct sim_node {
   uint64_t stuck_at;
   unsigned stuck_count;
   sim_node_stats st;
+  uint8_t probe_open[(SW_CORE_PROBE_MAX + 8) / 8]; /* probe sockets open, bit k */
+  unsigned nprobes;          /* how many */
+  uint64_t probe_check_at;   /* next time the core is asked which it still wants */
   sim_record *log;
   size_t nlog, caplog, log_bytes;
 } sim_node;
@@ -272,12 +275,34 @@ static int host_of(const simnet *net, const sw_addr *a) {
   return h < net->nhosts ? h : -1;
 }
 
-/* Which socket of node n is at address a: its kind, or -1. want: a kind, -1: either. */
+/* Probe socket k of a node (SW_SOCK_PROBE): its main address's IP, port
+ * SIMNET_PROBE_PORT + k; as a socket id inside the simulator, SIM_SOCK_PROBE(k). */
+#define SIM_SOCK_PROBE(k) (0x100 + (int)(k))
+
+static int probe_is_open(const sim_node *n, unsigned k) {
+  return k >= 1 && k <= SW_CORE_PROBE_MAX && (n->probe_open[k / 8] >> (k % 8) & 1);
+}
+
+/* The open probe socket of n at a, or 0. */
+static unsigned probe_at(const sim_node *n, const sw_addr *a) {
+  if (!n->nprobes || a->family != n->addr.family ||
+      memcmp(a->ip, n->addr.ip, sizeof a->ip) != 0 || a->port <= SIMNET_PROBE_PORT ||
+      a->port > SIMNET_PROBE_PORT + SW_CORE_PROBE_MAX)
+    return 0;
+  unsigned k = (unsigned)(a->port - SIMNET_PROBE_PORT);
+  return probe_is_open(n, k) ? k : 0;
+}
+
+/* Which socket of node n is at address a: its kind (SIM_SOCK_PROBE(k) for a probe
+ * socket), or -1. want: the sender's socket, -1: any. Main and probe sockets speak the
+ * same protocol: a datagram from either may reach either. */
 static int sock_match(const sim_node *n, const sw_addr *a, int want) {
   if (!n->core) return -1;
-  if ((want == SW_SOCK_MAIN || want < 0) && addr_equal(&n->addr, a)) return SW_SOCK_MAIN;
+  int mainish = want < 0 || want == SW_SOCK_MAIN || want >= SIM_SOCK_PROBE(0);
+  if (mainish && addr_equal(&n->addr, a)) return SW_SOCK_MAIN;
   if ((want == SW_SOCK_DHT || want < 0) && addr_equal(&n->dht_addr, a)) return SW_SOCK_DHT;
-  return -1;
+  unsigned k = mainish ? probe_at(n, a) : 0;
+  return k ? SIM_SOCK_PROBE(k) : -1;
 }
 
 /* The open node with a socket of kind `want` (-1: either) at a; *got: which socket. */
@@ -711,8 +736,9 @@ static int node_boot(simnet *net, sim_node *n, int h) {
     return -1;
   }
   n->rng.s = tu_rng_next(&net->rng);
+  /* probe_sockets: the simulator opens them as the runtime would (put_on_wire). */
   sw_core_config cfg = {.seed_hex = n->seed_hex, .random = node_random,
-                        .on_event = on_event, .ctx = n};
+                        .on_event = on_event, .ctx = n, .probe_sockets = 1};
   if (x) {
     lan_addrs(x, h, n->port_req, n);
   } else {
@@ -740,6 +766,9 @@ static void node_halt(simnet *net, sim_node *n) {
   if (!n->core) return;
   sw_core_free(n->core);
   n->core = NULL;
+  memset(n->probe_open, 0, sizeof n->probe_open); /* the process's sockets go with it */
+  n->nprobes = 0;
+  n->probe_check_at = 0;
   if (n->nat >= 0)
     net->nats[n->nat]->lan_owner[n->host] = -1;
   else
@@ -874,7 +903,7 @@ static void send_dgram(simnet *net, int src, int src_nat, const sw_addr *from, i
   sim_node *n;
   net->st.sent++;
   /* main and DHT sockets exist here; LAN (multicast) traffic goes nowhere yet */
-  if (kind == SW_SOCK_LAN || kind > SW_SOCK_LAN) {
+  if (kind == SW_SOCK_LAN || (kind > SW_SOCK_LAN && kind < SIM_SOCK_PROBE(1))) {
   } else if (x && on_lan(x, to)) {
     ev.lan = src_nat;
     n = lan_node(net, x, to, kind, &got);
@@ -958,6 +987,20 @@ static void send_dgram(simnet *net, int src, int src_nat, const sw_addr *from, i
 
 static void put_on_wire(simnet *net, sim_node *from, const sw_dgram *d) {
   from->st.tx_datagrams++;
+  if (d->kind == SW_SOCK_PROBE) { /* as the runtime: opened the first time it is used */
+    unsigned k = d->probe;
+    if (k < 1 || k > SW_CORE_PROBE_MAX) return;
+    if (!probe_is_open(from, k)) {
+      from->probe_open[k / 8] |= (uint8_t)(1u << (k % 8));
+      from->nprobes++;
+      from->st.probes_opened++;
+      if (!from->probe_check_at) from->probe_check_at = net->now + 1000;
+    }
+    sw_addr a = from->addr;
+    a.port = (uint16_t)(SIMNET_PROBE_PORT + k);
+    send_dgram(net, from->index, from->nat, &a, SIM_SOCK_PROBE(k), d->to, d->data, d->len);
+    return;
+  }
   send_dgram(net, from->index, from->nat, d->kind == SW_SOCK_DHT ? &from->dht_addr : &from->addr,
              (int)d->kind, d->to, d->data, d->len);
 }
@@ -1004,6 +1047,15 @@ void simnet_kick(simnet *net, int i) {
   size_t k;
   if (!n->core) return;
   sw_core_flush(n->core, net->now);
+  /* As the runtime: probe sockets the core no longer wants close, checked every second. */
+  if (n->nprobes && net->now >= n->probe_check_at) {
+    for (unsigned p = 1; p <= SW_CORE_PROBE_MAX; p++)
+      if (probe_is_open(n, p) && !sw_core_probe_wanted(n->core, p)) {
+        n->probe_open[p / 8] &= (uint8_t)~(1u << (p % 8));
+        n->nprobes--;
+      }
+    n->probe_check_at = n->nprobes ? net->now + 1000 : 0;
+  }
   while ((k = sw_core_out_peek(n->core, d, 64)) > 0) {
     for (size_t j = 0; j < k; j++) put_on_wire(net, n, &d[j]);
     sw_core_out_consume(n->core, k, net->now);
@@ -1089,7 +1141,11 @@ static void run_dgram(simnet *net, sim_ev *ev) {
     to->st.last_rx_from = ev->from;
     to->st.last_rx_kind = got;
     trace_dgram(net, ev->src, &ev->to, ev->data, ev->len, "delivered");
-    sw_core_datagram(to->core, (sw_sock_kind)got, &ev->from, ev->data, ev->len, net->now);
+    if (got >= SIM_SOCK_PROBE(1))
+      sw_core_probe_datagram(to->core, (unsigned)(got - SIM_SOCK_PROBE(0)), &ev->from, ev->data,
+                             ev->len, net->now);
+    else
+      sw_core_datagram(to->core, (sw_sock_kind)got, &ev->from, ev->data, ev->len, net->now);
     simnet_kick(net, to->index);
   }
   free(ev->data);
@@ -1240,3 +1296,5 @@ int simnet_close(simnet *net, int i) {
   simnet_kick(net, i);
   return rc;
 }
+
+unsigned simnet_probe_sockets(const simnet *net, int i) { return net->nodes[i]->nprobes; }

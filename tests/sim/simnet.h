@@ -37,6 +37,8 @@
  * Endpoints are raw public sockets without a core (a rendezvous, a STUN-like reflector,
  * a probe): what reaches them is counted and handed to a callback, and they can send.
  *
+ * Probe sockets: see simnet_probe_sockets.
+ *
  * Replay: SIMNET_SEED=<n> makes simnet_seeds() return only that seed; SIMNET_TRACE=1
  * prints every datagram and event to stderr. */
 #ifndef SW_SIMNET_H
@@ -57,6 +59,7 @@
 #define SIMNET_MAX_ENDPOINTS 256
 #define SIMNET_NAT_MAX_PERMS 1024                 /* filter permissions per mapping */
 #define SIMNET_ENDPOINT_PORT 3478                 /* an endpoint's default port */
+#define SIMNET_PROBE_PORT 50000 /* probe socket k of a node: its IP, this port + k */
 /* The index of endpoint e wherever a node index names one end of a link
  * (simnet_set_link, simnet_partition). */
 #define SIMNET_EP(e) (SIMNET_MAX_NODES + (e))
@@ -86,7 +89,9 @@ typedef struct sim_node_stats {
   uint64_t last_rx_ms; /* time of the last datagram handed to this node */
   uint64_t log_dropped; /* events not recorded because the log was full */
   sw_addr last_rx_from; /* source of the last datagram handed to it, as it saw it */
-  int last_rx_kind;     /* the socket that datagram arrived on (sw_sock_kind) */
+  int last_rx_kind;     /* the socket that datagram arrived on (sw_sock_kind; a probe
+                           socket k: 0x100 + k) */
+  uint64_t probes_opened; /* probe sockets opened (SW_SOCK_PROBE), over its life */
 } sim_node_stats;
 
 typedef struct simnet_stats {
@@ -235,6 +240,12 @@ int simnet_node_nat(const simnet *net, int i);
  * that would be used), 0 if a new mapping would be needed. Changes nothing. */
 int simnet_nat_mapped(simnet *net, int i, sw_sock_kind kind, const sw_addr *remote,
                       sw_addr *out);
+
+/* Probe sockets (SW_SOCK_PROBE) node i has open now. As the runtime does, the simulator
+ * opens probe socket k the first time the core sends on it, and closes the open ones the
+ * core no longer wants (sw_core_probe_wanted), asking once a second; they are also gone
+ * when the node is killed or restarted. */
+unsigned simnet_probe_sockets(const simnet *net, int i);
 
 /* ---- raw sockets ----------------------------------------------------------------- */
 

@@ -197,6 +197,20 @@ static void test_relay_rules(void **state) {
   intro_msg m;
   assert_int_equal(intro_decode(frame, n, &m), SW_OK);
   assert_int_equal(intro_decode(frame, n - 1, &m), SW_EINVAL);
+  assert_int_equal(m.nat, INTRO_NAT_NONE);
+  /* our NAT byte after the reference fields: read when known, ignored when not, and
+   * nothing more may follow */
+  req.nat = 4;
+  uint8_t with[INTRO_FRAME_MAX + 1];
+  size_t nw = intro_encode(with, &req);
+  assert_int_equal(nw, n + 1);
+  assert_int_equal(intro_decode(with, nw, &m), SW_OK);
+  assert_int_equal(m.nat, 4);
+  with[nw - 1] = 99;
+  assert_int_equal(intro_decode(with, nw, &m), SW_OK);
+  assert_int_equal(m.nat, INTRO_NAT_NONE);
+  with[nw] = 4;
+  assert_int_equal(intro_decode(with, nw + 1, &m), SW_EINVAL);
   frame[17] = 200;
   assert_int_equal(intro_decode(frame, n, &m), SW_EINVAL);
   simnet_free(w.net);

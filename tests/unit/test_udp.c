@@ -35,7 +35,7 @@ typedef struct burst {
 static void add(burst *b, int dest, size_t len) {
   assert_true(b->n < MAXD && len <= sizeof b->data[0]);
   pattern(b->data[b->n], len, (unsigned)b->n);
-  b->d[b->n] = (sw_dgram){SW_SOCK_MAIN, &b->to[dest], b->data[b->n], len};
+  b->d[b->n] = (sw_dgram){.kind = SW_SOCK_MAIN, .to = &b->to[dest], .data = b->data[b->n], .len = len};
   b->n++;
 }
 

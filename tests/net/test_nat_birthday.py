@@ -1,0 +1,117 @@
+"""A symmetric home and a port-restricted home meet directly by birthday punching
+(PROTOCOL.md 15.6, 21.5), in the NAT lab of tests/lib/natlab.py.
+
+Home A's router is symmetric (MASQUERADE --random-fully: a new random port per
+destination), home B's is port-restricted cone (MASQUERADE). A public setowire-node is
+the rendezvous (HTTP bootstrap, introductions); coturn tells each setowire-cat its public
+address and NAT type. The ordinary punch cannot open this pair: the introduction gives
+each side the other's NAT type, and after a second without a session A opens 256 probe
+sockets toward B's mapping while B sends HELLOs to random ports of A's public IP.
+Checked: each side's connection event for the other names the other home's public IP and
+no relay (`via`), a line goes each way, and the symmetric router's conntrack table holds
+a flow between A's host and B's home that saw replies (the session does not pass the
+public node). The node runs without --relay, so nothing else could have connected them.
+No socket leaks: 7 s after the connection A has one UDP socket more than before the
+spray (the probe socket the session uses), and none more once B has left.
+Skips (77) without root or coturn.
+"""
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+sys.path.insert(0, HERE)
+import catproc  # noqa: E402
+import natlab  # noqa: E402
+from test_nat_punch import LabCat, LabNode  # noqa: E402
+
+
+def direct_flow(lab, home_a, host_a, public_b):
+    """A conntrack entry on A's router from A's host to B's public IP that saw replies."""
+    table = lab.conntrack(home_a)
+    for line in table.splitlines():
+        if (f'src={host_a.ip} dst={public_b}' in line and 'udp' in line and
+                '[UNREPLIED]' not in line):
+            return line
+    return None
+
+
+def udp_sockets(pid):
+    """The UDP sockets open in the process's network namespace (the home host runs only
+    this process): main socket plus probe sockets."""
+    n = 0
+    for name in ('udp', 'udp6'):
+        try:
+            with open(f'/proc/{pid}/net/{name}') as f:
+                n += max(0, len(f.read().splitlines()) - 1)
+        except OSError:
+            pass
+    return n
+
+
+def main():
+    bindir = catproc.bin_dir()
+    topic = f'nat-birthday-{os.getpid()}'
+    with natlab.Lab(tag='bday') as lab:
+        stun = lab.stun_server()
+        rdv = lab.public_host('rendezvous')
+        ha, hb = lab.home('symmetric'), lab.home('port_restricted')
+        with LabNode(rdv, bindir) as node:
+            node.listening()
+            a = LabCat(ha.hosts[0], bindir, stun, rdv, topic, 'a')
+            b = LabCat(hb.hosts[0], bindir, stun, rdv, topic, 'b')
+            with a, b:
+                a_id, b_id = a.listening()['id'], b.listening()['id']
+                base = udp_sockets(a.pid)
+                nat_a = a.expect('nat', timeout=15.0)
+                nat_b = b.expect('nat', timeout=15.0)
+                assert nat_a['type'] == 'symmetric', nat_a
+                assert nat_b['type'] == 'restricted_cone', nat_b
+                typed = time.monotonic()
+                ev_a = a.expect('connection', timeout=25.0, peer=b_id[:16])
+                ev_b = b.expect('connection', timeout=10.0, peer=a_id[:16])
+                took = time.monotonic() - typed
+                for side, ev, other in (('a', ev_a, hb), ('b', ev_b, ha)):
+                    if ev.get('via'):
+                        raise AssertionError(f'{side}: connection relayed: {ev}')
+                    if not ev['addr'].startswith(other.public_ip + ':'):
+                        raise AssertionError(f'{side}: reached the other at {ev["addr"]}, '
+                                             f'not at its home {other.public_ip}')
+                a.feed('a by birthday')
+                b.feed('b by birthday')
+                b.expect_line('a by birthday', timeout=10.0)
+                a.expect_line('b by birthday', timeout=10.0)
+                flow = direct_flow(lab, ha, ha.hosts[0], hb.public_ip)
+                if not flow:
+                    raise AssertionError('no replied flow A -> B on the symmetric router:\n' +
+                                         lab.conntrack(ha))
+                print(f'ok symmetric {nat_a["addr"]} <-> port-restricted {nat_b["addr"]} '
+                      f'direct: A at {ev_b["addr"]}, B at {ev_a["addr"]}, {took:.2f} s after both '
+                      f'knew their NAT type', flush=True)
+                print(f'ok conntrack: {flow.strip()}', flush=True)
+                # The probe sockets close after the 5 s window, except the session's.
+                time.sleep(7.0)
+                left = udp_sockets(a.pid)
+                if left != base + 1:
+                    raise AssertionError(f'A has {left} UDP sockets after the window, '
+                                         f'{base} before the spray: want {base + 1}')
+                a.feed('still there')
+                b.expect_line('still there', timeout=10.0)
+                # B leaves (stdin closed: it says GOAWAY); A's last probe socket goes.
+                b.close_stdin()
+                b.wait_exit(timeout=10.0)
+                a.expect('disconnect', timeout=10.0, peer=b_id[:16])
+                deadline = time.monotonic() + 5.0
+                while udp_sockets(a.pid) != base and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if udp_sockets(a.pid) != base:
+                    raise AssertionError(f'A still has {udp_sockets(a.pid)} UDP sockets after '
+                                         f'B left, {base} before the spray')
+                print(f'ok sockets: {base} before, {left} after the window, {base} once B '
+                      f'left', flush=True)
+    print('1 passed, 0 failed')
+
+
+if __name__ == '__main__':
+    main()
