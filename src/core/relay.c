@@ -13,6 +13,7 @@ enum { TO_RELAY = 0, FROM_RELAY = 1 };
 typedef struct circuit {
   int used;
   uint8_t a[8], b[8]; /* the two ends, in the order the first datagram went */
+  sw_addr opener;     /* where a's first datagram came from (the per-address bound) */
   uint64_t started, last, bytes;
 } circuit;
 
@@ -89,10 +90,17 @@ static int same_pair(const circuit *k, const uint8_t x[8], const uint8_t y[8]) {
          (memcmp(k->a, y, 8) == 0 && memcmp(k->b, x, 8) == 0);
 }
 
-/* The circuit between x and y, opened when the bounds allow; NULL when refused. */
-static circuit *circuit_for(relay *r, const uint8_t x[8], const uint8_t y[8], uint64_t now) {
+static int same_ip(const sw_addr *p, const sw_addr *q) {
+  return p->family == q->family && memcmp(p->ip, q->ip, 16) == 0;
+}
+
+/* The circuit between x (at `from`) and y, opened when the bounds allow; NULL when
+ * refused. Identities are free to make, addresses are not: one IP holds at most
+ * RELAY_PER_ADDR circuits whatever ids it shows. */
+static circuit *circuit_for(relay *r, const uint8_t x[8], const sw_addr *from,
+                            const uint8_t y[8], uint64_t now) {
   circuit *free_slot = NULL;
-  int per_x = 0;
+  int per_x = 0, per_addr = 0;
   for (int i = 0; i < RELAY_CIRCUITS; i++) {
     circuit *k = &r->circ[i];
     if (k->used && now - k->last > RELAY_IDLE_MS) k->used = 0;
@@ -102,8 +110,9 @@ static circuit *circuit_for(relay *r, const uint8_t x[8], const uint8_t y[8], ui
     }
     if (same_pair(k, x, y)) return k;
     per_x += memcmp(k->a, x, 8) == 0 || memcmp(k->b, x, 8) == 0;
+    per_addr += same_ip(&k->opener, from);
   }
-  if (!free_slot || per_x >= RELAY_PER_PEER) return NULL;
+  if (!free_slot || per_x >= RELAY_PER_PEER || per_addr >= RELAY_PER_ADDR) return NULL;
   /* The target hears us only on a path it verified; the session's first proof may have
    * been lost: prove again as the circuit opens. */
   core_prove(r->c, y);
@@ -111,13 +120,14 @@ static circuit *circuit_for(relay *r, const uint8_t x[8], const uint8_t y[8], ui
   free_slot->used = 1;
   memcpy(free_slot->a, x, 8);
   memcpy(free_slot->b, y, 8);
+  free_slot->opener = *from;
   free_slot->started = free_slot->last = now;
   r->st.circuits++;
   return free_slot;
 }
 
-static void forward(relay *r, const uint8_t sender[8], const uint8_t *buf, size_t len,
-                    uint64_t now) {
+static void forward(relay *r, const uint8_t sender[8], const sw_addr *from, const uint8_t *buf,
+                    size_t len, uint64_t now) {
   const uint8_t *target = buf + 2;
   circuit *k = NULL;
   if (len > sizeof r->buf) { /* an IPv6 datagram can exceed what we ever send on */
@@ -125,7 +135,7 @@ static void forward(relay *r, const uint8_t sender[8], const uint8_t *buf, size_
     return;
   }
   if (r->serving && core_connected(r->c, target) && memcmp(target, sender, 8) != 0)
-    k = circuit_for(r, sender, target, now);
+    k = circuit_for(r, sender, from, target, now);
   if (!k || k->bytes + len > RELAY_CIRCUIT_BYTES || now - k->started > RELAY_CIRCUIT_MS) {
     r->st.refused++;
     return;
@@ -237,7 +247,7 @@ static void relay_frame(void *m, const core_path *from, const uint8_t *buf, size
     return;
   }
   if (buf[1] == TO_RELAY) {
-    forward(r, sender, buf, len, now);
+    forward(r, sender, &from->addr, buf, len, now);
     return;
   }
   /* We are the far end: the inner datagram re-enters on the relayed path. */

@@ -28,6 +28,7 @@
 #define RELAY_PENDING 32                /* ours: dials watched for a relayed retry */
 #define RELAY_CIRCUITS 64               /* ours: circuits a relay carries */
 #define RELAY_PER_PEER 8                /* ours: circuits one peer may hold */
+#define RELAY_PER_ADDR 16               /* ours: circuits opened from one IP (many ids) */
 #define RELAY_CIRCUIT_BYTES (64u << 20) /* ours: bytes one circuit may carry */
 #define RELAY_CIRCUIT_MS (30u * 60000u) /* ours: how long one circuit may live */
 #define RELAY_IDLE_MS 120000            /* ours: a circuit unused this long is dropped */

@@ -3,6 +3,7 @@
  * one: a session forms over it, messages are delivered once, answers go back along the
  * same relayed path, and a direct path that later proves itself takes over. The relay
  * is the relay module (relay.c), driven directly. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core.h"
@@ -399,6 +400,64 @@ static void test_meet_during_dial(void **state) {
   net_free(&w);
 }
 
+/* One IP may open at most RELAY_PER_ADDR circuits, however many identities it shows
+ * (PROTOCOL.md 15.7): 20 peers behind one address each dial a target through R. */
+#define MANY 20
+static void test_per_address_bound(void **state) {
+  (void)state;
+  static const core_module_def *const mods[] = {&relay_module, NULL};
+  node n[MANY + 2]; /* 0: R, 1: the target, 2..: one IP, many ids */
+  memset(n, 0, sizeof n);
+  for (int i = 0; i < MANY + 2; i++) {
+    char seed[8], addr[32];
+    snprintf(seed, sizeof seed, "%02x", 0x40 + i);
+    snprintf(addr, sizeof addr, i == 0 ? "10.0.0.3:3" : i == 1 ? "10.0.0.2:2" : "10.0.0.9:%d",
+             1000 + i);
+    n[i].rng.s = (uint64_t)i + 77;
+    sw_core_config cfg = {.seed_hex = seed, .random = rnd, .on_event = on_event, .ctx = &n[i],
+                          .modules = mods, .relayed = 1, .relay_serve = i == 0};
+    assert_int_equal(sw_core_new(&n[i].c, &cfg, 0), SW_OK);
+    assert_int_equal(addr_parse_hostport(&n[i].addr, addr), SW_OK);
+  }
+  for (int phase = 0; phase < 2; phase++) {
+    for (int i = 1; i < MANY + 2; i++) {
+      if (phase == 0) assert_int_equal(sw_core_dial(n[i].c, &n[0].addr, NULL, 0), SW_OK);
+      if (phase == 1 && i >= 2) {
+        core_path p = {.addr = n[0].addr, .relayed = 1};
+        memcpy(p.via, core_identity(n[0].c)->id, 8);
+        memcpy(p.far, core_identity(n[1].c)->id, 8);
+        assert_int_equal(core_dial_path(n[i].c, &p, 10), SW_OK);
+      }
+    }
+    /* deliver everything, by address, until quiet */
+    for (int round = 0; round < 50; round++) {
+      size_t moved = 0;
+      for (int i = 0; i < MANY + 2; i++) {
+        sw_dgram d[64];
+        size_t k;
+        sw_core_flush(n[i].c, 10);
+        while ((k = sw_core_out_peek(n[i].c, d, 64)) > 0) {
+          for (size_t q = 0; q < k; q++)
+            for (int j = 0; j < MANY + 2; j++)
+              if (addr_equal(d[q].to, &n[j].addr))
+                sw_core_datagram(n[j].c, d[q].kind, &n[i].addr, d[q].data, d[q].len, 10);
+          sw_core_out_consume(n[i].c, k, 10);
+          moved += k;
+        }
+      }
+      if (!moved) break;
+    }
+  }
+  relay_stats st;
+  assert_int_equal(relay_get_stats(n[0].c, &st, NULL), SW_OK);
+  assert_int_equal(st.circuits, RELAY_PER_ADDR);
+  assert_true(st.refused >= MANY - RELAY_PER_ADDR);
+  int through = 0;
+  for (int i = 2; i < MANY + 2; i++) through += core_connected(n[1].c, core_identity(n[i].c)->id);
+  assert_int_equal(through, RELAY_PER_ADDR);
+  for (int i = 0; i < MANY + 2; i++) sw_core_free(n[i].c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_over_relay),
@@ -409,6 +468,7 @@ int main(void) {
       cmocka_unit_test(test_not_serving_refuses),
       cmocka_unit_test(test_fallback_repeats),
       cmocka_unit_test(test_meet_during_dial),
+      cmocka_unit_test(test_per_address_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
