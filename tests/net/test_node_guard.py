@@ -232,8 +232,14 @@ def check_binding(bindir):
         assert req(n, 'POST', '/announce', rec(vid, owner, 4100), src=owner)[0] == 200
         got = [p for p in peers(n) if p.get('id') == vid]
         assert sorted(p['port'] for p in got) == [4100, 4444], got
+        # its own address in IPv4-mapped IPv6 text is its own address too
+        third = '127.0.8.1'
+        assert req(n, 'POST', '/announce', rec(vid, '::ffff:' + third, 1), src=third)[0] == 200
+        assert req(n, 'POST', '/announce', rec(vid, '::ffff:127.0.8.2', 1),
+                   src='127.0.8.3')[0] == 409
+        assert len([p for p in peers(n) if p.get('id') == vid]) == 3
         s = stats(n)
-        assert s['http_conflicts'] == 5, s
+        assert s['http_conflicts'] == 6, s
         print('a record is bound to its address (409 for others, own entry for their '
               'own address, the owner re-points): ok')
 
@@ -339,6 +345,8 @@ def main():
         check_flood(bindir)
         check_slowloris(bindir)
     except (ProcError, AssertionError) as e:
+        import traceback
+        traceback.print_exc()
         print(f'FAIL: {e}', file=sys.stderr)
         return 1
     print('PASS')

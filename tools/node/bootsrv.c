@@ -97,12 +97,14 @@ static int key_from_text(const char *s, addrkey *k) {
     k->fam = 4;
     return 0;
   }
-  if (inet_pton(AF_INET6, s, k->a) == 1) {
-    k->fam = 6;
-    if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)k->a)) {
-      memmove(k->a, k->a + 12, 4);
-      memset(k->a + 4, 0, 12);
+  struct in6_addr a6; /* aligned, for the macro */
+  if (inet_pton(AF_INET6, s, &a6) == 1) {
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
       k->fam = 4;
+      memcpy(k->a, &a6.s6_addr[12], 4);
+    } else {
+      k->fam = 6;
+      memcpy(k->a, &a6, 16);
     }
     return 0;
   }
