@@ -37,10 +37,12 @@ def check_help(bindir):
     text = p.stdout.decode()
     for flag in ('--dht-port', '--http-port', '--port', '--bind', '--seed', '--relay',
                  '--max-peers', '--http-max', '--http-ttl', '--http-per-source',
-                 '--http-peers', '--events', '--quiet', '--help', '49737', 'SIGUSR1',
-                 'SIGTERM'):
+                 '--http-peers', '--http-per-prefix', '--http-rate', '--http-burst',
+                 '--http-conns', '--http-conns-per-ip', '--http-deadline', '--events',
+                 '--quiet', '--help', '49737', 'SIGUSR1', 'SIGTERM'):
         assert flag in text, f'--help does not mention {flag}'
-    for bad in (['--http-port', 'x'], ['--dht-port', '70000'], ['--nope'], ['extra']):
+    for bad in (['--http-port', 'x'], ['--dht-port', '70000'], ['--nope'], ['extra'],
+                ['--http-deadline', '50'], ['--http-rate', '0'], ['--http-conns-per-ip', '-1']):
         p = subprocess.run([os.path.join(bindir, 'setowire-node')] + bad,
                            capture_output=True, timeout=10)
         assert p.returncode == 2, (bad, p)

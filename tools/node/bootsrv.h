@@ -1,7 +1,10 @@
 /* setowire-node's HTTP bootstrap endpoint (PROTOCOL.md 14.5, server side): clients
  * POST /announce {"id","ip","port"} and GET /peers for a JSON array of the freshest
  * records. libmicrohttpd in its epoll mode, driven from the node's libuv loop, so the
- * whole node runs on one thread. Every table is bounded (see bootsrv_config). */
+ * whole node runs on one thread. Every table is bounded (see bootsrv_config), records
+ * are bound to the address that posted them, and every client address and prefix
+ * (IPv4 /24, IPv6 /48) is limited in records, POST rate and connections; a request
+ * has a whole-request deadline (docs/THREATS.md "HTTP bootstrap"). */
 #ifndef SW_NODE_BOOTSRV_H
 #define SW_NODE_BOOTSRV_H
 
@@ -18,11 +21,31 @@ typedef struct bootsrv_config {
   size_t per_source;    /* entries one client address may hold */
   size_t peers_max;     /* records in one GET /peers answer */
   uint32_t ttl_ms;      /* an entry not announced again for this long is dropped */
+  size_t per_prefix;    /* entries one /24 (IPv4) or /48 (IPv6) may hold; 0: default */
+  double post_rate;     /* POSTs per second one client address may make; 0: default */
+  double post_burst;    /* and in a burst; 0: default */
+  unsigned conns_per_ip;  /* connections one client address may hold; 0: default */
+  unsigned conns_max;     /* connections in all; 0: default */
+  uint32_t deadline_ms;   /* a whole request (headers and body) within this; 0: default */
 } bootsrv_config;
+
+#define BOOTSRV_PER_PREFIX 128
+#define BOOTSRV_POST_RATE 5.0
+#define BOOTSRV_POST_BURST 30.0
+#define BOOTSRV_CONNS_PER_IP 8
+#define BOOTSRV_CONNS_PER_PREFIX 32
+#define BOOTSRV_CONNS_MAX 256
+#define BOOTSRV_DEADLINE_MS 5000
+#define BOOTSRV_IDLE_S 3      /* no byte at all for this long: the connection is dropped */
+#define BOOTSRV_BODY_MAX 2048
 
 typedef struct bootsrv_stats {
   size_t entries;
   uint64_t announces, gets, rejected, expired;
+  uint64_t limited;   /* 429: rate, records or connections over a per-address bound */
+  uint64_t conflicts; /* 409: an id held by another address */
+  uint64_t timeouts;  /* 408: a request not complete by its deadline */
+  uint64_t full;      /* 503: table full of other prefixes' records */
 } bootsrv_stats;
 
 /* Called for each accepted announcement (for the node's events and logs). */

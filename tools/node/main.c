@@ -61,6 +61,18 @@ static void usage(FILE *f) {
       "  --http-ttl S         seconds an entry lives without a new announce (default %u)\n"
       "  --http-per-source N  entries one client address may hold (default %u)\n"
       "  --http-peers N       records in one GET /peers answer (default %u)\n"
+      "  --http-per-prefix N  entries one client /24 (IPv4) or /48 (IPv6) may hold\n"
+      "                       (default %u)\n"
+      "  --http-rate R        POSTs a second one client address may make (default %g,\n"
+      "                       bursts of --http-burst N, default %g); more: 429\n"
+      "  --http-burst N       see --http-rate\n"
+      "  --http-conns N       HTTP connections in all (default %u)\n"
+      "  --http-conns-per-ip N  connections one client address may hold (default %u;\n"
+      "                       %u per /24 or /48); more: 429\n"
+      "  --http-deadline MS   a request's headers and body must arrive within MS\n"
+      "                       milliseconds of its start (default %u); else 408.\n"
+      "                       A record is bound to the address that posted it: no\n"
+      "                       other address can replace or re-point it (409)\n"
       "  --stun-port N        answer STUN Binding requests on UDP port N (default 0: no\n"
       "                       STUN server; 3478 is the usual port). Each source IP gets\n"
       "                       at most %u answers a second (bursts of %u)\n"
@@ -79,7 +91,9 @@ static void usage(FILE *f) {
       "exit status: 0 after a signal-requested shutdown; 1 on a runtime error (a port\n"
       "that cannot be bound); 2 on bad usage.\n",
       DEFAULT_DHT_PORT, DEFAULT_HTTP_PORT, DEFAULT_HTTP_MAX, DEFAULT_HTTP_TTL,
-      DEFAULT_PER_SOURCE, DEFAULT_PEERS_MAX, STUNRT_RATE, STUNRT_BURST);
+      DEFAULT_PER_SOURCE, DEFAULT_PEERS_MAX, BOOTSRV_PER_PREFIX, BOOTSRV_POST_RATE,
+      BOOTSRV_POST_BURST, BOOTSRV_CONNS_MAX, BOOTSRV_CONNS_PER_IP, BOOTSRV_CONNS_PER_PREFIX,
+      BOOTSRV_DEADLINE_MS, STUNRT_RATE, STUNRT_BURST);
 }
 
 
@@ -104,21 +118,28 @@ static void stats_line(node *n) {
     fprintf(stderr,
             "{\"event\":\"stats\",\"uptime_s\":%llu,\"peers\":%zu,\"connections\":%llu,"
             "\"disconnects\":%llu,\"http_entries\":%zu,\"announces\":%llu,\"gets\":%llu,"
-            "\"rejected\":%llu,\"expired\":%llu,\"stun_answered\":%llu,\"stun_dropped\":%llu,"
-            "\"stun_limited\":%llu,\"stun_unsent\":%llu,\"stun_sources\":%zu}\n",
+            "\"rejected\":%llu,\"expired\":%llu,\"http_limited\":%llu,\"http_conflicts\":%llu,"
+            "\"http_timeouts\":%llu,\"http_full\":%llu,\"stun_answered\":%llu,"
+            "\"stun_dropped\":%llu,\"stun_limited\":%llu,\"stun_unsent\":%llu,"
+            "\"stun_sources\":%zu}\n",
             up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
             st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
             (unsigned long long)st.rejected, (unsigned long long)st.expired,
+            (unsigned long long)st.limited, (unsigned long long)st.conflicts,
+            (unsigned long long)st.timeouts, (unsigned long long)st.full,
             (unsigned long long)ss.answered, (unsigned long long)ss.dropped,
             (unsigned long long)ss.limited, (unsigned long long)ss.unsent, ss.sources);
-  char kv[400];
+  char kv[512];
   snprintf(kv, sizeof kv,
            "uptime_s=%llu peers=%zu connections=%llu disconnects=%llu http_entries=%zu "
-           "announces=%llu gets=%llu rejected=%llu expired=%llu stun_answered=%llu "
+           "announces=%llu gets=%llu rejected=%llu expired=%llu http_limited=%llu "
+           "http_conflicts=%llu http_timeouts=%llu http_full=%llu stun_answered=%llu "
            "stun_dropped=%llu stun_limited=%llu stun_unsent=%llu stun_sources=%zu",
            up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
            st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
            (unsigned long long)st.rejected, (unsigned long long)st.expired,
+           (unsigned long long)st.limited, (unsigned long long)st.conflicts,
+           (unsigned long long)st.timeouts, (unsigned long long)st.full,
            (unsigned long long)ss.answered, (unsigned long long)ss.dropped,
            (unsigned long long)ss.limited, (unsigned long long)ss.unsent, ss.sources);
   logf_(n, "info", "stats", kv);
@@ -240,7 +261,8 @@ int main(int argc, char **argv) {
   stunrt_config sc = {0};
   enum { O_DHTPORT = 1, O_HTTPPORT, O_PORT, O_BIND, O_SEED, O_RELAY, O_MAXP, O_HTTPMAX,
          O_HTTPTTL, O_PERSRC, O_HTTPPEERS, O_EVENTS, O_QUIET, O_HELP, O_STUNPORT, O_STUNALTIP,
-         O_STUNALTPORT };
+         O_STUNALTPORT, O_HTTPPREFIX, O_HTTPRATE, O_HTTPBURST, O_HTTPCONNS, O_HTTPCONNSIP,
+         O_HTTPDEADLINE };
   static const struct option lo[] = {
       {"dht-port", required_argument, 0, O_DHTPORT},
       {"http-port", required_argument, 0, O_HTTPPORT},
@@ -259,6 +281,12 @@ int main(int argc, char **argv) {
       {"stun-port", required_argument, 0, O_STUNPORT},
       {"stun-alt-ip", required_argument, 0, O_STUNALTIP},
       {"stun-alt-port", required_argument, 0, O_STUNALTPORT},
+      {"http-per-prefix", required_argument, 0, O_HTTPPREFIX},
+      {"http-rate", required_argument, 0, O_HTTPRATE},
+      {"http-burst", required_argument, 0, O_HTTPBURST},
+      {"http-conns", required_argument, 0, O_HTTPCONNS},
+      {"http-conns-per-ip", required_argument, 0, O_HTTPCONNSIP},
+      {"http-deadline", required_argument, 0, O_HTTPDEADLINE},
       {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -306,6 +334,30 @@ int main(int argc, char **argv) {
       case O_STUNALTPORT:
         if (parse_u(optarg, 65535, &v) || v == 0) goto bad_value;
         sc.alt_port = (uint16_t)v;
+        break;
+      case O_HTTPPREFIX:
+        if (parse_u(optarg, 1000000, &v) || v == 0) goto bad_value;
+        hc.per_prefix = v;
+        break;
+      case O_HTTPRATE:
+        if (parse_u(optarg, 100000, &v) || v == 0) goto bad_value;
+        hc.post_rate = (double)v;
+        break;
+      case O_HTTPBURST:
+        if (parse_u(optarg, 100000, &v) || v == 0) goto bad_value;
+        hc.post_burst = (double)v;
+        break;
+      case O_HTTPCONNS:
+        if (parse_u(optarg, 10000, &v) || v == 0) goto bad_value;
+        hc.conns_max = (unsigned)v;
+        break;
+      case O_HTTPCONNSIP:
+        if (parse_u(optarg, 10000, &v) || v == 0) goto bad_value;
+        hc.conns_per_ip = (unsigned)v;
+        break;
+      case O_HTTPDEADLINE:
+        if (parse_u(optarg, 600000, &v) || v < 100) goto bad_value;
+        hc.deadline_ms = (uint32_t)v;
         break;
       case O_EVENTS: n.events = 1; break;
       case O_QUIET: n.quiet = 1; break;
