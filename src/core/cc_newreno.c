@@ -1,7 +1,6 @@
 /* NewReno with pacing (cc_newreno.h), RFC 9002 section 7. */
 #include "cc_newreno.h"
 
-#include <math.h>
 #include <string.h>
 
 _Static_assert(sizeof(cc_newreno) <= CC_ALGO_BYTES, "NewReno state must fit the seam");
@@ -103,8 +102,10 @@ static size_t nr_room(const cc_state *s) {
 static uint64_t nr_next_send(const cc_state *s, uint64_t now) {
   double c = credit_now(s, now);
   if (c > 0) return now;
-  double wait = ceil(-c / cc_newreno_rate(s));
-  return now + (uint64_t)(wait < 1 ? 1 : wait);
+  double wait = -c / cc_newreno_rate(s);
+  uint64_t ms = (uint64_t)wait;
+  if ((double)ms < wait) ms++; /* the integer ceiling, without libm */
+  return now + (ms < 1 ? 1 : ms);
 }
 
 uint64_t cc_newreno_cwnd(const cc_state *s) { return cst(s)->cwnd; }

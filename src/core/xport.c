@@ -1,7 +1,6 @@
 /* The delivery engine of the extended session (xport.h, docs/TRANSPORT-delivery.md). */
 #include "xport.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +12,13 @@
 #define XS_DONE 2u   /* acknowledged or lost: waiting to leave the ring */
 
 #define PROBES_PER_PTO 2 /* RFC 9002 section 6.2.4: one or two probes per expiry */
+
+/* The integer ceiling of a non-negative double, without libm (the core links none). */
+static uint64_t ceil_ms(double d) {
+  if (!(d > 0)) return 0;
+  uint64_t u = (uint64_t)d;
+  return (double)u < d ? u + 1 : u;
+}
 
 /* ---- variable-length integers (RFC 9000 section 16) ---- */
 
@@ -534,8 +540,8 @@ static void lose(xport *x, xport_sent *r, uint64_t now) {
 
 static uint64_t loss_delay(const xport *x) {
   double rtt = x->srtt > x->latest_rtt ? x->srtt : x->latest_rtt;
-  double d = ceil(rtt * XPORT_TIME_NUM / XPORT_TIME_DEN);
-  return d < XPORT_GRANULARITY_MS ? XPORT_GRANULARITY_MS : (uint64_t)d;
+  uint64_t d = ceil_ms(rtt * XPORT_TIME_NUM / XPORT_TIME_DEN);
+  return d < XPORT_GRANULARITY_MS ? XPORT_GRANULARITY_MS : d;
 }
 
 /* RFC 9002 section 6.1: a packet older than the largest acknowledged is lost once
@@ -568,7 +574,7 @@ static void rtt_update(xport *x, double latest, double ack_delay) {
   if (latest < x->min_rtt) x->min_rtt = latest;
   if (ack_delay > XPORT_MAX_ACK_DELAY_MS) ack_delay = XPORT_MAX_ACK_DELAY_MS;
   double adj = latest >= x->min_rtt + ack_delay ? latest - ack_delay : latest;
-  x->rttvar = 0.75 * x->rttvar + 0.25 * fabs(x->srtt - adj);
+  x->rttvar = 0.75 * x->rttvar + 0.25 * (x->srtt > adj ? x->srtt - adj : adj - x->srtt);
   x->srtt = 0.875 * x->srtt + 0.125 * adj;
 }
 
@@ -623,8 +629,9 @@ static void on_ack(xport *x, const frame *f, uint64_t now) {
     a.new_largest = 1;
   }
   ack_walk(f, ack_range, &a);
-  if (!a.any) return;
-  x->pto_count = 0;
+  /* a new largest (even an ACK-only packet's) can make older packets lost */
+  if (!a.any && !a.new_largest) return;
+  if (a.any) x->pto_count = 0;
   compact(x);
   uint64_t k = run_len(x->snd_acked, x->lim.send_buf, x->snd_base, x->snd_next - x->snd_base, 1);
   over_words(x, x->lim.send_buf, x->snd_base, k, op_free);
@@ -796,7 +803,7 @@ static uint64_t pto_deadline(const xport *x) {
   double period = x->srtt + (rv > XPORT_GRANULARITY_MS ? rv : XPORT_GRANULARITY_MS) +
                   XPORT_MAX_ACK_DELAY_MS;
   unsigned b = x->pto_count < XPORT_PTO_MAX_BACKOFF ? x->pto_count : XPORT_PTO_MAX_BACKOFF;
-  return x->last_eliciting_at + ((uint64_t)ceil(period) << b);
+  return x->last_eliciting_at + (ceil_ms(period) << b);
 }
 
 uint64_t xport_deadline(const xport *x, uint64_t now) {
