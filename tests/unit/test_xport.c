@@ -129,6 +129,86 @@ static void test_send_limits(void **state) {
   xport_free(&x);
 }
 
+/* Build every packet a sender may send at `now`; their numbers in pns. */
+static size_t build_all(xport *x, uint64_t now, uint64_t *pns, size_t max) {
+  uint8_t b[XPORT_MTU_DEFAULT];
+  size_t n = 0;
+  uint64_t pn;
+  while (n < max && xport_build(x, now, b, sizeof b, &pn) > 0) pns[n++] = pn;
+  return n;
+}
+
+/* RFC 9002 loss detection step by step, with hand-made ACKs. */
+static void test_loss_detection(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  static uint8_t m[1100];
+  for (int i = 0; i < 5; i++) assert_int_equal(xport_send(&x, m, sizeof m, XPORT_RELIABLE, 0), SW_OK);
+  uint64_t pns[16];
+  assert_int_equal(build_all(&x, 100, pns, 16), 5); /* 5 * 1102 stream bytes in 5 packets */
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_sent, 5);
+  assert_int_equal(xport_deadline(&x, 100), 100 + 310); /* PTO: 100 + 4 * 50 + 10 ms */
+  /* ACK of 3 and 4 at t=150: RTT 50; 0 and 1 are 3 or more below the largest: lost */
+  static const uint8_t ack34[] = {XPORT_F_ACK, 4, 0, 0, 1};
+  assert_int_equal(xport_on_packet(&x, 0, ack34, sizeof ack34, 150), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 2);
+  assert_true(st.srtt_ms == 50 && st.min_rtt_ms == 50);
+  /* the lost bytes may go again at once, before anything new */
+  assert_int_equal(xport_deadline(&x, 150), 150);
+  uint64_t more[16];
+  size_t nm = build_all(&x, 150, more, 16);
+  assert_true(nm >= 2); /* with the lost WINDOW and an ACK of the peer's packet */
+  xport_stats_get(&x, &st);
+  assert_true(st.retransmitted_bytes > 2 * 1100);
+  /* 2 waits for the time threshold: sent at 100, lost at 100 + ceil(50 * 9 / 8) */
+  assert_int_equal(xport_deadline(&x, 150), 100 + 57);
+  xport_timeout(&x, 156);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 2);
+  xport_timeout(&x, 157);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 3);
+  /* everything acknowledged (one range from 0): the send buffer empties */
+  nm += build_all(&x, 170, more + nm, 16 - nm);
+  uint8_t all[] = {XPORT_F_ACK, 0, 0, 0, 0};
+  all[1] = all[4] = (uint8_t)more[nm - 1];
+  assert_int_equal(xport_on_packet(&x, 1, all, sizeof all, 200), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.in_flight, 0);
+  assert_true(xport_deadline(&x, 200) == UINT64_MAX);
+  xport_free(&x);
+}
+
+/* The probe timeout doubles while nothing is acknowledged, up to 2^6 times. */
+static void test_pto_backoff(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_send(&x, "hello", 5, XPORT_RELIABLE, 0), SW_OK);
+  uint64_t pns[8];
+  assert_int_equal(build_all(&x, 0, pns, 8), 1);
+  uint64_t t = 0, period = 310;
+  for (unsigned k = 0; k < 9; k++) {
+    uint64_t d = xport_deadline(&x, t);
+    assert_int_equal(d, t + (period << (k < XPORT_PTO_MAX_BACKOFF ? k : XPORT_PTO_MAX_BACKOFF)));
+    t = d;
+    xport_timeout(&x, t);
+    /* two probes: the data again, then a PING */
+    assert_int_equal(build_all(&x, t, pns, 8), 2);
+  }
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.pto_count, 9);
+  assert_int_equal(st.retransmitted_bytes, 9 * 6);
+  assert_int_equal(st.packets_lost, 0); /* a probe timeout declares nothing lost */
+  xport_free(&x);
+}
+
 /* ---- NewReno step by step ---- */
 
 static void test_newreno(void **state) {
@@ -477,6 +557,35 @@ static void test_lossy_in_order(void **state) {
   free(h);
 }
 
+/* Both directions at once: acknowledgements ride on data packets. */
+static void test_both_ways(void **state) {
+  (void)state;
+  hnet *h = malloc(sizeof *h);
+  h_init(h, 1234);
+  hlink ab = {.rate = 3000, .qcap = 60000, .delay = 15, .jitter = 6, .loss = 0.05, .dup = 0.02};
+  hlink ba = ab;
+  flow f = {.total = 3000, .max_len = 3000};
+  h_pair(h, &f, &ab, &ba, NULL);
+  flow g = {.src = f.dst, .dst = f.src, .total = 3000, .max_len = 700};
+  while ((f.next_recv < f.total || g.next_recv < g.total) && h->now < 600000) {
+    flow_write(h, &f);
+    flow_write(h, &g);
+    flow_read(h, &f, SIZE_MAX);
+    flow_read(h, &g, SIZE_MAX);
+    h_step(h);
+  }
+  assert_int_equal(f.next_recv, f.total);
+  assert_int_equal(g.next_recv, g.total);
+  xport_stats a, b;
+  xport_stats_get(&h->x[f.src], &a);
+  xport_stats_get(&h->x[f.dst], &b);
+  printf("# both ways at 5%% loss: %llu ms; packets A->B %llu, B->A %llu\n",
+         (unsigned long long)h->now, (unsigned long long)a.packets_sent,
+         (unsigned long long)b.packets_sent);
+  h_free(h);
+  free(h);
+}
+
 static void test_slow_reader(void **state) {
   (void)state;
   hnet *h = malloc(sizeof *h);
@@ -639,9 +748,12 @@ int main(void) {
       cmocka_unit_test(test_varint),
       cmocka_unit_test(test_frame_bounds),
       cmocka_unit_test(test_send_limits),
+      cmocka_unit_test(test_loss_detection),
+      cmocka_unit_test(test_pto_backoff),
       cmocka_unit_test(test_newreno),
       cmocka_unit_test(test_newreno_pacing),
       cmocka_unit_test(test_lossy_in_order),
+      cmocka_unit_test(test_both_ways),
       cmocka_unit_test(test_slow_reader),
       cmocka_unit_test(test_fairness),
       cmocka_unit_test(test_goodput_figures),
