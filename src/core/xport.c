@@ -691,7 +691,7 @@ static void window_update(xport *x, int force) {
 }
 
 int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint64_t now) {
-  if (!buf || !len) return SW_EINVAL;
+  if (!buf || !len || pn >= (1ull << 62)) return SW_EINVAL; /* numbers are 62-bit varints */
   /* first pass: everything parses and keeps to the protocol, before anything changes */
   size_t at = 0;
   frame f;

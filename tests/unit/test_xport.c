@@ -89,6 +89,7 @@ static void test_frame_bounds(void **state) {
   assert_int_equal(st.packets_received, 0);
   /* the same packet number is then still new */
   static const uint8_t ping[] = {0x01};
+  assert_int_equal(xport_on_packet(&x, 1ull << 62, ping, 1, 1), SW_EINVAL);
   assert_int_equal(xport_on_packet(&x, 0, ping, 1, 1), SW_OK);
   assert_int_equal(xport_on_packet(&x, 0, ping, 1, 1), SW_OK);
   xport_stats_get(&x, &st);
@@ -586,12 +587,12 @@ static void test_both_ways(void **state) {
   free(h);
 }
 
-static void test_slow_reader(void **state) {
-  (void)state;
+/* rev_loss: the loss of the path the receiver's WINDOW frames and ACKs take. */
+static void slow_reader_run(uint64_t seed, double rev_loss) {
   hnet *h = malloc(sizeof *h);
-  h_init(h, 42);
+  h_init(h, seed);
   hlink fwd = {.rate = 10000, .qcap = 200000, .delay = 5, .loss = 0.01};
-  hlink rev = {.delay = 5, .loss = 0.01};
+  hlink rev = {.delay = 5, .loss = rev_loss};
   flow f = {.total = 3000, .max_len = 2000};
   h_pair(h, &f, &fwd, &rev, NULL);
   int eagain_then_room = 0;
@@ -608,12 +609,18 @@ static void test_slow_reader(void **state) {
   assert_true(eagain_then_room);
   xport_stats s;
   xport_stats_get(&h->x[f.src], &s);
-  printf("# slow reader: %u messages in %llu ms, sender refused %d times, woken %d times, "
-         "cwnd %llu\n",
-         f.total, (unsigned long long)h->now, f.eagain, f.writable_seen,
+  printf("# slow reader (%.0f%% loss back): %u messages in %llu ms, sender refused %d times, "
+         "woken %d times, cwnd %llu\n",
+         rev_loss * 100, f.total, (unsigned long long)h->now, f.eagain, f.writable_seen,
          (unsigned long long)s.cwnd);
   h_free(h);
   free(h);
+}
+
+static void test_slow_reader(void **state) {
+  (void)state;
+  slow_reader_run(42, 0.01);
+  slow_reader_run(43, 0.30); /* lost WINDOW frames must not stall the sender */
 }
 
 static void fairness_run(uint64_t seed) {
