@@ -57,6 +57,9 @@ typedef struct cc_ops {
    * round trip. Called after the accounting of cc_on_acked / cc_on_lost. */
   void (*on_packet_acked)(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now);
   void (*on_packet_lost)(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now);
+  /* Optional: every packet over a span of several probe timeouts was lost (RFC 9002
+   * section 7.6): the path may have changed, start again from the minimum window. */
+  void (*on_persistent_congestion)(cc_state *s, uint64_t now);
 } cc_ops;
 
 /* Today's behaviour, the default: no window, no pacing. Between our peers nothing is
@@ -86,6 +89,9 @@ static inline void cc_on_packet_acked(cc_state *s, size_t bytes, uint64_t sent_a
 static inline void cc_on_packet_lost(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now) {
   cc_on_lost(s, bytes, now);
   if (s->ops->on_packet_lost) s->ops->on_packet_lost(s, bytes, sent_at, now);
+}
+static inline void cc_on_persistent_congestion(cc_state *s, uint64_t now) {
+  if (s->ops->on_persistent_congestion) s->ops->on_persistent_congestion(s, now);
 }
 
 #endif

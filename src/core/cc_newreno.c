@@ -92,6 +92,16 @@ static void nr_lost(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now) {
   n->ca_acked = 0;
 }
 
+/* RFC 9002 section 7.6.2: persistent congestion collapses the window to the minimum; the
+ * loss that revealed it has already set ssthresh. */
+static void nr_persistent(cc_state *s, uint64_t now) {
+  cc_newreno *n = st(s);
+  (void)now;
+  n->cwnd = CC_NR_MIN_WINDOW;
+  n->ca_acked = 0;
+  n->in_recovery = 0;
+}
+
 static size_t nr_room(const cc_state *s) {
   const cc_newreno *n = cst(s);
   return s->in_flight >= n->cwnd ? 0 : (size_t)(n->cwnd - s->in_flight);
@@ -119,4 +129,5 @@ const cc_ops cc_newreno_ops = {
     .next_send = nr_next_send,
     .on_packet_acked = nr_acked,
     .on_packet_lost = nr_lost,
+    .on_persistent_congestion = nr_persistent,
 };

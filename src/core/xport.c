@@ -10,6 +10,7 @@
  * packet is neither in flight nor retransmitted (RFC 9002 section 2). */
 #define XS_WINDOW 1u /* carried a WINDOW frame: send the window again if lost */
 #define XS_DONE 2u   /* acknowledged or lost: waiting to leave the ring */
+#define XS_ACKED 4u  /* acknowledged (with XS_DONE) */
 
 #define PROBES_PER_PTO 2 /* RFC 9002 section 6.2.4: one or two probes per expiry */
 
@@ -544,22 +545,47 @@ static uint64_t loss_delay(const xport *x) {
   return d < XPORT_GRANULARITY_MS ? XPORT_GRANULARITY_MS : d;
 }
 
+static uint64_t pto_period(const xport *x) {
+  double rv = 4 * x->rttvar;
+  return ceil_ms(x->srtt + (rv > XPORT_GRANULARITY_MS ? rv : XPORT_GRANULARITY_MS) +
+                 XPORT_MAX_ACK_DELAY_MS);
+}
+
 /* RFC 9002 section 6.1: a packet older than the largest acknowledged is lost once
- * kPacketThreshold newer ones were acknowledged or kTimeThreshold RTTs passed. */
+ * kPacketThreshold newer ones were acknowledged or kTimeThreshold RTTs passed. Section
+ * 7.6: when the packets lost now span more than 3 probe periods with none acknowledged
+ * in between, and an RTT sample exists, the congestion is persistent. */
 static void detect_lost(xport *x, uint64_t now) {
   x->loss_time = UINT64_MAX;
   if (!x->have_acked) return;
   uint64_t delay = loss_delay(x);
+  uint64_t span = pto_period(x) * XPORT_PERSISTENT_PTOS;
+  int in_run = 0, persistent = 0;
+  uint64_t run_start = 0;
   for (size_t i = 0; i < x->sent_count; i++) {
     xport_sent *r = rec(x, i);
     if (r->pn > x->largest_acked) break;
-    if (r->flags & XS_DONE) continue;
-    if (x->largest_acked - r->pn >= XPORT_PKT_THRESHOLD || r->sent_at + delay <= now)
+    if (r->flags & XS_DONE) {
+      if (r->flags & XS_ACKED) in_run = 0; /* an acknowledgement in between breaks a run */
+      continue;
+    }
+    if (x->largest_acked - r->pn >= XPORT_PKT_THRESHOLD || r->sent_at + delay <= now) {
+      if (!in_run) {
+        in_run = 1;
+        run_start = r->sent_at;
+      } else if (r->sent_at - run_start > span) {
+        persistent = 1;
+      }
       lose(x, r, now);
-    else if (r->sent_at + delay < x->loss_time)
+    } else if (r->sent_at + delay < x->loss_time) {
       x->loss_time = r->sent_at + delay;
+    }
   }
   compact(x);
+  if (persistent && x->have_rtt) {
+    x->st.persistent++;
+    cc_on_persistent_congestion(&x->cc, now);
+  }
 }
 
 /* RFC 9002 section 5.3. */
@@ -613,7 +639,7 @@ static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
       if (off < x->snd_base) off = x->snd_base;
       over_words(x, x->lim.send_buf, off, end - off, op_ack);
     }
-    r->flags |= XS_DONE;
+    r->flags |= XS_DONE | XS_ACKED;
     x->eliciting_out--;
     a->any = 1;
     cc_on_packet_acked(&x->cc, r->bytes, r->sent_at, sample, a->now);
@@ -799,11 +825,8 @@ int xport_recv(xport *x, void *buf, size_t cap, int *reliable) {
 
 static uint64_t pto_deadline(const xport *x) {
   if (!x->eliciting_out) return UINT64_MAX;
-  double rv = 4 * x->rttvar;
-  double period = x->srtt + (rv > XPORT_GRANULARITY_MS ? rv : XPORT_GRANULARITY_MS) +
-                  XPORT_MAX_ACK_DELAY_MS;
   unsigned b = x->pto_count < XPORT_PTO_MAX_BACKOFF ? x->pto_count : XPORT_PTO_MAX_BACKOFF;
-  return x->last_eliciting_at + (ceil_ms(period) << b);
+  return x->last_eliciting_at + (pto_period(x) << b);
 }
 
 uint64_t xport_deadline(const xport *x, uint64_t now) {

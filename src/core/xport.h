@@ -70,6 +70,8 @@ enum {
 #define XPORT_MAX_ACK_DELAY_MS 10
 /* RFC 9002 section 6.2: PTO doubles per expiry; ours stops doubling after 2^6. */
 #define XPORT_PTO_MAX_BACKOFF 6
+/* RFC 9002 section 7.6.1: kPersistentCongestionThreshold, in probe timeout periods. */
+#define XPORT_PERSISTENT_PTOS 3
 /* RFC 9002 section 6.2.2: the initial RTT before any sample (333 ms there; ours is the
  * references' RTT_INIT of the cc seam). */
 #define XPORT_INITIAL_RTT_MS CC_RTT_INIT_MS
@@ -93,6 +95,7 @@ typedef struct xport_stats {
   uint64_t packets_lost;        /* declared lost */
   uint64_t retransmitted_bytes; /* stream bytes sent again */
   uint64_t pto_count;           /* PTO expiries */
+  uint64_t persistent;          /* persistent congestion events */
   size_t queued;                /* send buffer bytes in use (written, unacknowledged) */
   size_t buffered;              /* receive buffer bytes in use (received, unread) */
   uint64_t cwnd;                /* the controller's window (UINT64_MAX: none) */

@@ -210,6 +210,57 @@ static void test_pto_backoff(void **state) {
   xport_free(&x);
 }
 
+/* RFC 9002 section 7.6: losses spanning more than 3 probe periods, with nothing
+ * acknowledged between them, collapse the window to the minimum. */
+static void test_persistent_congestion(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, &cc_newreno_ops, 0), SW_OK);
+  uint64_t pns[8];
+  uint64_t at[] = {0, 20, 100, 200, 210};
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(xport_send(&x, "m", 1, XPORT_RELIABLE, at[i]), SW_OK);
+    assert_int_equal(build_all(&x, at[i], pns, 8), 1);
+    assert_int_equal(pns[0], i);
+    if (i == 0) { /* an RTT sample first: 10 ms, so a probe period is 10 + 20 + 10 */
+      static const uint8_t ack0[] = {XPORT_F_ACK, 0, 0, 0, 0};
+      assert_int_equal(xport_on_packet(&x, 0, ack0, sizeof ack0, 10), SW_OK);
+    }
+  }
+  uint64_t before = cc_newreno_cwnd(&x.cc);
+  assert_true(before > CC_NR_MIN_WINDOW);
+  /* packet 4 acknowledged at 220: 1 by threshold, 2 and 3 by time; sent 20..200 > 120 */
+  static const uint8_t ack4[] = {XPORT_F_ACK, 4, 0, 0, 0};
+  assert_int_equal(xport_on_packet(&x, 1, ack4, sizeof ack4, 220), SW_OK);
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 3);
+  assert_int_equal(st.persistent, 1);
+  assert_int_equal(cc_newreno_cwnd(&x.cc), CC_NR_MIN_WINDOW);
+  xport_free(&x);
+
+  /* the same losses over a shorter span: an ordinary halving */
+  assert_int_equal(xport_init(&x, NULL, &cc_newreno_ops, 0), SW_OK);
+  uint64_t near[] = {0, 20, 40, 60, 70};
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(xport_send(&x, "m", 1, XPORT_RELIABLE, near[i]), SW_OK);
+    assert_int_equal(build_all(&x, near[i], pns, 8), 1);
+    if (i == 0) {
+      static const uint8_t ack0[] = {XPORT_F_ACK, 0, 0, 0, 0};
+      assert_int_equal(xport_on_packet(&x, 0, ack0, sizeof ack0, 10), SW_OK);
+    }
+  }
+  before = cc_newreno_cwnd(&x.cc);
+  assert_int_equal(xport_on_packet(&x, 1, ack4, sizeof ack4, 80), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 3);
+  assert_int_equal(st.persistent, 0);
+  /* halved after the acknowledgement of packet 4 grew it by that packet's few bytes */
+  assert_true(cc_newreno_cwnd(&x.cc) >= before / 2 && cc_newreno_cwnd(&x.cc) <= before / 2 + 50);
+  assert_int_equal(cc_newreno_ssthresh(&x.cc), cc_newreno_cwnd(&x.cc));
+  xport_free(&x);
+}
+
 /* ---- NewReno step by step ---- */
 
 static void test_newreno(void **state) {
@@ -757,6 +808,7 @@ int main(void) {
       cmocka_unit_test(test_send_limits),
       cmocka_unit_test(test_loss_detection),
       cmocka_unit_test(test_pto_backoff),
+      cmocka_unit_test(test_persistent_congestion),
       cmocka_unit_test(test_newreno),
       cmocka_unit_test(test_newreno_pacing),
       cmocka_unit_test(test_lossy_in_order),
