@@ -51,6 +51,15 @@ typedef struct cc_ops {
   size_t (*room)(const cc_state *s);
   /* Earliest time the next datagram may leave (<= now: at once). */
   uint64_t (*next_send)(const cc_state *s, uint64_t now);
+  /* Optional, for a sender that numbers its packets and knows when each left (the
+   * extended session's xport.c): the same events with the send time of the packet, which
+   * RFC 9002 section 7.3.2 needs so that one recovery period answers all the losses of one
+   * round trip. Called after the accounting of cc_on_acked / cc_on_lost. */
+  void (*on_packet_acked)(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now);
+  void (*on_packet_lost)(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now);
+  /* Optional: every packet over a span of several probe timeouts was lost (RFC 9002
+   * section 7.6): the path may have changed, start again from the minimum window. */
+  void (*on_persistent_congestion)(cc_state *s, uint64_t now);
 } cc_ops;
 
 /* Today's behaviour, the default: no window, no pacing. Between our peers nothing is
@@ -69,5 +78,20 @@ void cc_on_acked(cc_state *s, size_t bytes, double rtt_ms, uint64_t now);
 void cc_on_lost(cc_state *s, size_t bytes, uint64_t now);
 size_t cc_room(const cc_state *s);
 uint64_t cc_next_send(const cc_state *s, uint64_t now);
+
+/* The per-packet events: the accounting and hooks of cc_on_acked / cc_on_lost, then the
+ * packet hooks with the time the packet was sent. */
+static inline void cc_on_packet_acked(cc_state *s, size_t bytes, uint64_t sent_at, double rtt_ms,
+                                      uint64_t now) {
+  cc_on_acked(s, bytes, rtt_ms, now);
+  if (s->ops->on_packet_acked) s->ops->on_packet_acked(s, bytes, sent_at, now);
+}
+static inline void cc_on_packet_lost(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now) {
+  cc_on_lost(s, bytes, now);
+  if (s->ops->on_packet_lost) s->ops->on_packet_lost(s, bytes, sent_at, now);
+}
+static inline void cc_on_persistent_congestion(cc_state *s, uint64_t now) {
+  if (s->ops->on_persistent_congestion) s->ops->on_persistent_congestion(s, now);
+}
 
 #endif

@@ -16,6 +16,8 @@ decrypt), 1: from an unknown address, 2: control byte + plaintext the harness se
 fuzz_wire: raw frames, and text (addresses, seeds).
 fuzz_http: answers (status, body) to the HTTP requests of a core that joined a topic.
 fuzz_stun: one datagram, for the STUN decoder and the STUN server function.
+fuzz_xport: packets of the extended session's delivery engine, each step(1) len(2) body
+(the format at the top of fuzz_xport.c); built here by hand, no vectors needed.
 """
 import argparse
 import hashlib
@@ -352,6 +354,48 @@ def xsession_corpus(c):
     c.add("fuzz_xpacket", bytes([0x81]) + bytes(99))
 
 
+def varint(v):
+    """RFC 9000 section 16 variable-length integer, shortest form."""
+    if v < 64:
+        return bytes([v])
+    if v < 16384:
+        return struct.pack(">H", v | 0x4000)
+    if v < 1 << 30:
+        return struct.pack(">I", v | 0x80000000)
+    return struct.pack(">Q", v | 0xC0 << 56)
+
+
+def xport_corpus(c):
+    t = "fuzz_xport"
+
+    def pkt(step, body):
+        return bytes([step]) + struct.pack(">H", len(body)) + body
+
+    def msg(off, data):
+        return b"\x04" + varint(off) + varint(len(data)) + data
+
+    def ack(largest, delay, first, rest=()):
+        out = b"\x02" + varint(largest) + varint(delay) + varint(len(rest)) + varint(first)
+        for gap, rl in rest:
+            out += varint(gap) + varint(rl)
+        return out
+
+    ping, window = b"\x01", b"\x03" + varint(1 << 20)
+    dgram = b"\x05" + varint(5) + b"hello"
+    # the stream: a 5-byte message "hello", then one cut across two packets
+    m1 = varint(5) + b"hello"
+    m2 = varint(300) + bytes(range(256)) + bytes(44)
+    c.add(t, pkt(0, msg(0, m1)))
+    c.add(t, pkt(0, msg(0, m1)) + pkt(1, msg(len(m1), m2[:100])) +
+          pkt(1, msg(len(m1) + 100, m2[100:])))
+    c.add(t, pkt(0, msg(len(m1), m2)) + pkt(3, msg(0, m1)) + pkt(0, msg(0, m1)))  # reordered, duplicate
+    c.add(t, pkt(0, ack(0, 1000, 0)) + pkt(1, ack(1, 250, 1)) + pkt(1, ping + window))
+    c.add(t, pkt(0, ack(3, 0, 0, [(0, 0)]) + dgram + ping))
+    c.add(t, pkt(0, window + msg(0, m1) + dgram) + pkt(5, ack(2, 40, 2)))
+    c.add(t, pkt(0, msg(1 << 40, b"x")))  # past the window: refused
+    c.add(t, pkt(0, b"\x10"))  # unknown frame type
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", default=os.path.join(REPO, "tests", "vectors"))
@@ -369,6 +413,7 @@ def main():
     http_corpus(c, load(a.vectors, "dht.json"))
     stun_corpus(c, load(a.vectors, "stun.json"))
     xsession_corpus(c)
+    xport_corpus(c)
     for target, names in sorted(c.files.items()):
         if a.clean:
             d = os.path.join(a.out, target)

@@ -1,0 +1,886 @@
+/* The delivery engine of the extended session (xport.h, docs/TRANSPORT-delivery.md). */
+#include "xport.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "setowire.h"
+
+/* Flags of a sent-packet record. Only ack-eliciting packets are recorded: an ACK-only
+ * packet is neither in flight nor retransmitted (RFC 9002 section 2). */
+#define XS_WINDOW 1u /* carried a WINDOW frame: send the window again if lost */
+#define XS_DONE 2u   /* acknowledged or lost: waiting to leave the ring */
+#define XS_ACKED 4u  /* acknowledged (with XS_DONE) */
+
+#define PROBES_PER_PTO 2 /* RFC 9002 section 6.2.4: one or two probes per expiry */
+
+/* The integer ceiling of a non-negative double, without libm (the core links none). */
+static uint64_t ceil_ms(double d) {
+  if (!(d > 0)) return 0;
+  uint64_t u = (uint64_t)d;
+  return (double)u < d ? u + 1 : u;
+}
+
+/* ---- variable-length integers (RFC 9000 section 16) ---- */
+
+size_t xport_varint_len(uint64_t v) {
+  if (v < 64) return 1;
+  if (v < 16384) return 2;
+  if (v < (1u << 30)) return 4;
+  if (v < (1ull << 62)) return 8;
+  return 0;
+}
+
+size_t xport_varint_put(uint8_t *p, size_t cap, uint64_t v) {
+  size_t n = xport_varint_len(v);
+  if (!n || n > cap) return 0;
+  static const uint8_t tag[9] = {0, 0x00, 0x40, 0, 0x80, 0, 0, 0, 0xc0};
+  for (size_t i = n; i-- > 0;) {
+    p[i] = (uint8_t)(v & 0xff);
+    v >>= 8;
+  }
+  p[0] |= tag[n];
+  return n;
+}
+
+size_t xport_varint_get(const uint8_t *p, size_t len, uint64_t *v) {
+  if (!len) return 0;
+  size_t n = (size_t)1 << (p[0] >> 6);
+  if (n > len) return 0;
+  uint64_t r = p[0] & 0x3f;
+  for (size_t i = 1; i < n; i++) r = (r << 8) | p[i];
+  *v = r;
+  return n;
+}
+
+/* ---- frame walk ---- */
+
+typedef struct frame {
+  uint8_t type;
+  uint64_t a, b;        /* PING: -; ACK: largest, delay_us; WINDOW: max; MSG: offset, len;
+                           DATAGRAM: len */
+  uint64_t nranges;     /* ACK: ranges after the first */
+  const uint8_t *body;  /* ACK: the first range and the rest; MSG/DATAGRAM: the data */
+  size_t body_len;
+} frame;
+
+typedef struct reader {
+  const uint8_t *p;
+  size_t len, at;
+} reader;
+
+static int rd_var(reader *r, uint64_t *v) {
+  size_t n = xport_varint_get(r->p + r->at, r->len - r->at, v);
+  r->at += n;
+  return n ? 0 : -1;
+}
+
+/* One ACK range walk: calls back with each [lo, hi], highest first. Fails when a range
+ * would go below zero. */
+typedef int (*range_fn)(void *ctx, uint64_t lo, uint64_t hi);
+
+static int ack_walk(const frame *f, range_fn fn, void *ctx) {
+  reader r = {f->body, f->body_len, 0};
+  uint64_t first;
+  if (rd_var(&r, &first) || first > f->a) return -1;
+  uint64_t hi = f->a, lo = f->a - first;
+  if (fn && fn(ctx, lo, hi)) return -1;
+  for (uint64_t i = 0; i < f->nranges; i++) {
+    uint64_t gap, rl;
+    if (rd_var(&r, &gap) || rd_var(&r, &rl)) return -1;
+    /* the next range ends gap + 2 below the previous one's low end */
+    if (lo < 2 || gap > lo - 2) return -1;
+    hi = lo - 2 - gap;
+    if (rl > hi) return -1;
+    lo = hi - rl;
+    if (fn && fn(ctx, lo, hi)) return -1;
+  }
+  return r.at == r.len ? 0 : -1;
+}
+
+/* The next frame of buf at *at. 0, or -1 when it does not parse inside buf. */
+static int next_frame(const uint8_t *buf, size_t len, size_t *at, frame *f) {
+  reader r = {buf, len, *at};
+  memset(f, 0, sizeof *f);
+  f->type = buf[r.at++];
+  switch (f->type) {
+  case XPORT_F_PING:
+    break;
+  case XPORT_F_WINDOW:
+    if (rd_var(&r, &f->a)) return -1;
+    break;
+  case XPORT_F_ACK: {
+    if (rd_var(&r, &f->a) || rd_var(&r, &f->b) || rd_var(&r, &f->nranges)) return -1;
+    if (f->nranges >= XPORT_ACK_RANGES) return -1;
+    size_t start = r.at;
+    uint64_t v;
+    if (rd_var(&r, &v)) return -1;
+    for (uint64_t i = 0; i < 2 * f->nranges; i++)
+      if (rd_var(&r, &v)) return -1;
+    f->body = buf + start;
+    f->body_len = r.at - start;
+    if (ack_walk(f, NULL, NULL)) return -1;
+    break;
+  }
+  case XPORT_F_MSG:
+    if (rd_var(&r, &f->a) || rd_var(&r, &f->b)) return -1;
+    if (f->b > r.len - r.at) return -1;
+    f->body = buf + r.at;
+    f->body_len = (size_t)f->b;
+    r.at += (size_t)f->b;
+    break;
+  case XPORT_F_DATAGRAM:
+    if (rd_var(&r, &f->a)) return -1;
+    if (f->a > r.len - r.at) return -1;
+    f->body = buf + r.at;
+    f->body_len = (size_t)f->a;
+    r.at += (size_t)f->a;
+    break;
+  default:
+    return -1;
+  }
+  *at = r.at;
+  return 0;
+}
+
+int xport_check(const uint8_t *buf, size_t len) {
+  if (!buf || !len) return SW_EINVAL;
+  size_t at = 0;
+  frame f;
+  while (at < len)
+    if (next_frame(buf, len, &at, &f)) return SW_EINVAL;
+  return SW_OK;
+}
+
+/* ---- bit maps over a ring (one bit per byte; ring sizes are multiples of 64) ---- */
+
+typedef size_t (*word_op)(xport *x, size_t w, uint64_t mask);
+
+static size_t over_words(xport *x, size_t ring, uint64_t off, uint64_t len, word_op op) {
+  size_t n = 0;
+  while (len) {
+    size_t p = (size_t)(off % ring), b = p & 63;
+    uint64_t take = 64 - b;
+    if (take > len) take = len;
+    uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << b;
+    n += op(x, p >> 6, mask);
+    off += take;
+    len -= take;
+  }
+  return n;
+}
+
+static size_t pop(uint64_t v) { return (size_t)__builtin_popcountll(v); }
+
+/* acknowledged: mark, and no longer to be sent again */
+static size_t op_ack(xport *x, size_t w, uint64_t m) {
+  uint64_t fresh = m & ~x->snd_acked[w];
+  x->snd_acked[w] |= m;
+  x->lost_bytes -= pop(x->snd_lost[w] & m);
+  x->snd_lost[w] &= ~m;
+  return pop(fresh);
+}
+/* lost: to be sent again, unless acknowledged meanwhile */
+static size_t op_lose(xport *x, size_t w, uint64_t m) {
+  uint64_t add = m & ~x->snd_acked[w] & ~x->snd_lost[w];
+  x->snd_lost[w] |= add;
+  x->lost_bytes += pop(add);
+  return pop(add);
+}
+static size_t op_unlose(xport *x, size_t w, uint64_t m) {
+  size_t c = pop(x->snd_lost[w] & m);
+  x->lost_bytes -= c;
+  x->snd_lost[w] &= ~m;
+  return c;
+}
+static size_t op_free(xport *x, size_t w, uint64_t m) {
+  x->snd_acked[w] &= ~m;
+  return 0;
+}
+static size_t op_have(xport *x, size_t w, uint64_t m) {
+  x->rcv_have[w] |= m;
+  return 0;
+}
+static size_t op_unhave(xport *x, size_t w, uint64_t m) {
+  x->rcv_have[w] &= ~m;
+  return 0;
+}
+
+/* How many bits from off on (at most limit) equal `want`. */
+static uint64_t run_len(const uint64_t *map, size_t ring, uint64_t off, uint64_t limit, int want) {
+  uint64_t n = 0;
+  while (n < limit) {
+    size_t p = (size_t)((off + n) % ring), b = p & 63;
+    uint64_t w = want ? map[p >> 6] : ~map[p >> 6];
+    w >>= b;
+    uint64_t avail = 64 - b;
+    uint64_t ones = ~w == 0 ? 64 : (uint64_t)__builtin_ctzll(~w);
+    if (ones > avail) ones = avail;
+    n += ones;
+    if (ones < avail) break;
+  }
+  return n < limit ? n : limit;
+}
+
+static void ring_put(uint8_t *ring, size_t size, uint64_t off, const uint8_t *src, size_t len) {
+  size_t p = (size_t)(off % size), first = size - p < len ? size - p : len;
+  memcpy(ring + p, src, first);
+  memcpy(ring, src + first, len - first);
+}
+
+static void ring_get(const uint8_t *ring, size_t size, uint64_t off, uint8_t *dst, size_t len) {
+  size_t p = (size_t)(off % size), first = size - p < len ? size - p : len;
+  memcpy(dst, ring + p, first);
+  memcpy(dst + first, ring, len - first);
+}
+
+/* ---- datagram queues: records of a 2-byte length and the bytes, in a byte ring ---- */
+
+static int fifo_push(uint8_t *q, size_t cap, size_t head, size_t *used, const uint8_t *d,
+                     size_t n) {
+  if (n > 0xffff || 2 + n > cap - *used) return -1;
+  uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+  ring_put(q, cap, head + *used, l, 2);
+  ring_put(q, cap, head + *used + 2, d, n);
+  *used += 2 + n;
+  return 0;
+}
+
+static size_t fifo_peek(const uint8_t *q, size_t cap, size_t head) {
+  uint8_t l[2];
+  ring_get(q, cap, head, l, 2);
+  return (size_t)l[0] << 8 | l[1];
+}
+
+static void fifo_pop(const uint8_t *q, size_t cap, size_t *head, size_t *used, uint8_t *dst) {
+  size_t n = fifo_peek(q, cap, *head);
+  if (dst) ring_get(q, cap, *head + 2, dst, n);
+  *head = (*head + 2 + n) % cap;
+  *used -= 2 + n;
+}
+
+/* ---- setup ---- */
+
+void xport_limits_default(xport_limits *l) {
+  l->mtu = XPORT_MTU_DEFAULT;
+  l->send_buf = XPORT_SEND_BUF_DEFAULT;
+  l->recv_buf = XPORT_RECV_BUF_DEFAULT;
+}
+
+static size_t round64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now) {
+  memset(x, 0, sizeof *x);
+  if (lim) x->lim = *lim;
+  else xport_limits_default(&x->lim);
+  if (x->lim.mtu < XPORT_MTU_MIN || x->lim.mtu > XPORT_MTU_MAX) return SW_EINVAL;
+  if (x->lim.send_buf < XPORT_INITIAL_WINDOW || x->lim.send_buf > XPORT_BUF_MAX) return SW_EINVAL;
+  if (x->lim.recv_buf < XPORT_INITIAL_WINDOW || x->lim.recv_buf > XPORT_BUF_MAX) return SW_EINVAL;
+  x->lim.send_buf = round64(x->lim.send_buf);
+  x->lim.recv_buf = round64(x->lim.recv_buf);
+  x->snd_ring = malloc(x->lim.send_buf);
+  x->snd_acked = calloc(x->lim.send_buf / 64, sizeof(uint64_t));
+  x->snd_lost = calloc(x->lim.send_buf / 64, sizeof(uint64_t));
+  x->rcv_ring = malloc(x->lim.recv_buf);
+  x->rcv_have = calloc(x->lim.recv_buf / 64, sizeof(uint64_t));
+  if (!x->snd_ring || !x->snd_acked || !x->snd_lost || !x->rcv_ring || !x->rcv_have) {
+    xport_free(x);
+    return SW_ENOMEM;
+  }
+  cc_init(&x->cc, cc, now);
+  x->snd_max = XPORT_INITIAL_WINDOW;
+  x->rcv_adv = x->lim.recv_buf; /* more than the initial window: say so at once */
+  x->window_dirty = x->rcv_adv > XPORT_INITIAL_WINDOW;
+  x->loss_time = UINT64_MAX;
+  x->ack_deadline = UINT64_MAX;
+  x->srtt = XPORT_INITIAL_RTT_MS;
+  x->rttvar = XPORT_INITIAL_RTT_MS / 2;
+  return SW_OK;
+}
+
+void xport_free(xport *x) {
+  free(x->snd_ring);
+  free(x->snd_acked);
+  free(x->snd_lost);
+  free(x->rcv_ring);
+  free(x->rcv_have);
+  x->snd_ring = x->rcv_ring = NULL;
+  x->snd_acked = x->snd_lost = x->rcv_have = NULL;
+}
+
+/* ---- sending ---- */
+
+size_t xport_dgram_max(const xport *x) {
+  size_t m = x->lim.mtu - 1 - xport_varint_len(x->lim.mtu);
+  return m < XPORT_DGRAM_QUEUE - 2 ? m : XPORT_DGRAM_QUEUE - 2;
+}
+
+static size_t snd_free(const xport *x) {
+  return x->lim.send_buf - (size_t)(x->snd_end - x->snd_base);
+}
+
+int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t now) {
+  (void)now;
+  if (len && !data) return SW_EINVAL;
+  if (!(flags & XPORT_RELIABLE)) {
+    if (len > xport_dgram_max(x)) return SW_EMSGSIZE;
+    if (fifo_push(x->dq, sizeof x->dq, x->dq_head, &x->dq_len, data, len)) {
+      x->want_room = x->want_room ? x->want_room : 1;
+      return SW_EAGAIN;
+    }
+    x->st.dgrams_sent++;
+    return SW_OK;
+  }
+  if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
+  uint8_t pre[8];
+  size_t pl = xport_varint_put(pre, sizeof pre, len);
+  if (pl + len > snd_free(x)) {
+    x->want_room = pl + len;
+    return SW_EAGAIN;
+  }
+  ring_put(x->snd_ring, x->lim.send_buf, x->snd_end, pre, pl);
+  if (len) ring_put(x->snd_ring, x->lim.send_buf, x->snd_end + pl, data, len);
+  x->snd_end += pl + len;
+  x->st.msgs_sent++;
+  x->st.bytes_sent += len;
+  return SW_OK;
+}
+
+int xport_writable(xport *x) {
+  int w = x->writable;
+  x->writable = 0;
+  return w;
+}
+
+static void check_writable(xport *x) {
+  if (!x->want_room) return;
+  /* a refused datagram (want_room 1) waits for the datagram queue to drain to half */
+  int dgram_ok = x->dq_len <= sizeof x->dq / 2;
+  if (snd_free(x) >= x->want_room && dgram_ok) {
+    x->want_room = 0;
+    x->writable = 1;
+  }
+}
+
+static uint64_t snd_limit(const xport *x) {
+  return x->snd_end < x->snd_max ? x->snd_end : x->snd_max;
+}
+
+static int has_eliciting(const xport *x) {
+  return x->window_dirty || x->ping_pending || x->dq_len || x->lost_bytes || x->probes > 0 ||
+         x->snd_next < snd_limit(x);
+}
+
+static int ack_due(const xport *x, uint64_t now) {
+  if (!x->ack_eliciting_rx) return 0;
+  return x->ack_now || x->ack_eliciting_rx >= XPORT_ACK_EVERY || now >= x->ack_deadline;
+}
+
+static int may_elicit(const xport *x, uint64_t now) {
+  if (!has_eliciting(x) || x->sent_count >= XPORT_MAX_SENT) return 0;
+  if (x->probes > 0) return 1; /* RFC 9002 section 7.5: probes ignore the window */
+  return cc_room(&x->cc) > 0 && cc_next_send(&x->cc, now) <= now;
+}
+
+static xport_sent *rec(xport *x, size_t i) {
+  return &x->sent[(x->sent_tail + i) % XPORT_MAX_SENT];
+}
+
+static size_t put_ack(xport *x, uint64_t now, uint8_t *p, size_t cap) {
+  const xport_range *r = x->ack;
+  uint64_t delay_us = (now - x->largest_rx_at) * 1000;
+  uint8_t tmp[16 + 16 * XPORT_ACK_RANGES];
+  size_t n = 0, count_at;
+  tmp[n++] = XPORT_F_ACK;
+  n += xport_varint_put(tmp + n, sizeof tmp - n, r[0].hi);
+  n += xport_varint_put(tmp + n, sizeof tmp - n, delay_us);
+  count_at = n++;
+  n += xport_varint_put(tmp + n, sizeof tmp - n, r[0].hi - r[0].lo);
+  if (n > cap) return 0;
+  size_t used = 0;
+  for (size_t i = 1; i < x->nack; i++) {
+    uint8_t one[16];
+    size_t k = xport_varint_put(one, sizeof one, r[i - 1].lo - r[i].hi - 2);
+    k += xport_varint_put(one + k, sizeof one - k, r[i].hi - r[i].lo);
+    if (n + k > cap) break; /* the oldest ranges wait for a later ACK */
+    memcpy(tmp + n, one, k);
+    n += k;
+    used++;
+  }
+  tmp[count_at] = (uint8_t)used; /* < XPORT_ACK_RANGES < 64: a one-byte varint */
+  memcpy(p, tmp, n);
+  return n;
+}
+
+/* A stream frame of [off, off + take) where take is at most want and fits in cap. */
+static size_t put_msg(xport *x, uint8_t *p, size_t cap, uint64_t off, uint64_t want,
+                      uint64_t *took) {
+  size_t hdr = 1 + xport_varint_len(off) + xport_varint_len(cap);
+  if (cap <= hdr) return 0;
+  uint64_t take = want < cap - hdr ? want : cap - hdr;
+  size_t n = 0;
+  p[n++] = XPORT_F_MSG;
+  n += xport_varint_put(p + n, cap - n, off);
+  n += xport_varint_put(p + n, cap - n, take);
+  ring_get(x->snd_ring, x->lim.send_buf, off, p + n, (size_t)take);
+  *took = take;
+  return n + (size_t)take;
+}
+
+/* The first lost run at or after the hint: its offset and length, or 0. */
+static uint64_t lost_run(xport *x, uint64_t *off) {
+  if (!x->lost_bytes) return 0;
+  uint64_t s = x->lost_hint > x->snd_base ? x->lost_hint : x->snd_base;
+  if (s >= x->snd_next) s = x->snd_base;
+  uint64_t skip = run_len(x->snd_lost, x->lim.send_buf, s, x->snd_next - s, 0);
+  if (s + skip >= x->snd_next && s > x->snd_base) {
+    s = x->snd_base; /* the hint was too high: look from the start once */
+    skip = run_len(x->snd_lost, x->lim.send_buf, s, x->snd_next - s, 0);
+  }
+  s += skip;
+  x->lost_hint = s;
+  if (s >= x->snd_next) return 0;
+  *off = s;
+  return run_len(x->snd_lost, x->lim.send_buf, s, x->snd_next - s, 1);
+}
+
+size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn) {
+  size_t mtu = cap < x->lim.mtu ? cap : x->lim.mtu;
+  if (!buf || mtu < XPORT_MTU_MIN) return 0;
+  int due = ack_due(x, now), elicit = may_elicit(x, now);
+  if (!due && !elicit) return 0;
+  size_t n = 0;
+  if (x->nack && (due || x->ack_changed)) {
+    n += put_ack(x, now, buf, mtu);
+    x->ack_eliciting_rx = 0;
+    x->ack_deadline = UINT64_MAX;
+    x->ack_now = 0;
+    x->ack_changed = 0;
+  }
+  xport_sent r;
+  memset(&r, 0, sizeof r);
+  size_t start = n;
+  if (elicit) {
+    if (x->window_dirty && mtu - n >= 1 + xport_varint_len(x->rcv_adv)) {
+      buf[n++] = XPORT_F_WINDOW;
+      n += xport_varint_put(buf + n, mtu - n, x->rcv_adv);
+      x->window_dirty = 0;
+      r.flags |= XS_WINDOW;
+    }
+    while (x->dq_len) {
+      size_t dl = fifo_peek(x->dq, sizeof x->dq, x->dq_head);
+      if (mtu - n < 1 + xport_varint_len(dl) + dl) break;
+      buf[n++] = XPORT_F_DATAGRAM;
+      n += xport_varint_put(buf + n, mtu - n, dl);
+      fifo_pop(x->dq, sizeof x->dq, &x->dq_head, &x->dq_len, buf + n);
+      n += dl;
+    }
+    uint64_t off, run, took;
+    while (r.nranges < XPORT_PKT_RANGES && (run = lost_run(x, &off)) > 0) {
+      size_t k = put_msg(x, buf + n, mtu - n, off, run, &took);
+      if (!k) break;
+      n += k;
+      over_words(x, x->lim.send_buf, off, took, op_unlose);
+      x->st.retransmitted_bytes += took;
+      r.off[r.nranges] = off;
+      r.len[r.nranges++] = (uint32_t)took;
+    }
+    while (r.nranges < XPORT_PKT_RANGES && x->snd_next < snd_limit(x)) {
+      size_t k = put_msg(x, buf + n, mtu - n, x->snd_next, snd_limit(x) - x->snd_next, &took);
+      if (!k) break;
+      n += k;
+      r.off[r.nranges] = x->snd_next;
+      r.len[r.nranges++] = (uint32_t)took;
+      x->snd_next += took;
+    }
+    if (n == start && (x->probes > 0 || x->ping_pending) && mtu - n >= 1)
+      buf[n++] = XPORT_F_PING; /* a probe with nothing else to carry, or a PING asked */
+    x->ping_pending = 0;
+    check_writable(x);
+  }
+  if (!n) return 0;
+  *pn = x->next_pn++;
+  x->st.packets_sent++;
+  if (n > start) {
+    r.pn = *pn;
+    r.sent_at = now;
+    r.bytes = (uint32_t)n;
+    *rec(x, x->sent_count++) = r;
+    cc_on_sent(&x->cc, n, now);
+    x->eliciting_out++;
+    x->last_eliciting_at = now;
+    if (x->probes > 0) x->probes--;
+  }
+  return n;
+}
+
+/* ---- acknowledgements and loss ---- */
+
+static void compact(xport *x) {
+  while (x->sent_count && (rec(x, 0)->flags & XS_DONE)) {
+    x->sent_tail = (x->sent_tail + 1) % XPORT_MAX_SENT;
+    x->sent_count--;
+  }
+}
+
+static void lose(xport *x, xport_sent *r, uint64_t now) {
+  for (size_t i = 0; i < r->nranges; i++) {
+    /* bytes below snd_base are acknowledged and freed already */
+    uint64_t off = r->off[i], end = off + r->len[i];
+    if (end <= x->snd_base) continue;
+    if (off < x->snd_base) off = x->snd_base;
+    over_words(x, x->lim.send_buf, off, end - off, op_lose);
+    if (off < x->lost_hint) x->lost_hint = off;
+  }
+  if (r->flags & XS_WINDOW) x->window_dirty = 1;
+  r->flags |= XS_DONE;
+  x->eliciting_out--;
+  x->st.packets_lost++;
+  cc_on_packet_lost(&x->cc, r->bytes, r->sent_at, now);
+}
+
+static uint64_t loss_delay(const xport *x) {
+  double rtt = x->srtt > x->latest_rtt ? x->srtt : x->latest_rtt;
+  uint64_t d = ceil_ms(rtt * XPORT_TIME_NUM / XPORT_TIME_DEN);
+  return d < XPORT_GRANULARITY_MS ? XPORT_GRANULARITY_MS : d;
+}
+
+static uint64_t pto_period(const xport *x) {
+  double rv = 4 * x->rttvar;
+  return ceil_ms(x->srtt + (rv > XPORT_GRANULARITY_MS ? rv : XPORT_GRANULARITY_MS) +
+                 XPORT_MAX_ACK_DELAY_MS);
+}
+
+/* RFC 9002 section 6.1: a packet older than the largest acknowledged is lost once
+ * kPacketThreshold newer ones were acknowledged or kTimeThreshold RTTs passed. Section
+ * 7.6: when the packets lost now span more than 3 probe periods with none acknowledged
+ * in between, and an RTT sample exists, the congestion is persistent. */
+static void detect_lost(xport *x, uint64_t now) {
+  x->loss_time = UINT64_MAX;
+  if (!x->have_acked) return;
+  uint64_t delay = loss_delay(x);
+  uint64_t span = pto_period(x) * XPORT_PERSISTENT_PTOS;
+  int in_run = 0, persistent = 0;
+  uint64_t run_start = 0;
+  for (size_t i = 0; i < x->sent_count; i++) {
+    xport_sent *r = rec(x, i);
+    if (r->pn > x->largest_acked) break;
+    if (r->flags & XS_DONE) {
+      if (r->flags & XS_ACKED) in_run = 0; /* an acknowledgement in between breaks a run */
+      continue;
+    }
+    if (x->largest_acked - r->pn >= XPORT_PKT_THRESHOLD || r->sent_at + delay <= now) {
+      if (!in_run) {
+        in_run = 1;
+        run_start = r->sent_at;
+      } else if (r->sent_at - run_start > span) {
+        persistent = 1;
+      }
+      lose(x, r, now);
+    } else if (r->sent_at + delay < x->loss_time) {
+      x->loss_time = r->sent_at + delay;
+    }
+  }
+  compact(x);
+  if (persistent && x->have_rtt) {
+    x->st.persistent++;
+    cc_on_persistent_congestion(&x->cc, now);
+  }
+}
+
+/* RFC 9002 section 5.3. */
+static void rtt_update(xport *x, double latest, double ack_delay) {
+  x->latest_rtt = latest;
+  if (!x->have_rtt) {
+    x->have_rtt = 1;
+    x->min_rtt = x->srtt = latest;
+    x->rttvar = latest / 2;
+    return;
+  }
+  if (latest < x->min_rtt) x->min_rtt = latest;
+  if (ack_delay > XPORT_MAX_ACK_DELAY_MS) ack_delay = XPORT_MAX_ACK_DELAY_MS;
+  double adj = latest >= x->min_rtt + ack_delay ? latest - ack_delay : latest;
+  x->rttvar = 0.75 * x->rttvar + 0.25 * (x->srtt > adj ? x->srtt - adj : adj - x->srtt);
+  x->srtt = 0.875 * x->srtt + 0.125 * adj;
+}
+
+typedef struct ack_ctx {
+  xport *x;
+  uint64_t now;
+  double ack_delay_ms;
+  int new_largest, any;
+} ack_ctx;
+
+static size_t first_at_or_above(xport *x, uint64_t pn) {
+  size_t lo = 0, hi = x->sent_count;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (rec(x, mid)->pn < pn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
+  ack_ctx *a = ctx;
+  xport *x = a->x;
+  for (size_t i = first_at_or_above(x, lo); i < x->sent_count; i++) {
+    xport_sent *r = rec(x, i);
+    if (r->pn > hi) break;
+    if (r->flags & XS_DONE) continue;
+    double sample = -1;
+    if (a->new_largest && r->pn == x->largest_acked) {
+      sample = (double)(a->now - r->sent_at);
+      rtt_update(x, sample, a->ack_delay_ms);
+    }
+    for (size_t k = 0; k < r->nranges; k++) {
+      uint64_t off = r->off[k], end = off + r->len[k];
+      if (end <= x->snd_base) continue;
+      if (off < x->snd_base) off = x->snd_base;
+      over_words(x, x->lim.send_buf, off, end - off, op_ack);
+    }
+    r->flags |= XS_DONE | XS_ACKED;
+    x->eliciting_out--;
+    a->any = 1;
+    cc_on_packet_acked(&x->cc, r->bytes, r->sent_at, sample, a->now);
+  }
+  return 0;
+}
+
+static void on_ack(xport *x, const frame *f, uint64_t now) {
+  ack_ctx a = {x, now, (double)f->b / 1000.0, 0, 0};
+  if (!x->have_acked || f->a > x->largest_acked) {
+    x->have_acked = 1;
+    x->largest_acked = f->a;
+    a.new_largest = 1;
+  }
+  ack_walk(f, ack_range, &a);
+  /* a new largest (even an ACK-only packet's) can make older packets lost */
+  if (!a.any && !a.new_largest) return;
+  if (a.any) x->pto_count = 0;
+  compact(x);
+  uint64_t k = run_len(x->snd_acked, x->lim.send_buf, x->snd_base, x->snd_next - x->snd_base, 1);
+  over_words(x, x->lim.send_buf, x->snd_base, k, op_free);
+  x->snd_base += k;
+  detect_lost(x, now);
+  check_writable(x);
+}
+
+/* ---- receiving ---- */
+
+static int seen(const xport *x, uint64_t pn) {
+  if (pn < x->ack_floor) return 1;
+  for (size_t i = 0; i < x->nack; i++)
+    if (pn >= x->ack[i].lo && pn <= x->ack[i].hi) return 1;
+  return 0;
+}
+
+/* Insert pn (unseen) into the ranges, highest first, merging neighbours; when full, the
+ * lowest range is forgotten and becomes the floor. */
+static void remember(xport *x, uint64_t pn) {
+  size_t i = 0;
+  while (i < x->nack && x->ack[i].lo > pn) i++;
+  /* ack[i-1] is above pn, ack[i] (if any) below it */
+  int join_up = i > 0 && x->ack[i - 1].lo == pn + 1;
+  int join_down = i < x->nack && x->ack[i].hi + 1 == pn;
+  if (join_up && join_down) {
+    x->ack[i - 1].lo = x->ack[i].lo;
+    memmove(&x->ack[i], &x->ack[i + 1], (x->nack - i - 1) * sizeof x->ack[0]);
+    x->nack--;
+    return;
+  }
+  if (join_up) {
+    x->ack[i - 1].lo = pn;
+    return;
+  }
+  if (join_down) {
+    x->ack[i].hi = pn;
+    return;
+  }
+  if (x->nack == XPORT_ACK_RANGES) {
+    x->ack_floor = x->ack[x->nack - 1].hi + 1;
+    x->nack--;
+    if (pn < x->ack_floor) return;
+    if (i > x->nack) i = x->nack;
+  }
+  memmove(&x->ack[i + 1], &x->ack[i], (x->nack - i) * sizeof x->ack[0]);
+  x->ack[i].lo = x->ack[i].hi = pn;
+  x->nack++;
+}
+
+static void window_update(xport *x, int force) {
+  uint64_t max = x->rcv_read + x->lim.recv_buf;
+  if (max > x->rcv_adv && (force || max - x->rcv_adv >= x->lim.recv_buf / 4)) {
+    x->rcv_adv = max;
+    x->window_dirty = 1;
+  }
+}
+
+int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint64_t now) {
+  if (!buf || !len || pn >= (1ull << 62)) return SW_EINVAL; /* numbers are 62-bit varints */
+  /* first pass: everything parses and keeps to the protocol, before anything changes */
+  size_t at = 0;
+  frame f;
+  int eliciting = 0;
+  while (at < len) {
+    if (next_frame(buf, len, &at, &f)) return SW_EINVAL;
+    if (f.type == XPORT_F_ACK && f.a >= x->next_pn) return SW_EINVAL; /* never sent */
+    if (f.type == XPORT_F_MSG && f.a + f.b > x->rcv_adv) return SW_EINVAL; /* window */
+    if (f.type != XPORT_F_ACK) eliciting = 1;
+  }
+  if (seen(x, pn)) {
+    x->st.packets_duplicate++;
+    return SW_OK;
+  }
+  int in_order = !x->nack || pn == x->ack[0].hi + 1;
+  if (!x->nack || pn > x->ack[0].hi) x->largest_rx_at = now;
+  remember(x, pn);
+  x->ack_changed = 1;
+  x->st.packets_received++;
+  if (eliciting) {
+    if (!x->ack_eliciting_rx++) x->ack_deadline = now + XPORT_MAX_ACK_DELAY_MS;
+    /* RFC 9000 section 13.2.1: out of order, acknowledge at once */
+    if (!in_order) x->ack_now = 1;
+  }
+  at = 0;
+  while (at < len) {
+    next_frame(buf, len, &at, &f);
+    switch (f.type) {
+    case XPORT_F_ACK:
+      on_ack(x, &f, now);
+      break;
+    case XPORT_F_WINDOW:
+      if (f.a > x->snd_max) x->snd_max = f.a;
+      break;
+    case XPORT_F_MSG: {
+      uint64_t off = f.a, end = f.a + f.b;
+      const uint8_t *d = f.body;
+      if (end <= x->rcv_contig) break; /* all of it had arrived */
+      if (off < x->rcv_contig) {
+        d += x->rcv_contig - off;
+        off = x->rcv_contig;
+      }
+      ring_put(x->rcv_ring, x->lim.recv_buf, off, d, (size_t)(end - off));
+      over_words(x, x->lim.recv_buf, off, end - off, op_have);
+      x->rcv_contig +=
+          run_len(x->rcv_have, x->lim.recv_buf, x->rcv_contig, x->rcv_adv - x->rcv_contig, 1);
+      break;
+    }
+    case XPORT_F_DATAGRAM:
+      if (fifo_push(x->di, sizeof x->di, x->di_head, &x->di_len, f.body, f.body_len))
+        x->st.dgrams_dropped++;
+      break;
+    default:
+      break;
+    }
+  }
+  return SW_OK;
+}
+
+int xport_recv(xport *x, void *buf, size_t cap, int *reliable) {
+  if (x->di_len) {
+    size_t n = fifo_peek(x->di, sizeof x->di, x->di_head);
+    if (n > cap) return SW_EMSGSIZE;
+    fifo_pop(x->di, sizeof x->di, &x->di_head, &x->di_len, buf);
+    x->st.dgrams_received++;
+    if (reliable) *reliable = 0;
+    return (int)n;
+  }
+  if (x->broken) return SW_EINVAL;
+  uint64_t avail = x->rcv_contig - x->rcv_read;
+  uint8_t pre[8];
+  uint64_t mlen;
+  size_t pl = 0;
+  if (avail) {
+    ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read, pre, 1);
+    pl = (size_t)1 << (pre[0] >> 6);
+  }
+  if (!avail || avail < pl) {
+    window_update(x, 1);
+    return SW_EAGAIN;
+  }
+  ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read, pre, pl);
+  xport_varint_get(pre, pl, &mlen);
+  if (mlen > XPORT_MAX_MSG) {
+    x->broken = 1;
+    return SW_EINVAL;
+  }
+  if (avail < pl + mlen) {
+    /* a message is incomplete: the whole buffer must be open for it to complete */
+    window_update(x, 1);
+    return SW_EAGAIN;
+  }
+  if (mlen > cap) return SW_EMSGSIZE;
+  if (mlen) ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read + pl, buf, (size_t)mlen);
+  over_words(x, x->lim.recv_buf, x->rcv_read, pl + mlen, op_unhave);
+  x->rcv_read += pl + mlen;
+  x->st.msgs_received++;
+  x->st.bytes_received += mlen;
+  if (reliable) *reliable = 1;
+  window_update(x, 0);
+  return (int)mlen;
+}
+
+/* ---- timers ---- */
+
+static uint64_t pto_deadline(const xport *x) {
+  if (!x->eliciting_out) return UINT64_MAX;
+  unsigned b = x->pto_count < XPORT_PTO_MAX_BACKOFF ? x->pto_count : XPORT_PTO_MAX_BACKOFF;
+  return x->last_eliciting_at + (pto_period(x) << b);
+}
+
+uint64_t xport_deadline(const xport *x, uint64_t now) {
+  uint64_t d = x->loss_time;
+  uint64_t p = pto_deadline(x);
+  if (p < d) d = p;
+  if (x->ack_eliciting_rx) {
+    uint64_t a = ack_due(x, now) ? now : x->ack_deadline;
+    if (a < d) d = a;
+  }
+  if (has_eliciting(x) && x->sent_count < XPORT_MAX_SENT &&
+      (x->probes > 0 || cc_room(&x->cc) > 0)) {
+    uint64_t s = x->probes > 0 ? now : cc_next_send(&x->cc, now);
+    if (s < d) d = s;
+  }
+  return d;
+}
+
+void xport_timeout(xport *x, uint64_t now) {
+  if (x->loss_time <= now) {
+    detect_lost(x, now);
+    return;
+  }
+  if (pto_deadline(x) > now) return;
+  /* RFC 9002 section 6.2.4: probe. With nothing new or lost to send, the oldest
+   * outstanding packet's data goes again (it stays outstanding). */
+  x->pto_count++;
+  x->st.pto_count++;
+  x->probes = PROBES_PER_PTO;
+  if (!x->lost_bytes && x->snd_next >= snd_limit(x) && !x->dq_len) {
+    for (size_t i = 0; i < x->sent_count; i++) {
+      xport_sent *r = rec(x, i);
+      if (r->flags & XS_DONE) continue;
+      for (size_t k = 0; k < r->nranges; k++) {
+        uint64_t off = r->off[k], end = off + r->len[k];
+        if (end <= x->snd_base) continue;
+        if (off < x->snd_base) off = x->snd_base;
+        over_words(x, x->lim.send_buf, off, end - off, op_lose);
+        if (off < x->lost_hint) x->lost_hint = off;
+      }
+      if (r->flags & XS_WINDOW) x->window_dirty = 1;
+      break;
+    }
+  }
+}
+
+void xport_stats_get(const xport *x, xport_stats *out) {
+  *out = x->st;
+  out->queued = (size_t)(x->snd_end - x->snd_base) + x->dq_len;
+  out->buffered = (size_t)(x->rcv_contig - x->rcv_read) + x->di_len;
+  size_t room = cc_room(&x->cc);
+  out->cwnd = room == SIZE_MAX ? UINT64_MAX : room + x->cc.in_flight;
+  out->in_flight = x->cc.in_flight;
+  out->srtt_ms = x->srtt;
+  out->rttvar_ms = x->rttvar;
+  out->min_rtt_ms = x->min_rtt;
+}

@@ -1,0 +1,213 @@
+/* The delivery engine of the extended session (docs/TRANSPORT-delivery.md): per peer,
+ * sans-I/O. It numbers packets, puts frames in their plaintext (MSG: a range of the
+ * ordered reliable message stream; DATAGRAM: unreliable; ACK: selective, with ack delay;
+ * WINDOW: the receive window; PING), acknowledges what arrives, detects loss by packet
+ * threshold and time, probes with a backed-off PTO (RFC 9002), retransmits lost stream
+ * bytes (never datagrams), obeys the peer's window and a congestion controller behind the
+ * cc.h seam, and hands the application whole messages in order.
+ *
+ * It seals nothing: xport_build gives the plaintext and its packet number to the packet
+ * protection (xpacket), and xport_on_packet takes the opened plaintext with its number.
+ * Time is the engine's: milliseconds, given by the caller.
+ *
+ * Memory per peer is fixed at xport_init, from xport_limits: the send buffer, the receive
+ * buffer, one bit per byte of each for the acknowledged / lost / received maps, the two
+ * datagram queues, and the sent-packet records (docs/TRANSPORT-delivery.md "Memory"). */
+#ifndef SW_CORE_XPORT_H
+#define SW_CORE_XPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cc.h"
+
+/* Frame types inside a packet's plaintext (0x01-0x0f are this engine's). */
+enum {
+  XPORT_F_PING = 0x01,
+  XPORT_F_ACK = 0x02,
+  XPORT_F_WINDOW = 0x03,
+  XPORT_F_MSG = 0x04,
+  XPORT_F_DATAGRAM = 0x05,
+};
+
+/* Issue 10: the message limit of the API (one value of sw_swarm_write / broadcast). */
+#define XPORT_MAX_MSG 65536
+/* Plaintext bytes of one packet: the 1200 bytes QUIC assumes every path carries (RFC 9000
+ * section 14), less nothing: the seal's overhead is the packet protection's to add. */
+#define XPORT_MTU_DEFAULT 1200
+#define XPORT_MTU_MIN 64
+#define XPORT_MTU_MAX 65000
+/* The window each side may fill before the first WINDOW frame arrives: one largest
+ * message with its length prefix, so a receiver with the smallest buffer still completes
+ * every message. A receive buffer is never smaller. */
+#define XPORT_INITIAL_WINDOW (XPORT_MAX_MSG + 8)
+/* Default buffers: 128 KiB each way bounds a flow at 128 KiB per round trip (1.3 GB/s at
+ * a 0.1 ms loopback round trip, 13 MB/s at 10 ms). */
+#define XPORT_SEND_BUF_DEFAULT (128u * 1024)
+#define XPORT_RECV_BUF_DEFAULT (128u * 1024)
+#define XPORT_BUF_MAX (64u * 1024 * 1024)
+/* Unreliable datagrams waiting to leave, and received ones waiting to be read, in bytes
+ * (each with a 2-byte length): a full queue answers SW_EAGAIN, a full inbox drops. */
+#define XPORT_DGRAM_QUEUE 16384
+#define XPORT_DGRAM_INBOX 16384
+/* Sent packets remembered until acknowledged or lost: bounds the packets in flight. */
+#define XPORT_MAX_SENT 512
+/* Acknowledged packet-number ranges a receiver keeps and reports (the oldest forgotten
+ * first; a packet at or below a forgotten range is taken as a duplicate). */
+#define XPORT_ACK_RANGES 32
+/* Stream ranges one packet record carries (a retransmission and new data). */
+#define XPORT_PKT_RANGES 4
+/* RFC 9002 section 6.1.1: kPacketThreshold; section 6.1.2: kTimeThreshold 9/8 and
+ * kGranularity 1 ms. */
+#define XPORT_PKT_THRESHOLD 3
+#define XPORT_TIME_NUM 9
+#define XPORT_TIME_DEN 8
+#define XPORT_GRANULARITY_MS 1
+/* RFC 9000 section 13.2.1: acknowledge every second ack-eliciting packet at once, else
+ * within max_ack_delay (ours: 10 ms, less than QUIC's 25 ms default, since a short-RTT
+ * peer's PTO includes it). */
+#define XPORT_ACK_EVERY 2
+#define XPORT_MAX_ACK_DELAY_MS 10
+/* RFC 9002 section 6.2: PTO doubles per expiry; ours stops doubling after 2^6. */
+#define XPORT_PTO_MAX_BACKOFF 6
+/* RFC 9002 section 7.6.1: kPersistentCongestionThreshold, in probe timeout periods. */
+#define XPORT_PERSISTENT_PTOS 3
+/* RFC 9002 section 6.2.2: the initial RTT before any sample (333 ms there; ours is the
+ * references' RTT_INIT of the cc seam). */
+#define XPORT_INITIAL_RTT_MS CC_RTT_INIT_MS
+
+#define XPORT_RELIABLE 1u /* xport_send flag: ordered, retransmitted (else a datagram) */
+
+typedef struct xport_limits {
+  size_t mtu;      /* plaintext bytes per packet */
+  size_t send_buf; /* bytes of reliable messages written and not yet acknowledged */
+  size_t recv_buf; /* bytes of the stream received and not yet read */
+} xport_limits;
+
+void xport_limits_default(xport_limits *l);
+
+typedef struct xport_stats {
+  uint64_t msgs_sent, msgs_received;     /* reliable messages written / read */
+  uint64_t bytes_sent, bytes_received;   /* their payload bytes */
+  uint64_t dgrams_sent, dgrams_received; /* datagrams written / read */
+  uint64_t dgrams_dropped;               /* received with the inbox full */
+  uint64_t packets_sent, packets_received, packets_duplicate;
+  uint64_t packets_lost;        /* declared lost */
+  uint64_t retransmitted_bytes; /* stream bytes sent again */
+  uint64_t pto_count;           /* PTO expiries */
+  uint64_t persistent;          /* persistent congestion events */
+  size_t queued;                /* send buffer bytes in use (written, unacknowledged) */
+  size_t buffered;              /* receive buffer bytes in use (received, unread) */
+  uint64_t cwnd;                /* the controller's window (UINT64_MAX: none) */
+  uint64_t in_flight;
+  double srtt_ms, rttvar_ms, min_rtt_ms;
+} xport_stats;
+
+typedef struct xport_sent {
+  uint64_t pn;
+  uint64_t sent_at;
+  uint32_t bytes;
+  uint8_t flags;   /* XS_* in xport.c */
+  uint8_t nranges;
+  uint32_t len[XPORT_PKT_RANGES];
+  uint64_t off[XPORT_PKT_RANGES];
+} xport_sent;
+
+typedef struct xport_range {
+  uint64_t lo, hi; /* inclusive */
+} xport_range;
+
+typedef struct xport {
+  xport_limits lim;
+  cc_state cc;
+  /* packet numbers */
+  uint64_t next_pn;
+  /* sender: the stream. [snd_base, snd_end) is in the send ring; bytes below snd_next
+   * were sent at least once; the peer allows up to snd_max. */
+  uint8_t *snd_ring;
+  uint64_t *snd_acked; /* one bit per ring byte */
+  uint64_t *snd_lost;  /* one bit per ring byte: to send again */
+  uint64_t snd_base, snd_next, snd_end, snd_max;
+  uint64_t lost_bytes, lost_hint;
+  size_t want_room; /* bytes a refused xport_send needed; 0: nobody waits */
+  int writable;
+  /* sender: datagrams waiting */
+  uint8_t dq[XPORT_DGRAM_QUEUE];
+  size_t dq_head, dq_len;
+  /* sender: packets in flight, oldest first */
+  xport_sent sent[XPORT_MAX_SENT];
+  size_t sent_tail, sent_count;
+  uint64_t largest_acked; /* valid when have_acked */
+  int have_acked;
+  uint64_t last_eliciting_at; /* send time of the newest ack-eliciting packet */
+  uint64_t eliciting_out;     /* ack-eliciting packets outstanding */
+  uint64_t loss_time;         /* UINT64_MAX: none */
+  unsigned pto_count;
+  int probes; /* probe packets the PTO allows past the controller */
+  /* RFC 9002 section 5 estimator for loss detection */
+  double srtt, rttvar, min_rtt, latest_rtt;
+  int have_rtt;
+  /* receiver: the stream ring over [rcv_read, rcv_read + recv_buf) */
+  uint8_t *rcv_ring;
+  uint64_t *rcv_have; /* one bit per ring byte */
+  uint64_t rcv_read, rcv_contig, rcv_adv;
+  int window_dirty;
+  /* receiver: datagrams waiting to be read */
+  uint8_t di[XPORT_DGRAM_INBOX];
+  size_t di_head, di_len;
+  /* receiver: acknowledgement state */
+  xport_range ack[XPORT_ACK_RANGES]; /* highest first */
+  size_t nack;
+  uint64_t ack_floor; /* packet numbers below it are taken as seen */
+  uint64_t largest_rx_at;
+  unsigned ack_eliciting_rx; /* ack-eliciting packets since the last ACK sent */
+  uint64_t ack_deadline;     /* UINT64_MAX: none */
+  int ack_now, ack_changed;
+  int ping_pending;
+  int broken; /* the peer broke the stream framing: nothing more is delivered */
+  xport_stats st;
+} xport;
+
+/* SW_OK, SW_EINVAL on limits out of range, SW_ENOMEM. cc: NULL for cc_unlimited. */
+int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now);
+void xport_free(xport *x);
+
+/* Queue one message: XPORT_RELIABLE for ordered, retransmitted delivery (up to
+ * XPORT_MAX_MSG bytes), else a datagram (up to xport_dgram_max). SW_OK, SW_EMSGSIZE, or
+ * SW_EAGAIN when the send buffer or datagram queue is full; xport_writable then reports
+ * when room returns. */
+int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t now);
+size_t xport_dgram_max(const xport *x);
+/* 1 once after an SW_EAGAIN when the refused message would now fit. */
+int xport_writable(xport *x);
+
+/* The plaintext of the next packet into buf (cap >= lim.mtu is best) and its number into
+ * *pn; 0 when nothing may leave now (nothing to say, the controller, the pacer, the
+ * peer's window, or the sent records full). Call until it returns 0. */
+size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn);
+
+/* An opened packet. SW_OK (also for a duplicate, ignored), or SW_EINVAL for a malformed
+ * plaintext or a peer that broke the protocol (then nothing of it was applied). */
+int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint64_t now);
+
+/* The next message in order into buf: its length, with *reliable set; SW_EAGAIN when
+ * none is complete; SW_EMSGSIZE when cap is too small (nothing consumed); SW_EINVAL when
+ * the peer broke the stream framing. Reading opens the receive window. */
+int xport_recv(xport *x, void *buf, size_t cap, int *reliable);
+
+/* When xport_timeout is next due (UINT64_MAX: never), and the timer itself. After a
+ * timeout, call xport_build again. */
+uint64_t xport_deadline(const xport *x, uint64_t now);
+void xport_timeout(xport *x, uint64_t now);
+
+void xport_stats_get(const xport *x, xport_stats *out);
+
+/* Frame codec, exposed for tests and the fuzz target: the QUIC variable-length integer
+ * (RFC 9000 section 16), and a walk over a plaintext's frames that checks every length. */
+size_t xport_varint_len(uint64_t v);
+size_t xport_varint_put(uint8_t *p, size_t cap, uint64_t v);
+size_t xport_varint_get(const uint8_t *p, size_t len, uint64_t *v);
+/* SW_OK when every frame of buf parses inside it (and ACK ranges stay above zero). */
+int xport_check(const uint8_t *buf, size_t len);
+
+#endif

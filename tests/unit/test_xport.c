@@ -1,0 +1,822 @@
+/* The extended session's delivery engine (xport.c) and NewReno (cc_newreno.c).
+ *
+ * The codec and its bounds first; then NewReno step by step; then a sans-I/O harness:
+ * endpoints exchange packets in virtual time (1 ms ticks) over a link model with delay,
+ * jitter (reordering), loss, duplication and a rate-limited drop-tail bottleneck, all
+ * from one deterministic PRNG. Nothing is sealed here: the packet protection is
+ * another layer's, and a packet's number travels beside its plaintext. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc_newreno.h"
+#include "setowire.h"
+#include "testutil.h"
+#include "xport.h"
+
+static double dabs(double v) { return v < 0 ? -v : v; }
+static uint64_t uceil(double d) {
+  uint64_t u = (uint64_t)d;
+  return (double)u < d ? u + 1 : u;
+}
+
+/* ---- codec ---- */
+
+static void test_varint(void **state) {
+  (void)state;
+  static const uint64_t vals[] = {0, 1, 63, 64, 16383, 16384, (1u << 30) - 1, 1u << 30,
+                                  (1ull << 62) - 1};
+  static const size_t lens[] = {1, 1, 1, 2, 2, 4, 4, 8, 8};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    uint8_t b[8];
+    uint64_t v;
+    assert_int_equal(xport_varint_len(vals[i]), lens[i]);
+    assert_int_equal(xport_varint_put(b, sizeof b, vals[i]), lens[i]);
+    assert_int_equal(xport_varint_get(b, lens[i], &v), lens[i]);
+    assert_true(v == vals[i]);
+    /* one byte short: refused, never read past */
+    assert_int_equal(xport_varint_get(b, lens[i] - 1, &v), 0);
+    assert_int_equal(xport_varint_put(b, lens[i] - 1, vals[i]), 0);
+  }
+  uint8_t b[8];
+  assert_int_equal(xport_varint_len(1ull << 62), 0);
+  assert_int_equal(xport_varint_put(b, sizeof b, 1ull << 62), 0);
+}
+
+static void test_frame_bounds(void **state) {
+  (void)state;
+  /* good: PING, WINDOW, MSG, DATAGRAM, ACK with two ranges */
+  static const uint8_t good[] = {0x01, 0x03, 0x40, 0x80, 0x04, 0x05, 0x02, 'h', 'i',
+                                 0x05, 0x01, 'x',  0x02, 10,   0,    1,    2,    1, 3};
+  assert_int_equal(xport_check(good, sizeof good), SW_OK);
+  /* every strict prefix that cuts a frame short is refused */
+  static const size_t whole[] = {1, 4, 9, 12, 19}; /* frame ends */
+  for (size_t n = 1; n < sizeof good; n++) {
+    int ends = 0;
+    for (size_t k = 0; k < sizeof whole / sizeof whole[0]; k++) ends |= whole[k] == n;
+    assert_int_equal(xport_check(good, n), ends ? SW_OK : SW_EINVAL);
+  }
+  assert_int_equal(xport_check(good, 0), SW_EINVAL);
+  static const uint8_t unknown[] = {0x10};
+  assert_int_equal(xport_check(unknown, 1), SW_EINVAL);
+  static const uint8_t zero[] = {0x00};
+  assert_int_equal(xport_check(zero, 1), SW_EINVAL);
+  /* MSG claiming more bytes than follow */
+  static const uint8_t longmsg[] = {0x04, 0x00, 0x05, 'a', 'b'};
+  assert_int_equal(xport_check(longmsg, sizeof longmsg), SW_EINVAL);
+  /* ACK whose first range goes below zero, and whose gap does */
+  static const uint8_t ack_under[] = {0x02, 3, 0, 0, 4};
+  assert_int_equal(xport_check(ack_under, sizeof ack_under), SW_EINVAL);
+  static const uint8_t gap_under[] = {0x02, 10, 0, 1, 0, 9, 0};
+  assert_int_equal(xport_check(gap_under, sizeof gap_under), SW_EINVAL);
+  /* more ranges than a receiver ever sends */
+  uint8_t many[4 + 2 * 40] = {0x02, 0x40, 0x80, 0, 40};
+  assert_int_equal(xport_check(many, sizeof many), SW_EINVAL);
+
+  /* the engine: an ACK of a packet never sent, or a MSG past the window we advertised,
+   * is refused and changes nothing */
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  static const uint8_t ack0[] = {0x02, 0, 0, 0, 0};
+  assert_int_equal(xport_on_packet(&x, 0, ack0, sizeof ack0, 1), SW_EINVAL);
+  uint8_t past[16] = {0x04};
+  size_t n = 1 + xport_varint_put(past + 1, 15, XPORT_RECV_BUF_DEFAULT);
+  past[n++] = 1;
+  past[n++] = 'z';
+  assert_int_equal(xport_on_packet(&x, 0, past, n, 1), SW_EINVAL);
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_received, 0);
+  /* the same packet number is then still new */
+  static const uint8_t ping[] = {0x01};
+  assert_int_equal(xport_on_packet(&x, 1ull << 62, ping, 1, 1), SW_EINVAL);
+  assert_int_equal(xport_on_packet(&x, 0, ping, 1, 1), SW_OK);
+  assert_int_equal(xport_on_packet(&x, 0, ping, 1, 1), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_received, 1);
+  assert_int_equal(st.packets_duplicate, 1);
+  /* limits out of range */
+  xport_limits l;
+  xport_limits_default(&l);
+  l.recv_buf = XPORT_INITIAL_WINDOW - 1;
+  xport y;
+  assert_int_equal(xport_init(&y, &l, NULL, 0), SW_EINVAL);
+  xport_free(&y);
+  xport_free(&x);
+}
+
+static void test_send_limits(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  static uint8_t big[XPORT_MAX_MSG + 1];
+  assert_int_equal(xport_send(&x, big, sizeof big, XPORT_RELIABLE, 0), SW_EMSGSIZE);
+  assert_int_equal(xport_send(&x, big, xport_dgram_max(&x) + 1, 0, 0), SW_EMSGSIZE);
+  assert_int_equal(xport_send(&x, big, XPORT_MAX_MSG, XPORT_RELIABLE, 0), SW_OK);
+  /* the send buffer (128 KiB) does not take a second largest message with its prefix,
+   * but a smaller one */
+  assert_int_equal(xport_send(&x, big, XPORT_MAX_MSG, XPORT_RELIABLE, 0), SW_EAGAIN);
+  assert_int_equal(xport_send(&x, big, 1000, XPORT_RELIABLE, 0), SW_OK);
+  assert_int_equal(xport_writable(&x), 0);
+  for (int i = 0; i < 100; i++) { /* small datagrams until their queue is full */
+    int rc = xport_send(&x, big, 1000, 0, 0);
+    if (rc == SW_EAGAIN) break;
+    assert_int_equal(rc, SW_OK);
+  }
+  assert_int_equal(xport_send(&x, big, 1000, 0, 0), SW_EAGAIN);
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_true(st.queued <= XPORT_SEND_BUF_DEFAULT);
+  xport_free(&x);
+}
+
+/* Build every packet a sender may send at `now`; their numbers in pns. */
+static size_t build_all(xport *x, uint64_t now, uint64_t *pns, size_t max) {
+  uint8_t b[XPORT_MTU_DEFAULT];
+  size_t n = 0;
+  uint64_t pn;
+  while (n < max && xport_build(x, now, b, sizeof b, &pn) > 0) pns[n++] = pn;
+  return n;
+}
+
+/* RFC 9002 loss detection step by step, with hand-made ACKs. */
+static void test_loss_detection(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  static uint8_t m[1100];
+  for (int i = 0; i < 5; i++) assert_int_equal(xport_send(&x, m, sizeof m, XPORT_RELIABLE, 0), SW_OK);
+  uint64_t pns[16];
+  assert_int_equal(build_all(&x, 100, pns, 16), 5); /* 5 * 1102 stream bytes in 5 packets */
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_sent, 5);
+  assert_int_equal(xport_deadline(&x, 100), 100 + 310); /* PTO: 100 + 4 * 50 + 10 ms */
+  /* ACK of 3 and 4 at t=150: RTT 50; 0 and 1 are 3 or more below the largest: lost */
+  static const uint8_t ack34[] = {XPORT_F_ACK, 4, 0, 0, 1};
+  assert_int_equal(xport_on_packet(&x, 0, ack34, sizeof ack34, 150), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 2);
+  assert_true(st.srtt_ms == 50 && st.min_rtt_ms == 50);
+  /* the lost bytes may go again at once, before anything new */
+  assert_int_equal(xport_deadline(&x, 150), 150);
+  uint64_t more[16];
+  size_t nm = build_all(&x, 150, more, 16);
+  assert_true(nm >= 2); /* with the lost WINDOW and an ACK of the peer's packet */
+  xport_stats_get(&x, &st);
+  assert_true(st.retransmitted_bytes > 2 * 1100);
+  /* 2 waits for the time threshold: sent at 100, lost at 100 + ceil(50 * 9 / 8) */
+  assert_int_equal(xport_deadline(&x, 150), 100 + 57);
+  xport_timeout(&x, 156);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 2);
+  xport_timeout(&x, 157);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 3);
+  /* everything acknowledged (one range from 0): the send buffer empties */
+  nm += build_all(&x, 170, more + nm, 16 - nm);
+  uint8_t all[] = {XPORT_F_ACK, 0, 0, 0, 0};
+  all[1] = all[4] = (uint8_t)more[nm - 1];
+  assert_int_equal(xport_on_packet(&x, 1, all, sizeof all, 200), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.in_flight, 0);
+  assert_true(xport_deadline(&x, 200) == UINT64_MAX);
+  xport_free(&x);
+}
+
+/* The probe timeout doubles while nothing is acknowledged, up to 2^6 times. */
+static void test_pto_backoff(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_send(&x, "hello", 5, XPORT_RELIABLE, 0), SW_OK);
+  uint64_t pns[8];
+  assert_int_equal(build_all(&x, 0, pns, 8), 1);
+  uint64_t t = 0, period = 310;
+  for (unsigned k = 0; k < 9; k++) {
+    uint64_t d = xport_deadline(&x, t);
+    assert_int_equal(d, t + (period << (k < XPORT_PTO_MAX_BACKOFF ? k : XPORT_PTO_MAX_BACKOFF)));
+    t = d;
+    xport_timeout(&x, t);
+    /* two probes: the data again, then a PING */
+    assert_int_equal(build_all(&x, t, pns, 8), 2);
+  }
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.pto_count, 9);
+  assert_int_equal(st.retransmitted_bytes, 9 * 6);
+  assert_int_equal(st.packets_lost, 0); /* a probe timeout declares nothing lost */
+  xport_free(&x);
+}
+
+/* RFC 9002 section 7.6: losses spanning more than 3 probe periods, with nothing
+ * acknowledged between them, collapse the window to the minimum. */
+static void test_persistent_congestion(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, &cc_newreno_ops, 0), SW_OK);
+  uint64_t pns[8];
+  uint64_t at[] = {0, 20, 100, 200, 210};
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(xport_send(&x, "m", 1, XPORT_RELIABLE, at[i]), SW_OK);
+    assert_int_equal(build_all(&x, at[i], pns, 8), 1);
+    assert_int_equal(pns[0], i);
+    if (i == 0) { /* an RTT sample first: 10 ms, so a probe period is 10 + 20 + 10 */
+      static const uint8_t ack0[] = {XPORT_F_ACK, 0, 0, 0, 0};
+      assert_int_equal(xport_on_packet(&x, 0, ack0, sizeof ack0, 10), SW_OK);
+    }
+  }
+  uint64_t before = cc_newreno_cwnd(&x.cc);
+  assert_true(before > CC_NR_MIN_WINDOW);
+  /* packet 4 acknowledged at 220: 1 by threshold, 2 and 3 by time; sent 20..200 > 120 */
+  static const uint8_t ack4[] = {XPORT_F_ACK, 4, 0, 0, 0};
+  assert_int_equal(xport_on_packet(&x, 1, ack4, sizeof ack4, 220), SW_OK);
+  xport_stats st;
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 3);
+  assert_int_equal(st.persistent, 1);
+  assert_int_equal(cc_newreno_cwnd(&x.cc), CC_NR_MIN_WINDOW);
+  xport_free(&x);
+
+  /* the same losses over a shorter span: an ordinary halving */
+  assert_int_equal(xport_init(&x, NULL, &cc_newreno_ops, 0), SW_OK);
+  uint64_t near[] = {0, 20, 40, 60, 70};
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(xport_send(&x, "m", 1, XPORT_RELIABLE, near[i]), SW_OK);
+    assert_int_equal(build_all(&x, near[i], pns, 8), 1);
+    if (i == 0) {
+      static const uint8_t ack0[] = {XPORT_F_ACK, 0, 0, 0, 0};
+      assert_int_equal(xport_on_packet(&x, 0, ack0, sizeof ack0, 10), SW_OK);
+    }
+  }
+  before = cc_newreno_cwnd(&x.cc);
+  assert_int_equal(xport_on_packet(&x, 1, ack4, sizeof ack4, 80), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, 3);
+  assert_int_equal(st.persistent, 0);
+  /* halved after the acknowledgement of packet 4 grew it by that packet's few bytes */
+  assert_true(cc_newreno_cwnd(&x.cc) >= before / 2 && cc_newreno_cwnd(&x.cc) <= before / 2 + 50);
+  assert_int_equal(cc_newreno_ssthresh(&x.cc), cc_newreno_cwnd(&x.cc));
+  xport_free(&x);
+}
+
+/* ---- NewReno step by step ---- */
+
+static void test_newreno(void **state) {
+  (void)state;
+  cc_state s;
+  cc_init(&s, &cc_newreno_ops, 0);
+  const uint64_t mss = CC_NR_MSS;
+  assert_int_equal(cc_newreno_cwnd(&s), CC_NR_INITIAL_WINDOW);
+  assert_true(cc_room(&s) == CC_NR_INITIAL_WINDOW);
+  /* slow start: each acknowledged byte adds a byte */
+  for (int i = 0; i < 10; i++) cc_on_sent(&s, mss, 0);
+  assert_true(cc_room(&s) == 0);
+  for (int i = 0; i < 10; i++) cc_on_packet_acked(&s, mss, 0, 20, 20);
+  assert_int_equal(cc_newreno_cwnd(&s), 2 * CC_NR_INITIAL_WINDOW);
+  assert_int_equal(s.in_flight, 0);
+  /* a loss halves the window and starts recovery at `now` */
+  for (int i = 0; i < 20; i++) cc_on_sent(&s, mss, 30);
+  cc_on_packet_lost(&s, mss, 30, 50);
+  uint64_t half = CC_NR_INITIAL_WINDOW;
+  assert_int_equal(cc_newreno_cwnd(&s), half);
+  assert_int_equal(cc_newreno_ssthresh(&s), half);
+  /* more losses of packets sent before recovery began: one reduction per round trip */
+  cc_on_packet_lost(&s, mss, 30, 51);
+  cc_on_packet_lost(&s, mss, 40, 52);
+  assert_int_equal(cc_newreno_cwnd(&s), half);
+  /* acknowledgements of packets sent before recovery do not grow the window */
+  cc_on_packet_acked(&s, mss, 30, 20, 60);
+  assert_int_equal(cc_newreno_cwnd(&s), half);
+  /* a packet sent after recovery began ends it; avoidance: +1 mss per window acked */
+  for (int i = 0; i < 10; i++) cc_on_sent(&s, mss, 70);
+  uint64_t acked = 0;
+  while (acked < half) {
+    assert_int_equal(cc_newreno_cwnd(&s), half);
+    cc_on_packet_acked(&s, mss, 70, 20, 90);
+    cc_on_sent(&s, mss, 90); /* keep the window full (not application-limited) */
+    acked += mss;
+  }
+  assert_int_equal(cc_newreno_cwnd(&s), half + mss);
+  /* a later loss: halve again; never below the minimum window */
+  for (int i = 0; i < 10; i++) cc_on_packet_lost(&s, mss, 100 + (uint64_t)i * 10, 101 + (uint64_t)i * 10);
+  assert_int_equal(cc_newreno_cwnd(&s), CC_NR_MIN_WINDOW);
+}
+
+static void test_newreno_pacing(void **state) {
+  (void)state;
+  cc_state s;
+  cc_init(&s, &cc_newreno_ops, 1000);
+  /* pacing rate: the window over the smoothed RTT, 2x in slow start */
+  double r0 = cc_newreno_rate(&s);
+  assert_true(dabs(r0 - CC_NR_PACE_GAIN_SS * CC_NR_INITIAL_WINDOW / CC_RTT_INIT_MS) < 1e-9);
+  /* a burst of the initial window leaves at once, then the pacer spaces datagrams */
+  uint64_t now = 1000;
+  size_t sent = 0;
+  while (cc_next_send(&s, now) <= now && sent < 100) {
+    cc_on_sent(&s, CC_NR_MSS, now);
+    sent++;
+  }
+  assert_int_equal(sent, CC_NR_INITIAL_WINDOW / CC_NR_MSS);
+  uint64_t next = cc_next_send(&s, now);
+  assert_true(next > now);
+  /* credit returns at the rate: one datagram's worth after mss / rate ms */
+  assert_true(next - now <= uceil(CC_NR_MSS / r0));
+  /* over one second the pacer lets through about rate * 1000 bytes */
+  uint64_t bytes = 0;
+  for (uint64_t t = now + 1; t <= now + 1000; t++)
+    while (cc_next_send(&s, t) <= t) {
+      cc_on_sent(&s, CC_NR_MSS, t);
+      bytes += CC_NR_MSS;
+    }
+  double want = r0 * 1000;
+  assert_true(dabs((double)bytes - want) <= want * 0.05 + CC_NR_MSS);
+}
+
+/* ---- the harness ---- */
+
+#define H_SLOTS 4096  /* ms of calendar: every delay is shorter */
+#define H_POOL 16384  /* packets on the wire at once */
+#define H_EPS 4
+
+typedef struct hpkt {
+  int to, next;
+  uint64_t pn;
+  uint16_t len;
+  uint8_t data[XPORT_MTU_DEFAULT];
+} hpkt;
+
+typedef struct hlink {
+  double rate;     /* bytes per ms through the bottleneck; 0: no bottleneck */
+  double qcap;     /* bottleneck queue bytes (drop-tail) */
+  uint32_t delay;  /* ms */
+  uint32_t jitter; /* ms, uniform extra per copy: reordering */
+  double loss, dup;
+  double busy_until;
+  uint64_t q_drops, lost, dups, sent;
+  uint64_t dgram_frames; /* DATAGRAM frames put on this link */
+} hlink;
+
+typedef struct hnet {
+  xport x[H_EPS];
+  int peer[H_EPS];
+  hlink *out[H_EPS];
+  int n;
+  hpkt *pool;
+  int free_head;
+  int slot[H_SLOTS];
+  int inflight;
+  tu_rng rng;
+  uint64_t now;
+} hnet;
+
+static double h_u(hnet *h) { return (double)(tu_rng_next(&h->rng) >> 11) * (1.0 / 9007199254740992.0); }
+
+static void h_init(hnet *h, uint64_t seed) {
+  memset(h, 0, sizeof *h);
+  h->pool = calloc(H_POOL, sizeof *h->pool);
+  assert_non_null(h->pool);
+  for (int i = 0; i < H_POOL; i++) h->pool[i].next = i + 1 < H_POOL ? i + 1 : -1;
+  for (int i = 0; i < H_SLOTS; i++) h->slot[i] = -1;
+  h->rng.s = seed;
+  h->now = 1;
+}
+
+static int h_add(hnet *h, const xport_limits *lim, hlink *out) {
+  int i = h->n++;
+  assert_int_equal(xport_init(&h->x[i], lim, &cc_newreno_ops, h->now), SW_OK);
+  h->out[i] = out;
+  return i;
+}
+
+static void h_free(hnet *h) {
+  for (int i = 0; i < h->n; i++) xport_free(&h->x[i]);
+  free(h->pool);
+}
+
+static void h_schedule(hnet *h, int to, uint64_t pn, const uint8_t *d, size_t len, double at) {
+  uint64_t t = uceil(at);
+  if (t <= h->now) t = h->now + 1;
+  assert_true(t - h->now < H_SLOTS);
+  assert_true(h->free_head >= 0); /* the pool is the harness's bound */
+  int k = h->free_head;
+  hpkt *p = &h->pool[k];
+  h->free_head = p->next;
+  p->to = to;
+  p->pn = pn;
+  p->len = (uint16_t)len;
+  memcpy(p->data, d, len);
+  p->next = h->slot[t % H_SLOTS];
+  h->slot[t % H_SLOTS] = k;
+  h->inflight++;
+}
+
+/* DATAGRAM frames in a plaintext, walking it as a peer of another port would. */
+static uint64_t count_dgrams(const uint8_t *d, size_t len) {
+  size_t at = 0;
+  uint64_t n = 0, v, a, b;
+  while (at < len) {
+    uint8_t t = d[at++];
+    size_t k;
+    switch (t) {
+    case XPORT_F_PING:
+      break;
+    case XPORT_F_WINDOW:
+      at += xport_varint_get(d + at, len - at, &v);
+      break;
+    case XPORT_F_ACK:
+      at += xport_varint_get(d + at, len - at, &v);
+      at += xport_varint_get(d + at, len - at, &v);
+      at += xport_varint_get(d + at, len - at, &a);
+      at += xport_varint_get(d + at, len - at, &v);
+      for (uint64_t i = 0; i < 2 * a; i++) at += xport_varint_get(d + at, len - at, &v);
+      break;
+    case XPORT_F_MSG:
+      at += xport_varint_get(d + at, len - at, &v);
+      k = xport_varint_get(d + at, len - at, &b);
+      at += k + (size_t)b;
+      break;
+    case XPORT_F_DATAGRAM:
+      k = xport_varint_get(d + at, len - at, &b);
+      at += k + (size_t)b;
+      n++;
+      break;
+    default:
+      fail();
+    }
+  }
+  assert_int_equal(at, len);
+  return n;
+}
+
+static void h_transmit(hnet *h, int from, uint64_t pn, const uint8_t *d, size_t len) {
+  hlink *l = h->out[from];
+  double t = (double)h->now;
+  l->sent++;
+  l->dgram_frames += count_dgrams(d, len);
+  if (l->rate > 0) {
+    double start = l->busy_until > t ? l->busy_until : t;
+    if ((start - t) * l->rate + (double)len > l->qcap) {
+      l->q_drops++;
+      return;
+    }
+    l->busy_until = start + (double)len / l->rate;
+    t = l->busy_until;
+  }
+  if (h_u(h) < l->loss) {
+    l->lost++;
+    return;
+  }
+  int copies = 1 + (h_u(h) < l->dup);
+  if (copies > 1) l->dups++;
+  for (int c = 0; c < copies; c++)
+    h_schedule(h, h->peer[from], pn, d, len, t + l->delay + h_u(h) * l->jitter);
+}
+
+/* One ms: deliver what is due, run due timers, send what may leave. */
+static void h_step(hnet *h) {
+  h->now++;
+  int k = h->slot[h->now % H_SLOTS];
+  h->slot[h->now % H_SLOTS] = -1;
+  while (k >= 0) {
+    hpkt *p = &h->pool[k];
+    int nx = p->next;
+    assert_int_equal(xport_on_packet(&h->x[p->to], p->pn, p->data, p->len, h->now), SW_OK);
+    p->next = h->free_head;
+    h->free_head = k;
+    h->inflight--;
+    k = nx;
+  }
+  for (int i = 0; i < h->n; i++) {
+    xport *x = &h->x[i];
+    if (xport_deadline(x, h->now) <= h->now) xport_timeout(x, h->now);
+    uint8_t buf[XPORT_MTU_DEFAULT];
+    uint64_t pn;
+    size_t n;
+    while ((n = xport_build(x, h->now, buf, sizeof buf, &pn)) > 0) {
+      assert_true(n <= x->lim.mtu);
+      assert_int_equal(xport_check(buf, n), SW_OK);
+      h_transmit(h, i, pn, buf, n);
+    }
+    /* memory stays under the bounds at every step */
+    xport_stats st;
+    xport_stats_get(x, &st);
+    assert_true(st.queued <= x->lim.send_buf + XPORT_DGRAM_QUEUE);
+    assert_true(st.buffered <= x->lim.recv_buf + XPORT_DGRAM_INBOX);
+    assert_true(x->sent_count <= XPORT_MAX_SENT);
+    assert_true(x->nack <= XPORT_ACK_RANGES);
+  }
+}
+
+/* Message i: its length from a hash of i, its bytes from i. */
+static size_t msg_len(uint32_t i, size_t max) {
+  uint64_t z = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+  z ^= z >> 29;
+  return 4 + (size_t)(z % (max - 3));
+}
+static void msg_fill(uint8_t *b, uint32_t i, size_t len) {
+  memcpy(b, &i, 4);
+  for (size_t k = 4; k < len; k++) b[k] = (uint8_t)(i * 31u + k);
+}
+static void msg_check(const uint8_t *b, size_t len, uint32_t want) {
+  uint32_t i;
+  assert_true(len >= 4);
+  memcpy(&i, b, 4);
+  assert_int_equal(i, want);
+  for (size_t k = 4; k < len; k++) assert_int_equal(b[k], (uint8_t)(i * 31u + k));
+}
+
+typedef struct flow {
+  int src, dst;
+  uint32_t next_send, next_recv, total;
+  size_t max_len;
+  int eagain, writable_seen;
+  uint64_t bytes_rx;
+} flow;
+
+/* The sender writes until SW_EAGAIN (or done); returns how many it wrote. */
+static void flow_write(hnet *h, flow *f) {
+  static uint8_t b[XPORT_MAX_MSG];
+  xport *x = &h->x[f->src];
+  if (xport_writable(x)) f->writable_seen++;
+  while (f->next_send < f->total) {
+    size_t len = msg_len(f->next_send, f->max_len);
+    msg_fill(b, f->next_send, len);
+    int rc = xport_send(x, b, len, XPORT_RELIABLE, h->now);
+    if (rc == SW_EAGAIN) {
+      f->eagain++;
+      return;
+    }
+    assert_int_equal(rc, SW_OK);
+    f->next_send++;
+  }
+}
+
+/* The receiver reads up to `budget` messages (SIZE_MAX: all there are). */
+static void flow_read(hnet *h, flow *f, size_t budget) {
+  static uint8_t b[XPORT_MAX_MSG];
+  xport *x = &h->x[f->dst];
+  while (budget--) {
+    int rel = -1;
+    int n = xport_recv(x, b, sizeof b, &rel);
+    if (n == SW_EAGAIN) return;
+    assert_true(n >= 0);
+    assert_int_equal(rel, 1);
+    assert_true(f->next_recv < f->total);
+    msg_check(b, (size_t)n, f->next_recv);
+    assert_int_equal((size_t)n, msg_len(f->next_recv, f->max_len));
+    f->next_recv++;
+    f->bytes_rx += (size_t)n;
+  }
+}
+
+static void h_pair(hnet *h, flow *f, hlink *fwd, hlink *rev, const xport_limits *lim) {
+  f->src = h_add(h, lim, fwd);
+  f->dst = h_add(h, lim, rev);
+  h->peer[f->src] = f->dst;
+  h->peer[f->dst] = f->src;
+}
+
+static void test_lossy_in_order(void **state) {
+  (void)state;
+  hnet *h = malloc(sizeof *h);
+  h_init(h, 0x10c0ffee);
+  hlink fwd = {.rate = 2000, .qcap = 100000, .delay = 10, .jitter = 8, .loss = 0.10, .dup = 0.05};
+  hlink rev = {.delay = 10, .jitter = 8, .loss = 0.10, .dup = 0.05};
+  flow f = {.total = 10000, .max_len = 1500};
+  h_pair(h, &f, &fwd, &rev, NULL);
+  uint64_t start = h->now;
+  while (f.next_recv < f.total && h->now < 600000) {
+    flow_write(h, &f);
+    flow_read(h, &f, SIZE_MAX);
+    h_step(h);
+  }
+  assert_int_equal(f.next_recv, f.total);
+  xport_stats s, r;
+  xport_stats_get(&h->x[f.src], &s);
+  xport_stats_get(&h->x[f.dst], &r);
+  assert_int_equal(r.msgs_received, f.total);
+  assert_true(s.retransmitted_bytes > 0 && s.packets_lost > 0);
+  assert_true(r.packets_duplicate > 0);
+  printf("# 10k messages, 10%% loss, 5%% dup, 8 ms jitter: %llu ms, %.0f kB/s goodput, "
+         "%llu pkts sent, %llu lost, %llu bytes resent, %llu dup pkts, srtt %.1f ms\n",
+         (unsigned long long)(h->now - start), (double)f.bytes_rx / (double)(h->now - start),
+         (unsigned long long)s.packets_sent, (unsigned long long)s.packets_lost,
+         (unsigned long long)s.retransmitted_bytes, (unsigned long long)r.packets_duplicate,
+         s.srtt_ms);
+  h_free(h);
+  free(h);
+}
+
+/* Both directions at once: acknowledgements ride on data packets. */
+static void test_both_ways(void **state) {
+  (void)state;
+  hnet *h = malloc(sizeof *h);
+  h_init(h, 1234);
+  hlink ab = {.rate = 3000, .qcap = 60000, .delay = 15, .jitter = 6, .loss = 0.05, .dup = 0.02};
+  hlink ba = ab;
+  flow f = {.total = 3000, .max_len = 3000};
+  h_pair(h, &f, &ab, &ba, NULL);
+  flow g = {.src = f.dst, .dst = f.src, .total = 3000, .max_len = 700};
+  while ((f.next_recv < f.total || g.next_recv < g.total) && h->now < 600000) {
+    flow_write(h, &f);
+    flow_write(h, &g);
+    flow_read(h, &f, SIZE_MAX);
+    flow_read(h, &g, SIZE_MAX);
+    h_step(h);
+  }
+  assert_int_equal(f.next_recv, f.total);
+  assert_int_equal(g.next_recv, g.total);
+  xport_stats a, b;
+  xport_stats_get(&h->x[f.src], &a);
+  xport_stats_get(&h->x[f.dst], &b);
+  printf("# both ways at 5%% loss: %llu ms; packets A->B %llu, B->A %llu\n",
+         (unsigned long long)h->now, (unsigned long long)a.packets_sent,
+         (unsigned long long)b.packets_sent);
+  h_free(h);
+  free(h);
+}
+
+/* rev_loss: the loss of the path the receiver's WINDOW frames and ACKs take. */
+static void slow_reader_run(uint64_t seed, double rev_loss) {
+  hnet *h = malloc(sizeof *h);
+  h_init(h, seed);
+  hlink fwd = {.rate = 10000, .qcap = 200000, .delay = 5, .loss = 0.01};
+  hlink rev = {.delay = 5, .loss = rev_loss};
+  flow f = {.total = 3000, .max_len = 2000};
+  h_pair(h, &f, &fwd, &rev, NULL);
+  int eagain_then_room = 0;
+  while (f.next_recv < f.total && h->now < 600000) {
+    int before = f.eagain;
+    flow_write(h, &f);
+    (void)before;
+    if (f.eagain && f.writable_seen) eagain_then_room = 1;
+    if (h->now % 2 == 0) flow_read(h, &f, 1); /* about 500 kB/s, a tenth of the link */
+    h_step(h);
+  }
+  assert_int_equal(f.next_recv, f.total);
+  assert_true(f.eagain > 0);
+  assert_true(eagain_then_room);
+  xport_stats s;
+  xport_stats_get(&h->x[f.src], &s);
+  printf("# slow reader (%.0f%% loss back): %u messages in %llu ms, sender refused %d times, "
+         "woken %d times, cwnd %llu\n",
+         rev_loss * 100, f.total, (unsigned long long)h->now, f.eagain, f.writable_seen,
+         (unsigned long long)s.cwnd);
+  h_free(h);
+  free(h);
+}
+
+static void test_slow_reader(void **state) {
+  (void)state;
+  slow_reader_run(42, 0.01);
+  slow_reader_run(43, 0.30); /* lost WINDOW frames must not stall the sender */
+}
+
+static void fairness_run(uint64_t seed) {
+  hnet *h = malloc(sizeof *h);
+  h_init(h, seed);
+  /* one bottleneck of 1 MB/s, a queue of about one bandwidth-delay product */
+  hlink fwd = {.rate = 1000, .qcap = 40000, .delay = 20, .jitter = 1};
+  hlink rev1 = {.delay = 20, .jitter = 1}, rev2 = {.delay = 20, .jitter = 1};
+  flow a = {.total = UINT32_MAX, .max_len = 1400}, b = {.total = UINT32_MAX, .max_len = 1400};
+  h_pair(h, &a, &fwd, &rev1, NULL);
+  const uint64_t b_start = 3000, measure = 20000, end = 80000;
+  uint64_t a0 = 0, b0 = 0;
+  while (h->now < end) {
+    if (h->now == b_start) h_pair(h, &b, &fwd, &rev2, NULL);
+    if (h->now == measure) {
+      a0 = a.bytes_rx;
+      b0 = b.bytes_rx;
+    }
+    flow_write(h, &a);
+    flow_read(h, &a, SIZE_MAX);
+    if (h->now > b_start) {
+      flow_write(h, &b);
+      flow_read(h, &b, SIZE_MAX);
+    }
+    h_step(h);
+  }
+  double ga = (double)(a.bytes_rx - a0) / (double)(end - measure);
+  double gb = (double)(b.bytes_rx - b0) / (double)(end - measure);
+  double ratio = ga < gb ? ga / gb : gb / ga;
+  printf("# fairness (seed %llu): flow A %.0f kB/s, flow B %.0f kB/s (started %llu ms later), ratio %.3f, "
+         "link use %.0f%%, queue drops %llu\n",
+         (unsigned long long)seed, ga, gb, (unsigned long long)b_start, ratio, (ga + gb) / fwd.rate * 100,
+         (unsigned long long)fwd.q_drops);
+  assert_true(ratio >= 0.8);
+  assert_true(ga + gb >= 0.7 * fwd.rate);
+  h_free(h);
+  free(h);
+}
+
+static void test_fairness(void **state) {
+  (void)state;
+  for (uint64_t seed = 7; seed < 10; seed++) fairness_run(seed);
+}
+
+/* Goodput of one bulk flow at 0, 1 and 10 % loss (figures; loose floors only). */
+static void test_goodput_figures(void **state) {
+  (void)state;
+  static const double losses[] = {0, 0.01, 0.10};
+  for (size_t i = 0; i < 3; i++) {
+    hnet *h = malloc(sizeof *h);
+    h_init(h, 99 + i);
+    hlink fwd = {.rate = 5000, .qcap = 100000, .delay = 10, .loss = losses[i]};
+    hlink rev = {.delay = 10, .loss = losses[i]};
+    flow f = {.total = 8000, .max_len = 1000};
+    h_pair(h, &f, &fwd, &rev, NULL);
+    while (f.next_recv < f.total && h->now < 600000) {
+      flow_write(h, &f);
+      flow_read(h, &f, SIZE_MAX);
+      h_step(h);
+    }
+    assert_int_equal(f.next_recv, f.total);
+    xport_stats s;
+    xport_stats_get(&h->x[f.src], &s);
+    double g = (double)f.bytes_rx / (double)h->now;
+    printf("# goodput at %2.0f%% loss: %6.0f kB/s of a 5000 kB/s link, 20 ms RTT "
+           "(%llu lost, %llu PTOs)\n",
+           losses[i] * 100, g, (unsigned long long)s.packets_lost,
+           (unsigned long long)s.pto_count);
+    if (losses[i] == 0) assert_true(g >= 2000);
+    h_free(h);
+    free(h);
+  }
+}
+
+static void test_datagrams_unreliable(void **state) {
+  (void)state;
+  hnet *h = malloc(sizeof *h);
+  h_init(h, 5);
+  hlink fwd = {.rate = 2000, .qcap = 100000, .delay = 10, .jitter = 5, .loss = 0.2, .dup = 0.1};
+  hlink rev = {.delay = 10, .jitter = 5, .loss = 0.2, .dup = 0.1};
+  flow f = {.total = 500, .max_len = 800};
+  h_pair(h, &f, &fwd, &rev, NULL);
+  static uint8_t seen[2000];
+  uint32_t sent = 0, got = 0;
+  uint8_t b[XPORT_MTU_DEFAULT];
+  while (h->now < 20000) {
+    /* a datagram every 5 ms, and some reliable traffic beside */
+    if (h->now % 5 == 0 && sent < 2000) {
+      memcpy(b, &sent, 4);
+      if (xport_send(&h->x[f.src], b, 100, 0, h->now) == SW_OK) sent++;
+    }
+    flow_write(h, &f);
+    for (;;) {
+      uint8_t r[XPORT_MAX_MSG];
+      int rel = -1;
+      int n = xport_recv(&h->x[f.dst], r, sizeof r, &rel);
+      if (n == SW_EAGAIN) break;
+      assert_true(n >= 0);
+      if (rel) {
+        msg_check(r, (size_t)n, f.next_recv++);
+        continue;
+      }
+      uint32_t id;
+      assert_int_equal(n, 100);
+      memcpy(&id, r, 4);
+      assert_true(id < sent);
+      assert_int_equal(seen[id], 0); /* once at most, duplicates or not */
+      seen[id] = 1;
+      got++;
+    }
+    h_step(h);
+  }
+  xport_stats s;
+  xport_stats_get(&h->x[f.src], &s);
+  assert_int_equal(f.next_recv, f.total); /* reliable ones all arrived */
+  /* about 80 % of datagrams arrive, never more than were sent; lost ones are not resent */
+  assert_true(got < sent && got > sent * 7 / 10 && got < sent * 9 / 10);
+  /* the bytes sent again are the stream's only: nothing the datagrams carried */
+  uint64_t stream = 0;
+  for (uint32_t i = 0; i < f.total; i++) stream += msg_len(i, f.max_len) + 2;
+  assert_true(s.retransmitted_bytes > 0 && s.retransmitted_bytes < stream);
+  /* on the wire: each datagram went out exactly once */
+  assert_int_equal(fwd.dgram_frames, sent);
+  printf("# datagrams: %u sent, %u arrived once each, at 20%% loss and 10%% duplication\n",
+         sent, got);
+  h_free(h);
+  free(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_varint),
+      cmocka_unit_test(test_frame_bounds),
+      cmocka_unit_test(test_send_limits),
+      cmocka_unit_test(test_loss_detection),
+      cmocka_unit_test(test_pto_backoff),
+      cmocka_unit_test(test_persistent_congestion),
+      cmocka_unit_test(test_newreno),
+      cmocka_unit_test(test_newreno_pacing),
+      cmocka_unit_test(test_lossy_in_order),
+      cmocka_unit_test(test_both_ways),
+      cmocka_unit_test(test_slow_reader),
+      cmocka_unit_test(test_fairness),
+      cmocka_unit_test(test_goodput_figures),
+      cmocka_unit_test(test_datagrams_unreliable),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
