@@ -50,8 +50,11 @@ def cell(results):
         how.append(f'{relayed} relayed')
     if len(ok) - direct - relayed:
         how.append(f'{len(ok) - direct - relayed} other')
+    up = [r['upgraded'] for r in ok if r.get('upgraded') is not None]
+    moved = (f'; {len(up)} of {relayed} then direct, {statistics.median(up):.1f} s'
+             if up else (f'; none then direct' if relayed else ''))
     return (f'{len(ok)}/{n} ({", ".join(how)}) '
-            f'{statistics.median(secs) * 1000:.0f}/{pct(secs, 0.9) * 1000:.0f}')
+            f'{statistics.median(secs) * 1000:.0f}/{pct(secs, 0.9) * 1000:.0f}{moved}')
 
 
 def main():
@@ -60,6 +63,8 @@ def main():
     ap.add_argument('--runs', type=int, default=3, help='runs per pair (default 3)')
     ap.add_argument('--timeout', type=float, default=30.0,
                     help='seconds a run may take to connect (default 30)')
+    ap.add_argument('--upgrade-within', type=float, default=15.0,
+                    help='seconds a relayed pair gets to move to a direct path (default 15)')
     ap.add_argument('--pair', action='append', default=[], metavar='A:B',
                     help='only this pair (repeatable), e.g. symmetric:symmetric')
     ap.add_argument('--verbose', action='store_true',
@@ -94,11 +99,13 @@ def main():
                     with natpeers.LabNode(rdv, bindir, relay=True) as node:
                         node_id = node.listening()['id']
                         r = natpeers.meet(bindir, stun, rdv, node_id, ha.hosts[0],
-                                          hb.hosts[0], topic, timeout=a.timeout)
+                                          hb.hosts[0], topic, timeout=a.timeout,
+                                          upgrade_within=a.upgrade_within)
                     res.append(r)
                     secs = f'{r["seconds"]:.2f} s' if r['connected'] else '-'
                     print(f'# {ta} x {tb} run {run + 1}: '
-                          f'{r["path"] or "not connected"} {secs} (nat {r["nat"]})',
+                          f'{r["path"] or "not connected"} {secs} (nat {r["nat"]})'
+                          + (f', direct at {r["upgraded"]:.2f} s' if r.get('upgraded') else ''),
                           file=sys.stderr, flush=True)
                     if a.verbose and not r['connected']:
                         print(r.get('why', ''), file=sys.stderr, flush=True)
@@ -106,7 +113,9 @@ def main():
     took = time.monotonic() - t0
     print(f'{a.runs} runs per pair, {time.strftime("%Y-%m-%d", time.gmtime())}, '
           f'{took / 60:.1f} min in all; cells: connected/runs (how), p50/p90 from the '
-          f'start of both processes to both connected, in ms\n')
+          f'start of both processes to both connected, in ms; for relayed pairs, how many '
+          f'moved to a direct path within {a.upgrade_within:.0f} s and the median time from '
+          f'the start\n')
     print('| A \\ B | ' + ' | '.join(types) + ' |')
     print('|---' * (len(types) + 1) + '|')
     for ta in types:

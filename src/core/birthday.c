@@ -105,7 +105,8 @@ static void bday_timeout(void *m, uint64_t now) {
   for (int i = 0; i < BDAY_PEERS; i++) {
     bday_peer *e = &b->peers[i];
     if ((e->state != ST_WAIT && e->state != ST_RUN) || now < e->at) continue;
-    if (core_connected(b->c, e->id)) {
+    /* A session through a relay does not end the punch: a direct path replaces it. */
+    if (core_connected_direct(b->c, e->id)) {
       if (e->state == ST_RUN) b->st.connected++;
       else b->st.skipped++;
       e->state = ST_DONE;

@@ -326,6 +326,13 @@ int core_connected(const sw_core *c, const uint8_t wire[8]) {
   return peers_find((sw_core *)c, wire) != NULL;
 }
 
+int core_connected_direct(const sw_core *c, const uint8_t wire[8]) {
+  const core_peer *p = peers_find((sw_core *)c, wire);
+  for (int i = 0; p && i < p->npaths; i++)
+    if (!p->paths[i].p.relayed && p->paths[i].verified) return 1;
+  return 0;
+}
+
 int core_verified_peer(sw_core *c, const core_path *from, uint8_t wire[8]) {
   int pi;
   core_peer *p = paths_find_peer(c, from, &pi);

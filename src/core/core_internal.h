@@ -62,6 +62,8 @@ const crypto_identity *core_identity(const sw_core *c);
 /* The joined 32-byte topic, or NULL before sw_core_join. */
 const uint8_t *core_topic(const sw_core *c);
 int core_connected(const sw_core *c, const uint8_t wire[8]);
+/* Connected over a verified direct path (not only through a relay): what a punch is for. */
+int core_connected_direct(const sw_core *c, const uint8_t wire[8]);
 /* Whether a source address belongs to a connected peer that has sent authenticated
  * frames from it (D6: control frames are accepted only from verified peers). Fills
  * wire when non-NULL. */

@@ -241,8 +241,9 @@ static void intro_frame(void *m, const core_path *from, const uint8_t *buf, size
     return;
   }
   in->st.forwards_in++;
+  /* Connected only through a relay still punches: the direct path replaces it (15.7). */
   if (memcmp(msg.requester, core_identity(in->c)->id, 8) == 0 ||
-      core_connected(in->c, msg.requester))
+      core_connected_direct(in->c, msg.requester))
     return;
   /* The meet gate dials (rate-limited, D19); the HELLO that answers proves the key. */
   if (core_meet(in->c, &msg.addr, NULL, now) == SW_OK) in->st.dials++;
@@ -274,13 +275,13 @@ static void intro_timeout(void *m, uint64_t now) {
   for (int i = 0; i < INTRO_TARGETS; i++) {
     asked *a = &in->recent[i];
     if (a->at && now - a->at < INTRO_EARLY_MS && a->nat_sent != mine &&
-        !core_connected(in->c, a->target))
+        !core_connected_direct(in->c, a->target))
       request(in, a, a->target);
   }
   for (int i = 0; i < INTRO_EARLY; i++) {
     heard *h = &in->early[i];
     if (!h->at) continue;
-    if (now - h->at < INTRO_EARLY_MS && !core_connected(in->c, h->requester))
+    if (now - h->at < INTRO_EARLY_MS && !core_connected_direct(in->c, h->requester))
       pair_types(in, h->requester, h->sender, &h->addr, h->nat, now);
     h->at = 0;
   }

@@ -49,14 +49,16 @@ class LabCat(catproc.Cat):
         eventproc.EventProc.__init__(self, argv, name)
 
 
-def meet(bindir, stun, rdv, node_id, host_a, host_b, topic, timeout=30.0):
+def meet(bindir, stun, rdv, node_id, host_a, host_b, topic, timeout=30.0, upgrade_within=0):
     """Start a cat on host_a and one on host_b at once (fresh identities, a topic of
     their own) and wait until each has a connection event for the other. Returns
     {'connected': bool, 'path': 'direct' | 'relayed' | None, 'seconds': float | None,
     'via': the relay's id or None, 'nat': (type of a, type of b), 'why': what the cats
     said, when not connected}; seconds run from the
     start of the two processes to the later of the two connection events (STUN and the
-    HTTP bootstrap included)."""
+    HTTP bootstrap included). With upgrade_within > 0, a relayed pair is also given that
+    many seconds to move to a direct path: 'upgraded' is then the time from the start to
+    both path events, or None."""
     a = LabCat(host_a, bindir, stun, rdv, topic, 'a')
     b = LabCat(host_b, bindir, stun, rdv, topic, 'b')
     started = time.monotonic()
@@ -77,6 +79,19 @@ def meet(bindir, stun, rdv, node_id, host_a, host_b, topic, timeout=30.0):
                    path='relayed' if via else 'direct', via=via)
         if via and node_id and not via.startswith(node_id[:16]):
             res['path'] = 'relayed elsewhere'
+        if via and upgrade_within:
+            # A relayed pair may still punch (the birthday punch once both know their NAT
+            # type, PROTOCOL.md 15.6; the upgrade module, 15.8): wait for both sides'
+            # path events to a direct path.
+            try:
+                end = time.monotonic() + upgrade_within
+                pa = a.expect('path', timeout=max(0.1, end - time.monotonic()),
+                              peer=b_id[:16], via='')
+                pb = b.expect('path', timeout=max(0.1, end - time.monotonic()),
+                              peer=a_id[:16], via='')
+                res['upgraded'] = max(pa['_t'], pb['_t']) - started
+            except eventproc.ProcError:
+                res['upgraded'] = None
         return _nat(res, a, b)
 
 
