@@ -47,6 +47,7 @@
 #define REFRESH_MS 300000           /* lookup of our own id: keeps our neighbourhood fresh */
 #define SWEEP_MS 10000
 #define RT_MAX_FAILS 2              /* unanswered requests before a node is dropped */
+#define RT_PER_IP 2                 /* entries of one bucket from one IP (not loopback) */
 
 /* The guards (PROTOCOL.md 14.6 and 21.4, docs/THREATS.md "DHT"). */
 #define AMP_FACTOR 3                /* an unproven source gets at most 3x its bytes back */

@@ -8,6 +8,11 @@
 
 #define same_ip dht_same_ip
 
+static int addr_is_loopback(const sw_addr *a) {
+  static const uint8_t v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return (a->family == 4 && a->ip[0] == 127) || (a->family == 6 && !memcmp(a->ip, v6, 16));
+}
+
 int dht_bucket_index(const uint8_t self[DHT_ID_LEN], const uint8_t other[DHT_ID_LEN]) {
   for (int i = 0; i < DHT_ID_LEN; i++) {
     uint8_t d = self[i] ^ other[i];
@@ -42,6 +47,7 @@ void dht_table_add(dht *d, const uint8_t id[DHT_ID_LEN], const sw_addr *addr, ui
     if (!d->buckets[b]) return;
   }
   rt_entry *e = d->buckets[b], *slot = NULL, *worst = NULL;
+  int same_host = 0;
   for (int i = 0; i < DHT_K; i++) {
     if (e[i].used && memcmp(e[i].id, id, DHT_ID_LEN) == 0) {
       e[i].addr = *addr;
@@ -51,7 +57,13 @@ void dht_table_add(dht *d, const uint8_t id[DHT_ID_LEN], const sw_addr *addr, ui
     }
     if (!e[i].used && !slot) slot = &e[i];
     if (e[i].used && e[i].fails && (!worst || e[i].fails > worst->fails)) worst = &e[i];
+    same_host += e[i].used && same_ip(&e[i].addr, addr);
   }
+  /* Node ids are chosen freely (14.6; BEP 42 cannot be required of the references):
+   * one IP holds at most RT_PER_IP entries of a bucket, so a few hosts cannot fill
+   * the part of the table nearest a key with ids they picked. Loopback is exempt (a
+   * host's own nodes, the interop tests). */
+  if (same_host >= RT_PER_IP && !addr_is_loopback(addr)) return;
   if (!slot) slot = worst;
   if (!slot) return;
   memcpy(slot->id, id, DHT_ID_LEN);

@@ -893,6 +893,37 @@ static void test_amplification(void **state) {
   fn_free(f);
 }
 
+/* Node ids are free (14.6), so one IP holds at most 2 entries of a bucket: 10 ids of
+ * one bucket from one host leave 2; the same from loopback (a host's own nodes) all. */
+static void test_table_per_ip(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  uint8_t self[20];
+  assert_true(sw_core_dht_id(f->n[0].c, self));
+  const char *hosts[] = {"198.51.100.50", "127.0.0.1"};
+  size_t want[] = {2, 2 + 10};
+  for (int h = 0; h < 2; h++) {
+    for (int i = 0; i < 10; i++) {
+      char a[40], msg[200], idh[41];
+      uint8_t id[20];
+      memcpy(id, self, 20);
+      id[0] ^= 0x80; /* the farthest bucket */
+      id[19] = (uint8_t)(i + 16 * h);
+      for (int k = 0; k < 20; k++) snprintf(idh + 2 * k, 3, "%02x", id[k]);
+      snprintf(a, sizeof a, "%s:%d", hosts[h], 5000 + i);
+      set_outside(f, a);
+      snprintf(msg, sizeof msg, "{\"type\":1,\"from\":\"%s\",\"rpcId\":\"00000001\"}", idh);
+      send_to(f, 0, msg);
+    }
+    dht_stats st;
+    sw_core_dht_stats(f->n[0].c, &st);
+    assert_int_equal(st.table_nodes, want[h]);
+  }
+  fn_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vector_messages),
@@ -909,6 +940,7 @@ int main(void) {
       cmocka_unit_test(test_tokens),
       cmocka_unit_test(test_records_hold),
       cmocka_unit_test(test_amplification),
+      cmocka_unit_test(test_table_per_ip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
