@@ -235,14 +235,18 @@ int dht_table_ann_put(dht *d, const uint8_t key[DHT_ID_LEN], const uint8_t id[DH
     if (now >= same->since + ANN_SETTLE_MS) same->established = 1;
     return SW_OK;
   }
-  /* Each limit that is reached makes room only among records not yet established, the
-   * oldest of the set at its limit first; when it cannot, the newcomer waits. */
-  ann_entry *slot = NULL;
-  if (nsrc >= ANN_PER_SRC) slot = ann_victim(d, NULL, src, NULL, now);
-  else if (nip_key >= ANN_PER_IP_KEY) slot = ann_victim(d, key, src, NULL, now);
-  else if (nnet_key >= ANN_PER_NET_KEY) slot = ann_victim(d, key, NULL, src, now);
-  else if (nkey >= ANN_PER_KEY || nprob_key >= ANN_PROBATION) slot = ann_victim(d, key, NULL, NULL, now);
-  else slot = free_slot ? free_slot : ann_victim(d, NULL, NULL, NULL, now);
+  /* A limit that is reached makes room only among records not yet established, the
+   * oldest in every set at its limit at once (so that no other limit is passed); when
+   * there is none, the newcomer waits. */
+  int key_full = nip_key >= ANN_PER_IP_KEY || nnet_key >= ANN_PER_NET_KEY ||
+                 nkey >= ANN_PER_KEY || nprob_key >= ANN_PROBATION;
+  int ip_full = nsrc >= ANN_PER_SRC || nip_key >= ANN_PER_IP_KEY;
+  int net_full = nnet_key >= ANN_PER_NET_KEY;
+  ann_entry *slot;
+  if (key_full || ip_full)
+    slot = ann_victim(d, key_full ? key : NULL, ip_full ? src : NULL, net_full ? src : NULL, now);
+  else
+    slot = free_slot ? free_slot : ann_victim(d, NULL, NULL, NULL, now);
   if (!slot) return SW_EFULL;
   slot->used = 1;
   slot->established = 0;

@@ -668,6 +668,15 @@ static void test_caps(void **state) {
   }
   sw_core_dht_stats(f->n[0].c, &st);
   assert_int_equal(st.stored_peers, ANN_PROBATION_T + 32);
+  /* that source, at its limit, cannot push a full key over its limit either: it has no
+   * record of its own there to give up */
+  uint64_t refused0 = st.writes_refused;
+  snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":1,"
+           "\"token\":\"%s\"}", key, 999, th);
+  send_to(f, 0, msg);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_peers, ANN_PROBATION_T + 32);
+  assert_int_equal(st.writes_refused, refused0 + 1);
   /* GET_PEERS answers with at most DHT_MSG_PEERS records and the asker's IP (a proven
    * asker: it echoes its token) */
   snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"token\":\"%s\",\"rpcId\":\"00000002\"}",
