@@ -10,6 +10,7 @@
 
 #include "core.h"
 #include "core_internal.h"
+#include "crypto.h"
 #include "dht_state.h"
 
 /* ---- sending -------------------------------------------------------------------- */
@@ -23,6 +24,126 @@ void dht_send(dht *d, const sw_addr *to, dht_msg *m) {
   d->st.tx++;
 }
 
+/* ---- the guards ------------------------------------------------------------------ */
+
+int dht_same_ip(const sw_addr *a, const sw_addr *b) {
+  return a->family == b->family && memcmp(a->ip, b->ip, 16) == 0;
+}
+
+/* Bytes of the network prefix a limit counts together: /24 or /48. */
+static size_t net_bytes(const sw_addr *a) { return a->family == 4 ? 3 : 6; }
+
+int dht_same_net(const sw_addr *a, const sw_addr *b) {
+  return a->family == b->family && memcmp(a->ip, b->ip, net_bytes(a)) == 0;
+}
+
+static proven_entry *proven_find(dht *d, const sw_addr *a, uint64_t now) {
+  for (int i = 0; i < PROVEN_MAX; i++)
+    if (d->proven[i].until > now && addr_equal(&d->proven[i].addr, a)) return &d->proven[i];
+  return NULL;
+}
+
+void dht_proven_add(dht *d, const sw_addr *addr, uint64_t now) {
+  proven_entry *e = proven_find(d, addr, now);
+  if (!e) { /* a free or expired slot, else the one closest to expiry */
+    e = &d->proven[0];
+    for (int i = 1; i < PROVEN_MAX && e->until > now; i++)
+      if (d->proven[i].until < e->until) e = &d->proven[i];
+    e->addr = *addr;
+  }
+  e->until = now + PROVEN_TTL_MS;
+}
+
+/* The secrets rotate every TOKEN_PERIOD_MS; the previous one stays valid. */
+static void secret_roll(dht *d, uint64_t now) {
+  if (now < d->secret_at + TOKEN_PERIOD_MS) return;
+  if (now < d->secret_at + 2 * (uint64_t)TOKEN_PERIOD_MS)
+    memcpy(d->secret[1], d->secret[0], 32);
+  else
+    core_rand(d->core, d->secret[1], 32); /* both periods passed: nothing old holds */
+  core_rand(d->core, d->secret[0], 32);
+  d->secret_at = now;
+}
+
+/* A token: the first DHT_TOKEN_LEN bytes of HMAC-SHA-256(secret, family || IP). */
+static void token_make(const uint8_t secret[32], const sw_addr *a, uint8_t out[DHT_TOKEN_LEN]) {
+  uint8_t in[17], mac[32];
+  in[0] = (uint8_t)a->family;
+  memcpy(in + 1, a->ip, 16);
+  crypto_hmac_sha256(secret, 32, in, sizeof in, mac);
+  memcpy(out, mac, DHT_TOKEN_LEN);
+}
+
+static int token_ok(dht *d, const sw_addr *a, const uint8_t tok[DHT_TOKEN_LEN], uint64_t now) {
+  secret_roll(d, now);
+  uint8_t t[DHT_TOKEN_LEN];
+  int ok = 0;
+  for (int i = 0; i < 2; i++) {
+    token_make(d->secret[i], a, t);
+    uint8_t diff = 0;
+    for (int j = 0; j < DHT_TOKEN_LEN; j++) diff |= (uint8_t)(t[j] ^ tok[j]);
+    ok |= diff == 0;
+  }
+  return ok;
+}
+
+static void tokcache_put(dht *d, const sw_addr *a, const uint8_t tok[DHT_TOKEN_LEN],
+                         uint64_t now) {
+  tok_entry *e = &d->toks[0];
+  for (int i = 0; i < TOKCACHE_MAX; i++) {
+    if (d->toks[i].at && addr_equal(&d->toks[i].addr, a)) {
+      e = &d->toks[i];
+      break;
+    }
+    if (d->toks[i].at < e->at) e = &d->toks[i];
+  }
+  e->addr = *a;
+  memcpy(e->token, tok, DHT_TOKEN_LEN);
+  e->at = now ? now : 1;
+}
+
+void dht_token_attach(dht *d, const sw_addr *to, dht_msg *m, int pad) {
+  for (int i = 0; i < TOKCACHE_MAX; i++)
+    if (d->toks[i].at && addr_equal(&d->toks[i].addr, to)) {
+      m->has_token = 1;
+      memcpy(m->token, d->toks[i].token, DHT_TOKEN_LEN);
+      return;
+    }
+  if (pad) m->pad = REQ_PAD_TO; /* REQ_PAD_TO characters of filler */
+}
+
+/* One token from the bucket of a's address (bits 0) or prefix (bits 1): 1, or 0 when it
+ * is empty. The table is LRU; an evicted bucket starts full again. */
+static int rl_take(dht *d, const sw_addr *a, int net, uint32_t rate, uint32_t burst,
+                   uint64_t now) {
+  size_t nb = net ? net_bytes(a) : 16;
+  rl_entry *e = NULL, *old = &d->rl[0];
+  for (int i = 0; i < RL_MAX; i++) {
+    rl_entry *x = &d->rl[i];
+    if (x->family == a->family && x->bits == net && memcmp(x->ip, a->ip, nb) == 0) {
+      e = x;
+      break;
+    }
+    if (x->last < old->last) old = x;
+  }
+  if (!e) {
+    e = old;
+    memset(e, 0, sizeof *e);
+    e->family = (uint8_t)a->family;
+    e->bits = (uint8_t)net;
+    memcpy(e->ip, a->ip, nb);
+    e->milli = burst * 1000u;
+    e->last = now;
+  }
+  /* rate per second = milli-tokens per ms */
+  uint64_t add = now > e->last ? (now - e->last) * rate : 0;
+  if (now > e->last) e->last = now;
+  e->milli = add >= burst * 1000u - e->milli ? burst * 1000u : e->milli + (uint32_t)add;
+  if (e->milli < 1000) return 0;
+  e->milli -= 1000;
+  return 1;
+}
+
 /* ---- receiving ------------------------------------------------------------------ */
 
 static void reset_msg(dht_msg *m, int type) {
@@ -32,7 +153,64 @@ static void reset_msg(dht_msg *m, int type) {
   m->type = type;
 }
 
-static void answer(dht *d, const dht_msg *in, const sw_addr *from, uint64_t now) {
+/* Send an answer of ours to a request of len bytes: whole to a proven source; to
+ * another one at most AMP_FACTOR x len bytes, its lists cut from the end (nodes first)
+ * and a value given up for nodes, or nothing when even that does not fit. */
+static void send_answer(dht *d, const sw_addr *to, dht_msg *m, size_t len, int proven) {
+  m->has_from = 1;
+  memcpy(m->from, d->self, DHT_ID_LEN);
+  size_t cap = proven ? sizeof d->buf : AMP_FACTOR * len;
+  if (cap > sizeof d->buf) cap = sizeof d->buf;
+  int n = dht_encode(m, d->buf, sizeof d->buf);
+  int cut = 0;
+  while (n > 0 && (size_t)n > cap) {
+    cut = 1;
+    if (m->type == DHT_FOUND_VAL) { /* the value does not fit: the nodes instead */
+      m->type = DHT_FOUND_NODE;
+      m->has_value = 0;
+      m->has_nodes = 1;
+      m->nnodes = dht_table_closest(d, d->scratch_key, m->nodes, DHT_K);
+    } else if (m->nnodes) {
+      /* drop about as many entries as the excess needs (~60 bytes each), at least one */
+      size_t k = ((size_t)n - cap) / 64 + 1;
+      m->nnodes = m->nnodes > k ? m->nnodes - k : 0;
+    } else if (m->npeers) {
+      size_t k = ((size_t)n - cap) / 64 + 1;
+      m->npeers = m->npeers > k ? m->npeers - k : 0;
+    } else {
+      d->st.tx_withheld++;
+      return;
+    }
+    n = dht_encode(m, d->buf, sizeof d->buf);
+  }
+  if (n <= 0) return;
+  if (cut) d->st.tx_truncated++;
+  if (!proven) {
+    d->st.unproven_in += len;
+    d->st.unproven_out += (uint64_t)n;
+  }
+  core_send(d->core, SW_SOCK_DHT, to, d->buf, (size_t)n);
+  d->st.tx++;
+}
+
+static int is_request(int type) {
+  return type == DHT_PING || type == DHT_STORE || type == DHT_FIND_NODE ||
+         type == DHT_FIND_VALUE || type == DHT_GET_PEERS || type == DHT_ANNOUNCE_PEER;
+}
+
+static void answer(dht *d, const dht_msg *in, const sw_addr *from, size_t len, uint64_t now) {
+  /* Rate limits: per address, and per prefix for sources not proven. */
+  int proven = proven_find(d, from, now) != NULL;
+  if (!rl_take(d, from, 0, RL_IP_RATE, RL_IP_BURST, now) ||
+      (!proven && !rl_take(d, from, 1, RL_NET_RATE, RL_NET_BURST, now))) {
+    d->st.rx_limited++;
+    return;
+  }
+  int tok_valid = in->has_token && token_ok(d, from, in->token, now);
+  if (tok_valid) { /* it echoed what we sent to this IP: it receives there */
+    dht_proven_add(d, from, now);
+    proven = 1;
+  }
   dht_msg *m = &d->scratch;
   switch (in->type) {
     case DHT_PING:
@@ -45,6 +223,7 @@ static void answer(dht *d, const dht_msg *in, const sw_addr *from, uint64_t now)
       break;
     case DHT_FIND_VALUE: {
       const store_entry *e = dht_table_store_get(d, in->key, now);
+      memcpy(d->scratch_key, in->key, DHT_ID_LEN);
       if (e) {
         reset_msg(m, DHT_FOUND_VAL);
         m->has_value = 1;
@@ -58,8 +237,12 @@ static void answer(dht *d, const dht_msg *in, const sw_addr *from, uint64_t now)
       break;
     }
     case DHT_STORE:
-      dht_table_store_put(d, in->key, in->value, in->value_len, from, now);
-      return; /* 14.6: no reply */
+      /* With a token it must be ours for this IP; without one (the references') it goes
+       * to the small tokenless space (dht_table_store_put). 14.6: no reply. */
+      if ((in->has_token && !tok_valid) ||
+          dht_table_store_put(d, in->key, in->value, in->value_len, from, tok_valid, now))
+        d->st.writes_refused++;
+      return;
     case DHT_GET_PEERS:
       reset_msg(m, DHT_PEERS);
       m->has_peers = m->has_nodes = m->has_ip = 1;
@@ -71,18 +254,28 @@ static void answer(dht *d, const dht_msg *in, const sw_addr *from, uint64_t now)
     case DHT_ANNOUNCE_PEER: {
       sw_addr a = *from; /* the announcer's IP as we see it, its main port */
       a.port = in->port;
-      dht_table_ann_put(d, in->key, in->id, &a, from, now);
+      if (!tok_valid || dht_table_ann_put(d, in->key, in->id, &a, from, now)) {
+        d->st.writes_refused++;
+        return; /* no PONG: nothing was recorded */
+      }
       reset_msg(m, DHT_PONG);
       break;
     }
     default:
       return; /* replies nobody waits for */
   }
+  /* A write token for the asker's IP, to our own nodes only (their requests carry a
+   * token or a pad; the references' never do, and they never see one). */
+  if (in->has_token || in->has_pad) {
+    secret_roll(d, now);
+    m->has_token = 1;
+    token_make(d->secret[0], from, m->token);
+  }
   if (in->has_rpc) {
     m->has_rpc = 1;
     m->rpc = in->rpc;
   }
-  dht_send(d, from, m);
+  send_answer(d, from, m, len, proven);
 }
 
 static void on_datagram(void *st, sw_sock_kind kind, const sw_addr *from, const uint8_t *buf,
@@ -98,7 +291,12 @@ static void on_datagram(void *st, sw_sock_kind kind, const sw_addr *from, const 
     return;
   }
   if (in->has_from) dht_table_add(d, in->from, from, now); /* 14.6 step 1 */
-  if (!dht_lookup_reply(d, in, from, now)) answer(d, in, from, now); /* step 2 */
+  if (dht_lookup_reply(d, in, from, now)) { /* step 2: it answered what we sent there */
+    dht_proven_add(d, from, now);
+    if (in->has_token) tokcache_put(d, from, in->token, now);
+  } else if (is_request(in->type)) {
+    answer(d, in, from, len, now);
+  }
   free(in);
 }
 
@@ -187,6 +385,9 @@ int dht_attach(sw_core *c, const dht_config *cfg, uint64_t now) {
   else
     core_rand(c, d->self, DHT_ID_LEN); /* 14.6: random, unrelated to the identity */
   d->relay = cfg ? cfg->relay : 0;
+  core_rand(c, d->secret[0], 32);
+  core_rand(c, d->secret[1], 32);
+  d->secret_at = now;
   d->next_cycle = d->next_boot = UINT64_MAX;
   d->next_refresh = now + REFRESH_MS;
   d->next_sweep = now + SWEEP_MS;

@@ -45,6 +45,8 @@ enum {
 #define DHT_VALUE_MAX 1024  /* ours: longest stored value (a me record is ~150 bytes) */
 #define DHT_MSG_NODES 20    /* ours: nodes read from one message (the references send <= 20) */
 #define DHT_MSG_PEERS 32    /* ours: peer records in one PEERS reply */
+#define DHT_TOKEN_LEN 8     /* ours: a write token, 16 hex on the wire (PROTOCOL.md 21.4) */
+#define DHT_PAD_MAX 1024    /* ours: longest "pad" we write (a request's room for an answer) */
 
 typedef struct dht_node {
   uint8_t id[DHT_ID_LEN];
@@ -58,6 +60,11 @@ typedef struct dht_msg {
   uint8_t from[DHT_ID_LEN];
   uint8_t id[DHT_ID_LEN]; /* ANNOUNCE_PEER: the announcer's full peer id (2.2) */
   uint32_t rpc;
+  /* ours: "token" (a write token, 21.4) and "pad" (filler that lets a node that does not
+   * know us yet answer in full, within 3x what it received; its length when encoding) */
+  int has_token, has_pad;
+  uint8_t token[DHT_TOKEN_LEN];
+  size_t pad;
   uint8_t key[DHT_ID_LEN];
   uint8_t target[DHT_ID_LEN];
   char value[DHT_VALUE_MAX + 1];
@@ -90,6 +97,11 @@ typedef struct dht_config dht_config;
 
 typedef struct dht_stats {
   uint64_t rx, rx_bad, tx, lookups, lookups_done, peers_found, meets;
+  /* the guards (PROTOCOL.md 14.6, 21.4): requests over a rate limit, writes refused
+   * (bad or missing token, a limit), answers cut to 3x for an unproven source, answers
+   * not sent at all because even the shortest was over 3x, bytes in and out to
+   * unproven sources */
+  uint64_t rx_limited, writes_refused, tx_truncated, tx_withheld, unproven_in, unproven_out;
   size_t table_nodes, stored_values, stored_peers;
 } dht_stats;
 

@@ -46,6 +46,7 @@ static int request(dht *d, const sw_addr *to, const uint8_t *id, dht_msg *m, int
   }
   m->has_rpc = 1;
   m->rpc = r->id;
+  dht_token_attach(d, to, m, 1);
   dht_send(d, to, m);
   return SW_OK;
 }
@@ -189,6 +190,7 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       m->has_value = 1;
       m->value_len = strlen(l->value);
       memcpy(m->value, l->value, m->value_len + 1);
+      dht_token_attach(d, &l->c[i].addr, m, 0);
       dht_send(d, &l->c[i].addr, m);
       sent++;
     }

@@ -47,6 +47,28 @@
 #define REFRESH_MS 300000           /* lookup of our own id: keeps our neighbourhood fresh */
 #define SWEEP_MS 10000
 #define RT_MAX_FAILS 2              /* unanswered requests before a node is dropped */
+#define RT_PER_IP 2                 /* entries of one bucket from one IP (not loopback) */
+
+/* The guards (PROTOCOL.md 14.6 and 21.4, docs/THREATS.md "DHT"). */
+#define AMP_FACTOR 3                /* an unproven source gets at most 3x its bytes back */
+#define PROVEN_MAX 512              /* addresses proven to receive (LRU) */
+#define PROVEN_TTL_MS 600000        /* a proof lasts 10 minutes after it was last renewed */
+#define TOKEN_PERIOD_MS 300000      /* the token secret rotates every 5 min; a token is
+                                       accepted for two periods */
+#define TOKCACHE_MAX 256            /* tokens other nodes gave us, by their address */
+#define REQ_PAD_TO 400              /* filler in a request to a node that gave us no token */
+#define RL_MAX 512                  /* rate-limit buckets (addresses and prefixes, LRU) */
+#define RL_IP_RATE 50               /* requests per second per source address ... */
+#define RL_IP_BURST 200
+#define RL_NET_RATE 1000            /* ... and per /24 (IPv4) or /48 (IPv6) */
+#define RL_NET_BURST 2000
+#define ANN_PER_IP_KEY 4            /* topic records per key from one source address */
+#define ANN_PER_NET_KEY 32          /* ... from one /24 or /48 */
+#define ANN_PROBATION 32            /* records per key not yet established */
+#define ANN_SETTLE_MS 10000         /* a record re-announced this long after its first
+                                       announce is established: no newcomer evicts it */
+#define STORE_OPEN_MAX 64           /* tokenless STOREs (the references') kept ... */
+#define STORE_OPEN_PER_NET 32       /* ... from one /24 or /48 */
 
 typedef struct rt_entry {
   uint8_t id[DHT_ID_LEN];
@@ -86,14 +108,32 @@ typedef struct store_entry {
   size_t len;
   sw_addr src;
   uint64_t expires;
+  int proven; /* written with a valid token */
 } store_entry;
 
 typedef struct ann_entry {
-  int used;
+  int used, established;
   uint8_t key[DHT_ID_LEN], id[DHT_ID_LEN];
   sw_addr addr, src;
-  uint64_t expires;
+  uint64_t expires, since;
 } ann_entry;
+
+typedef struct proven_entry {
+  sw_addr addr;
+  uint64_t until;
+} proven_entry;
+
+typedef struct rl_entry {
+  uint8_t family, bits, ip[16];
+  uint32_t milli; /* tokens x 1000 */
+  uint64_t last;
+} rl_entry;
+
+typedef struct tok_entry {
+  sw_addr addr;
+  uint8_t token[DHT_TOKEN_LEN];
+  uint64_t at;
+} tok_entry;
 
 typedef struct dht {
   sw_core *core;
@@ -109,8 +149,14 @@ typedef struct dht {
   int relay, want_topic;
   uint64_t next_cycle, cycle_gap, next_refresh, next_sweep, next_boot, next_put;
   dht_stats st;
+  uint8_t secret[2][32]; /* the token secrets: current, previous */
+  uint64_t secret_at;
+  proven_entry proven[PROVEN_MAX];
+  rl_entry rl[RL_MAX];
+  tok_entry toks[TOKCACHE_MAX];
   uint8_t buf[DHT_MAX_DATAGRAM];
   dht_msg scratch;
+  uint8_t scratch_key[DHT_ID_LEN]; /* FIND_VALUE's key while its answer is cut */
 } dht;
 
 /* <0 when a is closer to t than b (XOR metric, bytewise; 14.6). */
@@ -126,6 +172,15 @@ static inline int dht_dist_cmp(const uint8_t *a, const uint8_t *b, const uint8_t
 
 /* Encode m, from our id, and send it to the DHT socket (no reply expected here). */
 void dht_send(dht *d, const sw_addr *to, dht_msg *m);
+/* Same IP; same /24 (IPv4) or /48 (IPv6). */
+int dht_same_ip(const sw_addr *a, const sw_addr *b);
+int dht_same_net(const sw_addr *a, const sw_addr *b);
+/* addr answered one of our requests: it receives what we send it. */
+void dht_proven_add(dht *d, const sw_addr *addr, uint64_t now);
+/* The token addr gave us, if any, into m (a request or a STORE to it); else, with pad,
+ * REQ_PAD_TO characters of filler so that the answer of a node that does not know us
+ * yet can be whole within 3x. */
+void dht_token_attach(dht *d, const sw_addr *to, dht_msg *m, int pad);
 
 /* ---- dht_table.c ------------------------------------------------------------- */
 
@@ -137,16 +192,21 @@ void dht_table_add(dht *d, const uint8_t id[DHT_ID_LEN], const sw_addr *addr, ui
 void dht_table_failed(dht *d, const uint8_t id[DHT_ID_LEN]);
 /* Up to max known nodes closest to target, closest first. */
 size_t dht_table_closest(const dht *d, const uint8_t *target, dht_node *out, size_t max);
-/* Keep a STOREd value (14.6) within STORE_MAX, STORE_BYTES, STORE_PER_SRC. */
-void dht_table_store_put(dht *d, const uint8_t key[DHT_ID_LEN], const char *v, size_t len,
-                         const sw_addr *src, uint64_t now);
+/* Keep a STOREd value (14.6) within STORE_MAX, STORE_BYTES, STORE_PER_SRC; a tokenless
+ * one (proven 0) only within STORE_OPEN_MAX and STORE_OPEN_PER_NET, never evicting a
+ * proven one. SW_OK, or SW_EFULL when refused. */
+int dht_table_store_put(dht *d, const uint8_t key[DHT_ID_LEN], const char *v, size_t len,
+                        const sw_addr *src, int proven, uint64_t now);
 /* The live value stored under key, or NULL. */
 const store_entry *dht_table_store_get(const dht *d, const uint8_t key[DHT_ID_LEN],
                                        uint64_t now);
-/* Keep a topic-set record within ANN_MAX, ANN_PER_KEY, ANN_PER_SRC. */
-void dht_table_ann_put(dht *d, const uint8_t key[DHT_ID_LEN], const uint8_t id[DHT_ID_LEN],
+/* Keep a topic-set record within ANN_MAX, ANN_PER_KEY, ANN_PER_SRC, ANN_PER_IP_KEY,
+ * ANN_PER_NET_KEY and ANN_PROBATION; established records are never evicted by a new
+ * one. SW_OK, or SW_EFULL when refused. */
+int dht_table_ann_put(dht *d, const uint8_t key[DHT_ID_LEN], const uint8_t id[DHT_ID_LEN],
                        const sw_addr *addr, const sw_addr *src, uint64_t now);
-/* Up to max live records of key (the topic set of a GET_PEERS), last slot first. */
+/* Up to max live records of key (the topic set of a GET_PEERS), established ones
+ * first, the longest-held first. */
 size_t dht_table_ann_get(const dht *d, const uint8_t key[DHT_ID_LEN], dht_node *out,
                          size_t max, uint64_t now);
 /* Topic-set records held. */

@@ -83,6 +83,16 @@ int dht_parse(const uint8_t *buf, size_t len, dht_msg *m) {
     m->rpc = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     m->has_rpc = 1;
   }
+  json_t *tok = json_object_get(root, "token");
+  if (tok) { /* ours (21.4): exactly DHT_TOKEN_LEN bytes of hex */
+    if (!json_is_string(tok) || unhex(json_string_value(tok), m->token, DHT_TOKEN_LEN)) goto out;
+    m->has_token = 1;
+  }
+  json_t *pad = json_object_get(root, "pad");
+  if (pad) { /* ours: filler, any string; only its presence matters */
+    if (!json_is_string(pad)) goto out;
+    m->has_pad = 1;
+  }
   json_t *v = json_object_get(root, "value");
   if (v && !json_is_null(v)) {
     /* The references store strings (me records); anything else is not ours to keep. */
@@ -178,6 +188,17 @@ int dht_encode(const dht_msg *m, uint8_t *out, size_t cap) {
   if (m->has_nodes) json_object_set_new(o, "nodes", nodes_json(m->nodes, m->nnodes));
   if (m->has_ip && addr_format_ip(&m->ip, ip, sizeof ip) > 0)
     json_object_set_new(o, "ip", json_string(ip));
+  if (m->has_token) {
+    crypto_hex_encode(m->token, DHT_TOKEN_LEN, h);
+    json_object_set_new(o, "token", json_string(h));
+  }
+  if (m->pad) {
+    char p[DHT_PAD_MAX + 1];
+    size_t k = m->pad < DHT_PAD_MAX ? m->pad : DHT_PAD_MAX;
+    memset(p, '0', k);
+    p[k] = 0;
+    json_object_set_new(o, "pad", json_string(p));
+  }
   if (m->has_rpc) {
     uint8_t rb[4] = {(uint8_t)(m->rpc >> 24), (uint8_t)(m->rpc >> 16), (uint8_t)(m->rpc >> 8),
                      (uint8_t)m->rpc};

@@ -10,7 +10,9 @@
  * Each datagram is given to dht_parse (and, when accepted, encoded and parsed again,
  * which must give the same message) and to a long-lived core whose DHT module has
  * joined a topic, so replies, lookups and stores run on fuzzed data. Everything the
- * core sends is drained. Besides the sanitizers it checks the round trip and that
+ * core sends is drained; the write tokens it hands each source are kept, and a datagram
+ * carrying a "token" member is fed with the real token of its source (else every
+ * ANNOUNCE_PEER and tokened STORE would be refused and the tables never fill). Besides the sanitizers it checks the round trip and that
  * the core's memory stays under its bound. */
 #include <stdint.h>
 #include <stdio.h>
@@ -59,11 +61,26 @@ static void setup(void) {
   }
 }
 
+static uint8_t g_tok[8][DHT_TOKEN_LEN];
+static int g_has_tok[8];
+
 static void drain(void) {
   sw_dgram d[64];
   size_t n;
+  static dht_msg m;
   sw_core_flush(g_core, g_now);
-  while ((n = sw_core_out_peek(g_core, d, 64)) > 0) sw_core_out_consume(g_core, n, g_now);
+  while ((n = sw_core_out_peek(g_core, d, 64)) > 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (d[i].kind != SW_SOCK_DHT || dht_parse(d[i].data, d[i].len, &m) != SW_OK || !m.has_token)
+        continue;
+      for (int s = 0; s < 8; s++)
+        if (addr_equal(d[i].to, &g_src[s])) {
+          memcpy(g_tok[s], m.token, DHT_TOKEN_LEN);
+          g_has_tok[s] = 1;
+        }
+    }
+    sw_core_out_consume(g_core, n, g_now);
+  }
 }
 
 static void same(const dht_msg *a, const dht_msg *b) {
@@ -71,7 +88,8 @@ static void same(const dht_msg *a, const dht_msg *b) {
       (a->has_rpc && a->rpc != b->rpc) || a->nnodes != b->nnodes || a->npeers != b->npeers ||
       a->has_value != b->has_value || a->value_len != b->value_len ||
       memcmp(a->value, b->value, a->value_len) || a->has_key != b->has_key ||
-      (a->has_key && memcmp(a->key, b->key, 20)) || a->port != b->port)
+      (a->has_key && memcmp(a->key, b->key, 20)) || a->port != b->port ||
+      a->has_token != b->has_token || (a->has_token && memcmp(a->token, b->token, DHT_TOKEN_LEN)))
     die("encode/parse round trip differs");
   for (size_t i = 0; i < a->nnodes; i++)
     if (memcmp(a->nodes[i].id, b->nodes[i].id, 20) || !addr_equal(&a->nodes[i].addr, &b->nodes[i].addr))
@@ -85,14 +103,23 @@ static void one(const uint8_t *d, size_t len, int src, int tick) {
   memcpy(buf, d, len);
   static dht_msg m, back;
   static uint8_t enc[DHT_MAX_DATAGRAM];
+  int tokened = 0;
   if (dht_parse(buf, len, &m) == SW_OK) {
     int n = dht_encode(&m, enc, sizeof enc);
     if (n > 0) {
       if (dht_parse(enc, (size_t)n, &back) != SW_OK) die("our own encoding refused");
       same(&m, &back);
     }
+    if (m.has_token && g_has_tok[src & 7]) { /* the real token of this source */
+      memcpy(m.token, g_tok[src & 7], DHT_TOKEN_LEN);
+      n = dht_encode(&m, enc, sizeof enc);
+      if (n > 0) {
+        sw_core_datagram(g_core, SW_SOCK_DHT, &g_src[src & 7], enc, (size_t)n, g_now);
+        tokened = 1;
+      }
+    }
   }
-  sw_core_datagram(g_core, SW_SOCK_DHT, &g_src[src & 7], buf, len, g_now);
+  if (!tokened) sw_core_datagram(g_core, SW_SOCK_DHT, &g_src[src & 7], buf, len, g_now);
   free(buf);
   if (tick) {
     g_now += 1000 + (uint64_t)(len ? d[0] & 3 : 0) * 1000;

@@ -12,6 +12,8 @@
 #include "merec.h"
 #include "testutil.h"
 
+#define ANN_PROBATION_T 32 /* dht_state.h ANN_PROBATION */
+
 /* ---- codec against the vectors ------------------------------------------------ */
 
 /* Parse text, encode it again, and compare the parsed JSON of both. */
@@ -290,6 +292,7 @@ typedef struct fnet {
   /* main-socket datagrams seen: who sent to whom (HELLOs from meets) */
   int hello[FN_MAX][FN_MAX];
   int to_outside;
+  size_t outside_bytes; /* bytes sent to outside */
   sw_addr outside; /* a scripted "reference node" the test speaks for */
   uint8_t last_out[DHT_MAX_DATAGRAM];
   size_t last_len;
@@ -350,6 +353,7 @@ static void fn_pump(fnet *f) {
           if (d[j].kind != SW_SOCK_DHT) continue;
           if (f->outside.family && addr_equal(d[j].to, &f->outside)) {
             f->to_outside++;
+            f->outside_bytes += d[j].len;
             f->last_len = d[j].len < sizeof f->last_out ? d[j].len : sizeof f->last_out;
             memcpy(f->last_out, d[j].data, f->last_len);
             continue;
@@ -577,53 +581,117 @@ static void test_bootstrap_learns_id(void **state) {
   fn_free(f);
 }
 
-/* D17: what strangers make us store is capped per source and in total. */
+/* The write token node i gives the address f->outside (a padded GET_PEERS, as our
+ * nodes ask); into tok. */
+static void get_token(fnet *f, int i, uint8_t tok[DHT_TOKEN_LEN]) {
+  send_to(f, i, "{\"type\":9,\"key\":\"2222222222222222222222222222222222222222\","
+                "\"pad\":\"00000000000000000000000000000000000000000000000000000000000000\","
+                "\"rpcId\":\"0000000f\"}");
+  dht_msg m;
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_PEERS);
+  assert_true(m.has_token);
+  memcpy(tok, m.token, DHT_TOKEN_LEN);
+}
+
+static void tok_hex(const uint8_t tok[DHT_TOKEN_LEN], char out[2 * DHT_TOKEN_LEN + 1]) {
+  static const char hx[] = "0123456789abcdef";
+  for (int i = 0; i < DHT_TOKEN_LEN; i++) {
+    out[2 * i] = hx[tok[i] >> 4];
+    out[2 * i + 1] = hx[tok[i] & 15];
+  }
+  out[2 * DHT_TOKEN_LEN] = 0;
+}
+
+static void set_outside(fnet *f, const char *a) {
+  assert_int_equal(addr_parse_hostport(&f->outside, a), SW_OK);
+}
+
+/* D17: what strangers make us store is capped per source, per prefix and in total. */
 static void test_caps(void **state) {
   (void)state;
   fnet *f = calloc(1, sizeof *f);
   assert_non_null(f);
   fn_add(f, NULL, 0);
-  char msg[512];
+  char msg[512], th[17];
+  uint8_t tok[DHT_TOKEN_LEN];
   dht_stats st;
-  /* one source: at most 16 values */
-  assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.30:1"), SW_OK);
+  /* tokenless STOREs (the references'): at most 16 values from one source */
+  set_outside(f, "198.51.100.30:1");
   for (int i = 0; i < 100; i++) {
     snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"v%d\"}", i, i);
     send_to(f, 0, msg);
   }
   sw_core_dht_stats(f->n[0].c, &st);
   assert_int_equal(st.stored_values, 16);
-  /* many sources: at most 256 in all */
+  /* many sources: 32 per /24, 64 tokenless in all */
   for (int i = 0; i < 600; i++) {
     char a[40];
     snprintf(a, sizeof a, "198.51.%d.%d:1", 101 + i / 200, i % 200 + 1);
-    assert_int_equal(addr_parse_hostport(&f->outside, a), SW_OK);
+    set_outside(f, a);
     snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"w%d\"}", 1000 + i, i);
     send_to(f, 0, msg);
   }
   sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 64);
+  /* with tokens, from many /24s: up to 256 in all, the tokenless ones going first */
+  for (int i = 0; i < 300; i++) {
+    char a[40];
+    snprintf(a, sizeof a, "100.64.%d.%d:1", i / 2, i % 2 + 1);
+    set_outside(f, a);
+    get_token(f, 0, tok);
+    tok_hex(tok, th);
+    snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"t%d\",\"token\":\"%s\"}",
+             5000 + i, i, th);
+    send_to(f, 0, msg);
+  }
+  sw_core_dht_stats(f->n[0].c, &st);
   assert_int_equal(st.stored_values, 256);
-  /* topic records: 64 per key, 32 per source */
+  /* now tokenless STOREs find no room: they never evict a token-proven value */
+  uint64_t refused = st.writes_refused;
+  set_outside(f, "198.51.200.1:1");
+  send_to(f, 0, "{\"type\":3,\"key\":\"4444444444444444444444444444444444444444\",\"value\":\"x\"}");
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 256);
+  assert_int_equal(st.writes_refused, refused + 1);
+  /* topic records: 4 per key per address, 32 per key not yet established */
   const char *key = "1111111111111111111111111111111111111111";
   for (int i = 0; i < 200; i++) {
     char a[40];
     snprintf(a, sizeof a, "203.0.%d.%d:1", i / 100, i % 100 + 1);
-    assert_int_equal(addr_parse_hostport(&f->outside, a), SW_OK);
-    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,\"rpcId\":\"00000001\"}",
-             key, i, 1000 + i);
+    set_outside(f, a);
+    get_token(f, 0, tok);
+    tok_hex(tok, th);
+    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
+             "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 1000 + i, th);
     send_to(f, 0, msg);
   }
   sw_core_dht_stats(f->n[0].c, &st);
-  assert_int_equal(st.stored_peers, 64);
-  assert_int_equal(addr_parse_hostport(&f->outside, "203.0.200.1:1"), SW_OK);
+  assert_int_equal(st.stored_peers, ANN_PROBATION_T);
+  /* one source, many keys: 32 records */
+  set_outside(f, "203.0.200.1:1");
+  get_token(f, 0, tok);
+  tok_hex(tok, th);
   for (int i = 0; i < 100; i++) {
-    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%040d\",\"id\":\"%040d\",\"port\":1}", i, i);
+    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%040d\",\"id\":\"%040d\",\"port\":1,"
+             "\"token\":\"%s\"}", i, i, th);
     send_to(f, 0, msg);
   }
   sw_core_dht_stats(f->n[0].c, &st);
-  assert_int_equal(st.stored_peers, 64 + 32);
-  /* GET_PEERS answers with at most DHT_MSG_PEERS records and the asker's IP */
-  snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"rpcId\":\"00000002\"}", key);
+  assert_int_equal(st.stored_peers, ANN_PROBATION_T + 32);
+  /* that source, at its limit, cannot push a full key over its limit either: it has no
+   * record of its own there to give up */
+  uint64_t refused0 = st.writes_refused;
+  snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":1,"
+           "\"token\":\"%s\"}", key, 999, th);
+  send_to(f, 0, msg);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_peers, ANN_PROBATION_T + 32);
+  assert_int_equal(st.writes_refused, refused0 + 1);
+  /* GET_PEERS answers with at most DHT_MSG_PEERS records and the asker's IP (a proven
+   * asker: it echoes its token) */
+  snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"token\":\"%s\",\"rpcId\":\"00000002\"}",
+           key, th);
   send_to(f, 0, msg);
   dht_msg m;
   assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
@@ -636,6 +704,243 @@ static void test_caps(void **state) {
   assert_int_equal(st.stored_values, 0);
   assert_int_equal(st.stored_peers, 0);
   assert_true(sw_core_memory(f->n[0].c) < (1u << 20) + (4u << 20));
+  fn_free(f);
+}
+
+/* Write tokens (BEP 5 style, 21.4): a STORE or ANNOUNCE_PEER with a wrong token, one
+ * given to another address, or one two periods old is refused; a good one is kept. */
+static void test_tokens(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  char msg[512], th[17];
+  uint8_t tok[DHT_TOKEN_LEN], other[DHT_TOKEN_LEN];
+  dht_stats st;
+  set_outside(f, "192.0.2.7:4000");
+  get_token(f, 0, tok);
+  set_outside(f, "192.0.2.8:4000");
+  get_token(f, 0, other);
+  set_outside(f, "192.0.2.7:4000");
+  const char *key = "3333333333333333333333333333333333333333";
+  /* wrong token */
+  snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%s\",\"value\":\"a\",\"token\":\"0011223344556677\"}", key);
+  send_to(f, 0, msg);
+  /* foreign token: the one given to 192.0.2.8 */
+  tok_hex(other, th);
+  snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%s\",\"value\":\"b\",\"token\":\"%s\"}", key, th);
+  send_to(f, 0, msg);
+  snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":9,\"token\":\"%s\","
+           "\"rpcId\":\"00000003\"}", key, 1, th);
+  int before = f->to_outside;
+  send_to(f, 0, msg);
+  assert_int_equal(f->to_outside, before); /* a refused announce gets no PONG */
+  /* no token at all on an announce */
+  snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":9}", key, 2);
+  send_to(f, 0, msg);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 0);
+  assert_int_equal(st.stored_peers, 0);
+  assert_int_equal(st.writes_refused, 4);
+  /* the right one, within the next period too */
+  f->now += 6 * 60000;
+  tok_hex(tok, th);
+  snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%s\",\"value\":\"c\",\"token\":\"%s\"}", key, th);
+  send_to(f, 0, msg);
+  snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":9,\"token\":\"%s\","
+           "\"rpcId\":\"00000004\"}", key, 3, th);
+  send_to(f, 0, msg);
+  dht_msg m;
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_PONG);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.stored_values, 1);
+  assert_int_equal(st.stored_peers, 1);
+  /* a tokenless STORE from elsewhere cannot replace a token-proven value */
+  set_outside(f, "192.0.2.9:1");
+  snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%s\",\"value\":\"evil\"}", key);
+  send_to(f, 0, msg);
+  send_to(f, 0, "{\"type\":6,\"key\":\"3333333333333333333333333333333333333333\",\"rpcId\":\"00000005\"}");
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_FOUND_VAL);
+  assert_string_equal(m.value, "c");
+  /* expired: two periods later the same token is refused */
+  f->now += 11 * 60000;
+  set_outside(f, "192.0.2.7:4000");
+  snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"d\",\"token\":\"%s\"}", 7, th);
+  send_to(f, 0, msg);
+  sw_core_dht_stats(f->n[0].c, &st);
+  assert_int_equal(st.writes_refused, 6);
+  fn_free(f);
+}
+
+/* Established records hold: 20 members announced and refreshed; then 3 addresses with
+ * valid tokens announce 1000 fresh ids: every member is still in the answer, first, and
+ * the flood holds at most 4 records per address. */
+static void test_records_hold(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  char msg[512], th[17], a[40];
+  uint8_t tok[DHT_TOKEN_LEN];
+  const char *key = "5555555555555555555555555555555555555555";
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 20; i++) {
+      snprintf(a, sizeof a, "198.18.%d.1:1", i);
+      set_outside(f, a);
+      get_token(f, 0, tok);
+      tok_hex(tok, th);
+      snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
+               "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 100 + i, th);
+      send_to(f, 0, msg);
+    }
+    f->now += 30000; /* the members' next cycle */
+  }
+  char fth[3][17];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(a, sizeof a, "198.19.0.%d:1", 1 + i % 3);
+    set_outside(f, a);
+    if (i < 3) {
+      get_token(f, 0, tok);
+      tok_hex(tok, fth[i]);
+    }
+    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":7,"
+             "\"token\":\"%s\"}", key, 10000 + i, fth[i % 3]);
+    send_to(f, 0, msg);
+    if (i % 100 == 99) f->now += 1000;
+  }
+  set_outside(f, "198.18.200.1:1");
+  get_token(f, 0, tok);
+  tok_hex(tok, th);
+  snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"token\":\"%s\",\"rpcId\":\"00000002\"}", key, th);
+  send_to(f, 0, msg);
+  dht_msg m;
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.type, DHT_PEERS);
+  assert_int_equal(m.npeers, 20 + 12); /* the members, then 4 per flooding address */
+  for (int i = 0; i < 20; i++) {
+    char want[41];
+    snprintf(want, sizeof want, "%040d", i);
+    uint8_t id[20];
+    for (int k = 0; k < 20; k++) id[k] = (uint8_t)((want[2 * k] - '0') << 4 | (want[2 * k + 1] - '0'));
+    int found = 0;
+    for (int j = 0; j < 20; j++) found |= memcmp(m.peers[j].id, id, 20) == 0;
+    assert_true(found);
+  }
+  fn_free(f);
+}
+
+/* Anti-amplification: every request type, forged from fresh addresses, gets back at
+ * most 3x its bytes, summed and per request; with or without rpcId, padding or a
+ * token, against a node with a full table, a stored value of 1 KiB and a topic set. */
+static void test_amplification(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  for (int i = 1; i < 40; i++) fn_add(f, &f->n[0].dht, 1);
+  fn_run(f, 5000);
+  char msg[2048], th[17], a[40], big[1025];
+  uint8_t tok[DHT_TOKEN_LEN];
+  memset(big, 'v', 1024);
+  big[1024] = 0;
+  const char *key = "6666666666666666666666666666666666666666";
+  /* fill the victim node's stores from proven addresses */
+  for (int i = 0; i < 40; i++) {
+    snprintf(a, sizeof a, "198.18.%d.1:1", i);
+    set_outside(f, a);
+    get_token(f, 0, tok);
+    tok_hex(tok, th);
+    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
+             "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 100 + i, th);
+    send_to(f, 0, msg);
+    if (i == 0) {
+      snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%s\",\"value\":\"%s\",\"token\":\"%s\"}",
+               key, big, th);
+      send_to(f, 0, msg);
+    }
+  }
+  const char *from = "\"from\":\"427fba894ac3b028b720d32c6c83b9c1883a6bd9\"";
+  const char *reqs[] = {
+      "{\"type\":1%s%s}",
+      "{\"type\":3,\"key\":\"6666666666666666666666666666666666666666\",\"value\":\"x\"%s%s}",
+      "{\"type\":4,\"target\":\"6666666666666666666666666666666666666666\"%s%s}",
+      "{\"type\":6,\"key\":\"6666666666666666666666666666666666666666\"%s%s}",
+      "{\"type\":6,\"key\":\"6666666666666666666666666666666666666667\"%s%s}",
+      "{\"type\":8,\"key\":\"6666666666666666666666666666666666666666\",\"id\":\"%040d\",\"port\":1%s%s}",
+      "{\"type\":9,\"key\":\"6666666666666666666666666666666666666666\"%s%s}",
+  };
+  const char *extras[] = {"", ",\"rpcId\":\"0000abcd\"", ",\"pad\":\"\",\"rpcId\":\"0000abcd\"",
+                          ",\"pad\":\"0000000000000000000000000000000000000000\",\"rpcId\":\"0000abcd\"",
+                          ",\"token\":\"0011223344556677\",\"rpcId\":\"0000abcd\""};
+  int fresh = 0;
+  for (size_t r = 0; r < sizeof reqs / sizeof *reqs; r++) {
+    size_t in = 0, out = 0;
+    for (size_t x = 0; x < sizeof extras / sizeof *extras; x++)
+      for (int withfrom = 0; withfrom < 2; withfrom++) {
+        char body[600];
+        snprintf(body, sizeof body, "%s%s", withfrom ? "," : "", withfrom ? from : "");
+        if (r == 5)
+          snprintf(msg, sizeof msg, reqs[r], 77, body, extras[x]);
+        else
+          snprintf(msg, sizeof msg, reqs[r], body, extras[x]);
+        fresh++;
+        snprintf(a, sizeof a, "203.0.113.%d:%d", 1 + fresh % 250, 1000 + fresh);
+        set_outside(f, a);
+        size_t before = f->outside_bytes;
+        send_to(f, 0, msg);
+        size_t got = f->outside_bytes - before;
+        if (got > 3 * strlen(msg))
+          fail_msg("type %zu: %zu bytes out for %zu in: %s", r, got, strlen(msg), msg);
+        in += strlen(msg);
+        out += got;
+      }
+    printf("figure: dht amplification, request form %zu: %zu bytes in, %zu out (x%.2f)\n", r,
+           in, out, (double)out / (double)in);
+    assert_true(out <= 3 * in);
+  }
+  /* a source that proved itself (echoed its token) gets the whole answer */
+  set_outside(f, "203.0.114.1:1");
+  get_token(f, 0, tok);
+  tok_hex(tok, th);
+  snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"token\":\"%s\",\"rpcId\":\"00000002\"}", key, th);
+  send_to(f, 0, msg);
+  dht_msg m;
+  assert_int_equal(dht_parse(f->last_out, f->last_len, &m), SW_OK);
+  assert_int_equal(m.npeers, DHT_MSG_PEERS);
+  assert_int_equal(m.nnodes, DHT_K);
+  fn_free(f);
+}
+
+/* Node ids are free (14.6), so one IP holds at most 2 entries of a bucket: 10 ids of
+ * one bucket from one host leave 2; the same from loopback (a host's own nodes) all. */
+static void test_table_per_ip(void **state) {
+  (void)state;
+  fnet *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  fn_add(f, NULL, 0);
+  uint8_t self[20];
+  assert_true(sw_core_dht_id(f->n[0].c, self));
+  const char *hosts[] = {"198.51.100.50", "127.0.0.1"};
+  size_t want[] = {2, 2 + 10};
+  for (int h = 0; h < 2; h++) {
+    for (int i = 0; i < 10; i++) {
+      char a[40], msg[200], idh[41];
+      uint8_t id[20];
+      memcpy(id, self, 20);
+      id[0] ^= 0x80; /* the farthest bucket */
+      id[19] = (uint8_t)(i + 16 * h);
+      for (int k = 0; k < 20; k++) snprintf(idh + 2 * k, 3, "%02x", id[k]);
+      snprintf(a, sizeof a, "%s:%d", hosts[h], 5000 + i);
+      set_outside(f, a);
+      snprintf(msg, sizeof msg, "{\"type\":1,\"from\":\"%s\",\"rpcId\":\"00000001\"}", idh);
+      send_to(f, 0, msg);
+    }
+    dht_stats st;
+    sw_core_dht_stats(f->n[0].c, &st);
+    assert_int_equal(st.table_nodes, want[h]);
+  }
   fn_free(f);
 }
 
@@ -652,6 +957,10 @@ int main(void) {
       cmocka_unit_test(test_relay_record),
       cmocka_unit_test(test_bootstrap_learns_id),
       cmocka_unit_test(test_caps),
+      cmocka_unit_test(test_tokens),
+      cmocka_unit_test(test_records_hold),
+      cmocka_unit_test(test_amplification),
+      cmocka_unit_test(test_table_per_ip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
