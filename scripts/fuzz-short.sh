@@ -4,7 +4,7 @@
 #   scripts/fuzz-short.sh BIN_DIR          (make fuzz calls it with build-fuzz/bin)
 #   FUZZ_SECONDS=300 scripts/fuzz-short.sh build-fuzz/bin
 #
-# Env: FUZZ_SECONDS per target (default 30), FUZZ_ARTIFACTS where crash reproducers go
+# Env: FUZZ_SECONDS per target (default 20), FUZZ_ARTIFACTS where crash reproducers go
 # (default: a fresh temporary folder, printed on failure). The committed corpus in
 # tests/fuzz/corpus/<target>/ is read, never written: new inputs land in a scratch
 # folder that is deleted afterwards. Exits non-zero if any target crashes, leaks,
@@ -12,7 +12,7 @@
 set -u
 
 BIN_DIR=${1:?usage: $0 BIN_DIR}
-SECONDS_EACH=${FUZZ_SECONDS:-30}
+SECONDS_EACH=${FUZZ_SECONDS:-20}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CORPUS_ROOT=$ROOT/tests/fuzz/corpus
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sw-fuzz.XXXXXX")
