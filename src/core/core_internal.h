@@ -62,6 +62,8 @@ const crypto_identity *core_identity(const sw_core *c);
 /* The joined 32-byte topic, or NULL before sw_core_join. */
 const uint8_t *core_topic(const sw_core *c);
 int core_connected(const sw_core *c, const uint8_t wire[8]);
+/* The full 20-byte id of a connected peer (hash of its key): 1, or 0 when none. */
+int core_peer_full_id(const sw_core *c, const uint8_t wire[8], uint8_t id[20]);
 /* Whether a source address belongs to a connected peer that has sent authenticated
  * frames from it (D6: control frames are accepted only from verified peers). Fills
  * wire when non-NULL. */
