@@ -333,6 +333,15 @@ int core_connected_direct(const sw_core *c, const uint8_t wire[8]) {
   return 0;
 }
 
+int core_peer_full_id(const sw_core *c, const uint8_t wire[8], uint8_t id[20]) {
+  const core_peer *p = peers_find((sw_core *)c, wire);
+  uint8_t h[32];
+  if (!p) return 0;
+  crypto_sha256(p->pub, 32, h); /* PROTOCOL.md 2.2 */
+  memcpy(id, h, 20);
+  return 1;
+}
+
 int core_verified_peer(sw_core *c, const core_path *from, uint8_t wire[8]) {
   int pi;
   core_peer *p = paths_find_peer(c, from, &pi);

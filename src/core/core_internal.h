@@ -64,6 +64,8 @@ const uint8_t *core_topic(const sw_core *c);
 int core_connected(const sw_core *c, const uint8_t wire[8]);
 /* Connected over a verified direct path (not only through a relay): what a punch is for. */
 int core_connected_direct(const sw_core *c, const uint8_t wire[8]);
+/* The full 20-byte id of a connected peer (hash of its key): 1, or 0 when none. */
+int core_peer_full_id(const sw_core *c, const uint8_t wire[8], uint8_t id[20]);
 /* Whether a source address belongs to a connected peer that has sent authenticated
  * frames from it (D6: control frames are accepted only from verified peers). Fills
  * wire when non-NULL. */

@@ -200,10 +200,18 @@ static void pair_types(intro *in, const uint8_t requester[8], const uint8_t send
   if (n && core_send_ctrl(in->c, sender, frame, n) == SW_OK) in->st.requests_sent++;
 }
 
+/* The forward budget grows with the peers we serve: a rendezvous that hundreds of peers
+ * joined gets, from its own PEX round, up to PEX_MAX meets from each of them at once, and
+ * each meet asks it for an introduction. One request makes at most one forward, from a
+ * verified peer in its own name to a connected target, so this bounds our traffic, not
+ * an amplification. */
 static int fwd_allowed(intro *in, uint64_t now) {
   if (now > in->refill_at) {
-    in->tokens += (double)(now - in->refill_at) * INTRO_FWD_PER_S / 1000.0;
-    if (in->tokens > INTRO_FWD_BURST) in->tokens = INTRO_FWD_BURST;
+    double np = (double)sw_core_peer_count(in->c);
+    double cap = INTRO_FWD_BURST + np * INTRO_FWD_PEER_BURST;
+    in->tokens +=
+        (double)(now - in->refill_at) * (INTRO_FWD_PER_S + np * INTRO_FWD_PEER_PER_S) / 1000.0;
+    if (in->tokens > cap) in->tokens = cap;
     in->refill_at = now;
   }
   if (in->tokens < 1) return 0;

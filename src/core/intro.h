@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "core.h"
+#include "pex.h"
 
 #define INTRO_ASK_PEERS 4      /* ours: peers asked to introduce us to one target */
 #define INTRO_TARGET_MS 10000  /* ours: one round of requests per target this often */
@@ -32,7 +33,9 @@
 #define INTRO_EARLY_MS 15000   /* ... and how long such a forward, or a request that went
                                   without our type, is worth doing again */
 #define INTRO_FWD_PER_S 10     /* ours: forwards a relay sends per second ... */
-#define INTRO_FWD_BURST 20     /* ... and in a burst */
+#define INTRO_FWD_BURST 20     /* ... and in a burst, plus for each connected peer: */
+#define INTRO_FWD_PEER_PER_S 1 /* ours: ... this many more per second ... */
+#define INTRO_FWD_PEER_BURST PEX_MAX /* ... and in a burst: one PEX round of its meets */
 #define INTRO_FRAME_MAX (1 + 8 + 8 + 1 + 45 + 2 + 1)
 
 /* Ours: one byte after the reference fields of RELAY_REQ and RELAY_FWD says the

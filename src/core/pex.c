@@ -103,7 +103,14 @@ static void pex_frame(void *m, const core_path *from, const uint8_t *buf, size_t
 
 /* 11.6: every 60 s, each peer gets up to 20 of the others. Only peers whose address
  * is verified are listed (we do not pass on addresses we were never answered from),
- * and a reference peer gets IPv4 entries only (it cannot use others, D21). */
+ * and a reference peer gets IPv4 entries only (it cannot use others, D21).
+ * Ours, beyond the references: the 20 are drawn at random for each recipient (the
+ * references take the first 20 in table order, so with more peers than that everyone
+ * hears of the same 20 and the rest stay unknown to each other), and a libsetowire
+ * recipient gets 20-byte full ids (a reference one the 8-byte wire ids it expects): with
+ * the full id the meet gate asks for an introduction, and can fall back to a relay, for
+ * the entry; with a wire id alone it can only send HELLOs, which a restricted NAT
+ * drops. */
 static void pex_timeout(void *m, uint64_t now) {
   pex *p = m;
   if (now < p->next) return;
@@ -111,26 +118,46 @@ static void pex_timeout(void *m, uint64_t now) {
   size_t total = sw_core_peer_count(p->c);
   if (total < 2) return;
   sw_core_peer_info *info = calloc(total, sizeof *info);
-  if (!info) return;
+  size_t *pick = calloc(total, sizeof *pick);
+  if (!info || !pick) {
+    free(info);
+    free(pick);
+    return;
+  }
   size_t n = sw_core_peers(p->c, info, total);
   if (n > total) n = total;
   for (size_t r = 0; r < n; r++) {
-    pex_entry e[PEX_MAX];
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < PEX_MAX; i++) {
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
       if (i == r || !info[i].verified) continue;
       if (info[r].reference && info[i].addr.family != 4) continue;
+      pick[np++] = i;
+    }
+    /* The first min(np, PEX_MAX) of a partial Fisher-Yates shuffle. */
+    size_t k = 0;
+    pex_entry e[PEX_MAX];
+    for (; k < np && k < PEX_MAX; k++) {
+      uint32_t rnd;
+      core_rand(p->c, &rnd, sizeof rnd);
+      size_t j = k + rnd % (np - k), t = pick[k];
+      pick[k] = pick[j];
+      pick[j] = t;
+      const sw_core_peer_info *q = &info[pick[k]];
       memset(&e[k], 0, sizeof e[k]);
-      memcpy(e[k].id, info[i].wire_id, 8);
-      e[k].idlen = 8; /* the references' layout */
-      e[k].addr = info[i].addr;
-      k++;
+      if (!info[r].reference && core_peer_full_id(p->c, q->wire_id, e[k].id)) {
+        e[k].idlen = 20;
+      } else {
+        memcpy(e[k].id, q->wire_id, 8);
+        e[k].idlen = 8; /* the references' layout */
+      }
+      e[k].addr = q->addr;
     }
     if (!k) continue;
     uint8_t frame[PEX_FRAME_MAX];
     size_t len = pex_encode(frame, sizeof frame, e, k);
     if (len && core_send_ctrl(p->c, info[r].wire_id, frame, len) == SW_OK) p->st.sent++;
   }
+  free(pick);
   free(info);
 }
 

@@ -216,6 +216,39 @@ static void test_relay_rules(void **state) {
   simnet_free(w.net);
 }
 
+/* R's forward budget grows with the peers it serves (INTRO_FWD_PEER_*): a rendezvous gets
+ * one introduction request per meet its own PEX round causes, PEX_MAX from each peer at
+ * once. With two peers R forwards a burst of INTRO_FWD_BURST + 2 x INTRO_FWD_PEER_BURST
+ * (the old fixed budget was INTRO_FWD_BURST), and no more. */
+static void test_forward_budget(void **state) {
+  (void)state;
+  world w;
+  intro_on = 1;
+  world_init(&w, 9, SIM_NAT_FULL_CONE);
+  simnet_run_until(w.net, simnet_now(w.net) + 10000); /* the bucket fills up */
+  sw_core *r = simnet_core(w.net, w.r);
+  intro_stats before, after;
+  intro_get_stats(r, &before);
+  intro_msg req = {.type = WIRE_RELAY_REQ};
+  memcpy(req.requester, simnet_id(w.net, w.a), 8);
+  memcpy(req.target, simnet_id(w.net, w.b), 8);
+  addr_parse_hostport(&req.addr, "10.9.9.9:9");
+  uint8_t frame[INTRO_FRAME_MAX];
+  size_t n = intro_encode(frame, &req);
+  assert_true(n > 0);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(
+        core_send_ctrl(simnet_core(w.net, w.a), simnet_id(w.net, w.r), frame, n), SW_OK);
+  simnet_kick(w.net, w.a);
+  simnet_run_until(w.net, simnet_now(w.net) + 100);
+  intro_get_stats(r, &after);
+  uint64_t fwd = after.forwards_sent - before.forwards_sent;
+  uint64_t cap = INTRO_FWD_BURST + 2 * INTRO_FWD_PEER_BURST;
+  assert_int_equal(after.requests_in - before.requests_in, 100);
+  assert_true(fwd >= cap - 1 && fwd <= cap + 2);
+  simnet_free(w.net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_introduced_punch),
@@ -223,6 +256,7 @@ int main(void) {
       cmocka_unit_test(test_retries_bounded),
       cmocka_unit_test(test_without_intro_fails),
       cmocka_unit_test(test_relay_rules),
+      cmocka_unit_test(test_forward_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -231,6 +231,7 @@ static void test_sender_lists(void **state) {
   sw_core_flush(n[0].c, PEX_INTERVAL_MS);
   sw_dgram d[256];
   size_t k = sw_core_out_peek(n[0].c, d, 256), frames = 0;
+  int listed[N] = {0}; /* how often each node was listed, over every frame */
   for (size_t j = 0; j < k; j++) {
     /* PEX rides alone or in a BATCH with the heartbeat's PINGs */
     const uint8_t *p = d[j].data;
@@ -260,13 +261,26 @@ static void test_sender_lists(void **state) {
       for (int i = 1; i < N; i++)
         if (addr_equal(d[j].to, &n[i].addr)) to = i;
       assert_true(to > 0);
-      for (size_t x = 0; x < ne; x++)
+      for (size_t x = 0; x < ne; x++) {
         assert_memory_not_equal(e[x].id, core_identity(n[to].c)->id, 8);
+        /* A libsetowire recipient gets full ids: its meet gate can then ask for an
+         * introduction and fall back to a relay. */
+        assert_int_equal(e[x].idlen, 20);
+        int who = -1;
+        for (int i = 1; i < N; i++)
+          if (memcmp(e[x].id, core_identity(n[i].c)->id, 20) == 0) who = i;
+        assert_true(who > 0 && who != to);
+        assert_true(addr_equal(&e[x].addr, &n[who].addr));
+        listed[who]++;
+      }
       frames++;
     }
   }
   sw_core_out_consume(n[0].c, k, PEX_INTERVAL_MS);
   assert_int_equal(frames, N - 1);
+  /* 20 drawn at random per recipient, not the first 20 of the table for everyone: every
+   * one of the 23 peers is listed to someone. */
+  for (int i = 1; i < N; i++) assert_true(listed[i] > 0);
   for (int i = 0; i < N; i++) sw_core_free(n[i].c);
 }
 
