@@ -40,7 +40,7 @@
 #include "core_internal.h"
 #include "relay.h"
 #include "simnet.h"
-#include "stunsrv.h"
+#include "simstun.h"
 #include "testutil.h"
 
 #define N SIM_NAT_TYPE_COUNT
@@ -50,39 +50,6 @@
 
 static int intro_on = 1;
 static int relay_on = 0; /* the relay module on every node, R serving (node 0) */
-
-/* The STUN server both sides learn their NAT type from (as the lab's): RFC 5780, two IPs
- * and two ports, answered by stunsrv.c. */
-typedef struct server {
-  int ep[2][2];
-  stunsrv_config cfg;
-} server;
-
-static void server_rx(void *ctx, simnet *net, int ep, const sw_addr *from, const uint8_t *d,
-                      size_t len) {
-  server *s = ctx;
-  for (unsigned ip = 0; ip < 2; ip++)
-    for (unsigned port = 0; port < 2; port++) {
-      if (s->ep[ip][port] != ep) continue;
-      uint8_t out[STUN_MAX_RESPONSE];
-      stunsrv_route r;
-      size_t n = stunsrv_answer(&s->cfg, d, len, from, ip, port, out, sizeof out, &r);
-      if (n) simnet_endpoint_send(net, s->ep[r.ip][r.port], from, out, n);
-      return;
-    }
-}
-
-static void server_init(server *s, simnet *net) {
-  memset(s, 0, sizeof *s);
-  s->ep[0][0] = simnet_add_endpoint(net, -1, 3478, server_rx, s);
-  s->ep[0][1] = simnet_add_endpoint(net, s->ep[0][0], 3479, server_rx, s);
-  s->ep[1][0] = simnet_add_endpoint(net, -1, 3478, server_rx, s);
-  s->ep[1][1] = simnet_add_endpoint(net, s->ep[1][0], 3479, server_rx, s);
-  s->cfg.ip[0] = *simnet_endpoint_addr(net, s->ep[0][0]);
-  s->cfg.ip[1] = *simnet_endpoint_addr(net, s->ep[1][0]);
-  s->cfg.port[0] = 3478;
-  s->cfg.port[1] = 3479;
-}
 
 /* As the runtime does: the LAN address a request claims when no public one is known. */
 static void config(void *ctx, simnet *net, int node, sw_core_config *cfg) {
@@ -199,8 +166,8 @@ static result run_pair(uint64_t seed, sim_nat_type ta, sim_nat_type tb, uint64_t
   p.a = simnet_add_node_behind(net, NULL, simnet_add_nat_type(net, ta), 0);
   p.b = simnet_add_node_behind(net, NULL, simnet_add_nat_type(net, tb), 0);
   assert_true(p.r == 0 && p.a == 1 && p.b == 2);
-  server stun;
-  server_init(&stun, net);
+  simstun stun;
+  simstun_init(&stun, net);
   sw_addr stun_addr = stunsrv_socket(&stun.cfg, 0, 0);
   for (int i = 1; i <= 2; i++) {
     assert_int_equal(sw_core_add_stun_server(simnet_core(net, i), &stun_addr, 0), SW_OK);

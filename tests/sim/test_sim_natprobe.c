@@ -11,45 +11,8 @@
 #include "core_internal.h"
 #include "nat.h"
 #include "simnet.h"
-#include "stunsrv.h"
+#include "simstun.h"
 #include "testutil.h"
-
-/* The STUN server: four endpoints, primary/alternate IP x primary/alternate port. */
-typedef struct server {
-  int ep[2][2];
-  stunsrv_config cfg;
-  unsigned answered;
-  int silent; /* answer nothing */
-} server;
-
-static void server_rx(void *ctx, simnet *net, int ep, const sw_addr *from, const uint8_t *d,
-                      size_t len) {
-  server *s = ctx;
-  if (s->silent) return;
-  for (unsigned ip = 0; ip < 2; ip++)
-    for (unsigned port = 0; port < 2; port++) {
-      if (s->ep[ip][port] != ep) continue;
-      uint8_t out[STUN_MAX_RESPONSE];
-      stunsrv_route r;
-      size_t n = stunsrv_answer(&s->cfg, d, len, from, ip, port, out, sizeof out, &r);
-      if (!n) return;
-      s->answered++;
-      simnet_endpoint_send(net, s->ep[r.ip][r.port], from, out, n);
-      return;
-    }
-}
-
-static void server_init(server *s, simnet *net) {
-  memset(s, 0, sizeof *s);
-  s->ep[0][0] = simnet_add_endpoint(net, -1, 3478, server_rx, s);
-  s->ep[0][1] = simnet_add_endpoint(net, s->ep[0][0], 3479, server_rx, s);
-  s->ep[1][0] = simnet_add_endpoint(net, -1, 3478, server_rx, s);
-  s->ep[1][1] = simnet_add_endpoint(net, s->ep[1][0], 3479, server_rx, s);
-  s->cfg.ip[0] = *simnet_endpoint_addr(net, s->ep[0][0]);
-  s->cfg.ip[1] = *simnet_endpoint_addr(net, s->ep[1][0]);
-  s->cfg.port[0] = 3478;
-  s->cfg.port[1] = 3479;
-}
 
 typedef struct seen {
   int nat_events;
@@ -94,8 +57,8 @@ static void test_each_nat_type(void **state) {
     for (uint64_t seed = 1; seed <= 5; seed++) {
       simnet *net = simnet_new(seed);
       seen s = {0};
-      server srv;
-      server_init(&srv, net);
+      simstun srv;
+      simstun_init(&srv, net);
       simnet_set_config(net, config, NULL);
       simnet_set_hook(net, hook, &s);
       int nat = simnet_add_nat_type(net, (sim_nat_type)t);
@@ -132,8 +95,8 @@ static void test_silent_server(void **state) {
   (void)state;
   simnet *net = simnet_new(3);
   seen s = {0};
-  server srv;
-  server_init(&srv, net);
+  simstun srv;
+  simstun_init(&srv, net);
   srv.silent = 1;
   simnet_set_config(net, config, NULL);
   simnet_set_hook(net, hook, &s);
@@ -158,8 +121,8 @@ static void test_refresh_follows_remapping(void **state) {
   (void)state;
   simnet *net = simnet_new(9);
   seen s = {0};
-  server srv;
-  server_init(&srv, net);
+  simstun srv;
+  simstun_init(&srv, net);
   simnet_set_config(net, config, NULL);
   simnet_set_hook(net, hook, &s);
   sim_nat_config nc;

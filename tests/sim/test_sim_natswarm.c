@@ -46,7 +46,7 @@
 #include "intro.h"
 #include "relay.h"
 #include "simnet.h"
-#include "stunsrv.h"
+#include "simstun.h"
 #include "testutil.h"
 
 #define SWARM_N 200
@@ -59,37 +59,6 @@
 #define T_HOME SIM_NAT_TYPE_COUNT
 #define OUT_BYTES (256u * 1024u)
 #define DEDUP_LOG2 12
-
-typedef struct server {
-  int ep[2][2];
-  stunsrv_config cfg;
-} server;
-
-static void server_rx(void *ctx, simnet *net, int ep, const sw_addr *from, const uint8_t *d,
-                      size_t len) {
-  server *s = ctx;
-  for (unsigned ip = 0; ip < 2; ip++)
-    for (unsigned port = 0; port < 2; port++) {
-      if (s->ep[ip][port] != ep) continue;
-      uint8_t out[STUN_MAX_RESPONSE];
-      stunsrv_route r;
-      size_t n = stunsrv_answer(&s->cfg, d, len, from, ip, port, out, sizeof out, &r);
-      if (n) simnet_endpoint_send(net, s->ep[r.ip][r.port], from, out, n);
-      return;
-    }
-}
-
-static void server_init(server *s, simnet *net) {
-  memset(s, 0, sizeof *s);
-  s->ep[0][0] = simnet_add_endpoint(net, -1, 3478, server_rx, s);
-  s->ep[0][1] = simnet_add_endpoint(net, s->ep[0][0], 3479, server_rx, s);
-  s->ep[1][0] = simnet_add_endpoint(net, -1, 3478, server_rx, s);
-  s->ep[1][1] = simnet_add_endpoint(net, s->ep[1][0], 3479, server_rx, s);
-  s->cfg.ip[0] = *simnet_endpoint_addr(net, s->ep[0][0]);
-  s->cfg.ip[1] = *simnet_endpoint_addr(net, s->ep[1][0]);
-  s->cfg.port[0] = 3478;
-  s->cfg.port[1] = 3479;
-}
 
 typedef struct swarm {
   simnet *net;
@@ -244,8 +213,8 @@ static void run_swarm(uint64_t seed, int npeers, int check) {
   w.n = simnet_node_count(net);
   SIM_ASSERT(net, simnet_fault(net) == NULL, "simulator fault: %s", simnet_fault(net));
 
-  server stun;
-  server_init(&stun, net);
+  simstun stun;
+  simstun_init(&stun, net);
   sw_addr stun_addr = stunsrv_socket(&stun.cfg, 0, 0);
   uint8_t topic[32];
   memset(topic, 0x5a, sizeof topic);
