@@ -87,6 +87,18 @@ size_t delivery_mesh_count(const sw_core *c) {
   return n;
 }
 
+void delivery_mesh_add(sw_core *c, core_peer *p) {
+  if (p->in_mesh) return;
+  p->in_mesh = 1;
+  /* The mesh is chosen by each side alone: a peer that nobody chose would never hear a
+   * flood. Telling a libsetowire peer lets it choose us back (PROTOCOL.md 21.2). */
+  if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_GRAFT);
+}
+
+void delivery_on_graft(sw_core *c, core_peer *p) {
+  if (!p->in_mesh && p->tx && delivery_mesh_count(c) < MESH_GRAFTED_MAX) p->in_mesh = 1;
+}
+
 void delivery_maintain_mesh(sw_core *c) {
   size_t m = delivery_mesh_count(c);
   while (m < MESH_LOW) {
@@ -96,10 +108,12 @@ void delivery_maintain_mesh(sw_core *c) {
       if (q->used && !q->in_mesh && q->tx && (!best || q->score > best->score)) best = q;
     }
     if (!best) break;
-    best->in_mesh = 1;
+    delivery_mesh_add(c, best);
     m++;
   }
-  while (m > MESH_HIGH) {
+  /* Above D_HIGH only through GRAFTs (peers that chose us): trimming them to D_HIGH would
+   * leave them, again, in nobody's mesh. */
+  while (m > MESH_GRAFTED_MAX) {
     core_peer *worst = NULL;
     for (size_t k = 0; k < c->max_peers; k++) {
       core_peer *q = &c->peers[k];

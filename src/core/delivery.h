@@ -20,5 +20,9 @@ void delivery_remember_own(sw_core *c, const void *data, size_t len, uint64_t no
 size_t delivery_mesh_count(const sw_core *c);
 /* PROTOCOL.md 13.2: refill below D_LOW with the best scores, trim above D_HIGH. */
 void delivery_maintain_mesh(sw_core *c);
+/* Put p in our mesh and tell it (SEALED_GRAFT) when it is a libsetowire peer. */
+void delivery_mesh_add(sw_core *c, core_peer *p);
+/* p has us in its mesh: it joins ours too while the mesh is under MESH_HIGH. */
+void delivery_on_graft(sw_core *c, core_peer *p);
 
 #endif

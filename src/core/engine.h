@@ -43,6 +43,9 @@
 #define MESH_D 6                  /* D_DEFAULT */
 #define MESH_LOW 4                /* D_LOW */
 #define MESH_HIGH 16              /* D_HIGH */
+/* ours: the mesh with the peers that chose us (GRAFT, PROTOCOL.md 21.2) may grow to this;
+ * trimmed back to it, lowest score first */
+#define MESH_GRAFTED_MAX (2 * MESH_HIGH)
 #define SCORE_MAX 1000            /* 13.1 clamp */
 #define FRAG_TIMEOUT_MS 10000     /* FRAG_TIMEOUT */
 #define FRAG_SETS 4               /* ours: concurrent fragment sets per reference peer */

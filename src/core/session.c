@@ -180,9 +180,10 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   if (!p) return;
   if (h.type == WIRE_HELLO) send_hello(c, WIRE_HELLO_ACK, from);
   dial_forget(c, from, p->wire_id);
-  if (delivery_mesh_count(c) < MESH_D) p->in_mesh = 1;
-  /* Prove the key at once to a libsetowire peer, which verifies this path. */
+  /* Prove the key at once to a libsetowire peer, which verifies this path; then the
+   * mesh (its GRAFT must come after the proof, which creates nothing). */
   if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_PROOF);
+  if (delivery_mesh_count(c) < MESH_D) delivery_mesh_add(c, p);
   char text[SW_ADDRSTRLEN];
   uint8_t id[8];
   memcpy(id, p->wire_id, 8);
@@ -327,6 +328,8 @@ void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, si
     r[0] = SEALED_RESPONSE;
     memcpy(r + 1, in + 1, WIRE_CHALLENGE_LEN);
     send_sealed_to(c, p, from, r, sizeof r); /* where the challenge came from */
+  } else if (in[0] == SEALED_GRAFT && n == 1) {
+    delivery_on_graft(c, p);
   } else if (answer) {
     /* The session we have answered on the challenged path: no restart there, so what
      * was held in its name was replayed. */
