@@ -68,6 +68,9 @@ typedef struct sw_core_config {
   const struct core_module_def *const *modules;
   /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */
   const struct cc_ops *cc;
+  /* 1: advertise XSESSION and, with a peer that does too, carry messages over the
+   * extended session (docs/TRANSPORT.md); 0 (default): the plain protocol only. */
+  int xsession;
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;

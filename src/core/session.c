@@ -9,6 +9,7 @@
 #include "paths.h"
 #include "peers.h"
 #include "send.h"
+#include "xsession.h"
 
 /* ---- restart challenge (PROTOCOL.md 21.3) ---------------------------------------- */
 
@@ -81,7 +82,7 @@ void session_suspect(sw_core *c, core_peer *p, const core_path *from, const uint
 static void ack_and_challenge(sw_core *c, core_peer *p, const core_path *from, uint64_t now) {
   restart_challenge *ch = &p->chal;
   uint8_t b[2 + 2 + WIRE_HELLO_LEN + WIRE_TRAILER_LEN + 2 + SEALED_FRAME_MAX];
-  size_t n = wire_hello_encode(b + 4, WIRE_HELLO_ACK, c->me.id, c->me.pub, OWN_CAPS), m = 0;
+  size_t n = wire_hello_encode(b + 4, WIRE_HELLO_ACK, c->me.id, c->me.pub, OWN_CAPS(c)), m = 0;
   int same = challenge_live(p, from, now);
   int other = !same && ch->armed && now < ch->deadline;
   /* A HELLO proves nothing (D8): it never displaces a challenge that an authenticated
@@ -183,6 +184,7 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   if (delivery_mesh_count(c) < MESH_D) p->in_mesh = 1;
   /* Prove the key at once to a libsetowire peer, which verifies this path. */
   if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_PROOF);
+  xsession_on_peer(c, p, now); /* both advertise XSESSION: the lower side initiates */
   char text[SW_ADDRSTRLEN];
   uint8_t id[8];
   memcpy(id, p->wire_id, 8);
