@@ -227,6 +227,7 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
       out[n].verified = p->paths[p->best].verified;
       out[n].relayed = paths_best(p)->relayed;
       memcpy(out[n].via, paths_best(p)->via, 8);
+      out[n].extended = xsession_active(p);
     }
     n++;
   }

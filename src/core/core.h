@@ -219,6 +219,7 @@ typedef struct sw_core_peer_info {
   int in_mesh, reference, verified;
   int relayed;    /* the best path runs through a relay (addr is then the relay's) */
   uint8_t via[8]; /* relayed: the relay's wire id */
+  int extended;   /* messages to it go over the extended session (docs/TRANSPORT.md) */
 } sw_core_peer_info;
 /* Fill up to max entries; returns the number of peers. */
 size_t sw_core_peers(const sw_core *core, sw_core_peer_info *out, size_t max);

@@ -58,7 +58,7 @@ void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, siz
     session_suspect(c, p, from, buf, len, now);
     return;
   }
-  if (xsession_refuses_plain(p)) { /* TRANSPORT.md 2: its messages come in XPACKETs now */
+  if (xsession_refuses_plain(p, now)) { /* TRANSPORT.md 2: its messages come in XPACKETs now */
     c->stats.rx_dropped++;
     return;
   }

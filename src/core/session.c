@@ -293,6 +293,7 @@ static void restart_proven(sw_core *c, core_peer *p, const core_path *from, uint
   c->stats.restarts++;
   frame_accepted(c, p, from, paths_index(p, from), ctr, now);
   jitter_reset(&p->jit, 0);
+  xsession_restarted(c, p, now);
   for (unsigned i = 0; i < held.nheld; i++) {
     held_frame *f = held.held[i];
     /* looked up anew each time: a held sealed GOAWAY may have removed the peer */

@@ -1,5 +1,4 @@
-/* The extended session in the engine: see xsession.h. Section numbers refer to
- * docs/TRANSPORT.md. */
+/* The extended session in the engine: see xsession.h. */
 #include "xsession.h"
 
 #include <stdlib.h>
@@ -14,9 +13,12 @@ int xsession_enabled(const sw_core *c) { return c->cfg.xsession != 0; }
 
 int xsession_active(const core_peer *p) { return p->xs && p->xs->state == XS_CONFIRMED; }
 
-int xsession_refuses_plain(const core_peer *p) { return p->xs && p->xs->heard; }
+int xsession_refuses_plain(const core_peer *p, uint64_t now) {
+  return p->xs && p->xs->heard && now - p->xs->heard_at >= XS_PLAIN_GRACE_MS;
+}
 
-/* PROTOCOL.md 4.4: wire ids bytewise, then public keys. The lower side initiates (2). */
+/* PROTOCOL.md 4.4: wire ids bytewise, then public keys. The lower side initiates
+ * (TRANSPORT.md 2). */
 static int we_are_lower(const sw_core *c, const core_peer *p) {
   int d = memcmp(c->me.id, p->wire_id, 8);
   if (!d) d = memcmp(c->me.pub, p->pub, 32);
@@ -127,6 +129,18 @@ static void begin_init(sw_core *c, core_peer *p, uint64_t now) {
   send_init(c, p, now);
 }
 
+void xsession_restarted(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  if (!xs) return;
+  /* Its extended session died with its old process: messages go plain until a new one
+   * is made, and the responder takes the new HS_INIT (its timestamp is higher). */
+  drop_traffic(xs);
+  xs->pending = 0;
+  xs->retry_at = UINT64_MAX;
+  hs_wipe(&xs->hs);
+  xsession_on_peer(c, p, now);
+}
+
 void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
   if (!xsession_enabled(c) || !(p->caps & WIRE_CAP_XSESSION) || c->closing) return;
   if (!p->xs) {
@@ -137,7 +151,7 @@ void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
   if (we_are_lower(c, p) && !p->xs->pending && !p->xs->keyed) begin_init(c, p, now);
 }
 
-/* ---- handshake messages (4) -------------------------------------------------- */
+/* ---- handshake messages (TRANSPORT.md 4) ------------------------------------- */
 
 static core_peer *pending_by_index(sw_core *c, uint32_t idx) {
   for (size_t k = 0; k < c->max_peers; k++) {
@@ -151,7 +165,8 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
                     uint64_t now) {
   int pi;
   core_peer *p = paths_find_peer(c, from, &pi);
-  /* Only from a peer we hold a session with that is the initiator by the rule of 2. */
+  /* Only from a peer we hold a session with that is the initiator by the rule of
+   * TRANSPORT.md 2. */
   if (!p || !p->xs || we_are_lower(c, p)) return;
   struct core_xs *xs = p->xs;
   if (xs->has_resp && len == HS_INIT_LEN && memcmp(buf, xs->last_init, HS_INIT_LEN) == 0) {
@@ -192,7 +207,7 @@ static void on_resp(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, ui
   xs->retry_at = UINT64_MAX;
   hs_wipe(&xs->hs);
   if (install(c, p, &k, XS_CONFIRMED, now) != SW_OK) return;
-  /* 8: our first packet confirms the keys to the responder; a PING makes one at once. */
+  /* TRANSPORT.md 8: our first packet confirms the keys to the responder; a PING makes one at once. */
   xs->x->ping_pending = 1;
 }
 
@@ -212,7 +227,7 @@ void xsession_on_handshake(void *core, const core_path *from, const uint8_t *buf
   else if (h.type == HS_TYPE_RETRY) on_retry(c, buf, len, h.receiver_index, now);
 }
 
-/* ---- packets (5, 7) ------------------------------------------------------------ */
+/* ---- packets (TRANSPORT.md 5, 7) --------------------------------------------- */
 
 static core_peer *keyed_by_index(sw_core *c, uint32_t idx) {
   for (size_t k = 0; k < c->max_peers; k++) {
@@ -258,9 +273,11 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
     return;
   }
   if (xport_on_packet(xs->x, pn, c->scratch, (size_t)n, now) != SW_OK) return;
-  /* The first packet that authenticates confirms the keys (8), and says the peer now
-   * sends its messages here: its plain DATA is refused from now on (2). */
+  /* The first packet that authenticates confirms the keys (TRANSPORT.md 8), and says the
+   * peer now sends its messages here: its plain DATA is refused from now on (TRANSPORT.md
+   * 2), after a grace period for plain DATA it sent before and the network reordered. */
   xs->state = XS_CONFIRMED;
+  if (!xs->heard) xs->heard_at = now;
   xs->heard = 1;
   int pi = paths_index(p, from);
   paths_touch(p, pi, now, -1);
@@ -319,12 +336,12 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
   struct core_xs *xs = p->xs;
   if (!xs) return;
   if (xs->pending && now >= xs->retry_at) {
-    if (xs->tries >= XS_INIT_TRIES) { /* 4.5: give up until the next session */
+    if (xs->tries >= XS_INIT_TRIES) { /* TRANSPORT.md 4.5: give up */
       xs->pending = 0;
       xs->retry_at = UINT64_MAX;
       hs_wipe(&xs->hs);
     } else {
-      send_raw(c, paths_best(p), xs->init, HS_INIT_LEN); /* byte for byte (4.5) */
+      send_raw(c, paths_best(p), xs->init, HS_INIT_LEN); /* byte for byte (TRANSPORT.md 4.5) */
       xs->retry_at = now + ((uint64_t)XS_INIT_RETRY_MS << xs->tries);
       xs->tries++;
     }

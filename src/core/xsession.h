@@ -18,8 +18,11 @@
 /* TRANSPORT.md 4.5: HS_INIT again after 1 s, doubling, at most 5 times. */
 #define XS_INIT_RETRY_MS 1000
 #define XS_INIT_TRIES 5
+/* Plain DATA the peer sent before its first packet may arrive after it (reordering):
+ * it is still taken this long after that packet, then refused (TRANSPORT.md 2). */
+#define XS_PLAIN_GRACE_MS 2000
 
-/* The traffic state (8); an initiator's handshake in progress (INIT_SENT) is `pending`,
+/* The traffic state (TRANSPORT.md 8); an initiator's handshake in progress (INIT_SENT) is `pending`,
  * beside it. */
 enum {
   XS_PLAIN = 0,     /* no extended session (yet, or the handshake gave up) */
@@ -30,6 +33,7 @@ enum {
 struct core_xs {
   int state;
   int heard; /* a packet of this session opened: the peer's plain DATA is refused */
+  uint64_t heard_at;
   /* handshake in progress (initiator) */
   int pending;
   hs_state hs;
@@ -58,13 +62,16 @@ void xsession_on_handshake(void *core, const core_path *from, const uint8_t *buf
 /* A session with p was created (session_on_hello): begin the extended session when both
  * sides advertise it (the lower side initiates). */
 void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now);
+/* The peer proved a restart (PROTOCOL.md 21.3): its extended session is gone; make a
+ * new one. */
+void xsession_restarted(sw_core *c, core_peer *p, uint64_t now);
 /* Forget p's extended session (peers_clear). */
 void xsession_clear(core_peer *p);
 /* 1 when application messages to p go through the extended session. */
 int xsession_active(const core_peer *p);
 /* 1 when p's plain DATA must be refused: a packet of its extended session opened, so
  * it sends its messages there (TRANSPORT.md 2, 8). */
-int xsession_refuses_plain(const core_peer *p);
+int xsession_refuses_plain(const core_peer *p, uint64_t now);
 /* Room for one message of len bytes in p's send buffer; when there is none, the caller
  * is told SW_EAGAIN and SW_EV_WRITABLE follows once it fits. */
 int xsession_room(core_peer *p, size_t len);
