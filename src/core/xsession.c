@@ -7,6 +7,7 @@
 #include "cc_newreno.h"
 #include "delivery.h"
 #include "paths.h"
+#include "peers.h"
 #include "send.h"
 
 int xsession_enabled(const sw_core *c) { return c->cfg.xsession != 0; }
@@ -102,6 +103,7 @@ static int install(sw_core *c, core_peer *p, hs_keys *k, int state, uint64_t now
     return rc;
   }
   xs->keyed = 1;
+  xs->keyed_at = now;
   xs->local_index = k->local_index;
   xs->state = state;
   hs_keys_wipe(k);
@@ -132,6 +134,9 @@ static void begin_init(sw_core *c, core_peer *p, uint64_t now) {
 void xsession_restarted(sw_core *c, core_peer *p, uint64_t now) {
   struct core_xs *xs = p->xs;
   if (!xs) return;
+  /* The restarted initiator's new HS_INIT may have come before its proof: those keys
+   * are the new process's already. */
+  if (!we_are_lower(c, p) && xs->keyed && now - xs->keyed_at < CHALLENGE_MS) return;
   /* Its extended session died with its old process: messages go plain until a new one
    * is made, and the responder takes the new HS_INIT (its timestamp is higher). */
   drop_traffic(xs);
@@ -163,26 +168,35 @@ static core_peer *pending_by_index(sw_core *c, uint32_t idx) {
 
 static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
                     uint64_t now) {
-  int pi;
-  core_peer *p = paths_find_peer(c, from, &pi);
-  /* Only from a peer we hold a session with that is the initiator by the rule of
-   * TRANSPORT.md 2. */
-  if (!p || !p->xs || we_are_lower(c, p)) return;
-  struct core_xs *xs = p->xs;
-  if (xs->has_resp && len == HS_INIT_LEN && memcmp(buf, xs->last_init, HS_INIT_LEN) == 0) {
-    send_raw(c, from, xs->last_resp, HS_RESP_LEN); /* a retransmission: the same answer */
-    return;
-  }
   uint8_t retry[HS_RETRY_LEN];
   if (hs_responder_screen(&c->me, &c->xs_cookie, 0, buf, len, &from->addr, sizeof from->addr,
                           wall_ms(c, now), retry) != 0)
     return;
+  /* The peer is the one whose static key the INIT carries, not the one at `from`: a
+   * restarted peer's INIT comes from a path we adopt only later (D35). */
   hs_state s;
   hs_keys k;
-  uint8_t eph[32], resp[HS_RESP_LEN];
+  uint8_t eph[32], resp[HS_RESP_LEN], digest[32];
   memset(&s, 0, sizeof s);
-  if (hs_responder_read_init(&s, &c->me, buf, len, p->pub) != SW_OK ||
-      !hs_replay_fresh(&xs->last_ts, s.timestamp)) {
+  if (hs_responder_read_init(&s, &c->me, buf, len, NULL) != SW_OK) {
+    hs_wipe(&s);
+    return;
+  }
+  crypto_sha256(s.rs, 32, digest);
+  core_peer *p = peers_find(c, digest);
+  /* Only from a peer we hold a session with that is the initiator by the rule of
+   * TRANSPORT.md 2, under the key it has. */
+  if (!p || !p->xs || memcmp(p->pub, s.rs, 32) != 0 || we_are_lower(c, p)) {
+    hs_wipe(&s);
+    return;
+  }
+  struct core_xs *xs = p->xs;
+  if (xs->has_resp && len == HS_INIT_LEN && memcmp(buf, xs->last_init, HS_INIT_LEN) == 0) {
+    hs_wipe(&s);
+    send_raw(c, from, xs->last_resp, HS_RESP_LEN); /* a retransmission: the same answer */
+    return;
+  }
+  if (!hs_replay_fresh(&xs->last_ts, s.timestamp)) {
     hs_wipe(&s);
     return;
   }

@@ -46,6 +46,7 @@ struct core_xs {
   int has_resp;
   /* traffic, once keys exist */
   int keyed;
+  uint64_t keyed_at;
   uint32_t local_index; /* receivers put it in their packets to us */
   xpkt_tx tx;
   xpkt_rx rx;

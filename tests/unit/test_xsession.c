@@ -286,6 +286,77 @@ static void test_loss(void **state) {
   net_free(n);
 }
 
+static int peer_extended(const node *nd) {
+  sw_core_peer_info info[4];
+  return sw_core_peers(nd->c, info, 4) == 1 && info[0].extended;
+}
+
+/* A restarts (same seed, a new address): a new extended session replaces the dead one,
+ * whichever side initiates, and messages flow both ways again. Returns 1 when A was the
+ * lower side (the initiator). */
+static int restart_once(const char *seed_a) {
+  net *n = net_new();
+  int a = net_add_cfg(n, seed_a, "10.0.0.1:1", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:2", &XCFG);
+  node *B = &n->nodes[b];
+  connect_nodes(n, a, b);
+  assert_true(peer_extended(&n->nodes[a]) && peer_extended(B));
+  int lower = memcmp(n->nodes[a].id, B->id, 8) < 0;
+  write_n(n, a, b, 5, 0);
+  advance(n, n->now + 100);
+  assert_int_equal(data_in_order(B, &n->nodes[a], 5), 5);
+  n->nodes[a].dead = 1;
+  advance(n, n->now + 2000);
+  int a2 = net_add_cfg(n, seed_a, "10.0.0.1:7", &XCFG);
+  node *A2 = &n->nodes[a2];
+  connect_nodes(n, a2, b);
+  advance(n, n->now + 500);
+  if (!peer_extended(A2) || !peer_extended(B))
+    printf("lower %d: A2 %d B %d restarts %llu\n", lower, peer_extended(A2), peer_extended(B),
+           (unsigned long long)stats(B).restarts);
+  assert_true(peer_extended(A2));
+  assert_true(peer_extended(B));
+  int before = count_ev(B, SW_EV_DATA);
+  for (int k = 0; k < 20; k++) {
+    char m[16];
+    snprintf(m, sizeof m, "after %d", k);
+    assert_int_equal(sw_core_write(A2->c, B->id, m, strlen(m), n->now), SW_OK);
+    m[0] = 'A';
+    assert_int_equal(sw_core_write(B->c, A2->id, m, strlen(m), n->now), SW_OK);
+  }
+  advance(n, n->now + 300);
+  assert_int_equal(count_ev(B, SW_EV_DATA) - before, 20);
+  assert_int_equal(count_ev(A2, SW_EV_DATA), 20);
+  for (int k = 0; k < 20; k++) {
+    char m[16];
+    snprintf(m, sizeof m, "after %d", k);
+    assert_memory_equal(nth_ev(B, SW_EV_DATA, before + k)->data, m, strlen(m));
+  }
+  net_free(n);
+  return lower;
+}
+
+static void test_restart(void **state) {
+  (void)state;
+  static const char *seeds[] = {
+      "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+      "1111111111111111111111111111111111111111111111111111111111111111",
+      "2222222222222222222222222222222222222222222222222222222222222222",
+      "3333333333333333333333333333333333333333333333333333333333333333",
+      "4444444444444444444444444444444444444444444444444444444444444444",
+      "5555555555555555555555555555555555555555555555555555555555555555",
+      "6666666666666666666666666666666666666666666666666666666666666666",
+      "7777777777777777777777777777777777777777777777777777777777777777",
+  };
+  int lower = 0, higher = 0;
+  for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
+    if (restart_once(seeds[i])) lower++;
+    else higher++;
+  }
+  printf("restarted as the lower side %d times, as the higher %d\n", lower, higher);
+  assert_true(lower > 0 && higher > 0); /* both roles restarted */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -294,6 +365,7 @@ int main(void) {
       cmocka_unit_test(test_reference_peer),
       cmocka_unit_test(test_flood_over_extended_hop),
       cmocka_unit_test(test_loss),
+      cmocka_unit_test(test_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
