@@ -293,7 +293,9 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
   xs->state = XS_CONFIRMED;
   if (!xs->heard) xs->heard_at = now;
   xs->heard = 1;
-  int pi = paths_index(p, from);
+  /* An authenticated packet proves its path, as a plain frame does (D8, D35): a peer
+   * whose NAT rebinds is followed to its new address. */
+  int pi = paths_proven(p, from, paths_index(p, from));
   paths_touch(p, pi, now, -1);
   drain(c, p, now);
   if (p->used && p->xs && p->xs->x && xport_writable(p->xs->x)) {

@@ -357,6 +357,34 @@ static void test_restart(void **state) {
   assert_true(lower > 0 && higher > 0); /* both roles restarted */
 }
 
+/* A's NAT mapping changes: an authenticated XPACKET from the new address moves B there,
+ * as plain DATA would (D8). */
+static void test_nat_rebinding(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:2", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  connect_nodes(n, a, b);
+  assert_true(peer_extended(A) && peer_extended(B));
+  sw_addr old = A->addr;
+  assert_int_equal(addr_parse_hostport(&A->addr, "192.0.2.77:40000"), SW_OK);
+  write_n(n, a, b, 3, 0);
+  advance(n, n->now + 100);
+  assert_int_equal(data_in_order(B, A, 3), 3);
+  sw_core_peer_info info;
+  sw_core_peers(B->c, &info, 1);
+  assert_true(addr_equal(&info.addr, &A->addr));
+  assert_int_equal(info.verified, 1);
+  clear_strays(n);
+  write_n(n, b, a, 3, 0);
+  advance(n, n->now + 5000);
+  assert_int_equal(data_in_order_p(A, B, 3, 'r'), 3);
+  assert_int_equal(strays_to(n, &old, XPKT_TYPE), 0);
+  assert_int_equal(count_ev(A, SW_EV_DISCONNECT) + count_ev(B, SW_EV_DISCONNECT), 0);
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -366,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_flood_over_extended_hop),
       cmocka_unit_test(test_loss),
       cmocka_unit_test(test_restart),
+      cmocka_unit_test(test_nat_rebinding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
