@@ -181,16 +181,16 @@ void send_hello(sw_core *c, uint8_t type, const core_path *to) {
 /* ---- the output ring, as the runtime drains it ------------------------------- */
 
 void sw_core_flush(sw_core *c, uint64_t now) {
-  (void)now;
+  /* The extended sessions' packets first (what was written this turn, and
+   * acknowledgements): on a relayed path they join the relay's batch, closed below. */
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used && c->peers[k].xs) xsession_flush(c, &c->peers[k], now);
   /* Closing a batch on a relayed path hands it to the relay module, which may put it in
    * the relay's own batch: a second pass closes that one. A relay never relays through
    * a relay, so two passes suffice; the bound is only a guard. */
   for (int pass = 0; c->open_batches && pass < 4; pass++)
     for (size_t k = 0; k < c->max_peers; k++)
       if (c->peers[k].used && c->peers[k].ocount) send_batch_close(c, &c->peers[k]);
-  /* The extended sessions' packets: what was written this turn, and acknowledgements. */
-  for (size_t k = 0; k < c->max_peers; k++)
-    if (c->peers[k].used && c->peers[k].xs) xsession_flush(c, &c->peers[k], now);
 }
 
 size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
