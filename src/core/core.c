@@ -16,6 +16,7 @@
 #include "reassembly.h"
 #include "send.h"
 #include "session.h"
+#include "xsession.h"
 
 /* ---- the frame registry ------------------------------------------------------ */
 
@@ -33,6 +34,8 @@ static int register_engine_frames(sw_core *c) {
       {WIRE_PING, liveness_on_ping},      {WIRE_PONG, liveness_on_pong},
       {WIRE_GOAWAY, liveness_on_goaway},  {WIRE_FRAG, reasm_on_frag},
       {WIRE_BATCH, on_batch},
+      {XPKT_TYPE, xsession_on_packet},    {HS_TYPE_INIT, xsession_on_handshake},
+      {HS_TYPE_RESP, xsession_on_handshake}, {HS_TYPE_RETRY, xsession_on_handshake},
   };
   for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
     frame_entry *e = &c->frames[own[i].type];
@@ -151,6 +154,7 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
     delivery_drain(c, p, now);
     if (p->used) reasm_expire(c, p, now);
     if (p->used) session_expire(c, p, now);
+    if (p->used) xsession_timeout(c, p, now);
   }
   FOR_MODULES(c, m) if (m->on_timeout) m->on_timeout(m->state, now);
   if (now >= c->next_heartbeat && !c->closing) {
@@ -170,6 +174,7 @@ uint64_t sw_core_deadline(const sw_core *c) {
     t = min64(t, jitter_deadline(&p->jit));
     t = min64(t, reasm_deadline(p));
     t = min64(t, session_deadline(p));
+    t = min64(t, xsession_deadline(p, c->last_now));
   }
   for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++)
     if (m->deadline) t = min64(t, m->deadline(m->state));
@@ -222,6 +227,7 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
       out[n].verified = p->paths[p->best].verified;
       out[n].relayed = paths_best(p)->relayed;
       memcpy(out[n].via, paths_best(p)->via, 8);
+      out[n].extended = xsession_active(p);
     }
     n++;
   }
@@ -231,6 +237,7 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
 size_t sw_core_memory(const sw_core *c) {
   size_t n = sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
              dedup_set_bytes(&c->seen) + (size_t)c->nmodules * sizeof(core_module);
+  for (size_t k = 0; k < c->max_peers; k++) n += xsession_memory(&c->peers[k]);
   for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++)
     if (m->memory) n += m->memory(m->state);
   return n;
@@ -284,6 +291,12 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
       (rc = register_engine_frames(c))) {
     sw_core_free(c);
     return rc ? rc : SW_ENOMEM;
+  }
+  if (cfg->xsession) {
+    uint8_t r[32];
+    cfg->random(cfg->ctx, r, sizeof r);
+    hs_cookie_init(&c->xs_cookie, r);
+    memset(r, 0, sizeof r);
   }
   c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
   c->meet_tokens = MEET_BURST;

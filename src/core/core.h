@@ -68,6 +68,9 @@ typedef struct sw_core_config {
   const struct core_module_def *const *modules;
   /* The congestion controller of every peer (cc.h); NULL: cc_unlimited, today's. */
   const struct cc_ops *cc;
+  /* 1: advertise XSESSION and, with a peer that does too, carry messages over the
+   * extended session (docs/TRANSPORT.md); 0 (default): the plain protocol only. */
+  int xsession;
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;
@@ -216,6 +219,7 @@ typedef struct sw_core_peer_info {
   int in_mesh, reference, verified;
   int relayed;    /* the best path runs through a relay (addr is then the relay's) */
   uint8_t via[8]; /* relayed: the relay's wire id */
+  int extended;   /* messages to it go over the extended session (docs/TRANSPORT.md) */
 } sw_core_peer_info;
 /* Fill up to max entries; returns the number of peers. */
 size_t sw_core_peers(const sw_core *core, sw_core_peer_info *out, size_t max);

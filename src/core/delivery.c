@@ -7,6 +7,7 @@
 #include "peers.h"
 #include "send.h"
 #include "session.h"
+#include "xsession.h"
 
 void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
                       uint64_t now) {
@@ -55,6 +56,10 @@ void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, siz
   if (!p) return;
   if (restart == SESSION_SUSPECT) {
     session_suspect(c, p, from, buf, len, now);
+    return;
+  }
+  if (xsession_refuses_plain(p, now)) { /* TRANSPORT.md 2: its messages come in XPACKETs now */
+    c->stats.rx_dropped++;
     return;
   }
   if (p->score < SCORE_MAX) p->score++;

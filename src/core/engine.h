@@ -12,6 +12,7 @@
  *   dial.c        the dial and punch schedule, the meet gate
  *   peers.c       the peer table
  *   httpreq.c     HTTP requests handed to the runtime for modules
+ *   xsession.c    the extended session between libsetowire peers (docs/TRANSPORT.md)
  * A function's prefix is its file; each may touch the state below that its concern owns.
  * Modules see none of this: they go through core_internal.h. */
 #ifndef SW_CORE_ENGINE_H
@@ -25,6 +26,7 @@
 #include "core_internal.h"
 #include "crypto.h"
 #include "dedup.h"
+#include "handshake.h"
 #include "jitter.h"
 #include "outq.h"
 #include "replay.h"
@@ -63,7 +65,8 @@
 #define DEFAULT_DEDUP_LOG2 17 /* 2 x 1 MiB; the references use 2 x 8 MiB of bloom */
 #define CTRL_RESERVE (16u * 1024u) /* outq room kept for HELLO/PING/PONG/GOAWAY */
 #define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
-#define OWN_CAPS WIRE_CAP_SEALED
+/* The capability bits our HELLO trailer carries (PROTOCOL.md 21.1, TRANSPORT.md 2). */
+#define OWN_CAPS(c) (WIRE_CAP_SEALED | ((c)->cfg.xsession ? WIRE_CAP_XSESSION : 0))
 #define HTTP_MAX 32              /* ours: outstanding HTTP requests */
 #define MEET_RATE_PER_S 20       /* ours: dials per second from discovery (D19) */
 #define MEET_BURST 40
@@ -129,6 +132,7 @@ typedef struct core_peer {
   unsigned ocount;
   frag_set frags[FRAG_SETS];
   restart_challenge chal;
+  struct core_xs *xs; /* the extended session (xsession.h); NULL: plain only */
 } core_peer;
 
 typedef struct dial_entry {
@@ -203,6 +207,7 @@ struct sw_core {
   double meet_tokens;
   uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX]; /* plaintext of the frame being received */
+  hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
 };
 
 static inline void engine_rand(sw_core *c, void *buf, size_t n) {

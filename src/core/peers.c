@@ -5,6 +5,7 @@
 
 #include "reassembly.h"
 #include "session.h"
+#include "xsession.h"
 
 core_peer *peers_find(sw_core *c, const uint8_t wire[8]) {
   for (size_t k = 0; k < c->max_peers; k++)
@@ -30,6 +31,7 @@ void peers_clear(sw_core *c, core_peer *p) {
   crypto_aead_free(p->rx);
   jitter_free(&p->jit);
   reasm_clear(c, p);
+  xsession_clear(p);
   if (c->last_hit == p) c->last_hit = NULL;
   memset(p, 0, sizeof *p);
 }

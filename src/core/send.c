@@ -7,6 +7,7 @@
 #include "delivery.h"
 #include "paths.h"
 #include "peers.h"
+#include "xsession.h"
 
 static size_t out_rec_cost(size_t len) { return len + sizeof(outq_rec) + 8; }
 
@@ -133,6 +134,7 @@ static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t 
 int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   size_t flen = len + WIRE_DATA_OVERHEAD;
   if (!p->tx) return SW_ENOTCONN;
+  if (xsession_active(p)) return xsession_send(c, p, msg, len); /* TRANSPORT.md 2, 8 */
   if (len > WIRE_MAX_PAYLOAD && c->cfg.legacy_frag && p->legacy) return send_frag(c, p, msg, len);
   if (flen > WIRE_UDP_MAX) return SW_EMSGSIZE;
   uint8_t *slot = batch_slot(c, p, flen);
@@ -172,14 +174,17 @@ void send_sealed(sw_core *c, core_peer *p, uint8_t inner) {
 
 void send_hello(sw_core *c, uint8_t type, const core_path *to) {
   uint8_t buf[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
-  size_t n = wire_hello_encode(buf, type, c->me.id, c->me.pub, OWN_CAPS);
+  size_t n = wire_hello_encode(buf, type, c->me.id, c->me.pub, OWN_CAPS(c));
   send_raw(c, to, buf, n);
 }
 
 /* ---- the output ring, as the runtime drains it ------------------------------- */
 
 void sw_core_flush(sw_core *c, uint64_t now) {
-  (void)now;
+  /* The extended sessions' packets first (what was written this turn, and
+   * acknowledgements): on a relayed path they join the relay's batch, closed below. */
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used && c->peers[k].xs) xsession_flush(c, &c->peers[k], now);
   /* Closing a batch on a relayed path hands it to the relay module, which may put it in
    * the relay's own batch: a second pass closes that one. A relay never relays through
    * a relay, so two passes suffice; the bound is only a guard. */
@@ -240,6 +245,11 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
   c->last_now = now;
   core_peer *p = peer ? peers_find(c, peer) : NULL;
   if (!p || !p->tx) return SW_ENOTCONN;
+  if (xsession_active(p)) { /* its own send buffer: SW_EAGAIN, then SW_EV_WRITABLE */
+    rc = send_message(c, p, data, len);
+    if (rc == SW_OK) delivery_remember_own(c, data, len, now);
+    return rc;
+  }
   if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
   if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
     c->want_writable = 1;
@@ -254,10 +264,20 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
   int rc = check_message(c, data, len);
   if (rc) return rc;
   c->last_now = now;
-  size_t n = 0;
-  for (size_t k = 0; k < c->max_peers; k++) n += c->peers[k].used && c->peers[k].tx;
-  if (!n) return 0;
-  /* All or nothing: a broadcast is never half queued. */
+  size_t n = 0, nx = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const core_peer *p = &c->peers[k];
+    if (!p->used || !p->tx) continue;
+    if (xsession_active(p)) nx++;
+    else n++;
+  }
+  if (!n && !nx) return 0;
+  /* All or nothing: a broadcast is never half queued. The extended sessions first:
+   * each has its own send buffer. */
+  for (size_t k = 0; nx && k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (p->used && p->tx && xsession_active(p) && !xsession_room(p, len)) return SW_EAGAIN;
+  }
   size_t need = n * (len + WIRE_DATA_OVERHEAD + sizeof(outq_rec) + 8 + OPEN_BATCH_COST);
   if (!send_fits_ever(c, need)) return SW_EMSGSIZE; /* raise send_buffer_bytes */
   if (!send_room(c, need)) {
@@ -266,7 +286,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
   }
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (p->used && p->tx && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+    if (p->used && p->tx && !xsession_active(p) && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
       c->want_writable = 1;
       return SW_EAGAIN;
     }

@@ -9,6 +9,7 @@
 #include "paths.h"
 #include "peers.h"
 #include "send.h"
+#include "xsession.h"
 
 /* ---- restart challenge (PROTOCOL.md 21.3) ---------------------------------------- */
 
@@ -81,7 +82,7 @@ void session_suspect(sw_core *c, core_peer *p, const core_path *from, const uint
 static void ack_and_challenge(sw_core *c, core_peer *p, const core_path *from, uint64_t now) {
   restart_challenge *ch = &p->chal;
   uint8_t b[2 + 2 + WIRE_HELLO_LEN + WIRE_TRAILER_LEN + 2 + SEALED_FRAME_MAX];
-  size_t n = wire_hello_encode(b + 4, WIRE_HELLO_ACK, c->me.id, c->me.pub, OWN_CAPS), m = 0;
+  size_t n = wire_hello_encode(b + 4, WIRE_HELLO_ACK, c->me.id, c->me.pub, OWN_CAPS(c)), m = 0;
   int same = challenge_live(p, from, now);
   int other = !same && ch->armed && now < ch->deadline;
   /* A HELLO proves nothing (D8): it never displaces a challenge that an authenticated
@@ -184,6 +185,7 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
    * mesh (its GRAFT must come after the proof, which creates nothing). */
   if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_PROOF);
   if (delivery_mesh_count(c) < MESH_D) delivery_mesh_add(c, p);
+  xsession_on_peer(c, p, now); /* both advertise XSESSION: the lower side initiates */
   char text[SW_ADDRSTRLEN];
   uint8_t id[8];
   memcpy(id, p->wire_id, 8);
@@ -292,6 +294,7 @@ static void restart_proven(sw_core *c, core_peer *p, const core_path *from, uint
   c->stats.restarts++;
   frame_accepted(c, p, from, paths_index(p, from), ctr, now);
   jitter_reset(&p->jit, 0);
+  xsession_restarted(c, p, now);
   for (unsigned i = 0; i < held.nheld; i++) {
     held_frame *f = held.held[i];
     /* looked up anew each time: a held sealed GOAWAY may have removed the peer */

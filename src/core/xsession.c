@@ -1,0 +1,381 @@
+/* The extended session in the engine: see xsession.h. */
+#include "xsession.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc_newreno.h"
+#include "delivery.h"
+#include "paths.h"
+#include "peers.h"
+#include "send.h"
+
+int xsession_enabled(const sw_core *c) { return c->cfg.xsession != 0; }
+
+int xsession_active(const core_peer *p) { return p->xs && p->xs->state == XS_CONFIRMED; }
+
+int xsession_refuses_plain(const core_peer *p, uint64_t now) {
+  return p->xs && p->xs->heard && now - p->xs->heard_at >= XS_PLAIN_GRACE_MS;
+}
+
+/* PROTOCOL.md 4.4: wire ids bytewise, then public keys. The lower side initiates
+ * (TRANSPORT.md 2). */
+static int we_are_lower(const sw_core *c, const core_peer *p) {
+  int d = memcmp(c->me.id, p->wire_id, 8);
+  if (!d) d = memcmp(c->me.pub, p->pub, 32);
+  return d < 0;
+}
+
+/* A session index no other peer of ours uses, in a handshake or in traffic. */
+static uint32_t new_index(sw_core *c) {
+  for (;;) {
+    uint32_t idx;
+    int used = 0;
+    engine_rand(c, &idx, sizeof idx);
+    for (size_t k = 0; k < c->max_peers && !used; k++) {
+      const struct core_xs *xs = c->peers[k].used ? c->peers[k].xs : NULL;
+      used = xs && ((xs->keyed && xs->local_index == idx) ||
+                    (xs->pending && xs->hs.local_index == idx));
+    }
+    if (!used) return idx;
+  }
+}
+
+static uint8_t our_suites(void) {
+  return CRYPTO_SUITE_CHACHA | (crypto_cpu_has_aes() ? CRYPTO_SUITE_AESGCM : 0);
+}
+
+/* Wall-clock milliseconds for HS_INIT timestamps (they must grow across restarts). */
+static uint64_t wall_ms(const sw_core *c, uint64_t now) {
+  return now + (uint64_t)c->cfg.unix_offset_ms;
+}
+
+static void drop_traffic(struct core_xs *xs) {
+  if (xs->keyed) {
+    xpkt_tx_free(&xs->tx);
+    xpkt_rx_free(&xs->rx);
+  }
+  if (xs->x) {
+    xport_free(xs->x);
+    free(xs->x);
+    xs->x = NULL;
+  }
+  memset(&xs->tx, 0, sizeof xs->tx);
+  memset(&xs->rx, 0, sizeof xs->rx);
+  xs->keyed = 0;
+  xs->heard = 0;
+  xs->state = XS_PLAIN;
+}
+
+void xsession_clear(core_peer *p) {
+  struct core_xs *xs = p->xs;
+  if (!xs) return;
+  drop_traffic(xs);
+  hs_wipe(&xs->hs);
+  memset(xs, 0, sizeof *xs);
+  free(xs);
+  p->xs = NULL;
+}
+
+/* Take a finished handshake's keys: the session they make replaces any before it. */
+static int install(sw_core *c, core_peer *p, hs_keys *k, int state, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  drop_traffic(xs);
+  xport_limits lim;
+  xport_limits_default(&lim);
+  xs->x = malloc(sizeof *xs->x);
+  int rc = xs->x ? SW_OK : SW_ENOMEM;
+  if (rc == SW_OK && (rc = xport_init(xs->x, &lim, &cc_newreno_ops, now)) != SW_OK) {
+    free(xs->x);
+    xs->x = NULL;
+  }
+  if (rc == SW_OK) rc = xpkt_tx_init(&xs->tx, k->suite, k->send_secret, k->remote_index, now);
+  if (rc == SW_OK && (rc = xpkt_rx_init(&xs->rx, k->suite, k->recv_secret, k->local_index))) {
+    xpkt_tx_free(&xs->tx);
+  }
+  if (rc != SW_OK) {
+    if (xs->x) {
+      xport_free(xs->x);
+      free(xs->x);
+      xs->x = NULL;
+    }
+    hs_keys_wipe(k);
+    return rc;
+  }
+  xs->keyed = 1;
+  xs->keyed_at = now;
+  xs->local_index = k->local_index;
+  xs->state = state;
+  hs_keys_wipe(k);
+  (void)c;
+  return SW_OK;
+}
+
+static void send_init(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  if (hs_initiator_write_init(&xs->hs, &c->me, wall_ms(c, now), xs->init) != SW_OK) return;
+  send_raw(c, paths_best(p), xs->init, HS_INIT_LEN);
+}
+
+static void begin_init(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  uint8_t eph[32];
+  hs_wipe(&xs->hs);
+  engine_rand(c, eph, sizeof eph);
+  int rc = hs_initiator_begin(&xs->hs, p->pub, eph, new_index(c), our_suites());
+  memset(eph, 0, sizeof eph);
+  if (rc != SW_OK) return;
+  xs->pending = 1;
+  xs->tries = 1;
+  xs->retry_at = now + XS_INIT_RETRY_MS;
+  send_init(c, p, now);
+}
+
+void xsession_restarted(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  if (!xs) return;
+  /* The restarted initiator's new HS_INIT may have come before its proof: those keys
+   * are the new process's already. */
+  if (!we_are_lower(c, p) && xs->keyed && now - xs->keyed_at < CHALLENGE_MS) return;
+  /* Its extended session died with its old process: messages go plain until a new one
+   * is made, and the responder takes the new HS_INIT (its timestamp is higher). */
+  drop_traffic(xs);
+  xs->pending = 0;
+  xs->retry_at = UINT64_MAX;
+  hs_wipe(&xs->hs);
+  xsession_on_peer(c, p, now);
+}
+
+void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
+  if (!xsession_enabled(c) || !(p->caps & WIRE_CAP_XSESSION) || c->closing) return;
+  if (!p->xs) {
+    p->xs = calloc(1, sizeof *p->xs);
+    if (!p->xs) return; /* the plain session goes on */
+    p->xs->retry_at = UINT64_MAX;
+  }
+  if (we_are_lower(c, p) && !p->xs->pending && !p->xs->keyed) begin_init(c, p, now);
+}
+
+/* ---- handshake messages (TRANSPORT.md 4) ------------------------------------- */
+
+static core_peer *pending_by_index(sw_core *c, uint32_t idx) {
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (p->used && p->xs && p->xs->pending && p->xs->hs.local_index == idx) return p;
+  }
+  return NULL;
+}
+
+static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
+                    uint64_t now) {
+  uint8_t retry[HS_RETRY_LEN];
+  if (hs_responder_screen(&c->me, &c->xs_cookie, 0, buf, len, &from->addr, sizeof from->addr,
+                          wall_ms(c, now), retry) != 0)
+    return;
+  /* The peer is the one whose static key the INIT carries, not the one at `from`: a
+   * restarted peer's INIT comes from a path we adopt only later (D35). */
+  hs_state s;
+  hs_keys k;
+  uint8_t eph[32], resp[HS_RESP_LEN], digest[32];
+  memset(&s, 0, sizeof s);
+  if (hs_responder_read_init(&s, &c->me, buf, len, NULL) != SW_OK) {
+    hs_wipe(&s);
+    return;
+  }
+  crypto_sha256(s.rs, 32, digest);
+  core_peer *p = peers_find(c, digest);
+  /* Only from a peer we hold a session with that is the initiator by the rule of
+   * TRANSPORT.md 2, under the key it has. */
+  if (!p || !p->xs || memcmp(p->pub, s.rs, 32) != 0 || we_are_lower(c, p)) {
+    hs_wipe(&s);
+    return;
+  }
+  struct core_xs *xs = p->xs;
+  if (xs->has_resp && len == HS_INIT_LEN && memcmp(buf, xs->last_init, HS_INIT_LEN) == 0) {
+    hs_wipe(&s);
+    send_raw(c, from, xs->last_resp, HS_RESP_LEN); /* a retransmission: the same answer */
+    return;
+  }
+  if (!hs_replay_fresh(&xs->last_ts, s.timestamp)) {
+    hs_wipe(&s);
+    return;
+  }
+  engine_rand(c, eph, sizeof eph);
+  int rc = hs_responder_write_resp(&s, &c->me, eph, new_index(c), our_suites(), resp, &k);
+  memset(eph, 0, sizeof eph);
+  hs_wipe(&s);
+  if (rc != SW_OK || install(c, p, &k, XS_RESP_SENT, now) != SW_OK) return;
+  memcpy(xs->last_init, buf, HS_INIT_LEN);
+  memcpy(xs->last_resp, resp, HS_RESP_LEN);
+  xs->has_resp = 1;
+  send_raw(c, from, resp, HS_RESP_LEN);
+}
+
+static void on_resp(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, uint64_t now) {
+  core_peer *p = pending_by_index(c, idx);
+  if (!p) return;
+  struct core_xs *xs = p->xs;
+  hs_keys k;
+  if (hs_initiator_read_resp(&xs->hs, &c->me, buf, len, &k) != SW_OK) return;
+  xs->pending = 0;
+  xs->retry_at = UINT64_MAX;
+  hs_wipe(&xs->hs);
+  if (install(c, p, &k, XS_CONFIRMED, now) != SW_OK) return;
+  /* TRANSPORT.md 8: our first packet confirms the keys to the responder; a PING makes one at once. */
+  xs->x->ping_pending = 1;
+}
+
+static void on_retry(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, uint64_t now) {
+  core_peer *p = pending_by_index(c, idx);
+  if (!p || hs_initiator_on_retry(&p->xs->hs, buf, len) != SW_OK) return;
+  send_init(c, p, now);
+}
+
+void xsession_on_handshake(void *core, const core_path *from, const uint8_t *buf, size_t len,
+                           uint64_t now) {
+  sw_core *c = core;
+  hs_header h;
+  if (!xsession_enabled(c) || c->closing || hs_header_decode(buf, len, &h) != SW_OK) return;
+  if (h.type == HS_TYPE_INIT) on_init(c, from, buf, len, now);
+  else if (h.type == HS_TYPE_RESP) on_resp(c, buf, len, h.receiver_index, now);
+  else if (h.type == HS_TYPE_RETRY) on_retry(c, buf, len, h.receiver_index, now);
+}
+
+/* ---- packets (TRANSPORT.md 5, 7) --------------------------------------------- */
+
+static core_peer *keyed_by_index(sw_core *c, uint32_t idx) {
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (p->used && p->xs && p->xs->keyed && p->xs->local_index == idx) return p;
+  }
+  return NULL;
+}
+
+/* Hand every complete message to delivery, as plain DATA's would be. */
+static void drain(sw_core *c, core_peer *p, uint64_t now) {
+  uint8_t *big = NULL;
+  for (;;) {
+    if (!p->used || !p->xs || !p->xs->x) break; /* an event handler may remove the peer */
+    xport *x = p->xs->x;
+    uint8_t *buf = big ? big : c->scratch;
+    size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
+    int reliable;
+    int n = xport_recv(x, buf, cap, &reliable);
+    if (n == SW_EMSGSIZE && !big) {
+      big = malloc(XPORT_MAX_MSG);
+      if (big) continue;
+    }
+    if (n < 0) break;
+    if (p->score < SCORE_MAX) p->score++;
+    delivery_deliver(c, p, buf, (size_t)n, now);
+  }
+  free(big);
+}
+
+void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, size_t len,
+                        uint64_t now) {
+  sw_core *c = core;
+  xpkt_header h;
+  if (!xsession_enabled(c) || xpkt_header_decode(buf, len, &h) != SW_OK) return;
+  core_peer *p = keyed_by_index(c, h.receiver_index);
+  if (!p) return;
+  struct core_xs *xs = p->xs;
+  uint64_t pn;
+  int n = xpkt_open(&xs->rx, now, buf, len, c->scratch, sizeof c->scratch, &pn);
+  if (n < 0) {
+    if (n == SW_ECRYPTO) c->stats.rx_auth_fail++;
+    return;
+  }
+  if (xport_on_packet(xs->x, pn, c->scratch, (size_t)n, now) != SW_OK) return;
+  /* The first packet that authenticates confirms the keys (TRANSPORT.md 8), and says the
+   * peer now sends its messages here: its plain DATA is refused from now on (TRANSPORT.md
+   * 2), after a grace period for plain DATA it sent before and the network reordered. */
+  xs->state = XS_CONFIRMED;
+  if (!xs->heard) xs->heard_at = now;
+  xs->heard = 1;
+  /* An authenticated packet proves its path, as a plain frame does (D8, D35): a peer
+   * whose NAT rebinds is followed to its new address. */
+  int pi = paths_proven(p, from, paths_index(p, from));
+  paths_touch(p, pi, now, -1);
+  drain(c, p, now);
+  if (p->used && p->xs && p->xs->x && xport_writable(p->xs->x)) {
+    sw_event ev = {.type = SW_EV_WRITABLE};
+    engine_emit(c, &ev);
+  }
+}
+
+/* ---- sending -------------------------------------------------------------------- */
+
+int xsession_room(core_peer *p, size_t len) {
+  xport *x = p->xs->x;
+  size_t need = len + xport_varint_len(len);
+  if (x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need) return 1;
+  if (x->want_room < need) x->want_room = need; /* xport_writable says when it fits */
+  return 0;
+}
+
+int xsession_send(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
+  return xport_send(p->xs->x, msg, len, XPORT_RELIABLE, c->last_now);
+}
+
+void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  if (!xs || !xs->keyed || xs->state != XS_CONFIRMED) return;
+  uint8_t pt[XPORT_MTU_DEFAULT], pkt[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
+  uint64_t pn;
+  size_t n;
+  /* Nothing is built that the output ring cannot take: what xport does not send now it
+   * sends later, so a full ring costs only time. */
+  while (send_room(c, sizeof pkt) && (n = xport_build(xs->x, now, pt, sizeof pt, &pn)) > 0) {
+    xs->tx.next_pn = pn; /* the packet number is the delivery engine's */
+    int m = xpkt_seal(&xs->tx, now, pt, n, pkt, sizeof pkt);
+    if (m < 0) break; /* exhausted: a new handshake is needed (not yet wired) */
+    if (paths_send(c, paths_best(p), pkt, (size_t)m)) c->stats.flood_dropped++;
+  }
+}
+
+/* ---- timers ---------------------------------------------------------------------- */
+
+uint64_t xsession_deadline(const core_peer *p, uint64_t now) {
+  const struct core_xs *xs = p->xs;
+  if (!xs) return UINT64_MAX;
+  uint64_t t = xs->pending ? xs->retry_at : UINT64_MAX;
+  if (xs->keyed && xs->state == XS_CONFIRMED) {
+    uint64_t d = xport_deadline(xs->x, now);
+    if (d < t) t = d;
+  }
+  return t;
+}
+
+void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  if (!xs) return;
+  if (xs->pending && now >= xs->retry_at) {
+    if (xs->tries >= XS_INIT_TRIES) { /* TRANSPORT.md 4.5: give up */
+      xs->pending = 0;
+      xs->retry_at = UINT64_MAX;
+      hs_wipe(&xs->hs);
+    } else {
+      send_raw(c, paths_best(p), xs->init, HS_INIT_LEN); /* byte for byte (TRANSPORT.md 4.5) */
+      xs->retry_at = now + ((uint64_t)XS_INIT_RETRY_MS << xs->tries);
+      xs->tries++;
+    }
+  }
+  if (xs->keyed && xs->state == XS_CONFIRMED) {
+    if (now >= xport_deadline(xs->x, now)) xport_timeout(xs->x, now);
+    xsession_flush(c, p, now);
+  }
+}
+
+size_t xsession_memory(const core_peer *p) {
+  const struct core_xs *xs = p->xs;
+  if (!xs) return 0;
+  size_t n = sizeof *xs;
+  if (xs->x) {
+    const xport_limits *l = &xs->x->lim;
+    n += sizeof *xs->x + l->send_buf + l->recv_buf + 2 * ((l->send_buf + 63) / 64 * 8) +
+         (l->recv_buf + 63) / 64 * 8;
+  }
+  return n;
+}
