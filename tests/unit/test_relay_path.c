@@ -97,6 +97,16 @@ static int net_pass(void *ctx, int i, int j) {
 
 static void settle(net *w, uint64_t now) { move_all(w->n, N, now, net_pass, w); }
 
+/* A and B cannot reach each other directly (two symmetric NATs); both hold a verified
+ * session with R. */
+static void net_join_r(net *w, const core_module_def *const *mods) {
+  net_init(w, mods);
+  w->block_ab = 1;
+  assert_int_equal(sw_core_dial(w->n[A].c, &w->n[R].addr, NULL, 0), SW_OK);
+  assert_int_equal(sw_core_dial(w->n[B].c, &w->n[R].addr, NULL, 0), SW_OK);
+  settle(w, 0);
+}
+
 static const uint8_t *wire_of(const net *w, int i) { return core_identity(w->n[i].c)->id; }
 
 /* Dial `to` from `from` through the relay `via` (core_dial_path on a relayed path). */
@@ -129,11 +139,7 @@ static void test_session_over_relay(void **state) {
   (void)state;
   static const core_module_def *const mods[] = {&relay_module, NULL};
   net w;
-  net_init(&w, mods);
-  w.block_ab = 1;
-  assert_int_equal(sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0), SW_OK);
-  assert_int_equal(sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0), SW_OK);
-  settle(&w, 0);
+  net_join_r(&w, mods);
   assert_int_equal(sw_core_peer_count(w.n[R].c), 2);
 
   assert_int_equal(dial_via(&w, A, R, B, 10), SW_OK);
@@ -239,11 +245,7 @@ static void test_upgrade_to_direct(void **state) {
   (void)state;
   static const core_module_def *const mods[] = {&relay_module, NULL};
   net w;
-  net_init(&w, mods);
-  w.block_ab = 1;
-  sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0);
-  sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0);
-  settle(&w, 0);
+  net_join_r(&w, mods);
   dial_via(&w, A, R, B, 10);
   settle(&w, 10);
   assert_int_equal(sw_core_peer_count(w.n[A].c), 2);
@@ -270,11 +272,7 @@ static void test_relayed_after_rebinding(void **state) {
   (void)state;
   static const core_module_def *const mods[] = {&relay_module, NULL};
   net w;
-  net_init(&w, mods);
-  w.block_ab = 1;
-  sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0);
-  sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0);
-  settle(&w, 0);
+  net_join_r(&w, mods);
   dial_via(&w, A, R, B, 10);
   settle(&w, 10);
   assert_int_equal(sw_core_peer_count(w.n[B].c), 2);
@@ -356,11 +354,7 @@ static void test_fallback_repeats(void **state) {
   static const core_module_def *const mods[] = {&relay_module, NULL};
   for (int lose_all = 0; lose_all < 2; lose_all++) {
     net w;
-    net_init(&w, mods);
-    w.block_ab = 1;
-    assert_int_equal(sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0), SW_OK);
-    assert_int_equal(sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0), SW_OK);
-    settle(&w, 0);
+    net_join_r(&w, mods);
     assert_int_equal(core_meet(w.n[A].c, &w.n[B].addr, core_identity(w.n[B].c)->id, 100),
                      SW_OK);
     settle(&w, 100);
@@ -392,11 +386,7 @@ static void test_meet_during_dial(void **state) {
   (void)state;
   static const core_module_def *const mods[] = {&relay_module, NULL};
   net w;
-  net_init(&w, mods);
-  w.block_ab = 1;
-  assert_int_equal(sw_core_dial(w.n[A].c, &w.n[R].addr, NULL, 0), SW_OK);
-  assert_int_equal(sw_core_dial(w.n[B].c, &w.n[R].addr, NULL, 0), SW_OK);
-  settle(&w, 0);
+  net_join_r(&w, mods);
   assert_int_equal(sw_core_dial(w.n[A].c, &w.n[B].addr, NULL, 50), SW_OK); /* no id */
   settle(&w, 50);
   assert_int_equal(core_meet(w.n[A].c, &w.n[B].addr, core_identity(w.n[B].c)->id, 100),
