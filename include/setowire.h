@@ -108,9 +108,10 @@ typedef struct sw_storage {
 
 /* ---- options ----------------------------------------------------------- */
 
-/* Version 2 dropped `stun`, which never had an effect. sw_swarm_new
- * still accepts a struct of version 1 (the old layout) and refuses other versions. */
-#define SW_OPTIONS_VERSION 2
+/* Version 2 dropped `stun`, which never had an effect; version 3 added the fields from
+ * `transport` on. sw_swarm_new still accepts a struct of version 1 or 2 (the old
+ * layouts, with the new fields at their defaults) and refuses other versions. */
+#define SW_OPTIONS_VERSION 3
 
 typedef struct sw_options {
   int version;              /* SW_OPTIONS_VERSION; set by sw_options_init */
@@ -176,6 +177,12 @@ typedef struct sw_options {
   const char *const *stun;
   size_t nstun;
   int no_stun;
+  /* ---- version 3 ---- */
+  /* Between two libsetowire peers: 1 negotiates the extended session of docs/TRANSPORT.md
+   * (forward-secret handshake; reliable, ordered, flow- and congestion-controlled
+   * messages); 0 keeps the references' plain protocol with every peer. Reference peers
+   * always get the plain protocol. */
+  int transport;
 } sw_options;
 
 void sw_options_init(sw_options *opts);

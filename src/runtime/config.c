@@ -1,6 +1,7 @@
 /* Options to engine configuration: see config.h. */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "mcast.h"
@@ -15,13 +16,13 @@ void sw_options_init(sw_options *o) {
   o->sync = 1;
   o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
   o->store_cache_bytes = 64u << 20;
+  o->transport = 0; /* off until the extended session is the default (docs/TRANSPORT.md) */
 }
 
 /* Version 1 had a `stun` field that never had an effect, and no STUN server list: a
  * version-1 program goes on without STUN, as it always ran. */
 static void from_v1(sw_options *o, const sw_options_v1 *v) {
-  memset(o, 0, sizeof *o);
-  o->version = SW_OPTIONS_VERSION;
+  sw_options_init(o); /* fields v1 never had take their defaults */
   o->seed_hex = v->seed_hex;
   o->bind = v->bind;
   o->port = v->port;
@@ -56,11 +57,23 @@ static void from_v1(sw_options *o, const sw_options_v1 *v) {
   o->no_stun = 1;
 }
 
+/* Version 2 is version 3 without its tail: the tail takes its defaults. */
+#define V2_END (offsetof(sw_options_v2, no_stun) + sizeof(int)) /* its last field's end */
+_Static_assert(offsetof(sw_options, no_stun) == offsetof(sw_options_v2, no_stun) &&
+                   offsetof(sw_options, transport) >= V2_END,
+               "sw_options_v2 must be a prefix of sw_options");
+static void from_v2(sw_options *o, const sw_options_v2 *v) {
+  sw_options_init(o);
+  memcpy(o, v, V2_END); /* not its tail padding: `transport` may sit there in v3 */
+  o->version = SW_OPTIONS_VERSION;
+}
+
 int config_upgrade(sw_options *out, const sw_options *opts) {
   if (!out || !opts) return SW_EINVAL;
   /* Every version starts with `int version`. */
   switch (opts->version) {
     case 1: from_v1(out, (const sw_options_v1 *)(const void *)opts); return SW_OK;
+    case 2: from_v2(out, (const sw_options_v2 *)(const void *)opts); return SW_OK;
     case SW_OPTIONS_VERSION: *out = *opts; return SW_OK;
     default: return SW_EINVAL;
   }
@@ -124,6 +137,7 @@ int config_from_options(config *c, const sw_options *o) {
                              .intro = 1,
                              .relayed = 1,
                              .relay_serve = o->relay,
+                             .xsession = o->transport,
                              .dht = o->dht ? &c->dht : NULL};
   return SW_OK;
 }

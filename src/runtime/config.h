@@ -57,6 +57,43 @@ typedef struct sw_options_v1 {
   int relay;
 } sw_options_v1;
 
+/* sw_options as SW_OPTIONS_VERSION 2 laid it out: still accepted. Do not change. */
+typedef struct sw_options_v2 {
+  int version;
+  const char *seed_hex;
+  const char *bind;
+  uint16_t port;
+  size_t max_peers;
+  int legacy_frag;
+  size_t send_buffer_bytes;
+  int lan, dht, http;
+  sw_event_cb on_event;
+  void *user;
+  int sync;
+  const sw_storage *storage;
+  size_t store_cache_max;
+  size_t store_cache_bytes;
+  const char *lan_addr;
+  int pex;
+  size_t (*load_peers)(void *ctx, sw_peer_entry *out, size_t max);
+  int (*save_peers)(void *ctx, const sw_peer_entry *list, size_t n);
+  void *peers_ctx;
+  const char *const *bootstrap_http;
+  size_t n_bootstrap_http;
+  const char *const *piping;
+  size_t n_piping;
+  int no_default_servers;
+  const char *const *bootstrap;
+  size_t nbootstrap;
+  uint16_t dht_port;
+  const char *const *seeds;
+  size_t nseeds;
+  int relay;
+  const char *const *stun;
+  size_t nstun;
+  int no_stun;
+} sw_options_v2;
+
 /* Copy opts, of any version we accept, into the current layout. SW_OK, or SW_EINVAL for
  * a NULL pointer or an unknown version. */
 int config_upgrade(sw_options *out, const sw_options *opts);

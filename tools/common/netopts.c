@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char netopts_help[] =
     "  --port N            main UDP port (default 0: any)\n"
@@ -18,6 +19,9 @@ const char netopts_help[] =
     "                      (repeatable, up to 8; port 0 means 3478; default: the\n"
     "                      references' public list unless --no-default-servers)\n"
     "  --no-stun           send no STUN request at all\n"
+    "  --transport MODE    with other libsetowire peers: 'extended' (reliable, ordered,\n"
+    "                      forward-secret session, docs/TRANSPORT.md) or 'plain' (the\n"
+    "                      references' protocol); reference peers always get plain\n"
     "  --relay             serve as a relay for peers that cannot punch to each other\n"
     "                      (their traffic stays end-to-end encrypted; bounded)\n"
     "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
@@ -70,6 +74,14 @@ int netopts_parse(netopts *n, sw_options *o, int opt, const char *arg, const cha
     case NETOPT_NO_DHT: o->dht = 0; return 0;
     case NETOPT_NO_STUN: o->no_stun = 1; return 0;
     case NETOPT_RELAY: o->relay = 1; return 0;
+    case NETOPT_TRANSPORT:
+      if (!strcmp(arg, "extended")) o->transport = 1;
+      else if (!strcmp(arg, "plain")) o->transport = 0;
+      else {
+        fprintf(stderr, "%s: --transport is 'extended' or 'plain', not '%s'\n", prog, arg);
+        return 2;
+      }
+      return 0;
     case NETOPT_STUN:
       if (o->nstun == 8) return too_many(prog, 8, "stun");
       n->stun[o->nstun++] = arg; /* checked by sw_swarm_new (SW_EINVAL) */

@@ -14,7 +14,8 @@
 enum {
   NETOPT_PORT = 1000, NETOPT_BIND, NETOPT_CONNECT, NETOPT_MAX_PEERS, NETOPT_NO_LAN,
   NETOPT_NO_DHT, NETOPT_NO_STUN, NETOPT_NO_HTTP, NETOPT_LAN_ADDR, NETOPT_PEER_CACHE,
-  NETOPT_BOOT_HTTP, NETOPT_PIPING, NETOPT_NO_DEFAULTS, NETOPT_BOOTSTRAP, NETOPT_STUN, NETOPT_RELAY
+  NETOPT_BOOT_HTTP, NETOPT_PIPING, NETOPT_NO_DEFAULTS, NETOPT_BOOTSTRAP, NETOPT_STUN, NETOPT_RELAY,
+  NETOPT_TRANSPORT
 };
 
 /* The struct option entries, to place inside a tool's table. */
@@ -30,7 +31,8 @@ enum {
   {"piping", required_argument, 0, NETOPT_PIPING},                                         \
   {"no-default-servers", no_argument, 0, NETOPT_NO_DEFAULTS},                              \
   {"bootstrap", required_argument, 0, NETOPT_BOOTSTRAP},                                   \
-  {"stun", required_argument, 0, NETOPT_STUN}, {"relay", no_argument, 0, NETOPT_RELAY}
+  {"stun", required_argument, 0, NETOPT_STUN}, {"relay", no_argument, 0, NETOPT_RELAY},   \
+  {"transport", required_argument, 0, NETOPT_TRANSPORT}
 
 /* Storage for the lists sw_options points into: keep it alive as long as the options. */
 typedef struct netopts {
