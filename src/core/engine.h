@@ -133,6 +133,13 @@ typedef struct core_peer {
   frag_set frags[FRAG_SETS];
   restart_challenge chal;
   struct core_xs *xs; /* the extended session (xsession.h); NULL: plain only */
+  /* sw_core_peer_stats: messages (and their payload bytes) sent to it, ours and floods,
+   * and received from it, duplicates included; since the session began */
+  uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
+  /* sw_core_send: when a unicast first waited for its extended session (0: never), and
+   * whether one was told SW_EAGAIN and waits for SW_EV_WRITABLE */
+  uint64_t unicast_wait_since;
+  int unicast_waiting;
 } core_peer;
 
 typedef struct dial_entry {
@@ -189,6 +196,7 @@ struct sw_core {
   uint64_t next_heartbeat;
   uint8_t topic[32];
   int joined, closing, want_writable;
+  int want_unicast; /* a unicast was told SW_EAGAIN while an extended session was made */
   unsigned batch_depth;
   sw_core_stats stats;
   core_module *modules; /* registered, in attach order */
