@@ -328,9 +328,68 @@ static void test_unicast_gives_up(void **state) {
   net_free(n);
 }
 
+/* The delivery engine alone: direct entries and DIRECT_DATAGRAM frames come out with
+ * XPORT_DIRECT, mesh ones without; a stream prefix of an unknown kind breaks the stream. */
+static void test_xport_direct(void **state) {
+  (void)state;
+  xport s, r;
+  assert_int_equal(xport_init(&s, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_send(&s, "mesh", 4, XPORT_RELIABLE, 0), SW_OK);
+  assert_int_equal(xport_send(&s, "direct", 6, XPORT_RELIABLE | XPORT_DIRECT, 0), SW_OK);
+  assert_int_equal(xport_send(&s, "", 0, XPORT_RELIABLE | XPORT_DIRECT, 0), SW_OK);
+  assert_int_equal(xport_send(&s, "dg", 2, 0, 0), SW_OK);
+  assert_int_equal(xport_send(&s, "ddg", 3, XPORT_DIRECT, 0), SW_OK);
+  uint8_t pkt[XPORT_MTU_DEFAULT];
+  uint64_t pn;
+  size_t n;
+  int types[16] = {0};
+  while ((n = xport_build(&s, 1, pkt, sizeof pkt, &pn)) > 0) {
+    assert_int_equal(xport_check(pkt, n), SW_OK);
+    for (size_t i = 0; i < n; i++)
+      if (pkt[i] == XPORT_F_DIRECT_DATAGRAM) types[XPORT_F_DIRECT_DATAGRAM]++;
+    assert_int_equal(xport_on_packet(&r, pn, pkt, n, 2), SW_OK);
+  }
+  assert_true(types[XPORT_F_DIRECT_DATAGRAM] >= 1);
+  /* datagrams first (the inbox), then the stream in order */
+  struct {
+    const char *m;
+    unsigned flags;
+  } want[] = {{"dg", 0},
+              {"ddg", XPORT_DIRECT},
+              {"mesh", XPORT_RELIABLE},
+              {"direct", XPORT_RELIABLE | XPORT_DIRECT},
+              {"", XPORT_RELIABLE | XPORT_DIRECT}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    uint8_t buf[64];
+    unsigned flags = 99;
+    int k = xport_recv_ex(&r, buf, sizeof buf, &flags);
+    assert_int_equal(k, (int)strlen(want[i].m));
+    assert_memory_equal(buf, want[i].m, (size_t)k);
+    assert_int_equal(flags, want[i].flags);
+  }
+  uint8_t buf[64];
+  assert_int_equal(xport_recv_ex(&r, buf, sizeof buf, NULL), SW_EAGAIN);
+  xport_free(&r);
+  /* a MSG frame whose entry has kind 2: the stream is broken, nothing delivered */
+  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
+  uint8_t bad[16] = {XPORT_F_MSG, 0x00, 0x05};
+  size_t k = xport_varint_put(bad + 3, 8, 2 * XPORT_ENTRY_DIRECT + 1);
+  assert_int_equal(k, 4);
+  bad[3 + k] = 'x';
+  assert_int_equal(xport_on_packet(&r, 0, bad, 3 + k + 1, 1), SW_OK);
+  assert_int_equal(xport_recv_ex(&r, buf, sizeof buf, NULL), SW_EINVAL);
+  /* 0x07 is still reserved */
+  const uint8_t reserved[] = {0x07, 0x01, 'x'};
+  assert_int_equal(xport_check(reserved, sizeof reserved), SW_EINVAL);
+  xport_free(&r);
+  xport_free(&s);
+}
+
 int main(void) {
   assert_int_equal(SW_MAX_DATAGRAM, 1200 - 1 - 2); /* xport_dgram_max at the default MTU */
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_xport_direct),
       cmocka_unit_test(test_unicast_not_flooded),
       cmocka_unit_test(test_datagram_unreliable),
       cmocka_unit_test(test_bad_arguments),
