@@ -5,7 +5,9 @@
  *   session.c     HELLO/HELLO_ACK, keys, authenticating frames, the restart challenge
  *   replay.c      the replay window of one remote session
  *   delivery.c    DATA in order, dedup, the gossip filter, flooding, the mesh
- *   send.c        batching, DATA and FRAG building, queue room, the output ring
+ *   send.c        batching, DATA and FRAG building, queue room, the output ring, the
+ *                 send API (write, broadcast, sw_core_send's flags)
+ *   peerstats.c   sw_core_peer_stats
  *   paths.c       a peer's paths (direct or relayed), their RTT and proof
  *   reassembly.c  plaintext FRAG from reference peers
  *   liveness.c    PING/PONG, plain GOAWAY, the heartbeat and the peer timeout

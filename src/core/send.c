@@ -360,7 +360,10 @@ static int xs_coming(const core_peer *p) {
  * (SW_EV_WRITABLE when it is, or when it is given up), else SW_ENOTSUP: a reference
  * peer, or ours without the extended session, would flood it on. */
 static int unicast_refused(sw_core *c, core_peer *p, uint64_t now) {
-  if (!xs_coming(p)) return SW_ENOTSUP;
+  if (!xs_coming(p)) {
+    p->unicast_wait_since = 0; /* a later handshake (a restart) gets a wait of its own */
+    return SW_ENOTSUP;
+  }
   if (!p->unicast_wait_since) p->unicast_wait_since = now ? now : 1;
   if (now - p->unicast_wait_since >= UNICAST_WAIT_MS) return SW_ENOTSUP;
   p->unicast_waiting = 1;
@@ -374,6 +377,7 @@ void unicast_waiters(sw_core *c, uint64_t now) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->unicast_waiting) continue;
     if (xsession_active(p) || !xs_coming(p) || now - p->unicast_wait_since >= UNICAST_WAIT_MS) {
+      if (xsession_active(p)) p->unicast_wait_since = 0;
       p->unicast_waiting = 0;
       done = 1;
     } else {
@@ -399,6 +403,7 @@ int sw_core_send(sw_core *c, const uint8_t *peer, const void *data, size_t len, 
   if (!p || !p->tx) return SW_ENOTCONN;
   if (flags & SW_SEND_UNICAST) {
     if (!xsession_active(p)) return unicast_refused(c, p, now);
+    p->unicast_wait_since = 0;
     rc = xs_message(c, p, data, len, flags); /* not remembered: it never comes back */
     return rc ? rc : 1;
   }
