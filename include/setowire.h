@@ -32,7 +32,9 @@ enum {
   SW_EIO = -7,       /* a socket or system call failed */
   SW_ECRYPTO = -8,   /* the crypto library failed */
   SW_EFULL = -9,     /* a table reached its bound (peers, dials) */
-  SW_ETIMEDOUT = -10 /* sw_swarm_fetch: no peer delivered the value in time */
+  SW_ETIMEDOUT = -10, /* sw_swarm_fetch: no peer delivered the value in time */
+  SW_ENOTSUP = -11   /* the peer cannot do what was asked: SW_SEND_UNICAST to a peer
+                        without the extended session (a reference peer floods) */
 };
 
 const char *sw_strerror(int err);
@@ -45,6 +47,10 @@ const char *sw_strerror(int err);
 /* Largest application message one encrypted DATA datagram carries over IPv4:
  * 65507 (UDP payload limit) - 33 (type, nonce, sequence, tag). */
 #define SW_MAX_MESSAGE 65474
+
+/* Largest SW_SEND_DATAGRAM message to a peer over the extended session: one packet's
+ * room (docs/TRANSPORT-delivery.md, DATAGRAM). To other peers SW_MAX_MESSAGE holds. */
+#define SW_MAX_DATAGRAM 1197
 
 typedef struct sw_swarm sw_swarm;
 
@@ -229,6 +235,22 @@ int sw_swarm_broadcast(sw_swarm *swarm, const void *data, size_t len);
 int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
                    size_t len);
 
+/* sw_swarm_send flags (docs/API.md "Messages"). */
+#define SW_SEND_DATAGRAM 1u /* unreliable: over the extended session a DATAGRAM frame (never
+                               retransmitted, outside the reliable window, at most
+                               SW_MAX_DATAGRAM bytes); to other peers plain DATA as always */
+#define SW_SEND_UNICAST 2u  /* to that peer alone: delivered there, never flooded on. Needs
+                               the extended session with it: SW_EAGAIN while that is being
+                               made, SW_ENOTSUP when there is none (a reference peer) */
+
+/* One message to peer (a wire id), or to every peer with a session when peer is NULL
+ * (SW_SEND_UNICAST needs a peer). flags 0 is sw_swarm_write / sw_swarm_broadcast.
+ * Returns the number of peers it was queued to (1 for one peer) or a negative error:
+ * SW_EAGAIN (nothing queued: retry after SW_EV_WRITABLE), SW_ENOTSUP, SW_ENOTCONN,
+ * SW_EMSGSIZE, SW_ECLOSED, SW_EINVAL (unknown flag). */
+int sw_swarm_send(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
+                  size_t len, unsigned flags);
+
 /* Number of peers with a session. */
 size_t sw_swarm_peer_count(const sw_swarm *swarm);
 
@@ -256,6 +278,35 @@ typedef struct sw_peer_info {
  * exceed max (out NULL or max 0: just count). A snapshot: nothing is kept. Returns 0
  * with nothing filled if a temporary buffer of max entries cannot be allocated. */
 size_t sw_swarm_peers(const sw_swarm *swarm, sw_peer_info *out, size_t max);
+
+/* Counters of one peer with a session (docs/API.md "Peer statistics"). Message counts
+ * are since its session began; the extended session's own (packets, retransmissions,
+ * windows, RTT estimator) since that session was made, and 0 for a plain peer. */
+typedef struct sw_peer_stats {
+  uint8_t id[SW_WIRE_ID_LEN];
+  int extended;                           /* 1: messages go over the extended session */
+  int reference;                          /* 1: a reference peer (plain protocol only) */
+  uint64_t msgs_sent, bytes_sent;         /* messages to it (ours and floods), payload bytes */
+  uint64_t msgs_received, bytes_received; /* from it, duplicates included */
+  uint64_t datagrams_sent, datagrams_received; /* extended: DATAGRAM frames among them */
+  uint64_t queued_bytes;        /* extended: written and not yet acknowledged, and datagrams
+                                   waiting; plain: in its open batch, not yet handed to the
+                                   send queue */
+  uint64_t retransmitted_bytes; /* extended: message bytes sent again */
+  uint64_t packets_sent, packets_lost; /* extended: packets, and those declared lost */
+  uint64_t datagrams_dropped;   /* extended: datagrams from it dropped, inbox full */
+  uint64_t cwnd_bytes;          /* extended: congestion window (UINT64_MAX: unlimited) */
+  uint64_t in_flight_bytes;     /* extended: sent, not yet acknowledged or lost */
+  uint64_t send_window_bytes;   /* extended: what its receive window still lets us send */
+  uint64_t recv_window_bytes;   /* extended: what our receive window still lets it send */
+  double srtt_ms, rttvar_ms;    /* extended: from acknowledgements; plain: the PING/PONG
+                                   estimate (PROTOCOL.md 9.2) */
+  uint64_t rx_kernel_dropped;   /* the whole swarm's, as sw_swarm_get_stats */
+} sw_peer_stats;
+
+/* Fill *out for peer (a wire id): SW_OK, SW_ENOTCONN (no session), SW_EINVAL (NULL). */
+int sw_swarm_peer_stats(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN],
+                        sw_peer_stats *out);
 
 /* ---- store / fetch (PROTOCOL.md 11.1-11.4, 12) --------------------------- */
 

@@ -5,7 +5,9 @@
  *   session.c     HELLO/HELLO_ACK, keys, authenticating frames, the restart challenge
  *   replay.c      the replay window of one remote session
  *   delivery.c    DATA in order, dedup, the gossip filter, flooding, the mesh
- *   send.c        batching, DATA and FRAG building, queue room, the output ring
+ *   send.c        batching, DATA and FRAG building, queue room, the output ring, the
+ *                 send API (write, broadcast, sw_core_send's flags)
+ *   peerstats.c   sw_core_peer_stats
  *   paths.c       a peer's paths (direct or relayed), their RTT and proof
  *   reassembly.c  plaintext FRAG from reference peers
  *   liveness.c    PING/PONG, plain GOAWAY, the heartbeat and the peer timeout
@@ -133,6 +135,13 @@ typedef struct core_peer {
   frag_set frags[FRAG_SETS];
   restart_challenge chal;
   struct core_xs *xs; /* the extended session (xsession.h); NULL: plain only */
+  /* sw_core_peer_stats: messages (and their payload bytes) sent to it, ours and floods,
+   * and received from it, duplicates included; since the session began */
+  uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
+  /* sw_core_send: when a unicast first waited for its extended session (0: never), and
+   * whether one was told SW_EAGAIN and waits for SW_EV_WRITABLE */
+  uint64_t unicast_wait_since;
+  int unicast_waiting;
 } core_peer;
 
 typedef struct dial_entry {
@@ -189,6 +198,7 @@ struct sw_core {
   uint64_t next_heartbeat;
   uint8_t topic[32];
   int joined, closing, want_writable;
+  int want_unicast; /* a unicast was told SW_EAGAIN while an extended session was made */
   unsigned batch_depth;
   sw_core_stats stats;
   core_module *modules; /* registered, in attach order */

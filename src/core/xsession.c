@@ -259,15 +259,16 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
     xport *x = p->xs->x;
     uint8_t *buf = big ? big : c->scratch;
     size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
-    int reliable;
-    int n = xport_recv(x, buf, cap, &reliable);
+    unsigned flags;
+    int n = xport_recv_ex(x, buf, cap, &flags);
     if (n == SW_EMSGSIZE && !big) {
       big = malloc(XPORT_MAX_MSG);
       if (big) continue;
     }
     if (n < 0) break;
     if (p->score < SCORE_MAX) p->score++;
-    delivery_deliver(c, p, buf, (size_t)n, now);
+    if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
+    else delivery_deliver(c, p, buf, (size_t)n, now);
   }
   free(big);
 }

@@ -752,6 +752,24 @@ int sw_swarm_write(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *
   return rc;
 }
 
+int sw_swarm_send(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *data, size_t len,
+                  unsigned flags) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_send(s->core, peer, data, len, flags, now_ms());
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_peer_stats(const sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN],
+                        sw_peer_stats *out) {
+  if (!s || !peer || !out) return SW_EINVAL;
+  int rc = sw_core_peer_stats(s->core, peer, out);
+  if (rc) return rc;
+  for (int i = 0; i < NSOCKS; i++) out->rx_kernel_dropped += s->socks[i].udp.rx_dropped;
+  return SW_OK;
+}
+
 int sw_swarm_get_stats(const sw_swarm *s, sw_swarm_stats *out) {
   if (!s || !out) return SW_EINVAL;
   memset(out, 0, sizeof *out);
