@@ -54,6 +54,8 @@
 #define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
 #define FRAG_BUDGET (4u << 20)    /* ours: reassembly bytes across all peers (D17) */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
+#define LEGACY_RESTART_CTR 256    /* ours: a reference's new session starts at counter 0 (D4);
+                                   * a rewind to this or above is a replay, never a restart */
 #define GOAWAY_CHECK_MS 2000      /* ours: a plain GOAWAY's PING must be answered this fast */
 #define RESTART_JUMP (1ull << 40) /* ours: further ahead than one session ever counts */
 #define CHALLENGE_MS 5000         /* ours: how long a restart challenge waits for its answer */
