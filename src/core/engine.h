@@ -53,6 +53,8 @@
 #define FRAG_SETS 4               /* ours: concurrent fragment sets per reference peer */
 #define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
 #define FRAG_BUDGET (4u << 20)    /* ours: reassembly bytes across all peers (D17) */
+#define FRAG_PEER_BUDGET (FRAG_MAX_MESSAGE + (1u << 10)) /* ours: one peer's share: one
+                                   * largest message and a byte per piece, a quarter of all */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
 #define LEGACY_RESTART_CTR 256    /* ours: a reference's new session starts at counter 0 (D4);
                                    * a rewind to this or above is a replay, never a restart */
