@@ -20,6 +20,7 @@ fuzz_xport: packets of the extended session's delivery engine, each step(1) len(
 (the format at the top of fuzz_xport.c); built here by hand, no vectors needed.
 fuzz_peercache: a peer cache file. fuzz_gossip: byte 0 even, a gossip object; odd, a me
 record. fuzz_relay: byte 0 = type (bits 0-1) and flags, then the frame after its type.
+fuzz_bootsrv: POST bodies and GETs of setowire-node's HTTP bootstrap, op(1) len(2) body.
 """
 import argparse
 import hashlib
@@ -425,6 +426,18 @@ def records_corpus(c, frames):
             for flags in (0, 4, 8):
                 c.add("fuzz_relay", bytes([types[b[0]] | flags]) + b[1:])
     c.add("fuzz_relay", bytes([3]) + bytes(12))
+    # fuzz_bootsrv: op(1) len(2) body records; op bit 7 = GET /peers, else POST from
+    # client address op & 7
+    def rec(o, body=b""):
+        return bytes([o]) + struct.pack(">H", len(body)) + body
+    ann = json.dumps({"id": entry["id"], "ip": "203.0.113.2", "port": 50995}).encode()
+    noid = json.dumps({"ip": "198.51.100.7", "port": 4000}).encode()
+    bad = json.dumps({"id": "xyz", "ip": "1.2.3.4", "port": 0}).encode()
+    c.add("fuzz_bootsrv", rec(0, ann) + rec(0x80))
+    c.add("fuzz_bootsrv", rec(0, ann) + rec(1, ann) + rec(2, noid) + rec(3, bad) + rec(0x80))
+    c.add("fuzz_bootsrv", b"".join(rec(i % 8, json.dumps(
+        {"id": "%040x" % (i + 1), "ip": "10.0.%d.1" % i, "port": 1000 + i}).encode())
+        for i in range(40)) + rec(0x80))
 
 
 def main():
