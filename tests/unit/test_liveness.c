@@ -132,6 +132,9 @@ static void goaway_between_ours(int xsession) {
   connect_nodes(n, a, b);
   advance(n, n->now + 2000);
   assert_true(has_peer(B, A));
+  sw_core_peer_info info;
+  assert_int_equal(sw_core_peers(B->c, &info, 1), 1);
+  assert_int_equal(info.extended, xsession); /* the session under test is the one asked */
   static const uint8_t g2[2] = {WIRE_GOAWAY, 0};
   for (int k = 0; k < 5; k++) {
     inject(n, b, &A->addr, g2, 2);
@@ -146,6 +149,8 @@ static void goaway_between_ours(int xsession) {
   advance(n, n->now + 500);
   assert_int_equal(count_ev(B, SW_EV_DATA), 1);
   assert_int_equal(count_ev(A, SW_EV_DATA), 1);
+  assert_int_equal(sw_core_peers(B->c, &info, 1), 1);
+  assert_int_equal(info.extended, xsession);
   /* A crashes; only its plain GOAWAY reaches B */
   A->dead = 1;
   inject(n, b, &A->addr, g2, 2);
