@@ -55,7 +55,12 @@
 #define FRAG_SETS 4               /* ours: concurrent fragment sets per reference peer */
 #define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
 #define FRAG_BUDGET (4u << 20)    /* ours: reassembly bytes across all peers (D17) */
+#define FRAG_PEER_BUDGET (FRAG_MAX_MESSAGE + (1u << 10)) /* ours: one peer's share: one
+                                   * largest message and a byte per piece, a quarter of all */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
+#define LEGACY_RESTART_CTR 256    /* ours: a reference's new session starts at counter 0 (D4);
+                                   * a rewind to this or above is a replay, never a restart */
+#define GOAWAY_CHECK_MS 2000      /* ours: a plain GOAWAY's PING must be answered this fast */
 #define RESTART_JUMP (1ull << 40) /* ours: further ahead than one session ever counts */
 #define CHALLENGE_MS 5000         /* ours: how long a restart challenge waits for its answer */
 #define CHALLENGE_RESEND_MS 250   /* ours: the same challenge again at most this often */
@@ -125,6 +130,7 @@ typedef struct core_peer {
   int npaths, best;
   uint64_t seen, last_pong, last_ping_sent, last_hello;
   int ping_outstanding;
+  uint64_t goaway_check; /* a plain GOAWAY's liveness check ends then; 0: none (10) */
   cc_state cc;    /* congestion control and the RTT estimate (cc.h) */
   int loss, in_mesh;
   int32_t score;
