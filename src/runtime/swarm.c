@@ -14,7 +14,9 @@
  * our own timer, and from an idle handle that every API call and completion arms, so
  * the loop never blocks in poll with output pending whatever callback queued it. What
  * the application writes within one phase still leaves coalesced, once. */
+#include <limits.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@
 #define MAX_RESOLVES 64       /* outstanding name lookups */
 #define NSOCKS 3              /* SW_SOCK_MAIN, SW_SOCK_DHT, SW_SOCK_LAN */
 #define PROBE_CHECK_MS 1000   /* how often the open probe sockets are checked */
+#define MAX_SIGNALS 8         /* sw_swarm_close_on_signal: signals watched */
 
 typedef struct resolve_req {
   uv_getaddrinfo_t req;
@@ -85,6 +88,15 @@ struct sw_swarm {
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
   http_rt *http;         /* the HTTP client (http.h), or NULL when HTTP discovery is off */
+  /* External loop (sw_swarm_fd/_timeout/_process): libuv hands a new or changed socket
+   * watch to the kernel only when the loop next polls, so until then the backend fd
+   * would not wake for it. rearm: one of ours changed since the last process;
+   * http_watch_seen: the HTTP client's count of changes then. */
+  int rearm;
+  unsigned long http_watch_seen;
+  int in_run;            /* inside sw_swarm_run or sw_swarm_process: no re-entry */
+  uv_signal_t sigs[MAX_SIGNALS]; /* sw_swarm_close_on_signal */
+  int nsigs;
 };
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -194,16 +206,20 @@ static void on_sock_poll(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* Start or change a socket's watch (and note it for sw_swarm_timeout). */
+static void watch(sw_swarm *s, rt_sock *k, int events) {
+  k->events = events;
+  uv_poll_start(&k->poll, events, on_sock_poll);
+  s->rearm = 1;
+}
+
 /* Every socket is read; the one whose buffer was full is also watched for room. */
 static void update_poll(sw_swarm *s) {
   for (int i = 0; i < NSOCKS; i++) {
     rt_sock *k = &s->socks[i];
     if (!k->polling) continue;
     int want = UV_READABLE | (s->blocked == i ? UV_WRITABLE : 0);
-    if (want != k->events) {
-      k->events = want;
-      uv_poll_start(&k->poll, want, on_sock_poll);
-    }
+    if (want != k->events) watch(s, k, want);
   }
 }
 
@@ -241,8 +257,7 @@ static rt_sock *probe_open(sw_swarm *s, unsigned probe) {
   }
   k->poll.data = k;
   k->polling = 1;
-  k->events = UV_READABLE;
-  uv_poll_start(&k->poll, UV_READABLE, on_sock_poll);
+  watch(s, k, UV_READABLE);
   s->handles_open++;
   s->probes[probe] = k;
   if (!s->nprobes++) s->probe_check_at = now_ms() + PROBE_CHECK_MS;
@@ -285,6 +300,7 @@ static void finish_close(sw_swarm *s) {
   uv_close((uv_handle_t *)&s->prepare, handle_closed);
   uv_close((uv_handle_t *)&s->check, handle_closed);
   uv_close((uv_handle_t *)&s->idle, handle_closed);
+  for (int i = 0; i < s->nsigs; i++) uv_close((uv_handle_t *)&s->sigs[i], handle_closed);
   if (s->http) {
     /* every outstanding request is reported (failed) before the core goes */
     http_rt_cancel_all(s->http);
@@ -530,6 +546,7 @@ static int start_handles(sw_swarm *s) {
   }
   s->blocked = -1;
   update_poll(s);
+  s->rearm = 1; /* the loop has not polled yet: an external loop calls process first */
   uv_prepare_start(&s->prepare, on_prepare);
   uv_check_start(&s->check, on_check);
   arm_timer(s);
@@ -619,11 +636,82 @@ fail:
 
 /* ---- public API ------------------------------------------------------------ */
 
+/* One turn at a time, so that handles the application added to the owned loop
+ * (sw_swarm_loop) do not keep this running after SW_EV_CLOSE. */
 int sw_swarm_run(sw_swarm *s) {
-  if (!s || !s->owns_loop) return SW_EINVAL;
-  while (s->state != ST_CLOSED && uv_run(s->loop, UV_RUN_DEFAULT)) {
+  if (!s || !s->owns_loop || s->in_run) return SW_EINVAL;
+  s->in_run = 1;
+  while (s->state != ST_CLOSED && uv_run(s->loop, UV_RUN_ONCE)) {
   }
+  s->in_run = 0;
   return SW_OK;
+}
+
+/* ---- driving the owned loop from another event loop -------------------------- */
+
+/* libuv's backend descriptor (epoll, kqueue, event ports) is readable whenever one of
+ * the loop's watched descriptors is ready (our sockets, DNS and HTTP completions,
+ * signals), so one descriptor stands for all of them. */
+int sw_swarm_fd(const sw_swarm *s) {
+  if (!s || !s->owns_loop) return SW_EINVAL;
+  int fd = uv_backend_fd(s->loop);
+  return fd >= 0 ? fd : SW_EIO;
+}
+
+int sw_swarm_timeout(const sw_swarm *s) {
+  if (!s || !s->owns_loop || s->state == ST_CLOSED) return -1;
+  /* A watch libuv has not handed to the kernel yet, or output waiting (kick's idle
+   * handle, which uv_backend_timeout counts as due now): process at once. */
+  if (s->rearm || s->dirty || http_rt_watch_changes(s->http) != s->http_watch_seen) return 0;
+  int t = uv_backend_timeout(s->loop);
+  if (t <= 0) return t;
+  /* uv_backend_timeout counts from the loop's clock as of its last turn: take off the
+   * time that went by since. */
+  uint64_t late = now_ms() - uv_now(s->loop);
+  return late >= (uint64_t)t ? 0 : t - (int)late;
+}
+
+int sw_swarm_process(sw_swarm *s) {
+  if (!s || !s->owns_loop || s->in_run) return SW_EINVAL;
+  if (s->state == ST_CLOSED) return SW_ECLOSED;
+  s->in_run = 1;
+  s->rearm = 0; /* changes made from here to the poll phase are polled in this turn */
+  s->http_watch_seen = http_rt_watch_changes(s->http);
+  /* One turn that does not block: due timers (ours runs the core's timeouts and sends),
+   * the idle handle armed by calls made since the last turn, prepare (sends), the poll
+   * phase (every ready socket read, replies queued), check (sends what the poll phase
+   * and the callbacks it ran queued), close callbacks (SW_EV_CLOSE). */
+  uv_run(s->loop, UV_RUN_NOWAIT);
+  s->in_run = 0;
+  return s->state == ST_CLOSED ? SW_ECLOSED : SW_OK;
+}
+
+void *sw_swarm_loop(sw_swarm *s) { return s ? s->loop : NULL; }
+
+/* A signal closes the swarm as sw_swarm_close does; a second one while it still drains
+ * ends the drain at once. */
+static void on_signal(uv_signal_t *h, int signum) {
+  sw_swarm *s = h->data;
+  (void)signum;
+  if (s->state == ST_OPEN) sw_swarm_close(s);
+  else if (s->state == ST_DRAINING) finish_close(s);
+}
+
+int sw_swarm_close_on_signal(sw_swarm *s, int signum) {
+  if (!s || signum <= 0 || signum >= NSIG || signum == SIGKILL || signum == SIGSTOP)
+    return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  for (int i = 0; i < s->nsigs; i++)
+    if (s->sigs[i].signum == signum) return SW_OK;
+  if (s->nsigs == MAX_SIGNALS) return SW_EFULL;
+  uv_signal_t *h = &s->sigs[s->nsigs];
+  if (uv_signal_init(s->loop, h)) return SW_EIO;
+  /* Initialised: it is closed with the swarm's handles from now on, started or not. */
+  h->data = s;
+  s->nsigs++;
+  s->handles_open++;
+  s->rearm = 1; /* libuv's signal pipe is watched from the next poll */
+  return uv_signal_start(h, on_signal, signum) ? SW_EINVAL : SW_OK;
 }
 
 int sw_swarm_close(sw_swarm *s) {
@@ -646,7 +734,10 @@ void sw_swarm_free(sw_swarm *s) {
     finish_close(s);
     uv_run(s->loop, UV_RUN_NOWAIT);
   }
-  if (s->owns_loop) uv_loop_close(&s->own_loop);
+  if (s->owns_loop) {
+    uv_run(&s->own_loop, UV_RUN_NOWAIT); /* close callbacks of the application's handles */
+    uv_loop_close(&s->own_loop);
+  }
   close_sockets(s);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
