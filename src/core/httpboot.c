@@ -158,7 +158,9 @@ static void query_all(httpboot *h, uint64_t now) {
 
 static void hb_join(void *m, uint64_t now) {
   httpboot *h = m;
-  if (!h->closed && h->nurls) query_all(h, now); /* 14.3 step 4: at discovery start */
+  if (h->closed || !h->nurls) return;
+  query_all(h, now); /* 14.3 step 4: at discovery start */
+  h->next_query = now + HTTPBOOT_PERIOD_MS;
 }
 
 static void hb_timeout(void *m, uint64_t now) {
@@ -212,7 +214,8 @@ int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboo
     free(h);
     return rc;
   }
-  h->next_query = h->nurls ? now + HTTPBOOT_FIRST_MS : UINT64_MAX;
+  (void)now;
+  h->next_query = UINT64_MAX; /* from the first join on */
   for (int i = 0; i < HTTPBOOT_MAX_URLS; i++) {
     h->announce[i].hb = h->peers[i].hb = h;
     h->announce[i].url = h->peers[i].url = i;

@@ -49,6 +49,13 @@ typedef struct resolve_req {
 /* What a resolved name is for. */
 enum { RES_DIAL, RES_BOOTSTRAP /* DHT bootstrap node and 15 s fallback */, RES_SEED, RES_STUN };
 
+/* A DHT bootstrap node or a seed from the options, kept until discovery starts. */
+typedef struct later_peer {
+  char *host; /* as given: a numeric address or a name (resolved then) */
+  uint16_t port;
+  int seed;   /* 1: a seed (PROTOCOL.md 14.7), 0: a DHT bootstrap node */
+} later_peer;
+
 enum { ST_OPEN, ST_DRAINING, ST_CLOSING, ST_CLOSED };
 
 /* One socket of the swarm. */
@@ -97,6 +104,13 @@ struct sw_swarm {
   int in_run;            /* inside sw_swarm_run or sw_swarm_process: no re-entry */
   uv_signal_t sigs[MAX_SIGNALS]; /* sw_swarm_close_on_signal */
   int nsigs;
+  /* Discovery starts at the first sw_swarm_join, not at creation: until then the LAN
+   * socket stays closed, these names stay unresolved and these nodes uncontacted. */
+  int discovering;
+  later_peer *later;     /* DHT bootstrap nodes and seeds from the options */
+  size_t nlater;
+  int stun_defaults;     /* 1: the references' STUN servers, from the first join on */
+  char lan_ip[46];       /* the LAN socket's interface (config.h lan_ip) */
 };
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -456,21 +470,37 @@ static void on_timer(uv_timer_t *h) {
 
 /* ---- creation: engine configuration, sockets, core, handles -------------------- */
 
-/* The main socket first (its port goes into LAN beacons and records), then the LAN
- * multicast socket (none: LAN discovery is off), then the DHT's own socket (14.6; a
- * fixed port for a bootstrap node). Fills in what the configuration needs of them. */
+/* The main socket first (its port goes into LAN beacons and records), then the DHT's
+ * own socket (14.6; a fixed port for a bootstrap node). The LAN multicast socket waits
+ * for the first join (open_lan). Fills in what the configuration needs of them. */
 static int open_sockets(sw_swarm *s, const sw_options *o, config *c) {
-  rt_sock *m = &s->socks[SW_SOCK_MAIN], *l = &s->socks[SW_SOCK_LAN],
-          *d = &s->socks[SW_SOCK_DHT];
+  rt_sock *m = &s->socks[SW_SOCK_MAIN], *d = &s->socks[SW_SOCK_DHT];
   int rc = udp_open(o->bind, o->port, &m->fd, &m->port, &m->v6);
   if (rc != SW_OK) return rc;
-  /* No multicast route or interface: LAN discovery is off, the rest works. */
-  if (o->lan && mcast_open(c->lan_ip, &l->fd) != SW_OK) l->fd = -1;
   if (o->dht && (rc = udp_open(o->bind, o->dht_port, &d->fd, &d->port, &d->v6)) != SW_OK)
     return rc;
   c->core.port = m->port;
-  c->core.lan = l->fd >= 0;
+  snprintf(s->lan_ip, sizeof s->lan_ip, "%s", c->lan_ip);
   return SW_OK;
+}
+
+/* The LAN multicast socket, at the first join. None (no multicast route or interface):
+ * LAN discovery is off, the rest works; what the LAN module sends is then given up. */
+static void open_lan(sw_swarm *s) {
+  rt_sock *l = &s->socks[SW_SOCK_LAN];
+  if (!s->opts.lan || mcast_open(s->lan_ip, &l->fd) != SW_OK) {
+    l->fd = -1;
+    return;
+  }
+  if (uv_poll_init(s->loop, &l->poll, l->fd)) {
+    udp_close(l->fd);
+    l->fd = -1;
+    return;
+  }
+  l->poll.data = l;
+  l->polling = 1;
+  s->handles_open++;
+  watch(s, l, UV_READABLE);
 }
 
 static void close_sockets(sw_swarm *s) {
@@ -489,6 +519,8 @@ static int make_core(sw_swarm *s, config *c) {
   c->core.on_event = core_event;
   c->core.ctx = s;
   c->core.probe_sockets = 1; /* opened on demand: probe_open */
+  /* Bootstrap nodes are contacted from the first join on (start_discovery). */
+  c->dht.nbootstrap = 0;
   if (s->opts.bind) snprintf(s->bind, sizeof s->bind, "%s", s->opts.bind);
   int rc = sw_core_new(&s->core, &c->core, now_ms());
   if (rc != SW_OK) return rc;
@@ -553,38 +585,56 @@ static int start_handles(sw_swarm *s) {
   return SW_OK;
 }
 
-/* Bootstrap nodes also serve the 15 s HELLO fallback (14.3 step 7); seeds are dialled
- * at join (14.7). Numeric addresses now, names once resolved. */
-static void add_peers(sw_swarm *s, const sw_options *o) {
+/* Keep the options' DHT bootstrap nodes and seeds (their strings are not kept) for the
+ * first join. Entries that do not parse are skipped (sw_swarm_new checked the DHT's). */
+static int keep_peers(sw_swarm *s, const sw_options *o) {
+  size_t n = (o->bootstrap ? o->nbootstrap : 0) + (o->seeds ? o->nseeds : 0);
+  if (!n) return SW_OK;
+  if (!(s->later = calloc(n, sizeof *s->later))) return SW_ENOMEM;
   for (int seeds = 0; seeds < 2; seeds++) {
     const char *const *list = seeds ? o->seeds : o->bootstrap;
-    size_t n = seeds ? o->nseeds : o->nbootstrap;
-    for (size_t i = 0; list && i < n; i++) {
+    size_t cnt = seeds ? o->nseeds : o->nbootstrap;
+    for (size_t i = 0; list && i < cnt; i++) {
       char host[256];
       uint16_t port;
-      sw_addr a;
       if (!list[i] || addr_split_hostport(list[i], host, sizeof host, &port)) continue;
-      if (!port) port = CONFIG_DEFAULT_PORT;
-      if (addr_parse_ip(&a, host, port) != SW_OK)
-        resolve_async(s, host, port, seeds ? RES_SEED : RES_BOOTSTRAP);
-      else if (seeds)
-        sw_core_add_seed(s->core, &a, now_ms());
-      else
-        sw_core_add_fallback(s->core, &a);
+      later_peer *p = &s->later[s->nlater];
+      if (!(p->host = strdup(host))) return SW_ENOMEM;
+      p->port = port ? port : CONFIG_DEFAULT_PORT;
+      p->seed = seeds;
+      s->nlater++;
+    }
+  }
+  return SW_OK;
+}
+
+static void free_later(sw_swarm *s) {
+  for (size_t i = 0; i < s->nlater; i++) free(s->later[i].host);
+  free(s->later);
+  s->later = NULL;
+  s->nlater = 0;
+}
+
+/* Bootstrap nodes are asked for the DHT's neighbourhood and also serve the 15 s HELLO
+ * fallback (14.3 step 7); seeds are dialled (14.7). Numeric addresses now, names once
+ * resolved. */
+static void add_peers(sw_swarm *s) {
+  for (size_t i = 0; i < s->nlater; i++) {
+    const later_peer *p = &s->later[i];
+    sw_addr a;
+    if (addr_parse_ip(&a, p->host, p->port) != SW_OK) {
+      resolve_async(s, p->host, p->port, p->seed ? RES_SEED : RES_BOOTSTRAP);
+    } else if (p->seed) {
+      sw_core_add_seed(s->core, &a, now_ms());
+    } else {
+      if (sock_of(s, SW_SOCK_DHT)) sw_core_dht_bootstrap(s->core, &a, now_ms());
+      sw_core_add_fallback(s->core, &a);
     }
   }
 }
 
 /* STUN servers (PROTOCOL.md 15.5): numeric ones now, names once resolved. */
-static void add_stun(sw_swarm *s, const sw_options *o) {
-  static const char *const defaults[] = {CONFIG_STUN_DEFAULTS};
-  const char *const *list = o->stun;
-  size_t n = o->nstun;
-  if (o->no_stun) return;
-  if (!n && !o->no_default_servers) {
-    list = defaults;
-    n = sizeof defaults / sizeof *defaults;
-  }
+static void add_stun(sw_swarm *s, const char *const *list, size_t n) {
   for (size_t i = 0; list && i < n; i++) {
     char host[256];
     uint16_t port;
@@ -594,6 +644,19 @@ static void add_stun(sw_swarm *s, const sw_options *o) {
     if (addr_parse_ip(&a, host, port) != SW_OK) resolve_async(s, host, port, RES_STUN);
     else sw_core_add_stun_server(s->core, &a, now_ms());
   }
+}
+
+/* Discovery starts (the first join): the LAN socket, DHT bootstrap nodes and seeds,
+ * the references' STUN servers when no server was named. HTTP bootstrap and piping
+ * start in the core at the same join (httpboot.c, piping.c). */
+static void start_discovery(sw_swarm *s) {
+  static const char *const defaults[] = {CONFIG_STUN_DEFAULTS};
+  if (s->discovering || s->state != ST_OPEN) return;
+  s->discovering = 1;
+  open_lan(s);
+  add_peers(s);
+  free_later(s);
+  if (s->stun_defaults) add_stun(s, defaults, sizeof defaults / sizeof *defaults);
 }
 
 int sw_swarm_nat(const sw_swarm *s, char *addr, size_t addrlen, const char **type) {
@@ -616,17 +679,21 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->opts = o;
   for (int i = 0; i < NSOCKS; i++)
     s->socks[i] = (rt_sock){.swarm = s, .kind = (sw_sock_kind)i, .fd = -1};
-  if ((rc = udp_rx_init(&s->rx)) != SW_OK || (rc = open_sockets(s, &o, &cfg)) != SW_OK ||
+  if ((rc = keep_peers(s, &o)) != SW_OK || (rc = udp_rx_init(&s->rx)) != SW_OK ||
+      (rc = open_sockets(s, &o, &cfg)) != SW_OK ||
       (rc = make_core(s, &cfg)) != SW_OK || (rc = use_loop(s, uv_loop)) != SW_OK ||
       (rc = start_handles(s)) != SW_OK)
     goto fail;
-  add_peers(s, &o);
-  add_stun(s, &o);
+  /* STUN servers the application named are asked now; the references' list only once
+   * a topic is joined (start_discovery). */
+  if (!o.no_stun && o.nstun) add_stun(s, o.stun, o.nstun);
+  s->stun_defaults = !o.no_stun && !o.nstun && !o.no_default_servers;
   *out = s;
   return SW_OK;
 fail:
   /* Handles are only initialised once everything before succeeded; none to close. */
   if (s->owns_loop) uv_loop_close(&s->own_loop);
+  free_later(s);
   close_sockets(s);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
@@ -738,6 +805,7 @@ void sw_swarm_free(sw_swarm *s) {
     uv_run(&s->own_loop, UV_RUN_NOWAIT); /* close callbacks of the application's handles */
     uv_loop_close(&s->own_loop);
   }
+  free_later(s);
   close_sockets(s);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
@@ -755,6 +823,7 @@ uint16_t sw_swarm_dht_port(const sw_swarm *s) {
 int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
   if (!s) return SW_EINVAL;
   int rc = sw_core_join(s->core, topic);
+  if (rc == SW_OK) start_discovery(s);
   kick(s);
   return rc;
 }
