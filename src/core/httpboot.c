@@ -160,7 +160,9 @@ static void hb_join(void *m, uint64_t now) {
   httpboot *h = m;
   if (h->closed || !h->nurls) return;
   query_all(h, now); /* 14.3 step 4: at discovery start */
-  h->next_query = now + HTTPBOOT_PERIOD_MS;
+  /* Asked again shortly after the first join (the references' query 500 ms after
+   * start): peers that started at the same moment have announced by then. */
+  if (h->next_query == UINT64_MAX) h->next_query = now + HTTPBOOT_AGAIN_MS;
 }
 
 static void hb_timeout(void *m, uint64_t now) {
@@ -215,7 +217,7 @@ int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboo
     return rc;
   }
   (void)now;
-  h->next_query = UINT64_MAX; /* from the first join on */
+  h->next_query = UINT64_MAX; /* set by the first join */
   for (int i = 0; i < HTTPBOOT_MAX_URLS; i++) {
     h->announce[i].hb = h->peers[i].hb = h;
     h->announce[i].url = h->peers[i].url = i;

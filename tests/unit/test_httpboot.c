@@ -68,26 +68,35 @@ static void test_schedule_and_announce(void **state) {
   assert_string_equal(json_string_value(json_object_get(body, "ip")), "10.0.0.1");
   assert_int_equal(json_integer_value(json_object_get(body, "port")), 4000);
   json_decref(body);
-  /* a query still running is not doubled at join; once answered, join asks again */
+  /* a query still running is not doubled at join */
   sw_core_join(c, topic);
   assert_int_equal(hf_take(c, r + n), 0);
-  hf_answer(c, &r[a], 200, "{}", joined + 600);
-  hf_answer(c, &r[g], 200, "[]", joined + 600);
+  hf_answer(c, &r[a], 200, "{}", joined + 100);
+  hf_answer(c, &r[g], 200, "[]", joined + 100);
+  /* 500 ms after the first join, once more: peers that started with us are listed */
+  assert_true(sw_core_deadline(c) <= joined + HTTPBOOT_AGAIN_MS);
+  sw_core_timeout(c, joined + HTTPBOOT_AGAIN_MS - 1);
+  assert_int_equal(hf_take(c, r), 0);
+  sw_core_timeout(c, joined + HTTPBOOT_AGAIN_MS);
+  assert_int_equal(hf_take(c, r), 2);
+  hf_answer(c, &r[0], 200, "", joined + 600);
+  hf_answer(c, &r[1], 200, "[]", joined + 600);
+  /* every join asks again (without moving the schedule) */
   sw_core_join(c, topic);
   assert_int_equal(hf_take(c, r), 2);
   hf_answer(c, &r[0], 200, "", joined + 700);
   hf_answer(c, &r[1], 200, "[]", joined + 700);
-  /* then every 180 s from the last join (made at the time of the answers before it) */
-  const uint64_t again = joined + 600;
-  assert_int_equal(sw_core_deadline(c) <= again + HTTPBOOT_PERIOD_MS, 1);
-  for (uint64_t t = joined + 1000; t < again + HTTPBOOT_PERIOD_MS; t += 1000) {
+  /* then every 180 s after the follow-up */
+  const uint64_t next = joined + HTTPBOOT_AGAIN_MS + HTTPBOOT_PERIOD_MS;
+  assert_int_equal(sw_core_deadline(c) <= next, 1);
+  for (uint64_t t = joined + 1000; t < next; t += 1000) {
     sw_core_timeout(c, t);
     hf_drain(c, t);
   }
   assert_int_equal(hf_take(c, r), 0);
-  sw_core_timeout(c, again + HTTPBOOT_PERIOD_MS);
+  sw_core_timeout(c, next);
   assert_int_equal(hf_take(c, r), 2);
-  assert_true(stats(c).queries == 3 && stats(c).announces == 3);
+  assert_true(stats(c).queries == 4 && stats(c).announces == 4);
   sw_core_free(c);
 }
 
