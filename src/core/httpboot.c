@@ -25,6 +25,7 @@ struct httpboot {
   int nurls;
   char body[MEREC_MAX]; /* the announce body last sent */
   uint64_t next_query;
+  int again; /* the first join's peer list is awaited: ask once more after it */
   int closed;
   hb_req announce[HTTPBOOT_MAX_URLS], peers[HTTPBOOT_MAX_URLS];
   httpboot_stats st;
@@ -100,6 +101,10 @@ static void on_peers(void *ctx, int status, const uint8_t *body, size_t len, uin
   hb_req *r = ctx;
   httpboot *h = r->hb;
   r->busy = 0;
+  if (h->again && !h->closed) { /* (this time is exact; the join's may be stale) */
+    h->again = 0;
+    if (now + HTTPBOOT_AGAIN_MS < h->next_query) h->next_query = now + HTTPBOOT_AGAIN_MS;
+  }
   if (status < 200 || status > 299) {
     h->st.failures++;
     return;
@@ -160,9 +165,12 @@ static void hb_join(void *m, uint64_t now) {
   httpboot *h = m;
   if (h->closed || !h->nurls) return;
   query_all(h, now); /* 14.3 step 4: at discovery start */
-  /* Asked again shortly after the first join (the references' query 500 ms after
-   * start): peers that started at the same moment have announced by then. */
-  if (h->next_query == UINT64_MAX) h->next_query = now + HTTPBOOT_AGAIN_MS;
+  if (h->next_query != UINT64_MAX) return; /* not the first join: the schedule stands */
+  /* Asked again 500 ms after the first join's peer list arrives (the references ask
+   * 500 ms after start): peers that started at the same moment have announced by
+   * then. Then every 180 s; that is also the fallback if no list arrives. */
+  h->again = 1;
+  h->next_query = now + HTTPBOOT_PERIOD_MS;
 }
 
 static void hb_timeout(void *m, uint64_t now) {

@@ -1,7 +1,7 @@
 /* HTTP bootstrap client (PROTOCOL.md 14.5): POST <base>/announce with our id and
  * address and GET <base>/peers, a JSON array of {id, ip, port} records, each met
- * through core_meet. Queried at discovery start (each join), 500 ms after the first
- * join, then every 180 s; never before the first join (the references query 500 ms
+ * through core_meet. Queried at discovery start (each join), 500 ms after the answer
+ * to the first join's query, then every 180 s; never before the first join (the references query 500 ms
  * after start: here a program that only dials contacts no server, docs/API.md "What
  * each default contacts, and when").
  * A protocol module (core_internal.h); HTTP goes through core_http. */
@@ -13,7 +13,7 @@
 
 #include "core.h"
 
-#define HTTPBOOT_AGAIN_MS 500       /* PROTOCOL.md 14.3: the first join's follow-up query */
+#define HTTPBOOT_AGAIN_MS 500       /* PROTOCOL.md 14.3: the follow-up after the first join's */
 #define HTTPBOOT_PERIOD_MS 180000   /* PROTOCOL.md 14.5 */
 #define HTTPBOOT_TIMEOUT_MS 8000    /* PROTOCOL.md 14.5 */
 #define HTTPBOOT_MAX_URLS 8         /* ours: servers queried (configured + defaults) */
