@@ -14,7 +14,6 @@
  * our own timer, and from an idle handle that every API call and completion arms, so
  * the loop never blocks in poll with output pending whatever callback queued it. What
  * the application writes within one phase still leaves coalesced, once. */
-#include <limits.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
@@ -729,12 +728,15 @@ int sw_swarm_timeout(const sw_swarm *s) {
   if (!s || !s->owns_loop || s->state == ST_CLOSED) return -1;
   /* A watch libuv has not handed to the kernel yet, or output waiting (kick's idle
    * handle, which uv_backend_timeout counts as due now): process at once. */
-  if (s->rearm || s->dirty || http_rt_watch_changes(s->http) != s->http_watch_seen) return 0;
+  if (s->rearm || (s->dirty && s->state < ST_CLOSING) ||
+      http_rt_watch_changes(s->http) != s->http_watch_seen)
+    return 0;
   int t = uv_backend_timeout(s->loop);
   if (t <= 0) return t;
   /* uv_backend_timeout counts from the loop's clock as of its last turn: take off the
    * time that went by since. */
-  uint64_t late = now_ms() - uv_now(s->loop);
+  uint64_t now = now_ms(), loop_now = uv_now(s->loop);
+  uint64_t late = now > loop_now ? now - loop_now : 0;
   return late >= (uint64_t)t ? 0 : t - (int)late;
 }
 
