@@ -208,6 +208,48 @@ int sw_swarm_close(sw_swarm *swarm);
 /* Free a swarm after SW_EV_CLOSE (or one that never ran). */
 void sw_swarm_free(sw_swarm *swarm);
 
+/* The libuv loop the swarm runs on (a uv_loop_t *): yours, or the one it owns. On the
+ * owned loop you may add handles (timers, signals ...); close them before
+ * sw_swarm_free. */
+void *sw_swarm_loop(sw_swarm *swarm);
+
+/* Close the swarm (as sw_swarm_close: GOAWAY to every peer) when signal signum arrives,
+ * e.g. SIGINT and SIGTERM; a second one while it drains ends the drain at once. The
+ * handler is libuv's (process-wide, on the swarm's loop) and is removed at close.
+ * SW_EINVAL (bad signal number), SW_EFULL (8 signals), SW_ECLOSED, SW_EIO. */
+int sw_swarm_close_on_signal(sw_swarm *swarm, int signum);
+
+/* ---- driving a swarm from your own event loop (poll, epoll, select ...) ----------
+ * For a swarm created with loop NULL, instead of sw_swarm_run:
+ *
+ *   for (;;) {                       // your loop: watch fd for reading, wait at most t ms
+ *     int t = sw_swarm_timeout(s);   // ask again after every call into the library
+ *     poll({sw_swarm_fd(s), POLLIN} and your own descriptors, t);
+ *     if (sw_swarm_process(s) == SW_ECLOSED) break;   // then sw_swarm_free(s)
+ *   }
+ *
+ * Calls made between two sw_swarm_process calls (write, broadcast, connect, join,
+ * close ...) make sw_swarm_timeout return 0, so what they queued leaves on the next
+ * one, coalesced. Linux (epoll), macOS and the BSDs (kqueue), illumos (event ports);
+ * not Windows (SW_EIO). See docs/API.md "Your own event loop". */
+
+/* A descriptor to watch for reading: it is readable whenever the swarm has input of any
+ * kind (datagrams, name lookups, HTTP, signals). Never read it yourself. SW_EINVAL when
+ * the swarm runs on your libuv loop, SW_EIO where the platform has no such descriptor. */
+int sw_swarm_fd(const sw_swarm *swarm);
+
+/* Milliseconds until sw_swarm_process must be called even if the descriptor stays
+ * quiet: 0 at once, -1 not before it is readable (also once closed, and for a swarm on
+ * your libuv loop). */
+int sw_swarm_timeout(const sw_swarm *swarm);
+
+/* Do everything that is due, without blocking: timers, every datagram ready on every
+ * socket, the events they give (callbacks run inside), and sending what is queued.
+ * Calling it more often than needed is harmless. SW_OK; SW_ECLOSED once SW_EV_CLOSE has
+ * been emitted (in this call or an earlier one); SW_EINVAL for a swarm on your libuv
+ * loop, or when called from one of its callbacks. */
+int sw_swarm_process(sw_swarm *swarm);
+
 /* ---- identity and topic ------------------------------------------------ */
 
 void sw_swarm_id(const sw_swarm *swarm, uint8_t out[SW_ID_LEN]);
