@@ -159,7 +159,7 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
   FOR_MODULES(c, m) if (m->on_timeout) m->on_timeout(m->state, now);
   if (now >= c->next_heartbeat && !c->closing) {
     liveness_heartbeat(c, now);
-    c->next_heartbeat = now + HEARTBEAT_MS;
+    c->next_heartbeat = now + c->cfg.keepalive_ms;
   }
 }
 
@@ -258,6 +258,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   if (!c) return SW_ENOMEM;
   c->cfg = *cfg;
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
+  engine_lifecycle_defaults(&c->cfg);
   pubaddr_init(&c->pub, cfg->lan_ip, cfg->port);
   c->cfg.lan_ip = NULL;   /* pubaddr.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
@@ -298,7 +299,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
     hs_cookie_init(&c->xs_cookie, r);
     memset(r, 0, sizeof r);
   }
-  c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
+  c->next_heartbeat = now + c->cfg.keepalive_ms; /* PROTOCOL.md 9.4: 1 s by default */
   c->meet_tokens = MEET_BURST;
   c->meet_refill_at = now;
   const core_module_def *const *defs = cfg->modules ? cfg->modules : core_default_modules;

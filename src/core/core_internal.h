@@ -48,6 +48,10 @@ int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size
  * the punch schedule unless already connected or dialling; full_id (20 bytes, may be
  * NULL) is checked against the answering key. Rate-limited (D19): SW_EFULL when over. */
 int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now);
+/* core_meet for a topic's discovery: the topic (32 bytes, copied; NULL as core_meet) is
+ * reported with the connection or the failed dial (sw_event.topic). */
+int core_meet_topic(sw_core *c, const sw_addr *addr, const uint8_t *full_id,
+                    const uint8_t *topic, uint64_t now);
 
 /* The congestion seam (cc.h) for a module's own acknowledged traffic (store/fetch
  * chunks): bytes a peer acknowledged, with an RTT sample in ms or a negative value, and

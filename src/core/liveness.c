@@ -48,15 +48,15 @@ void liveness_on_goaway(void *core, const core_path *from, const uint8_t *buf, s
   /* D7: honoured only from a path that has carried authenticated frames, and only from
    * reference peers: a libsetowire peer says goodbye sealed, so a plain GOAWAY in its
    * name can only be forged (a replayed old frame can verify an address). */
-  if (p && p->legacy && p->paths[pi].verified) peers_remove(c, p);
+  if (p && p->legacy && p->paths[pi].verified) peers_remove(c, p, SW_REASON_GOODBYE);
 }
 
 void liveness_heartbeat(sw_core *c, uint64_t now) {
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
-    if (now - p->seen > PEER_TIMEOUT_MS) { /* PROTOCOL.md 9.4 */
-      peers_remove(c, p);
+    if (now - p->seen > c->cfg.peer_timeout_ms) { /* PROTOCOL.md 9.4 (60 s by default) */
+      peers_remove(c, p, SW_REASON_TIMEOUT);
       continue;
     }
     if (now - p->last_pong > LOSS_MS) p->loss = 1;

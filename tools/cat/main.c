@@ -207,6 +207,14 @@ static void stop_reading(cat *c) {
   if (c->in_type != UV_FILE) uv_read_stop((uv_stream_t *)&c->in);
 }
 
+/* ,"topic":"<64 hex>" when the event names a topic. */
+static void print_topic(const uint8_t *topic) {
+  char hex[2 * SW_TOPIC_LEN + 1];
+  if (!topic) return;
+  crypto_hex_encode(topic, SW_TOPIC_LEN, hex);
+  fprintf(stderr, ",\"topic\":\"%s\"", hex);
+}
+
 static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
   cat *c = user;
   char id[2 * SW_ID_LEN + 1];
@@ -222,14 +230,16 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     }
     case SW_EV_CONNECTION:
       crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
-      if (c->events && ev->via) {
-        char via[2 * SW_WIRE_ID_LEN + 1];
-        crypto_hex_encode(ev->via, SW_WIRE_ID_LEN, via);
-        fprintf(stderr,
-                "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\",\"via\":\"%s\"}\n", id,
-                ev->addr, via);
-      } else if (c->events) {
-        fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
+      if (c->events) {
+        fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"", id,
+                ev->addr);
+        if (ev->via) {
+          char via[2 * SW_WIRE_ID_LEN + 1];
+          crypto_hex_encode(ev->via, SW_WIRE_ID_LEN, via);
+          fprintf(stderr, ",\"via\":\"%s\"", via);
+        }
+        print_topic(ev->topic);
+        fprintf(stderr, "}\n");
       }
       if (!c->connected_once) {
         c->connected_once = 1;
@@ -238,7 +248,17 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_DISCONNECT:
       crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
-      if (c->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
+      if (c->events)
+        fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\",\"reason\":\"%s\"}\n", id,
+                sw_reason_str(ev->reason));
+      break;
+    case SW_EV_DIAL_FAILED:
+      if (c->events) {
+        fprintf(stderr, "{\"event\":\"dial_failed\",\"addr\":\"%s\",\"reason\":\"%s\"", ev->addr,
+                sw_reason_str(ev->reason));
+        print_topic(ev->topic);
+        fprintf(stderr, "}\n");
+      }
       break;
     case SW_EV_DATA:
       if (c->fetch_key) break; /* stdout carries the fetched value only */
