@@ -255,8 +255,16 @@ uint16_t sw_swarm_dht_port(const sw_swarm *swarm);
  * "restricted_cone", "symmetric", "unknown") once STUN has told them: 1, else 0. */
 int sw_swarm_nat(const sw_swarm *swarm, char *addr, size_t addrlen, const char **type);
 
-/* Join a topic: 32 bytes, usually SHA-256 of a name. */
+#define SW_MAX_TOPICS 16 /* topics joined at once (docs/API.md "Topics": cost per topic) */
+
+/* Join a topic (32 bytes, usually SHA-256 of a name) besides those already joined:
+ * discovery starts announcing and looking for it. Joining a joined topic is a no-op.
+ * SW_EINVAL (NULL), SW_EFULL (SW_MAX_TOPICS joined), SW_ECLOSED. */
 int sw_swarm_join(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);
+/* Leave a joined topic: its announcements stop (records already published expire by
+ * themselves) and discovery no longer dials for it; sessions stay. SW_EINVAL (NULL, or
+ * not joined), SW_ECLOSED. */
+int sw_swarm_leave(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);
 
 /* ---- peers and messages ------------------------------------------------ */
 

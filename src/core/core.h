@@ -211,7 +211,10 @@ int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_nul
 int sw_core_write(sw_core *core, const uint8_t peer[8], const void *data, size_t len,
                   uint64_t now_ms);
 int sw_core_broadcast(sw_core *core, const void *data, size_t len, uint64_t now_ms);
+/* Add a topic (SW_OK also when joined already; SW_EFULL past SW_MAX_TOPICS), remove one
+ * (SW_EINVAL when not joined). */
 int sw_core_join(sw_core *core, const uint8_t topic[32]);
+int sw_core_leave(sw_core *core, const uint8_t topic[32]);
 /* Send GOAWAY to every peer and refuse further writes. */
 int sw_core_close(sw_core *core, uint64_t now_ms);
 size_t sw_core_peer_count(const sw_core *core);

@@ -191,8 +191,8 @@ struct sw_core {
   unsigned open_batches;
   size_t frag_bytes; /* held by fragment sets, bounded by FRAG_BUDGET */
   uint64_t next_heartbeat;
-  uint8_t topic[32];
-  int joined, closing, want_writable;
+  uint8_t topics[SW_MAX_TOPICS][32]; /* joined, oldest first */
+  int ntopics, closing, want_writable;
   unsigned batch_depth;
   sw_core_stats stats;
   core_module *modules; /* registered, in attach order */

@@ -688,7 +688,16 @@ uint16_t sw_swarm_dht_port(const sw_swarm *s) {
 
 int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
   if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
   int rc = sw_core_join(s->core, topic);
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_leave(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_leave(s->core, topic);
   kick(s);
   return rc;
 }

@@ -2,7 +2,7 @@
  * bounded, a dial to a closed port ends in SW_EV_DIAL_FAILED within the configured
  * time (at once, "refused", where the kernel reports the ICMP error), and a peer that goes silent (its loop no longer runs: as killed) is dropped
  * with reason "timeout" within the configured peer timeout, then every peer left gets
- * reason "closed" when the swarm closes. */
+ * reason "closed" when the swarm closes. And sw_swarm_join / sw_swarm_leave's bounds. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -190,6 +190,38 @@ static void killed_peer(int transport) {
   assert_int_equal(uv_loop_close(&lb), 0);
 }
 
+/* sw_swarm_join / sw_swarm_leave through the runtime: bounded, leave only what is
+ * joined, nothing after close. */
+static void test_topics_api(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  events e = {0};
+  sw_options o;
+  sw_swarm *s = NULL;
+  quiet_options(&o, &e);
+  assert_int_equal(sw_swarm_new(&s, &o, &loop), SW_OK);
+  uint8_t t[SW_MAX_TOPICS + 1][SW_TOPIC_LEN];
+  memset(t, 0, sizeof t);
+  for (int i = 0; i <= SW_MAX_TOPICS; i++) t[i][0] = (uint8_t)(i + 1);
+  assert_int_equal(sw_swarm_leave(s, t[0]), SW_EINVAL);
+  assert_int_equal(sw_swarm_join(s, NULL), SW_EINVAL);
+  for (int i = 0; i < SW_MAX_TOPICS; i++) assert_int_equal(sw_swarm_join(s, t[i]), SW_OK);
+  assert_int_equal(sw_swarm_join(s, t[0]), SW_OK); /* joined already */
+  assert_int_equal(sw_swarm_join(s, t[SW_MAX_TOPICS]), SW_EFULL);
+  assert_int_equal(sw_swarm_leave(s, t[5]), SW_OK);
+  assert_int_equal(sw_swarm_leave(s, t[5]), SW_EINVAL);
+  assert_int_equal(sw_swarm_join(s, t[SW_MAX_TOPICS]), SW_OK);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(sw_swarm_close(s), SW_OK);
+  assert_int_equal(sw_swarm_leave(s, t[0]), SW_ECLOSED);
+  assert_int_equal(sw_swarm_join(s, t[5]), SW_ECLOSED);
+  run_until(&loop, &e.close, 5000);
+  assert_int_equal(e.close, 1);
+  sw_swarm_free(s);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_killed_peer_plain(void **state) {
   (void)state;
   killed_peer(0);
@@ -204,6 +236,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bounds),
       cmocka_unit_test(test_dial_closed_port),
+      cmocka_unit_test(test_topics_api),
       cmocka_unit_test(test_killed_peer_plain),
       cmocka_unit_test(test_killed_peer_extended),
   };

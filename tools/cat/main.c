@@ -55,6 +55,8 @@ static void usage(FILE *f) {
       "\n"
       "options:\n"
       "  --seed HEX          identity seed (hex); default: a random identity\n"
+      "  --topic NAME        join this topic too (repeatable, up to 16 topics with\n"
+      "                      TOPIC): lines go to every peer, of whichever topic\n"
       "%s"
       "  --legacy-frag       send messages over 1200 bytes to reference peers as\n"
       "                      plaintext FRAG frames (insecure; default: encrypted DATA)\n"
@@ -374,7 +376,9 @@ int main(int argc, char **argv) {
   sw_options_init(&o);
   c.wait_peer = 1;
   enum { O_SEED = 1, O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
-  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE }; /* errors reported in their cases */
+  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_TOPIC }; /* errors in their cases */
+  const char *topics[SW_MAX_TOPICS];
+  int ntopics = 0;
   const char *stores[MAX_STORE];
   int nstore = 0;
   unsigned long fetch_timeout = 30000;
@@ -386,6 +390,7 @@ int main(int argc, char **argv) {
       NETOPTS_LONG,
       {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
+      {"topic", required_argument, 0, O_TOPIC},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -418,6 +423,13 @@ int main(int argc, char **argv) {
         }
         break;
       case O_STORAGE: storage_path = optarg; break;
+      case O_TOPIC:
+        if (ntopics == SW_MAX_TOPICS) {
+          fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
+          return 2;
+        }
+        topics[ntopics++] = optarg;
+        break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
       default: {
@@ -431,11 +443,14 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  uint8_t topic[SW_TOPIC_LEN];
-  int have_topic = optind < argc;
-  if (have_topic) {
-    unsigned int tl = 0;
-    EVP_Digest(argv[optind], strlen(argv[optind]), topic, &tl, EVP_sha256(), NULL);
+  if (optind < argc) { /* the positional TOPIC is joined first */
+    if (ntopics == SW_MAX_TOPICS) {
+      fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
+      return 2;
+    }
+    memmove(topics + 1, topics, (size_t)ntopics * sizeof *topics);
+    topics[0] = argv[optind];
+    ntopics++;
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&c.loop);
@@ -455,7 +470,12 @@ int main(int argc, char **argv) {
             rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap, --bootstrap-http, --piping)" : "");
     return rc == SW_EINVAL ? 2 : 1;
   }
-  if (have_topic) sw_swarm_join(c.swarm, topic);
+  for (int i = 0; i < ntopics; i++) {
+    uint8_t topic[SW_TOPIC_LEN];
+    unsigned int tl = 0;
+    EVP_Digest(topics[i], strlen(topics[i]), topic, &tl, EVP_sha256(), NULL);
+    sw_swarm_join(c.swarm, topic); /* a name given twice is joined once */
+  }
   if (netopts_connect(&nets, c.swarm, "setowire-cat")) return 2;
   for (int i = 0; i < nstore; i++) {
     char key[SW_KEY_MAX + 1];
