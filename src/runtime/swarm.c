@@ -183,9 +183,25 @@ static void drain_out(sw_swarm *s) {
 static void update_poll(sw_swarm *s);
 static void arm_timer(sw_swarm *s);
 
+/* ICMP errors queued on a socket (udp_recv_error): the main socket's end the dial to
+ * their address (sw_core_unreachable); the others are only drained. Bounded per wake. */
+static int drain_errors(sw_swarm *s, rt_sock *k) {
+  sw_addr to;
+  int refused, n = 0;
+  while (n < UDP_BATCH && udp_recv_error(k->fd, &to, &refused)) {
+    n++;
+    if (k->kind == SW_SOCK_MAIN) sw_core_unreachable(s->core, &to, refused, now_ms());
+  }
+  if (n) s->dirty = 1;
+  return n;
+}
+
 static void pump(sw_swarm *s, rt_sock *k) {
   for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
     int n = udp_recv_batch(k->fd, &k->udp, &s->rx);
+    /* nothing read, or the socket's pending ICMP error instead of data: the error
+     * queue keeps the poll awake until it is read */
+    if (n <= 0 && drain_errors(s, k) && n < 0) continue;
     if (n <= 0) break;
     uint64_t now = now_ms();
     s->dirty = 1;
@@ -210,7 +226,15 @@ static void pump(sw_swarm *s, rt_sock *k) {
 static void on_sock_poll(uv_poll_t *h, int status, int events) {
   rt_sock *k = h->data;
   sw_swarm *s = k->swarm;
-  if (status < 0 || s->state >= ST_CLOSING) return;
+  if (s->state >= ST_CLOSING) return;
+  if (status < 0) {
+    /* libuv stops a poll handle on POLLERR, which a queued ICMP error raises (udp.c,
+     * IP_RECVERR): read the errors, watch the socket again, and read what waits. */
+    drain_errors(s, k);
+    uv_poll_start(&k->poll, k->events, on_sock_poll);
+    events = UV_READABLE;
+    kick(s);
+  }
   if (events & UV_READABLE) pump(s, k);
   if (events & UV_WRITABLE) {
     drain_out(s);
@@ -422,6 +446,7 @@ static void service(sw_swarm *s) {
   drain_out(s);
   probe_sweep(s, 0);
   if (s->state == ST_DRAINING && (!sw_core_out_pending(s->core) || now >= s->drain_deadline)) {
+    sw_core_drop_peers(s->core, SW_REASON_CLOSED); /* a DISCONNECT per peer, then CLOSE */
     finish_close(s);
     return;
   }
@@ -824,8 +849,17 @@ uint16_t sw_swarm_dht_port(const sw_swarm *s) {
 
 int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
   if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
   int rc = sw_core_join(s->core, topic);
   if (rc == SW_OK) start_discovery(s);
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_leave(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_leave(s->core, topic);
   kick(s);
   return rc;
 }
