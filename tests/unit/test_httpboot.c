@@ -197,7 +197,7 @@ static void test_bounds_and_failures(void **state) {
   /* malformed JSON, a non-array, an error status, a transport failure: counted, no dial */
   const char *bad[] = {"[{\"ip\":", "{\"ip\":\"10.0.0.2\",\"port\":1}", "\x01\xff", ""};
   for (int i = 0; i < 4; i++) {
-    uint8_t topic[32] = {(uint8_t)i};
+    uint8_t topic[32] = {(uint8_t)(10 + i)}; /* a topic not joined yet (mk joined {3}) */
     sw_core_join(c, topic); /* asks again */
     n = hf_take(c, r);
     g = hf_find(r, n, "GET", BASE "/peers");

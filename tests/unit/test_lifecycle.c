@@ -208,6 +208,10 @@ static void test_reference_goodbye(void **state) {
   ref_send(n, &r, a, "hi", 2); /* verifies its address (D7) */
   static const uint8_t g[2] = {WIRE_GOAWAY, 0};
   inject(n, a, &r.addr, g, sizeof g);
+  /* a plain GOAWAY is a hint (PROTOCOL.md 10, D7): the reference stays silent after
+   * it, so the liveness check ends the session, with the goodbye as its reason */
+  assert_int_equal(count_ev(A, SW_EV_DISCONNECT), 0);
+  advance(n, n->now + 2000 + 1000 + 1); /* GOAWAY_CHECK_MS + the heartbeat */
   assert_int_equal(count_ev(A, SW_EV_DISCONNECT), 1);
   assert_int_equal(nth_ev(A, SW_EV_DISCONNECT, 0)->reason, SW_REASON_GOODBYE);
   ref_free(&r);
