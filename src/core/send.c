@@ -134,6 +134,7 @@ static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t 
 int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   size_t flen = len + WIRE_DATA_OVERHEAD;
   if (!p->tx) return SW_ENOTCONN;
+  if (xsession_holding(p)) return xsession_hold(c, p, msg, len); /* its handshake runs */
   if (xsession_active(p)) return xsession_send(c, p, msg, len); /* TRANSPORT.md 2, 8 */
   if (len > WIRE_MAX_PAYLOAD && c->cfg.legacy_frag && p->legacy) return send_frag(c, p, msg, len);
   if (flen > WIRE_UDP_MAX) return SW_EMSGSIZE;
@@ -245,7 +246,7 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
   c->last_now = now;
   core_peer *p = peer ? peers_find(c, peer) : NULL;
   if (!p || !p->tx) return SW_ENOTCONN;
-  if (xsession_active(p)) { /* its own send buffer: SW_EAGAIN, then SW_EV_WRITABLE */
+  if (xsession_takes(p)) { /* its own send buffer: SW_EAGAIN, then SW_EV_WRITABLE */
     rc = send_message(c, p, data, len);
     if (rc == SW_OK) delivery_remember_own(c, data, len, now);
     return rc;
@@ -268,7 +269,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
   for (size_t k = 0; k < c->max_peers; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
-    if (xsession_active(p)) nx++;
+    if (xsession_takes(p)) nx++;
     else n++;
   }
   if (!n && !nx) return 0;
@@ -276,7 +277,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
    * each has its own send buffer. */
   for (size_t k = 0; nx && k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (p->used && p->tx && xsession_active(p) && !xsession_room(p, len)) return SW_EAGAIN;
+    if (p->used && p->tx && xsession_takes(p) && !xsession_room(p, len)) return SW_EAGAIN;
   }
   size_t need = n * (len + WIRE_DATA_OVERHEAD + sizeof(outq_rec) + 8 + OPEN_BATCH_COST);
   if (!send_fits_ever(c, need)) return SW_EMSGSIZE; /* raise send_buffer_bytes */
@@ -286,7 +287,7 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
   }
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (p->used && p->tx && !xsession_active(p) && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+    if (p->used && p->tx && !xsession_takes(p) && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
       c->want_writable = 1;
       return SW_EAGAIN;
     }

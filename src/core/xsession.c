@@ -10,9 +10,19 @@
 #include "peers.h"
 #include "send.h"
 
+static void hold_drain(sw_core *c, core_peer *p, uint64_t now);
+
 int xsession_enabled(const sw_core *c) { return c->cfg.xsession != 0; }
 
 int xsession_active(const core_peer *p) { return p->xs && p->xs->state == XS_CONFIRMED; }
+
+int xsession_holding(const core_peer *p) {
+  const struct core_xs *xs = p->xs;
+  if (!xs || xs->releasing) return 0;
+  return xs->held_off < xs->held_len || (xs->hold_until && xs->state != XS_CONFIRMED);
+}
+
+int xsession_takes(const core_peer *p) { return xsession_active(p) || xsession_holding(p); }
 
 int xsession_refuses_plain(const core_peer *p, uint64_t now) {
   return p->xs && p->xs->heard && now - p->xs->heard_at >= XS_PLAIN_GRACE_MS;
@@ -71,6 +81,7 @@ void xsession_clear(core_peer *p) {
   struct core_xs *xs = p->xs;
   if (!xs) return;
   drop_traffic(xs);
+  free(xs->held);
   hs_wipe(&xs->hs);
   memset(xs, 0, sizeof *xs);
   free(xs);
@@ -153,7 +164,88 @@ void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
     if (!p->xs) return; /* the plain session goes on */
     p->xs->retry_at = UINT64_MAX;
   }
+  /* Until the session is confirmed, messages to p wait (TRANSPORT.md 8). */
+  if (!p->xs->keyed) p->xs->hold_until = now + XS_HOLD_MS;
   if (we_are_lower(c, p) && !p->xs->pending && !p->xs->keyed) begin_init(c, p, now);
+}
+
+/* ---- messages held while the handshake runs ------------------------------------ */
+
+static void put_u32(uint8_t *b, uint32_t v) {
+  b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8);
+  b[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static int hold_fits(const struct core_xs *xs, size_t len) {
+  return xs->held_len - xs->held_off + 4 + len <= XS_HOLD_BYTES;
+}
+
+int xsession_hold(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  struct core_xs *xs = p->xs;
+  (void)c;
+  if (!hold_fits(xs, len)) {
+    xs->hold_want = 1;
+    return SW_EAGAIN;
+  }
+  if (xs->held_off) { /* released ones in front: make the room reusable */
+    memmove(xs->held, xs->held + xs->held_off, xs->held_len - xs->held_off);
+    xs->held_len -= xs->held_off;
+    xs->held_off = 0;
+  }
+  size_t need = xs->held_len + 4 + len;
+  if (need > xs->held_cap) {
+    size_t cap = xs->held_cap ? xs->held_cap : 4096;
+    while (cap < need) cap *= 2;
+    if (cap > XS_HOLD_BYTES) cap = XS_HOLD_BYTES;
+    uint8_t *b = realloc(xs->held, cap);
+    if (!b) return SW_ENOMEM;
+    xs->held = b;
+    xs->held_cap = cap;
+  }
+  put_u32(xs->held + xs->held_len, (uint32_t)len);
+  if (len) memcpy(xs->held + xs->held_len + 4, msg, len);
+  xs->held_len += 4 + len;
+  return SW_OK;
+}
+
+/* Release held messages, in order, to where they now go: into the extended session once
+ * it is confirmed, plain once the hold ended without it; nothing while the handshake
+ * still runs. What finds no room stays held, and the next flush or timer goes on. */
+static void hold_drain(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  int confirmed = xs->state == XS_CONFIRMED && xs->x;
+  if (xs->held_off >= xs->held_len || (!confirmed && xs->hold_until)) return;
+  while (xs->held_off < xs->held_len) {
+    const uint8_t *h = xs->held + xs->held_off;
+    size_t len = get_u32(h);
+    int rc;
+    if (confirmed) {
+      rc = xport_send(xs->x, h + 4, len, XPORT_RELIABLE, now);
+      if (rc == SW_EAGAIN) break;
+    } else {
+      if (!send_room(c, len + WIRE_DATA_OVERHEAD) || cc_room(&p->cc) < len + WIRE_DATA_OVERHEAD)
+        break;
+      xs->releasing = 1; /* send_message takes its plain path */
+      rc = send_message(c, p, h + 4, len);
+      xs->releasing = 0;
+    }
+    if (rc != SW_OK) c->stats.flood_dropped++;
+    xs->held_off += 4 + len;
+  }
+  if (xs->held_off >= xs->held_len) {
+    free(xs->held);
+    xs->held = NULL;
+    xs->held_off = xs->held_len = xs->held_cap = 0;
+  }
+  if (xs->hold_want && xs->held_len - xs->held_off <= XS_HOLD_BYTES / 2) {
+    xs->hold_want = 0;
+    sw_event ev = {.type = SW_EV_WRITABLE};
+    engine_emit(c, &ev); /* last: the handler may write, or remove the peer */
+  }
 }
 
 /* ---- handshake messages (TRANSPORT.md 4) ------------------------------------- */
@@ -223,6 +315,8 @@ static void on_resp(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, ui
   if (install(c, p, &k, XS_CONFIRMED, now) != SW_OK) return;
   /* TRANSPORT.md 8: our first packet confirms the keys to the responder; a PING makes one at once. */
   xs->x->ping_pending = 1;
+  xs->hold_until = 0;
+  hold_drain(c, p, now); /* what was written meanwhile goes first, in order */
 }
 
 static void on_retry(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, uint64_t now) {
@@ -291,6 +385,9 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
    * peer now sends its messages here: its plain DATA is refused from now on (TRANSPORT.md
    * 2), after a grace period for plain DATA it sent before and the network reordered. */
   xs->state = XS_CONFIRMED;
+  xs->hold_until = 0;
+  hold_drain(c, p, now); /* what was written meanwhile goes first, in order */
+  if (!p->used || p->xs != xs) return; /* the WRITABLE handler removed the peer */
   if (!xs->heard) xs->heard_at = now;
   xs->heard = 1;
   /* An authenticated packet proves its path, as a plain frame does (D8, D35): a peer
@@ -307,6 +404,11 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
 /* ---- sending -------------------------------------------------------------------- */
 
 int xsession_room(core_peer *p, size_t len) {
+  if (xsession_holding(p)) {
+    if (hold_fits(p->xs, len)) return 1;
+    p->xs->hold_want = 1;
+    return 0;
+  }
   xport *x = p->xs->x;
   size_t need = len + xport_varint_len(len);
   if (x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need) return 1;
@@ -320,7 +422,8 @@ int xsession_send(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
 }
 
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
-  struct core_xs *xs = p->xs;
+  if (p->xs) hold_drain(c, p, now);
+  struct core_xs *xs = p->used ? p->xs : NULL;
   if (!xs || !xs->keyed || xs->state != XS_CONFIRMED) return;
   uint8_t pt[XPORT_MTU_DEFAULT], pkt[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
   uint64_t pn;
@@ -341,6 +444,7 @@ uint64_t xsession_deadline(const core_peer *p, uint64_t now) {
   const struct core_xs *xs = p->xs;
   if (!xs) return UINT64_MAX;
   uint64_t t = xs->pending ? xs->retry_at : UINT64_MAX;
+  if (xs->hold_until && xs->state != XS_CONFIRMED && xs->hold_until < t) t = xs->hold_until;
   if (xs->keyed && xs->state == XS_CONFIRMED) {
     uint64_t d = xport_deadline(xs->x, now);
     if (d < t) t = d;
@@ -355,6 +459,7 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
     if (xs->tries >= XS_INIT_TRIES) { /* TRANSPORT.md 4.5: give up */
       xs->pending = 0;
       xs->retry_at = UINT64_MAX;
+      xs->hold_until = 0;
       hs_wipe(&xs->hs);
     } else {
       send_raw(c, paths_best(p), xs->init, HS_INIT_LEN); /* byte for byte (TRANSPORT.md 4.5) */
@@ -362,16 +467,17 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
       xs->tries++;
     }
   }
-  if (xs->keyed && xs->state == XS_CONFIRMED) {
-    if (now >= xport_deadline(xs->x, now)) xport_timeout(xs->x, now);
-    xsession_flush(c, p, now);
-  }
+  if (xs->hold_until && xs->state != XS_CONFIRMED && now >= xs->hold_until)
+    xs->hold_until = 0; /* not confirmed in time: what is held goes plain */
+  if (xs->keyed && xs->state == XS_CONFIRMED && now >= xport_deadline(xs->x, now))
+    xport_timeout(xs->x, now);
+  xsession_flush(c, p, now);
 }
 
 size_t xsession_memory(const core_peer *p) {
   const struct core_xs *xs = p->xs;
   if (!xs) return 0;
-  size_t n = sizeof *xs;
+  size_t n = sizeof *xs + xs->held_cap;
   if (xs->x) {
     const xport_limits *l = &xs->x->lim;
     n += sizeof *xs->x + l->send_buf + l->recv_buf + 2 * ((l->send_buf + 63) / 64 * 8) +

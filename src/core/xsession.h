@@ -21,6 +21,14 @@
 /* Plain DATA the peer sent before its first packet may arrive after it (reordering):
  * it is still taken this long after that packet, then refused (TRANSPORT.md 2). */
 #define XS_PLAIN_GRACE_MS 2000
+/* Messages written to a peer while its handshake runs are held, in order, and released
+ * into the extended session once it is confirmed, so none goes plain and arrives after
+ * the first extended ones (TRANSPORT.md 8). When the session is not confirmed this long
+ * after the HELLO exchange (the HS_INIT and two retransmissions, 4.5), they go plain. */
+#define XS_HOLD_MS 4000
+/* At most this many bytes held per peer (a largest message fits): a write beyond them is
+ * told SW_EAGAIN, and SW_EV_WRITABLE follows once they are released. */
+#define XS_HOLD_BYTES (XPORT_MAX_MSG + 1024)
 
 /* The traffic state (TRANSPORT.md 8); an initiator's handshake in progress (INIT_SENT) is `pending`,
  * beside it. */
@@ -51,6 +59,13 @@ struct core_xs {
   xpkt_tx tx;
   xpkt_rx rx;
   xport *x;
+  /* Messages held while the handshake runs: u32 length, then the bytes, in write order,
+   * [held_off, held_len) not yet released. */
+  uint8_t *held;
+  size_t held_off, held_len, held_cap;
+  uint64_t hold_until; /* 0: not holding for a handshake (held ones may still drain) */
+  int releasing;       /* the drain sends them: send_message must not hold them again */
+  int hold_want;       /* a write was refused for lack of room: SW_EV_WRITABLE later */
 };
 
 /* Whether this core advertises XSESSION. */
@@ -73,7 +88,15 @@ int xsession_active(const core_peer *p);
 /* 1 when p's plain DATA must be refused: a packet of its extended session opened, so
  * it sends its messages there (TRANSPORT.md 2, 8). */
 int xsession_refuses_plain(const core_peer *p, uint64_t now);
-/* Room for one message of len bytes in p's send buffer; when there is none, the caller
+/* 1 when a message to p must be held (xsession_hold): its handshake runs, or messages
+ * held earlier still wait their turn. */
+int xsession_holding(const core_peer *p);
+/* Hold one message to p (order kept): SW_OK or SW_EAGAIN. */
+int xsession_hold(sw_core *c, core_peer *p, const uint8_t *msg, size_t len);
+/* 1 when messages to p go through its extended session or its hold: they have their own
+ * room (xsession_room), not the output ring's. */
+int xsession_takes(const core_peer *p);
+/* Room for one message of len bytes in p's send buffer (or hold); when there is none, the caller
  * is told SW_EAGAIN and SW_EV_WRITABLE follows once it fits. */
 int xsession_room(core_peer *p, size_t len);
 /* Queue one reliable message to p: SW_OK, SW_EAGAIN, SW_EMSGSIZE. */

@@ -385,6 +385,131 @@ static void test_nat_rebinding(void **state) {
   net_free(n);
 }
 
+
+/* ---- order across the switch from plain to extended (TRANSPORT.md 8) ---------- */
+
+static dgram late[256]; /* plain DATA the network holds back */
+static int nlate, drop_resps, drop_hs;
+#define XS_HOLD_TEST_MS 4000 /* XS_HOLD_MS of xsession.h */
+
+static int has_data(const uint8_t *d, size_t len) {
+  if (!len) return 0;
+  if (d[0] == WIRE_DATA) return 1;
+  wire_batch_iter it;
+  const uint8_t *f;
+  size_t fl;
+  if (d[0] != WIRE_BATCH || wire_batch_begin(&it, d, len)) return 0;
+  while (wire_batch_next(&it, &f, &fl))
+    if (fl && f[0] == WIRE_DATA) return 1;
+  return 0;
+}
+
+/* Drops the first drop_resps HS_RESPs and holds back every datagram with plain DATA in
+ * it, to be delivered late; or, while drop_hs, drops every handshake message. */
+static int delay_plain(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  (void)n;
+  if (len && d[0] >= HS_TYPE_INIT && d[0] <= HS_TYPE_RETRY && drop_hs) return 0;
+  if (len && d[0] == HS_TYPE_RESP && drop_resps > 0) {
+    drop_resps--;
+    return 0;
+  }
+  if (!drop_hs && has_data(d, len)) {
+    keep(late, &nlate, 256, from, to, d, len);
+    return 0;
+  }
+  return 1;
+}
+
+static void deliver_late(net *n) {
+  for (int k = 0; k < nlate; k++) {
+    int to = -1;
+    for (int i = 0; i < n->count; i++)
+      if (addr_equal(&n->nodes[i].addr, &late[k].to)) to = i;
+    inject(n, to, &n->nodes[late[k].from].addr, late[k].d, late[k].len);
+    free(late[k].d);
+  }
+  nlate = 0;
+  pump(n);
+}
+
+/* Messages written while the handshake runs (its HS_RESP lost once, so it takes a
+ * second) and after it: none goes plain, so none can arrive after the extended ones;
+ * all arrive in order, both ways. */
+static void test_order_across_switch(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  nlate = 0;
+  drop_resps = 1;
+  drop_hs = 0;
+  n->filter = delay_plain;
+  connect_nodes(n, a, b);
+  assert_int_equal(count_ev(A, SW_EV_CONNECTION), 1);
+  assert_false(peer_extended(A) || peer_extended(B)); /* the handshake still runs */
+  write_n(n, a, b, 10, 0);
+  write_n(n, b, a, 10, 0);
+  advance(n, n->now + 1500); /* the HS_INIT again, answered this time */
+  assert_true(peer_extended(A) && peer_extended(B));
+  write_n(n, a, b, 10, 10);
+  write_n(n, b, a, 10, 10);
+  advance(n, n->now + 200);
+  deliver_late(n); /* whatever went plain arrives now, after the extended ones */
+  advance(n, n->now + 200);
+  assert_int_equal(nlate, 0);
+  assert_int_equal(data_in_order(B, A, 20), 20);
+  assert_int_equal(data_in_order_p(A, B, 20, 'r'), 20);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* A handshake that never completes (its messages all lost): what was held goes plain
+ * when the hold ends, in order, then what is written later; a full hold says SW_EAGAIN,
+ * then SW_EV_WRITABLE. */
+static void test_hold_then_plain(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  drop_hs = 1;
+  drop_resps = 0;
+  n->filter = delay_plain;
+  connect_nodes(n, a, b);
+  write_n(n, a, b, 10, 0);
+  /* large ones until the hold is full */
+  uint8_t big[20000];
+  memset(big, 'x', sizeof big);
+  int nbig = 0, rc;
+  while ((rc = sw_core_write(A->c, B->id, big, sizeof big, n->now)) == SW_OK) {
+    big[0] = (uint8_t)++nbig;
+    assert_true(nbig < 100);
+  }
+  assert_int_equal(rc, SW_EAGAIN);
+  assert_true(nbig >= 2);
+  advance(n, n->now + 1000);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 0); /* held */
+  assert_int_equal(count_ev(A, SW_EV_WRITABLE), 0);
+  advance(n, n->now + XS_HOLD_TEST_MS);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 10 + nbig);
+  for (int k = 0; k < 10 + nbig; k++) { /* in write order */
+    const ev *e = nth_ev(B, SW_EV_DATA, k);
+    char m[16];
+    snprintf(m, sizeof m, "m %d", k);
+    if (k < 10) assert_memory_equal(e->data, m, strlen(m));
+    else assert_int_equal(e->data[0], k == 10 ? 'x' : k - 10);
+  }
+  assert_true(count_ev(A, SW_EV_WRITABLE) >= 1);
+  write_n(n, a, b, 5, 10);
+  advance(n, n->now + 100);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 15 + nbig);
+  assert_int_equal(memcmp(nth_ev(B, SW_EV_DATA, 10 + nbig)->data, "m 10", 4), 0);
+  assert_false(peer_extended(A) || peer_extended(B));
+  n->filter = NULL;
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -395,6 +520,8 @@ int main(void) {
       cmocka_unit_test(test_loss),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_nat_rebinding),
+      cmocka_unit_test(test_order_across_switch),
+      cmocka_unit_test(test_hold_then_plain),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
