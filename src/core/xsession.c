@@ -77,6 +77,10 @@ static void drop_traffic(struct core_xs *xs) {
   xs->state = XS_PLAIN;
 }
 
+void xsession_on_close(core_peer *p) {
+  if (p->xs && p->xs->state != XS_CONFIRMED) p->xs->hold_until = 0;
+}
+
 void xsession_clear(core_peer *p) {
   struct core_xs *xs = p->xs;
   if (!xs) return;

@@ -81,6 +81,9 @@ void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now);
 /* The peer proved a restart (PROTOCOL.md 21.3): its extended session is gone; make a
  * new one. */
 void xsession_restarted(sw_core *c, core_peer *p, uint64_t now);
+/* The engine closes: what is held for a session not confirmed goes plain at the next
+ * flush (there is no time left to wait for it). */
+void xsession_on_close(core_peer *p);
 /* Forget p's extended session (peers_clear). */
 void xsession_clear(core_peer *p);
 /* 1 when application messages to p go through the extended session. */
