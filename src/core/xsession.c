@@ -161,16 +161,59 @@ void xsession_restarted(sw_core *c, core_peer *p, uint64_t now) {
   xsession_on_peer(c, p, now);
 }
 
+/* Our capability bits, sealed (TRANSPORT.md 2): a man in the middle can strip a bit
+ * from the HELLO trailer, not from this. */
+static void send_caps(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  uint8_t inner[2] = {SEALED_CAPS, (uint8_t)OWN_CAPS(c)};
+  send_sealed_to(c, p, paths_best(p), inner, sizeof inner);
+  xs->caps_sent++;
+  xs->caps_at = xs->caps_heard || xs->caps_sent >= XS_CAPS_TRIES
+                    ? UINT64_MAX
+                    : now + ((uint64_t)XS_CAPS_RETRY_MS << (xs->caps_sent - 1));
+}
+
 void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
-  if (!xsession_enabled(c) || !(p->caps & WIRE_CAP_XSESSION) || c->closing) return;
+  /* A trailer says a libsetowire peer (a reference peer sends none): it gets our CAPS. */
+  if (!xsession_enabled(c) || p->legacy || c->closing) return;
   if (!p->xs) {
     p->xs = calloc(1, sizeof *p->xs);
     if (!p->xs) return; /* the plain session goes on */
     p->xs->retry_at = UINT64_MAX;
+    p->xs->caps_at = UINT64_MAX;
   }
+  if (!p->xs->caps_sent) send_caps(c, p, now);
+  if (!(p->caps & WIRE_CAP_XSESSION)) return;
   /* Until the session is confirmed, messages to p wait (TRANSPORT.md 8). */
   if (!p->xs->keyed) p->xs->hold_until = now + XS_HOLD_MS;
   if (we_are_lower(c, p) && !p->xs->pending && !p->xs->keyed) begin_init(c, p, now);
+}
+
+/* The extended session is off with p after all: no handshake, what is held goes plain. */
+static void stop(core_peer *p) {
+  struct core_xs *xs = p->xs;
+  xs->pending = 0;
+  xs->retry_at = UINT64_MAX;
+  hs_wipe(&xs->hs);
+  xs->hold_until = 0;
+  if (xs->state != XS_CONFIRMED) drop_traffic(xs);
+}
+
+void xsession_on_caps(sw_core *c, core_peer *p, uint8_t caps, uint64_t now) {
+  if (!xsession_enabled(c) || c->closing) return;
+  uint8_t was = p->legacy ? 0 : p->caps;
+  int repeat = p->xs && p->xs->caps_heard;
+  /* Authenticated: the peer is libsetowire, with these bits, whatever its HELLO said (a
+   * trailer stripped whole made it look like a reference peer). */
+  p->legacy = 0;
+  p->caps = caps;
+  if (p->xs && (was & WIRE_CAP_XSESSION) && !(caps & WIRE_CAP_XSESSION)) stop(p);
+  else if (!p->xs || ((was ^ caps) & WIRE_CAP_XSESSION)) xsession_on_peer(c, p, now);
+  if (!p->xs) return;
+  p->xs->caps_heard = 1;
+  p->xs->caps_at = UINT64_MAX;
+  /* It sends its CAPS again only while ours has not arrived: answer it. */
+  if (repeat) send_caps(c, p, now);
 }
 
 /* ---- messages held while the handshake runs ------------------------------------ */
@@ -282,7 +325,8 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
   core_peer *p = peers_find(c, digest);
   /* Only from a peer we hold a session with that is the initiator by the rule of
    * TRANSPORT.md 2, under the key it has. */
-  if (!p || !p->xs || memcmp(p->pub, s.rs, 32) != 0 || we_are_lower(c, p)) {
+  if (!p || !p->xs || !(p->caps & WIRE_CAP_XSESSION) || memcmp(p->pub, s.rs, 32) != 0 ||
+      we_are_lower(c, p)) {
     hs_wipe(&s);
     return;
   }
@@ -449,6 +493,7 @@ uint64_t xsession_deadline(const core_peer *p, uint64_t now) {
   if (!xs) return UINT64_MAX;
   uint64_t t = xs->pending ? xs->retry_at : UINT64_MAX;
   if (xs->hold_until && xs->state != XS_CONFIRMED && xs->hold_until < t) t = xs->hold_until;
+  if (xs->caps_at < t) t = xs->caps_at;
   if (xs->keyed && xs->state == XS_CONFIRMED) {
     uint64_t d = xport_deadline(xs->x, now);
     if (d < t) t = d;
@@ -471,6 +516,7 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
       xs->tries++;
     }
   }
+  if (now >= xs->caps_at) send_caps(c, p, now);
   if (xs->hold_until && xs->state != XS_CONFIRMED && now >= xs->hold_until)
     xs->hold_until = 0; /* not confirmed in time: what is held goes plain */
   if (xs->keyed && xs->state == XS_CONFIRMED && now >= xport_deadline(xs->x, now))

@@ -29,6 +29,10 @@
 /* At most this many bytes held per peer (a largest message fits): a write beyond them is
  * told SW_EAGAIN, and SW_EV_WRITABLE follows once they are released. */
 #define XS_HOLD_BYTES (XPORT_MAX_MSG + 1024)
+/* The sealed CAPS (TRANSPORT.md 2) goes when the session is created, then again after
+ * 1 s, doubling, until the peer's own CAPS arrives, at most this many times in all. */
+#define XS_CAPS_RETRY_MS 1000
+#define XS_CAPS_TRIES 4
 
 /* The traffic state (TRANSPORT.md 8); an initiator's handshake in progress (INIT_SENT) is `pending`,
  * beside it. */
@@ -40,6 +44,10 @@ enum {
 
 struct core_xs {
   int state;
+  /* the sealed CAPS (TRANSPORT.md 2) */
+  int caps_heard;    /* the peer's arrived */
+  unsigned caps_sent;
+  uint64_t caps_at;  /* when ours goes again; UINT64_MAX: no more */
   int heard; /* a packet of this session opened: the peer's plain DATA is refused */
   uint64_t heard_at;
   /* handshake in progress (initiator) */
@@ -75,9 +83,14 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
                         uint64_t now);
 void xsession_on_handshake(void *core, const core_path *from, const uint8_t *buf, size_t len,
                            uint64_t now);
-/* A session with p was created (session_on_hello): begin the extended session when both
- * sides advertise it (the lower side initiates). */
+/* A session with p was created (session_on_hello): to a libsetowire peer, our sealed
+ * CAPS; begin the extended session when both sides advertise it (the lower side
+ * initiates). */
 void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now);
+/* A sealed CAPS from p (TRANSPORT.md 2): its capability bits, authenticated. They replace
+ * what its HELLO trailer said: a XSESSION bit stripped on the way starts the extended
+ * session after all (a bit added on the way stops it). */
+void xsession_on_caps(sw_core *c, core_peer *p, uint8_t caps, uint64_t now);
 /* The peer proved a restart (PROTOCOL.md 21.3): its extended session is gone; make a
  * new one. */
 void xsession_restarted(sw_core *c, core_peer *p, uint64_t now);

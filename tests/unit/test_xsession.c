@@ -510,6 +510,78 @@ static void test_hold_then_plain(void **state) {
   net_free(n);
 }
 
+/* ---- downgrade: a XSESSION bit stripped from HELLO (TRANSPORT.md 2) ----------- */
+
+static int strip_from = -1; /* -1: both ways */
+static int strip_sealed;    /* also drop every sealed frame */
+
+/* An on-path attacker: HELLO and HELLO_ACK trailers lose XSESSION on the way. */
+static int stripper(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (strip_sealed && len && d[0] == WIRE_SEALED) return 0;
+  if (len != WIRE_HELLO_LEN + WIRE_TRAILER_LEN || (d[0] != WIRE_HELLO && d[0] != WIRE_HELLO_ACK) ||
+      !(d[WIRE_HELLO_LEN + 3] & WIRE_CAP_XSESSION) || (strip_from >= 0 && from != strip_from))
+    return 1;
+  uint8_t f[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  memcpy(f, d, len);
+  f[WIRE_HELLO_LEN + 3] &= (uint8_t)~WIRE_CAP_XSESSION;
+  for (int i = 0; i < n->count; i++)
+    if (addr_equal(&n->nodes[i].addr, to)) inject(n, i, &n->nodes[from].addr, f, len);
+  return 0;
+}
+
+static void stripped_once(int from_side) {
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  strip_from = from_side < 0 ? -1 : from_side ? b : a;
+  strip_sealed = 0;
+  n->filter = stripper;
+  connect_nodes(n, a, b);
+  advance(n, n->now + 1500); /* an HS_INIT refused before the CAPS came is sent again */
+  assert_true(peer_extended(A));
+  assert_true(peer_extended(B));
+  n->record = 1;
+  write_n(n, a, b, 10, 0);
+  write_n(n, b, a, 10, 0);
+  advance(n, n->now + 200);
+  assert_int_equal(data_in_order(B, A, 10), 10);
+  assert_int_equal(data_in_order_p(A, B, 10, 'r'), 10);
+  assert_int_equal(count_data(n), 0);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* The bit stripped from A's HELLO, from B's, from both: each side's sealed CAPS tells
+ * the other, and the extended session starts anyway. */
+static void test_stripped_xsession_bit(void **state) {
+  (void)state;
+  stripped_once(0);
+  stripped_once(1);
+  stripped_once(-1);
+}
+
+/* The bit stripped both ways and every sealed frame dropped: the two stay plain (an
+ * attacker who drops can always deny service), and messages still flow. */
+static void test_stripped_and_sealed_dropped(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  strip_from = -1;
+  strip_sealed = 1;
+  n->filter = stripper;
+  connect_nodes(n, a, b);
+  advance(n, n->now + 20000);
+  assert_false(peer_extended(A) || peer_extended(B));
+  write_n(n, a, b, 5, 0);
+  advance(n, n->now + 100);
+  assert_int_equal(data_in_order(B, A, 5), 5);
+  n->filter = NULL;
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -522,6 +594,8 @@ int main(void) {
       cmocka_unit_test(test_nat_rebinding),
       cmocka_unit_test(test_order_across_switch),
       cmocka_unit_test(test_hold_then_plain),
+      cmocka_unit_test(test_stripped_xsession_bit),
+      cmocka_unit_test(test_stripped_and_sealed_dropped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
