@@ -186,7 +186,9 @@ void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
   if (!(p->caps & WIRE_CAP_XSESSION)) return;
   /* Until the session is confirmed, messages to p wait (TRANSPORT.md 8). */
   if (!p->xs->keyed) p->xs->hold_until = now + XS_HOLD_MS;
-  if (we_are_lower(c, p) && !p->xs->pending && !p->xs->keyed) begin_init(c, p, now);
+  if (p->xs->pending || p->xs->keyed) return;
+  if (we_are_lower(c, p)) begin_init(c, p, now);
+  else p->xs->self_init_at = now + XS_HIGHER_INIT_MS; /* unless its HS_INIT comes first */
 }
 
 /* The extended session is off with p after all: no handshake, what is held goes plain. */
@@ -323,10 +325,11 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
   }
   crypto_sha256(s.rs, 32, digest);
   core_peer *p = peers_find(c, digest);
-  /* Only from a peer we hold a session with that is the initiator by the rule of
-   * TRANSPORT.md 2, under the key it has. */
-  if (!p || !p->xs || !(p->caps & WIRE_CAP_XSESSION) || memcmp(p->pub, s.rs, 32) != 0 ||
-      we_are_lower(c, p)) {
+  /* Only from a libsetowire peer we hold a session with, under the key it has. From the
+   * higher side only when we (lower) have no extended session and run no handshake of
+   * our own: when two HS_INITs cross, the lower side's wins (TRANSPORT.md 2). */
+  if (!p || !p->xs || memcmp(p->pub, s.rs, 32) != 0 ||
+      (we_are_lower(c, p) && (p->xs->pending || p->xs->keyed))) {
     hs_wipe(&s);
     return;
   }
@@ -340,6 +343,15 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
     hs_wipe(&s);
     return;
   }
+  if (xs->pending) { /* ours crossed the lower side's: it wins, ours is dropped */
+    xs->pending = 0;
+    xs->retry_at = UINT64_MAX;
+    hs_wipe(&xs->hs);
+  }
+  xs->self_init_at = 0;
+  /* An authenticated HS_INIT says the peer speaks the extended session, whatever its
+   * HELLO said (a stripped bit whose CAPS was lost too). */
+  p->caps |= WIRE_CAP_XSESSION;
   engine_rand(c, eph, sizeof eph);
   int rc = hs_responder_write_resp(&s, &c->me, eph, new_index(c), our_suites(), resp, &k);
   memset(eph, 0, sizeof eph);
@@ -494,6 +506,7 @@ uint64_t xsession_deadline(const core_peer *p, uint64_t now) {
   uint64_t t = xs->pending ? xs->retry_at : UINT64_MAX;
   if (xs->hold_until && xs->state != XS_CONFIRMED && xs->hold_until < t) t = xs->hold_until;
   if (xs->caps_at < t) t = xs->caps_at;
+  if (xs->self_init_at && xs->self_init_at < t) t = xs->self_init_at;
   if (xs->keyed && xs->state == XS_CONFIRMED) {
     uint64_t d = xport_deadline(xs->x, now);
     if (d < t) t = d;
@@ -517,6 +530,10 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
     }
   }
   if (now >= xs->caps_at) send_caps(c, p, now);
+  if (xs->self_init_at && now >= xs->self_init_at) {
+    xs->self_init_at = 0;
+    if (!xs->pending && !xs->keyed && (p->caps & WIRE_CAP_XSESSION)) begin_init(c, p, now);
+  }
   if (xs->hold_until && xs->state != XS_CONFIRMED && now >= xs->hold_until)
     xs->hold_until = 0; /* not confirmed in time: what is held goes plain */
   if (xs->keyed && xs->state == XS_CONFIRMED && now >= xport_deadline(xs->x, now))

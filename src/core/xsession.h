@@ -18,6 +18,9 @@
 /* TRANSPORT.md 4.5: HS_INIT again after 1 s, doubling, at most 5 times. */
 #define XS_INIT_RETRY_MS 1000
 #define XS_INIT_TRIES 5
+/* TRANSPORT.md 2: the higher side initiates itself when no HS_INIT came this long after
+ * the HELLO exchange. */
+#define XS_HIGHER_INIT_MS 1000
 /* Plain DATA the peer sent before its first packet may arrive after it (reordering):
  * it is still taken this long after that packet, then refused (TRANSPORT.md 2). */
 #define XS_PLAIN_GRACE_MS 2000
@@ -56,6 +59,7 @@ struct core_xs {
   uint8_t init[HS_INIT_LEN]; /* the HS_INIT, resent byte for byte */
   unsigned tries;
   uint64_t retry_at; /* UINT64_MAX: none */
+  uint64_t self_init_at; /* higher side: initiate then if nothing came; 0: no */
   /* responder: the last HS_INIT answered and its HS_RESP (TRANSPORT.md 4.5) */
   uint64_t last_ts;
   uint8_t last_init[HS_INIT_LEN], last_resp[HS_RESP_LEN];

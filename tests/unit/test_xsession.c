@@ -582,6 +582,65 @@ static void test_stripped_and_sealed_dropped(void **state) {
   net_free(n);
 }
 
+/* ---- the higher side initiates after 1 s (TRANSPORT.md 2) --------------------- */
+
+static int lower_node = -1, drop_lower_inits, blind_lower;
+
+/* drop_lower_inits: the lower side's first HS_INITs lost. blind_lower: the lower side
+ * never learns the higher speaks the extended session (the bit stripped from the higher
+ * side's HELLO, its sealed frames lost). */
+static int drop_lower_init(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (len && d[0] == HS_TYPE_INIT && from == lower_node && drop_lower_inits) {
+    drop_lower_inits--;
+    return 0;
+  }
+  if (blind_lower && from != lower_node) {
+    if (len && d[0] == WIRE_SEALED) return 0;
+    strip_from = from;
+    strip_sealed = 0;
+    return stripper(n, from, to, d, len);
+  }
+  return 1;
+}
+
+static void higher_initiates_once(int drops, int blind) {
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  lower_node = memcmp(A->id, B->id, 8) < 0 ? a : b;
+  drop_lower_inits = drops;
+  blind_lower = blind;
+  n->filter = drop_lower_init;
+  n->record = 1;
+  connect_nodes(n, a, b);
+  advance(n, n->now + 900);
+  assert_false(peer_extended(A) || peer_extended(B));
+  advance(n, n->now + 600); /* 1 s after the HELLO exchange the higher side initiates */
+  assert_true(peer_extended(A) && peer_extended(B));
+  assert_int_equal(count_type(n, HS_TYPE_RESP), 1); /* one handshake was answered */
+  forget_seen(n);
+  blind_lower = 0; /* its plain DATA would be dropped as sealed frames are not */
+  write_n(n, a, b, 10, 0);
+  write_n(n, b, a, 10, 0);
+  advance(n, n->now + 5000);
+  assert_int_equal(data_in_order(B, A, 10), 10);
+  assert_int_equal(data_in_order_p(A, B, 10, 'r'), 10);
+  assert_int_equal(count_data(n), 0);
+  assert_int_equal(count_type(n, HS_TYPE_INIT) + count_type(n, HS_TYPE_RESP), 0);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* The lower side never initiates (it does not know the higher speaks the extended
+ * session): the higher side's handshake after 1 s makes the session. The lower side's
+ * first HS_INIT lost: the two HS_INITs cross after 1 s, and the lower side's wins. */
+static void test_higher_side_initiates(void **state) {
+  (void)state;
+  higher_initiates_once(0, 1);
+  higher_initiates_once(1, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -596,6 +655,7 @@ int main(void) {
       cmocka_unit_test(test_hold_then_plain),
       cmocka_unit_test(test_stripped_xsession_bit),
       cmocka_unit_test(test_stripped_and_sealed_dropped),
+      cmocka_unit_test(test_higher_side_initiates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
