@@ -208,6 +208,8 @@ struct sw_core {
   uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX]; /* plaintext of the frame being received */
   hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
+  uint64_t xs_load_at;           /* its load signal: HS_INITs answered since then */
+  unsigned xs_load_n;
 };
 
 static inline void engine_rand(sw_core *c, void *buf, size_t n) {

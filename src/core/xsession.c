@@ -307,12 +307,47 @@ static core_peer *pending_by_index(sw_core *c, uint32_t idx) {
   return NULL;
 }
 
+/* The responder's load (TRANSPORT.md 4.3; XS_LOAD_*). */
+static int under_load(sw_core *c, uint64_t now) {
+  if (now - c->xs_load_at >= 1000) {
+    c->xs_load_at = now;
+    c->xs_load_n = 0;
+  }
+  if (c->xs_load_n >= XS_LOAD_PER_S) return 1;
+  unsigned unconfirmed = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const struct core_xs *xs = c->peers[k].used ? c->peers[k].xs : NULL;
+    unconfirmed += xs && xs->keyed && xs->state == XS_RESP_SENT;
+  }
+  return unconfirmed >= XS_LOAD_UNCONFIRMED;
+}
+
+/* The source a cookie is bound to: the address, and the relay and far end of a relayed
+ * path (only we read it). */
+static size_t path_bytes(const core_path *p, uint8_t out[64]) {
+  out[0] = p->addr.family;
+  memcpy(out + 1, p->addr.ip, 16);
+  out[17] = (uint8_t)(p->addr.port >> 8);
+  out[18] = (uint8_t)p->addr.port;
+  out[19] = p->relayed;
+  memcpy(out + 20, p->relayed ? p->via : (const uint8_t[8]){0}, 8);
+  memcpy(out + 28, p->relayed ? p->far : (const uint8_t[8]){0}, 8);
+  return 36;
+}
+
 static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
                     uint64_t now) {
-  uint8_t retry[HS_RETRY_LEN];
-  if (hs_responder_screen(&c->me, &c->xs_cookie, 0, buf, len, &from->addr, sizeof from->addr,
-                          wall_ms(c, now), retry) != 0)
+  uint8_t retry[HS_RETRY_LEN], src[64];
+  size_t srclen = path_bytes(from, src);
+  /* An address a peer has proven needs no cookie; under load any other one does. */
+  int load = !core_verified_peer(c, from, NULL) && under_load(c, now);
+  int sc = hs_responder_screen(&c->me, &c->xs_cookie, load, buf, len, src, srclen,
+                               wall_ms(c, now), retry);
+  if (sc == HS_SEND_RETRY) { /* no state: 37 bytes, less than the HS_INIT's 145 */
+    send_raw(c, from, retry, HS_RETRY_LEN);
     return;
+  }
+  if (sc != 0) return;
   /* The peer is the one whose static key the INIT carries, not the one at `from`: a
    * restarted peer's INIT comes from a path we adopt only later (D35). */
   hs_state s;
@@ -357,6 +392,7 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
   memset(eph, 0, sizeof eph);
   hs_wipe(&s);
   if (rc != SW_OK || install(c, p, &k, XS_RESP_SENT, now) != SW_OK) return;
+  c->xs_load_n++;
   memcpy(xs->last_init, buf, HS_INIT_LEN);
   memcpy(xs->last_resp, resp, HS_RESP_LEN);
   xs->has_resp = 1;

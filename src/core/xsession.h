@@ -21,6 +21,12 @@
 /* TRANSPORT.md 2: the higher side initiates itself when no HS_INIT came this long after
  * the HELLO exchange. */
 #define XS_HIGHER_INIT_MS 1000
+/* TRANSPORT.md 4.3: the responder is under load, and answers an HS_INIT from an address
+ * no peer has proven only with a RETRY until it comes back with a cookie, when it has
+ * answered this many HS_INITs in the last second, or holds this many answered sessions
+ * whose initiator has not yet confirmed them (each holds its buffers). */
+#define XS_LOAD_PER_S 16
+#define XS_LOAD_UNCONFIRMED 8
 /* Plain DATA the peer sent before its first packet may arrive after it (reordering):
  * it is still taken this long after that packet, then refused (TRANSPORT.md 2). */
 #define XS_PLAIN_GRACE_MS 2000

@@ -641,6 +641,95 @@ static void test_higher_side_initiates(void **state) {
   higher_initiates_once(1, 0);
 }
 
+/* ---- cookie under load (TRANSPORT.md 4.3) ------------------------------------ */
+
+#define LOAD_UNCONFIRMED_TEST 8 /* XS_LOAD_UNCONFIRMED of xsession.h */
+#define FLOOD 24
+
+static const dgram *stray_of(const net *n, const sw_addr *to, uint8_t type) {
+  for (int k = n->nstray - 1; k >= 0; k--)
+    if (addr_equal(&n->stray[k].to, to) && n->stray[k].len && n->stray[k].d[0] == type)
+      return &n->stray[k];
+  return NULL;
+}
+
+/* FLOOD libsetowire identities say HELLO (XSESSION) to A from addresses nothing proves,
+ * then each sends A a valid HS_INIT from there: A answers the first ones, then, under
+ * load, only with RETRYs, and creates no session for them; an HS_INIT that comes back
+ * with its cookie from the same address is answered; from another, it is not. */
+static void test_cookie_under_load(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  node *A = &n->nodes[a];
+  static ref_peer r[FLOOD];
+  static hs_state hs[FLOOD];
+  sw_addr at[FLOOD];
+  int m = 0;
+  for (int seed = 1; m < FLOOD && seed < 1000; seed++) {
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", (seed * 37 + i) & 0xff);
+    char where[32];
+    snprintf(where, sizeof where, "192.0.2.%d:%d", 1 + m, 4000 + m);
+    ref_init(&r[m], hex, where, A);
+    if (memcmp(r[m].id.id, A->id, 8) > 0) { /* A must be the responder: the higher side */
+      ref_free(&r[m]);
+      continue;
+    }
+    at[m] = r[m].addr;
+    uint8_t h[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+    size_t l = wire_hello_encode(h, WIRE_HELLO, r[m].id.id, r[m].id.pub,
+                                 WIRE_CAP_SEALED | WIRE_CAP_XSESSION);
+    inject(n, a, &at[m], h, l);
+    m++;
+  }
+  assert_int_equal(m, FLOOD);
+  pump(n);
+  assert_int_equal((int)sw_core_peer_count(A->c), FLOOD);
+  size_t mem0 = sw_core_memory(A->c);
+  for (int i = 0; i < FLOOD; i++) {
+    uint8_t eph[32], init[HS_INIT_LEN];
+    for (int k = 0; k < 32; k++) eph[k] = (uint8_t)(i * 11 + k + 1);
+    assert_int_equal(hs_initiator_begin(&hs[i], A->pub, eph, 0x1000u + (uint32_t)i,
+                                        CRYPTO_SUITE_CHACHA), SW_OK);
+    assert_int_equal(hs_initiator_write_init(&hs[i], &r[i].id, 5000, init), SW_OK);
+    inject(n, a, &at[i], init, sizeof init);
+    pump(n);
+  }
+  int resp = 0, retry = 0;
+  for (int i = 0; i < FLOOD; i++) {
+    resp += strays_to(n, &at[i], HS_TYPE_RESP);
+    retry += strays_to(n, &at[i], HS_TYPE_RETRY);
+  }
+  assert_int_equal(resp, LOAD_UNCONFIRMED_TEST);
+  assert_int_equal(retry, FLOOD - LOAD_UNCONFIRMED_TEST);
+  /* the sessions of the answered ones, and nothing for the others */
+  size_t per = (sw_core_memory(A->c) - mem0) / LOAD_UNCONFIRMED_TEST;
+  assert_true(per > 100000);
+  assert_true(sw_core_memory(A->c) - mem0 < (size_t)(LOAD_UNCONFIRMED_TEST + 1) * per);
+  /* The last one comes back with its cookie: answered. */
+  int j = FLOOD - 1;
+  const dgram *rt = stray_of(n, &at[j], HS_TYPE_RETRY);
+  assert_non_null(rt);
+  assert_int_equal(hs_initiator_on_retry(&hs[j], rt->d, rt->len), SW_OK);
+  uint8_t init[HS_INIT_LEN];
+  assert_int_equal(hs_initiator_write_init(&hs[j], &r[j].id, 5001, init), SW_OK);
+  /* from another address the cookie is worth nothing */
+  sw_addr other = addr_of("192.0.2.200:4999");
+  inject(n, a, &other, init, sizeof init);
+  pump(n);
+  assert_int_equal(strays_to(n, &other, HS_TYPE_RESP), 0);
+  assert_int_equal(strays_to(n, &other, HS_TYPE_RETRY), 1);
+  inject(n, a, &at[j], init, sizeof init);
+  pump(n);
+  assert_int_equal(strays_to(n, &at[j], HS_TYPE_RESP), 1);
+  for (int i = 0; i < FLOOD; i++) {
+    hs_wipe(&hs[i]);
+    ref_free(&r[i]);
+  }
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -656,6 +745,7 @@ int main(void) {
       cmocka_unit_test(test_stripped_xsession_bit),
       cmocka_unit_test(test_stripped_and_sealed_dropped),
       cmocka_unit_test(test_higher_side_initiates),
+      cmocka_unit_test(test_cookie_under_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
