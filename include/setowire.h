@@ -213,8 +213,8 @@ typedef struct sw_options {
   /* ---- version 3 ---- */
   /* Between two libsetowire peers: 1 negotiates the extended session of docs/TRANSPORT.md
    * (forward-secret handshake; reliable, ordered, flow- and congestion-controlled
-   * messages); 0 keeps the references' plain protocol with every peer. Reference peers
-   * always get the plain protocol. */
+   * messages; the default of sw_options_init); 0 keeps the references' plain protocol with
+   * every peer. Reference peers always get the plain protocol. */
   int transport;
   /* Lifecycle (docs/API.md "Peer lifecycle"); 0 in a field means its default.
    * A dial sends HELLOs every 300 ms (at most 8) and gives up dial_timeout_ms after it

@@ -214,6 +214,8 @@ int sw_core_leave(sw_core *c, const uint8_t topic[32]) {
 int sw_core_close(sw_core *c, uint64_t now) {
   static const uint8_t goaway[WIRE_GOAWAY_LEN] = {WIRE_GOAWAY, 0};
   if (c->closing) return SW_OK;
+  for (size_t k = 0; k < c->max_peers; k++) /* held for a handshake: plain, now */
+    if (c->peers[k].used) xsession_on_close(&c->peers[k]);
   sw_core_flush(c, now); /* queued messages leave before the goodbye */
   c->closing = 1;
   for (size_t k = 0; k < c->max_peers; k++) {

@@ -228,6 +228,8 @@ struct sw_core {
   uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX]; /* plaintext of the frame being received */
   hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
+  uint64_t xs_load_at;           /* its load signal: HS_INITs answered since then */
+  unsigned xs_load_n;
 };
 
 /* The lifecycle settings with their defaults filled in (sw_core_new calls it). */

@@ -339,6 +339,8 @@ void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, si
     send_sealed_to(c, p, from, r, sizeof r); /* where the challenge came from */
   } else if (in[0] == SEALED_GRAFT && n == 1) {
     delivery_on_graft(c, p);
+  } else if (in[0] == SEALED_CAPS && n == 2) {
+    xsession_on_caps(c, p, in[1], now); /* TRANSPORT.md 2: against a stripped bit */
   } else if (answer) {
     /* The session we have answered on the challenged path: no restart there, so what
      * was held in its name was replayed. */

@@ -16,7 +16,7 @@ void sw_options_init(sw_options *o) {
   o->sync = 1;
   o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
   o->store_cache_bytes = 64u << 20;
-  o->transport = 0; /* off until the extended session is the default (docs/TRANSPORT.md) */
+  o->transport = 1; /* the extended session with libsetowire peers (docs/TRANSPORT.md) */
   o->dial_timeout_ms = 5400; /* PROTOCOL.md 19: PUNCH_TRIES x PUNCH_INTERVAL + 3000 */
   o->dial_retries = 0;
   o->dial_retry_ms = 1000;
