@@ -6,6 +6,9 @@
  *   bench_loopback raw COUNT SIZE          the ceiling: plain UDP, one sendto per datagram,
  *                                          the receiver reading with recvmmsg
  *
+ * A first argument --extended turns the extended session on in both processes
+ * (sw_options.transport = 1, docs/TRANSPORT.md); without it both use the plain one.
+ *
  * Throughput also prints what the UDP offload did on each side (system calls,
  * datagrams in segmented sends, coalesced buffers received); SETOWIRE_NO_GSO=1 and
  * SETOWIRE_NO_GRO=1 turn sending and receiving offload off for comparison.
@@ -29,6 +32,7 @@ enum { M_THROUGHPUT, M_LATENCY, M_HANDSHAKE, M_RAW };
 
 typedef struct bench {
   int mode;
+  int extended; /* sw_options.transport for both processes */
   size_t count, size;
   sw_swarm *swarm;
   uv_loop_t loop;
@@ -156,6 +160,7 @@ static int start(bench *b, sw_event_cb cb, uint16_t port) {
   o.send_buffer_bytes = 8u << 20;
   o.http = 0; /* loopback only: no HTTP discovery servers */
   o.no_stun = 1;
+  o.transport = b->extended;
   uv_loop_init(&b->loop);
   int rc = sw_swarm_new(&b->swarm, &o, &b->loop);
   if (rc) {
@@ -316,8 +321,14 @@ static int one_round(bench *b, uint64_t res[3]) {
 
 int main(int argc, char **argv) {
   static bench b;
+  if (argc > 1 && !strcmp(argv[1], "--extended")) {
+    b.extended = 1;
+    argv++;
+    argc--;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_loopback throughput|latency|handshake|raw COUNT [SIZE]\n");
+    fprintf(stderr, "usage: bench_loopback [--extended] throughput|latency|handshake|raw "
+                    "COUNT [SIZE]\n");
     return 2;
   }
   b.mode = !strcmp(argv[1], "throughput") ? M_THROUGHPUT
