@@ -21,6 +21,44 @@ uint64_t dedup_xor_hash(const uint8_t *d, size_t len) {
   return (uint64_t)a << 32 | b;
 }
 
+/* ---- the local id ---------------------------------------------------------- */
+
+#define K1 0x9E3779B185EBCA87ull /* odd constants with well spread bits */
+#define K2 0xC2B2AE3D27D4EB4Full
+#define K3 0x165667B19E3779F9ull
+#define K4 0xD6E8FEB86659FD93ull
+
+static uint64_t rotl64(uint64_t x, unsigned r) { return (x << r) | (x >> (64 - r)); }
+
+static uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8); /* host order: the id is only compared inside this process */
+  return v;
+}
+
+static uint64_t lane(uint64_t acc, uint64_t w) { return rotl64(acc + w * K2, 31) * K1; }
+
+uint64_t dedup_id(const uint8_t *d, size_t len) {
+  uint64_t a = K1 + K2, b = K2, c = K3, e = K4, h;
+  size_t i = 0;
+  for (; i + 32 <= len; i += 32) {
+    a = lane(a, load64(d + i));
+    b = lane(b, load64(d + i + 8));
+    c = lane(c, load64(d + i + 16));
+    e = lane(e, load64(d + i + 24));
+  }
+  h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(e, 18) + (uint64_t)len * K3;
+  for (; i + 8 <= len; i += 8) h = rotl64(h ^ lane(0, load64(d + i)), 27) * K1 + K4;
+  for (; i < len; i++) h = rotl64(h ^ (d[i] * K3), 11) * K1;
+  /* final avalanche: every input bit reaches every output bit */
+  h ^= h >> 33;
+  h *= K2;
+  h ^= h >> 29;
+  h *= K3;
+  h ^= h >> 32;
+  return h;
+}
+
 void dedup_xor_hash_text(uint64_t h, char out[17]) {
   uint8_t be[8];
   for (int i = 7; i >= 0; i--, h >>= 8) be[i] = (uint8_t)h;

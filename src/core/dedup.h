@@ -9,6 +9,12 @@
 /* Two FNV-1a style 32-bit accumulators over even and odd bytes: a = bytes 0,2,4...,
  * b = bytes 1,3,5... The reference's 16-hex-char id is hex(u32be(a) || u32be(b)). */
 uint64_t dedup_xor_hash(const uint8_t *data, size_t len);
+/* The id the local duplicate set keeps for a message: a 64-bit hash of its content that
+ * reads 32 bytes per step (four independent multiply-rotate lanes, then a final mix), so
+ * a 60 KB message costs a few microseconds instead of the tens that dedup_xor_hash's
+ * byte-at-a-time FNV costs. The id never leaves the process (no reference sees it), so
+ * it need not be the references' one; like it, it is not keyed. */
+uint64_t dedup_id(const uint8_t *data, size_t len);
 /* The 16 lowercase hex chars of the id (the bloom key text of the references). */
 void dedup_xor_hash_text(uint64_t h, char out[17]);
 /* An exact set of message ids in two generations, where the references keep a bloom
