@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,14 @@ typedef struct bench {
 } bench;
 
 static uint64_t now_ns(void) { return uv_hrtime(); }
+
+/* CPU seconds this process used (user + system): on a shared machine the wall-clock
+ * rates move with the load, the CPU per message much less. */
+static double cpu_secs(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static void fill(bench *b, size_t i) {
   memset(b->msg, 0xab, b->size);
@@ -285,8 +294,10 @@ static void run_receiver(bench *b, int port_fd, int result_fd) {
   uint64_t r[3] = {b->received, b->t_first, b->t_last};
   sw_swarm_stats st;
   if (b->mode == M_THROUGHPUT && sw_swarm_get_stats(b->swarm, &st) == SW_OK)
-    printf("receiver: the kernel dropped %llu datagrams (full receive buffer)\n",
-           (unsigned long long)st.rx_kernel_dropped);
+    printf("receiver: the kernel dropped %llu datagrams (full receive buffer); cpu %.3f s, "
+           "%.2f us per message\n",
+           (unsigned long long)st.rx_kernel_dropped, cpu_secs(),
+           b->received ? cpu_secs() * 1e6 / b->received : 0.0);
   finish(b);
   if (b->mode == M_THROUGHPUT) print_udp("receiver");
   if (write(result_fd, r, sizeof r) != sizeof r) exit(1);
@@ -371,6 +382,8 @@ int main(int argc, char **argv) {
            b.size, b.sent, (unsigned long long)r[0], 100.0 * r[0] / b.sent,
            secs > 0 ? r[0] / secs : 0, secs, secs > 0 ? r[0] * b.size / secs / 1e6 : 0,
            send_secs);
+    printf("sender: cpu %.3f s, %.2f us per message\n", cpu_secs(),
+           b.sent ? cpu_secs() * 1e6 / b.sent : 0.0);
     print_udp("sender");
     return r[0] ? 0 : 1;
   }

@@ -49,13 +49,17 @@ def api_throughput(wrap, b, ext, size, count, env):
     out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] if ext else []) +
                    ['throughput', str(count), str(size)]), env=env)
     m = re.search(r'received (\d+) \(([\d.]+)%\), (\d+) msg/s.*?\(([\d.]+) MB/s\)', out)
-    return (int(m[3]), float(m[2]), float(m[4])) if m else None
+    cs = re.search(r'sender: cpu [\d.]+ s, ([\d.]+) us per message', out)
+    cr = re.search(r'receiver: .*cpu [\d.]+ s, ([\d.]+) us per message', out)
+    cpu = f'  cpu/msg {float(cs[1]):.2f} us sender, {float(cr[1]):.2f} us receiver' \
+        if cs and cr else ''
+    return (int(m[3]), float(m[2]), float(m[4]), cpu) if m else None
 
 
 def raw_rate(wrap, b, size, count, env):
     out = run(wrap([f'{b}/bench_loopback', 'raw', str(count), str(min(size, 2000))]), env=env)
     m = re.search(r'\(([\d.]+)%\), (\d+) datagrams/s', out)
-    return (int(m[2]), float(m[1])) if m else None
+    return (int(m[2]), float(m[1]), int(m[2]) * min(size, 2000) / 1e6) if m else None
 
 
 def api_latency(wrap, b, ext, count, env):
@@ -123,15 +127,15 @@ def cat_throughput(wrap, b, ext, size, count, env, tmp):
     if not st['n'] or st['last'] == st['first']:
         return None
     secs = st['last'] - st['first']
-    return int(st['n'] / secs), 100.0 * st['n'] / count, st['n'] * size / secs / 1e6
+    return int(st['n'] / secs), 100.0 * st['n'] / count, st['n'] * size / secs / 1e6, ''
 
 
 def fmt(r, raw, unit='msg/s'):
     if not r:
         return 'failed'
-    rate, pct, mbs = r
+    rate, pct, mbs, cpu = r
     ratio = f' = {rate / raw:.1f}x raw' if raw else ''
-    return f'{rate:>9,} {unit} {pct:6.2f}% {mbs:7.1f} MB/s{ratio}'
+    return f'{rate:>9,} {unit} {pct:6.2f}% {mbs:7.1f} MB/s{ratio}{cpu}'
 
 
 def main():
@@ -165,7 +169,8 @@ def main():
                 rr = raw[0] if raw else 0
                 label = 'bulk 60000 B' if size == 60000 else f'one-way {size} B'
                 print(f'{label}: raw udp ({min(size, 2000)} B datagrams) '
-                      + (f'{rr:,} datagrams/s {raw[1]:.2f}%' if raw else 'failed'), flush=True)
+                      + (f'{rr:,} datagrams/s {raw[1]:.2f}% ({raw[2]:.1f} MB/s)' if raw
+                         else 'failed'), flush=True)
                 for ext in (0, 1):
                     name = 'extended' if ext else 'plain   '
                     r = api_throughput(wrap, b, ext, size, api_n, env)

@@ -79,29 +79,27 @@ int dedup_set_init(dedup_set *s, size_t slots_log2, uint64_t now_ms) {
   memset(s, 0, sizeof *s);
   if (slots_log2 < 4 || slots_log2 > 28) return SW_EINVAL;
   s->slots = (size_t)1 << slots_log2;
-  s->cur = calloc(s->slots, sizeof *s->cur);
-  s->old = calloc(s->slots, sizeof *s->old);
-  if (!s->cur || !s->old) {
-    dedup_set_free(s);
-    return SW_ENOMEM;
-  }
+  s->base = calloc(2 * s->slots, sizeof *s->base);
+  if (!s->base) return SW_ENOMEM;
+  s->cur = s->base;
+  s->old = s->base + 1;
   s->rotated_at_ms = now_ms;
   return SW_OK;
 }
 
 void dedup_set_free(dedup_set *s) {
-  free(s->cur);
-  free(s->old);
-  s->cur = s->old = NULL;
+  free(s->base);
+  s->base = s->cur = s->old = NULL;
 }
 
 size_t dedup_set_bytes(const dedup_set *s) { return 2 * s->slots * sizeof(uint64_t); }
 
+/* A generation's slot i is t[2 * i] (interleaved with the other's). */
 static int gen_has(const uint64_t *t, size_t slots, uint64_t key) {
   size_t mask = slots - 1;
   for (size_t i = set_slot(key, mask);; i = (i + 1) & mask) {
-    if (t[i] == key) return 1;
-    if (!t[i]) return 0; /* load stays <= 1/2: an empty slot is always reached */
+    if (t[2 * i] == key) return 1;
+    if (!t[2 * i]) return 0; /* load stays <= 1/2: an empty slot is always reached */
   }
 }
 
@@ -117,14 +115,14 @@ void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms) {
     uint64_t *t = s->old;
     s->old = s->cur;
     s->cur = t;
-    memset(s->cur, 0, s->slots * sizeof *s->cur);
+    for (size_t i = 0; i < s->slots; i++) s->cur[2 * i] = 0;
     s->count = 0;
     s->rotated_at_ms = now_ms;
   }
   for (size_t i = set_slot(key, mask);; i = (i + 1) & mask) {
-    if (s->cur[i] == key) return;
-    if (!s->cur[i]) {
-      s->cur[i] = key;
+    if (s->cur[2 * i] == key) return;
+    if (!s->cur[2 * i]) {
+      s->cur[2 * i] = key;
       s->count++;
       return;
     }
