@@ -6,6 +6,10 @@
 #                                   seal/open, ChaCha20-Poly1305 and AES-256-GCM
 #   bench_loopback                  throughput 100 B x 1,000,000 and 1000 B x 300,000,
 #                                   latency 5000 round trips, handshake 20 fresh pairs
+#   bench/xport_bench.py --quick    every figure of issue 10 (one-way 100 B, 1000 B,
+#                                   bulk, round trip), raw UDP beside the API and
+#                                   setowire-cat, plain and extended transport, at 0, 1
+#                                   and 10 % loss (the loss rows need root: namespaces)
 #   bench/ref_bench.py --quick      the same measurements on the reference
 #                                   implementations, side by side (if they are there)
 #
@@ -36,6 +40,9 @@ step 300 "$BIN/bench_loopback" throughput 1000000 100
 step 300 "$BIN/bench_loopback" throughput 300000 1000
 step 300 "$BIN/bench_loopback" latency 5000
 step 300 "$BIN/bench_loopback" handshake 20
+step 300 "$BIN/bench_loopback" --extended throughput 1000000 100
+step 300 "$BIN/bench_loopback" --extended latency 5000
+step 900 python3 "$HERE/xport_bench.py" --bin "$BIN" --quick
 step 600 python3 "$HERE/ref_bench.py" --bin "$BIN" --quick
 
 [ $failed -eq 0 ] || echo "bench/run.sh: at least one benchmark could not run (see !! above)"

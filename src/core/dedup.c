@@ -103,22 +103,16 @@ static int gen_has(const uint64_t *t, size_t slots, uint64_t key) {
   }
 }
 
-int dedup_set_has(const dedup_set *s, uint64_t id) {
-  uint64_t key = set_key(id);
-  return gen_has(s->cur, s->slots, key) || gen_has(s->old, s->slots, key);
+/* Pending ids: added, their slot's cache line asked for (prefetch), not yet written
+ * into the table; written DEDUP_PENDING adds later, when the line has arrived. */
+static int pend_has(const dedup_set *s, uint64_t key) {
+  for (size_t k = 0; k < s->npend; k++)
+    if (s->pend[(s->phead + k) % DEDUP_PENDING] == key) return 1;
+  return 0;
 }
 
-void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms) {
-  uint64_t key = set_key(id);
+static void insert(dedup_set *s, uint64_t key) {
   size_t mask = s->slots - 1;
-  if (s->count >= s->slots / 2 || now_ms - s->rotated_at_ms >= DEDUP_ROTATE_MS) {
-    uint64_t *t = s->old;
-    s->old = s->cur;
-    s->cur = t;
-    for (size_t i = 0; i < s->slots; i++) s->cur[2 * i] = 0;
-    s->count = 0;
-    s->rotated_at_ms = now_ms;
-  }
   for (size_t i = set_slot(key, mask);; i = (i + 1) & mask) {
     if (s->cur[2 * i] == key) return;
     if (!s->cur[2 * i]) {
@@ -127,6 +121,36 @@ void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms) {
       return;
     }
   }
+}
+
+static void pend_flush_one(dedup_set *s) {
+  insert(s, s->pend[s->phead]);
+  s->phead = (s->phead + 1) % DEDUP_PENDING;
+  s->npend--;
+}
+
+int dedup_set_has(const dedup_set *s, uint64_t id) {
+  uint64_t key = set_key(id);
+  return pend_has(s, key) || gen_has(s->cur, s->slots, key) || gen_has(s->old, s->slots, key);
+}
+
+void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms) {
+  uint64_t key = set_key(id);
+  if (pend_has(s, key)) return;
+  /* count + npend bounds the generation's ids (a pending id may be in it already) */
+  if (s->count + s->npend >= s->slots / 2 || now_ms - s->rotated_at_ms >= DEDUP_ROTATE_MS) {
+    while (s->npend) pend_flush_one(s); /* they belong to the generation being retired */
+    uint64_t *t = s->old;
+    s->old = s->cur;
+    s->cur = t;
+    for (size_t i = 0; i < s->slots; i++) s->cur[2 * i] = 0;
+    s->count = 0;
+    s->rotated_at_ms = now_ms;
+  }
+  if (s->npend == DEDUP_PENDING) pend_flush_one(s);
+  __builtin_prefetch(&s->cur[2 * set_slot(key, s->slots - 1)], 1);
+  s->pend[(s->phead + s->npend) % DEDUP_PENDING] = key;
+  s->npend++;
 }
 
 int dedup_set_seen(dedup_set *s, uint64_t id, uint64_t now_ms) {

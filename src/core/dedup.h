@@ -23,7 +23,8 @@ void dedup_xor_hash_text(uint64_t h, char out[17]);
  * a second is a silent loss every second); an exact set errs only on a true 64-bit id
  * collision. 8 bytes per remembered id.
  * A generation is retired when half full or after 300 s, so an id is remembered for
- * at least min(slots/2 messages, 300 s). */
+ * at least min(slots/2 - DEDUP_PENDING messages, 300 s). */
+#define DEDUP_PENDING 8
 typedef struct dedup_set {
   /* The two generations are interleaved in one array, slot i of each side by side
    * (cur[2 * i], old[2 * i]), so that checking both for one id touches one cache line
@@ -31,6 +32,11 @@ typedef struct dedup_set {
    * the miss was a sixth of each process's CPU at 100-byte messages). */
   uint64_t *cur, *old; /* each points into `base`, entries at even offsets */
   uint64_t *base;
+  /* The last ids added wait here while their slot's line is fetched (a prefetch at
+   * add, the write DEDUP_PENDING adds later): the sender adds every message it writes,
+   * and the miss no longer stalls it. has() looks here first. */
+  uint64_t pend[DEDUP_PENDING];
+  size_t phead, npend;
   size_t slots; /* per generation, a power of two */
   size_t count;
   uint64_t rotated_at_ms;

@@ -124,10 +124,11 @@ class Lossy:
             ns.set_loss(0.10)                  # from now on 10 % of datagrams vanish
             ns.dropped()                       # datagrams the rule dropped so far
 
-    The rule is `-m statistic --mode random --probability P -j DROP` on OUTPUT, so
-    each datagram is dropped once at most, on its way out. A segmented (GSO) send is
-    one packet to iptables: it is dropped whole, so processes that must see per
-    datagram loss run with SETOWIRE_NO_GSO=1. Nothing leaves the namespace: it has no
+    The rule is `-m statistic --mode random --probability P -j DROP` on INPUT, so
+    each datagram is dropped once at most, silently, on its way in (on OUTPUT the
+    sender's sendto would fail with EPERM and learn of the loss). A segmented (GSO)
+    send is one packet to iptables: it is dropped whole, so processes that must see
+    per datagram loss run with SETOWIRE_NO_GSO=1. Nothing leaves the namespace: it has no
     other interface. Removed like Pair's namespaces."""
 
     def __init__(self, tag='loss'):
@@ -141,7 +142,7 @@ class Lossy:
             _ip('netns', 'add', self.name)
             _made.append(self.name)
             _ip('-n', self.name, 'link', 'set', 'lo', 'up')
-            self._ipt('-F', 'OUTPUT')
+            self._ipt('-F', 'INPUT')
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             self.close()
             skip(f'cannot set up the lossy namespace: {e}')
@@ -159,14 +160,14 @@ class Lossy:
 
     def set_loss(self, p):
         """Drop a share p (0..1) of the UDP datagrams from now on (0: none)."""
-        self._ipt('-F', 'OUTPUT')
+        self._ipt('-F', 'INPUT')
         if p > 0:
-            self._ipt('-A', 'OUTPUT', '-o', 'lo', '-p', 'udp', '-m', 'statistic',
+            self._ipt('-A', 'INPUT', '-i', 'lo', '-p', 'udp', '-m', 'statistic',
                       '--mode', 'random', '--probability', f'{p:.4f}', '-j', 'DROP')
 
     def dropped(self):
         """Datagrams the current rule dropped (0 without a rule)."""
-        out = self._ipt('-L', 'OUTPUT', '-n', '-v', '-x')
+        out = self._ipt('-L', 'INPUT', '-n', '-v', '-x')
         for line in out.splitlines():
             f = line.split()
             if len(f) > 2 and f[2] == 'DROP':

@@ -5,7 +5,7 @@ of the datagrams (issue 10, "Real processes"):
     test_xport_loss.py --bin <build>/bin
 
 Both run inside one network namespace of their own (tests/lib/netns.py, Lossy) whose
-iptables drops each UDP datagram leaving on its loopback with probability 0.10, and
+iptables drops each UDP datagram arriving on its loopback with probability 0.10, and
 with SETOWIRE_NO_GSO=1 so that the rule sees every datagram on its own (a segmented
 send is one packet to iptables and would be dropped whole).
 
