@@ -40,8 +40,11 @@ QUIET = ['--no-lan', '--no-dht', '--no-stun', '--no-http']
 
 
 def run(argv, timeout=120, env=None):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, **(env or {})})
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return 'TIMEOUT'
     return r.stdout + r.stderr
 
 
@@ -63,8 +66,12 @@ def raw_rate(wrap, b, size, count, env):
 
 
 def api_latency(wrap, b, ext, count, env):
+    # one echo at a time: a lost ping or echo that nobody resends (plain transport under
+    # loss) stalls the run, which then stops at the time limit
     out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] if ext else []) +
-                   ['latency', str(count)]), env=env)
+                   ['latency', str(count)]), timeout=30, env=env)
+    if out == 'TIMEOUT':
+        return 'stalled (a lost message is never sent again)'
     m = re.search(r'p50 ([\d.]+) us.*?p99 ([\d.]+) us', out)
     return (float(m[1]), float(m[2])) if m else None
 
@@ -184,8 +191,9 @@ def main():
             for ext in (0, 1):
                 r = api_latency(wrap, b, ext, 5000 // div, env)
                 name = 'extended' if ext else 'plain   '
-                print(f'round trip (api, 100 B) {name}: ' +
-                      (f'p50 {r[0]:.1f} us  p99 {r[1]:.1f} us' if r else 'failed'), flush=True)
+                txt = r if isinstance(r, str) else \
+                    f'p50 {r[0]:.1f} us  p99 {r[1]:.1f} us' if r else 'failed'
+                print(f'round trip (api, 100 B) {name}: {txt}', flush=True)
         finally:
             if ns:
                 ns.__exit__(None, None, None)
