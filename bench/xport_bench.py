@@ -113,11 +113,26 @@ def cat_throughput(wrap, b, ext, size, count, env, tmp):
                 st['n'] += k
     rt = threading.Thread(target=reader, daemon=True)
     rt.start()
+    wait = int(env.get('BENCH_XWAIT_MS', '0')) / 1000 if ext else 0
     with open(path, 'rb') as f:
         send = subprocess.Popen(wrap([cat, *QUIET, '--bind', '127.0.0.1', '--port', '0',
-                                      '--connect', f'127.0.0.1:{port}', *t]), stdin=f,
+                                      '--connect', f'127.0.0.1:{port}', *t]),
+                                stdin=subprocess.PIPE if wait else f,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, **env})
+        if wait:  # as bench_loopback: the lines start once the handshake had its time
+            def feed():
+                time.sleep(wait)
+                try:
+                    while True:
+                        chunk = f.read(1 << 20)
+                        if not chunk:
+                            break
+                        send.stdin.write(chunk)
+                    send.stdin.close()
+                except (BrokenPipeError, OSError):
+                    pass
+            threading.Thread(target=feed, daemon=True).start()
         try:
             send.wait(120)
         except subprocess.TimeoutExpired:
@@ -165,7 +180,10 @@ def main():
                 continue
             ns = netns.Lossy(f'xb{int(loss * 1000)}').__enter__()
             ns.set_loss(loss)
-            wrap, env = ns.wrap, {'SETOWIRE_NO_GSO': '1'}
+            # BENCH_XWAIT_MS: bench_loopback --extended starts 3.5 s after the connection,
+            # time for the handshake to be resent twice (1 s, then 2 s later) should its
+            # datagrams be lost; messages written before it completes would go plain
+            wrap, env = ns.wrap, {'SETOWIRE_NO_GSO': '1', 'BENCH_XWAIT_MS': '3500'}
         else:
             wrap, env = (lambda argv: argv), {}
         print(f'\n== loss {loss:.0%}' + (' (SETOWIRE_NO_GSO=1)' if ns else ''), flush=True)
