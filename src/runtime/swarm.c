@@ -386,10 +386,10 @@ static void arm_timer(sw_swarm *s) {
   uv_timer_start(&s->timer, on_timer, t > now ? t - now : 0, 0);
 }
 
-/* Backend and HTTP requests out, batches closed, datagrams sent, timer re-armed from
- * the core's deadline (which includes the next time it lets a datagram go). */
 static void begin_close(sw_swarm *s, uint64_t now);
 
+/* Backend and HTTP requests out, batches closed, datagrams sent, timer re-armed from
+ * the core's deadline (which includes the next time it lets a datagram go). */
 static void service(sw_swarm *s) {
   if (s->state >= ST_CLOSING) return;
   run_storage(s);
