@@ -244,7 +244,8 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop);
 /* Run the owned loop until the swarm is closed (SW_EV_CLOSE). */
 int sw_swarm_run(sw_swarm *swarm);
 
-/* Say GOAWAY to every peer, send what is queued, then close. SW_EV_CLOSE follows. */
+/* Wait (at most 5 s) until the extended sessions' messages are acknowledged, say GOAWAY
+ * to every peer, send what is queued, then close. SW_EV_CLOSE follows. */
 int sw_swarm_close(sw_swarm *swarm);
 
 /* Free a swarm after SW_EV_CLOSE (or one that never ran). */

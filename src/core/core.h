@@ -126,6 +126,9 @@ size_t sw_core_out_peek(sw_core *core, sw_dgram *out, size_t max);
 /* Remove n datagrams from the head (after they were sent, or given up). */
 void sw_core_out_consume(sw_core *core, size_t n, uint64_t now_ms);
 size_t sw_core_out_pending(const sw_core *core);
+/* Reliable bytes written to extended sessions and not yet acknowledged by their peers
+ * (docs/TRANSPORT-delivery.md): the runtime's close waits for 0 before the GOAWAYs. */
+size_t sw_core_unacked(const sw_core *core);
 
 /* Probe sockets (sw_core_config.probe_sockets). The runtime opens probe socket k (an
  * ephemeral UDP port of the main socket's family) the first time a datagram of kind

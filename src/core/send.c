@@ -240,7 +240,17 @@ void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
 
 size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
 
+size_t sw_core_unacked(const sw_core *c) {
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const core_peer *p = &c->peers[k];
+    if (p->used && p->xs && p->xs->x) n += (size_t)(p->xs->x->snd_end - p->xs->x->snd_base);
+  }
+  return n;
+}
+
 /* ---- API: write, broadcast, and sends with flags --------------------------------- */
+
 
 static int check_message(const sw_core *c, const void *data, size_t len) {
   if (c->closing) return SW_ECLOSED;

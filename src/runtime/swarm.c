@@ -32,6 +32,10 @@
 
 #define RX_TURN_LIMIT 16      /* recvmmsg calls per readable event: bounds one turn */
 #define CLOSE_DRAIN_MS 2000   /* PROTOCOL.md 19 DRAIN_TIMEOUT: most we wait to send */
+/* Before the GOAWAYs, most we wait for extended sessions to have every reliable byte
+ * acknowledged (a GOAWAY makes the peer drop the session, and what it had not yet
+ * received with it). */
+#define CLOSE_LINGER_MS 5000
 #define MAX_RESOLVES 64       /* outstanding name lookups */
 #define NSOCKS 3              /* SW_SOCK_MAIN, SW_SOCK_DHT, SW_SOCK_LAN */
 #define PROBE_CHECK_MS 1000   /* how often the open probe sockets are checked */
@@ -90,6 +94,8 @@ struct sw_swarm {
   int state;
   int announced;
   uint64_t drain_deadline;
+  int lingering;            /* sw_swarm_close waits for extended sessions' acks */
+  uint64_t linger_deadline;
   udp_rx rx;
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
@@ -424,6 +430,7 @@ static void on_timer(uv_timer_t *h);
 static void arm_timer(sw_swarm *s) {
   uint64_t now = now_ms(), t = sw_core_deadline(s->core);
   if (s->state == ST_DRAINING && s->drain_deadline < t) t = s->drain_deadline;
+  if (s->lingering && s->linger_deadline < t) t = s->linger_deadline;
   if (t == UINT64_MAX) {
     uv_timer_stop(&s->timer);
     return;
@@ -431,6 +438,8 @@ static void arm_timer(sw_swarm *s) {
   if (s->nprobes && s->probe_check_at < t) t = s->probe_check_at;
   uv_timer_start(&s->timer, on_timer, t > now ? t - now : 0, 0);
 }
+
+static void begin_close(sw_swarm *s, uint64_t now);
 
 /* Backend and HTTP requests out, batches closed, datagrams sent, timer re-armed from
  * the core's deadline (which includes the next time it lets a datagram go). */
@@ -445,6 +454,10 @@ static void service(sw_swarm *s) {
   sw_core_flush(s->core, now);
   drain_out(s);
   probe_sweep(s, 0);
+  if (s->lingering && (!sw_core_unacked(s->core) || now >= s->linger_deadline)) {
+    begin_close(s, now); /* GOAWAYs queued: sent below or at the next turn */
+    drain_out(s);
+  }
   if (s->state == ST_DRAINING && (!sw_core_out_pending(s->core) || now >= s->drain_deadline)) {
     sw_core_drop_peers(s->core, SW_REASON_CLOSED); /* a DISCONNECT per peer, then CLOSE */
     finish_close(s);
@@ -787,7 +800,8 @@ void *sw_swarm_loop(sw_swarm *s) { return s ? s->loop : NULL; }
 static void on_signal(uv_signal_t *h, int signum) {
   sw_swarm *s = h->data;
   (void)signum;
-  if (s->state == ST_OPEN) sw_swarm_close(s);
+  if (s->state == ST_OPEN && s->lingering) begin_close(s, now_ms()); /* stop waiting for acks */
+  else if (s->state == ST_OPEN) sw_swarm_close(s);
   else if (s->state == ST_DRAINING) finish_close(s);
 }
 
@@ -808,14 +822,29 @@ int sw_swarm_close_on_signal(sw_swarm *s, int signum) {
   return uv_signal_start(h, on_signal, signum) ? SW_EINVAL : SW_OK;
 }
 
-int sw_swarm_close(sw_swarm *s) {
-  if (!s) return SW_EINVAL;
-  if (s->state != ST_OPEN) return SW_OK;
-  uint64_t now = now_ms();
+static void begin_close(sw_swarm *s, uint64_t now) {
+  s->lingering = 0;
   run_storage(s); /* values stored just before closing still reach the backend */
   sw_core_close(s->core, now);
   s->state = ST_DRAINING;
   s->drain_deadline = now + CLOSE_DRAIN_MS;
+}
+
+int sw_swarm_close(sw_swarm *s) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN || s->lingering) return SW_OK;
+  uint64_t now = now_ms();
+  sw_core_flush(s->core, now); /* what was written last counts as unacknowledged */
+  if (sw_core_unacked(s->core)) {
+    /* Extended sessions still owe their peers bytes: keep running (acknowledgements,
+     * retransmissions) until they are all acknowledged, then close as below. */
+    s->lingering = 1;
+    s->linger_deadline = now + CLOSE_LINGER_MS;
+    arm_timer(s);
+    kick(s);
+    return SW_OK;
+  }
+  begin_close(s, now);
   arm_timer(s);
   kick(s); /* the GOAWAYs leave in this turn */
   return SW_OK;
