@@ -50,7 +50,7 @@ const char *sw_strerror(int err);
 
 /* Largest SW_SEND_DATAGRAM message to a peer over the extended session: one packet's
  * room (docs/TRANSPORT-delivery.md, DATAGRAM). To other peers SW_MAX_MESSAGE holds. */
-#define SW_MAX_DATAGRAM 1197
+#define SW_MAX_DATAGRAM 1369
 
 typedef struct sw_swarm sw_swarm;
 

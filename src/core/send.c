@@ -374,9 +374,13 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
 
 /* Whether an extended session with p may still come (being made, or awaited from the
  * initiator), so that a unicast waits for it rather than fail. */
-static int xs_coming(const core_peer *p) {
+static int xs_coming(const sw_core *c, const core_peer *p) {
   const struct core_xs *xs = p->xs;
   if (!xs || p->legacy || xsession_active(p)) return 0;
+  if (xsession_holding(p)) return 1;
+  /* every libsetowire peer gets the state for the sealed CAPS: only one that says it
+   * speaks the extended session, to a core that does too, is waited for */
+  if (!xsession_enabled(c) || !(p->caps & WIRE_CAP_XSESSION)) return 0;
   return xs->pending || xs->keyed || xs->tries < XS_INIT_TRIES; /* not given up */
 }
 
@@ -384,7 +388,7 @@ static int xs_coming(const core_peer *p) {
  * (SW_EV_WRITABLE when it is, or when it is given up), else SW_ENOTSUP: a reference
  * peer, or ours without the extended session, would flood it on. */
 static int unicast_refused(sw_core *c, core_peer *p, uint64_t now) {
-  if (!xs_coming(p)) {
+  if (!xs_coming(c, p)) {
     p->unicast_wait_since = 0; /* a later handshake (a restart) gets a wait of its own */
     return SW_ENOTSUP;
   }
@@ -400,7 +404,7 @@ void unicast_waiters(sw_core *c, uint64_t now) {
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->unicast_waiting) continue;
-    if (xsession_active(p) || !xs_coming(p) || now - p->unicast_wait_since >= UNICAST_WAIT_MS) {
+    if (xsession_active(p) || !xs_coming(c, p) || now - p->unicast_wait_since >= UNICAST_WAIT_MS) {
       if (xsession_active(p)) p->unicast_wait_since = 0;
       p->unicast_waiting = 0;
       done = 1;

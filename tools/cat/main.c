@@ -80,7 +80,7 @@ static void usage(FILE *f) {
       "                      that peer has connected. Needs the extended session with\n"
       "                      it (a reference peer would flood): otherwise exit 1\n"
       "  --unreliable        send each line as an unreliable datagram (over the\n"
-      "                      extended session: never retransmitted, at most 1197\n"
+      "                      extended session: never retransmitted, at most 1369\n"
       "                      bytes a line; to plain peers as always)\n"
       "  --stats             one JSON line per peer on standard error at end of input\n"
       "                      and on SIGUSR1: {\"event\":\"stats\",\"peer\":ID, then the\n"
