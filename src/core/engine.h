@@ -26,6 +26,7 @@
 #include "core_internal.h"
 #include "crypto.h"
 #include "dedup.h"
+#include "guard.h"
 #include "handshake.h"
 #include "jitter.h"
 #include "outq.h"
@@ -76,7 +77,9 @@
 typedef struct peer_path {
   core_path p;
   double rtt;
-  int verified; /* an authenticated frame came along it (D7, D8) */
+  int verified;  /* an authenticated frame came along it (D7, D8) */
+  int validated; /* relayed, or its address answered a challenge (guard.h): only a
+                  * verified and validated path carries the peer's traffic */
 } peer_path;
 
 typedef struct frag_set {
@@ -208,6 +211,7 @@ struct sw_core {
   uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX]; /* plaintext of the frame being received */
   hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
+  guard_table guard;             /* main-socket address validation (guard.h) */
 };
 
 static inline void engine_rand(sw_core *c, void *buf, size_t n) {
