@@ -20,6 +20,7 @@ static void drop_held(sw_core *c, guard_rec *r) {
   for (guard_held *h = r->held, *next; h; h = next) {
     next = h->next;
     c->guard.held_bytes -= h->len;
+    c->guard.nheld--;
     c->stats.ctrl_dropped++;
     free(h);
   }
@@ -78,6 +79,7 @@ static void validate(sw_core *c, guard_rec *r, uint64_t now) {
   for (guard_held *h = r->held, *next; h; h = next) {
     next = h->next;
     c->guard.held_bytes -= h->len;
+    c->guard.nheld--;
     if (outq_push_at(&c->out, h->sock, &r->addr, h->data, h->len, 0)) c->stats.ctrl_dropped++;
     free(h);
   }
@@ -137,6 +139,7 @@ int guard_send(sw_core *c, uint32_t sock, const sw_addr *to, const uint8_t *d, s
   r->nheld++;
   r->held_bytes += len;
   g->held_bytes += len;
+  g->nheld++;
   return SW_OK;
 }
 
@@ -200,6 +203,7 @@ void guard_expire(sw_core *c, uint64_t now) {
       r->nheld--;
       r->held_bytes -= h->len;
       c->guard.held_bytes -= h->len;
+      c->guard.nheld--;
       c->stats.ctrl_dropped++;
       free(h);
     }

@@ -59,7 +59,7 @@ typedef struct guard_rec {
 
 typedef struct guard_table {
   guard_rec recs[GUARD_SLOTS];
-  size_t held_bytes;
+  size_t held_bytes, nheld;
   int urgent; /* the datagram being sent is a validation probe: it skips the queue */
 } guard_table;
 
@@ -92,5 +92,7 @@ void guard_proven(struct sw_core *c, const sw_addr *a, uint64_t now);
 /* Drop held datagrams that waited GUARD_HELD_MS. */
 void guard_expire(struct sw_core *c, uint64_t now);
 void guard_free(struct sw_core *c);
+/* Datagrams held: the runtime's drain on closing waits for them too (sw_core_out_pending). */
+static inline size_t guard_held_count(const guard_table *g) { return g->nheld; }
 
 #endif

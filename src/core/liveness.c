@@ -43,7 +43,7 @@ void liveness_on_pong(void *core, const core_path *from, const uint8_t *buf, siz
 }
 
 void liveness_validate(sw_core *c, core_peer *p, const core_path *to, int tick, uint64_t now) {
-  if (to->relayed || !p->tx || c->closing || guard_validated(c, &to->addr)) return;
+  if (to->relayed || !p->tx || guard_validated(c, &to->addr)) return;
   if (p->caps & WIRE_CAP_SEALED) {
     const uint8_t *nonce = guard_challenge(c, &to->addr, tick == 2, now);
     if (!nonce) return;

@@ -244,7 +244,9 @@ void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
   check_writable(c);
 }
 
-size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
+/* Held datagrams count (guard.h): a closing runtime drains them too, once their address
+ * answers, within its drain timeout. */
+size_t sw_core_out_pending(const sw_core *c) { return c->out.count + guard_held_count(&c->guard); }
 
 /* ---- API: write and broadcast ---------------------------------------------- */
 
