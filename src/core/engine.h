@@ -125,6 +125,7 @@ typedef struct core_peer {
   peer_path paths[MAX_PATHS];
   int npaths, best;
   uint64_t seen, last_pong, last_ping_sent, last_hello;
+  uint64_t created; /* the session was made (admit.h: how long it stayed unproven) */
   int ping_outstanding;
   cc_state cc;    /* congestion control and the RTT estimate (cc.h) */
   int loss, in_mesh;

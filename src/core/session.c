@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "delivery.h"
 #include "dial.h"
 #include "guard.h"
@@ -140,7 +141,7 @@ static core_peer *peer_create(sw_core *c, const wire_hello *h, const core_path *
   jitter_init(&p->jit, 0);
   cc_init(&p->cc, c->cc, now);
   paths_first(p, from);
-  p->seen = p->last_pong = p->last_hello = now;
+  p->seen = p->last_pong = p->last_hello = p->created = now;
   p->olen = 2;
   c->npeers++;
   return p;
@@ -174,8 +175,9 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   if (c->closing) return;
   /* When we dialled this address knowing the full id, the answer must be that id. */
   if (!dial_answer_matches(c, from, digest)) return;
-  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms. */
-  if (c->npeers >= c->max_peers) return;
+  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms;
+   * unproven peers give way first, and bounds per IP and prefix hold (admit.h). */
+  if (!admit_peer(c, from, now)) return;
   crypto_session_keys keys;
   if (crypto_derive_session(&c->me, h.pub, &keys)) return; /* D18: low-order key */
   p = peer_create(c, &h, from, &keys, now);

@@ -260,6 +260,121 @@ static void test_forged_source_xpacket_does_not_move(void **state) {
   net_free(n);
 }
 
+/* ---- admission (item 4) ------------------------------------------------------------ */
+
+/* src/core/admit.h (it includes the engine's header, which tests do not see) */
+#define ADMIT_UNPROVEN_MAX 32
+#define ADMIT_PER_IP_DIV 4
+
+/* n forged HELLOs, each from a fresh identity at a fresh address (forged sources). */
+static void forge_hellos(net *n, int to, int count, int salt) {
+  for (int k = 0; k < count; k++) {
+    char seed[65], where[32];
+    for (int i = 0; i < 64; i++) seed[i] = "0123456789abcdef"[(k * 7 + i * 13 + salt) & 15];
+    snprintf(seed + 56, 9, "%08x", (unsigned)(k + salt * 100000));
+    seed[64] = 0;
+    snprintf(where, sizeof where, "198.%d.%d.%d:%d", 18 + (k >> 16 & 1), (k >> 8) & 255,
+             k & 255, 1000 + salt);
+    ref_peer r;
+    ref_init(&r, seed, where, &n->nodes[to]);
+    ref_hello(n, &r, to, WIRE_HELLO);
+    ref_free(&r);
+  }
+  pump(n);
+}
+
+/* has_peer, for a table of more than 16 peers. */
+static int knows(const node *nd, const node *other) {
+  static sw_core_peer_info info[128];
+  size_t k = sw_core_peers(nd->c, info, 128);
+  for (size_t i = 0; i < k && i < 128; i++)
+    if (memcmp(info[i].wire_id, other->id, 8) == 0) return 1;
+  return 0;
+}
+
+/* A real peer connects and both exchange messages. */
+static void real_peer_talks(net *n, int a, int b, int round) {
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  if (!knows(B, A)) connect_nodes(n, a, b);
+  advance(n, n->now + 1000);
+  assert_true(knows(B, A));
+  assert_true(has_peer(A, B));
+  int before_a = count_ev(A, SW_EV_DATA), before_b = count_ev(B, SW_EV_DATA);
+  char m[32];
+  snprintf(m, sizeof m, "round %d a", round);
+  assert_int_equal(sw_core_write(A->c, B->id, m, strlen(m), n->now), SW_OK);
+  snprintf(m, sizeof m, "round %d b", round);
+  assert_int_equal(sw_core_write(B->c, A->id, m, strlen(m), n->now), SW_OK);
+  advance(n, n->now + 200);
+  assert_int_equal(count_ev(A, SW_EV_DATA), before_a + 1);
+  assert_int_equal(count_ev(B, SW_EV_DATA), before_b + 1);
+}
+
+static void test_forged_hellos_do_not_lock_out(void **state) {
+  (void)state;
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  /* 100 forged HELLOs, repeated every 30 s: a real peer still connects each time */
+  for (int round = 0; round < 4; round++) {
+    forge_hellos(n, b, 100, round);
+    assert_true(sw_core_peer_count(n->nodes[b].c) <= ADMIT_UNPROVEN_MAX + 1);
+    if (round == 0) net_add(n, "10.0.0.1:1");
+    real_peer_talks(n, 1, b, round);
+    advance(n, n->now + 30000);
+  }
+  net_free(n);
+}
+
+static void test_fresh_identities_do_not_lock_out(void **state) {
+  (void)state;
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  for (int k = 0; k < 4; k++) {
+    forge_hellos(n, b, 500, 7 + k);
+    n->nodes[b].nev = 0; /* the events of the forged sessions, beyond the log's room */
+  }
+  assert_true(sw_core_peer_count(n->nodes[b].c) <= ADMIT_UNPROVEN_MAX);
+  int a = net_add(n, "10.0.0.1:1");
+  real_peer_talks(n, a, b, 0);
+  net_free(n);
+}
+
+/* One address with many proven identities takes at most its share of the slots. */
+static void test_one_address_many_identities(void **state) {
+  (void)state;
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  node *B = &n->nodes[b];
+  int admitted = 0;
+  for (int k = 0; k < 100; k++) {
+    char seed[65], where[32];
+    snprintf(seed, sizeof seed, "%064x", k + 1);
+    snprintf(where, sizeof where, "203.0.113.5:%d", 2000 + k);
+    ref_peer s;
+    ref_init(&s, seed, where, B);
+    size_t before = sw_core_peer_count(B->c);
+    sw_peer_hello(n, &s, b, &s.addr);
+    pump(n);
+    if (sw_core_peer_count(B->c) > before) {
+      admitted++;
+      uint8_t nonce[16];
+      sw_peer_sealed(n, &s, b, &s.addr, 100, SEALED_PROOF, NULL, 0);
+      pump(n);
+      assert_true(sealed_to(n, &s, &s.addr, SEALED_CHALLENGE, nonce) >= 1);
+      sw_peer_sealed(n, &s, b, &s.addr, 101, SEALED_RESPONSE, nonce, 16);
+      pump(n);
+    }
+    clear_strays(n);
+    ref_free(&s);
+  }
+  printf("one address, 100 proven identities: %d admitted of %d slots\n", admitted, 100);
+  assert_int_equal(admitted, 100 / ADMIT_PER_IP_DIV);
+  /* and peers from elsewhere still get in */
+  int a = net_add(n, "10.0.0.1:1");
+  real_peer_talks(n, a, b, 0);
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forged_reference_hello_then_wants),
@@ -268,6 +383,9 @@ int main(void) {
       cmocka_unit_test(test_forged_hello_from_peer_address),
       cmocka_unit_test(test_forged_source_data_does_not_move),
       cmocka_unit_test(test_forged_source_xpacket_does_not_move),
+      cmocka_unit_test(test_forged_hellos_do_not_lock_out),
+      cmocka_unit_test(test_fresh_identities_do_not_lock_out),
+      cmocka_unit_test(test_one_address_many_identities),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
