@@ -178,7 +178,7 @@ static void test_forged_source_data_does_not_move(void **state) {
   sw_peer_hello(n, &s, b, &s.addr);
   pump(n);
   uint64_t ctr = 1000;
-  sw_peer_sealed(n, &s, b, &s.addr, ctr++, SEALED_PROOF, NULL, 0);
+  sw_peer_sealed(n, &s, b, &s.addr, ctr++, SEALED_PROOF, (const uint8_t *)"", 0);
   pump(n);
   uint8_t nonce[16];
   assert_true(sealed_to(n, &s, &s.addr, SEALED_CHALLENGE, nonce) >= 1);
@@ -358,7 +358,7 @@ static void test_one_address_many_identities(void **state) {
     if (sw_core_peer_count(B->c) > before) {
       admitted++;
       uint8_t nonce[16];
-      sw_peer_sealed(n, &s, b, &s.addr, 100, SEALED_PROOF, NULL, 0);
+      sw_peer_sealed(n, &s, b, &s.addr, 100, SEALED_PROOF, (const uint8_t *)"", 0);
       pump(n);
       assert_true(sealed_to(n, &s, &s.addr, SEALED_CHALLENGE, nonce) >= 1);
       sw_peer_sealed(n, &s, b, &s.addr, 101, SEALED_RESPONSE, nonce, 16);
