@@ -30,7 +30,9 @@
 #define GUARD_HELD_DGRAMS 64      /* datagrams waiting per unvalidated address */
 #define GUARD_HELD_BYTES (64u * 1024u)  /* bytes waiting per unvalidated address */
 #define GUARD_HELD_TOTAL (512u * 1024u) /* bytes waiting across all addresses */
-#define GUARD_HELD_MS 5000        /* a waiting datagram older than this is dropped */
+#define GUARD_HELD_MS 10000       /* a waiting datagram older than this is dropped: a
+                                   * reference peer is asked on one heartbeat in two, so
+                                   * ten of them miss it once in a thousand */
 #define GUARD_PROOF_MS 5000       /* a RESPONSE counts this long after its CHALLENGE */
 #define GUARD_PONG_MS 1000        /* a reference's PONG validates only this soon after the PING */
 #define GUARD_ASK_MS 250          /* one challenge or validation PING per address per this */
