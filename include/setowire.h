@@ -86,8 +86,10 @@ typedef enum sw_reason {
   SW_REASON_CLOSED,       /* DISCONNECT: our swarm closed (one per peer, before
                              SW_EV_CLOSE) */
   SW_REASON_UNREACHABLE,  /* DIAL_FAILED: ICMP host or network unreachable */
-  SW_REASON_TABLE_FULL    /* DIAL_FAILED: our peer table (max_peers) or the dial table
+  SW_REASON_TABLE_FULL,   /* DIAL_FAILED: our peer table (max_peers) or the dial table
                              is full */
+  SW_REASON_EVICTED       /* DISCONNECT: a peer that had not yet proven its address gave
+                             its slot to a newcomer (admission, docs/THREATS.md) */
 } sw_reason;
 
 const char *sw_reason_str(int reason);

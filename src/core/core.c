@@ -9,6 +9,7 @@
 #include "delivery.h"
 #include "dial.h"
 #include "engine.h"
+#include "guard.h"
 #include "httpreq.h"
 #include "liveness.h"
 #include "paths.h"
@@ -121,6 +122,7 @@ void sw_core_datagram(sw_core *c, sw_sock_kind kind, const sw_addr *from, const 
     core_module *m = &c->modules[c->claimers[i]];
     if (m->claim(m->state, from, buf, len, now)) return;
   }
+  guard_recv(c, from, len, now); /* what may be sent back before it proves itself */
   core_path path = core_path_direct(from);
   dispatch(c, &path, buf, len, now);
 }
@@ -130,6 +132,7 @@ void sw_core_probe_datagram(sw_core *c, unsigned probe, const sw_addr *from, con
   c->stats.rx_datagrams++;
   c->last_now = now;
   if (!from || !buf || probe == 0 || probe > SW_CORE_PROBE_MAX) return;
+  guard_recv(c, from, len, now);
   core_path path = core_path_direct(from);
   path.sock = (uint16_t)probe;
   dispatch(c, &path, buf, len, now);
@@ -337,6 +340,7 @@ void sw_core_free(sw_core *c) {
   if (!c) return;
   FOR_MODULES(c, m) if (m->free) m->free(m->state);
   httpreq_free_all(c);
+  guard_free(c);
   if (c->peers)
     for (size_t k = 0; k < c->max_peers; k++)
       if (c->peers[k].used) peers_clear(c, &c->peers[k]);

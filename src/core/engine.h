@@ -28,6 +28,7 @@
 #include "core_internal.h"
 #include "crypto.h"
 #include "dedup.h"
+#include "guard.h"
 #include "handshake.h"
 #include "jitter.h"
 #include "outq.h"
@@ -83,7 +84,9 @@
 typedef struct peer_path {
   core_path p;
   double rtt;
-  int verified; /* an authenticated frame came along it (D7, D8) */
+  int verified;  /* an authenticated frame came along it (D7, D8) */
+  int validated; /* relayed, or its address answered a challenge (guard.h): only a
+                  * verified and validated path carries the peer's traffic */
 } peer_path;
 
 typedef struct frag_set {
@@ -129,6 +132,7 @@ typedef struct core_peer {
   peer_path paths[MAX_PATHS];
   int npaths, best;
   uint64_t seen, last_pong, last_ping_sent, last_hello;
+  uint64_t created; /* the session was made (admit.h: how long it stayed unproven) */
   int ping_outstanding;
   uint64_t goaway_check; /* a plain GOAWAY's liveness check ends then; 0: none (10) */
   cc_state cc;    /* congestion control and the RTT estimate (cc.h) */
@@ -230,6 +234,7 @@ struct sw_core {
   hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
   uint64_t xs_load_at;           /* its load signal: HS_INITs answered since then */
   unsigned xs_load_n;
+  guard_table guard;             /* main-socket address validation (guard.h) */
 };
 
 /* The lifecycle settings with their defaults filled in (sw_core_new calls it). */

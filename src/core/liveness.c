@@ -1,7 +1,10 @@
 /* Liveness: see liveness.h. */
 #include "liveness.h"
 
+#include <string.h>
+
 #include "delivery.h"
+#include "guard.h"
 #include "paths.h"
 #include "peers.h"
 #include "send.h"
@@ -35,6 +38,33 @@ void liveness_on_pong(void *core, const core_path *from, const uint8_t *buf, siz
   p->ping_outstanding = 0;
   cc_on_acked(&p->cc, 0, sample, now); /* a PONG acknowledges no data, only time */
   paths_touch(p, pi, now, sample >= 0 ? sample : cc_srtt(&p->cc));
+  /* A reference peer's only way to show it receives at this address (guard.h). */
+  if (p->legacy && !from->relayed) guard_on_pong(c, &from->addr, now);
+}
+
+void liveness_validate(sw_core *c, core_peer *p, const core_path *to, int tick, uint64_t now) {
+  if (to->relayed || !p->tx || guard_validated(c, &to->addr)) return;
+  if (p->caps & WIRE_CAP_SEALED) {
+    const uint8_t *nonce = guard_challenge(c, &to->addr, tick == 2, now);
+    if (!nonce) return;
+    uint8_t inner[1 + WIRE_CHALLENGE_LEN];
+    inner[0] = SEALED_CHALLENGE;
+    memcpy(inner + 1, nonce, WIRE_CHALLENGE_LEN);
+    c->guard.urgent = 1;
+    send_sealed_to(c, p, to, inner, sizeof inner);
+    c->guard.urgent = 0;
+    return;
+  }
+  uint8_t coin;
+  engine_rand(c, &coin, 1);
+  if (!tick || (coin & 1) || !guard_ping_due(c, &to->addr, now)) return;
+  uint8_t ping[WIRE_PING_LEN];
+  wire_ping_encode(ping, now, c->me.id);
+  c->guard.urgent = 1;
+  send_raw(c, to, ping, sizeof ping);
+  c->guard.urgent = 0;
+  p->last_ping_sent = now;
+  p->ping_outstanding = 1;
 }
 
 /* A PING to the peer's best path now, as the heartbeat sends it. */
@@ -88,6 +118,19 @@ void liveness_heartbeat(sw_core *c, uint64_t now) {
     if (now - p->last_pong > LOSS_MS) p->loss = 1;
   }
   delivery_maintain_mesh(c);
-  for (size_t k = 0; k < c->max_peers; k++)
-    if (c->peers[k].used) ping_now(c, &c->peers[k], now);
+  guard_expire(c, now);
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used) continue;
+    /* The paths that wait for their address to prove itself, the best one included. */
+    for (int i = 0; i < p->npaths; i++) {
+      const core_path *to = &p->paths[i].p;
+      if (!p->paths[i].validated && (i == p->best || p->paths[i].verified))
+        liveness_validate(c, p, to, 1, now);
+    }
+    const core_path *best = paths_best(p);
+    /* A reference peer's unvalidated address gets only the validation PINGs above. */
+    if (p->legacy && !best->relayed && !guard_validated(c, &best->addr)) continue;
+    ping_now(c, p, now);
+  }
 }

@@ -14,6 +14,13 @@ void liveness_on_pong(void *core, const core_path *from, const uint8_t *buf, siz
                       uint64_t now);
 void liveness_on_goaway(void *core, const core_path *from, const uint8_t *buf, size_t len,
                         uint64_t now);
+/* Ask the address of p's direct path `to` to prove that it receives (guard.h), when it
+ * has not and an ask is due: a sealed CHALLENGE to a libsetowire peer, at once; a PING
+ * to a reference peer only from the heartbeat (tick = 1), on a coin toss, so that the
+ * moment of the PING its PONG must follow cannot be foreseen from outside. tick = 2:
+ * a challenge now even if one went moments ago (the first authenticated frame on the
+ * path: the session now exists there, an earlier challenge may have overtaken it). */
+void liveness_validate(sw_core *c, core_peer *p, const core_path *to, int tick, uint64_t now);
 /* Every HEARTBEAT_MS (9.4). */
 void liveness_heartbeat(sw_core *c, uint64_t now);
 

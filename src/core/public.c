@@ -34,6 +34,7 @@ const char *sw_reason_str(int reason) {
     case SW_REASON_CLOSED: return "closed";
     case SW_REASON_UNREACHABLE: return "unreachable";
     case SW_REASON_TABLE_FULL: return "table_full";
+    case SW_REASON_EVICTED: return "evicted";
     default: return "unknown";
   }
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "delivery.h"
+#include "guard.h"
+#include "liveness.h"
 #include "paths.h"
 #include "peers.h"
 #include "xsession.h"
@@ -33,6 +35,19 @@ static uint64_t pace(const sw_core *c, const core_peer *p) {
   return t > c->last_now ? t : 0;
 }
 
+/* Whether p's best path takes `bytes` more now: its address validated, or room to hold
+ * them until it is (guard.h). */
+static int guard_allows(sw_core *c, const core_peer *p, size_t bytes) {
+  const core_path *to = paths_best(p);
+  return to->relayed || guard_room(c, &to->addr, bytes + OPEN_BATCH_COST);
+}
+
+/* Traffic waits for p's address to prove itself: ask again when an ask is due, so that
+ * a lost challenge costs a quarter second (GUARD_ASK_MS), not a heartbeat. */
+static void guard_ask(sw_core *c, core_peer *p) {
+  if (!p->paths[p->best].validated) liveness_validate(c, p, paths_best(p), 0, c->last_now);
+}
+
 /* Whether p's controller has room for `bytes` more in flight. */
 static int cc_allows(const core_peer *p, size_t bytes) { return cc_room(&p->cc) >= bytes; }
 
@@ -51,6 +66,7 @@ void send_batch_close(sw_core *c, core_peer *p) {
     d = p->obuf;
     len = p->olen;
   }
+  guard_ask(c, p);
   if (paths_send_at(c, paths_best(p), d, len, pace(c, p))) c->stats.flood_dropped++;
   else cc_on_sent(&p->cc, len, c->last_now);
   p->ocount = 0;
@@ -114,12 +130,13 @@ static int send_frag(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
 static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   size_t flen = len + WIRE_DATA_OVERHEAD;
   const core_path *to = paths_best(p);
+  guard_ask(c, p);
   uint8_t *dst = paths_reserve(c, to, flen);
   if (dst) {
     if (build_data(p, dst, msg, len)) return SW_ECRYPTO;
     paths_commit(c, to, flen, pace(c, p));
-  } else if (!to->relayed) {
-    return SW_EAGAIN;
+  } else if (!to->relayed && guard_validated(c, &to->addr)) {
+    return SW_EAGAIN; /* the ring is full */
   } else {
     uint8_t *tmp = malloc(flen);
     int rc = !tmp ? SW_ENOMEM : build_data(p, tmp, msg, len);
@@ -238,7 +255,9 @@ void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
   check_writable(c);
 }
 
-size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
+/* Held datagrams count (guard.h): a closing runtime drains them too, once their address
+ * answers, within its drain timeout. */
+size_t sw_core_out_pending(const sw_core *c) { return c->out.count + guard_held_count(&c->guard); }
 
 size_t sw_core_unacked(const sw_core *c) {
   size_t n = 0;
@@ -298,7 +317,8 @@ static int send_one(sw_core *c, core_peer *p, const void *data, size_t len, unsi
   }
   if (xsession_active(p)) return xs_message(c, p, data, len, flags);
   if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
-  if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+  if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD) ||
+      !guard_allows(c, p, len + WIRE_DATA_OVERHEAD)) { /* an unproven address: THREATS.md */
     c->want_writable = 1;
     return SW_EAGAIN;
   }
@@ -347,7 +367,9 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
   }
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (p->used && p->tx && !xsession_takes(p) && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+    if (p->used && p->tx && !xsession_takes(p) &&
+        (!cc_allows(p, len + WIRE_DATA_OVERHEAD) ||
+         !guard_allows(c, p, len + WIRE_DATA_OVERHEAD))) {
       c->want_writable = 1;
       return SW_EAGAIN;
     }

@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "delivery.h"
 #include "dial.h"
+#include "guard.h"
+#include "liveness.h"
 #include "paths.h"
 #include "peers.h"
 #include "send.h"
@@ -138,7 +141,7 @@ static core_peer *peer_create(sw_core *c, const wire_hello *h, const core_path *
   jitter_init(&p->jit, 0);
   cc_init(&p->cc, c->cc, now);
   paths_first(p, from);
-  p->seen = p->last_pong = p->last_hello = now;
+  p->seen = p->last_pong = p->last_hello = p->created = now;
   p->olen = 2;
   c->npeers++;
   return p;
@@ -172,14 +175,16 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   if (c->closing) return;
   /* When we dialled this address knowing the full id, the answer must be that id. */
   if (!dial_answer_matches(c, from, digest)) return;
-  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms. */
-  if (c->npeers >= c->max_peers) return;
+  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms;
+   * unproven peers give way first, and bounds per IP and prefix hold (admit.h). */
+  if (!admit_peer(c, from, now)) return;
   crypto_session_keys keys;
   if (crypto_derive_session(&c->me, h.pub, &keys)) return; /* D18: low-order key */
   p = peer_create(c, &h, from, &keys, now);
   memset(&keys, 0, sizeof keys);
   if (!p) return;
   if (h.type == WIRE_HELLO) send_hello(c, WIRE_HELLO_ACK, from);
+  liveness_validate(c, p, from, 0, now); /* before anything else is sent there */
   uint8_t topic[32];
   int found_for = dial_topic(c, from, p->wire_id, topic); /* before the dial is forgotten */
   dial_forget(c, from, p->wire_id);
@@ -206,20 +211,9 @@ static void frame_accepted(sw_core *c, core_peer *p, const core_path *from, int 
                            uint64_t ctr, uint64_t now) {
   core_path was = *paths_best(p);
   replay_commit(&p->replay, ctr);
-  pi = paths_proven(p, from, pi);
+  pi = paths_proven(c, p, from, pi);
   paths_touch(p, pi, now, -1);
-  const core_path *is = paths_best(p);
-  /* The traffic moved between direct and relayed, or to another relay: say where. */
-  if (was.relayed == is->relayed && (!is->relayed || memcmp(was.via, is->via, 8) == 0))
-    return;
-  char text[SW_ADDRSTRLEN];
-  uint8_t id[8], via[8];
-  memcpy(id, p->wire_id, 8);
-  memcpy(via, is->via, 8);
-  addr_format(&is->addr, text, sizeof text);
-  sw_event ev = {.type = SW_EV_PATH, .peer = id, .addr = text,
-                 .via = is->relayed ? via : NULL};
-  engine_emit(c, &ev);
+  paths_moved(c, p, &was);
 }
 
 core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
@@ -231,6 +225,9 @@ core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, s
   uint64_t ctr = wire_get64(nonce + 4);
   size_t clen = len - WIRE_DATA_HDR;
   *restart = SESSION_SAME;
+  /* The session id names the session: a frame of another one than the path's peer (a
+   * forged HELLO took the address first) is looked up by its id below. */
+  if (p && p->session_id != sid) p = NULL;
   if (p) {
     if (!p->rx || crypto_aead_open(p->rx, nonce, buf + WIRE_DATA_HDR, clen, c->scratch)) {
       c->stats.rx_auth_fail++;
@@ -249,6 +246,7 @@ core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, s
       c->stats.rx_auth_fail++;
       return NULL;
     }
+    pi = paths_index(p, from); /* it may have this path too, behind another peer */
   }
   int fresh = replay_check(&p->replay, ctr);
   /* A libsetowire peer starts every session at a random 62-bit counter (D4), so its
@@ -319,10 +317,22 @@ void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, si
   core_peer *p = session_open(c, from, buf, len, &n, &restart, now);
   if (!p || n < 1) return;
   const uint8_t *in = c->scratch;
+  /* the answer to a validation challenge (guard.h): from the address it went to */
+  if (in[0] == SEALED_RESPONSE && n == 1 + WIRE_CHALLENGE_LEN && !from->relayed &&
+      !guard_validated(c, &from->addr)) {
+    uint8_t nonce[WIRE_CHALLENGE_LEN];
+    memcpy(nonce, in + 1, WIRE_CHALLENGE_LEN); /* the scratch is reused below */
+    guard_on_response(c, &from->addr, nonce, now);
+    if (!p->used) return;
+  }
   /* our challenge's nonce, on the path it went to, before it expired */
   int answer = in[0] == SEALED_RESPONSE && n == 1 + WIRE_CHALLENGE_LEN &&
                challenge_live(p, from, now) &&
                memcmp(in + 1, p->chal.nonce, WIRE_CHALLENGE_LEN) == 0;
+  if (answer && !from->relayed) {
+    guard_proven(c, &from->addr, now); /* our restart nonce went only there */
+    if (!p->used) return;
+  }
   if (restart == SESSION_SUSPECT) {
     if (answer) restart_proven(c, p, from, wire_get64(buf + 5), now);
     else if (in[0] == SEALED_RESPONSE) c->stats.rx_dropped++; /* not an answer to ours */
@@ -336,7 +346,9 @@ void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, si
     uint8_t r[1 + WIRE_CHALLENGE_LEN];
     r[0] = SEALED_RESPONSE;
     memcpy(r + 1, in + 1, WIRE_CHALLENGE_LEN);
+    c->guard.urgent = 1; /* an answer that ends a wait: it overtakes what waits (guard.h) */
     send_sealed_to(c, p, from, r, sizeof r); /* where the challenge came from */
+    c->guard.urgent = 0;
   } else if (in[0] == SEALED_GRAFT && n == 1) {
     delivery_on_graft(c, p);
   } else if (in[0] == SEALED_CAPS && n == 2) {

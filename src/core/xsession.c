@@ -489,7 +489,7 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
   xs->heard = 1;
   /* An authenticated packet proves its path, as a plain frame does (D8, D35): a peer
    * whose NAT rebinds is followed to its new address. */
-  int pi = paths_proven(p, from, paths_index(p, from));
+  int pi = paths_proven(c, p, from, paths_index(p, from));
   paths_touch(p, pi, now, -1);
   drain(c, p, now);
   if (p->used && p->xs && p->xs->x && xport_writable(p->xs->x)) {

@@ -244,6 +244,26 @@ void ref_send(net *n, ref_peer *r, int to, const void *msg, size_t len) {
   free(f);
 }
 
+int ref_prove(net *n, ref_peer *r, int to) {
+  /* The core asks an unvalidated reference address with a PING at a random heartbeat;
+   * the first PONG soon after it validates the address (docs/THREATS.md "Main socket"). */
+  for (int step = 0; step < 400; step++) {
+    int from = n->nstray;
+    advance(n, n->now + 100);
+    for (int k = from; k < n->nstray; k++) {
+      if (!addr_equal(&n->stray[k].to, &r->addr) || !n->stray[k].len ||
+          n->stray[k].d[0] != WIRE_PING)
+        continue;
+      uint8_t pong[WIRE_PONG_LEN];
+      inject(n, to, &r->addr, pong, wire_pong_encode(pong, r->id.id));
+      pump(n);
+      return 1;
+    }
+    if (n->nstray >= (int)(sizeof n->stray / sizeof *n->stray)) clear_strays(n);
+  }
+  return 0;
+}
+
 /* Open a DATA frame the core sent to the reference peer; returns the message length. */
 size_t ref_open(ref_peer *r, const uint8_t *f, size_t len, uint32_t *seq, uint8_t *msg) {
   uint8_t *pt = malloc(len);

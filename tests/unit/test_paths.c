@@ -74,6 +74,8 @@ static void test_reference_restart_new_address(void **state) {
   assert_memory_equal(nth_ev(B, SW_EV_DATA, 5)->data, "new 0", 5);
   assert_memory_equal(nth_ev(B, SW_EV_DATA, 6)->data, "new 1", 5);
   assert_int_equal(count_ev(B, SW_EV_CONNECTION), 1); /* the same peer, not a new one */
+  /* the new address answers B's PING (docs/THREATS.md "Main socket") */
+  assert_int_equal(ref_prove(n, &r, b), 1);
   /* B now sends to the new address, and the reference can read it */
   clear_strays(n);
   assert_int_equal(sw_core_write(B->c, r.id.id, "to new", 6, n->now), SW_OK);

@@ -91,6 +91,7 @@ static void test_announced_to_reference_peers(void **state) {
   connect_nodes(n, ours, b);
   ref_hello(n, &r, b, WIRE_HELLO);
   pump(n);
+  assert_int_equal(ref_prove(n, &r, b), 1); /* R answers PINGs, as references do */
   uint8_t id[8];
   sw_addr where;
   assert_int_equal(anns_to(n, &r.addr, id, &where), 1);
@@ -145,8 +146,9 @@ static void test_received(void **state) {
   relay_stats st;
   assert_int_equal(relay_get_stats(B->c, &st, NULL), SW_OK);
   assert_int_equal(st.refused, 2);
-  /* once its DATA proved the address: remembered */
+  /* once its DATA and its PONG proved the address: remembered */
   ref_send(n, &r, b, "hi", 2);
+  assert_int_equal(ref_prove(n, &r, b), 1);
   inject(n, b, &r.addr, f, len);
   inject(n, b, &r.addr, f, len); /* the same relay again: one entry */
   uint8_t ids[RELAY_KNOWN + 4][8];

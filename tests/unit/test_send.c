@@ -294,6 +294,9 @@ static void test_legacy_frag_send(void **state) {
   ref_hello(n, &r2, d, WIRE_HELLO);
   pump(n);
   assert_int_equal(strays_to(n, &r.addr, WIRE_HELLO_ACK), 1);
+  /* both answer PINGs, as references do: their addresses are validated */
+  assert_int_equal(ref_prove(n, &r, a), 1);
+  assert_int_equal(ref_prove(n, &r2, d), 1);
   clear_strays(n);
   uint8_t msg[3000];
   for (int i = 0; i < 3000; i++) msg[i] = (uint8_t)(i * 7 + 3);
