@@ -194,6 +194,8 @@ static void test_reference_peer(void **state) {
   ref_hello(n, &r, a, WIRE_HELLO);
   pump(n);
   assert_int_equal(count_ev(A, SW_EV_CONNECTION), 1);
+  /* its address proves it receives (a PONG to our PING) before data goes there */
+  assert_int_equal(ref_prove(n, &r, a), 1);
   sw_core_peer_info info;
   assert_int_equal(sw_core_peers(A->c, &info, 1), 1);
   assert_int_equal(sw_core_send(A->c, info.wire_id, "u", 1, SW_SEND_UNICAST, n->now),
