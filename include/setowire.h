@@ -92,6 +92,10 @@ typedef struct sw_event {
                            through one (PROTOCOL.md 15.7), NULL when direct */
   const char *nat_type; /* NAT: "open", "full_cone", "restricted_cone", "symmetric" or
                            "unknown" (PROTOCOL.md 15.2); addr: our public "ip:port" */
+  const uint8_t *origin; /* DATA: the author's full id (SW_ID_LEN bytes), valid during the
+                            callback; NULL when unknown (plain-session traffic) */
+  int origin_direct;     /* DATA: 1 when the author's own session sealed it (first hop =
+                            author); 0: only as trustworthy as the peers that relayed it */
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);

@@ -27,6 +27,8 @@ typedef struct ev {
   uint8_t *data;
   size_t len;
   char addr[SW_ADDRSTRLEN];
+  int has_origin, origin_direct; /* DATA: whether origin was given, and origin_direct */
+  uint8_t origin[SW_ID_LEN];
 } ev;
 
 typedef struct node {
