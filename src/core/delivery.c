@@ -78,9 +78,15 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, const uint8
       continue;
     }
     /* The origin travels on between our peers; a plain session carries the bytes only. */
-    int rc = hdr && xsession_active(q) && (q->caps & WIRE_CAP_ORIGIN)
-                 ? xport_send_origin(q->xs->x, origin, msg, len, now)
-                 : send_message(c, q, msg, len);
+    int rc;
+    if (hdr && xsession_active(q) && (q->caps & WIRE_CAP_ORIGIN)) {
+      if ((rc = xport_send_origin(q->xs->x, origin, msg, len, now)) == SW_OK) {
+        q->msgs_sent++; /* as send_message counts it */
+        q->bytes_sent += len;
+      }
+    } else {
+      rc = send_message(c, q, msg, len);
+    }
     if (rc) c->stats.flood_dropped++;
   }
 }

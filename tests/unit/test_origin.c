@@ -70,6 +70,11 @@ static void test_origin_reported(void **state) {
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_direct, 0);
   assert_memory_equal(e->peer, B->id, 8);
+  /* B counted the flood to C as a message sent to C */
+  sw_peer_stats st;
+  assert_int_equal(sw_core_peer_stats(B->c, C->id, &st), SW_OK);
+  assert_int_equal(st.msgs_sent, 1);
+  assert_int_equal(st.bytes_sent, 6);
   /* a write to one peer is a mesh message too (flooded on), with its origin */
   assert_int_equal(got(A, "from C", &e), 1);
   assert_memory_equal(e->origin, C->id, SW_ID_LEN);
