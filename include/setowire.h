@@ -121,6 +121,10 @@ typedef struct sw_event {
                            discovery found the peer, valid during the callback; NULL
                            when the dial came from elsewhere (sw_swarm_connect, peer
                            exchange, seeds, an incoming HELLO) */
+  const uint8_t *origin; /* DATA: the author's full id (SW_ID_LEN bytes), valid during the
+                            callback; NULL when unknown (plain-session traffic) */
+  int origin_direct;     /* DATA: 1 when the author's own session sealed it (first hop =
+                            author); 0: only as trustworthy as the peers that relayed it */
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);

@@ -3,25 +3,55 @@
 
 #include <string.h>
 
+#include "crypto.h"
 #include "gossip.h"
 #include "peers.h"
 #include "send.h"
 #include "session.h"
 #include "xsession.h"
 
-void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
-                      uint64_t now) {
-  uint8_t id[8];
+/* The full id (SW_ID_LEN bytes) of a peer: SHA-256 of its public key (PROTOCOL.md 2.2). */
+static void full_id(const core_peer *p, uint8_t out[20]) {
+  uint8_t d[32];
+  crypto_sha256(p->pub, 32, d);
+  memcpy(out, d, 20);
+}
+
+uint64_t delivery_origin_key(const uint8_t *hdr) {
+  uint8_t d[32];
+  crypto_sha256(hdr, XPORT_ORIGIN_HDR, d);
+  uint64_t k = 0;
+  for (int i = 0; i < 8; i++) k = k << 8 | d[i];
+  return k;
+}
+
+/* One mesh message, with its origin header (author id, message id) when it came in a
+ * kind 4 entry: deliver it once, flood it on. */
+static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, const uint8_t *msg,
+                    size_t len, uint64_t now) {
+  uint8_t id[8], origin[XPORT_ORIGIN_HDR];
   from->msgs_received++;
   from->bytes_received += len;
-  if (dedup_set_seen(&c->seen, dedup_id(msg, len), now)) {
+  uint64_t content = dedup_id(msg, len);
+  if (hdr) {
+    /* Between our peers: once per (author, message id), so two authors' identical
+     * messages are both delivered; our own messages never come back. */
+    if (memcmp(hdr, c->me.id, 20) == 0 ||
+        dedup_set_seen(&c->seen, delivery_origin_key(hdr), now)) {
+      c->stats.duplicates++;
+      return;
+    }
+    /* A copy of it that a reference peer floods to us later is the same message. */
+    dedup_set_add(&c->seen, content, now);
+    memcpy(origin, hdr, sizeof origin); /* the handler may reuse what msg points into */
+  } else if (dedup_set_seen(&c->seen, content, now)) {
     c->stats.duplicates++;
     return;
   }
   memcpy(id, from->wire_id, 8);
   c->stats.delivered++;
   gossip_info gi;
-  if (gossip_check(msg, len, &gi)) {
+  if (!hdr && gossip_check(msg, len, &gi)) {
     /* D14: a reference's gossip object is not application data; it is still flooded
      * below, as reference nodes do. Meeting the peer it names is optional (D19). */
     c->stats.gossip++;
@@ -29,26 +59,58 @@ void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t le
         !peers_find(c, gi.wire))
       core_meet(c, &gi.addr, NULL, now);
   } else {
-    sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
+    uint8_t first[20];
+    int direct = 0;
+    if (hdr) {
+      full_id(from, first);
+      direct = memcmp(first, origin, 20) == 0;
+    }
+    sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len,
+                   .origin = hdr ? origin : NULL, .origin_direct = direct};
     engine_emit(c, &ev);
   }
   if (c->npeers < 2) return; /* the only peer is the last hop: nobody to flood to */
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *q = &c->peers[k];
     if (!q->used || !q->in_mesh || !q->tx || memcmp(q->wire_id, id, 8) == 0) continue;
-    if (!send_room(c, len + WIRE_DATA_OVERHEAD) || cc_room(&q->cc) < len + WIRE_DATA_OVERHEAD ||
-        send_message(c, q, msg, len))
+    if (!send_room(c, len + WIRE_DATA_OVERHEAD) || cc_room(&q->cc) < len + WIRE_DATA_OVERHEAD) {
       c->stats.flood_dropped++;
+      continue;
+    }
+    /* The origin travels on between our peers; a plain session carries the bytes only. */
+    int rc;
+    if (hdr && xsession_active(q) && (q->caps & WIRE_CAP_ORIGIN)) {
+      if ((rc = xport_send_origin(q->xs->x, origin, msg, len, now)) == SW_OK) {
+        q->msgs_sent++; /* as send_message counts it */
+        q->bytes_sent += len;
+      }
+    } else {
+      rc = send_message(c, q, msg, len);
+    }
+    if (rc) c->stats.flood_dropped++;
   }
 }
 
+void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
+                      uint64_t now) {
+  deliver(c, from, NULL, msg, len, now);
+}
+
+void delivery_origin(sw_core *c, core_peer *from, const uint8_t *entry, size_t len,
+                     uint64_t now) {
+  if (len < XPORT_ORIGIN_HDR) return; /* xport_recv_ex never hands one shorter */
+  deliver(c, from, entry, entry + XPORT_ORIGIN_HDR, len - XPORT_ORIGIN_HDR, now);
+}
+
 void delivery_direct(sw_core *c, core_peer *from, const uint8_t *msg, size_t len) {
-  uint8_t id[8];
+  uint8_t id[8], origin[20];
   memcpy(id, from->wire_id, 8); /* the handler may remove the peer */
+  full_id(from, origin);        /* a unicast is never relayed: its sender wrote it */
   from->msgs_received++;
   from->bytes_received += len;
   c->stats.delivered++;
-  sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
+  sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len, .origin = origin,
+                 .origin_direct = 1};
   engine_emit(c, &ev);
 }
 

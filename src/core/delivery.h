@@ -13,6 +13,13 @@ void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, siz
 /* Deliver one message from p once, and flood it on. */
 void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
                       uint64_t now);
+/* A kind 4 stream entry from p (XPORT_ORIGIN): the author's id and the message id
+ * (XPORT_ORIGIN_HDR bytes), then the message. Delivered once per (author, message id)
+ * rather than once per content, reported with its origin, flooded on with it. */
+void delivery_origin(sw_core *c, core_peer *from, const uint8_t *entry, size_t len,
+                     uint64_t now);
+/* The dedup key of an origin header (author id, message id). */
+uint64_t delivery_origin_key(const uint8_t *hdr);
 /* A unicast from p (sw_core_send, SW_SEND_UNICAST): to the application only, never
  * flooded on and outside the content dedup, so the same bytes sent twice arrive twice. */
 void delivery_direct(sw_core *c, core_peer *from, const uint8_t *msg, size_t len);

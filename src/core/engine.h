@@ -74,7 +74,8 @@
 #define CTRL_RESERVE (16u * 1024u) /* outq room kept for HELLO/PING/PONG/GOAWAY */
 #define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
 /* The capability bits our HELLO trailer carries (PROTOCOL.md 21.1, TRANSPORT.md 2). */
-#define OWN_CAPS(c) (WIRE_CAP_SEALED | ((c)->cfg.xsession ? WIRE_CAP_XSESSION : 0))
+#define OWN_CAPS(c) \
+  (WIRE_CAP_SEALED | ((c)->cfg.xsession ? WIRE_CAP_XSESSION | WIRE_CAP_ORIGIN : 0))
 #define HTTP_MAX 32              /* ours: outstanding HTTP requests */
 #define MEET_RATE_PER_S 20       /* ours: dials per second from discovery (D19) */
 #define MEET_BURST 40

@@ -278,15 +278,30 @@ static int check_message(const sw_core *c, const void *data, size_t len) {
   return SW_OK;
 }
 
-/* One message into p's extended session: reliable (a MSG stream entry) or a DATAGRAM
- * frame, for the mesh or for p alone (XPORT_DIRECT). */
-static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, unsigned flags) {
+/* Our own mesh message's origin (TRANSPORT-delivery.md, stream kind 4): our id and a
+ * fresh message id, remembered so that the message never comes back to us. NULL when the
+ * message cannot carry one (a datagram, or too big for a kind 4 entry). Only peers that
+ * advertise WIRE_CAP_ORIGIN get it; older builds of ours get kind 0. */
+static const uint8_t *own_origin(sw_core *c, uint8_t hdr[XPORT_ORIGIN_HDR], size_t len,
+                                 unsigned flags, uint64_t now) {
+  if (flags & (SW_SEND_DATAGRAM | SW_SEND_UNICAST) || len > XPORT_ORIGIN_MAX_MSG) return NULL;
+  memcpy(hdr, c->me.id, 20);
+  engine_rand(c, hdr + 20, 8);
+  dedup_set_add(&c->seen, delivery_origin_key(hdr), now);
+  return hdr;
+}
+
+/* One message into p's extended session: reliable (a MSG stream entry, of kind 4 when
+ * `origin` is given) or a DATAGRAM frame, for the mesh or for p alone (XPORT_DIRECT). */
+static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, unsigned flags,
+                      const uint8_t *origin) {
   xport *x = p->xs->x;
   unsigned xf = (flags & SW_SEND_DATAGRAM ? 0 : XPORT_RELIABLE) |
                 (flags & SW_SEND_UNICAST ? XPORT_DIRECT : 0);
   if (len > ((flags & SW_SEND_DATAGRAM) ? xport_dgram_max(x) : (size_t)XPORT_MAX_MSG))
     return SW_EMSGSIZE;
-  int rc = xport_send(x, data, len, xf, c->last_now);
+  int rc = origin ? xport_send_origin(x, origin, data, len, c->last_now)
+                  : xport_send(x, data, len, xf, c->last_now);
   if (rc == SW_OK) {
     p->msgs_sent++;
     p->bytes_sent += len;
@@ -297,7 +312,7 @@ static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, un
 /* Room in p's extended session for one message; when there is none, xport_writable
  * reports it later (SW_EV_WRITABLE). */
 static int xs_room(core_peer *p, size_t len, unsigned flags) {
-  if (!(flags & SW_SEND_DATAGRAM)) return xsession_room(p, len);
+  if (!(flags & SW_SEND_DATAGRAM)) return xsession_room(p, len + XPORT_ORIGIN_HDR);
   xport *x = p->xs->x;
   if (sizeof x->dq - x->dq_len >= 2 + len) return 1;
   if (!x->want_room) x->want_room = 1; /* a datagram waits for the queue to drain */
@@ -315,7 +330,12 @@ static int send_one(sw_core *c, core_peer *p, const void *data, size_t len, unsi
     p->xs->hold_want = 1;
     return SW_EAGAIN;
   }
-  if (xsession_active(p)) return xs_message(c, p, data, len, flags);
+  if (xsession_active(p)) {
+    uint8_t hdr[XPORT_ORIGIN_HDR];
+    const uint8_t *origin =
+        p->caps & WIRE_CAP_ORIGIN ? own_origin(c, hdr, len, flags, c->last_now) : NULL;
+    return xs_message(c, p, data, len, flags, origin);
+  }
   if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
   if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD) ||
       !guard_allows(c, p, len + WIRE_DATA_OVERHEAD)) { /* an unproven address: THREATS.md */
@@ -375,11 +395,14 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
     }
   }
   int sent = 0, rc;
+  uint8_t hdr[XPORT_ORIGIN_HDR]; /* one message id for all: it is one message */
+  const uint8_t *origin = nx ? own_origin(c, hdr, len, flags, now) : NULL;
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
-    rc = xsession_active(p) && !xsession_holding(p) ? xs_message(c, p, data, len, flags)
-                                                    : send_message(c, p, data, len);
+    rc = xsession_active(p) && !xsession_holding(p)
+             ? xs_message(c, p, data, len, flags, p->caps & WIRE_CAP_ORIGIN ? origin : NULL)
+             : send_message(c, p, data, len);
     if (rc) return rc;
     sent++;
   }
@@ -454,7 +477,7 @@ int sw_core_send(sw_core *c, const uint8_t *peer, const void *data, size_t len, 
   if (flags & SW_SEND_UNICAST) {
     if (!xsession_active(p)) return unicast_refused(c, p, now);
     p->unicast_wait_since = 0;
-    rc = xs_message(c, p, data, len, flags); /* not remembered: it never comes back */
+    rc = xs_message(c, p, data, len, flags, NULL); /* not remembered: it never comes back */
     return rc ? rc : 1;
   }
   rc = send_one(c, p, data, len, flags);

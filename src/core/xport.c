@@ -336,6 +336,25 @@ static size_t snd_free(const xport *x) {
   return x->lim.send_buf - (size_t)(x->snd_end - x->snd_base);
 }
 
+/* One stream entry: the prefix (kind base + length), hdr, then data. */
+static int stream_put(xport *x, size_t kind, const void *hdr, size_t hlen, const void *data,
+                      size_t len) {
+  uint8_t pre[8];
+  size_t body = hlen + len;
+  size_t pl = xport_varint_put(pre, sizeof pre, kind + body);
+  if (pl + body > snd_free(x)) {
+    x->want_room = pl + body;
+    return SW_EAGAIN;
+  }
+  ring_put(x->snd_ring, x->lim.send_buf, x->snd_end, pre, pl);
+  if (hlen) ring_put(x->snd_ring, x->lim.send_buf, x->snd_end + pl, hdr, hlen);
+  if (len) ring_put(x->snd_ring, x->lim.send_buf, x->snd_end + pl + hlen, data, len);
+  x->snd_end += pl + body;
+  x->st.msgs_sent++;
+  x->st.bytes_sent += body;
+  return SW_OK;
+}
+
 int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t now) {
   (void)now;
   if (len && !data) return SW_EINVAL;
@@ -350,18 +369,15 @@ int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t 
     return SW_OK;
   }
   if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
-  uint8_t pre[8];
-  size_t pl = xport_varint_put(pre, sizeof pre, len + (direct ? XPORT_ENTRY_DIRECT : 0));
-  if (pl + len > snd_free(x)) {
-    x->want_room = pl + len;
-    return SW_EAGAIN;
-  }
-  ring_put(x->snd_ring, x->lim.send_buf, x->snd_end, pre, pl);
-  if (len) ring_put(x->snd_ring, x->lim.send_buf, x->snd_end + pl, data, len);
-  x->snd_end += pl + len;
-  x->st.msgs_sent++;
-  x->st.bytes_sent += len;
-  return SW_OK;
+  return stream_put(x, direct ? XPORT_ENTRY_DIRECT : 0, NULL, 0, data, len);
+}
+
+int xport_send_origin(xport *x, const uint8_t *hdr, const void *data, size_t len,
+                      uint64_t now) {
+  (void)now;
+  if (!hdr || (len && !data)) return SW_EINVAL;
+  if (len > XPORT_ORIGIN_MAX_MSG) return SW_EMSGSIZE;
+  return stream_put(x, XPORT_ENTRY_ORIGIN, hdr, XPORT_ORIGIN_HDR, data, len);
 }
 
 int xport_writable(xport *x) {
@@ -834,6 +850,10 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
   if (mlen >= XPORT_ENTRY_DIRECT && mlen - XPORT_ENTRY_DIRECT <= XPORT_MAX_MSG) {
     kind = XPORT_DIRECT; /* an entry for the receiver alone (TRANSPORT-delivery.md) */
     mlen -= XPORT_ENTRY_DIRECT;
+  } else if (mlen >= XPORT_ENTRY_ORIGIN + XPORT_ORIGIN_HDR &&
+             mlen - XPORT_ENTRY_ORIGIN <= XPORT_MAX_MSG) {
+    kind = XPORT_ORIGIN; /* a mesh message with its author and message id */
+    mlen -= XPORT_ENTRY_ORIGIN;
   }
   if (mlen > XPORT_MAX_MSG) {
     x->broken = 1;

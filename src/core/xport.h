@@ -83,10 +83,17 @@ enum {
 #define XPORT_RELIABLE 1u /* xport_send flag: ordered, retransmitted (else a datagram) */
 #define XPORT_DIRECT 2u   /* xport_send / xport_recv_ex flag: for the receiver alone (a
                              unicast its engine must not flood on) */
+#define XPORT_ORIGIN 4u   /* xport_recv_ex flag: a stream entry of kind 4, whose first
+                             XPORT_ORIGIN_HDR bytes name its author and message id */
 /* A stream entry's length prefix is kind x 2^17 + length: kind 0 is a mesh message (the
- * prefix is the bare length, as before), kind 1 a direct one; other kinds break the
- * stream. */
+ * prefix is the bare length, as before), kind 1 a direct one, kind 4 a mesh message with
+ * its origin (20-byte author id, 8-byte message id, then the message; the length counts
+ * all of it); other kinds break the stream. */
 #define XPORT_ENTRY_DIRECT (1u << 17)
+#define XPORT_ENTRY_ORIGIN (4u << 17)
+#define XPORT_ORIGIN_HDR 28
+/* The largest message a kind 4 entry carries (the entry stays within XPORT_MAX_MSG). */
+#define XPORT_ORIGIN_MAX_MSG (XPORT_MAX_MSG - XPORT_ORIGIN_HDR)
 
 typedef struct xport_limits {
   size_t mtu;      /* plaintext bytes per packet */
@@ -187,6 +194,10 @@ void xport_free(xport *x);
  * SW_EAGAIN when the send buffer or datagram queue is full; xport_writable then reports
  * when room returns. */
 int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t now);
+/* Queue one reliable kind 4 entry: hdr (XPORT_ORIGIN_HDR bytes: author id, message id)
+ * then the message, up to XPORT_ORIGIN_MAX_MSG bytes. Results as xport_send. */
+int xport_send_origin(xport *x, const uint8_t *hdr, const void *data, size_t len,
+                      uint64_t now);
 size_t xport_dgram_max(const xport *x);
 /* 1 once after an SW_EAGAIN when the refused message would now fit. */
 int xport_writable(xport *x);
@@ -204,7 +215,8 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
  * none is complete; SW_EMSGSIZE when cap is too small (nothing consumed); SW_EINVAL when
  * the peer broke the stream framing. Reading opens the receive window. */
 int xport_recv(xport *x, void *buf, size_t cap, int *reliable);
-/* The same, with XPORT_RELIABLE and XPORT_DIRECT in *flags. */
+/* The same, with XPORT_RELIABLE, XPORT_DIRECT and XPORT_ORIGIN in *flags (with
+ * XPORT_ORIGIN, buf starts with the XPORT_ORIGIN_HDR bytes of the entry). */
 int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags);
 
 /* When xport_timeout is next due (UINT64_MAX: never), and the timer itself. After a

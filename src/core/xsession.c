@@ -458,6 +458,7 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
     if (n < 0) break;
     if (p->score < SCORE_MAX) p->score++;
     if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
+    else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, (size_t)n, now); /* kind 4 */
     else delivery_deliver(c, p, buf, (size_t)n, now);
   }
   free(big);

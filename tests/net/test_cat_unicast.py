@@ -10,6 +10,9 @@ dials B with --to <start of B's wire id>, D dials B and broadcasts.
              (--to --unreliable) too; at end of input A prints its --stats line for
              B: extended, and the counts of what it sent.
   stats      SIGUSR1 makes B print one stats line per peer.
+  origin     the --events "data" lines name the author: A's unicasts at B with
+             origin A and origin_direct 1; D's broadcast at C, relayed by B, with
+             origin D and origin_direct 0 (issue 12 item 3).
   refused    a cat with --transport plain and --to B exits 1 saying the peer cannot
              take a unicast; --to with a non-hex value exits 2.
 
@@ -47,6 +50,7 @@ def main():
                      connect=[at], name='A') as a, \
                     Cat(bindir, args=EXT + ['--to', b.wire_id, '--unreliable'],
                         connect=[at], name='A2') as a2:
+                a.listening()
                 a.feed(*uni, 'twice', 'twice')
                 a2.feed(*[f'dg {i}' for i in range(10)])
                 b.expect_lines(uni + ['twice'], timeout=TIMEOUT)
@@ -64,11 +68,24 @@ def main():
                 check(st['msgs_sent'] == len(uni) + 2, f'A counted {st["msgs_sent"]} sent', a)
                 check(st['datagrams_sent'] == 0 and st['packets_sent'] > 0,
                       f'A stats: {st}', a)
+                ev = b.expect('data', peer=a.wire_id, timeout=TIMEOUT)
+                check(ev['origin'] == a.id and ev['origin_direct'] == 1,
+                      f'B: A\'s unicast without its author: {ev}', b)
             # B floods an ordinary broadcast on to C: C's silence above is the unicast's
             with Cat(bindir, args=EXT, connect=[at], name='D') as d:
                 d.listening()
+                # a message written before the extended session is confirmed goes plain,
+                # without its origin: give the handshake (milliseconds here) its time
+                b.expect('connection', peer=d.wire_id, timeout=TIMEOUT)
+                time.sleep(0.5)
                 d.feed('from d, for all')
                 c.expect_line('from d, for all', timeout=TIMEOUT)
+                ev = c.expect('data', origin=d.id, timeout=TIMEOUT)
+                check(ev['origin_direct'] == 0 and ev['peer'] == b.wire_id,
+                      f'C: D\'s broadcast through B: {ev}', c)
+                ev = b.expect('data', origin=d.id, timeout=TIMEOUT)
+                check(ev['origin_direct'] == 1 and ev['peer'] == d.wire_id,
+                      f'B: D\'s broadcast from D itself: {ev}', b)
                 d.close_stdin()
                 check(d.wait_exit(TIMEOUT) == 0, 'D did not exit 0', d)
             time.sleep(0.3)
@@ -81,6 +98,8 @@ def main():
             sc = b.expect('stats', peer=c.wire_id, timeout=TIMEOUT)
             check(sc['extended'] == 1 and sc['msgs_sent'] >= 1, f'B stats for C: {sc}', b)
             print('ok stats: SIGUSR1 prints a line per peer', file=sys.stderr, flush=True)
+            print('ok origin: data events name the author, direct or relayed', file=sys.stderr,
+                  flush=True)
 
             with Cat(bindir, args=['--transport', 'plain', '--to', b.wire_id],
                      connect=[at], name='P') as p:

@@ -27,6 +27,9 @@ static void node_event(void *ctx, const sw_event *e) {
     x->data = malloc(e->len ? e->len : 1);
     memcpy(x->data, e->data, e->len);
     x->len = e->len;
+    x->has_origin = e->origin != NULL;
+    if (e->origin) memcpy(x->origin, e->origin, SW_ID_LEN);
+    x->origin_direct = e->origin_direct;
   }
   if (e->addr) snprintf(x->addr, sizeof x->addr, "%s", e->addr);
   x->reason = e->reason;

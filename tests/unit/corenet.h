@@ -31,6 +31,8 @@ typedef struct ev {
   int has_topic;     /* sw_event.topic was set: copied below */
   uint8_t topic[32];
   uint64_t at;       /* the net's clock when it was reported */
+  int has_origin, origin_direct; /* DATA: whether origin was given, and origin_direct */
+  uint8_t origin[SW_ID_LEN];
 } ev;
 
 typedef struct node {

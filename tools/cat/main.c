@@ -85,7 +85,8 @@ static void usage(FILE *f) {
       "  --stats             one JSON line per peer on standard error at end of input\n"
       "                      and on SIGUSR1: {\"event\":\"stats\",\"peer\":ID, then the\n"
       "                      sw_peer_stats fields of docs/API.md by name}\n"
-      "  --events            JSON event lines on standard error\n"
+      "  --events            JSON event lines on standard error (a \"data\" line per\n"
+      "                      message: last hop, length, author's full id or null)\n"
       "  --help              this text\n"
       "\n"
       "exit status: 0 at end of input when every line was sent; 1 when a line could\n"
@@ -361,6 +362,19 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_DATA:
       if (c->fetch_key) break; /* stdout carries the fetched value only */
+      if (c->events) { /* the last hop, and the author when it is known */
+        char origin[2 * SW_ID_LEN + 3] = "null";
+        crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
+        if (ev->origin) {
+          origin[0] = '"';
+          crypto_hex_encode(ev->origin, SW_ID_LEN, origin + 1);
+          memcpy(origin + 1 + 2 * SW_ID_LEN, "\"", 2);
+        }
+        fprintf(stderr,
+                "{\"event\":\"data\",\"peer\":\"%s\",\"len\":%zu,\"origin\":%s,"
+                "\"origin_direct\":%d}\n",
+                id, ev->len, origin, ev->origin_direct);
+      }
       if (fwrite(ev->data, 1, ev->len, stdout) != ev->len || fputc('\n', stdout) == EOF) {
         if (!c->closing) {
           fprintf(stderr, "setowire-cat: stdout: %s\n", strerror(errno));
