@@ -32,7 +32,9 @@ enum {
   SW_EIO = -7,       /* a socket or system call failed */
   SW_ECRYPTO = -8,   /* the crypto library failed */
   SW_EFULL = -9,     /* a table reached its bound (peers, dials) */
-  SW_ETIMEDOUT = -10 /* sw_swarm_fetch: no peer delivered the value in time */
+  SW_ETIMEDOUT = -10, /* sw_swarm_fetch: no peer delivered the value in time */
+  SW_ENOTFOUND = -11, /* sw_swarm_fetch_ex: every peer asked said it holds no such value */
+  SW_ECANCELED = -12  /* sw_swarm_fetch_cancel ended the fetch */
 };
 
 const char *sw_strerror(int err);
@@ -277,6 +279,9 @@ typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uin
  * fetches of one key all complete (D30). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
 int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
                    void *user);
+
+/* sw_core_fetch_ex flag: ask the peers even when the value is held here. */
+#define SW_FETCH_NO_CACHE 1u
 
 /* ---- peer cache file (src/runtime/peercache_file.c) ---------------------- */
 

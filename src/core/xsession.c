@@ -266,8 +266,18 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
       if (big) continue;
     }
     if (n < 0) break;
+    if (n == 0) continue; /* every message starts with its channel (TRANSPORT.md 7.1) */
+    if (buf[0] != XS_CHANNEL_APP) { /* a module's own message: never flooded */
+      uint8_t wire[8];
+      memcpy(wire, p->wire_id, 8);
+      FOR_MODULES(c, m) if (m->on_stream && m->stream_channel == buf[0]) {
+        m->on_stream(m->state, wire, buf + 1, (size_t)n - 1, now);
+        break;
+      }
+      continue;
+    }
     if (p->score < SCORE_MAX) p->score++;
-    delivery_deliver(c, p, buf, (size_t)n, now);
+    delivery_deliver(c, p, buf + 1, (size_t)n - 1, now);
   }
   free(big);
 }
@@ -308,15 +318,26 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
 
 int xsession_room(core_peer *p, size_t len) {
   xport *x = p->xs->x;
-  size_t need = len + xport_varint_len(len);
+  size_t need = 1 + len + xport_varint_len(1 + len); /* with its channel byte */
   if (x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need) return 1;
   if (x->want_room < need) x->want_room = need; /* xport_writable says when it fits */
   return 0;
 }
 
 int xsession_send(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
-  if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
-  return xport_send(p->xs->x, msg, len, XPORT_RELIABLE, c->last_now);
+  return xsession_send_channel(c, p, XS_CHANNEL_APP, msg, len);
+}
+
+int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8_t *msg,
+                          size_t len) {
+  if (len + 1 > XPORT_MAX_MSG) return SW_EMSGSIZE;
+  uint8_t small[2048], *buf = len + 1 <= sizeof small ? small : malloc(len + 1);
+  if (!buf) return SW_ENOMEM;
+  buf[0] = channel;
+  if (len) memcpy(buf + 1, msg, len);
+  int rc = xport_send(p->xs->x, buf, len + 1, XPORT_RELIABLE, c->last_now);
+  if (buf != small) free(buf);
+  return rc;
 }
 
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
