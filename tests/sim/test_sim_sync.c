@@ -283,12 +283,144 @@ static void test_stream_16mib_lossy(void **state) {
   }
 }
 
+/* ---- serving safely (issue 11 item 5) ------------------------------------------- */
+
+/* Node 0 serves, node 1 is a real fetcher, nodes 2..33 are 32 identities behind one NAT
+ * (one IP address) that fetch big values over a slow path to hold transfer slots. The
+ * per-address cap leaves slots free: the real 1 MiB fetch succeeds meanwhile. */
+static void slots_one_address(int extended) {
+  sim_link l = {.delay_ms = 5};
+  simnet *net = extended ? xsync_net(11, 2, &l) : sync_net(11, 2, &l);
+  int nat = simnet_add_nat_type(net, SIM_NAT_FULL_CONE);
+  assert_true(nat >= 0);
+  enum { NATK = 32 };
+  int att[NATK];
+  for (int i = 0; i < NATK; i++) {
+    att[i] = simnet_add_node_behind(net, NULL, nat, 0);
+    assert_true(att[i] >= 0);
+    assert_int_equal(sync_attach(simnet_core(net, att[i]), 0, 0, 0), SW_OK);
+    sim_link slow = {.delay_ms = 300, .loss = 0.05};
+    simnet_set_link(net, att[i], 0, &slow);
+  }
+  connect_pair(net, 1, 0);
+  for (int i = 0; i < NATK; i++) connect_pair(net, att[i], 0);
+  if (extended) simnet_run_until(net, simnet_now(net) + 3 * SEC); /* handshakes */
+  size_t big = 1u << 20;
+  uint8_t *v = make_value(big, 5);
+  char key[16];
+  for (int k = 0; k < 4; k++) {
+    snprintf(key, sizeof key, "bulk%d", k);
+    assert_int_equal(sw_core_store(simnet_core(net, 0), key, v, big, simnet_now(net)), SW_OK);
+  }
+  assert_int_equal(sw_core_store(simnet_core(net, 0), "real", v, big, simnet_now(net)), SW_OK);
+  simnet_kick(net, 0);
+  /* Every identity asks for 4 values: 128 transfers wanted, 32 slots. */
+  result junk[NATK * 4];
+  memset(junk, 0, sizeof junk);
+  for (int i = 0; i < NATK; i++)
+    for (int k = 0; k < 4; k++) {
+      snprintf(key, sizeof key, "bulk%d", k);
+      junk[i * 4 + k].net = net;
+      assert_int_equal(sw_core_fetch(simnet_core(net, att[i]), key, 120000, on_result,
+                                     &junk[i * 4 + k], simnet_now(net)), SW_OK);
+      simnet_kick(net, att[i]);
+    }
+  simnet_run_until(net, simnet_now(net) + 3 * SEC); /* they take what they can */
+  result r = {.net = net};
+  uint64_t t0 = simnet_now(net);
+  assert_int_equal(sw_core_fetch(simnet_core(net, 1), "real", 60000, on_result, &r, t0), SW_OK);
+  simnet_kick(net, 1);
+  goal g = {&r, 1};
+  SIM_ASSERT(net, simnet_run_until_cond(net, t0 + 70 * SEC, all_done, &g), "no completion");
+  SIM_ASSERT(net, r.err == SW_OK && r.len == big && memcmp(r.v, v, big) == 0,
+             "the real fetch failed: %d", r.err);
+  sync_stats st;
+  sync_get_stats(simnet_core(net, 0), &st);
+  printf("figure: %s: 1 MiB fetched in %.2f s virtual beside 32 identities of one address; "
+         "%llu of their WANTs refused by the caps\n",
+         extended ? "stream" : "windowed", (double)(r.at - t0) / 1000.0,
+         (unsigned long long)st.refused_caps);
+  SIM_ASSERT(net, st.refused_caps > 0, "the caps never applied");
+  SIM_ASSERT(net, simnet_fault(net) == NULL, "simulator fault: %s", simnet_fault(net));
+  free(r.v);
+  for (int i = 0; i < NATK * 4; i++) free(junk[i].v);
+  free(v);
+  simnet_free(net);
+}
+
+static void test_slots_one_address(void **state) {
+  (void)state;
+  slots_one_address(0);
+  slots_one_address(1);
+}
+
+/* Node 0 fetches "doc". Node 2, far (100 ms), stored the real value and announced it
+ * with HAVE. Node 1, near (2 ms), holds a forged value it fetched from its accomplice
+ * node 3 and never announced. The forged value arrives first and loses. */
+static void forged_value(int extended) {
+  sim_link l = {.delay_ms = 2};
+  simnet *net = extended ? xsync_net(21, 4, &l) : sync_net(21, 4, &l);
+  sim_link far = {.delay_ms = 100};
+  simnet_set_link(net, 0, 2, &far);
+  if (extended) {
+    xconnect(net, 0, 1);
+    xconnect(net, 0, 2);
+    xconnect(net, 1, 3);
+  } else {
+    connect_pair(net, 0, 1);
+    connect_pair(net, 0, 2);
+    connect_pair(net, 1, 3);
+  }
+  const char *real = "the real document", *forged = "a forged document";
+  assert_int_equal(sw_core_store(simnet_core(net, 2), "doc", real, strlen(real), simnet_now(net)),
+                   SW_OK);
+  simnet_kick(net, 2);
+  assert_int_equal(sw_core_store(simnet_core(net, 3), "doc", forged, strlen(forged),
+                                 simnet_now(net)), SW_OK);
+  simnet_kick(net, 3);
+  result acc = {.net = net};
+  assert_int_equal(sw_core_fetch(simnet_core(net, 1), "doc", 10000, on_result, &acc,
+                                 simnet_now(net)), SW_OK);
+  simnet_kick(net, 1);
+  goal ga = {&acc, 1};
+  SIM_ASSERT(net, simnet_run_until_cond(net, simnet_now(net) + 20 * SEC, all_done, &ga),
+             "the accomplice's fetch never completed");
+  SIM_ASSERT(net, acc.err == SW_OK && acc.len == strlen(forged), "node 1 holds no forgery");
+  simnet_run_until(net, simnet_now(net) + SEC);
+  result r = {.net = net};
+  uint64_t t0 = simnet_now(net);
+  assert_int_equal(sw_core_fetch(simnet_core(net, 0), "doc", 10000, on_result, &r, t0), SW_OK);
+  simnet_kick(net, 0);
+  goal g = {&r, 1};
+  SIM_ASSERT(net, simnet_run_until_cond(net, t0 + 20 * SEC, all_done, &g), "no completion");
+  SIM_ASSERT(net, r.err == SW_OK, "fetch failed: %d", r.err);
+  SIM_ASSERT(net, r.len == strlen(real) && memcmp(r.v, real, r.len) == 0,
+             "the forged value won (%.*s)", (int)r.len, (const char *)r.v);
+  sync_stats st;
+  sync_get_stats(simnet_core(net, 0), &st);
+  SIM_ASSERT(net, st.rejected_values == 1, "%llu values rejected",
+             (unsigned long long)st.rejected_values);
+  printf("figure: %s: the announced value won after %.0f ms virtual\n",
+         extended ? "stream" : "windowed", (double)(r.at - t0));
+  free(acc.v);
+  free(r.v);
+  simnet_free(net);
+}
+
+static void test_forged_value_loses(void **state) {
+  (void)state;
+  forged_value(0);
+  forged_value(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_clean_link),
       cmocka_unit_test(test_lossy_small_and_large),
       cmocka_unit_test(test_many_fetchers),
       cmocka_unit_test(test_stream_16mib_lossy),
+      cmocka_unit_test(test_slots_one_address),
+      cmocka_unit_test(test_forged_value_loses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
