@@ -762,6 +762,12 @@ static void m_timeout(void *m, uint64_t now) {
   for (int i = 0; i < FETCH_MAX; i++) {
     fetch *f = &s->fetches[i];
     if (f->state == F_NETWORK && now >= f->next_want) want_round(s, f);
+    /* A peer asked with a datagram WANT whose extended session has come up since, and
+     * that is not sending yet, is asked again on the stream at once: it can say NONE. */
+    for (int k = 0; f->state == F_NETWORK && k < f->nasked; k++)
+      if (!(f->aflag[k] & (A_STREAM | A_NONE | A_GAVE)) &&
+          core_stream_room(s->c, f->asked[k], 0) >= 0 && !asm_active(s, i, f->asked[k]))
+        ask(s, f, f->asked[k]);
   }
   for (int i = 0; i < ASM_MAX; i++)
     if (s->asms[i].used && now - s->asms[i].last_rx >= ASM_IDLE_MS) asm_free(s, &s->asms[i]);
