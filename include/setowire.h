@@ -33,8 +33,9 @@ enum {
   SW_ECRYPTO = -8,   /* the crypto library failed */
   SW_EFULL = -9,     /* a table reached its bound (peers, dials) */
   SW_ETIMEDOUT = -10, /* sw_swarm_fetch: no peer delivered the value in time */
-  SW_ENOTFOUND = -11, /* sw_swarm_fetch_ex: every peer asked said it holds no such value */
-  SW_ECANCELED = -12  /* sw_swarm_fetch_cancel ended the fetch */
+  /* -11: SW_ENOTSUP (sw_swarm_send, merged on main meanwhile) */
+  SW_ENOTFOUND = -12, /* sw_swarm_fetch_ex: every peer asked said it holds no such value */
+  SW_ECANCELED = -13  /* sw_swarm_fetch_cancel ended the fetch */
 };
 
 const char *sw_strerror(int err);
