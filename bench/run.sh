@@ -6,6 +6,8 @@
 #                                   seal/open, ChaCha20-Poly1305 and AES-256-GCM
 #   bench_loopback                  throughput 100 B x 1,000,000 and 1000 B x 300,000,
 #                                   latency 5000 round trips, handshake 20 fresh pairs
+#   bench_poll                      100 000 x 100 B between two swarms in one thread:
+#                                   the program's own poll() loop beside libuv
 #   bench/ref_bench.py --quick      the same measurements on the reference
 #                                   implementations, side by side (if they are there)
 #
@@ -35,6 +37,7 @@ step 120 "$BIN/bench_xpacket"
 step 300 "$BIN/bench_loopback" throughput 1000000 100
 step 300 "$BIN/bench_loopback" throughput 300000 1000
 step 300 "$BIN/bench_loopback" latency 5000
+step 120 "$BIN/bench_poll" 100000 100
 step 300 "$BIN/bench_loopback" handshake 20
 step 600 python3 "$HERE/ref_bench.py" --bin "$BIN" --quick
 

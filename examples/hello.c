@@ -5,6 +5,8 @@
  * Joins TOPIC (default "hello"; hashed with SHA-256 like setowire-cat's TOPIC), dials
  * the peer at HOST:PORT, sends it one line once the session is up, prints the first
  * message it receives, then closes the swarm (peers are told GOAWAY) and exits 0.
+ * Ctrl-C (SIGINT) or SIGTERM before that closes it the same way, so the peer hears
+ * the goodbye at once, and it exits 1.
  * Try it against `setowire-cat --bind 127.0.0.1 --port 4000 hello`:
  *
  *   ./hello 127.0.0.1:4000 hello 127.0.0.1
@@ -12,6 +14,7 @@
  * Discovery is off: the peer is dialled directly. Every call happens on the thread
  * running the loop (here: inside sw_swarm_run and its callbacks). */
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +45,9 @@ static void on_event(sw_swarm *swarm, const sw_event *ev, void *user) {
         sw_swarm_close(swarm); /* SW_EV_CLOSE follows, then sw_swarm_run returns */
       }
       break;
+    case SW_EV_CLOSE:
+      if (!h->received) fprintf(stderr, "hello: closed before any message arrived\n");
+      break;
     default:
       break;
   }
@@ -71,7 +77,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hello: %s\n", sw_strerror(rc));
     return 1;
   }
-  if ((rc = sw_swarm_join(swarm, topic)) || (rc = sw_swarm_connect(swarm, argv[1]))) {
+  /* A signal closes the swarm cleanly (GOAWAY to the peer) and sw_swarm_run returns. */
+  if ((rc = sw_swarm_close_on_signal(swarm, SIGINT)) ||
+      (rc = sw_swarm_close_on_signal(swarm, SIGTERM)) || (rc = sw_swarm_join(swarm, topic)) ||
+      (rc = sw_swarm_connect(swarm, argv[1]))) {
     fprintf(stderr, "hello: %s\n", sw_strerror(rc));
     sw_swarm_free(swarm);
     return 1;

@@ -33,7 +33,8 @@ enum {
   SW_ECRYPTO = -8,   /* the crypto library failed */
   SW_EFULL = -9,     /* a table reached its bound (peers, dials) */
   SW_ETIMEDOUT = -10, /* sw_swarm_fetch: no peer delivered the value in time */
-  /* -11: SW_ENOTSUP (sw_swarm_send, merged on main meanwhile) */
+  SW_ENOTSUP = -11,  /* the peer cannot do what was asked: SW_SEND_UNICAST to a peer
+                        without the extended session (a reference peer floods) */
   SW_ENOTFOUND = -12, /* sw_swarm_fetch_ex: every peer asked said it holds no such value */
   SW_ECANCELED = -13  /* sw_swarm_fetch_cancel ended the fetch */
 };
@@ -48,6 +49,10 @@ const char *sw_strerror(int err);
 /* Largest application message one encrypted DATA datagram carries over IPv4:
  * 65507 (UDP payload limit) - 33 (type, nonce, sequence, tag). */
 #define SW_MAX_MESSAGE 65474
+
+/* Largest SW_SEND_DATAGRAM message to a peer over the extended session: one packet's
+ * room (docs/TRANSPORT-delivery.md, DATAGRAM). To other peers SW_MAX_MESSAGE holds. */
+#define SW_MAX_DATAGRAM 1197
 
 typedef struct sw_swarm sw_swarm;
 
@@ -205,6 +210,48 @@ int sw_swarm_close(sw_swarm *swarm);
 /* Free a swarm after SW_EV_CLOSE (or one that never ran). */
 void sw_swarm_free(sw_swarm *swarm);
 
+/* The libuv loop the swarm runs on (a uv_loop_t *): yours, or the one it owns. On the
+ * owned loop you may add handles (timers, signals ...); close them before
+ * sw_swarm_free. */
+void *sw_swarm_loop(sw_swarm *swarm);
+
+/* Close the swarm (as sw_swarm_close: GOAWAY to every peer) when signal signum arrives,
+ * e.g. SIGINT and SIGTERM; a second one while it drains ends the drain at once. The
+ * handler is libuv's (process-wide, on the swarm's loop) and is removed at close.
+ * SW_EINVAL (bad signal number), SW_EFULL (8 signals), SW_ECLOSED, SW_EIO. */
+int sw_swarm_close_on_signal(sw_swarm *swarm, int signum);
+
+/* ---- driving a swarm from your own event loop (poll, epoll, select ...) ----------
+ * For a swarm created with loop NULL, instead of sw_swarm_run:
+ *
+ *   for (;;) {                       // your loop: watch fd for reading, wait at most t ms
+ *     int t = sw_swarm_timeout(s);   // ask again after every call into the library
+ *     poll({sw_swarm_fd(s), POLLIN} and your own descriptors, t);
+ *     if (sw_swarm_process(s) == SW_ECLOSED) break;   // then sw_swarm_free(s)
+ *   }
+ *
+ * Calls made between two sw_swarm_process calls (write, broadcast, connect, join,
+ * close ...) make sw_swarm_timeout return 0, so what they queued leaves on the next
+ * one, coalesced. Linux (epoll), macOS and the BSDs (kqueue), illumos (event ports);
+ * not Windows (SW_EIO). See docs/API.md "Your own event loop". */
+
+/* A descriptor to watch for reading: it is readable whenever the swarm has input of any
+ * kind (datagrams, name lookups, HTTP, signals). Never read it yourself. SW_EINVAL when
+ * the swarm runs on your libuv loop, SW_EIO where the platform has no such descriptor. */
+int sw_swarm_fd(const sw_swarm *swarm);
+
+/* Milliseconds until sw_swarm_process must be called even if the descriptor stays
+ * quiet: 0 at once, -1 not before it is readable (also once closed, and for a swarm on
+ * your libuv loop). */
+int sw_swarm_timeout(const sw_swarm *swarm);
+
+/* Do everything that is due, without blocking: timers, every datagram ready on every
+ * socket, the events they give (callbacks run inside), and sending what is queued.
+ * Calling it more often than needed is harmless. SW_OK; SW_ECLOSED once SW_EV_CLOSE has
+ * been emitted (in this call or an earlier one); SW_EINVAL for a swarm on your libuv
+ * loop, or when called from one of its callbacks. */
+int sw_swarm_process(sw_swarm *swarm);
+
 /* ---- identity and topic ------------------------------------------------ */
 
 void sw_swarm_id(const sw_swarm *swarm, uint8_t out[SW_ID_LEN]);
@@ -231,6 +278,22 @@ int sw_swarm_broadcast(sw_swarm *swarm, const void *data, size_t len);
 /* Send to one peer (which floods it on to its mesh, as the references do). */
 int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
                    size_t len);
+
+/* sw_swarm_send flags (docs/API.md "Messages"). */
+#define SW_SEND_DATAGRAM 1u /* unreliable: over the extended session a DATAGRAM frame (never
+                               retransmitted, outside the reliable window, at most
+                               SW_MAX_DATAGRAM bytes); to other peers plain DATA as always */
+#define SW_SEND_UNICAST 2u  /* to that peer alone: delivered there, never flooded on. Needs
+                               the extended session with it: SW_EAGAIN while that is being
+                               made, SW_ENOTSUP when there is none (a reference peer) */
+
+/* One message to peer (a wire id), or to every peer with a session when peer is NULL
+ * (SW_SEND_UNICAST needs a peer). flags 0 is sw_swarm_write / sw_swarm_broadcast.
+ * Returns the number of peers it was queued to (1 for one peer) or a negative error:
+ * SW_EAGAIN (nothing queued: retry after SW_EV_WRITABLE), SW_ENOTSUP, SW_ENOTCONN,
+ * SW_EMSGSIZE, SW_ECLOSED, SW_EINVAL (unknown flag). */
+int sw_swarm_send(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
+                  size_t len, unsigned flags);
 
 /* Number of peers with a session. */
 size_t sw_swarm_peer_count(const sw_swarm *swarm);
@@ -259,6 +322,35 @@ typedef struct sw_peer_info {
  * exceed max (out NULL or max 0: just count). A snapshot: nothing is kept. Returns 0
  * with nothing filled if a temporary buffer of max entries cannot be allocated. */
 size_t sw_swarm_peers(const sw_swarm *swarm, sw_peer_info *out, size_t max);
+
+/* Counters of one peer with a session (docs/API.md "Peer statistics"). Message counts
+ * are since its session began; the extended session's own (packets, retransmissions,
+ * windows, RTT estimator) since that session was made, and 0 for a plain peer. */
+typedef struct sw_peer_stats {
+  uint8_t id[SW_WIRE_ID_LEN];
+  int extended;                           /* 1: messages go over the extended session */
+  int reference;                          /* 1: a reference peer (plain protocol only) */
+  uint64_t msgs_sent, bytes_sent;         /* messages to it (ours and floods), payload bytes */
+  uint64_t msgs_received, bytes_received; /* from it, duplicates included */
+  uint64_t datagrams_sent, datagrams_received; /* extended: DATAGRAM frames among them */
+  uint64_t queued_bytes;        /* extended: written and not yet acknowledged, and datagrams
+                                   waiting; plain: in its open batch, not yet handed to the
+                                   send queue */
+  uint64_t retransmitted_bytes; /* extended: message bytes sent again */
+  uint64_t packets_sent, packets_lost; /* extended: packets, and those declared lost */
+  uint64_t datagrams_dropped;   /* extended: datagrams from it dropped, inbox full */
+  uint64_t cwnd_bytes;          /* extended: congestion window (UINT64_MAX: unlimited) */
+  uint64_t in_flight_bytes;     /* extended: sent, not yet acknowledged or lost */
+  uint64_t send_window_bytes;   /* extended: what its receive window still lets us send */
+  uint64_t recv_window_bytes;   /* extended: what our receive window still lets it send */
+  double srtt_ms, rttvar_ms;    /* extended: from acknowledgements; plain: the PING/PONG
+                                   estimate (PROTOCOL.md 9.2) */
+  uint64_t rx_kernel_dropped;   /* the whole swarm's, as sw_swarm_get_stats */
+} sw_peer_stats;
+
+/* Fill *out for peer (a wire id): SW_OK, SW_ENOTCONN (no session), SW_EINVAL (NULL). */
+int sw_swarm_peer_stats(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN],
+                        sw_peer_stats *out);
 
 /* ---- store / fetch (PROTOCOL.md 11.1-11.4, 12) --------------------------- */
 

@@ -217,6 +217,11 @@ int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_nul
 int sw_core_write(sw_core *core, const uint8_t peer[8], const void *data, size_t len,
                   uint64_t now_ms);
 int sw_core_broadcast(sw_core *core, const void *data, size_t len, uint64_t now_ms);
+/* One message with SW_SEND_* flags (setowire.h) to the peer of wire id `peer`, or to
+ * every peer when it is NULL: the number of peers it was queued to, or a negative code
+ * (sw_swarm_send in docs/API.md). Without flags it is write (to one) or broadcast. */
+int sw_core_send(sw_core *core, const uint8_t *peer, const void *data, size_t len,
+                 unsigned flags, uint64_t now_ms);
 int sw_core_join(sw_core *core, const uint8_t topic[32]);
 /* Send GOAWAY to every peer and refuse further writes. */
 int sw_core_close(sw_core *core, uint64_t now_ms);
@@ -242,6 +247,10 @@ typedef struct sw_core_peer_info {
 } sw_core_peer_info;
 /* Fill up to max entries; returns the number of peers. */
 size_t sw_core_peers(const sw_core *core, sw_core_peer_info *out, size_t max);
+
+/* One peer's counters (sw_peer_stats, setowire.h; rx_kernel_dropped is the runtime's
+ * and left 0): SW_OK, SW_ENOTCONN for a peer without a session, SW_EINVAL. */
+int sw_core_peer_stats(const sw_core *core, const uint8_t peer[8], sw_peer_stats *out);
 
 /* Memory held by the core, in bytes (docs/API.md gives the formula). */
 size_t sw_core_memory(const sw_core *core);

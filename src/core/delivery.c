@@ -12,6 +12,8 @@
 void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
                       uint64_t now) {
   uint8_t id[8];
+  from->msgs_received++;
+  from->bytes_received += len;
   if (dedup_set_seen(&c->seen, dedup_xor_hash(msg, len), now)) {
     c->stats.duplicates++;
     return;
@@ -38,6 +40,16 @@ void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t le
         send_message(c, q, msg, len))
       c->stats.flood_dropped++;
   }
+}
+
+void delivery_direct(sw_core *c, core_peer *from, const uint8_t *msg, size_t len) {
+  uint8_t id[8];
+  memcpy(id, from->wire_id, 8); /* the handler may remove the peer */
+  from->msgs_received++;
+  from->bytes_received += len;
+  c->stats.delivered++;
+  sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len};
+  engine_emit(c, &ev);
 }
 
 void delivery_drain(sw_core *c, core_peer *p, uint64_t now) {

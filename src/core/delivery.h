@@ -13,6 +13,9 @@ void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, siz
 /* Deliver one message from p once, and flood it on. */
 void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
                       uint64_t now);
+/* A unicast from p (sw_core_send, SW_SEND_UNICAST): to the application only, never
+ * flooded on and outside the content dedup, so the same bytes sent twice arrive twice. */
+void delivery_direct(sw_core *c, core_peer *from, const uint8_t *msg, size_t len);
 /* Deliver what p's reorder buffer has ready at `now` (timeouts release gaps). */
 void delivery_drain(sw_core *c, core_peer *p, uint64_t now);
 /* Our own message must not come back to us through the mesh (a local fix, 6.2). */

@@ -5,7 +5,9 @@
  *   session.c     HELLO/HELLO_ACK, keys, authenticating frames, the restart challenge
  *   replay.c      the replay window of one remote session
  *   delivery.c    DATA in order, dedup, the gossip filter, flooding, the mesh
- *   send.c        batching, DATA and FRAG building, queue room, the output ring
+ *   send.c        batching, DATA and FRAG building, queue room, the output ring, the
+ *                 send API (write, broadcast, sw_core_send's flags)
+ *   peerstats.c   sw_core_peer_stats
  *   paths.c       a peer's paths (direct or relayed), their RTT and proof
  *   reassembly.c  plaintext FRAG from reference peers
  *   liveness.c    PING/PONG, plain GOAWAY, the heartbeat and the peer timeout
@@ -53,7 +55,12 @@
 #define FRAG_SETS 4               /* ours: concurrent fragment sets per reference peer */
 #define FRAG_MAX_MESSAGE (1u << 20) /* ours: largest reassembled FRAG message */
 #define FRAG_BUDGET (4u << 20)    /* ours: reassembly bytes across all peers (D17) */
+#define FRAG_PEER_BUDGET (FRAG_MAX_MESSAGE + (1u << 10)) /* ours: one peer's share: one
+                                   * largest message and a byte per piece, a quarter of all */
 #define RESTART_WINDOW_MS 10000   /* ours: a HELLO this recent makes a rewind a restart */
+#define LEGACY_RESTART_CTR 256    /* ours: a reference's new session starts at counter 0 (D4);
+                                   * a rewind to this or above is a replay, never a restart */
+#define GOAWAY_CHECK_MS 2000      /* ours: a plain GOAWAY's PING must be answered this fast */
 #define RESTART_JUMP (1ull << 40) /* ours: further ahead than one session ever counts */
 #define CHALLENGE_MS 5000         /* ours: how long a restart challenge waits for its answer */
 #define CHALLENGE_RESEND_MS 250   /* ours: the same challenge again at most this often */
@@ -123,6 +130,7 @@ typedef struct core_peer {
   int npaths, best;
   uint64_t seen, last_pong, last_ping_sent, last_hello;
   int ping_outstanding;
+  uint64_t goaway_check; /* a plain GOAWAY's liveness check ends then; 0: none (10) */
   cc_state cc;    /* congestion control and the RTT estimate (cc.h) */
   int loss, in_mesh;
   int32_t score;
@@ -133,6 +141,13 @@ typedef struct core_peer {
   frag_set frags[FRAG_SETS];
   restart_challenge chal;
   struct core_xs *xs; /* the extended session (xsession.h); NULL: plain only */
+  /* sw_core_peer_stats: messages (and their payload bytes) sent to it, ours and floods,
+   * and received from it, duplicates included; since the session began */
+  uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
+  /* sw_core_send: when a unicast first waited for its extended session (0: never), and
+   * whether one was told SW_EAGAIN and waits for SW_EV_WRITABLE */
+  uint64_t unicast_wait_since;
+  int unicast_waiting;
 } core_peer;
 
 typedef struct dial_entry {
@@ -189,6 +204,7 @@ struct sw_core {
   uint64_t next_heartbeat;
   uint8_t topic[32];
   int joined, closing, want_writable;
+  int want_unicast; /* a unicast was told SW_EAGAIN while an extended session was made */
   unsigned batch_depth;
   sw_core_stats stats;
   core_module *modules; /* registered, in attach order */

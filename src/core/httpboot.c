@@ -25,6 +25,7 @@ struct httpboot {
   int nurls;
   char body[MEREC_MAX]; /* the announce body last sent */
   uint64_t next_query;
+  int again; /* the first join's peer list is awaited: ask once more after it */
   int closed;
   hb_req announce[HTTPBOOT_MAX_URLS], peers[HTTPBOOT_MAX_URLS];
   httpboot_stats st;
@@ -100,6 +101,10 @@ static void on_peers(void *ctx, int status, const uint8_t *body, size_t len, uin
   hb_req *r = ctx;
   httpboot *h = r->hb;
   r->busy = 0;
+  if (h->again && !h->closed) { /* (this time is exact; the join's may be stale) */
+    h->again = 0;
+    if (now + HTTPBOOT_AGAIN_MS < h->next_query) h->next_query = now + HTTPBOOT_AGAIN_MS;
+  }
   if (status < 200 || status > 299) {
     h->st.failures++;
     return;
@@ -158,7 +163,14 @@ static void query_all(httpboot *h, uint64_t now) {
 
 static void hb_join(void *m, uint64_t now) {
   httpboot *h = m;
-  if (!h->closed && h->nurls) query_all(h, now); /* 14.3 step 4: at discovery start */
+  if (h->closed || !h->nurls) return;
+  query_all(h, now); /* 14.3 step 4: at discovery start */
+  if (h->next_query != UINT64_MAX) return; /* not the first join: the schedule stands */
+  /* Asked again 500 ms after the first join's peer list arrives (the references ask
+   * 500 ms after start): peers that started at the same moment have announced by
+   * then. Then every 180 s; that is also the fallback if no list arrives. */
+  h->again = 1;
+  h->next_query = now + HTTPBOOT_PERIOD_MS;
 }
 
 static void hb_timeout(void *m, uint64_t now) {
@@ -212,7 +224,8 @@ int httpboot_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, httpboo
     free(h);
     return rc;
   }
-  h->next_query = h->nurls ? now + HTTPBOOT_FIRST_MS : UINT64_MAX;
+  (void)now;
+  h->next_query = UINT64_MAX; /* set by the first join */
   for (int i = 0; i < HTTPBOOT_MAX_URLS; i++) {
     h->announce[i].hb = h->peers[i].hb = h;
     h->announce[i].url = h->peers[i].url = i;

@@ -1,7 +1,10 @@
 /* HTTP bootstrap client (PROTOCOL.md 14.5): POST <base>/announce with our id and
  * address and GET <base>/peers, a JSON array of {id, ip, port} records, each met
- * through core_meet. Queried 500 ms after start, at discovery start (join) and every
- * 180 s. A protocol module (core_internal.h); HTTP goes through core_http. */
+ * through core_meet. Queried at discovery start (each join), 500 ms after the answer
+ * to the first join's query, then every 180 s; never before the first join (the references query 500 ms
+ * after start: here a program that only dials contacts no server, docs/API.md "What
+ * each default contacts, and when").
+ * A protocol module (core_internal.h); HTTP goes through core_http. */
 #ifndef SW_CORE_HTTPBOOT_H
 #define SW_CORE_HTTPBOOT_H
 
@@ -10,7 +13,7 @@
 
 #include "core.h"
 
-#define HTTPBOOT_FIRST_MS 500       /* PROTOCOL.md 14.3: first query after start */
+#define HTTPBOOT_AGAIN_MS 500       /* PROTOCOL.md 14.3: the follow-up after the first join's */
 #define HTTPBOOT_PERIOD_MS 180000   /* PROTOCOL.md 14.5 */
 #define HTTPBOOT_TIMEOUT_MS 8000    /* PROTOCOL.md 14.5 */
 #define HTTPBOOT_MAX_URLS 8         /* ours: servers queried (configured + defaults) */

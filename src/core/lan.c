@@ -14,6 +14,8 @@ struct lan {
   sw_addr group; /* 239.0.0.1:45678 */
   char topic[CRYPTO_TOPIC_HASH_LEN + 1];
   uint64_t next_beacon;
+  double tokens; /* the LAN's dial budget: LAN_MEET_RATE_PER_S, bursts of LAN_MEET_BURST */
+  uint64_t refill_at;
   lan_stats st;
 };
 
@@ -107,8 +109,23 @@ static void lan_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const 
     l->st.connected++;
     return;
   }
+  /* Anyone on the link (or able to reach the port) can send beacons naming any id and
+   * any address: the LAN has its own small dial budget, so a flood of them costs at
+   * most LAN_MEET_RATE_PER_S dials and leaves core_meet's tokens to other discovery.
+   * Real peers beacon every 5 s and are met on a later beacon if one is refused. */
+  if (now > l->refill_at) {
+    l->tokens += (double)(now - l->refill_at) * LAN_MEET_RATE_PER_S / 1000.0;
+    if (l->tokens > LAN_MEET_BURST) l->tokens = LAN_MEET_BURST;
+    l->refill_at = now;
+  }
+  if (l->tokens < 1) {
+    l->st.over_budget++;
+    return;
+  }
   /* The full id is checked against the key that answers (D2). */
-  if (core_meet(l->c, &b.addr, b.id, now) == SW_OK) l->st.met++;
+  int rc = core_meet(l->c, &b.addr, b.id, now);
+  if (rc == SW_OK) l->st.met++;
+  if (rc != SW_EFULL) l->tokens -= 1;
 }
 
 static void lan_join(void *m, uint64_t now) {
@@ -157,6 +174,8 @@ int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
   l->c = c;
   addr_parse_ip(&l->group, LAN_GROUP, LAN_PORT);
   l->next_beacon = now + LAN_PERIOD_MS; /* 11.9: the first 5 s after start */
+  l->tokens = LAN_MEET_BURST;
+  l->refill_at = now;
   core_module m = {.name = "lan", .sockets = CORE_SOCKET(SW_SOCK_LAN),
                    .on_datagram = lan_datagram, .on_join = lan_join,
                    .on_timeout = lan_timeout, .deadline = lan_deadline, .on_close = lan_close,

@@ -13,6 +13,8 @@
 #define LAN_GROUP SW_CORE_LAN_GROUP /* PROTOCOL.md 19 MCAST_ADDR (core.h) */
 #define LAN_PORT SW_CORE_LAN_PORT   /* PROTOCOL.md 19 MCAST_PORT (core.h) */
 #define LAN_PERIOD_MS 5000      /* PROTOCOL.md 11.9: every 5 s, the first 5 s after start */
+#define LAN_MEET_RATE_PER_S 2   /* ours: dials beacons may cause, on top of core_meet's */
+#define LAN_MEET_BURST 10       /* limit, so that forged beacons cannot spend its tokens */
 #define LAN_BEACON_MAX 128      /* ours: 1 + 40 + 1 + 15 + 1 + 5 + 1 + 12 = 76 is the most
                                    a valid beacon needs; anything longer is refused */
 
@@ -33,6 +35,7 @@ int lan_beacon_parse(const uint8_t *buf, size_t len, lan_beacon *out);
 
 typedef struct lan_stats {
   uint64_t sent, received, malformed, own, other_topic, not_joined, connected, met;
+  uint64_t over_budget; /* beacons not met: the LAN's own dial budget was spent */
 } lan_stats;
 
 typedef struct lan lan;

@@ -37,18 +37,43 @@ void liveness_on_pong(void *core, const core_path *from, const uint8_t *buf, siz
   paths_touch(p, pi, now, sample >= 0 ? sample : cc_srtt(&p->cc));
 }
 
+/* A PING to the peer's best path now, as the heartbeat sends it. */
+static void ping_now(sw_core *c, core_peer *p, uint64_t now) {
+  uint8_t ping[WIRE_PING_LEN];
+  wire_ping_encode(ping, now, c->me.id);
+  send_raw(c, paths_best(p), ping, sizeof ping);
+  p->last_ping_sent = now;
+  p->ping_outstanding = 1;
+}
+
 void liveness_on_goaway(void *core, const core_path *from, const uint8_t *buf, size_t len,
                         uint64_t now) {
   sw_core *c = core;
   int pi;
   (void)buf;
   (void)len;
-  (void)now;
   core_peer *p = paths_find_peer(c, from, &pi);
-  /* D7: honoured only from a path that has carried authenticated frames, and only from
-   * reference peers: a libsetowire peer says goodbye sealed, so a plain GOAWAY in its
-   * name can only be forged (a replayed old frame can verify an address). */
-  if (p && p->legacy && p->paths[pi].verified) peers_remove(c, p);
+  /* D7: a plain GOAWAY is two clear bytes that anyone can send in a peer's name, so it
+   * is only a hint, and only from a path that has carried authenticated frames: the
+   * peer is pinged now and dropped if nothing of it arrives within GOAWAY_CHECK_MS. A
+   * peer that left does not answer; a live one does and stays. A libsetowire peer's
+   * goodbye that is believed at once is the sealed one (session.c); its plain copy, or
+   * the plain one alone from a peer without sealed frames, gets the same check. */
+  if (!p || !p->paths[pi].verified || p->goaway_check) return;
+  p->goaway_check = now + GOAWAY_CHECK_MS;
+  ping_now(c, p, now);
+}
+
+/* The plain GOAWAY's check is over: anything heard from the peer since the hint (a
+ * PONG, authenticated data, a PING from its path) keeps it; silence drops it. */
+static int goaway_dropped(sw_core *c, core_peer *p, uint64_t now) {
+  if (!p->goaway_check || now < p->goaway_check) return 0;
+  uint64_t hinted = p->goaway_check - GOAWAY_CHECK_MS;
+  p->goaway_check = 0;
+  /* a PONG in the very millisecond of the hint leaves `seen` equal but clears the PING */
+  if (p->seen > hinted || !p->ping_outstanding) return 0;
+  peers_remove(c, p);
+  return 1;
 }
 
 void liveness_heartbeat(sw_core *c, uint64_t now) {
@@ -59,16 +84,10 @@ void liveness_heartbeat(sw_core *c, uint64_t now) {
       peers_remove(c, p);
       continue;
     }
+    if (goaway_dropped(c, p, now)) continue;
     if (now - p->last_pong > LOSS_MS) p->loss = 1;
   }
   delivery_maintain_mesh(c);
-  uint8_t ping[WIRE_PING_LEN];
-  wire_ping_encode(ping, now, c->me.id);
-  for (size_t k = 0; k < c->max_peers; k++) {
-    core_peer *p = &c->peers[k];
-    if (!p->used) continue;
-    send_raw(c, paths_best(p), ping, sizeof ping);
-    p->last_ping_sent = now;
-    p->ping_outstanding = 1;
-  }
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used) ping_now(c, &c->peers[k], now);
 }

@@ -1,6 +1,7 @@
 /* Liveness (PROTOCOL.md 9, 10): PING/PONG with the RTT they measure (fed to the
- * congestion seam, cc.h), the plain GOAWAY of reference peers, and the heartbeat that
- * pings every peer, marks loss and drops the silent ones (PEER_TIMEOUT_MS). */
+ * congestion seam, cc.h), the plain GOAWAY (a hint that starts a liveness check), and
+ * the heartbeat that pings every peer, marks loss and drops the silent ones
+ * (PEER_TIMEOUT_MS) and those a GOAWAY's check found gone. */
 #ifndef SW_CORE_LIVENESS_H
 #define SW_CORE_LIVENESS_H
 

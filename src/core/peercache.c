@@ -14,6 +14,7 @@ typedef struct pc_entry {
   uint8_t idlen;
   sw_addr addr;
   int64_t last_seen; /* Unix ms: comparable across runs once saved and loaded */
+  int hint;          /* only heard of in a peer list (PEX): evicted first, bounded */
 } pc_entry;
 
 struct peercache {
@@ -28,25 +29,47 @@ struct peercache {
   sw_peer_entry out[PEERCACHE_EMIT]; /* the emitted list; no allocation per emit */
 };
 
+/* Room for a new entry: a free slot, else the oldest hint, else (for a verified entry
+ * only) the oldest entry; NULL when a hint finds none, or when hints are at their bound
+ * and none is older to replace. */
+static pc_entry *room(peercache *pc, int hint) {
+  pc_entry *free_slot = NULL, *old_hint = NULL, *oldest = NULL;
+  size_t hints = 0;
+  for (size_t i = 0; i < PEERCACHE_MAX; i++) {
+    pc_entry *x = &pc->e[i];
+    if (!x->used) {
+      if (!free_slot) free_slot = x;
+      continue;
+    }
+    if (x->hint) {
+      hints++;
+      if (!old_hint || x->last_seen < old_hint->last_seen) old_hint = x;
+    }
+    if (!oldest || x->last_seen < oldest->last_seen) oldest = x;
+  }
+  if (hint) return hints >= PEERCACHE_HINTS || !free_slot ? old_hint : free_slot;
+  return free_slot ? free_slot : old_hint ? old_hint : oldest;
+}
+
 static void put(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
-                int64_t seen) {
-  pc_entry *slot = NULL, *spare = NULL;
+                int64_t seen, int hint) {
+  pc_entry *slot = NULL;
   if (!a || (a->family != 4 && a->family != 6) || !a->port) return;
   if (idlen != 8 && idlen != 20) idlen = 0;
-  for (size_t i = 0; i < PEERCACHE_MAX && !slot; i++) {
-    pc_entry *x = &pc->e[i];
-    if (x->used && addr_equal(&x->addr, a)) slot = x;
-    /* a free slot, else the oldest entry, which is evicted */
-    else if (!spare || (spare->used && (!x->used || x->last_seen < spare->last_seen)))
-      spare = x;
-  }
+  for (size_t i = 0; i < PEERCACHE_MAX && !slot; i++)
+    if (pc->e[i].used && addr_equal(&pc->e[i].addr, a)) slot = &pc->e[i];
+  /* What a peer list says never changes an entry we met ourselves (issue 11). */
+  if (slot && hint && !slot->hint) return;
   if (!slot) {
-    slot = spare;
+    slot = room(pc, hint);
+    if (!slot) return;
     if (!slot->used) pc->n++;
     memset(slot, 0, sizeof *slot);
     slot->used = 1;
     slot->addr = *a;
+    slot->hint = hint;
   }
+  if (!hint) slot->hint = 0;
   /* A full id is worth more than a wire id: keep it when they agree. */
   if (idlen && !(slot->idlen == 20 && idlen == 8 && memcmp(slot->id, id, 8) == 0)) {
     memcpy(slot->id, id, idlen);
@@ -57,7 +80,12 @@ static void put(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a
 
 void peercache_add(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
                    uint64_t now) {
-  if (pc) put(pc, id, idlen, a, (int64_t)now + pc->unix_offset);
+  if (pc) put(pc, id, idlen, a, (int64_t)now + pc->unix_offset, 0);
+}
+
+void peercache_hint(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
+                    uint64_t now) {
+  if (pc) put(pc, id, idlen, a, (int64_t)now + pc->unix_offset, 1);
 }
 
 static int newer(const void *x, const void *y) {
@@ -162,7 +190,7 @@ int peercache_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, peerca
       int hl = crypto_hex_decode(in[i].id, id, sizeof id); /* a wire id or a full id */
       if (hl == 8 || hl == 20) idlen = (size_t)hl;
       if (addr_parse_ip(&a, in[i].ip, in[i].port) != SW_OK) continue;
-      put(pc, id, idlen, &a, (int64_t)(in[i].last_seen & INT64_MAX));
+      put(pc, id, idlen, &a, (int64_t)(in[i].last_seen & INT64_MAX), 0);
     }
     free(in);
   }

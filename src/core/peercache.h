@@ -12,6 +12,7 @@
 #include "core.h"
 
 #define PEERCACHE_MAX 256         /* ours: entries kept (the references never prune, D17) */
+#define PEERCACHE_HINTS 64        /* ours: of which at most this many peer-list hints */
 #define PEERCACHE_EMIT 200        /* PROTOCOL.md 14.8: entries emitted, newest first */
 #define PEERCACHE_DIAL 30         /* PROTOCOL.md 14.8: entries dialled at discovery start */
 #define PEERCACHE_EMIT_MS 30000   /* PROTOCOL.md 19 PEER_CACHE_EMIT_MS */
@@ -29,6 +30,12 @@ void peercache_add(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr
                    uint64_t now);
 
 /* The newest entries first, up to max; returns how many were written. */
+/* The same for an entry that another peer only told us of (PEX): a hint. Hints are at
+ * most PEERCACHE_HINTS, replace only each other (the oldest first), and never change or
+ * displace an entry added above; such an entry, met later, stops being a hint. */
+void peercache_hint(peercache *pc, const uint8_t *id, size_t idlen, const sw_addr *a,
+                    uint64_t now);
+
 size_t peercache_list(const peercache *pc, sw_peer_entry *out, size_t max);
 size_t peercache_count(const peercache *pc);
 

@@ -7,12 +7,45 @@
 #include "core_internal.h"
 #include "wire.h"
 
+/* The dials a sender's lists have caused in its current minute. */
+typedef struct pex_sender {
+  uint8_t wire[8];
+  uint64_t since;
+  unsigned dials;
+  int used;
+} pex_sender;
+
 struct pex {
   sw_core *c;
   peercache *pc;
   uint64_t next;
   pex_stats st;
+  pex_sender senders[PEX_SENDERS];
 };
+
+/* The sender's budget entry, its minute renewed when over; a new sender takes the entry
+ * whose minute began longest ago (an evicted sender starts afresh: a verified peer can
+ * only come back as itself, so churning entries needs PEX_SENDERS verified peers). */
+static pex_sender *sender_of(pex *p, const uint8_t wire[8], uint64_t now) {
+  pex_sender *s = NULL, *old = &p->senders[0];
+  for (size_t i = 0; i < PEX_SENDERS && !s; i++) {
+    pex_sender *x = &p->senders[i];
+    if (x->used && memcmp(x->wire, wire, 8) == 0) s = x;
+    else if (!x->used || (old->used && x->since < old->since)) old = x;
+  }
+  if (!s) {
+    s = old;
+    memset(s, 0, sizeof *s);
+    s->used = 1;
+    memcpy(s->wire, wire, 8);
+    s->since = now;
+  }
+  if (now - s->since >= PEX_INTERVAL_MS) {
+    s->since = now;
+    s->dials = 0;
+  }
+  return s;
+}
 
 size_t pex_encode(uint8_t *out, size_t cap, const pex_entry *e, size_t n) {
   size_t off = 2;
@@ -87,16 +120,26 @@ static void pex_frame(void *m, const core_path *from, const uint8_t *buf, size_t
   }
   if (pex_parse(buf, len, e, PEX_MAX, &n)) return;
   const uint8_t *me = core_identity(p->c)->id;
+  pex_sender *s = sender_of(p, sender, now);
   for (size_t i = 0; i < n; i++) {
     p->st.entries++;
     if (memcmp(e[i].id, me, 8) == 0 || core_connected(p->c, e[i].id)) {
       p->st.skipped++;
       continue;
     }
-    peercache_add(p->pc, e[i].id, e[i].idlen, &e[i].addr, now);
-    /* core_meet rate-limits the dials (D19); a 20-byte id is checked on the answer. */
-    if (core_meet(p->c, &e[i].addr, e[i].idlen == 20 ? e[i].id : NULL, now) == SW_OK)
+    /* What a peer says is a hint (issue 11): kept apart from the peers we met, and
+     * dialled within the sender's own budget, so one peer's lists cannot spend the
+     * engine's meet tokens (core_meet, D19) that other discovery needs. A 20-byte id
+     * is checked on the answer. */
+    peercache_hint(p->pc, e[i].id, e[i].idlen, &e[i].addr, now);
+    if (s->dials >= PEX_DIALS) {
+      p->st.over_budget++;
+      continue;
+    }
+    if (core_meet(p->c, &e[i].addr, e[i].idlen == 20 ? e[i].id : NULL, now) == SW_OK) {
       p->st.met++;
+      s->dials++;
+    }
   }
   return;
 }

@@ -1,6 +1,8 @@
 /* Peer exchange (PROTOCOL.md 11.6): every 60 s each peer gets a PEX frame listing up
  * to 20 of our other peers (8-byte wire id, IP text, port); received lists are taken
- * only from verified peers (D6, D19) and met through core_meet. A protocol module. */
+ * only from verified peers (D6, D19), kept in the peer cache as hints that never
+ * displace a peer we met (peercache_hint), and met through core_meet, at most
+ * PEX_DIALS per sender per minute, what one honest list needs. A protocol module. */
 #ifndef SW_CORE_PEX_H
 #define SW_CORE_PEX_H
 
@@ -14,6 +16,8 @@
 #define PEX_INTERVAL_MS 60000   /* PROTOCOL.md 19 PEX_INTERVAL */
 #define PEX_IP_MAX 45           /* longest IP text we write or read (IPv6, D21) */
 #define PEX_FRAME_MAX (2 + PEX_MAX * (1 + 20 + 1 + PEX_IP_MAX + 2))
+#define PEX_DIALS PEX_MAX       /* ours: dials one sender's lists may cause per PEX_INTERVAL_MS */
+#define PEX_SENDERS 64          /* ours: senders whose dial budget is tracked */
 
 typedef struct pex_entry {
   uint8_t id[20];
@@ -32,6 +36,7 @@ int pex_parse(const uint8_t *buf, size_t len, pex_entry *out, size_t max, size_t
 
 typedef struct pex_stats {
   uint64_t sent, received, unverified, entries, skipped, met;
+  uint64_t over_budget; /* entries not dialled: their sender's PEX_DIALS were spent */
 } pex_stats;
 
 typedef struct pex pex;

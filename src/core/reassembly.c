@@ -7,25 +7,44 @@
 #include "delivery.h"
 #include "paths.h"
 
+/* Bytes a set holds against the budgets: its pieces' room, charged when it opens. */
+static size_t set_cost(unsigned count) { return (size_t)count * (WIRE_FRAG_DATA_MAX + 1); }
+
 static void set_free(sw_core *c, frag_set *f) {
-  if (f->used) c->frag_bytes -= (size_t)f->count * (WIRE_FRAG_DATA_MAX + 1);
+  if (f->used) c->frag_bytes -= set_cost(f->count);
   free(f->data);
   free(f->have);
   memset(f, 0, sizeof *f);
 }
 
-/* The set for this fragment id, or a new one in the oldest slot; NULL when over budget. */
+/* The set for this fragment id, or a new one; NULL when over budget. A new set first
+ * makes room within this peer's own share (FRAG_SETS sets, FRAG_PEER_BUDGET bytes) by
+ * dropping the peer's oldest sets, so one peer can hold at most a quarter of the
+ * engine's FRAG_BUDGET and never take another peer's room (D17). */
 static frag_set *set_for(sw_core *c, core_peer *p, const wire_frag *f, uint64_t now) {
-  frag_set *s = NULL, *oldest = &p->frags[0];
+  size_t cost = set_cost(f->count), held = 0;
+  frag_set *s = NULL;
   for (int i = 0; i < FRAG_SETS; i++) {
     frag_set *x = &p->frags[i];
-    if (x->used && memcmp(x->id, f->frag_id, 8) == 0) s = x;
-    if (!x->used || (oldest->used && x->expires < oldest->expires)) oldest = x;
+    if (x->used && memcmp(x->id, f->frag_id, 8) == 0) return x;
+    if (x->used) held += set_cost(x->count);
   }
-  if (s) return s;
-  size_t cost = (size_t)f->count * (WIRE_FRAG_DATA_MAX + 1);
-  s = oldest;
-  if (s->used) set_free(c, s);
+  if (cost > FRAG_PEER_BUDGET) {
+    c->stats.rx_dropped++;
+    return NULL;
+  }
+  for (;;) {
+    frag_set *oldest = NULL;
+    s = NULL;
+    for (int i = 0; i < FRAG_SETS; i++) {
+      frag_set *x = &p->frags[i];
+      if (!x->used) s = x;
+      else if (!oldest || x->expires < oldest->expires) oldest = x;
+    }
+    if (s && held + cost <= FRAG_PEER_BUDGET) break;
+    held -= set_cost(oldest->count); /* oldest is set: some set is used, or we broke */
+    set_free(c, oldest);
+  }
   if (c->frag_bytes + cost > FRAG_BUDGET) {
     c->stats.rx_dropped++;
     return NULL;

@@ -131,7 +131,7 @@ static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t 
   return SW_OK;
 }
 
-int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+static int message_out(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   size_t flen = len + WIRE_DATA_OVERHEAD;
   if (!p->tx) return SW_ENOTCONN;
   if (xsession_active(p)) return xsession_send(c, p, msg, len); /* TRANSPORT.md 2, 8 */
@@ -149,6 +149,15 @@ int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   /* Too big to share a datagram: keep order by closing the open batch first. */
   send_batch_close(c, p);
   return send_data_alone(c, p, msg, len);
+}
+
+int send_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  int rc = message_out(c, p, msg, len);
+  if (rc == SW_OK) {
+    p->msgs_sent++;
+    p->bytes_sent += len;
+  }
+  return rc;
 }
 
 /* ---- sealed control and HELLO -------------------------------------------- */
@@ -191,6 +200,7 @@ void sw_core_flush(sw_core *c, uint64_t now) {
   for (int pass = 0; c->open_batches && pass < 4; pass++)
     for (size_t k = 0; k < c->max_peers; k++)
       if (c->peers[k].used && c->peers[k].ocount) send_batch_close(c, &c->peers[k]);
+  if (c->want_unicast) unicast_waiters(c, now);
 }
 
 size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
@@ -229,13 +239,51 @@ void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
 
 size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
 
-/* ---- API: write and broadcast ---------------------------------------------- */
+/* ---- API: write, broadcast, and sends with flags --------------------------------- */
 
 static int check_message(const sw_core *c, const void *data, size_t len) {
   if (c->closing) return SW_ECLOSED;
   if (!data && len) return SW_EINVAL;
   if (len > SW_MAX_MESSAGE) return SW_EMSGSIZE;
   return SW_OK;
+}
+
+/* One message into p's extended session: reliable (a MSG stream entry) or a DATAGRAM
+ * frame, for the mesh or for p alone (XPORT_DIRECT). */
+static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, unsigned flags) {
+  xport *x = p->xs->x;
+  unsigned xf = (flags & SW_SEND_DATAGRAM ? 0 : XPORT_RELIABLE) |
+                (flags & SW_SEND_UNICAST ? XPORT_DIRECT : 0);
+  if (len > ((flags & SW_SEND_DATAGRAM) ? xport_dgram_max(x) : (size_t)XPORT_MAX_MSG))
+    return SW_EMSGSIZE;
+  int rc = xport_send(x, data, len, xf, c->last_now);
+  if (rc == SW_OK) {
+    p->msgs_sent++;
+    p->bytes_sent += len;
+  }
+  return rc;
+}
+
+/* Room in p's extended session for one message; when there is none, xport_writable
+ * reports it later (SW_EV_WRITABLE). */
+static int xs_room(core_peer *p, size_t len, unsigned flags) {
+  if (!(flags & SW_SEND_DATAGRAM)) return xsession_room(p, len);
+  xport *x = p->xs->x;
+  if (sizeof x->dq - x->dq_len >= 2 + len) return 1;
+  if (!x->want_room) x->want_room = 1; /* a datagram waits for the queue to drain */
+  return 0;
+}
+
+/* One message to one peer with a session: over its extended session when there is one
+ * (flags say how), else as plain DATA (a plain session carries nothing else). */
+static int send_one(sw_core *c, core_peer *p, const void *data, size_t len, unsigned flags) {
+  if (xsession_active(p)) return xs_message(c, p, data, len, flags);
+  if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
+  if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+    c->want_writable = 1;
+    return SW_EAGAIN;
+  }
+  return send_message(c, p, data, len);
 }
 
 int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t len,
@@ -245,25 +293,13 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
   c->last_now = now;
   core_peer *p = peer ? peers_find(c, peer) : NULL;
   if (!p || !p->tx) return SW_ENOTCONN;
-  if (xsession_active(p)) { /* its own send buffer: SW_EAGAIN, then SW_EV_WRITABLE */
-    rc = send_message(c, p, data, len);
-    if (rc == SW_OK) delivery_remember_own(c, data, len, now);
-    return rc;
-  }
-  if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
-  if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
-    c->want_writable = 1;
-    return SW_EAGAIN;
-  }
-  rc = send_message(c, p, data, len);
+  rc = send_one(c, p, data, len, 0);
   if (rc == SW_OK) delivery_remember_own(c, data, len, now);
   return rc;
 }
 
-int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
-  int rc = check_message(c, data, len);
-  if (rc) return rc;
-  c->last_now = now;
+/* To every peer with a session, all or nothing; flags: 0 or SW_SEND_DATAGRAM. */
+static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, uint64_t now) {
   size_t n = 0, nx = 0;
   for (size_t k = 0; k < c->max_peers; k++) {
     const core_peer *p = &c->peers[k];
@@ -276,7 +312,9 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
    * each has its own send buffer. */
   for (size_t k = 0; nx && k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (p->used && p->tx && xsession_active(p) && !xsession_room(p, len)) return SW_EAGAIN;
+    if (!p->used || !p->tx || !xsession_active(p)) continue;
+    if ((flags & SW_SEND_DATAGRAM) && len > xport_dgram_max(p->xs->x)) return SW_EMSGSIZE;
+    if (!xs_room(p, len, flags)) return SW_EAGAIN;
   }
   size_t need = n * (len + WIRE_DATA_OVERHEAD + sizeof(outq_rec) + 8 + OPEN_BATCH_COST);
   if (!send_fits_ever(c, need)) return SW_EMSGSIZE; /* raise send_buffer_bytes */
@@ -291,16 +329,88 @@ int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
       return SW_EAGAIN;
     }
   }
-  int sent = 0;
+  int sent = 0, rc;
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
-    rc = send_message(c, p, data, len);
+    rc = xsession_active(p) ? xs_message(c, p, data, len, flags) : send_message(c, p, data, len);
     if (rc) return rc;
     sent++;
   }
   delivery_remember_own(c, data, len, now);
   return sent;
+}
+
+int sw_core_broadcast(sw_core *c, const void *data, size_t len, uint64_t now) {
+  int rc = check_message(c, data, len);
+  if (rc) return rc;
+  c->last_now = now;
+  return broadcast(c, data, len, 0, now);
+}
+
+/* Whether an extended session with p may still come (being made, or awaited from the
+ * initiator), so that a unicast waits for it rather than fail. */
+static int xs_coming(const core_peer *p) {
+  const struct core_xs *xs = p->xs;
+  if (!xs || p->legacy || xsession_active(p)) return 0;
+  return xs->pending || xs->keyed || xs->tries < XS_INIT_TRIES; /* not given up */
+}
+
+/* A unicast to p, which has no extended session: SW_EAGAIN while one is being made
+ * (SW_EV_WRITABLE when it is, or when it is given up), else SW_ENOTSUP: a reference
+ * peer, or ours without the extended session, would flood it on. */
+static int unicast_refused(sw_core *c, core_peer *p, uint64_t now) {
+  if (!xs_coming(p)) {
+    p->unicast_wait_since = 0; /* a later handshake (a restart) gets a wait of its own */
+    return SW_ENOTSUP;
+  }
+  if (!p->unicast_wait_since) p->unicast_wait_since = now ? now : 1;
+  if (now - p->unicast_wait_since >= UNICAST_WAIT_MS) return SW_ENOTSUP;
+  p->unicast_waiting = 1;
+  c->want_unicast = 1;
+  return SW_EAGAIN;
+}
+
+void unicast_waiters(sw_core *c, uint64_t now) {
+  int done = 0, waiting = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    core_peer *p = &c->peers[k];
+    if (!p->used || !p->unicast_waiting) continue;
+    if (xsession_active(p) || !xs_coming(p) || now - p->unicast_wait_since >= UNICAST_WAIT_MS) {
+      if (xsession_active(p)) p->unicast_wait_since = 0;
+      p->unicast_waiting = 0;
+      done = 1;
+    } else {
+      waiting = 1;
+    }
+  }
+  c->want_unicast = waiting;
+  if (done) {
+    sw_event ev = {.type = SW_EV_WRITABLE};
+    engine_emit(c, &ev);
+  }
+}
+
+int sw_core_send(sw_core *c, const uint8_t *peer, const void *data, size_t len, unsigned flags,
+                 uint64_t now) {
+  if (flags & ~(unsigned)(SW_SEND_DATAGRAM | SW_SEND_UNICAST)) return SW_EINVAL;
+  if ((flags & SW_SEND_UNICAST) && !peer) return SW_EINVAL;
+  int rc = check_message(c, data, len);
+  if (rc) return rc;
+  c->last_now = now;
+  if (!peer) return broadcast(c, data, len, flags, now);
+  core_peer *p = peers_find(c, peer);
+  if (!p || !p->tx) return SW_ENOTCONN;
+  if (flags & SW_SEND_UNICAST) {
+    if (!xsession_active(p)) return unicast_refused(c, p, now);
+    p->unicast_wait_since = 0;
+    rc = xs_message(c, p, data, len, flags); /* not remembered: it never comes back */
+    return rc ? rc : 1;
+  }
+  rc = send_one(c, p, data, len, flags);
+  if (rc) return rc;
+  delivery_remember_own(c, data, len, now);
+  return 1;
 }
 
 /* ---- services to modules (core_internal.h) ---------------------------------- */
@@ -353,7 +463,7 @@ int core_stream_room(sw_core *c, const uint8_t wire[8], size_t len) {
   const xport *x = p->xs->x;
   /* Asked without leaving a wish behind: the application's SW_EV_WRITABLE is for the
    * application's own refused writes (xsession_room). */
-  size_t need = 1 + len + xport_varint_len(1 + len);
+  size_t need = 1 + len + xport_varint_len(1 + len + XPORT_ENTRY_ENGINE);
   return x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need;
 }
 

@@ -27,5 +27,11 @@ void send_sealed_to(sw_core *c, core_peer *p, const core_path *to, const uint8_t
                     size_t n);
 void send_sealed(sw_core *c, core_peer *p, uint8_t inner);
 void send_hello(sw_core *c, uint8_t type, const core_path *to);
+/* ours: how long a unicast (sw_core_send) waits with SW_EAGAIN for an extended session
+ * being made before SW_ENOTSUP: past the initiator's last HS_INIT (TRANSPORT.md 4.5) */
+#define UNICAST_WAIT_MS 35000
+/* Unicasts told SW_EAGAIN while an extended session was made: SW_EV_WRITABLE once each
+ * such session is confirmed or given up (sw_core_flush calls it). */
+void unicast_waiters(sw_core *c, uint64_t now);
 
 #endif

@@ -262,6 +262,10 @@ core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, s
      * already seen inside the window is a network duplicate, never a restart. */
     int duplicate = !fresh && !p->legacy && p->replay.top - ctr < REPLAY_BITS;
     int evidence = pi < 0 || now - p->last_hello <= RESTART_WINDOW_MS;
+    /* A reference's new session counts from 0 again (D4): its window is anchored there,
+     * and a rewind that lands LEGACY_RESTART_CTR or higher is this session's frame
+     * replayed, whatever the evidence (a HELLO or a source address is easily forged). */
+    if (p->legacy && ctr >= LEGACY_RESTART_CTR) evidence = 0;
     if (!duplicate && evidence && sealed) {
       /* Keys are static (D3): a recorded old frame looks just the same. A libsetowire
        * peer proves its restart by answering a challenge (21.3). */

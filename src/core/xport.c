@@ -130,6 +130,7 @@ static int next_frame(const uint8_t *buf, size_t len, size_t *at, frame *f) {
     r.at += (size_t)f->b;
     break;
   case XPORT_F_DATAGRAM:
+  case XPORT_F_DIRECT_DATAGRAM:
     if (rd_var(&r, &f->a)) return -1;
     if (f->a > r.len - r.at) return -1;
     f->body = buf + r.at;
@@ -236,10 +237,14 @@ static void ring_get(const uint8_t *ring, size_t size, uint64_t off, uint8_t *ds
 
 /* ---- datagram queues: records of a 2-byte length and the bytes, in a byte ring ---- */
 
+/* The length's top bit marks a direct (unicast) datagram: queues are far under 32 KiB. */
+#define FIFO_DIRECT 0x8000u
+
 static int fifo_push(uint8_t *q, size_t cap, size_t head, size_t *used, const uint8_t *d,
-                     size_t n) {
-  if (n > 0xffff || 2 + n > cap - *used) return -1;
-  uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+                     size_t n, unsigned direct) {
+  if (n > 0x7fff || 2 + n > cap - *used) return -1;
+  size_t v = n | (direct ? FIFO_DIRECT : 0);
+  uint8_t l[2] = {(uint8_t)(v >> 8), (uint8_t)v};
   ring_put(q, cap, head + *used, l, 2);
   ring_put(q, cap, head + *used + 2, d, n);
   *used += 2 + n;
@@ -249,7 +254,13 @@ static int fifo_push(uint8_t *q, size_t cap, size_t head, size_t *used, const ui
 static size_t fifo_peek(const uint8_t *q, size_t cap, size_t head) {
   uint8_t l[2];
   ring_get(q, cap, head, l, 2);
-  return (size_t)l[0] << 8 | l[1];
+  return ((size_t)l[0] << 8 | l[1]) & ~(size_t)FIFO_DIRECT;
+}
+
+static int fifo_direct(const uint8_t *q, size_t cap, size_t head) {
+  uint8_t l[2];
+  ring_get(q, cap, head, l, 2);
+  return (l[0] & (FIFO_DIRECT >> 8)) != 0;
 }
 
 static void fifo_pop(const uint8_t *q, size_t cap, size_t *head, size_t *used, uint8_t *dst) {
@@ -322,9 +333,10 @@ static size_t snd_free(const xport *x) {
 int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t now) {
   (void)now;
   if (len && !data) return SW_EINVAL;
+  unsigned direct = (flags & XPORT_DIRECT) != 0;
   if (!(flags & XPORT_RELIABLE)) {
     if (len > xport_dgram_max(x)) return SW_EMSGSIZE;
-    if (fifo_push(x->dq, sizeof x->dq, x->dq_head, &x->dq_len, data, len)) {
+    if (fifo_push(x->dq, sizeof x->dq, x->dq_head, &x->dq_len, data, len, direct)) {
       x->want_room = x->want_room ? x->want_room : 1;
       return SW_EAGAIN;
     }
@@ -333,7 +345,8 @@ int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t 
   }
   if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
   uint8_t pre[8];
-  size_t pl = xport_varint_put(pre, sizeof pre, len);
+  uint64_t kindv = flags & XPORT_ENGINE ? XPORT_ENTRY_ENGINE : direct ? XPORT_ENTRY_DIRECT : 0;
+  size_t pl = xport_varint_put(pre, sizeof pre, len + kindv);
   if (pl + len > snd_free(x)) {
     x->want_room = pl + len;
     return SW_EAGAIN;
@@ -470,7 +483,8 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
     while (x->dq_len) {
       size_t dl = fifo_peek(x->dq, sizeof x->dq, x->dq_head);
       if (mtu - n < 1 + xport_varint_len(dl) + dl) break;
-      buf[n++] = XPORT_F_DATAGRAM;
+      buf[n++] = fifo_direct(x->dq, sizeof x->dq, x->dq_head) ? XPORT_F_DIRECT_DATAGRAM
+                                                               : XPORT_F_DATAGRAM;
       n += xport_varint_put(buf + n, mtu - n, dl);
       fifo_pop(x->dq, sizeof x->dq, &x->dq_head, &x->dq_len, buf + n);
       n += dl;
@@ -767,7 +781,9 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
       break;
     }
     case XPORT_F_DATAGRAM:
-      if (fifo_push(x->di, sizeof x->di, x->di_head, &x->di_len, f.body, f.body_len))
+    case XPORT_F_DIRECT_DATAGRAM:
+      if (fifo_push(x->di, sizeof x->di, x->di_head, &x->di_len, f.body, f.body_len,
+                    f.type == XPORT_F_DIRECT_DATAGRAM))
         x->st.dgrams_dropped++;
       break;
     default:
@@ -778,12 +794,20 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
 }
 
 int xport_recv(xport *x, void *buf, size_t cap, int *reliable) {
+  unsigned flags = 0;
+  int n = xport_recv_ex(x, buf, cap, &flags);
+  if (n >= 0 && reliable) *reliable = (flags & XPORT_RELIABLE) != 0;
+  return n;
+}
+
+int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
   if (x->di_len) {
     size_t n = fifo_peek(x->di, sizeof x->di, x->di_head);
     if (n > cap) return SW_EMSGSIZE;
+    unsigned direct = fifo_direct(x->di, sizeof x->di, x->di_head) ? XPORT_DIRECT : 0;
     fifo_pop(x->di, sizeof x->di, &x->di_head, &x->di_len, buf);
     x->st.dgrams_received++;
-    if (reliable) *reliable = 0;
+    if (flags) *flags = direct;
     return (int)n;
   }
   if (x->broken) return SW_EINVAL;
@@ -801,6 +825,14 @@ int xport_recv(xport *x, void *buf, size_t cap, int *reliable) {
   }
   ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read, pre, pl);
   xport_varint_get(pre, pl, &mlen);
+  unsigned kind = 0;
+  if (mlen >= XPORT_ENTRY_ENGINE && mlen - XPORT_ENTRY_ENGINE <= XPORT_MAX_MSG) {
+    kind = XPORT_ENGINE; /* an engine message: the receiving engine's (TRANSPORT.md 7.1) */
+    mlen -= XPORT_ENTRY_ENGINE;
+  } else if (mlen >= XPORT_ENTRY_DIRECT && mlen - XPORT_ENTRY_DIRECT <= XPORT_MAX_MSG) {
+    kind = XPORT_DIRECT; /* an entry for the receiver alone (TRANSPORT-delivery.md) */
+    mlen -= XPORT_ENTRY_DIRECT;
+  }
   if (mlen > XPORT_MAX_MSG) {
     x->broken = 1;
     return SW_EINVAL;
@@ -816,7 +848,7 @@ int xport_recv(xport *x, void *buf, size_t cap, int *reliable) {
   x->rcv_read += pl + mlen;
   x->st.msgs_received++;
   x->st.bytes_received += mlen;
-  if (reliable) *reliable = 1;
+  if (flags) *flags = XPORT_RELIABLE | kind;
   window_update(x, 0);
   return (int)mlen;
 }

@@ -28,6 +28,7 @@ enum {
   XPORT_F_WINDOW = 0x03,
   XPORT_F_MSG = 0x04,
   XPORT_F_DATAGRAM = 0x05,
+  XPORT_F_DIRECT_DATAGRAM = 0x06, /* a DATAGRAM for the receiver alone: never flooded on */
 };
 
 /* Issue 10: the message limit of the API (one value of sw_swarm_write / broadcast). */
@@ -77,6 +78,17 @@ enum {
 #define XPORT_INITIAL_RTT_MS CC_RTT_INIT_MS
 
 #define XPORT_RELIABLE 1u /* xport_send flag: ordered, retransmitted (else a datagram) */
+#define XPORT_DIRECT 2u   /* xport_send / xport_recv_ex flag: for the receiver alone (a
+                             unicast its engine must not flood on) */
+/* A stream entry's length prefix is kind x 2^17 + length: kind 0 is a mesh message (the
+ * prefix is the bare length, as before), kind 1 a direct one, kind 2 an engine one
+ * (XPORT_ENGINE below); other kinds break the stream. */
+#define XPORT_ENTRY_DIRECT (1u << 17)
+/* xport_send / xport_recv_ex flag, reliable only: an engine message (stream kind 2,
+ * prefix 2 x 2^17 + length): between the two engines, never the application's; its
+ * first byte names the engine module it is for (TRANSPORT.md 7.1). */
+#define XPORT_ENGINE 4u
+#define XPORT_ENTRY_ENGINE (2u << 17)
 
 typedef struct xport_limits {
   size_t mtu;      /* plaintext bytes per packet */
@@ -194,6 +206,8 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
  * none is complete; SW_EMSGSIZE when cap is too small (nothing consumed); SW_EINVAL when
  * the peer broke the stream framing. Reading opens the receive window. */
 int xport_recv(xport *x, void *buf, size_t cap, int *reliable);
+/* The same, with XPORT_RELIABLE and XPORT_DIRECT in *flags. */
+int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags);
 
 /* When xport_timeout is next due (UINT64_MAX: never), and the timer itself. After a
  * timeout, call xport_build again. */

@@ -259,25 +259,25 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
     xport *x = p->xs->x;
     uint8_t *buf = big ? big : c->scratch;
     size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
-    int reliable;
-    int n = xport_recv(x, buf, cap, &reliable);
+    unsigned flags;
+    int n = xport_recv_ex(x, buf, cap, &flags);
     if (n == SW_EMSGSIZE && !big) {
       big = malloc(XPORT_MAX_MSG);
       if (big) continue;
     }
     if (n < 0) break;
-    if (n == 0) continue; /* every message starts with its channel (TRANSPORT.md 7.1) */
-    if (buf[0] != XS_CHANNEL_APP) { /* a module's own message: never flooded */
+    if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
       uint8_t wire[8];
       memcpy(wire, p->wire_id, 8);
-      FOR_MODULES(c, m) if (m->on_stream && m->stream_channel == buf[0]) {
+      FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
         m->on_stream(m->state, wire, buf + 1, (size_t)n - 1, now);
         break;
       }
       continue;
     }
     if (p->score < SCORE_MAX) p->score++;
-    delivery_deliver(c, p, buf + 1, (size_t)n - 1, now);
+    if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
+    else delivery_deliver(c, p, buf, (size_t)n, now);
   }
   free(big);
 }
@@ -318,14 +318,15 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
 
 int xsession_room(core_peer *p, size_t len) {
   xport *x = p->xs->x;
-  size_t need = 1 + len + xport_varint_len(1 + len); /* with its channel byte */
+  size_t need = len + xport_varint_len(len);
   if (x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need) return 1;
   if (x->want_room < need) x->want_room = need; /* xport_writable says when it fits */
   return 0;
 }
 
 int xsession_send(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
-  return xsession_send_channel(c, p, XS_CHANNEL_APP, msg, len);
+  if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
+  return xport_send(p->xs->x, msg, len, XPORT_RELIABLE, c->last_now);
 }
 
 int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8_t *msg,
@@ -335,7 +336,7 @@ int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8
   if (!buf) return SW_ENOMEM;
   buf[0] = channel;
   if (len) memcpy(buf + 1, msg, len);
-  int rc = xport_send(p->xs->x, buf, len + 1, XPORT_RELIABLE, c->last_now);
+  int rc = xport_send(p->xs->x, buf, len + 1, XPORT_RELIABLE | XPORT_ENGINE, c->last_now);
   if (buf != small) free(buf);
   return rc;
 }

@@ -36,6 +36,7 @@ struct http_rt {
   size_t active;
   int closing;
   int open_handles; /* timer + socket polls being closed */
+  unsigned long watch_changes; /* uv_poll_start calls so far (http_rt_watch_changes) */
   void (*closed)(void *);
   void *closed_arg;
 };
@@ -180,8 +181,11 @@ static int curl_socket(CURL *easy, curl_socket_t fd, int what, void *ud, void *s
   }
   int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
   uv_poll_start(&s->poll, ev, on_poll);
+  h->watch_changes++;
   return 0;
 }
+
+unsigned long http_rt_watch_changes(const http_rt *h) { return h ? h->watch_changes : 0; }
 
 int http_rt_new(http_rt **out, uv_loop_t *loop, sw_core *core) {
   static int global_done;

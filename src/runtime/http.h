@@ -21,6 +21,10 @@ int http_rt_new(http_rt **out, uv_loop_t *loop, sw_core *core);
 void http_rt_pump(http_rt *h);
 /* Number of requests in flight. */
 size_t http_rt_active(const http_rt *h);
+/* How many times a socket watch was started or changed so far (0 for NULL): libuv
+ * hands such a change to the kernel only when the loop next polls (swarm.c,
+ * sw_swarm_timeout). */
+unsigned long http_rt_watch_changes(const http_rt *h);
 /* Abort everything in flight, reporting each request to the core as failed (-1). */
 void http_rt_cancel_all(http_rt *h);
 /* Cancel everything (without reporting: the core may be gone) and release the handles;

@@ -15,6 +15,7 @@
  * the loop never blocks in poll with output pending whatever callback queued it. What
  * the application writes within one phase still leaves coalesced, once. */
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #define MAX_RESOLVES 64       /* outstanding name lookups */
 #define NSOCKS 3              /* SW_SOCK_MAIN, SW_SOCK_DHT, SW_SOCK_LAN */
 #define PROBE_CHECK_MS 1000   /* how often the open probe sockets are checked */
+#define MAX_SIGNALS 8         /* sw_swarm_close_on_signal: signals watched */
 
 typedef struct resolve_req {
   uv_getaddrinfo_t req;
@@ -45,6 +47,13 @@ typedef struct resolve_req {
 
 /* What a resolved name is for. */
 enum { RES_DIAL, RES_BOOTSTRAP /* DHT bootstrap node and 15 s fallback */, RES_SEED, RES_STUN };
+
+/* A DHT bootstrap node or a seed from the options, kept until discovery starts. */
+typedef struct later_peer {
+  char *host; /* as given: a numeric address or a name (resolved then) */
+  uint16_t port;
+  int seed;   /* 1: a seed (PROTOCOL.md 14.7), 0: a DHT bootstrap node */
+} later_peer;
 
 enum { ST_OPEN, ST_DRAINING, ST_CLOSING, ST_CLOSED };
 
@@ -85,6 +94,22 @@ struct sw_swarm {
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
   http_rt *http;         /* the HTTP client (http.h), or NULL when HTTP discovery is off */
+  /* External loop (sw_swarm_fd/_timeout/_process): libuv hands a new or changed socket
+   * watch to the kernel only when the loop next polls, so until then the backend fd
+   * would not wake for it. rearm: one of ours changed since the last process;
+   * http_watch_seen: the HTTP client's count of changes then. */
+  int rearm;
+  unsigned long http_watch_seen;
+  int in_run;            /* inside sw_swarm_run or sw_swarm_process: no re-entry */
+  uv_signal_t sigs[MAX_SIGNALS]; /* sw_swarm_close_on_signal */
+  int nsigs;
+  /* Discovery starts at the first sw_swarm_join, not at creation: until then the LAN
+   * socket stays closed, these names stay unresolved and these nodes uncontacted. */
+  int discovering;
+  later_peer *later;     /* DHT bootstrap nodes and seeds from the options */
+  size_t nlater;
+  int stun_defaults;     /* 1: the references' STUN servers, from the first join on */
+  char lan_ip[46];       /* the LAN socket's interface (config.h lan_ip) */
 };
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -194,16 +219,20 @@ static void on_sock_poll(uv_poll_t *h, int status, int events) {
   }
 }
 
+/* Start or change a socket's watch (and note it for sw_swarm_timeout). */
+static void watch(sw_swarm *s, rt_sock *k, int events) {
+  k->events = events;
+  uv_poll_start(&k->poll, events, on_sock_poll);
+  s->rearm = 1;
+}
+
 /* Every socket is read; the one whose buffer was full is also watched for room. */
 static void update_poll(sw_swarm *s) {
   for (int i = 0; i < NSOCKS; i++) {
     rt_sock *k = &s->socks[i];
     if (!k->polling) continue;
     int want = UV_READABLE | (s->blocked == i ? UV_WRITABLE : 0);
-    if (want != k->events) {
-      k->events = want;
-      uv_poll_start(&k->poll, want, on_sock_poll);
-    }
+    if (want != k->events) watch(s, k, want);
   }
 }
 
@@ -241,8 +270,7 @@ static rt_sock *probe_open(sw_swarm *s, unsigned probe) {
   }
   k->poll.data = k;
   k->polling = 1;
-  k->events = UV_READABLE;
-  uv_poll_start(&k->poll, UV_READABLE, on_sock_poll);
+  watch(s, k, UV_READABLE);
   s->handles_open++;
   s->probes[probe] = k;
   if (!s->nprobes++) s->probe_check_at = now_ms() + PROBE_CHECK_MS;
@@ -285,6 +313,7 @@ static void finish_close(sw_swarm *s) {
   uv_close((uv_handle_t *)&s->prepare, handle_closed);
   uv_close((uv_handle_t *)&s->check, handle_closed);
   uv_close((uv_handle_t *)&s->idle, handle_closed);
+  for (int i = 0; i < s->nsigs; i++) uv_close((uv_handle_t *)&s->sigs[i], handle_closed);
   if (s->http) {
     /* every outstanding request is reported (failed) before the core goes */
     http_rt_cancel_all(s->http);
@@ -485,21 +514,37 @@ static void on_timer(uv_timer_t *h) {
 
 /* ---- creation: engine configuration, sockets, core, handles -------------------- */
 
-/* The main socket first (its port goes into LAN beacons and records), then the LAN
- * multicast socket (none: LAN discovery is off), then the DHT's own socket (14.6; a
- * fixed port for a bootstrap node). Fills in what the configuration needs of them. */
+/* The main socket first (its port goes into LAN beacons and records), then the DHT's
+ * own socket (14.6; a fixed port for a bootstrap node). The LAN multicast socket waits
+ * for the first join (open_lan). Fills in what the configuration needs of them. */
 static int open_sockets(sw_swarm *s, const sw_options *o, config *c) {
-  rt_sock *m = &s->socks[SW_SOCK_MAIN], *l = &s->socks[SW_SOCK_LAN],
-          *d = &s->socks[SW_SOCK_DHT];
+  rt_sock *m = &s->socks[SW_SOCK_MAIN], *d = &s->socks[SW_SOCK_DHT];
   int rc = udp_open(o->bind, o->port, &m->fd, &m->port, &m->v6);
   if (rc != SW_OK) return rc;
-  /* No multicast route or interface: LAN discovery is off, the rest works. */
-  if (o->lan && mcast_open(c->lan_ip, &l->fd) != SW_OK) l->fd = -1;
   if (o->dht && (rc = udp_open(o->bind, o->dht_port, &d->fd, &d->port, &d->v6)) != SW_OK)
     return rc;
   c->core.port = m->port;
-  c->core.lan = l->fd >= 0;
+  snprintf(s->lan_ip, sizeof s->lan_ip, "%s", c->lan_ip);
   return SW_OK;
+}
+
+/* The LAN multicast socket, at the first join. None (no multicast route or interface):
+ * LAN discovery is off, the rest works; what the LAN module sends is then given up. */
+static void open_lan(sw_swarm *s) {
+  rt_sock *l = &s->socks[SW_SOCK_LAN];
+  if (!s->opts.lan || mcast_open(s->lan_ip, &l->fd) != SW_OK) {
+    l->fd = -1;
+    return;
+  }
+  if (uv_poll_init(s->loop, &l->poll, l->fd)) {
+    udp_close(l->fd);
+    l->fd = -1;
+    return;
+  }
+  l->poll.data = l;
+  l->polling = 1;
+  s->handles_open++;
+  watch(s, l, UV_READABLE);
 }
 
 static void close_sockets(sw_swarm *s) {
@@ -518,6 +563,8 @@ static int make_core(sw_swarm *s, config *c) {
   c->core.on_event = core_event;
   c->core.ctx = s;
   c->core.probe_sockets = 1; /* opened on demand: probe_open */
+  /* Bootstrap nodes are contacted from the first join on (start_discovery). */
+  c->dht.nbootstrap = 0;
   if (s->opts.bind) snprintf(s->bind, sizeof s->bind, "%s", s->opts.bind);
   int rc = sw_core_new(&s->core, &c->core, now_ms());
   if (rc != SW_OK) return rc;
@@ -575,44 +622,63 @@ static int start_handles(sw_swarm *s) {
   }
   s->blocked = -1;
   update_poll(s);
+  s->rearm = 1; /* the loop has not polled yet: an external loop calls process first */
   uv_prepare_start(&s->prepare, on_prepare);
   uv_check_start(&s->check, on_check);
   arm_timer(s);
   return SW_OK;
 }
 
-/* Bootstrap nodes also serve the 15 s HELLO fallback (14.3 step 7); seeds are dialled
- * at join (14.7). Numeric addresses now, names once resolved. */
-static void add_peers(sw_swarm *s, const sw_options *o) {
+/* Keep the options' DHT bootstrap nodes and seeds (their strings are not kept) for the
+ * first join. Entries that do not parse are skipped (sw_swarm_new checked the DHT's). */
+static int keep_peers(sw_swarm *s, const sw_options *o) {
+  size_t n = (o->bootstrap ? o->nbootstrap : 0) + (o->seeds ? o->nseeds : 0);
+  if (!n) return SW_OK;
+  if (!(s->later = calloc(n, sizeof *s->later))) return SW_ENOMEM;
   for (int seeds = 0; seeds < 2; seeds++) {
     const char *const *list = seeds ? o->seeds : o->bootstrap;
-    size_t n = seeds ? o->nseeds : o->nbootstrap;
-    for (size_t i = 0; list && i < n; i++) {
+    size_t cnt = seeds ? o->nseeds : o->nbootstrap;
+    for (size_t i = 0; list && i < cnt; i++) {
       char host[256];
       uint16_t port;
-      sw_addr a;
       if (!list[i] || addr_split_hostport(list[i], host, sizeof host, &port)) continue;
-      if (!port) port = CONFIG_DEFAULT_PORT;
-      if (addr_parse_ip(&a, host, port) != SW_OK)
-        resolve_async(s, host, port, seeds ? RES_SEED : RES_BOOTSTRAP);
-      else if (seeds)
-        sw_core_add_seed(s->core, &a, now_ms());
-      else
-        sw_core_add_fallback(s->core, &a);
+      later_peer *p = &s->later[s->nlater];
+      if (!(p->host = strdup(host))) return SW_ENOMEM;
+      p->port = port ? port : CONFIG_DEFAULT_PORT;
+      p->seed = seeds;
+      s->nlater++;
+    }
+  }
+  return SW_OK;
+}
+
+static void free_later(sw_swarm *s) {
+  for (size_t i = 0; i < s->nlater; i++) free(s->later[i].host);
+  free(s->later);
+  s->later = NULL;
+  s->nlater = 0;
+}
+
+/* Bootstrap nodes are asked for the DHT's neighbourhood and also serve the 15 s HELLO
+ * fallback (14.3 step 7); seeds are dialled (14.7). Numeric addresses now, names once
+ * resolved. */
+static void add_peers(sw_swarm *s) {
+  for (size_t i = 0; i < s->nlater; i++) {
+    const later_peer *p = &s->later[i];
+    sw_addr a;
+    if (addr_parse_ip(&a, p->host, p->port) != SW_OK) {
+      resolve_async(s, p->host, p->port, p->seed ? RES_SEED : RES_BOOTSTRAP);
+    } else if (p->seed) {
+      sw_core_add_seed(s->core, &a, now_ms());
+    } else {
+      if (sock_of(s, SW_SOCK_DHT)) sw_core_dht_bootstrap(s->core, &a, now_ms());
+      sw_core_add_fallback(s->core, &a);
     }
   }
 }
 
 /* STUN servers (PROTOCOL.md 15.5): numeric ones now, names once resolved. */
-static void add_stun(sw_swarm *s, const sw_options *o) {
-  static const char *const defaults[] = {CONFIG_STUN_DEFAULTS};
-  const char *const *list = o->stun;
-  size_t n = o->nstun;
-  if (o->no_stun) return;
-  if (!n && !o->no_default_servers) {
-    list = defaults;
-    n = sizeof defaults / sizeof *defaults;
-  }
+static void add_stun(sw_swarm *s, const char *const *list, size_t n) {
   for (size_t i = 0; list && i < n; i++) {
     char host[256];
     uint16_t port;
@@ -622,6 +688,19 @@ static void add_stun(sw_swarm *s, const sw_options *o) {
     if (addr_parse_ip(&a, host, port) != SW_OK) resolve_async(s, host, port, RES_STUN);
     else sw_core_add_stun_server(s->core, &a, now_ms());
   }
+}
+
+/* Discovery starts (the first join): the LAN socket, DHT bootstrap nodes and seeds,
+ * the references' STUN servers when no server was named. HTTP bootstrap and piping
+ * start in the core at the same join (httpboot.c, piping.c). */
+static void start_discovery(sw_swarm *s) {
+  static const char *const defaults[] = {CONFIG_STUN_DEFAULTS};
+  if (s->discovering || s->state != ST_OPEN) return;
+  s->discovering = 1;
+  open_lan(s);
+  add_peers(s);
+  free_later(s);
+  if (s->stun_defaults) add_stun(s, defaults, sizeof defaults / sizeof *defaults);
 }
 
 int sw_swarm_nat(const sw_swarm *s, char *addr, size_t addrlen, const char **type) {
@@ -644,17 +723,21 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop) {
   s->opts = o;
   for (int i = 0; i < NSOCKS; i++)
     s->socks[i] = (rt_sock){.swarm = s, .kind = (sw_sock_kind)i, .fd = -1};
-  if ((rc = udp_rx_init(&s->rx)) != SW_OK || (rc = open_sockets(s, &o, &cfg)) != SW_OK ||
+  if ((rc = keep_peers(s, &o)) != SW_OK || (rc = udp_rx_init(&s->rx)) != SW_OK ||
+      (rc = open_sockets(s, &o, &cfg)) != SW_OK ||
       (rc = make_core(s, &cfg)) != SW_OK || (rc = use_loop(s, uv_loop)) != SW_OK ||
       (rc = start_handles(s)) != SW_OK)
     goto fail;
-  add_peers(s, &o);
-  add_stun(s, &o);
+  /* STUN servers the application named are asked now; the references' list only once
+   * a topic is joined (start_discovery). */
+  if (!o.no_stun && o.nstun) add_stun(s, o.stun, o.nstun);
+  s->stun_defaults = !o.no_stun && !o.nstun && !o.no_default_servers;
   *out = s;
   return SW_OK;
 fail:
   /* Handles are only initialised once everything before succeeded; none to close. */
   if (s->owns_loop) uv_loop_close(&s->own_loop);
+  free_later(s);
   close_sockets(s);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
@@ -664,11 +747,85 @@ fail:
 
 /* ---- public API ------------------------------------------------------------ */
 
+/* One turn at a time, so that handles the application added to the owned loop
+ * (sw_swarm_loop) do not keep this running after SW_EV_CLOSE. */
 int sw_swarm_run(sw_swarm *s) {
-  if (!s || !s->owns_loop) return SW_EINVAL;
-  while (s->state != ST_CLOSED && uv_run(s->loop, UV_RUN_DEFAULT)) {
+  if (!s || !s->owns_loop || s->in_run) return SW_EINVAL;
+  s->in_run = 1;
+  while (s->state != ST_CLOSED && uv_run(s->loop, UV_RUN_ONCE)) {
   }
+  s->in_run = 0;
   return SW_OK;
+}
+
+/* ---- driving the owned loop from another event loop -------------------------- */
+
+/* libuv's backend descriptor (epoll, kqueue, event ports) is readable whenever one of
+ * the loop's watched descriptors is ready (our sockets, DNS and HTTP completions,
+ * signals), so one descriptor stands for all of them. */
+int sw_swarm_fd(const sw_swarm *s) {
+  if (!s || !s->owns_loop) return SW_EINVAL;
+  int fd = uv_backend_fd(s->loop);
+  return fd >= 0 ? fd : SW_EIO;
+}
+
+int sw_swarm_timeout(const sw_swarm *s) {
+  if (!s || !s->owns_loop || s->state == ST_CLOSED) return -1;
+  /* A watch libuv has not handed to the kernel yet, or output waiting (kick's idle
+   * handle, which uv_backend_timeout counts as due now): process at once. */
+  if (s->rearm || (s->dirty && s->state < ST_CLOSING) ||
+      http_rt_watch_changes(s->http) != s->http_watch_seen)
+    return 0;
+  int t = uv_backend_timeout(s->loop);
+  if (t <= 0) return t;
+  /* uv_backend_timeout counts from the loop's clock as of its last turn: take off the
+   * time that went by since. */
+  uint64_t now = now_ms(), loop_now = uv_now(s->loop);
+  uint64_t late = now > loop_now ? now - loop_now : 0;
+  return late >= (uint64_t)t ? 0 : t - (int)late;
+}
+
+int sw_swarm_process(sw_swarm *s) {
+  if (!s || !s->owns_loop || s->in_run) return SW_EINVAL;
+  if (s->state == ST_CLOSED) return SW_ECLOSED;
+  s->in_run = 1;
+  s->rearm = 0; /* changes made from here to the poll phase are polled in this turn */
+  s->http_watch_seen = http_rt_watch_changes(s->http);
+  /* One turn that does not block: due timers (ours runs the core's timeouts and sends),
+   * the idle handle armed by calls made since the last turn, prepare (sends), the poll
+   * phase (every ready socket read, replies queued), check (sends what the poll phase
+   * and the callbacks it ran queued), close callbacks (SW_EV_CLOSE). */
+  uv_run(s->loop, UV_RUN_NOWAIT);
+  s->in_run = 0;
+  return s->state == ST_CLOSED ? SW_ECLOSED : SW_OK;
+}
+
+void *sw_swarm_loop(sw_swarm *s) { return s ? s->loop : NULL; }
+
+/* A signal closes the swarm as sw_swarm_close does; a second one while it still drains
+ * ends the drain at once. */
+static void on_signal(uv_signal_t *h, int signum) {
+  sw_swarm *s = h->data;
+  (void)signum;
+  if (s->state == ST_OPEN) sw_swarm_close(s);
+  else if (s->state == ST_DRAINING) finish_close(s);
+}
+
+int sw_swarm_close_on_signal(sw_swarm *s, int signum) {
+  if (!s || signum <= 0 || signum >= NSIG || signum == SIGKILL || signum == SIGSTOP)
+    return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  for (int i = 0; i < s->nsigs; i++)
+    if (s->sigs[i].signum == signum) return SW_OK;
+  if (s->nsigs == MAX_SIGNALS) return SW_EFULL;
+  uv_signal_t *h = &s->sigs[s->nsigs];
+  if (uv_signal_init(s->loop, h)) return SW_EIO;
+  /* Initialised: it is closed with the swarm's handles from now on, started or not. */
+  h->data = s;
+  s->nsigs++;
+  s->handles_open++;
+  s->rearm = 1; /* libuv's signal pipe is watched from the next poll */
+  return uv_signal_start(h, on_signal, signum) ? SW_EINVAL : SW_OK;
 }
 
 int sw_swarm_close(sw_swarm *s) {
@@ -691,7 +848,11 @@ void sw_swarm_free(sw_swarm *s) {
     finish_close(s);
     uv_run(s->loop, UV_RUN_NOWAIT);
   }
-  if (s->owns_loop) uv_loop_close(&s->own_loop);
+  if (s->owns_loop) {
+    uv_run(&s->own_loop, UV_RUN_NOWAIT); /* close callbacks of the application's handles */
+    uv_loop_close(&s->own_loop);
+  }
+  free_later(s);
   close_sockets(s);
   udp_rx_free(&s->rx);
   sw_core_free(s->core);
@@ -709,6 +870,7 @@ uint16_t sw_swarm_dht_port(const sw_swarm *s) {
 int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
   if (!s) return SW_EINVAL;
   int rc = sw_core_join(s->core, topic);
+  if (rc == SW_OK) start_discovery(s);
   kick(s);
   return rc;
 }
@@ -795,6 +957,24 @@ int sw_swarm_write(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *
   int rc = sw_core_write(s->core, peer, data, len, now_ms());
   kick(s);
   return rc;
+}
+
+int sw_swarm_send(sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN], const void *data, size_t len,
+                  unsigned flags) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_send(s->core, peer, data, len, flags, now_ms());
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_peer_stats(const sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN],
+                        sw_peer_stats *out) {
+  if (!s || !peer || !out) return SW_EINVAL;
+  int rc = sw_core_peer_stats(s->core, peer, out);
+  if (rc) return rc;
+  for (int i = 0; i < NSOCKS; i++) out->rx_kernel_dropped += s->socks[i].udp.rx_dropped;
+  return SW_OK;
 }
 
 int sw_swarm_get_stats(const sw_swarm *s, sw_swarm_stats *out) {

@@ -58,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < 4; i++)
     if (xport_send(&x, msg, 300 * i + 1, XPORT_RELIABLE, now) != SW_OK) die("send");
   if (xport_send(&x, msg, 50, 0, now) != SW_OK) die("datagram");
+  if (xport_send(&x, msg, 40, XPORT_DIRECT, now) != SW_OK) die("direct datagram");
+  if (xport_send(&x, msg, 70, XPORT_RELIABLE | XPORT_DIRECT, now) != SW_OK) die("direct");
   drain(&x, now);
 
   size_t at = 0;

@@ -18,6 +18,9 @@ fuzz_http: answers (status, body) to the HTTP requests of a core that joined a t
 fuzz_stun: one datagram, for the STUN decoder and the STUN server function.
 fuzz_xport: packets of the extended session's delivery engine, each step(1) len(2) body
 (the format at the top of fuzz_xport.c); built here by hand, no vectors needed.
+fuzz_peercache: a peer cache file. fuzz_gossip: byte 0 even, a gossip object; odd, a me
+record. fuzz_relay: byte 0 = type (bits 0-1) and flags, then the frame after its type.
+fuzz_bootsrv: POST bodies and GETs of setowire-node's HTTP bootstrap, op(1) len(2) body.
 """
 import argparse
 import hashlib
@@ -396,6 +399,47 @@ def xport_corpus(c):
     c.add(t, pkt(0, b"\x10"))  # unknown frame type
 
 
+def records_corpus(c, frames):
+    """fuzz_peercache (a cache file), fuzz_gossip (gossip objects, me records), fuzz_relay
+    (the relay and introduction frames of frames.json, their bodies after the type)."""
+    entry = {"id": "579ed6b4c72108eb99a4236832f58fd3dcdc3325", "ip": "192.168.1.12",
+             "port": 40002, "last_seen": 1700000000123}
+    c.add("fuzz_peercache", json.dumps([entry]).encode())
+    c.add("fuzz_peercache", json.dumps([dict(entry, id="579ed6b4c72108eb"),
+                                        {"ip": "::1", "port": 9}, {"ip": "x", "port": 0},
+                                        {"id": 5, "ip": "10.0.0.1", "port": 70000}]).encode())
+    c.add("fuzz_peercache", b"[]")
+    c.add("fuzz_peercache", b"{}")
+    gossip = [{"_gossip": True, "id": "579ed6b4c72108eb", "ip": "203.0.113.2", "port": 50995},
+              {"_gossip": True, "id": "579ED6B4C72108EB", "ip": "::1", "port": 1}]
+    for g in gossip:
+        c.add("fuzz_gossip", b"\x00" + json.dumps(g).encode())
+        c.add("fuzz_gossip", b"\x00" + json.dumps(g, separators=(",", ":")).encode())
+    me = {"id": entry["id"], "ip": "203.0.113.2", "port": 50995, "lip": "192.168.1.12",
+          "lport": 40002, "nat": "unknown"}
+    c.add("fuzz_gossip", b"\x01" + json.dumps(me, separators=(",", ":")).encode())
+    c.add("fuzz_gossip", b"\x01" + entry["id"].encode())
+    types = {0x20: 0, 0x21: 1, 0x22: 2, 0x24: 3}
+    for _, hx in frames_datagrams(frames):
+        b = bytes.fromhex(hx)
+        if b and b[0] in types:
+            for flags in (0, 4, 8):
+                c.add("fuzz_relay", bytes([types[b[0]] | flags]) + b[1:])
+    c.add("fuzz_relay", bytes([3]) + bytes(12))
+    # fuzz_bootsrv: op(1) len(2) body records; op bit 7 = GET /peers, else POST from
+    # client address op & 7
+    def rec(o, body=b""):
+        return bytes([o]) + struct.pack(">H", len(body)) + body
+    ann = json.dumps({"id": entry["id"], "ip": "203.0.113.2", "port": 50995}).encode()
+    noid = json.dumps({"ip": "198.51.100.7", "port": 4000}).encode()
+    bad = json.dumps({"id": "xyz", "ip": "1.2.3.4", "port": 0}).encode()
+    c.add("fuzz_bootsrv", rec(0, ann) + rec(0x80))
+    c.add("fuzz_bootsrv", rec(0, ann) + rec(1, ann) + rec(2, noid) + rec(3, bad) + rec(0x80))
+    c.add("fuzz_bootsrv", b"".join(rec(i % 8, json.dumps(
+        {"id": "%040x" % (i + 1), "ip": "10.0.%d.1" % i, "port": 1000 + i}).encode())
+        for i in range(40)) + rec(0x80))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", default=os.path.join(REPO, "tests", "vectors"))
@@ -414,6 +458,7 @@ def main():
     stun_corpus(c, load(a.vectors, "stun.json"))
     xsession_corpus(c)
     xport_corpus(c)
+    records_corpus(c, frames)
     for target, names in sorted(c.files.items()):
         if a.clean:
             d = os.path.join(a.out, target)

@@ -18,7 +18,9 @@ Checked (each part prints one "ok" line with its time on stderr):
             through LD_LIBRARY_PATH) and once against libsetowire.a (STATIC=1); each
             runs against the installed setowire-cat on 127.0.0.1 with every discovery
             method off: cat prints hello's line, hello prints cat's line, and hello
-            exits 0 on its own.
+            exits 0 on its own. examples/poll_loop.c is built the same two ways (it
+            names no libuv header or library: only setowire); tests/net/test_examples.py
+            runs it.
   man       each man page names every option its tool's --help prints.
 
 The temporary folder is removed in every case. Exit 0 pass, 1 failure, 77 skip (no
@@ -165,13 +167,15 @@ def part_exports(libdir):
 def build_example(prefix, libdir, extra_cflags, static):
     src = os.path.join(prefix, 'example-static' if static else 'example-shared')
     shutil.copytree(os.path.join(REPO, 'examples'), src)
-    if os.path.exists(os.path.join(src, 'hello')):
-        os.unlink(os.path.join(src, 'hello'))
-    args = ['make', '-C', src, 'hello', 'CFLAGS=-O1 -g ' + extra_cflags,
+    for prog in ('hello', 'poll_loop'):
+        if os.path.exists(os.path.join(src, prog)):
+            os.unlink(os.path.join(src, prog))
+    args = ['make', '-C', src, 'hello', 'poll_loop', 'CFLAGS=-O1 -g ' + extra_cflags,
             'LDFLAGS=' + extra_cflags]
     if static:
         args.append('STATIC=1')
     run(args, {'PKG_CONFIG_PATH': os.path.join(libdir, 'pkgconfig')})
+    check(os.access(os.path.join(src, 'poll_loop'), os.X_OK), 'poll_loop was not built')
     path = os.path.join(src, 'hello')
     needed = re.findall(r'NEEDED\)\s+Shared library: \[([^\]]+)\]', run(['readelf', '-d', path]))
     uses_so = any(n.startswith('libsetowire.so') for n in needed)

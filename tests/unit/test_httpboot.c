@@ -1,5 +1,5 @@
 /* The HTTP bootstrap client (httpboot.c, PROTOCOL.md 14.5) with fake HTTP completions:
- * its schedule (500 ms, join, every 180 s), the announce body, which records of a
+ * its schedule (nothing before the first join, then each join and every 180 s), the announce body, which records of a
  * /peers answer are dialled (own id skipped, D9), bounds, and malformed answers. */
 #include <string.h>
 
@@ -14,12 +14,20 @@
 
 static tu_rng rng = {7};
 
-static sw_core *mk(const char *const *urls, size_t n, int no_defaults) {
+static sw_core *mk_idle(const char *const *urls, size_t n, int no_defaults) {
   sw_core *c;
   sw_core_config cfg = {.seed_hex = "a1", .random = tu_rng_bytes, .ctx = &rng, .http = 1,
                         .bootstrap_http = urls, .n_bootstrap_http = n,
                         .no_default_servers = no_defaults, .lan_ip = "10.0.0.1", .port = 4000};
   assert_int_equal(sw_core_new(&c, &cfg, 0), SW_OK);
+  return c;
+}
+
+/* A core that joined a topic at time 0: its first queries are waiting. */
+static sw_core *mk(const char *const *urls, size_t n, int no_defaults) {
+  sw_core *c = mk_idle(urls, n, no_defaults);
+  uint8_t topic[32] = {3};
+  assert_int_equal(sw_core_join(c, topic), SW_OK);
   return c;
 }
 
@@ -36,13 +44,17 @@ static httpboot_stats stats(sw_core *c) {
 static void test_schedule_and_announce(void **state) {
   (void)state;
   static const char *const urls[] = {BASE "/"}; /* one trailing '/' is removed */
-  sw_core *c = mk(urls, 1, 1);
+  sw_core *c = mk_idle(urls, 1, 1);
   hf_req r[HF_MAX];
-  assert_int_equal(hf_take(c, r), 0);
-  assert_true(sw_core_deadline(c) <= 500);
-  sw_core_timeout(c, 499);
-  assert_int_equal(hf_take(c, r), 0);
-  sw_core_timeout(c, 500);
+  /* Nothing before the first join: a program that only dials contacts no server (the
+   * references query 500 ms after start). The join comes at `joined`. */
+  const uint64_t joined = 10000;
+  for (uint64_t t = 0; t <= joined; t += 100) {
+    sw_core_timeout(c, t);
+    assert_int_equal(hf_take(c, r), 0);
+  }
+  uint8_t topic[32] = {1};
+  sw_core_join(c, topic);
   size_t n = hf_take(c, r);
   assert_int_equal(n, 2);
   int a = hf_find(r, n, "POST", BASE "/announce"), g = hf_find(r, n, "GET", BASE "/peers");
@@ -56,26 +68,37 @@ static void test_schedule_and_announce(void **state) {
   assert_string_equal(json_string_value(json_object_get(body, "ip")), "10.0.0.1");
   assert_int_equal(json_integer_value(json_object_get(body, "port")), 4000);
   json_decref(body);
-  /* a query still running is not doubled at join; once answered, join asks again */
-  uint8_t topic[32] = {1};
+  /* a query still running is not doubled at join */
   sw_core_join(c, topic);
   assert_int_equal(hf_take(c, r + n), 0);
-  hf_answer(c, &r[a], 200, "{}", 600);
-  hf_answer(c, &r[g], 200, "[]", 600);
+  hf_answer(c, &r[a], 200, "{}", joined + 100);
+  hf_answer(c, &r[g], 200, "[]", joined + 100);
+  /* 500 ms after that first peer list, once more: peers that started with us are
+   * listed by then */
+  const uint64_t again = joined + 100 + HTTPBOOT_AGAIN_MS;
+  assert_true(sw_core_deadline(c) <= again);
+  sw_core_timeout(c, again - 1);
+  assert_int_equal(hf_take(c, r), 0);
+  sw_core_timeout(c, again);
+  assert_int_equal(hf_take(c, r), 2);
+  hf_answer(c, &r[0], 200, "", again + 100);
+  hf_answer(c, &r[1], 200, "[]", again + 100);
+  /* every join asks again (without moving the schedule) */
   sw_core_join(c, topic);
   assert_int_equal(hf_take(c, r), 2);
-  hf_answer(c, &r[0], 200, "", 700);
-  hf_answer(c, &r[1], 200, "[]", 700);
-  /* then every 180 s */
-  assert_int_equal(sw_core_deadline(c) <= 500 + HTTPBOOT_PERIOD_MS, 1);
-  for (uint64_t t = 1000; t < 500 + HTTPBOOT_PERIOD_MS; t += 1000) {
+  hf_answer(c, &r[0], 200, "", again + 200);
+  hf_answer(c, &r[1], 200, "[]", again + 200);
+  /* then every 180 s after the follow-up */
+  const uint64_t next = again + HTTPBOOT_PERIOD_MS;
+  assert_int_equal(sw_core_deadline(c) <= next, 1);
+  for (uint64_t t = again + 1000; t < next; t += 1000) {
     sw_core_timeout(c, t);
     hf_drain(c, t);
   }
   assert_int_equal(hf_take(c, r), 0);
-  sw_core_timeout(c, 500 + HTTPBOOT_PERIOD_MS);
+  sw_core_timeout(c, next);
   assert_int_equal(hf_take(c, r), 2);
-  assert_true(stats(c).queries == 3 && stats(c).announces == 3);
+  assert_true(stats(c).queries == 4 && stats(c).announces == 4);
   sw_core_free(c);
 }
 
@@ -242,6 +265,8 @@ static void test_peer_cache(void **state) {
   peercache *pc = core_module_state(c, "peercache");
   assert_non_null(pc);
   hf_req r[HF_MAX];
+  uint8_t topic[32] = {4};
+  sw_core_join(c, topic); /* queries start at join */
   sw_core_timeout(c, 500);
   size_t n = hf_take(c, r);
   char body[512];

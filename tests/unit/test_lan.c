@@ -263,6 +263,53 @@ static void test_receiver(void **state) {
   json_decref(v);
 }
 
+/* Issue 11: forged beacons (any id, any address, our topic) from the link at 1000 a
+ * second for 10 s cause at most the LAN's own budget of dials (10, then 2 a second),
+ * and other discovery still has core_meet's tokens to dial with. */
+static void test_forged_beacon_flood(void **state) {
+  (void)state;
+  du_node a;
+  lan_node(&a, SEED_A, "192.168.1.11", "192.168.1.11:40001", 40001);
+  uint8_t topic[32];
+  tu_unhex_into(TOPIC_HEX, topic, 32);
+  sw_core_join(a.c, topic);
+  char th[CRYPTO_TOPIC_HASH_LEN + 1];
+  crypto_topic_hash(topic, th);
+  lan *l = core_module_state(a.c, "lan");
+  assert_non_null(l);
+  size_t hellos = 0;
+  uint64_t t = 1000;
+  for (int i = 0; i < 10000; i++, t += 1) {
+    uint8_t id[20], b[LAN_BEACON_MAX];
+    memset(id, 0, sizeof id);
+    id[0] = (uint8_t)(i >> 8);
+    id[1] = (uint8_t)i;
+    id[19] = 0xbe;
+    char ip[32];
+    snprintf(ip, sizeof ip, "10.%d.%d.%d", 1 + i / 62500, (i / 250) % 250, 1 + i % 250);
+    sw_addr ad;
+    assert_int_equal(addr_parse_ip(&ad, ip, 4000), SW_OK);
+    size_t n = lan_beacon_encode(b, sizeof b, id, &ad, th);
+    assert_true(n > 0);
+    feed(&a, b, n, t);
+    if (i % 100 == 99) hellos += du_count_out(&a, SW_SOCK_MAIN, 0xA1, NULL, t);
+  }
+  hellos += du_count_out(&a, SW_SOCK_MAIN, 0xA1, NULL, t);
+  lan_stats st;
+  lan_get_stats(l, &st);
+  /* 10 s: the burst of 10 and 2 a second */
+  assert_true(st.met <= LAN_MEET_BURST + LAN_MEET_RATE_PER_S * 10 + 1);
+  assert_true(st.met >= LAN_MEET_BURST);
+  assert_true(hellos <= st.met * 8); /* PUNCH_TRIES HELLOs a dial at most */
+  assert_true(st.over_budget >= 10000 - st.met - 1);
+  /* another source of addresses still dials at once */
+  sw_addr other;
+  addr_parse_hostport(&other, "10.250.0.1:5000");
+  assert_int_equal(core_meet(a.c, &other, NULL, t), SW_OK);
+  assert_int_equal(du_count_out(&a, SW_SOCK_MAIN, 0xA1, &other, t), 1);
+  sw_core_free(a.c);
+}
+
 /* Two cores that know nothing of each other find each other by beacons alone. */
 static void test_two_cores_meet(void **state) {
   (void)state;
@@ -302,6 +349,7 @@ int main(void) {
       cmocka_unit_test(test_topic_hash_vectors), cmocka_unit_test(test_beacon_vectors),
       cmocka_unit_test(test_beacon_malformed),   cmocka_unit_test(test_sender),
       cmocka_unit_test(test_receiver),           cmocka_unit_test(test_two_cores_meet),
+      cmocka_unit_test(test_forged_beacon_flood),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,14 @@
 /* Liveness: PING/PONG from known addresses only (D19, D8), the plain GOAWAY (the
- * references' 1-byte form dropped, the 2-byte form only from a verified reference
- * address, D7), and a silent peer dropped after 60 s while a live one is kept. */
+ * references' 1-byte form dropped, the 2-byte form a hint from a verified address that
+ * drops the peer only when it does not answer a PING, D7), and a silent peer dropped
+ * after 60 s while a live one is kept. */
 #include "corenet.h"
 #include "testutil.h"
 #include "wire.h"
+
+/* engine.h's (it cannot be included beside corenet.h) */
+#define GOAWAY_CHECK_MS 2000
+#define HEARTBEAT_MS 1000
 
 static void test_ping_rules(void **state) {
   (void)state;
@@ -68,8 +73,10 @@ static void test_goaway_rules(void **state) {
   addr_parse_hostport(&stranger, "10.5.5.5:5");
   inject(n, b, &stranger, g2, 2);
   assert_int_equal(sw_core_peer_count(B->c), 1);
-  /* nor from a libsetowire peer's verified address: ours say goodbye sealed */
+  /* from a libsetowire peer's verified address it is a hint: B pings A, A answers,
+   * A stays (ours say goodbye sealed) */
   inject(n, b, &A->addr, g2, 2);
+  advance(n, n->now + 2 * GOAWAY_CHECK_MS + HEARTBEAT_MS);
   assert_int_equal(sw_core_peer_count(B->c), 1);
 
   /* a reference peer R: its address is not verified until authenticated DATA */
@@ -79,19 +86,88 @@ static void test_goaway_rules(void **state) {
   pump(n);
   assert_int_equal(sw_core_peer_count(B->c), 2);
   inject(n, b, &r.addr, g2, 2); /* D7: unverified address, ignored */
-  assert_int_equal(sw_core_peer_count(B->c), 2);
-  assert_int_equal(count_ev(B, SW_EV_DISCONNECT), 0);
+  pump(n);
+  assert_int_equal(strays_to(n, &r.addr, WIRE_PING), 0);
   ref_send(n, &r, b, "proof", 5);
   assert_int_equal(count_ev(B, SW_EV_DATA), 1);
   inject(n, b, &r.addr, g1, 1); /* still 1 byte: still ignored */
+  pump(n);
+  assert_int_equal(strays_to(n, &r.addr, WIRE_PING), 0);
+  /* verified now: a PING at once, not a drop */
+  inject(n, b, &r.addr, g2, 2);
+  pump(n);
   assert_int_equal(sw_core_peer_count(B->c), 2);
-  inject(n, b, &r.addr, g2, 2); /* verified now: honoured */
+  assert_int_equal(strays_to(n, &r.addr, WIRE_PING), 1);
+  /* R is alive (the GOAWAY was forged): it answers 10 ms later, and stays */
+  uint8_t pong[WIRE_PONG_LEN];
+  wire_pong_encode(pong, r.id.id);
+  advance(n, n->now + 10);
+  inject(n, b, &r.addr, pong, sizeof pong);
+  advance(n, n->now + GOAWAY_CHECK_MS + HEARTBEAT_MS);
+  assert_int_equal(sw_core_peer_count(B->c), 2);
+  assert_int_equal(count_ev(B, SW_EV_DISCONNECT), 0);
+  /* a GOAWAY flood costs one PING per check, not one per GOAWAY */
+  clear_strays(n);
+  for (int k = 0; k < 50; k++) inject(n, b, &r.addr, g2, 2);
+  pump(n);
+  assert_int_equal(strays_to(n, &r.addr, WIRE_PING), 1);
+  /* R really left: no answer, dropped once the check is over, well before 60 s */
+  advance(n, n->now + GOAWAY_CHECK_MS + HEARTBEAT_MS);
   assert_int_equal(sw_core_peer_count(B->c), 1);
   assert_int_equal(count_ev(B, SW_EV_DISCONNECT), 1);
   assert_memory_equal(nth_ev(B, SW_EV_DISCONNECT, 0)->peer, r.id.id, 8);
   assert_true(has_peer(B, A));
   ref_free(&r);
   net_free(n);
+}
+
+/* Between our peers, with the extended session off and on: a forged plain GOAWAY never
+ * drops a live peer; the plain one alone (its sealed one lost) drops a gone peer in
+ * seconds rather than after the 60 s timeout. */
+static void goaway_between_ours(int xsession) {
+  net *n = net_new();
+  sw_core_config cfg = {.xsession = xsession};
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1", &cfg), b = net_add_cfg(n, NULL, "10.0.0.2:2", &cfg);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  connect_nodes(n, a, b);
+  advance(n, n->now + 2000);
+  assert_true(has_peer(B, A));
+  sw_core_peer_info info;
+  assert_int_equal(sw_core_peers(B->c, &info, 1), 1);
+  assert_int_equal(info.extended, xsession); /* the session under test is the one asked */
+  static const uint8_t g2[2] = {WIRE_GOAWAY, 0};
+  for (int k = 0; k < 5; k++) {
+    inject(n, b, &A->addr, g2, 2);
+    advance(n, n->now + GOAWAY_CHECK_MS + HEARTBEAT_MS);
+  }
+  assert_true(has_peer(B, A));
+  assert_true(has_peer(A, B));
+  assert_int_equal(count_ev(B, SW_EV_DISCONNECT), 0);
+  /* messages still flow both ways */
+  assert_int_equal(sw_core_write(A->c, B->id, "still", 5, n->now), SW_OK);
+  assert_int_equal(sw_core_write(B->c, A->id, "here", 4, n->now), SW_OK);
+  advance(n, n->now + 500);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  assert_int_equal(count_ev(A, SW_EV_DATA), 1);
+  assert_int_equal(sw_core_peers(B->c, &info, 1), 1);
+  assert_int_equal(info.extended, xsession);
+  /* A crashes; only its plain GOAWAY reaches B */
+  A->dead = 1;
+  inject(n, b, &A->addr, g2, 2);
+  advance(n, n->now + GOAWAY_CHECK_MS + HEARTBEAT_MS + 1);
+  assert_false(has_peer(B, A));
+  assert_int_equal(count_ev(B, SW_EV_DISCONNECT), 1);
+  net_free(n);
+}
+
+static void test_goaway_hint_plain(void **state) {
+  (void)state;
+  goaway_between_ours(0);
+}
+
+static void test_goaway_hint_extended(void **state) {
+  (void)state;
+  goaway_between_ours(1);
 }
 
 static void test_peer_timeout(void **state) {
@@ -124,6 +200,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ping_rules),
       cmocka_unit_test(test_goaway_rules),
+      cmocka_unit_test(test_goaway_hint_plain),
+      cmocka_unit_test(test_goaway_hint_extended),
       cmocka_unit_test(test_peer_timeout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,91 @@ static void test_bound_and_order(void **state) {
   sw_core_free(a.c);
 }
 
+/* Issue 11: what a peer list says (peercache_hint) is bounded, replaces only other
+ * hints, and never changes or displaces a peer we met. */
+static void test_hints_never_displace(void **state) {
+  (void)state;
+  sw_core_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.peer_cache = 1;
+  du_node a;
+  du_init(&a, &cfg, "a1", "10.0.0.1:1", 0);
+  peercache *pc = NULL;
+  assert_int_equal(peercache_attach(a.c, &cfg, 0, &pc), SW_OK);
+  uint8_t met[8], forged[8];
+  memset(met, 0x11, sizeof met);
+  memset(forged, 0xf0, sizeof forged);
+  /* 150 peers met */
+  for (int i = 0; i < 150; i++) {
+    sw_addr ad;
+    char t[32];
+    snprintf(t, sizeof t, "10.1.%d.1:%d", i, 1000 + i);
+    addr_parse_hostport(&ad, t);
+    peercache_add(pc, met, 8, &ad, (uint64_t)(1000 + i));
+  }
+  /* 2000 entries of forged lists, newer than all of them */
+  for (int i = 0; i < 2000; i++) {
+    sw_addr ad;
+    char t[32];
+    snprintf(t, sizeof t, "10.2.%d.%d:%d", i / 250, i % 250, 2000 + i % 60000);
+    addr_parse_hostport(&ad, t);
+    peercache_hint(pc, forged, 8, &ad, (uint64_t)(100000 + i));
+  }
+  assert_int_equal(peercache_count(pc), 150 + PEERCACHE_HINTS);
+  /* the same lists naming the addresses of peers we met: nothing changes */
+  for (int i = 0; i < 150; i++) {
+    sw_addr ad;
+    char t[32];
+    snprintf(t, sizeof t, "10.1.%d.1:%d", i, 1000 + i);
+    addr_parse_hostport(&ad, t);
+    peercache_hint(pc, forged, 8, &ad, 900000);
+  }
+  static sw_peer_entry out[PEERCACHE_MAX];
+  size_t n = peercache_list(pc, out, PEERCACHE_MAX), mine = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(out[i].id, "1111111111111111") != 0) continue;
+    mine++;
+    assert_true(out[i].last_seen < 100000); /* not refreshed by a hint */
+  }
+  assert_int_equal(mine, 150);
+  /* peers met keep coming: hints make room for them, never the other way round */
+  for (int i = 0; i < 200; i++) {
+    sw_addr ad;
+    char t[32];
+    snprintf(t, sizeof t, "10.3.%d.1:%d", i, 3000 + i);
+    addr_parse_hostport(&ad, t);
+    peercache_add(pc, met, 8, &ad, (uint64_t)(2000000 + i));
+  }
+  assert_int_equal(peercache_count(pc), PEERCACHE_MAX);
+  n = peercache_list(pc, out, PEERCACHE_MAX);
+  for (size_t i = 0; i < n; i++) assert_string_equal(out[i].id, "1111111111111111");
+  /* a full table of peers met takes no hint at all */
+  sw_addr ad;
+  addr_parse_hostport(&ad, "10.9.9.9:9999");
+  peercache_hint(pc, forged, 8, &ad, 9000000);
+  n = peercache_list(pc, out, PEERCACHE_MAX);
+  for (size_t i = 0; i < n; i++) assert_string_equal(out[i].id, "1111111111111111");
+  /* a hint later met is a peer met */
+  uint8_t other[8];
+  memset(other, 0x22, sizeof other);
+  sw_core_free(a.c);
+  du_init(&a, &cfg, "a1", "10.0.0.1:1", 0);
+  assert_int_equal(peercache_attach(a.c, &cfg, 0, &pc), SW_OK);
+  peercache_hint(pc, other, 8, &ad, 10);
+  peercache_add(pc, other, 8, &ad, 20);
+  for (int i = 0; i < 3 * PEERCACHE_MAX; i++) {
+    sw_addr h;
+    char t[32];
+    snprintf(t, sizeof t, "10.4.%d.%d:%d", i / 250, i % 250, 4000 + i);
+    addr_parse_hostport(&h, t);
+    peercache_hint(pc, forged, 8, &h, (uint64_t)(100 + i));
+  }
+  n = peercache_list(pc, out, PEERCACHE_MAX);
+  assert_int_equal(n, 1 + PEERCACHE_HINTS);
+  assert_string_equal(out[n - 1].id, "2222222222222222");
+  sw_core_free(a.c);
+}
+
 static void test_events_and_save(void **state) {
   (void)state;
   saved sv = {0};
@@ -235,7 +320,8 @@ static void test_file(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bound_and_order), cmocka_unit_test(test_events_and_save),
+      cmocka_unit_test(test_bound_and_order), cmocka_unit_test(test_hints_never_displace),
+      cmocka_unit_test(test_events_and_save),
       cmocka_unit_test(test_load_and_dial),   cmocka_unit_test(test_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

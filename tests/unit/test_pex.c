@@ -213,6 +213,64 @@ static void test_receiver_rules(void **state) {
   sw_core_free(c.c);
 }
 
+/* Issue 11: one verified peer's lists, however many and however fast, cause at most
+ * PEX_DIALS dials a minute, so they cannot spend the meet tokens other peers' lists
+ * (and other discovery) need. */
+static void test_sender_dial_budget(void **state) {
+  (void)state;
+  sw_core_config cfg = pex_cfg();
+  du_node a, b, c;
+  du_init(&a, &cfg, "a1", "10.0.0.1:1001", 0);
+  du_init(&b, &cfg, "b2", "10.0.0.2:1002", 0);
+  du_init(&c, &cfg, "c3", "10.0.0.3:1003", 0);
+  du_connect(&a, &b, 0);
+  du_connect(&a, &c, 0);
+  pex *px = core_module_state(a.c, "pex");
+  assert_non_null(px);
+  uint8_t f[2048], id[8];
+  memset(id, 0x77, sizeof id);
+  f[0] = WIRE_PEX;
+  /* B sends a fresh list of 20 every 100 ms for two minutes */
+  uint64_t t = 100;
+  for (int round = 0; round < 1200; round++, t += 100) {
+    size_t off = 2;
+    for (int e = 0; e < PEX_MAX; e++) {
+      char ip[32];
+      id[0] = (uint8_t)round;
+      id[1] = (uint8_t)(round >> 8);
+      id[2] = (uint8_t)e;
+      snprintf(ip, sizeof ip, "10.%d.%d.%d", 64 + round / 250, round % 250, 1 + e);
+      off = put_entry(f, off, id, 8, ip, 2000);
+    }
+    f[1] = PEX_MAX;
+    sw_core_datagram(a.c, SW_SOCK_MAIN, &b.addr, f, off, t);
+    du_count_out(&a, SW_SOCK_MAIN, 0, NULL, t);
+  }
+  pex_stats st;
+  pex_get_stats(px, &st);
+  /* two minutes (the second ends at t = 120 s): at most three budgets */
+  assert_true(st.met <= 3 * PEX_DIALS);
+  assert_true(st.met >= PEX_DIALS);
+  assert_true(st.over_budget >= 1200 * PEX_MAX - 3 * PEX_DIALS - 100);
+  /* C's list, right after, is dialled in full */
+  size_t off = 2;
+  for (int e = 0; e < 5; e++) {
+    char ip[32];
+    id[0] = 0xcc;
+    id[1] = (uint8_t)e;
+    snprintf(ip, sizeof ip, "10.200.0.%d", 1 + e);
+    off = put_entry(f, off, id, 8, ip, 3000);
+  }
+  f[1] = 5;
+  uint64_t met = st.met;
+  sw_core_datagram(a.c, SW_SOCK_MAIN, &c.addr, f, off, t);
+  pex_get_stats(px, &st);
+  assert_int_equal(st.met, met + 5);
+  sw_core_free(a.c);
+  sw_core_free(b.c);
+  sw_core_free(c.c);
+}
+
 /* Sender: each peer gets the others, never itself; at most PEX_MAX entries. */
 static void test_sender_lists(void **state) {
   (void)state;
@@ -288,6 +346,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_layout_vector), cmocka_unit_test(test_parse_bounds),
       cmocka_unit_test(test_exchange),      cmocka_unit_test(test_receiver_rules),
+      cmocka_unit_test(test_sender_dial_budget),
       cmocka_unit_test(test_sender_lists),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

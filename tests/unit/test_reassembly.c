@@ -1,5 +1,8 @@
 /* Plaintext FRAG reassembly: taken from reference peers only (D1), in any order, once;
- * hostile pieces do nothing, and a set that never completes is forgotten after 10 s. */
+ * hostile pieces do nothing, a set that never completes is forgotten after 10 s, and
+ * one peer holds at most its share of the reassembly budget. */
+#include <stdlib.h>
+
 #include "corenet.h"
 #include "testutil.h"
 #include "wire.h"
@@ -78,9 +81,61 @@ static void test_frag_receive_rules(void **state) {
   net_free(n);
 }
 
+/* Issue 11: the reassembly budget is shared fairly. One reference peer opening set after
+ * set of the largest size (one piece each, 1.2 kB that reserve 1 MiB) holds at most
+ * its own share: another peer's largest message still reassembles. */
+static void test_frag_budget_per_peer(void **state) {
+  (void)state;
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  node *B = &n->nodes[b];
+  enum { COUNT = (1u << 20) / WIRE_FRAG_DATA_MAX, LEN = COUNT * WIRE_FRAG_DATA_MAX };
+  uint8_t *msg = malloc(LEN), f[1300];
+  assert_non_null(msg);
+  for (size_t i = 0; i < LEN; i++) msg[i] = (uint8_t)(i * 7 + (i >> 9));
+  ref_peer r1, r2;
+  ref_init(&r1, SEED_R, "10.9.9.9:9", B);
+  ref_init(&r2, SEED_R2, "10.9.9.8:8", B);
+  ref_hello(n, &r1, b, WIRE_HELLO);
+  ref_hello(n, &r2, b, WIRE_HELLO);
+  pump(n);
+  assert_int_equal(sw_core_peer_count(B->c), 2);
+  /* r1: the first piece of eight largest sets, each a new fragment id */
+  for (uint8_t k = 0; k < 8; k++) {
+    uint8_t id[8] = {0xee, 0, 0, 0, 0, 0, 1, k};
+    size_t fl = frag_piece(f, id, 0, COUNT, msg, LEN);
+    inject(n, b, &r1.addr, f, fl);
+  }
+  /* r2: one whole largest message, delivered */
+  static const uint8_t id2[8] = {0xdd, 0, 0, 0, 0, 0, 2, 2};
+  for (uint16_t k = 0; k < COUNT; k++) {
+    size_t fl = frag_piece(f, id2, k, COUNT, msg, LEN);
+    inject(n, b, &r2.addr, f, fl);
+  }
+  assert_int_equal(count_ev(B, SW_EV_DATA), 1);
+  assert_int_equal(nth_ev(B, SW_EV_DATA, 0)->len, LEN);
+  assert_memory_equal(nth_ev(B, SW_EV_DATA, 0)->data, msg, LEN);
+  assert_memory_equal(nth_ev(B, SW_EV_DATA, 0)->peer, r2.id.id, 8);
+  /* and r1 still completes its latest set: its share is its own to use (its last
+   * piece differs, so content dedup does not take it for r2's message) */
+  msg[LEN - 1] ^= 0x5a;
+  static const uint8_t id1[8] = {0xee, 0, 0, 0, 0, 0, 1, 7};
+  for (uint16_t k = 1; k < COUNT; k++) {
+    size_t fl = frag_piece(f, id1, k, COUNT, msg, LEN);
+    inject(n, b, &r1.addr, f, fl);
+  }
+  assert_int_equal(count_ev(B, SW_EV_DATA), 2);
+  assert_memory_equal(nth_ev(B, SW_EV_DATA, 1)->peer, r1.id.id, 8);
+  free(msg);
+  ref_free(&r1);
+  ref_free(&r2);
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frag_receive_rules),
+      cmocka_unit_test(test_frag_budget_per_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

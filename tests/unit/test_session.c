@@ -400,6 +400,74 @@ static void test_reference_replay_and_restart(void **state) {
   net_free(n);
 }
 
+/* Issue 11: a reference's frame captured mid-session and replayed once content dedup has
+ * forgotten it (more than 10 minutes later), after a forged HELLO or from a forged
+ * address, is not taken as a restart: its counter is far from 0, where a reference's
+ * new session begins. One delivery only; a real restart still works afterwards. */
+static void test_reference_midsession_replay(void **state) {
+  (void)state;
+  net *n = net_new();
+  int b = net_add(n, "10.0.0.2:2");
+  node *B = &n->nodes[b];
+  ref_peer r;
+  ref_init(&r, SEED_R, "10.9.9.9:9", B);
+  ref_hello(n, &r, b, WIRE_HELLO);
+  pump(n);
+  assert_int_equal(sw_core_peer_count(B->c), 1);
+  uint8_t frame[256], captured[256];
+  size_t cl = 0;
+  for (uint32_t k = 0; k < 300; k++) {
+    char msg[16];
+    int ml = snprintf(msg, sizeof msg, "m%u", (unsigned)k);
+    size_t fl = ref_data_frame(&r, frame, k, k, msg, (size_t)ml);
+    if (k == 280) {
+      memcpy(captured, frame, fl);
+      cl = fl;
+    }
+    inject(n, b, &r.addr, frame, fl);
+  }
+  assert_int_equal(count_ev(B, SW_EV_DATA), 300);
+  /* eleven minutes on, the reference alive (PONGs) and still talking now and then */
+  uint8_t pong[WIRE_PONG_LEN];
+  wire_pong_encode(pong, r.id.id);
+  for (int s = 0; s < 660; s++) {
+    advance(n, n->now + 1000);
+    inject(n, b, &r.addr, pong, sizeof pong);
+    if (s % 60 == 0) {
+      uint32_t k = 300 + (uint32_t)s / 60;
+      size_t fl = ref_data_frame(&r, frame, k, k, "later", 5 + (size_t)(s / 60) % 2);
+      inject(n, b, &r.addr, frame, fl);
+    }
+  }
+  int delivered = count_ev(B, SW_EV_DATA);
+  uint64_t replays = stats(B).rx_replay;
+  /* replayed as is, after a forged HELLO (restart evidence), and from another address */
+  inject(n, b, &r.addr, captured, cl);
+  ref_hello(n, &r, b, WIRE_HELLO);
+  inject(n, b, &r.addr, captured, cl);
+  sw_addr other = addr_of("10.4.4.4:4");
+  inject(n, b, &other, captured, cl);
+  advance(n, n->now + 1000); /* whatever a reorder buffer held is out by now */
+  inject(n, b, &r.addr, pong, sizeof pong);
+  assert_int_equal(count_ev(B, SW_EV_DATA), delivered);
+  assert_int_equal(stats(B).rx_replay, replays + 3);
+  assert_int_equal(stats(B).restarts, 0);
+  sw_core_peer_info info;
+  sw_core_peers(B->c, &info, 1);
+  assert_true(addr_equal(&info.addr, &r.addr));
+  /* the session goes on, and a real restart (counter back at 0) is still followed */
+  size_t fl = ref_data_frame(&r, frame, 400, 311, "on", 2);
+  inject(n, b, &r.addr, frame, fl);
+  assert_int_equal(count_ev(B, SW_EV_DATA), delivered + 1);
+  ref_hello(n, &r, b, WIRE_HELLO);
+  fl = ref_data_frame(&r, frame, 0, 0, "restarted", 9);
+  inject(n, b, &r.addr, frame, fl);
+  assert_int_equal(count_ev(B, SW_EV_DATA), delivered + 2);
+  assert_int_equal(stats(B).restarts, 1);
+  ref_free(&r);
+  net_free(n);
+}
+
 static void on_alarm(int sig) {
   (void)sig;
   static const char msg[] = "core hung on a DATA counter near 2^64\n";
@@ -770,6 +838,7 @@ int main(void) {
       cmocka_unit_test(test_sealed_goaway),
       cmocka_unit_test(test_replayed_data_rejected),
       cmocka_unit_test(test_reference_replay_and_restart),
+      cmocka_unit_test(test_reference_midsession_replay),
       cmocka_unit_test(test_counter_near_top),
       cmocka_unit_test(test_libsetowire_restart),
       cmocka_unit_test(test_replayed_old_frame_challenged),

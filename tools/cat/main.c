@@ -40,11 +40,14 @@ typedef struct cat {
   size_t len, cap;
   char readbuf[READ_CHUNK];
   uv_check_t flusher;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sigusr1;
   const char *fetch_key; /* --fetch: print this value, then exit */
   int progress;          /* --fetch: a progress line on stderr (1: a terminal's, 2: lines) */
   int progress_shown, progress_pct;
   uint64_t progress_at;  /* uv_now of the last line */
+  char to[2 * SW_WIRE_ID_LEN + 1]; /* --to: wire id prefix (lower-case hex), or empty */
+  unsigned send_flags;             /* SW_SEND_UNICAST (--to), SW_SEND_DATAGRAM (--unreliable) */
+  int stats;                       /* --stats */
 } cat;
 
 static void usage(FILE *f) {
@@ -75,6 +78,17 @@ static void usage(FILE *f) {
       "  --progress          with --fetch: progress lines on standard error (the\n"
       "                      default when standard error is a terminal)\n"
       "  --storage PATH      keep stored and fetched values in this SQLite database\n"
+      "  --to PEER           send each line to one peer alone, as a unicast it does not\n"
+      "                      flood on: PEER is the start of its wire id in hex (as in\n"
+      "                      --events lines), at least one digit; input is read once\n"
+      "                      that peer has connected. Needs the extended session with\n"
+      "                      it (a reference peer would flood): otherwise exit 1\n"
+      "  --unreliable        send each line as an unreliable datagram (over the\n"
+      "                      extended session: never retransmitted, at most 1197\n"
+      "                      bytes a line; to plain peers as always)\n"
+      "  --stats             one JSON line per peer on standard error at end of input\n"
+      "                      and on SIGUSR1: {\"event\":\"stats\",\"peer\":ID, then the\n"
+      "                      sw_peer_stats fields of docs/API.md by name}\n"
       "  --events            JSON event lines on standard error\n"
       "  --help              this text\n"
       "\n"
@@ -90,13 +104,71 @@ static void usage(FILE *f) {
 static void start_reading(cat *c);
 static void stop_reading(cat *c);
 
+/* --stats: one JSON line per peer with a session on stderr. */
+static void print_stats(cat *c) {
+  size_t n = sw_swarm_peers(c->swarm, NULL, 0);
+  sw_peer_info *list = n ? calloc(n, sizeof *list) : NULL;
+  if (!list) return;
+  size_t got = sw_swarm_peers(c->swarm, list, n);
+  if (got < n) n = got;
+  for (size_t i = 0; i < n; i++) {
+    sw_peer_stats st;
+    char id[2 * SW_WIRE_ID_LEN + 1];
+    if (sw_swarm_peer_stats(c->swarm, list[i].id, &st) != SW_OK) continue;
+    crypto_hex_encode(st.id, SW_WIRE_ID_LEN, id);
+    fprintf(stderr,
+            "{\"event\":\"stats\",\"peer\":\"%s\",\"extended\":%d,\"reference\":%d,"
+            "\"msgs_sent\":%llu,\"bytes_sent\":%llu,\"msgs_received\":%llu,"
+            "\"bytes_received\":%llu,\"datagrams_sent\":%llu,\"datagrams_received\":%llu,"
+            "\"queued_bytes\":%llu,\"retransmitted_bytes\":%llu,\"packets_sent\":%llu,"
+            "\"packets_lost\":%llu,\"datagrams_dropped\":%llu,\"cwnd_bytes\":%llu,"
+            "\"in_flight_bytes\":%llu,\"send_window_bytes\":%llu,\"recv_window_bytes\":%llu,"
+            "\"srtt_ms\":%.3f,\"rttvar_ms\":%.3f,\"rx_kernel_dropped\":%llu}\n",
+            id, st.extended, st.reference, (unsigned long long)st.msgs_sent,
+            (unsigned long long)st.bytes_sent, (unsigned long long)st.msgs_received,
+            (unsigned long long)st.bytes_received, (unsigned long long)st.datagrams_sent,
+            (unsigned long long)st.datagrams_received, (unsigned long long)st.queued_bytes,
+            (unsigned long long)st.retransmitted_bytes, (unsigned long long)st.packets_sent,
+            (unsigned long long)st.packets_lost, (unsigned long long)st.datagrams_dropped,
+            (unsigned long long)st.cwnd_bytes, (unsigned long long)st.in_flight_bytes,
+            (unsigned long long)st.send_window_bytes, (unsigned long long)st.recv_window_bytes,
+            st.srtt_ms, st.rttvar_ms, (unsigned long long)st.rx_kernel_dropped);
+  }
+  free(list);
+  fflush(stderr);
+}
+
 static void begin_close(cat *c) {
   if (c->closing) return;
+  if (c->stats) print_stats(c);
   c->closing = 1;
   stop_reading(c);
   uv_signal_stop(&c->sigint);
   uv_signal_stop(&c->sigterm);
+  uv_signal_stop(&c->sigusr1);
   sw_swarm_close(c->swarm);
+}
+
+/* --to: the wire id of the one connected peer whose hex id starts with c->to. 1 when
+ * found, 0 when none, -1 (with a message) when several match. */
+static int find_target(cat *c, uint8_t out[SW_WIRE_ID_LEN]) {
+  size_t n = sw_swarm_peers(c->swarm, NULL, 0), found = 0;
+  sw_peer_info *list = n ? calloc(n, sizeof *list) : NULL;
+  if (!list) return 0;
+  size_t got = sw_swarm_peers(c->swarm, list, n);
+  if (got < n) n = got;
+  for (size_t i = 0; i < n; i++) {
+    char id[2 * SW_WIRE_ID_LEN + 1];
+    crypto_hex_encode(list[i].id, SW_WIRE_ID_LEN, id);
+    if (strncmp(id, c->to, strlen(c->to)) != 0) continue;
+    if (!found++) memcpy(out, list[i].id, SW_WIRE_ID_LEN);
+  }
+  free(list);
+  if (found > 1) {
+    fprintf(stderr, "setowire-cat: --to %s matches %zu peers: give more digits\n", c->to, found);
+    return -1;
+  }
+  return found ? 1 : 0;
 }
 
 /* Broadcast every complete line held; stop at the first full queue. */
@@ -122,13 +194,38 @@ static void send_lines(cat *c) {
       }
       break;
     }
-    int rc = sw_swarm_broadcast(c->swarm, c->buf + off, linelen);
+    int rc;
+    if (c->to[0]) {
+      uint8_t peer[SW_WIRE_ID_LEN];
+      int f = find_target(c, peer);
+      if (f <= 0) {
+        if (!f) fprintf(stderr, "setowire-cat: --to %s: no such peer (any more)\n", c->to);
+        c->exit_code = 1;
+        c->len = off = 0;
+        c->eof = 1;
+        break;
+      }
+      rc = sw_swarm_send(c->swarm, peer, c->buf + off, linelen, c->send_flags);
+    } else {
+      rc = sw_swarm_send(c->swarm, NULL, c->buf + off, linelen, c->send_flags);
+    }
     if (rc == SW_EAGAIN) { /* resumed on SW_EV_WRITABLE */
       stalled = 1;
       break;
     }
+    if (rc == SW_ENOTSUP) { /* it will not change: say so and stop */
+      fprintf(stderr,
+              "setowire-cat: --to %s: that peer cannot take a unicast (a reference peer, or "
+              "no extended session with it)\n",
+              c->to);
+      c->exit_code = 1;
+      c->len = off = 0;
+      c->eof = 1;
+      break;
+    }
     if (rc < 0) {
-      fprintf(stderr, "setowire-cat: broadcast: %s\n", sw_strerror(rc));
+      fprintf(stderr, "setowire-cat: %s: %s\n", c->to[0] ? "send" : "broadcast",
+              sw_strerror(rc));
       c->exit_code = 1;
     }
     off += linelen + (nl ? 1 : 0);
@@ -238,8 +335,8 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       } else if (c->events) {
         fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
       }
-      if (!c->connected_once) {
-        c->connected_once = 1;
+      if (!c->connected_once && (!c->to[0] || strncmp(id, c->to, strlen(c->to)) == 0)) {
+        c->connected_once = 1; /* with --to, once that peer is here */
         send_lines(c);
       }
       break;
@@ -296,6 +393,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       uv_close((uv_handle_t *)&c->flusher, NULL);
       uv_close((uv_handle_t *)&c->sigint, NULL);
       uv_close((uv_handle_t *)&c->sigterm, NULL);
+      uv_close((uv_handle_t *)&c->sigusr1, NULL);
       if (c->in_type != UV_FILE) uv_close((uv_handle_t *)&c->in, NULL);
       break;
   }
@@ -310,7 +408,10 @@ static void on_check(uv_check_t *h) {
 
 static void on_signal(uv_signal_t *h, int sig) {
   cat *c = h->data;
-  (void)sig;
+  if (sig == SIGUSR1) {
+    print_stats(c);
+    return;
+  }
   begin_close(c);
 }
 
@@ -395,6 +496,7 @@ int main(int argc, char **argv) {
   enum { O_SEED = 1, O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
   enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_PROGRESS }; /* errors: in their cases */
   int force_progress = 0;
+  enum { O_TO = 400, O_UNRELIABLE, O_STATS };
   const char *stores[MAX_STORE];
   int nstore = 0;
   unsigned long fetch_timeout = 30000;
@@ -407,6 +509,8 @@ int main(int argc, char **argv) {
       {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"progress", no_argument, 0, O_PROGRESS},
+      {"to", required_argument, 0, O_TO},         {"unreliable", no_argument, 0, O_UNRELIABLE},
+      {"stats", no_argument, 0, O_STATS},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -440,6 +544,19 @@ int main(int argc, char **argv) {
         break;
       case O_STORAGE: storage_path = optarg; break;
       case O_PROGRESS: force_progress = 1; break;
+      case O_TO: {
+        size_t n = strlen(optarg);
+        if (!n || n > 2 * SW_WIRE_ID_LEN || strspn(optarg, "0123456789abcdefABCDEF") != n) {
+          fprintf(stderr, "setowire-cat: --to needs 1..16 hex digits (a wire id or its start)\n");
+          return 2;
+        }
+        for (size_t i = 0; i <= n; i++)
+          c.to[i] = (char)(optarg[i] >= 'A' && optarg[i] <= 'F' ? optarg[i] - 'A' + 'a' : optarg[i]);
+        c.send_flags |= SW_SEND_UNICAST;
+        break;
+      }
+      case O_UNRELIABLE: c.send_flags |= SW_SEND_DATAGRAM; break;
+      case O_STATS: c.stats = 1; break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
       default: {
@@ -523,6 +640,9 @@ int main(int argc, char **argv) {
   c.sigint.data = c.sigterm.data = &c;
   uv_signal_start(&c.sigint, on_signal, SIGINT);
   uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+  uv_signal_init(&c.loop, &c.sigusr1);
+  c.sigusr1.data = &c;
+  if (c.stats) uv_signal_start(&c.sigusr1, on_signal, SIGUSR1);
   start_reading(&c);
   uv_run(&c.loop, UV_RUN_DEFAULT);
   fflush(stdout);
