@@ -8,6 +8,10 @@
 #                                   latency 5000 round trips, handshake 20 fresh pairs
 #   bench_poll                      100 000 x 100 B between two swarms in one thread:
 #                                   the program's own poll() loop beside libuv
+#   bench/xport_bench.py --quick    every figure of issue 10 (one-way 100 B, 1000 B,
+#                                   bulk, round trip), raw UDP beside the API and
+#                                   setowire-cat, plain and extended transport, at 0, 1
+#                                   and 10 % loss (the loss rows need root: namespaces)
 #   bench/ref_bench.py --quick      the same measurements on the reference
 #                                   implementations, side by side (if they are there)
 #
@@ -39,6 +43,9 @@ step 300 "$BIN/bench_loopback" throughput 300000 1000
 step 300 "$BIN/bench_loopback" latency 5000
 step 120 "$BIN/bench_poll" 100000 100
 step 300 "$BIN/bench_loopback" handshake 20
+step 300 "$BIN/bench_loopback" --extended throughput 1000000 100
+step 300 "$BIN/bench_loopback" --extended latency 5000
+step 900 python3 "$HERE/xport_bench.py" --bin "$BIN" --quick
 step 600 python3 "$HERE/ref_bench.py" --bin "$BIN" --quick
 
 [ $failed -eq 0 ] || echo "bench/run.sh: at least one benchmark could not run (see !! above)"

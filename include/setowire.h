@@ -68,9 +68,31 @@ typedef enum sw_event_type {
   SW_EV_SYNC,          /* a fetched value arrived from a peer: key, data, len, peer */
   SW_EV_PEERS,         /* the peer cache, newest first: peers, npeers (every 30 s, at close) */
   SW_EV_NAT,           /* our public address or NAT type was learnt or changed: addr, nat_type */
-  SW_EV_PATH           /* a peer's traffic moved to another path: peer, addr, via (NULL:
+  SW_EV_PATH,          /* a peer's traffic moved to another path: peer, addr, via (NULL:
                           direct, e.g. a relayed connection upgraded, PROTOCOL.md 15.8) */
+  SW_EV_DIAL_FAILED    /* a dial was abandoned without a session: addr, reason, topic */
 } sw_event_type;
+
+/* Why a peer left (SW_EV_DISCONNECT) or a dial was abandoned (SW_EV_DIAL_FAILED):
+ * sw_event.reason. sw_reason_str() names them. */
+typedef enum sw_reason {
+  SW_REASON_NONE = 0,     /* other events */
+  SW_REASON_GOODBYE,      /* DISCONNECT: the peer said GOAWAY */
+  SW_REASON_TIMEOUT,      /* DISCONNECT: nothing heard for peer_timeout_ms; DIAL_FAILED:
+                             no answer after every attempt */
+  SW_REASON_REPLACED,     /* DISCONNECT: a new session of the same peer replaced it
+                             (reserved: today a restarted peer keeps its entry) */
+  SW_REASON_REFUSED,      /* DIAL_FAILED: the host answered that nothing listens on the
+                             port (ICMP port unreachable, where the runtime learns it) */
+  SW_REASON_ERROR,        /* DISCONNECT: a local failure ended the session */
+  SW_REASON_CLOSED,       /* DISCONNECT: our swarm closed (one per peer, before
+                             SW_EV_CLOSE) */
+  SW_REASON_UNREACHABLE,  /* DIAL_FAILED: ICMP host or network unreachable */
+  SW_REASON_TABLE_FULL    /* DIAL_FAILED: our peer table (max_peers) or the dial table
+                             is full */
+} sw_reason;
+
+const char *sw_reason_str(int reason);
 
 /* One peer cache entry (PROTOCOL.md 14.8). */
 typedef struct sw_peer_entry {
@@ -94,6 +116,11 @@ typedef struct sw_event {
                            through one (PROTOCOL.md 15.7), NULL when direct */
   const char *nat_type; /* NAT: "open", "full_cone", "restricted_cone", "symmetric" or
                            "unknown" (PROTOCOL.md 15.2); addr: our public "ip:port" */
+  int reason;           /* DISCONNECT, DIAL_FAILED: an sw_reason; 0 for other events */
+  const uint8_t *topic; /* CONNECTION, DIAL_FAILED: the SW_TOPIC_LEN-byte topic whose
+                           discovery found the peer, valid during the callback; NULL
+                           when the dial came from elsewhere (sw_swarm_connect, peer
+                           exchange, seeds, an incoming HELLO) */
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);
@@ -188,9 +215,24 @@ typedef struct sw_options {
   /* ---- version 3 ---- */
   /* Between two libsetowire peers: 1 negotiates the extended session of docs/TRANSPORT.md
    * (forward-secret handshake; reliable, ordered, flow- and congestion-controlled
-   * messages); 0 keeps the references' plain protocol with every peer. Reference peers
-   * always get the plain protocol. */
+   * messages; the default of sw_options_init); 0 keeps the references' plain protocol with
+   * every peer. Reference peers always get the plain protocol. */
   int transport;
+  /* Lifecycle (docs/API.md "Peer lifecycle"); 0 in a field means its default.
+   * A dial sends HELLOs every 300 ms (at most 8) and gives up dial_timeout_ms after it
+   * started (default 5400, 300..600000); then it is tried again dial_retries times
+   * (default 0, at most 16), the k-th retry starting dial_retry_ms << (k-1) after the
+   * previous attempt ended (default 1000, 100..60000). The last failure is reported
+   * with SW_EV_DIAL_FAILED. */
+  uint32_t dial_timeout_ms;
+  uint32_t dial_retries;
+  uint32_t dial_retry_ms;
+  /* A peer heard from for none of peer_timeout_ms is dropped (SW_EV_DISCONNECT, reason
+   * SW_REASON_TIMEOUT); default 60000, 1000..3600000. Every keepalive_ms each peer is
+   * sent a PING (and the mesh maintained); default 1000, 100..60000 and below
+   * peer_timeout_ms. */
+  uint32_t peer_timeout_ms;
+  uint32_t keepalive_ms;
 } sw_options;
 
 void sw_options_init(sw_options *opts);
@@ -204,7 +246,8 @@ int sw_swarm_new(sw_swarm **out, const sw_options *opts, void *uv_loop);
 /* Run the owned loop until the swarm is closed (SW_EV_CLOSE). */
 int sw_swarm_run(sw_swarm *swarm);
 
-/* Say GOAWAY to every peer, send what is queued, then close. SW_EV_CLOSE follows. */
+/* Wait (at most 5 s) until the extended sessions' messages are acknowledged, say GOAWAY
+ * to every peer, send what is queued, then close. SW_EV_CLOSE follows. */
 int sw_swarm_close(sw_swarm *swarm);
 
 /* Free a swarm after SW_EV_CLOSE (or one that never ran). */
@@ -263,8 +306,16 @@ uint16_t sw_swarm_dht_port(const sw_swarm *swarm);
  * "restricted_cone", "symmetric", "unknown") once STUN has told them: 1, else 0. */
 int sw_swarm_nat(const sw_swarm *swarm, char *addr, size_t addrlen, const char **type);
 
-/* Join a topic: 32 bytes, usually SHA-256 of a name. */
+#define SW_MAX_TOPICS 16 /* topics joined at once (docs/API.md "Topics": cost per topic) */
+
+/* Join a topic (32 bytes, usually SHA-256 of a name) besides those already joined:
+ * discovery starts announcing and looking for it. Joining a joined topic is a no-op.
+ * SW_EINVAL (NULL), SW_EFULL (SW_MAX_TOPICS joined), SW_ECLOSED. */
 int sw_swarm_join(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);
+/* Leave a joined topic: its announcements stop (records already published expire by
+ * themselves) and discovery no longer dials for it; sessions stay. SW_EINVAL (NULL, or
+ * not joined), SW_ECLOSED. */
+int sw_swarm_leave(sw_swarm *swarm, const uint8_t topic[SW_TOPIC_LEN]);
 
 /* ---- peers and messages ------------------------------------------------ */
 

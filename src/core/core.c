@@ -159,7 +159,7 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
   FOR_MODULES(c, m) if (m->on_timeout) m->on_timeout(m->state, now);
   if (now >= c->next_heartbeat && !c->closing) {
     liveness_heartbeat(c, now);
-    c->next_heartbeat = now + HEARTBEAT_MS;
+    c->next_heartbeat = now + c->cfg.keepalive_ms;
   }
 }
 
@@ -185,17 +185,37 @@ uint64_t sw_core_deadline(const sw_core *c) {
 
 /* ---- API ------------------------------------------------------------------ */
 
+static int topic_index(const sw_core *c, const uint8_t topic[32]) {
+  for (int i = 0; i < c->ntopics; i++)
+    if (memcmp(c->topics[i], topic, 32) == 0) return i;
+  return -1;
+}
+
 int sw_core_join(sw_core *c, const uint8_t topic[32]) {
   if (!topic) return SW_EINVAL;
-  memcpy(c->topic, topic, 32);
-  c->joined = 1;
+  if (topic_index(c, topic) >= 0) return SW_OK;
+  if (c->ntopics == SW_MAX_TOPICS) return SW_EFULL;
+  memcpy(c->topics[c->ntopics++], topic, 32);
   FOR_MODULES(c, m) if (m->on_join) m->on_join(m->state, c->last_now);
+  return SW_OK;
+}
+
+int sw_core_leave(sw_core *c, const uint8_t topic[32]) {
+  int i = topic ? topic_index(c, topic) : -1;
+  if (i < 0) return SW_EINVAL;
+  uint8_t left[32];
+  memcpy(left, topic, 32); /* the caller's copy may be ours */
+  memmove(c->topics[i], c->topics[i + 1], (size_t)(c->ntopics - i - 1) * 32);
+  c->ntopics--;
+  FOR_MODULES(c, m) if (m->on_leave) m->on_leave(m->state, left, c->last_now);
   return SW_OK;
 }
 
 int sw_core_close(sw_core *c, uint64_t now) {
   static const uint8_t goaway[WIRE_GOAWAY_LEN] = {WIRE_GOAWAY, 0};
   if (c->closing) return SW_OK;
+  for (size_t k = 0; k < c->max_peers; k++) /* held for a handshake: plain, now */
+    if (c->peers[k].used) xsession_on_close(&c->peers[k]);
   sw_core_flush(c, now); /* queued messages leave before the goodbye */
   c->closing = 1;
   for (size_t k = 0; k < c->max_peers; k++) {
@@ -258,6 +278,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
   if (!c) return SW_ENOMEM;
   c->cfg = *cfg;
   c->cfg.seed_hex = NULL; /* not kept: the caller owns the text */
+  engine_lifecycle_defaults(&c->cfg);
   pubaddr_init(&c->pub, cfg->lan_ip, cfg->port);
   c->cfg.lan_ip = NULL;   /* pubaddr.c copies what it needs */
   c->cfg.dht = NULL;      /* dht.c copies what it needs */
@@ -298,7 +319,7 @@ int sw_core_new(sw_core **out, const sw_core_config *cfg, uint64_t now) {
     hs_cookie_init(&c->xs_cookie, r);
     memset(r, 0, sizeof r);
   }
-  c->next_heartbeat = now + HEARTBEAT_MS; /* PROTOCOL.md 9.4: first tick 1 s after start */
+  c->next_heartbeat = now + c->cfg.keepalive_ms; /* PROTOCOL.md 9.4: 1 s by default */
   c->meet_tokens = MEET_BURST;
   c->meet_refill_at = now;
   const core_module_def *const *defs = cfg->modules ? cfg->modules : core_default_modules;
@@ -333,7 +354,13 @@ void core_rand(sw_core *c, void *buf, size_t n) { engine_rand(c, buf, n); }
 
 const crypto_identity *core_identity(const sw_core *c) { return &c->me; }
 
-const uint8_t *core_topic(const sw_core *c) { return c->joined ? c->topic : NULL; }
+const uint8_t *core_topic(const sw_core *c) { return c->ntopics ? c->topics[0] : NULL; }
+
+int core_topic_count(const sw_core *c) { return c->ntopics; }
+
+const uint8_t *core_topic_at(const sw_core *c, int i) {
+  return i >= 0 && i < c->ntopics ? c->topics[i] : NULL;
+}
 
 int core_connected(const sw_core *c, const uint8_t wire[8]) {
   return peers_find((sw_core *)c, wire) != NULL;

@@ -71,6 +71,11 @@ typedef struct sw_core_config {
   /* 1: advertise XSESSION and, with a peer that does too, carry messages over the
    * extended session (docs/TRANSPORT.md); 0 (default): the plain protocol only. */
   int xsession;
+  /* Lifecycle (sw_options, docs/API.md "Peer lifecycle"); 0: the default in brackets.
+   * One dial attempt lasts dial_timeout_ms [5400]; dial_retries more [0] follow, the
+   * k-th dial_retry_ms << (k-1) [1000] after the previous one ended. A peer silent for
+   * peer_timeout_ms [60000] is dropped; keepalive_ms [1000] is the heartbeat (PING). */
+  uint32_t dial_timeout_ms, dial_retries, dial_retry_ms, peer_timeout_ms, keepalive_ms;
   sw_core_random_fn random;
   sw_core_event_fn on_event;
   void *ctx;
@@ -121,6 +126,9 @@ size_t sw_core_out_peek(sw_core *core, sw_dgram *out, size_t max);
 /* Remove n datagrams from the head (after they were sent, or given up). */
 void sw_core_out_consume(sw_core *core, size_t n, uint64_t now_ms);
 size_t sw_core_out_pending(const sw_core *core);
+/* Reliable bytes written to extended sessions and not yet acknowledged by their peers
+ * (docs/TRANSPORT-delivery.md): the runtime's close waits for 0 before the GOAWAYs. */
+size_t sw_core_unacked(const sw_core *core);
 
 /* Probe sockets (sw_core_config.probe_sockets). The runtime opens probe socket k (an
  * ephemeral UDP port of the main socket's family) the first time a datagram of kind
@@ -211,6 +219,14 @@ int sw_core_add_stun_server(sw_core *core, const sw_addr *addr, uint64_t now_ms)
 /* 1 with our public address and NAT type (natclass words) once reported, else 0. */
 int sw_core_nat(const sw_core *core, sw_addr *public_addr, const char **type);
 
+/* The runtime learnt from an ICMP error that datagrams to `to` (main socket) cannot be
+ * delivered: refused 1 for "port unreachable", 0 for host or network unreachable. A dial
+ * to that address ends its attempt now (SW_EV_DIAL_FAILED when no retry is left). */
+void sw_core_unreachable(sw_core *core, const sw_addr *to, int refused, uint64_t now_ms);
+/* Drop every peer with SW_EV_DISCONNECT and this reason (the runtime: SW_REASON_CLOSED
+ * once closing has sent what was queued). */
+void sw_core_drop_peers(sw_core *core, int reason);
+
 /* API. */
 int sw_core_dial(sw_core *core, const sw_addr *to, const uint8_t *full_id_or_null,
                  uint64_t now_ms);
@@ -222,7 +238,10 @@ int sw_core_broadcast(sw_core *core, const void *data, size_t len, uint64_t now_
  * (sw_swarm_send in docs/API.md). Without flags it is write (to one) or broadcast. */
 int sw_core_send(sw_core *core, const uint8_t *peer, const void *data, size_t len,
                  unsigned flags, uint64_t now_ms);
+/* Add a topic (SW_OK also when joined already; SW_EFULL past SW_MAX_TOPICS), remove one
+ * (SW_EINVAL when not joined). */
 int sw_core_join(sw_core *core, const uint8_t topic[32]);
+int sw_core_leave(sw_core *core, const uint8_t topic[32]);
 /* Send GOAWAY to every peer and refuse further writes. */
 int sw_core_close(sw_core *core, uint64_t now_ms);
 size_t sw_core_peer_count(const sw_core *core);

@@ -48,6 +48,10 @@ int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size
  * the punch schedule unless already connected or dialling; full_id (20 bytes, may be
  * NULL) is checked against the answering key. Rate-limited (D19): SW_EFULL when over. */
 int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now);
+/* core_meet for a topic's discovery: the topic (32 bytes, copied; NULL as core_meet) is
+ * reported with the connection or the failed dial (sw_event.topic). */
+int core_meet_topic(sw_core *c, const sw_addr *addr, const uint8_t *full_id,
+                    const uint8_t *topic, uint64_t now);
 
 /* The congestion seam (cc.h) for a module's own acknowledged traffic (store/fetch
  * chunks): bytes a peer acknowledged, with an RTT sample in ms or a negative value, and
@@ -71,8 +75,12 @@ void core_rand(sw_core *c, void *buf, size_t n);
 /* The latest time given to any entry point: for a hook that gets none (a relay sender). */
 uint64_t core_now(const sw_core *c);
 const crypto_identity *core_identity(const sw_core *c);
-/* The joined 32-byte topic, or NULL before sw_core_join. */
+/* The first (oldest) joined 32-byte topic, or NULL when none is joined. */
 const uint8_t *core_topic(const sw_core *c);
+/* Every joined topic, oldest first: how many, and the i-th (NULL out of range). The
+ * newest is the one an on_join hook is called for. */
+int core_topic_count(const sw_core *c);
+const uint8_t *core_topic_at(const sw_core *c, int i);
 int core_connected(const sw_core *c, const uint8_t wire[8]);
 /* Connected over a verified direct path (not only through a relay): what a punch is for. */
 int core_connected_direct(const sw_core *c, const uint8_t wire[8]);
@@ -167,7 +175,7 @@ typedef struct core_module {
   void (*on_meet)(void *m, const sw_addr *addr, const uint8_t *full_id, uint64_t now);
   void (*on_connection)(void *m, const uint8_t wire[8], const sw_addr *addr, uint64_t now);
   void (*on_disconnect)(void *m, const uint8_t wire[8], uint64_t now);
-  void (*on_join)(void *m, uint64_t now);
+  void (*on_join)(void *m, uint64_t now); /* a topic was added: the newest (core_topic_at) */
   void (*on_timeout)(void *m, uint64_t now);
   uint64_t (*deadline)(const void *m);
   void (*on_close)(void *m, uint64_t now);
@@ -181,6 +189,8 @@ typedef struct core_module {
   void (*on_stream)(void *m, const uint8_t wire[8], const uint8_t *buf, size_t len,
                     uint64_t now);
   void *state;
+  /* A topic was left (it is no longer among core_topic_at's): stop announcing it. */
+  void (*on_leave)(void *m, const uint8_t topic[32], uint64_t now);
 } core_module;
 
 #define CORE_SOCKET(kind) (1u << (kind))

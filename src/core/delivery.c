@@ -14,7 +14,7 @@ void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t le
   uint8_t id[8];
   from->msgs_received++;
   from->bytes_received += len;
-  if (dedup_set_seen(&c->seen, dedup_xor_hash(msg, len), now)) {
+  if (dedup_set_seen(&c->seen, dedup_id(msg, len), now)) {
     c->stats.duplicates++;
     return;
   }
@@ -95,7 +95,7 @@ void delivery_on_data(void *core, const core_path *from, const uint8_t *buf, siz
 
 void delivery_remember_own(sw_core *c, const void *data, size_t len, uint64_t now) {
   /* Even with a single peer: a peer met while the message travels can flood it back. */
-  dedup_set_add(&c->seen, dedup_xor_hash(data, len), now);
+  dedup_set_add(&c->seen, dedup_id(data, len), now);
 }
 
 size_t delivery_mesh_count(const sw_core *c) {

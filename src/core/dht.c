@@ -313,13 +313,18 @@ static void on_timeout(void *st, uint64_t now) {
   }
   if (now >= d->next_refresh) {
     d->next_refresh = now + REFRESH_MS;
-    if (dht_table_count(d) && !dht_lookup_running(d, LK_BOOT))
-      dht_lookup_start(d, LK_BOOT, d->self, NULL, now);
+    if (dht_table_count(d) && !dht_lookup_running(d, LK_BOOT, -1))
+      dht_lookup_start(d, LK_BOOT, d->self, NULL, -1, now);
   }
-  if (d->want_topic && now >= d->next_cycle) {
-    d->next_cycle = now + d->cycle_gap;
-    d->cycle_gap = d->cycle_gap * 2 > CYCLE_MAX_MS ? CYCLE_MAX_MS : d->cycle_gap * 2;
-    dht_lookup_cycle(d, now);
+  for (int ti = 0; ti < SW_MAX_TOPICS; ti++) { /* each joined topic on its own cycle */
+    dht_topic *t = &d->topics[ti];
+    if (!t->used || now < t->next_cycle) continue;
+    if (dht_lookup_cycle(d, ti, now) == SW_EFULL) {
+      t->next_cycle = now + CYCLE_BUSY_MS; /* the other topics' lookups hold every slot */
+      continue;
+    }
+    t->next_cycle = now + t->cycle_gap;
+    t->cycle_gap = t->cycle_gap * 2 > CYCLE_MAX_MS ? CYCLE_MAX_MS : t->cycle_gap * 2;
   }
   if (now >= d->next_sweep) dht_table_sweep(d, now);
 }
@@ -328,15 +333,39 @@ static uint64_t deadline(const void *st) {
   const dht *d = st;
   uint64_t t = d->next_sweep < d->next_refresh ? d->next_sweep : d->next_refresh;
   if (d->nboot && d->next_boot < t) t = d->next_boot;
-  if (d->want_topic && d->next_cycle < t) t = d->next_cycle;
+  for (int ti = 0; ti < SW_MAX_TOPICS; ti++)
+    if (d->topics[ti].used && d->topics[ti].next_cycle < t) t = d->topics[ti].next_cycle;
   return dht_lookup_deadline(d, t);
 }
 
+/* A topic was joined (the engine's newest): its own cycle, starting now. */
 static void on_join(void *st, uint64_t now) {
   dht *d = st;
-  d->want_topic = 1;
-  d->cycle_gap = CYCLE_FIRST_MS;
-  d->next_cycle = now; /* 14.3 step 1: at discovery start */
+  const uint8_t *topic = core_topic_at(d->core, core_topic_count(d->core) - 1);
+  dht_topic *t = NULL;
+  if (!topic) return;
+  for (int ti = 0; ti < SW_MAX_TOPICS; ti++) {
+    if (d->topics[ti].used && memcmp(d->topics[ti].topic, topic, 32) == 0) return;
+    if (!d->topics[ti].used && !t) t = &d->topics[ti];
+  }
+  if (!t) return; /* as many slots as the engine has topics */
+  memset(t, 0, sizeof *t);
+  t->used = 1;
+  memcpy(t->topic, topic, 32);
+  t->cycle_gap = CYCLE_FIRST_MS;
+  t->next_cycle = now; /* 14.3 step 1: at discovery start */
+}
+
+/* A topic was left: no more lookups, announces or STOREs for it; what was announced and
+ * stored expires at the nodes that hold it (ANN_TTL_MS, the references' store times). */
+static void on_leave(void *st, const uint8_t topic[32], uint64_t now) {
+  dht *d = st;
+  (void)now;
+  for (int ti = 0; ti < SW_MAX_TOPICS; ti++)
+    if (d->topics[ti].used && memcmp(d->topics[ti].topic, topic, 32) == 0) {
+      d->topics[ti].used = 0;
+      dht_lookup_forget_topic(d, ti);
+    }
 }
 
 /* Our public address changed: STORE the records again with the next topic lookup, and
@@ -344,14 +373,17 @@ static void on_join(void *st, uint64_t now) {
 static void on_public_addr(void *st, int family, uint64_t now) {
   dht *d = st;
   (void)family;
-  d->next_put = 0;
-  if (d->want_topic && !dht_lookup_running(d, LK_TOPIC) && d->next_cycle > now)
-    d->next_cycle = now;
+  for (int ti = 0; ti < SW_MAX_TOPICS; ti++) {
+    dht_topic *t = &d->topics[ti];
+    t->next_put = 0;
+    if (t->used && !dht_lookup_running(d, LK_TOPIC, ti) && t->next_cycle > now)
+      t->next_cycle = now;
+  }
 }
 
 static void on_close(void *st, uint64_t now) {
   dht *d = st;
-  d->want_topic = 0;
+  for (int ti = 0; ti < SW_MAX_TOPICS; ti++) d->topics[ti].used = 0;
   d->nboot = 0;
   d->next_refresh = d->next_sweep = UINT64_MAX;
   dht_lookup_close(d);
@@ -388,13 +420,13 @@ int dht_attach(sw_core *c, const dht_config *cfg, uint64_t now) {
   core_rand(c, d->secret[0], 32);
   core_rand(c, d->secret[1], 32);
   d->secret_at = now;
-  d->next_cycle = d->next_boot = UINT64_MAX;
+  d->next_boot = UINT64_MAX;
   d->next_refresh = now + REFRESH_MS;
   d->next_sweep = now + SWEEP_MS;
   core_module m = {.name = "dht", .sockets = CORE_SOCKET(SW_SOCK_DHT), .on_datagram = on_datagram, .on_join = on_join,
                    .on_timeout = on_timeout, .deadline = deadline, .on_close = on_close,
                    .free = dht_free, .memory = memory, .on_public_addr = on_public_addr,
-                   .state = d};
+                   .state = d, .on_leave = on_leave};
   int rc = core_add_module(c, &m);
   if (rc) {
     dht_free(d);
@@ -421,7 +453,8 @@ int sw_core_dht_bootstrap(sw_core *c, const sw_addr *addr, uint64_t now) {
 void dht_set_relay(sw_core *c, int on) {
   dht *d = dht_of(c);
   if (!d) return;
-  if (on && !d->relay) d->next_put = 0; /* with the next topic lookup */
+  if (on && !d->relay) /* with the next topic lookups */
+    for (int ti = 0; ti < SW_MAX_TOPICS; ti++) d->topics[ti].next_put = 0;
   d->relay = on;
 }
 

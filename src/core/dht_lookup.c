@@ -100,7 +100,7 @@ static void lk_step(dht *d, int li, uint64_t now) {
   if (l->inflight == 0) lk_finish(d, li, now);
 }
 
-int dht_lookup_start(dht *d, int purpose, const uint8_t *target, const char *value,
+int dht_lookup_start(dht *d, int purpose, const uint8_t *target, const char *value, int topic,
                      uint64_t now) {
   for (int li = 0; li < LOOKUP_MAX; li++) {
     lookup *l = &d->lk[li];
@@ -108,6 +108,7 @@ int dht_lookup_start(dht *d, int purpose, const uint8_t *target, const char *val
     memset(l, 0, sizeof *l);
     l->used = 1;
     l->purpose = purpose;
+    l->topic = topic;
     l->qtype = purpose == LK_TOPIC ? DHT_GET_PEERS : DHT_FIND_NODE;
     memcpy(l->target, target, DHT_ID_LEN);
     if (value) snprintf(l->value, sizeof l->value, "%s", value);
@@ -121,22 +122,27 @@ int dht_lookup_start(dht *d, int purpose, const uint8_t *target, const char *val
   return SW_EFULL;
 }
 
-int dht_lookup_running(const dht *d, int purpose) {
+int dht_lookup_running(const dht *d, int purpose, int topic) {
   for (int li = 0; li < LOOKUP_MAX; li++)
-    if (d->lk[li].used && d->lk[li].purpose == purpose) return 1;
+    if (d->lk[li].used && d->lk[li].purpose == purpose && (topic < 0 || d->lk[li].topic == topic))
+      return 1;
   return 0;
 }
 
-static void put_record(dht *d, const char *prefix, const char *value, uint64_t now) {
-  const uint8_t *topic = core_topic(d->core);
-  if (!topic) return;
+void dht_lookup_forget_topic(dht *d, int ti) {
+  for (int li = 0; li < LOOKUP_MAX; li++)
+    if (d->lk[li].used && d->lk[li].topic == ti) d->lk[li].topic = -1;
+}
+
+static void put_record(dht *d, int ti, const char *prefix, const char *value, uint64_t now) {
+  const uint8_t *topic = d->topics[ti].topic;
   char th[13], idh[41], text[80];
   uint8_t key[DHT_ID_LEN];
   crypto_topic_hash(topic, th);
   crypto_hex_encode(core_identity(d->core)->id, 20, idh);
   snprintf(text, sizeof text, "%s:%s:%s", prefix, th, idh); /* 14.6 announce key */
   dht_key(text, key);
-  dht_lookup_start(d, LK_STORE, key, value, now);
+  dht_lookup_start(d, LK_STORE, key, value, ti, now);
 }
 
 static void lk_finish(dht *d, int li, uint64_t now) {
@@ -145,6 +151,9 @@ static void lk_finish(dht *d, int li, uint64_t now) {
   d->st.lookups_done++;
   size_t sent = 0;
   uint16_t main_port = core_lan_addr(d->core)->port;
+  int ti = l->topic;
+  if (ti < 0) return; /* a topic lookup or STORE of a topic left meanwhile: nothing */
+  dht_topic *t = &d->topics[ti];
   if (l->purpose == LK_TOPIC && main_port) {
     /* Announce to the closest that answered (our extension, PROTOCOL.md 21.4). */
     for (size_t i = 0; i < l->n && sent < ANNOUNCE_TO; i++) {
@@ -164,8 +173,8 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       sent++;
     }
     /* And the references' STOREs, so their nodes see what they expect (14.6). */
-    if (now < d->next_put) return;
-    d->next_put = now + REPUT_MS;
+    if (now < t->next_put) return;
+    t->next_put = now + REPUT_MS;
     /* The references' records carry one (ip, port) pair and our DHT observation only
      * an IP: with no mapped port known, the IP goes with our local port, as these
      * records always have (ip_only_ok, pubaddr.h); JavaScript's form without ip/port
@@ -173,11 +182,11 @@ static void lk_finish(dht *d, int li, uint64_t now) {
     char rec[DHT_VALUE_MAX];
     sw_addr pub;
     if (merec_build_own(d->core, MEREC_FULL_OMIT, 1, rec, sizeof rec))
-      put_record(d, "topic", rec, now);
+      put_record(d, ti, "topic", rec, now);
     if (d->relay && pubaddr_record_endpoint(d->core, 1, &pub) &&
         merec_build(rec, sizeof rec, MEREC_ENDPOINT, core_identity(d->core)->id, &pub,
                     core_lan_addr(d->core)))
-      put_record(d, "relay", rec, now);
+      put_record(d, ti, "relay", rec, now);
   } else if (l->purpose == LK_STORE) {
     for (size_t i = 0; i < l->n && sent < DHT_K; i++) {
       if (l->c[i].state != C_ANSWERED) continue;
@@ -194,16 +203,17 @@ static void lk_finish(dht *d, int li, uint64_t now) {
       dht_send(d, &l->c[i].addr, m);
       sent++;
     }
-    if (!sent) d->next_put = 0; /* nobody to store at: try again next cycle */
+    if (!sent) t->next_put = 0; /* nobody to store at: try again next cycle */
   }
 }
 
-void dht_lookup_cycle(dht *d, uint64_t now) {
+int dht_lookup_cycle(dht *d, int ti, uint64_t now) {
   /* With an empty table the cycle waits: a bootstrap reply brings it forward. */
-  if (!core_topic(d->core) || dht_lookup_running(d, LK_TOPIC) || dht_table_count(d) == 0) return;
+  if (!d->topics[ti].used || dht_lookup_running(d, LK_TOPIC, ti) || dht_table_count(d) == 0)
+    return SW_OK;
   uint8_t key[DHT_ID_LEN];
-  dht_topic_key(core_topic(d->core), key);
-  dht_lookup_start(d, LK_TOPIC, key, NULL, now);
+  dht_topic_key(d->topics[ti].topic, key);
+  return dht_lookup_start(d, LK_TOPIC, key, NULL, ti, now) < 0 ? SW_EFULL : SW_OK;
 }
 
 void dht_lookup_bootstrap(dht *d, uint64_t now) {
@@ -221,13 +231,21 @@ void dht_lookup_bootstrap(dht *d, uint64_t now) {
 
 /* ---- replies and timeouts ---------------------------------------------------------- */
 
-static void meet_peers(dht *d, const dht_msg *in, uint64_t now) {
+/* Peers a GET_PEERS answer lists: met for the topic of the lookup that asked (topic
+ * NULL when none, or when that topic was left: then nobody is met). */
+static void meet_peers(dht *d, const dht_msg *in, int li, uint64_t now) {
   const uint8_t *me = core_identity(d->core)->id;
+  const uint8_t *topic = NULL;
+  if (li >= 0 && d->lk[li].used && d->lk[li].purpose == LK_TOPIC) {
+    if (d->lk[li].topic < 0) return;
+    topic = d->topics[d->lk[li].topic].topic;
+  }
   for (size_t i = 0; i < in->npeers; i++) {
     if (memcmp(in->peers[i].id, me, 20) == 0) continue; /* D9: never ourselves */
     d->st.peers_found++;
     /* the full id: the answering key must hash to it (DESIGN "meet" path) */
-    if (core_meet(d->core, &in->peers[i].addr, in->peers[i].id, now) == SW_OK) d->st.meets++;
+    if (core_meet_topic(d->core, &in->peers[i].addr, in->peers[i].id, topic, now) == SW_OK)
+      d->st.meets++;
   }
 }
 
@@ -238,7 +256,7 @@ static void on_reply(dht *d, rpc_slot *r, const dht_msg *in, const sw_addr *from
   r->used = 0;
   if (in->has_ip && in->type == DHT_PEERS) /* our IP as that node saw it (no port) */
     core_learn_public_addr(d->core, &in->ip, PUBADDR_SRC_DHT, now);
-  if (in->type == DHT_PEERS) meet_peers(d, in, now);
+  if (in->type == DHT_PEERS) meet_peers(d, in, li, now);
   if (li >= 0 && d->lk[li].used) {
     lookup *l = &d->lk[li];
     l->inflight--;
@@ -251,15 +269,18 @@ static void on_reply(dht *d, rpc_slot *r, const dht_msg *in, const sw_addr *from
   }
   if (was_boot && in->has_from) {
     /* A bootstrap node told us its id: look ourselves up through it, then the topic. */
-    if (!dht_lookup_running(d, LK_BOOT)) {
-      int nl = dht_lookup_start(d, LK_BOOT, d->self, NULL, now);
+    if (!dht_lookup_running(d, LK_BOOT, -1)) {
+      int nl = dht_lookup_start(d, LK_BOOT, d->self, NULL, -1, now);
       if (nl >= 0 && d->lk[nl].used) {
         for (size_t i = 0; i < in->nnodes; i++) lk_add(&d->lk[nl], d->self, &in->nodes[i]);
         lk_step(d, nl, now);
       }
     }
-    if (d->want_topic && !dht_lookup_running(d, LK_TOPIC) && d->next_cycle > now + 500)
-      d->next_cycle = now + 500; /* let the self lookup fill the table first */
+    for (int ti = 0; ti < SW_MAX_TOPICS; ti++) {
+      dht_topic *t = &d->topics[ti];
+      if (t->used && !dht_lookup_running(d, LK_TOPIC, ti) && t->next_cycle > now + 500)
+        t->next_cycle = now + 500; /* let the self lookup fill the table first */
+    }
   }
 }
 

@@ -44,6 +44,7 @@
                                        nodes never read them from the network (D24) */
 #define CYCLE_FIRST_MS 2000         /* topic lookup + announce: 2, 4, 8 ... 60 s */
 #define CYCLE_MAX_MS 60000
+#define CYCLE_BUSY_MS 1000          /* a topic's cycle waiting for a free lookup slot */
 #define REFRESH_MS 300000           /* lookup of our own id: keeps our neighbourhood fresh */
 #define SWEEP_MS 10000
 #define RT_MAX_FAILS 2              /* unanswered requests before a node is dropped */
@@ -96,6 +97,7 @@ typedef struct cand {
 
 typedef struct lookup {
   int used, purpose, qtype, inflight, queries;
+  int topic; /* LK_TOPIC, LK_STORE: the index in dht.topics it serves; -1: none (left) */
   uint8_t target[DHT_ID_LEN];
   cand c[SHORTLIST];
   size_t n;
@@ -135,6 +137,13 @@ typedef struct tok_entry {
   uint64_t at;
 } tok_entry;
 
+/* One joined topic: its lookup-and-announce cycle and the references' STOREs. */
+typedef struct dht_topic {
+  int used;
+  uint8_t topic[32];
+  uint64_t next_cycle, cycle_gap, next_put;
+} dht_topic;
+
 typedef struct dht {
   sw_core *core;
   uint8_t self[DHT_ID_LEN];
@@ -146,8 +155,9 @@ typedef struct dht {
   store_entry store[STORE_MAX];
   size_t nstore, store_bytes;
   ann_entry *ann; /* ANN_MAX */
-  int relay, want_topic;
-  uint64_t next_cycle, cycle_gap, next_refresh, next_sweep, next_boot, next_put;
+  int relay;
+  uint64_t next_refresh, next_sweep, next_boot;
+  dht_topic topics[SW_MAX_TOPICS];
   dht_stats st;
   uint8_t secret[2][32]; /* the token secrets: current, previous */
   uint64_t secret_at;
@@ -220,14 +230,17 @@ void dht_table_free(dht *d);
 
 /* ---- dht_lookup.c ------------------------------------------------------------ */
 
-/* Start a lookup of target (LK_STORE: value is STOREd at its end): its index, or
- * SW_EFULL. */
-int dht_lookup_start(dht *d, int purpose, const uint8_t *target, const char *value,
+/* Start a lookup of target (LK_STORE: value is STOREd at its end) for topic slot `topic`
+ * (-1: none): its index, or SW_EFULL. */
+int dht_lookup_start(dht *d, int purpose, const uint8_t *target, const char *value, int topic,
                      uint64_t now);
-/* 1 when a lookup for purpose is running. */
-int dht_lookup_running(const dht *d, int purpose);
-/* The topic lookup of one cycle, unless one runs or the table is empty. */
-void dht_lookup_cycle(dht *d, uint64_t now);
+/* 1 when a lookup for purpose (and, topic >= 0, for that topic slot) is running. */
+int dht_lookup_running(const dht *d, int purpose, int topic);
+/* The lookup of one cycle of topic slot ti, unless one runs or the table is empty:
+ * SW_OK, or SW_EFULL when every lookup slot is taken (try again soon). */
+int dht_lookup_cycle(dht *d, int ti, uint64_t now);
+/* Topic slot ti was left: its running lookups finish without announcing or meeting. */
+void dht_lookup_forget_topic(dht *d, int ti);
 /* FIND_NODE of our id to every bootstrap address; again in BOOT_RETRY_MS. */
 void dht_lookup_bootstrap(dht *d, uint64_t now);
 /* in answers one of our requests (14.6 step 2): handled, 1; else 0. */

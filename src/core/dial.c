@@ -29,16 +29,51 @@ int dial_answer_matches(sw_core *c, const core_path *path, const uint8_t digest[
   return !(d && d->has_id && memcmp(digest, d->id, 20) != 0);
 }
 
+/* SW_EV_DIAL_FAILED for a dial that ended without a session, unless a session with the
+ * peer formed some other way meanwhile (another address, an incoming HELLO). */
+static void dial_failed(sw_core *c, const dial_entry *d) {
+  int pi;
+  core_path path = core_path_direct(&d->to);
+  if (paths_find_peer(c, &path, &pi) || (d->has_id && peers_find(c, d->id))) return;
+  int reason = d->icmp ? d->icmp
+               : c->npeers >= c->max_peers ? SW_REASON_TABLE_FULL
+                                           : SW_REASON_TIMEOUT;
+  char text[SW_ADDRSTRLEN];
+  uint8_t topic[32];
+  addr_format(&d->to, text, sizeof text);
+  if (d->has_topic) memcpy(topic, d->topic, 32);
+  sw_event ev = {.type = SW_EV_DIAL_FAILED, .addr = text, .reason = reason,
+                 .topic = d->has_topic ? topic : NULL};
+  engine_emit(c, &ev);
+}
+
+/* An attempt ran out (or an ICMP error ended it): the next one after the backoff, or the
+ * dial is over. */
+static void dial_attempt_over(sw_core *c, dial_entry *d, uint64_t now) {
+  if (d->attempt < c->cfg.dial_retries && !c->closing) {
+    uint64_t delay = (uint64_t)c->cfg.dial_retry_ms << d->attempt;
+    d->attempt++;
+    d->sent = 0;
+    d->icmp = 0;
+    d->next_at = now + delay;
+    d->expire_at = d->next_at + c->cfg.dial_timeout_ms;
+    return;
+  }
+  dial_entry ended = *d;
+  d->used = 0; /* before the event: its handler may dial again */
+  dial_failed(c, &ended);
+}
+
 void dial_run(sw_core *c, uint64_t now) {
   for (int i = 0; i < DIAL_MAX; i++) {
     dial_entry *d = &c->dials[i];
     if (!d->used) continue;
-    if (now >= d->expire_at) {
-      d->used = 0;
+    if (now >= d->expire_at || d->icmp) {
+      dial_attempt_over(c, d, now);
       continue;
     }
     core_path to = core_path_direct(&d->to);
-    while (d->sent < PUNCH_TRIES && now >= d->next_at) {
+    while (d->sent < PUNCH_TRIES && now >= d->next_at && d->next_at < d->expire_at) {
       send_hello(c, WIRE_HELLO, &to);
       d->sent++;
       d->next_at += PUNCH_INTERVAL_MS;
@@ -51,10 +86,33 @@ uint64_t dial_deadline(const sw_core *c) {
   for (int i = 0; i < DIAL_MAX; i++) {
     const dial_entry *d = &c->dials[i];
     if (!d->used) continue;
-    uint64_t x = d->sent < PUNCH_TRIES ? d->next_at : d->expire_at;
+    uint64_t x = d->expire_at;
+    if (d->sent < PUNCH_TRIES && d->next_at < x) x = d->next_at;
     if (x < t) t = x;
   }
   return t;
+}
+
+int dial_topic(sw_core *c, const core_path *path, const uint8_t wire[8], uint8_t out[32]) {
+  for (int i = 0; i < DIAL_MAX; i++) {
+    const dial_entry *d = &c->dials[i];
+    if (!d->used || !d->has_topic) continue;
+    if ((!path->relayed && addr_equal(&d->to, &path->addr)) ||
+        (d->has_id && memcmp(d->id, wire, 8) == 0)) {
+      memcpy(out, d->topic, 32);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void sw_core_unreachable(sw_core *c, const sw_addr *to, int refused, uint64_t now) {
+  if (!to) return;
+  c->last_now = now;
+  dial_entry *d = dial_find(c, to);
+  if (!d || d->sent == 0) return; /* nothing of ours went there in this attempt */
+  d->icmp = refused ? SW_REASON_REFUSED : SW_REASON_UNREACHABLE;
+  dial_run(c, now);
 }
 
 void dial_cancel_all(sw_core *c) {
@@ -81,7 +139,7 @@ int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t
       memcpy(d->id, full_id, 20);
     }
     d->next_at = now;
-    d->expire_at = now + DIAL_EXPIRY_MS;
+    d->expire_at = now + c->cfg.dial_timeout_ms;
     dial_run(c, now);
     return SW_OK;
   }
@@ -89,6 +147,20 @@ int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t
 }
 
 int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
+  return core_meet_topic(c, addr, full_id, NULL, now);
+}
+
+/* A dial a topic's discovery asked for carries the topic (sw_event.topic); the first
+ * topic to ask keeps it. */
+static void dial_set_topic(sw_core *c, const sw_addr *addr, const uint8_t *topic) {
+  dial_entry *d = topic ? dial_find(c, addr) : NULL;
+  if (!d || d->has_topic) return;
+  d->has_topic = 1;
+  memcpy(d->topic, topic, 32);
+}
+
+int core_meet_topic(sw_core *c, const sw_addr *addr, const uint8_t *full_id,
+                    const uint8_t *topic, uint64_t now) {
   /* D19: a token bucket bounds the HELLOs discovery data can make us send. */
   if (now > c->meet_refill_at) {
     c->meet_tokens += (double)(now - c->meet_refill_at) * MEET_RATE_PER_S / 1000.0;
@@ -102,6 +174,7 @@ int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t 
   if (paths_find_peer(c, &path, &pi)) return SW_OK;
   dial_entry *d = dial_find(c, addr);
   if (d) {
+    dial_set_topic(c, addr, topic);
     /* Already dialling this address, started without an id (an introduction's dial):
      * the id now known binds the answer, and the modules hear of the meet, which they
      * would otherwise never do (no relayed fallback, no introduction for it). */
@@ -115,6 +188,7 @@ int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t 
   if (c->meet_tokens < 1) return SW_EFULL;
   c->meet_tokens -= 1;
   int rc = sw_core_dial(c, addr, full_id, now);
+  if (rc == SW_OK) dial_set_topic(c, addr, topic);
   if (rc == SW_OK) FOR_MODULES(c, m) if (m->on_meet) m->on_meet(m->state, addr, full_id, now);
   return rc;
 }

@@ -1,6 +1,8 @@
 /* Dialling (PROTOCOL.md 15.4, 14.2): a bounded table of addresses being dialled, each
- * sent PUNCH_TRIES HELLOs PUNCH_INTERVAL_MS apart and forgotten after DIAL_EXPIRY_MS or
- * once a session forms; and the meet gate every discovery source ends in (D10, D19). */
+ * attempt sending PUNCH_TRIES HELLOs PUNCH_INTERVAL_MS apart and lasting dial_timeout_ms
+ * (DIAL_EXPIRY_MS by default); dial_retries more attempts follow with a doubling delay,
+ * then SW_EV_DIAL_FAILED. Forgotten once a session forms. And the meet gate every
+ * discovery source ends in (D10, D19). */
 #ifndef SW_CORE_DIAL_H
 #define SW_CORE_DIAL_H
 
@@ -15,5 +17,8 @@ void dial_forget(sw_core *c, const core_path *path, const uint8_t wire[8]);
  * dialled that address knowing the full id, the key must hash to it (D2). */
 int dial_answer_matches(sw_core *c, const core_path *path, const uint8_t digest[32]);
 void dial_cancel_all(sw_core *c);
+/* The topic whose discovery started a dial matching `path` or `wire` (as dial_forget
+ * matches): 1 with it copied to out, or 0. */
+int dial_topic(sw_core *c, const core_path *path, const uint8_t wire[8], uint8_t out[32]);
 
 #endif

@@ -157,6 +157,10 @@ typedef struct dial_entry {
   uint8_t id[20];
   int sent;
   uint64_t next_at, expire_at;
+  uint32_t attempt; /* retries started so far (sw_core_config.dial_retries) */
+  int icmp;         /* an sw_reason the runtime learnt for this attempt (ICMP), or 0 */
+  int has_topic;    /* a topic's discovery asked for it (sw_event.topic) */
+  uint8_t topic[32];
 } dial_entry;
 
 typedef struct http_slot {
@@ -202,8 +206,8 @@ struct sw_core {
   unsigned open_batches;
   size_t frag_bytes; /* held by fragment sets, bounded by FRAG_BUDGET */
   uint64_t next_heartbeat;
-  uint8_t topic[32];
-  int joined, closing, want_writable;
+  uint8_t topics[SW_MAX_TOPICS][32]; /* joined, oldest first */
+  int ntopics, closing, want_writable;
   int want_unicast; /* a unicast was told SW_EAGAIN while an extended session was made */
   unsigned batch_depth;
   sw_core_stats stats;
@@ -224,7 +228,18 @@ struct sw_core {
   uint64_t meet_refill_at;
   uint8_t scratch[WIRE_UDP_MAX]; /* plaintext of the frame being received */
   hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
+  uint64_t xs_load_at;           /* its load signal: HS_INITs answered since then */
+  unsigned xs_load_n;
 };
+
+/* The lifecycle settings with their defaults filled in (sw_core_new calls it). */
+#define DEFAULT_DIAL_RETRY_MS 1000
+static inline void engine_lifecycle_defaults(sw_core_config *cfg) {
+  if (!cfg->dial_timeout_ms) cfg->dial_timeout_ms = DIAL_EXPIRY_MS;
+  if (!cfg->dial_retry_ms) cfg->dial_retry_ms = DEFAULT_DIAL_RETRY_MS;
+  if (!cfg->peer_timeout_ms) cfg->peer_timeout_ms = PEER_TIMEOUT_MS;
+  if (!cfg->keepalive_ms) cfg->keepalive_ms = HEARTBEAT_MS;
+}
 
 static inline void engine_rand(sw_core *c, void *buf, size_t n) {
   c->cfg.random(c->cfg.ctx, buf, n);

@@ -12,7 +12,9 @@
 struct lan {
   sw_core *c;
   sw_addr group; /* 239.0.0.1:45678 */
-  char topic[CRYPTO_TOPIC_HASH_LEN + 1];
+  /* the hashes of the joined topics, in core_topic_at order */
+  char topic[SW_MAX_TOPICS][CRYPTO_TOPIC_HASH_LEN + 1];
+  int ntopics;
   uint64_t next_beacon;
   double tokens; /* the LAN's dial budget: LAN_MEET_RATE_PER_S, bursts of LAN_MEET_BURST */
   uint64_t refill_at;
@@ -95,12 +97,14 @@ static void lan_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const 
     return;
   }
   /* D33, stricter than the references: nobody is met before we join, and then only
-   * peers announcing the same topic hash. */
-  if (!core_topic(l->c)) {
+   * peers announcing the hash of a topic we joined. */
+  if (!l->ntopics) {
     l->st.not_joined++;
     return;
   }
-  if (strcmp(b.topic, l->topic) != 0) {
+  int ti = 0;
+  while (ti < l->ntopics && strcmp(b.topic, l->topic[ti]) != 0) ti++;
+  if (ti == l->ntopics) {
     l->st.other_topic++;
     return;
   }
@@ -123,20 +127,27 @@ static void lan_datagram(void *m, sw_sock_kind kind, const sw_addr *from, const 
     return;
   }
   /* The full id is checked against the key that answers (D2). */
-  int rc = core_meet(l->c, &b.addr, b.id, now);
+  int rc = core_meet_topic(l->c, &b.addr, b.id, core_topic_at(l->c, ti), now);
   if (rc == SW_OK) l->st.met++;
   if (rc != SW_EFULL) l->tokens -= 1;
 }
 
-static void lan_join(void *m, uint64_t now) {
+/* The hashes again from the engine's list (a topic joined or left). */
+static void lan_topics(void *m, uint64_t now) {
   lan *l = m;
-  const uint8_t *t = core_topic(l->c);
   (void)now;
-  if (t) crypto_topic_hash(t, l->topic);
+  l->ntopics = core_topic_count(l->c);
+  for (int i = 0; i < l->ntopics; i++) crypto_topic_hash(core_topic_at(l->c, i), l->topic[i]);
+}
+
+static void lan_leave(void *m, const uint8_t topic[32], uint64_t now) {
+  (void)topic;
+  lan_topics(m, now);
 }
 
 /* Beacons leave only once we have joined: before that there is nothing to be found
- * for, and reference nodes would dial us on an empty topic hash (D33). */
+ * for, and reference nodes would dial us on an empty topic hash (D33). One beacon per
+ * joined topic each period (a reference node hears the one of its topic). */
 static void lan_timeout(void *m, uint64_t now) {
   lan *l = m;
   uint8_t beacon[LAN_BEACON_MAX];
@@ -144,11 +155,14 @@ static void lan_timeout(void *m, uint64_t now) {
   l->next_beacon = now + LAN_PERIOD_MS;
   /* our LAN IP and main port from the engine (pubaddr.h); IPv4 only (D21) */
   const sw_addr *self = core_lan_addr(l->c);
-  if (self->family != 4 || !self->port || !core_topic(l->c)) return;
-  size_t n = lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, self, l->topic);
-  if (!n) return;
-  core_send(l->c, SW_SOCK_LAN, &l->group, beacon, n);
-  l->st.sent++;
+  if (self->family != 4 || !self->port) return;
+  for (int i = 0; i < l->ntopics; i++) {
+    size_t n =
+        lan_beacon_encode(beacon, sizeof beacon, core_identity(l->c)->id, self, l->topic[i]);
+    if (!n) return;
+    core_send(l->c, SW_SOCK_LAN, &l->group, beacon, n);
+    l->st.sent++;
+  }
 }
 
 static uint64_t lan_deadline(const void *m) { return ((const lan *)m)->next_beacon; }
@@ -177,9 +191,10 @@ int lan_attach(sw_core *c, const sw_core_config *cfg, uint64_t now, lan **out) {
   l->tokens = LAN_MEET_BURST;
   l->refill_at = now;
   core_module m = {.name = "lan", .sockets = CORE_SOCKET(SW_SOCK_LAN),
-                   .on_datagram = lan_datagram, .on_join = lan_join,
+                   .on_datagram = lan_datagram, .on_join = lan_topics,
                    .on_timeout = lan_timeout, .deadline = lan_deadline, .on_close = lan_close,
-                   .free = lan_free, .memory = lan_memory, .state = l};
+                   .free = lan_free, .memory = lan_memory, .state = l,
+                   .on_leave = lan_leave};
   int rc = core_add_module(c, &m);
   if (rc) {
     free(l);

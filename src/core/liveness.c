@@ -72,7 +72,7 @@ static int goaway_dropped(sw_core *c, core_peer *p, uint64_t now) {
   p->goaway_check = 0;
   /* a PONG in the very millisecond of the hint leaves `seen` equal but clears the PING */
   if (p->seen > hinted || !p->ping_outstanding) return 0;
-  peers_remove(c, p);
+  peers_remove(c, p, SW_REASON_GOODBYE);
   return 1;
 }
 
@@ -80,8 +80,8 @@ void liveness_heartbeat(sw_core *c, uint64_t now) {
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
-    if (now - p->seen > PEER_TIMEOUT_MS) { /* PROTOCOL.md 9.4 */
-      peers_remove(c, p);
+    if (now - p->seen > c->cfg.peer_timeout_ms) { /* PROTOCOL.md 9.4 (60 s by default) */
+      peers_remove(c, p, SW_REASON_TIMEOUT);
       continue;
     }
     if (goaway_dropped(c, p, now)) continue;

@@ -53,6 +53,10 @@ static int rec_addr(const json_t *rec, const char *ipk, const char *portk, sw_ad
 }
 
 int merec_meet(sw_core *c, const json_t *rec, uint64_t now) {
+  return merec_meet_topic(c, rec, NULL, now);
+}
+
+int merec_meet_topic(sw_core *c, const json_t *rec, const uint8_t *topic, uint64_t now) {
   uint8_t id[20];
   sw_addr pub, lan;
   if (!json_is_object(rec)) return SW_EINVAL;
@@ -61,9 +65,9 @@ int merec_meet(sw_core *c, const json_t *rec, uint64_t now) {
   if (memcmp(id, core_identity(c)->id, 20) == 0) return SW_EINVAL; /* D9 */
   if (rec_addr(rec, "ip", "port", &pub) != SW_OK) return SW_EINVAL;
   int dials = 0;
-  if (core_meet(c, &pub, id, now) == SW_OK) dials++;
+  if (core_meet_topic(c, &pub, id, topic, now) == SW_OK) dials++;
   if (rec_addr(rec, "lip", "lport", &lan) == SW_OK && !addr_equal(&lan, &pub) &&
-      core_meet(c, &lan, id, now) == SW_OK)
+      core_meet_topic(c, &lan, id, topic, now) == SW_OK)
     dials++;
   return dials;
 }

@@ -44,6 +44,9 @@ size_t merec_build_own(sw_core *c, merec_form form, int ip_only_ok, char *out, s
  * Returns the number of dials asked for, or a negative SW_E* when the record is
  * refused (SW_EINVAL: malformed or our own). */
 int merec_meet(sw_core *c, const json_t *rec, uint64_t now);
+/* merec_meet for a topic's discovery: the topic (32 bytes, or NULL) goes with the dials
+ * (core_meet_topic). */
+int merec_meet_topic(sw_core *c, const json_t *rec, const uint8_t *topic, uint64_t now);
 
 /* Parse 40 hex chars into 20 bytes; SW_OK or SW_EINVAL. */
 int merec_parse_id(const char *hex, uint8_t out[20]);

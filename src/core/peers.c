@@ -36,12 +36,17 @@ void peers_clear(sw_core *c, core_peer *p) {
   memset(p, 0, sizeof *p);
 }
 
-void peers_remove(sw_core *c, core_peer *p) {
+void peers_remove(sw_core *c, core_peer *p, int reason) {
   uint8_t id[8];
   memcpy(id, p->wire_id, 8);
   peers_clear(c, p);
   c->npeers--;
-  sw_event ev = {.type = SW_EV_DISCONNECT, .peer = id};
+  sw_event ev = {.type = SW_EV_DISCONNECT, .peer = id, .reason = reason};
   engine_emit(c, &ev);
   FOR_MODULES(c, m) if (m->on_disconnect) m->on_disconnect(m->state, id, c->last_now);
+}
+
+void sw_core_drop_peers(sw_core *c, int reason) {
+  for (size_t k = 0; k < c->max_peers; k++)
+    if (c->peers[k].used) peers_remove(c, &c->peers[k], reason);
 }

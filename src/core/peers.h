@@ -10,7 +10,8 @@ core_peer *peers_find(sw_core *c, const uint8_t wire[8]);
 core_peer *peers_take_slot(sw_core *c);
 /* Release everything p holds (keys, buffers, fragments, a challenge) and free its slot. */
 void peers_clear(sw_core *c, core_peer *p);
-/* Drop a connected peer: SW_EV_DISCONNECT and the modules' on_disconnect follow. */
-void peers_remove(sw_core *c, core_peer *p);
+/* Drop a connected peer: SW_EV_DISCONNECT with `reason` (an sw_reason) and the modules'
+ * on_disconnect follow. */
+void peers_remove(sw_core *c, core_peer *p, int reason);
 
 #endif

@@ -24,6 +24,22 @@ const char *sw_strerror(int err) {
   }
 }
 
+/* Short lowercase words, as setowire-cat prints them in its JSON event lines. */
+const char *sw_reason_str(int reason) {
+  switch (reason) {
+    case SW_REASON_NONE: return "none";
+    case SW_REASON_GOODBYE: return "goodbye";
+    case SW_REASON_TIMEOUT: return "timeout";
+    case SW_REASON_REPLACED: return "replaced";
+    case SW_REASON_REFUSED: return "refused";
+    case SW_REASON_ERROR: return "error";
+    case SW_REASON_CLOSED: return "closed";
+    case SW_REASON_UNREACHABLE: return "unreachable";
+    case SW_REASON_TABLE_FULL: return "table_full";
+    default: return "unknown";
+  }
+}
+
 int sw_identity_from_seed(const char *seed_hex, uint8_t pub[32], uint8_t id[SW_ID_LEN]) {
   crypto_identity me;
   int rc = crypto_identity_from_hex(&me, seed_hex);

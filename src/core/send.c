@@ -134,6 +134,7 @@ static int send_data_alone(sw_core *c, core_peer *p, const uint8_t *msg, size_t 
 static int message_out(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   size_t flen = len + WIRE_DATA_OVERHEAD;
   if (!p->tx) return SW_ENOTCONN;
+  if (xsession_holding(p)) return xsession_hold(c, p, msg, len); /* its handshake runs */
   if (xsession_active(p)) return xsession_send(c, p, msg, len); /* TRANSPORT.md 2, 8 */
   if (len > WIRE_MAX_PAYLOAD && c->cfg.legacy_frag && p->legacy) return send_frag(c, p, msg, len);
   if (flen > WIRE_UDP_MAX) return SW_EMSGSIZE;
@@ -239,7 +240,17 @@ void sw_core_out_consume(sw_core *c, size_t n, uint64_t now) {
 
 size_t sw_core_out_pending(const sw_core *c) { return c->out.count; }
 
+size_t sw_core_unacked(const sw_core *c) {
+  size_t n = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const core_peer *p = &c->peers[k];
+    if (p->used && p->xs && p->xs->x) n += (size_t)(p->xs->x->snd_end - p->xs->x->snd_base);
+  }
+  return n;
+}
+
 /* ---- API: write, broadcast, and sends with flags --------------------------------- */
+
 
 static int check_message(const sw_core *c, const void *data, size_t len) {
   if (c->closing) return SW_ECLOSED;
@@ -277,6 +288,14 @@ static int xs_room(core_peer *p, size_t len, unsigned flags) {
 /* One message to one peer with a session: over its extended session when there is one
  * (flags say how), else as plain DATA (a plain session carries nothing else). */
 static int send_one(sw_core *c, core_peer *p, const void *data, size_t len, unsigned flags) {
+  /* While its handshake runs (or what was held is still going out) a message waits in
+   * the hold, in order (TRANSPORT.md 8): a datagram too, which then travels reliably.
+   * A unicast cannot be held (the hold keeps no flags): SW_EAGAIN, then WRITABLE. */
+  if (xsession_holding(p)) {
+    if (!(flags & SW_SEND_UNICAST)) return send_message(c, p, data, len);
+    p->xs->hold_want = 1;
+    return SW_EAGAIN;
+  }
   if (xsession_active(p)) return xs_message(c, p, data, len, flags);
   if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
   if (!send_room(c, len + WIRE_DATA_OVERHEAD) || !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
@@ -304,7 +323,7 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
   for (size_t k = 0; k < c->max_peers; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
-    if (xsession_active(p)) nx++;
+    if (xsession_takes(p)) nx++;
     else n++;
   }
   if (!n && !nx) return 0;
@@ -312,7 +331,11 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
    * each has its own send buffer. */
   for (size_t k = 0; nx && k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (!p->used || !p->tx || !xsession_active(p)) continue;
+    if (!p->used || !p->tx || !xsession_takes(p)) continue;
+    if (xsession_holding(p)) { /* its handshake runs: held in order (TRANSPORT.md 8) */
+      if (!xsession_room(p, len)) return SW_EAGAIN;
+      continue;
+    }
     if ((flags & SW_SEND_DATAGRAM) && len > xport_dgram_max(p->xs->x)) return SW_EMSGSIZE;
     if (!xs_room(p, len, flags)) return SW_EAGAIN;
   }
@@ -324,7 +347,7 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
   }
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
-    if (p->used && p->tx && !xsession_active(p) && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
+    if (p->used && p->tx && !xsession_takes(p) && !cc_allows(p, len + WIRE_DATA_OVERHEAD)) {
       c->want_writable = 1;
       return SW_EAGAIN;
     }
@@ -333,7 +356,8 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
-    rc = xsession_active(p) ? xs_message(c, p, data, len, flags) : send_message(c, p, data, len);
+    rc = xsession_active(p) && !xsession_holding(p) ? xs_message(c, p, data, len, flags)
+                                                    : send_message(c, p, data, len);
     if (rc) return rc;
     sent++;
   }

@@ -180,6 +180,8 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   memset(&keys, 0, sizeof keys);
   if (!p) return;
   if (h.type == WIRE_HELLO) send_hello(c, WIRE_HELLO_ACK, from);
+  uint8_t topic[32];
+  int found_for = dial_topic(c, from, p->wire_id, topic); /* before the dial is forgotten */
   dial_forget(c, from, p->wire_id);
   /* Prove the key at once to a libsetowire peer, which verifies this path; then the
    * mesh (its GRAFT must come after the proof, which creates nothing). */
@@ -191,7 +193,7 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   memcpy(id, p->wire_id, 8);
   addr_format(&from->addr, text, sizeof text);
   sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text,
-                 .via = from->relayed ? from->via : NULL};
+                 .via = from->relayed ? from->via : NULL, .topic = found_for ? topic : NULL};
   engine_emit(c, &ev);
   sw_addr where = from->addr;
   FOR_MODULES(c, m) if (m->on_connection) m->on_connection(m->state, id, &where, now);
@@ -329,7 +331,7 @@ void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, si
   }
   if (restart) jitter_reset(&p->jit, 0);
   if (in[0] == SEALED_GOAWAY) {
-    peers_remove(c, p);
+    peers_remove(c, p, SW_REASON_GOODBYE);
   } else if (in[0] == SEALED_CHALLENGE && n == 1 + WIRE_CHALLENGE_LEN) {
     uint8_t r[1 + WIRE_CHALLENGE_LEN];
     r[0] = SEALED_RESPONSE;
@@ -337,6 +339,8 @@ void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, si
     send_sealed_to(c, p, from, r, sizeof r); /* where the challenge came from */
   } else if (in[0] == SEALED_GRAFT && n == 1) {
     delivery_on_graft(c, p);
+  } else if (in[0] == SEALED_CAPS && n == 2) {
+    xsession_on_caps(c, p, in[1], now); /* TRANSPORT.md 2: against a stripped bit */
   } else if (answer) {
     /* The session we have answered on the challenged path: no restart there, so what
      * was held in its name was replayed. */

@@ -46,7 +46,7 @@ enum {
   SEALED_GOAWAY = 0x02,
   SEALED_CHALLENGE = 0x03,
   SEALED_RESPONSE = 0x04,
-  /* 0x05 CAPS: the extended session's (PROTOCOL.md 21.2, 21.8) */
+  SEALED_CAPS = 0x05, /* our trailer's capability bits, authenticated (TRANSPORT.md 2) */
   SEALED_GRAFT = 0x06 /* "you are in my mesh" (PROTOCOL.md 21.2, 13.2) */
 };
 #define WIRE_CHALLENGE_LEN 16

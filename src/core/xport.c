@@ -159,27 +159,30 @@ typedef size_t (*word_op)(xport *x, size_t w, uint64_t mask);
 
 static size_t over_words(xport *x, size_t ring, uint64_t off, uint64_t len, word_op op) {
   size_t n = 0;
+  size_t p = (size_t)(off % ring); /* one division; then the position only advances */
   while (len) {
-    size_t p = (size_t)(off % ring), b = p & 63;
+    size_t b = p & 63;
     uint64_t take = 64 - b;
     if (take > len) take = len;
     uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << b;
     n += op(x, p >> 6, mask);
-    off += take;
+    p += (size_t)take;
+    if (p == ring) p = 0;
     len -= take;
   }
   return n;
 }
 
-static size_t pop(uint64_t v) { return (size_t)__builtin_popcountll(v); }
+/* Most words counted hold no bit (nothing lost): skip the count, which without a
+ * popcount instruction in the target is a library call. */
+static size_t pop(uint64_t v) { return v ? (size_t)__builtin_popcountll(v) : 0; }
 
-/* acknowledged: mark, and no longer to be sent again */
+/* acknowledged: mark, and no longer to be sent again (the count is of no use) */
 static size_t op_ack(xport *x, size_t w, uint64_t m) {
-  uint64_t fresh = m & ~x->snd_acked[w];
   x->snd_acked[w] |= m;
   x->lost_bytes -= pop(x->snd_lost[w] & m);
   x->snd_lost[w] &= ~m;
-  return pop(fresh);
+  return 0;
 }
 /* lost: to be sent again, unless acknowledged meanwhile */
 static size_t op_lose(xport *x, size_t w, uint64_t m) {
@@ -210,8 +213,9 @@ static size_t op_unhave(xport *x, size_t w, uint64_t m) {
 /* How many bits from off on (at most limit) equal `want`. */
 static uint64_t run_len(const uint64_t *map, size_t ring, uint64_t off, uint64_t limit, int want) {
   uint64_t n = 0;
+  size_t p = (size_t)(off % ring); /* one division; then the position only advances */
   while (n < limit) {
-    size_t p = (size_t)((off + n) % ring), b = p & 63;
+    size_t b = p & 63;
     uint64_t w = want ? map[p >> 6] : ~map[p >> 6];
     w >>= b;
     uint64_t avail = 64 - b;
@@ -219,6 +223,8 @@ static uint64_t run_len(const uint64_t *map, size_t ring, uint64_t off, uint64_t
     if (ones > avail) ones = avail;
     n += ones;
     if (ones < avail) break;
+    p += (size_t)avail;
+    if (p == ring) p = 0;
   }
   return n < limit ? n : limit;
 }

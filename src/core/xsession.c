@@ -10,9 +10,19 @@
 #include "peers.h"
 #include "send.h"
 
+static void hold_drain(sw_core *c, core_peer *p, uint64_t now);
+
 int xsession_enabled(const sw_core *c) { return c->cfg.xsession != 0; }
 
 int xsession_active(const core_peer *p) { return p->xs && p->xs->state == XS_CONFIRMED; }
+
+int xsession_holding(const core_peer *p) {
+  const struct core_xs *xs = p->xs;
+  if (!xs || xs->releasing) return 0;
+  return xs->held_off < xs->held_len || (xs->hold_until && xs->state != XS_CONFIRMED);
+}
+
+int xsession_takes(const core_peer *p) { return xsession_active(p) || xsession_holding(p); }
 
 int xsession_refuses_plain(const core_peer *p, uint64_t now) {
   return p->xs && p->xs->heard && now - p->xs->heard_at >= XS_PLAIN_GRACE_MS;
@@ -67,10 +77,15 @@ static void drop_traffic(struct core_xs *xs) {
   xs->state = XS_PLAIN;
 }
 
+void xsession_on_close(core_peer *p) {
+  if (p->xs && p->xs->state != XS_CONFIRMED) p->xs->hold_until = 0;
+}
+
 void xsession_clear(core_peer *p) {
   struct core_xs *xs = p->xs;
   if (!xs) return;
   drop_traffic(xs);
+  free(xs->held);
   hs_wipe(&xs->hs);
   memset(xs, 0, sizeof *xs);
   free(xs);
@@ -146,14 +161,140 @@ void xsession_restarted(sw_core *c, core_peer *p, uint64_t now) {
   xsession_on_peer(c, p, now);
 }
 
+/* Our capability bits, sealed (TRANSPORT.md 2): a man in the middle can strip a bit
+ * from the HELLO trailer, not from this. */
+static void send_caps(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  uint8_t inner[2] = {SEALED_CAPS, (uint8_t)OWN_CAPS(c)};
+  send_sealed_to(c, p, paths_best(p), inner, sizeof inner);
+  xs->caps_sent++;
+  xs->caps_at = xs->caps_heard || xs->caps_sent >= XS_CAPS_TRIES
+                    ? UINT64_MAX
+                    : now + ((uint64_t)XS_CAPS_RETRY_MS << (xs->caps_sent - 1));
+}
+
 void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now) {
-  if (!xsession_enabled(c) || !(p->caps & WIRE_CAP_XSESSION) || c->closing) return;
+  /* A trailer says a libsetowire peer (a reference peer sends none): it gets our CAPS. */
+  if (!xsession_enabled(c) || p->legacy || c->closing) return;
   if (!p->xs) {
     p->xs = calloc(1, sizeof *p->xs);
     if (!p->xs) return; /* the plain session goes on */
     p->xs->retry_at = UINT64_MAX;
+    p->xs->caps_at = UINT64_MAX;
   }
-  if (we_are_lower(c, p) && !p->xs->pending && !p->xs->keyed) begin_init(c, p, now);
+  if (!p->xs->caps_sent) send_caps(c, p, now);
+  if (!(p->caps & WIRE_CAP_XSESSION)) return;
+  /* Until the session is confirmed, messages to p wait (TRANSPORT.md 8). */
+  if (!p->xs->keyed) p->xs->hold_until = now + XS_HOLD_MS;
+  if (p->xs->pending || p->xs->keyed) return;
+  if (we_are_lower(c, p)) begin_init(c, p, now);
+  else p->xs->self_init_at = now + XS_HIGHER_INIT_MS; /* unless its HS_INIT comes first */
+}
+
+/* The extended session is off with p after all: no handshake, what is held goes plain. */
+static void stop(core_peer *p) {
+  struct core_xs *xs = p->xs;
+  xs->pending = 0;
+  xs->retry_at = UINT64_MAX;
+  hs_wipe(&xs->hs);
+  xs->hold_until = 0;
+  if (xs->state != XS_CONFIRMED) drop_traffic(xs);
+}
+
+void xsession_on_caps(sw_core *c, core_peer *p, uint8_t caps, uint64_t now) {
+  if (!xsession_enabled(c) || c->closing) return;
+  uint8_t was = p->legacy ? 0 : p->caps;
+  int repeat = p->xs && p->xs->caps_heard;
+  /* Authenticated: the peer is libsetowire, with these bits, whatever its HELLO said (a
+   * trailer stripped whole made it look like a reference peer). */
+  p->legacy = 0;
+  p->caps = caps;
+  if (p->xs && (was & WIRE_CAP_XSESSION) && !(caps & WIRE_CAP_XSESSION)) stop(p);
+  else if (!p->xs || ((was ^ caps) & WIRE_CAP_XSESSION)) xsession_on_peer(c, p, now);
+  if (!p->xs) return;
+  p->xs->caps_heard = 1;
+  p->xs->caps_at = UINT64_MAX;
+  /* It sends its CAPS again only while ours has not arrived: answer it. */
+  if (repeat) send_caps(c, p, now);
+}
+
+/* ---- messages held while the handshake runs ------------------------------------ */
+
+static void put_u32(uint8_t *b, uint32_t v) {
+  b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8);
+  b[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static int hold_fits(const struct core_xs *xs, size_t len) {
+  return xs->held_len - xs->held_off + 4 + len <= XS_HOLD_BYTES;
+}
+
+int xsession_hold(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
+  struct core_xs *xs = p->xs;
+  (void)c;
+  if (!hold_fits(xs, len)) {
+    xs->hold_want = 1;
+    return SW_EAGAIN;
+  }
+  if (xs->held_off) { /* released ones in front: make the room reusable */
+    memmove(xs->held, xs->held + xs->held_off, xs->held_len - xs->held_off);
+    xs->held_len -= xs->held_off;
+    xs->held_off = 0;
+  }
+  size_t need = xs->held_len + 4 + len;
+  if (need > xs->held_cap) {
+    size_t cap = xs->held_cap ? xs->held_cap : 4096;
+    while (cap < need) cap *= 2;
+    if (cap > XS_HOLD_BYTES) cap = XS_HOLD_BYTES;
+    uint8_t *b = realloc(xs->held, cap);
+    if (!b) return SW_ENOMEM;
+    xs->held = b;
+    xs->held_cap = cap;
+  }
+  put_u32(xs->held + xs->held_len, (uint32_t)len);
+  if (len) memcpy(xs->held + xs->held_len + 4, msg, len);
+  xs->held_len += 4 + len;
+  return SW_OK;
+}
+
+/* Release held messages, in order, to where they now go: into the extended session once
+ * it is confirmed, plain once the hold ended without it; nothing while the handshake
+ * still runs. What finds no room stays held, and the next flush or timer goes on. */
+static void hold_drain(sw_core *c, core_peer *p, uint64_t now) {
+  struct core_xs *xs = p->xs;
+  int confirmed = xs->state == XS_CONFIRMED && xs->x;
+  if (xs->held_off >= xs->held_len || (!confirmed && xs->hold_until)) return;
+  while (xs->held_off < xs->held_len) {
+    const uint8_t *h = xs->held + xs->held_off;
+    size_t len = get_u32(h);
+    int rc;
+    if (confirmed) {
+      rc = xport_send(xs->x, h + 4, len, XPORT_RELIABLE, now);
+      if (rc == SW_EAGAIN) break;
+    } else {
+      if (!send_room(c, len + WIRE_DATA_OVERHEAD) || cc_room(&p->cc) < len + WIRE_DATA_OVERHEAD)
+        break;
+      xs->releasing = 1; /* send_message takes its plain path */
+      rc = send_message(c, p, h + 4, len);
+      xs->releasing = 0;
+    }
+    if (rc != SW_OK) c->stats.flood_dropped++;
+    xs->held_off += 4 + len;
+  }
+  if (xs->held_off >= xs->held_len) {
+    free(xs->held);
+    xs->held = NULL;
+    xs->held_off = xs->held_len = xs->held_cap = 0;
+  }
+  if (xs->hold_want && xs->held_len - xs->held_off <= XS_HOLD_BYTES / 2) {
+    xs->hold_want = 0;
+    sw_event ev = {.type = SW_EV_WRITABLE};
+    engine_emit(c, &ev); /* last: the handler may write, or remove the peer */
+  }
 }
 
 /* ---- handshake messages (TRANSPORT.md 4) ------------------------------------- */
@@ -166,12 +307,47 @@ static core_peer *pending_by_index(sw_core *c, uint32_t idx) {
   return NULL;
 }
 
+/* The responder's load (TRANSPORT.md 4.3; XS_LOAD_*). */
+static int under_load(sw_core *c, uint64_t now) {
+  if (now - c->xs_load_at >= 1000) {
+    c->xs_load_at = now;
+    c->xs_load_n = 0;
+  }
+  if (c->xs_load_n >= XS_LOAD_PER_S) return 1;
+  unsigned unconfirmed = 0;
+  for (size_t k = 0; k < c->max_peers; k++) {
+    const struct core_xs *xs = c->peers[k].used ? c->peers[k].xs : NULL;
+    unconfirmed += xs && xs->keyed && xs->state == XS_RESP_SENT;
+  }
+  return unconfirmed >= XS_LOAD_UNCONFIRMED;
+}
+
+/* The source a cookie is bound to: the address, and the relay and far end of a relayed
+ * path (only we read it). */
+static size_t path_bytes(const core_path *p, uint8_t out[64]) {
+  out[0] = p->addr.family;
+  memcpy(out + 1, p->addr.ip, 16);
+  out[17] = (uint8_t)(p->addr.port >> 8);
+  out[18] = (uint8_t)p->addr.port;
+  out[19] = p->relayed;
+  memcpy(out + 20, p->relayed ? p->via : (const uint8_t[8]){0}, 8);
+  memcpy(out + 28, p->relayed ? p->far : (const uint8_t[8]){0}, 8);
+  return 36;
+}
+
 static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_t len,
                     uint64_t now) {
-  uint8_t retry[HS_RETRY_LEN];
-  if (hs_responder_screen(&c->me, &c->xs_cookie, 0, buf, len, &from->addr, sizeof from->addr,
-                          wall_ms(c, now), retry) != 0)
+  uint8_t retry[HS_RETRY_LEN], src[64];
+  size_t srclen = path_bytes(from, src);
+  /* An address a peer has proven needs no cookie; under load any other one does. */
+  int load = !core_verified_peer(c, from, NULL) && under_load(c, now);
+  int sc = hs_responder_screen(&c->me, &c->xs_cookie, load, buf, len, src, srclen,
+                               wall_ms(c, now), retry);
+  if (sc == HS_SEND_RETRY) { /* no state: 37 bytes, less than the HS_INIT's 145 */
+    send_raw(c, from, retry, HS_RETRY_LEN);
     return;
+  }
+  if (sc != 0) return;
   /* The peer is the one whose static key the INIT carries, not the one at `from`: a
    * restarted peer's INIT comes from a path we adopt only later (D35). */
   hs_state s;
@@ -184,9 +360,11 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
   }
   crypto_sha256(s.rs, 32, digest);
   core_peer *p = peers_find(c, digest);
-  /* Only from a peer we hold a session with that is the initiator by the rule of
-   * TRANSPORT.md 2, under the key it has. */
-  if (!p || !p->xs || memcmp(p->pub, s.rs, 32) != 0 || we_are_lower(c, p)) {
+  /* Only from a libsetowire peer we hold a session with, under the key it has. From the
+   * higher side only when we (lower) have no extended session and run no handshake of
+   * our own: when two HS_INITs cross, the lower side's wins (TRANSPORT.md 2). */
+  if (!p || !p->xs || memcmp(p->pub, s.rs, 32) != 0 ||
+      (we_are_lower(c, p) && (p->xs->pending || p->xs->keyed))) {
     hs_wipe(&s);
     return;
   }
@@ -200,11 +378,21 @@ static void on_init(sw_core *c, const core_path *from, const uint8_t *buf, size_
     hs_wipe(&s);
     return;
   }
+  if (xs->pending) { /* ours crossed the lower side's: it wins, ours is dropped */
+    xs->pending = 0;
+    xs->retry_at = UINT64_MAX;
+    hs_wipe(&xs->hs);
+  }
+  xs->self_init_at = 0;
+  /* An authenticated HS_INIT says the peer speaks the extended session, whatever its
+   * HELLO said (a stripped bit whose CAPS was lost too). */
+  p->caps |= WIRE_CAP_XSESSION;
   engine_rand(c, eph, sizeof eph);
   int rc = hs_responder_write_resp(&s, &c->me, eph, new_index(c), our_suites(), resp, &k);
   memset(eph, 0, sizeof eph);
   hs_wipe(&s);
   if (rc != SW_OK || install(c, p, &k, XS_RESP_SENT, now) != SW_OK) return;
+  c->xs_load_n++;
   memcpy(xs->last_init, buf, HS_INIT_LEN);
   memcpy(xs->last_resp, resp, HS_RESP_LEN);
   xs->has_resp = 1;
@@ -223,6 +411,8 @@ static void on_resp(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, ui
   if (install(c, p, &k, XS_CONFIRMED, now) != SW_OK) return;
   /* TRANSPORT.md 8: our first packet confirms the keys to the responder; a PING makes one at once. */
   xs->x->ping_pending = 1;
+  xs->hold_until = 0;
+  hold_drain(c, p, now); /* what was written meanwhile goes first, in order */
 }
 
 static void on_retry(sw_core *c, const uint8_t *buf, size_t len, uint32_t idx, uint64_t now) {
@@ -301,6 +491,9 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
    * peer now sends its messages here: its plain DATA is refused from now on (TRANSPORT.md
    * 2), after a grace period for plain DATA it sent before and the network reordered. */
   xs->state = XS_CONFIRMED;
+  xs->hold_until = 0;
+  hold_drain(c, p, now); /* what was written meanwhile goes first, in order */
+  if (!p->used || p->xs != xs) return; /* the WRITABLE handler removed the peer */
   if (!xs->heard) xs->heard_at = now;
   xs->heard = 1;
   /* An authenticated packet proves its path, as a plain frame does (D8, D35): a peer
@@ -317,6 +510,11 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
 /* ---- sending -------------------------------------------------------------------- */
 
 int xsession_room(core_peer *p, size_t len) {
+  if (xsession_holding(p)) {
+    if (hold_fits(p->xs, len)) return 1;
+    p->xs->hold_want = 1;
+    return 0;
+  }
   xport *x = p->xs->x;
   size_t need = len + xport_varint_len(len);
   if (x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need) return 1;
@@ -342,7 +540,8 @@ int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8
 }
 
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
-  struct core_xs *xs = p->xs;
+  if (p->xs) hold_drain(c, p, now);
+  struct core_xs *xs = p->used ? p->xs : NULL;
   if (!xs || !xs->keyed || xs->state != XS_CONFIRMED) return;
   uint8_t pt[XPORT_MTU_DEFAULT], pkt[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
   uint64_t pn;
@@ -363,6 +562,9 @@ uint64_t xsession_deadline(const core_peer *p, uint64_t now) {
   const struct core_xs *xs = p->xs;
   if (!xs) return UINT64_MAX;
   uint64_t t = xs->pending ? xs->retry_at : UINT64_MAX;
+  if (xs->hold_until && xs->state != XS_CONFIRMED && xs->hold_until < t) t = xs->hold_until;
+  if (xs->caps_at < t) t = xs->caps_at;
+  if (xs->self_init_at && xs->self_init_at < t) t = xs->self_init_at;
   if (xs->keyed && xs->state == XS_CONFIRMED) {
     uint64_t d = xport_deadline(xs->x, now);
     if (d < t) t = d;
@@ -377,6 +579,7 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
     if (xs->tries >= XS_INIT_TRIES) { /* TRANSPORT.md 4.5: give up */
       xs->pending = 0;
       xs->retry_at = UINT64_MAX;
+      xs->hold_until = 0;
       hs_wipe(&xs->hs);
     } else {
       send_raw(c, paths_best(p), xs->init, HS_INIT_LEN); /* byte for byte (TRANSPORT.md 4.5) */
@@ -384,16 +587,22 @@ void xsession_timeout(sw_core *c, core_peer *p, uint64_t now) {
       xs->tries++;
     }
   }
-  if (xs->keyed && xs->state == XS_CONFIRMED) {
-    if (now >= xport_deadline(xs->x, now)) xport_timeout(xs->x, now);
-    xsession_flush(c, p, now);
+  if (now >= xs->caps_at) send_caps(c, p, now);
+  if (xs->self_init_at && now >= xs->self_init_at) {
+    xs->self_init_at = 0;
+    if (!xs->pending && !xs->keyed && (p->caps & WIRE_CAP_XSESSION)) begin_init(c, p, now);
   }
+  if (xs->hold_until && xs->state != XS_CONFIRMED && now >= xs->hold_until)
+    xs->hold_until = 0; /* not confirmed in time: what is held goes plain */
+  if (xs->keyed && xs->state == XS_CONFIRMED && now >= xport_deadline(xs->x, now))
+    xport_timeout(xs->x, now);
+  xsession_flush(c, p, now);
 }
 
 size_t xsession_memory(const core_peer *p) {
   const struct core_xs *xs = p->xs;
   if (!xs) return 0;
-  size_t n = sizeof *xs;
+  size_t n = sizeof *xs + xs->held_cap;
   if (xs->x) {
     const xport_limits *l = &xs->x->lim;
     n += sizeof *xs->x + l->send_buf + l->recv_buf + 2 * ((l->send_buf + 63) / 64 * 8) +

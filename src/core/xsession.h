@@ -18,9 +18,30 @@
 /* TRANSPORT.md 4.5: HS_INIT again after 1 s, doubling, at most 5 times. */
 #define XS_INIT_RETRY_MS 1000
 #define XS_INIT_TRIES 5
+/* TRANSPORT.md 2: the higher side initiates itself when no HS_INIT came this long after
+ * the HELLO exchange. */
+#define XS_HIGHER_INIT_MS 1000
+/* TRANSPORT.md 4.3: the responder is under load, and answers an HS_INIT from an address
+ * no peer has proven only with a RETRY until it comes back with a cookie, when it has
+ * answered this many HS_INITs in the last second, or holds this many answered sessions
+ * whose initiator has not yet confirmed them (each holds its buffers). */
+#define XS_LOAD_PER_S 16
+#define XS_LOAD_UNCONFIRMED 8
 /* Plain DATA the peer sent before its first packet may arrive after it (reordering):
  * it is still taken this long after that packet, then refused (TRANSPORT.md 2). */
 #define XS_PLAIN_GRACE_MS 2000
+/* Messages written to a peer while its handshake runs are held, in order, and released
+ * into the extended session once it is confirmed, so none goes plain and arrives after
+ * the first extended ones (TRANSPORT.md 8). When the session is not confirmed this long
+ * after the HELLO exchange (the HS_INIT and two retransmissions, 4.5), they go plain. */
+#define XS_HOLD_MS 4000
+/* At most this many bytes held per peer (a largest message fits): a write beyond them is
+ * told SW_EAGAIN, and SW_EV_WRITABLE follows once they are released. */
+#define XS_HOLD_BYTES (XPORT_MAX_MSG + 1024)
+/* The sealed CAPS (TRANSPORT.md 2) goes when the session is created, then again after
+ * 1 s, doubling, until the peer's own CAPS arrives, at most this many times in all. */
+#define XS_CAPS_RETRY_MS 1000
+#define XS_CAPS_TRIES 4
 
 /* The traffic state (TRANSPORT.md 8); an initiator's handshake in progress (INIT_SENT) is `pending`,
  * beside it. */
@@ -32,6 +53,10 @@ enum {
 
 struct core_xs {
   int state;
+  /* the sealed CAPS (TRANSPORT.md 2) */
+  int caps_heard;    /* the peer's arrived */
+  unsigned caps_sent;
+  uint64_t caps_at;  /* when ours goes again; UINT64_MAX: no more */
   int heard; /* a packet of this session opened: the peer's plain DATA is refused */
   uint64_t heard_at;
   /* handshake in progress (initiator) */
@@ -40,6 +65,7 @@ struct core_xs {
   uint8_t init[HS_INIT_LEN]; /* the HS_INIT, resent byte for byte */
   unsigned tries;
   uint64_t retry_at; /* UINT64_MAX: none */
+  uint64_t self_init_at; /* higher side: initiate then if nothing came; 0: no */
   /* responder: the last HS_INIT answered and its HS_RESP (TRANSPORT.md 4.5) */
   uint64_t last_ts;
   uint8_t last_init[HS_INIT_LEN], last_resp[HS_RESP_LEN];
@@ -51,6 +77,13 @@ struct core_xs {
   xpkt_tx tx;
   xpkt_rx rx;
   xport *x;
+  /* Messages held while the handshake runs: u32 length, then the bytes, in write order,
+   * [held_off, held_len) not yet released. */
+  uint8_t *held;
+  size_t held_off, held_len, held_cap;
+  uint64_t hold_until; /* 0: not holding for a handshake (held ones may still drain) */
+  int releasing;       /* the drain sends them: send_message must not hold them again */
+  int hold_want;       /* a write was refused for lack of room: SW_EV_WRITABLE later */
 };
 
 /* Whether this core advertises XSESSION. */
@@ -60,12 +93,20 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
                         uint64_t now);
 void xsession_on_handshake(void *core, const core_path *from, const uint8_t *buf, size_t len,
                            uint64_t now);
-/* A session with p was created (session_on_hello): begin the extended session when both
- * sides advertise it (the lower side initiates). */
+/* A session with p was created (session_on_hello): to a libsetowire peer, our sealed
+ * CAPS; begin the extended session when both sides advertise it (the lower side
+ * initiates). */
 void xsession_on_peer(sw_core *c, core_peer *p, uint64_t now);
+/* A sealed CAPS from p (TRANSPORT.md 2): its capability bits, authenticated. They replace
+ * what its HELLO trailer said: a XSESSION bit stripped on the way starts the extended
+ * session after all (a bit added on the way stops it). */
+void xsession_on_caps(sw_core *c, core_peer *p, uint8_t caps, uint64_t now);
 /* The peer proved a restart (PROTOCOL.md 21.3): its extended session is gone; make a
  * new one. */
 void xsession_restarted(sw_core *c, core_peer *p, uint64_t now);
+/* The engine closes: what is held for a session not confirmed goes plain at the next
+ * flush (there is no time left to wait for it). */
+void xsession_on_close(core_peer *p);
 /* Forget p's extended session (peers_clear). */
 void xsession_clear(core_peer *p);
 /* 1 when application messages to p go through the extended session. */
@@ -73,7 +114,15 @@ int xsession_active(const core_peer *p);
 /* 1 when p's plain DATA must be refused: a packet of its extended session opened, so
  * it sends its messages there (TRANSPORT.md 2, 8). */
 int xsession_refuses_plain(const core_peer *p, uint64_t now);
-/* Room for one message of len bytes in p's send buffer; when there is none, the caller
+/* 1 when a message to p must be held (xsession_hold): its handshake runs, or messages
+ * held earlier still wait their turn. */
+int xsession_holding(const core_peer *p);
+/* Hold one message to p (order kept): SW_OK or SW_EAGAIN. */
+int xsession_hold(sw_core *c, core_peer *p, const uint8_t *msg, size_t len);
+/* 1 when messages to p go through its extended session or its hold: they have their own
+ * room (xsession_room), not the output ring's. */
+int xsession_takes(const core_peer *p);
+/* Room for one message of len bytes in p's send buffer (or hold); when there is none, the caller
  * is told SW_EAGAIN and SW_EV_WRITABLE follows once it fits. */
 int xsession_room(core_peer *p, size_t len);
 /* Queue one reliable application message to p: SW_OK, SW_EAGAIN, SW_EMSGSIZE. */

@@ -16,7 +16,24 @@ void sw_options_init(sw_options *o) {
   o->sync = 1;
   o->store_cache_max = 10000; /* PROTOCOL.md 19 SYNC_CACHE_MAX */
   o->store_cache_bytes = 64u << 20;
-  o->transport = 0; /* off until the extended session is the default (docs/TRANSPORT.md) */
+  o->transport = 1; /* the extended session with libsetowire peers (docs/TRANSPORT.md) */
+  o->dial_timeout_ms = 5400; /* PROTOCOL.md 19: PUNCH_TRIES x PUNCH_INTERVAL + 3000 */
+  o->dial_retries = 0;
+  o->dial_retry_ms = 1000;
+  o->peer_timeout_ms = 60000; /* PEER_TIMEOUT */
+  o->keepalive_ms = 1000;     /* HEARTBEAT_MS */
+}
+
+/* The lifecycle options (0: default) within their documented bounds. */
+static int lifecycle_ok(const sw_options *o) {
+  uint32_t peer = o->peer_timeout_ms ? o->peer_timeout_ms : 60000;
+  uint32_t keep = o->keepalive_ms ? o->keepalive_ms : 1000;
+  if (o->dial_timeout_ms && (o->dial_timeout_ms < 300 || o->dial_timeout_ms > 600000))
+    return 0;
+  if (o->dial_retries > 16) return 0;
+  if (o->dial_retry_ms && (o->dial_retry_ms < 100 || o->dial_retry_ms > 60000)) return 0;
+  if (peer < 1000 || peer > 3600000) return 0;
+  return keep >= 100 && keep <= 60000 && keep < peer;
 }
 
 /* Version 1 had a `stun` field that never had an effect, and no STUN server list: a
@@ -105,6 +122,7 @@ int config_from_options(config *c, const sw_options *o) {
   /* Beacons, DHT and HTTP records announce this address (PROTOCOL.md 14.2 `lip`). */
   mcast_local_ip(o->lan_addr, o->bind, c->lan_ip, sizeof c->lan_ip);
   c->dht.relay = o->relay;
+  if (!lifecycle_ok(o)) return SW_EINVAL;
   if (o->nstun > CONFIG_STUN_MAX || (o->nstun && !o->stun)) return SW_EINVAL;
   for (size_t i = 0; i < o->nstun; i++) {
     char host[256];
@@ -138,6 +156,11 @@ int config_from_options(config *c, const sw_options *o) {
                              .relayed = 1,
                              .relay_serve = o->relay,
                              .xsession = o->transport,
+                             .dial_timeout_ms = o->dial_timeout_ms,
+                             .dial_retries = o->dial_retries,
+                             .dial_retry_ms = o->dial_retry_ms,
+                             .peer_timeout_ms = o->peer_timeout_ms,
+                             .keepalive_ms = o->keepalive_ms,
                              .dht = o->dht ? &c->dht : NULL};
   return SW_OK;
 }

@@ -32,6 +32,10 @@
 
 #define RX_TURN_LIMIT 16      /* recvmmsg calls per readable event: bounds one turn */
 #define CLOSE_DRAIN_MS 2000   /* PROTOCOL.md 19 DRAIN_TIMEOUT: most we wait to send */
+/* Before the GOAWAYs, most we wait for extended sessions to have every reliable byte
+ * acknowledged (a GOAWAY makes the peer drop the session, and what it had not yet
+ * received with it). */
+#define CLOSE_LINGER_MS 5000
 #define MAX_RESOLVES 64       /* outstanding name lookups */
 #define NSOCKS 3              /* SW_SOCK_MAIN, SW_SOCK_DHT, SW_SOCK_LAN */
 #define PROBE_CHECK_MS 1000   /* how often the open probe sockets are checked */
@@ -90,6 +94,8 @@ struct sw_swarm {
   int state;
   int announced;
   uint64_t drain_deadline;
+  int lingering;            /* sw_swarm_close waits for extended sessions' acks */
+  uint64_t linger_deadline;
   udp_rx rx;
   sw_options opts;
   resolve_req resolves[MAX_RESOLVES];
@@ -183,9 +189,25 @@ static void drain_out(sw_swarm *s) {
 static void update_poll(sw_swarm *s);
 static void arm_timer(sw_swarm *s);
 
+/* ICMP errors queued on a socket (udp_recv_error): the main socket's end the dial to
+ * their address (sw_core_unreachable); the others are only drained. Bounded per wake. */
+static int drain_errors(sw_swarm *s, rt_sock *k) {
+  sw_addr to;
+  int refused, n = 0;
+  while (n < UDP_BATCH && udp_recv_error(k->fd, &to, &refused)) {
+    n++;
+    if (k->kind == SW_SOCK_MAIN) sw_core_unreachable(s->core, &to, refused, now_ms());
+  }
+  if (n) s->dirty = 1;
+  return n;
+}
+
 static void pump(sw_swarm *s, rt_sock *k) {
   for (int turn = 0; turn < RX_TURN_LIMIT; turn++) {
     int n = udp_recv_batch(k->fd, &k->udp, &s->rx);
+    /* nothing read, or the socket's pending ICMP error instead of data: the error
+     * queue keeps the poll awake until it is read */
+    if (n <= 0 && drain_errors(s, k) && n < 0) continue;
     if (n <= 0) break;
     uint64_t now = now_ms();
     s->dirty = 1;
@@ -210,7 +232,15 @@ static void pump(sw_swarm *s, rt_sock *k) {
 static void on_sock_poll(uv_poll_t *h, int status, int events) {
   rt_sock *k = h->data;
   sw_swarm *s = k->swarm;
-  if (status < 0 || s->state >= ST_CLOSING) return;
+  if (s->state >= ST_CLOSING) return;
+  if (status < 0) {
+    /* libuv stops a poll handle on POLLERR, which a queued ICMP error raises (udp.c,
+     * IP_RECVERR): read the errors, watch the socket again, and read what waits. */
+    drain_errors(s, k);
+    uv_poll_start(&k->poll, k->events, on_sock_poll);
+    events = UV_READABLE;
+    kick(s);
+  }
   if (events & UV_READABLE) pump(s, k);
   if (events & UV_WRITABLE) {
     drain_out(s);
@@ -445,6 +475,7 @@ static void on_timer(uv_timer_t *h);
 static void arm_timer(sw_swarm *s) {
   uint64_t now = now_ms(), t = sw_core_deadline(s->core);
   if (s->state == ST_DRAINING && s->drain_deadline < t) t = s->drain_deadline;
+  if (s->lingering && s->linger_deadline < t) t = s->linger_deadline;
   if (t == UINT64_MAX) {
     uv_timer_stop(&s->timer);
     return;
@@ -452,6 +483,8 @@ static void arm_timer(sw_swarm *s) {
   if (s->nprobes && s->probe_check_at < t) t = s->probe_check_at;
   uv_timer_start(&s->timer, on_timer, t > now ? t - now : 0, 0);
 }
+
+static void begin_close(sw_swarm *s, uint64_t now);
 
 /* Backend and HTTP requests out, batches closed, datagrams sent, timer re-armed from
  * the core's deadline (which includes the next time it lets a datagram go). */
@@ -466,7 +499,12 @@ static void service(sw_swarm *s) {
   sw_core_flush(s->core, now);
   drain_out(s);
   probe_sweep(s, 0);
+  if (s->lingering && (!sw_core_unacked(s->core) || now >= s->linger_deadline)) {
+    begin_close(s, now); /* GOAWAYs queued: sent below or at the next turn */
+    drain_out(s);
+  }
   if (s->state == ST_DRAINING && (!sw_core_out_pending(s->core) || now >= s->drain_deadline)) {
+    sw_core_drop_peers(s->core, SW_REASON_CLOSED); /* a DISCONNECT per peer, then CLOSE */
     finish_close(s);
     return;
   }
@@ -807,7 +845,8 @@ void *sw_swarm_loop(sw_swarm *s) { return s ? s->loop : NULL; }
 static void on_signal(uv_signal_t *h, int signum) {
   sw_swarm *s = h->data;
   (void)signum;
-  if (s->state == ST_OPEN) sw_swarm_close(s);
+  if (s->state == ST_OPEN && s->lingering) begin_close(s, now_ms()); /* stop waiting for acks */
+  else if (s->state == ST_OPEN) sw_swarm_close(s);
   else if (s->state == ST_DRAINING) finish_close(s);
 }
 
@@ -828,14 +867,29 @@ int sw_swarm_close_on_signal(sw_swarm *s, int signum) {
   return uv_signal_start(h, on_signal, signum) ? SW_EINVAL : SW_OK;
 }
 
-int sw_swarm_close(sw_swarm *s) {
-  if (!s) return SW_EINVAL;
-  if (s->state != ST_OPEN) return SW_OK;
-  uint64_t now = now_ms();
+static void begin_close(sw_swarm *s, uint64_t now) {
+  s->lingering = 0;
   run_storage(s); /* values stored just before closing still reach the backend */
   sw_core_close(s->core, now);
   s->state = ST_DRAINING;
   s->drain_deadline = now + CLOSE_DRAIN_MS;
+}
+
+int sw_swarm_close(sw_swarm *s) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN || s->lingering) return SW_OK;
+  uint64_t now = now_ms();
+  sw_core_flush(s->core, now); /* what was written last counts as unacknowledged */
+  if (sw_core_unacked(s->core)) {
+    /* Extended sessions still owe their peers bytes: keep running (acknowledgements,
+     * retransmissions) until they are all acknowledged, then close as below. */
+    s->lingering = 1;
+    s->linger_deadline = now + CLOSE_LINGER_MS;
+    arm_timer(s);
+    kick(s);
+    return SW_OK;
+  }
+  begin_close(s, now);
   arm_timer(s);
   kick(s); /* the GOAWAYs leave in this turn */
   return SW_OK;
@@ -869,8 +923,17 @@ uint16_t sw_swarm_dht_port(const sw_swarm *s) {
 
 int sw_swarm_join(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
   if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
   int rc = sw_core_join(s->core, topic);
   if (rc == SW_OK) start_discovery(s);
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_leave(sw_swarm *s, const uint8_t topic[SW_TOPIC_LEN]) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_leave(s->core, topic);
   kick(s);
   return rc;
 }

@@ -13,6 +13,7 @@
 #include "setowire.h"
 
 #ifdef __linux__
+#include <linux/errqueue.h>
 #include <netinet/udp.h>
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -79,6 +80,11 @@ static void rx_options(int fd) {
 #endif
 #ifdef __linux__
   if (!env_off("SETOWIRE_NO_GRO")) (void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+  /* ICMP errors (port, host, network unreachable) queued for udp_recv_error: a dial to
+   * a closed port can end at once (SW_EV_DIAL_FAILED). Both levels on a dual-stack
+   * socket: IPv4 destinations are reported through IP_RECVERR. */
+  (void)setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+  (void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
 #endif
   (void)one;
 }
@@ -197,6 +203,46 @@ static socklen_t to_sockaddr(struct sockaddr_storage *ss, const sw_addr *a, int 
 }
 
 #ifdef __linux__
+int udp_recv_error(int fd, sw_addr *to, int *refused) {
+  for (;;) {
+    struct sockaddr_storage ss;
+    uint8_t body[64];
+    union {
+      struct cmsghdr align;
+      uint8_t buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6)) +
+                  64];
+    } ctl;
+    struct iovec iov = {.iov_base = body, .iov_len = sizeof body};
+    struct msghdr h;
+    memset(&h, 0, sizeof h);
+    memset(&ss, 0, sizeof ss);
+    h.msg_name = &ss;
+    h.msg_namelen = sizeof ss;
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = ctl.buf;
+    h.msg_controllen = sizeof ctl.buf;
+    if (recvmsg(fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return 0; /* EAGAIN: none left */
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+            (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) ||
+          c->cmsg_len < CMSG_LEN(sizeof(struct sock_extended_err)))
+        continue;
+      struct sock_extended_err ee;
+      memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      if (ee.ee_errno != ECONNREFUSED && ee.ee_errno != EHOSTUNREACH &&
+          ee.ee_errno != ENETUNREACH)
+        continue; /* a path MTU note, a time exceeded: not a verdict on the address */
+      if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) continue;
+      from_sockaddr(to, &ss);
+      *refused = ee.ee_errno == ECONNREFUSED;
+      return 1;
+    }
+    /* an error of another kind: dropped, read the next */
+  }
+}
+
 /* Room for the UDP_GRO segment size and the SO_RXQ_OVFL counter, with spare. */
 #define RX_CMSG_SPACE (CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t)) + 64)
 
@@ -376,6 +422,13 @@ int udp_recv_batch(int fd, udp_state *st, udp_rx *rx) {
     n++;
   }
   return n;
+}
+
+int udp_recv_error(int fd, sw_addr *to, int *refused) {
+  (void)fd;
+  (void)to;
+  (void)refused;
+  return 0;
 }
 
 int udp_send_batch(int fd, int v6, udp_state *st, const sw_dgram *d, size_t n) {

@@ -62,6 +62,10 @@ void udp_rx_free(udp_rx *rx);
 /* Receive up to UDP_BATCH buffers (each one datagram, or several coalesced): the
  * count, 0 when none is ready, or SW_EIO. Updates st->rx_dropped. */
 int udp_recv_batch(int fd, udp_state *st, udp_rx *rx);
+/* One ICMP error the kernel queued for the socket (Linux IP_RECVERR): 1 with the
+ * destination it was about and refused 1 for "port unreachable" (0: host or network
+ * unreachable), or 0 when none is left. Other queued errors are read and dropped. */
+int udp_recv_error(int fd, sw_addr *to, int *refused);
 static inline const uint8_t *udp_rx_data(const udp_rx *rx, int i) {
   return rx->bufs + (size_t)i * rx->slot;
 }

@@ -1,5 +1,6 @@
 """Two network namespaces joined by a veth pair, for tests that need multicast (LAN
-discovery) without any of it leaving this machine.
+discovery) without any of it leaving this machine; and (Lossy, at the end) one
+namespace whose loopback loses datagrams at random.
 
     import netns
     with netns.Pair() as pair:                  # skips (exit 77) when not possible
@@ -107,6 +108,76 @@ class Pair:
             if s.name in _made:
                 _made.remove(s.name)
                 _ip('netns', 'del', s.name, check=False)
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class Lossy:
+    """One network namespace with only its loopback up, whose iptables drops a chosen
+    share of the UDP datagrams leaving on it, at random (for transport tests under
+    loss):
+
+        with netns.Lossy() as ns:              # skips (exit 77) when not possible
+            argv = ns.wrap(['setowire-cat', ...])
+            ns.set_loss(0.10)                  # from now on 10 % of datagrams vanish
+            ns.dropped()                       # datagrams the rule dropped so far
+
+    The rule is `-m statistic --mode random --probability P -j DROP` on INPUT, so
+    each datagram is dropped once at most, silently, on its way in (on OUTPUT the
+    sender's sendto would fail with EPERM and learn of the loss). A segmented (GSO)
+    send is one packet to iptables: it is dropped whole, so processes that must see
+    per datagram loss run with SETOWIRE_NO_GSO=1. Nothing leaves the namespace: it has no
+    other interface. Removed like Pair's namespaces."""
+
+    def __init__(self, tag='loss'):
+        why = available() or (None if shutil.which('iptables') else '`iptables` not found')
+        if why:
+            skip(why)
+        self.name = f'swt-{os.getpid()}-{tag}'
+
+    def __enter__(self):
+        try:
+            _ip('netns', 'add', self.name)
+            _made.append(self.name)
+            _ip('-n', self.name, 'link', 'set', 'lo', 'up')
+            self._ipt('-F', 'INPUT')
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            self.close()
+            skip(f'cannot set up the lossy namespace: {e}')
+        return self
+
+    def _ipt(self, *args):
+        r = subprocess.run(['ip', 'netns', 'exec', self.name, 'iptables', *args],
+                           capture_output=True, text=True, timeout=20)
+        if r.returncode:
+            raise RuntimeError(f'iptables {" ".join(args)}: {r.stderr.strip()}')
+        return r.stdout
+
+    def wrap(self, argv):
+        return ['ip', 'netns', 'exec', self.name, *[str(a) for a in argv]]
+
+    def set_loss(self, p):
+        """Drop a share p (0..1) of the UDP datagrams from now on (0: none)."""
+        self._ipt('-F', 'INPUT')
+        if p > 0:
+            self._ipt('-A', 'INPUT', '-i', 'lo', '-p', 'udp', '-m', 'statistic',
+                      '--mode', 'random', '--probability', f'{p:.4f}', '-j', 'DROP')
+
+    def dropped(self):
+        """Datagrams the current rule dropped (0 without a rule)."""
+        out = self._ipt('-L', 'INPUT', '-n', '-v', '-x')
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) > 2 and f[2] == 'DROP':
+                return int(f[0])
+        return 0
+
+    def close(self):
+        if self.name in _made:
+            _made.remove(self.name)
+            _ip('netns', 'del', self.name, check=False)
 
     def __exit__(self, *exc):
         self.close()

@@ -29,6 +29,12 @@ static void node_event(void *ctx, const sw_event *e) {
     x->len = e->len;
   }
   if (e->addr) snprintf(x->addr, sizeof x->addr, "%s", e->addr);
+  x->reason = e->reason;
+  if (e->topic) {
+    x->has_topic = 1;
+    memcpy(x->topic, e->topic, 32);
+  }
+  x->at = nd->clock ? *nd->clock : 0;
   /* greetings alternate small (batched) and large (sent alone at once) */
   for (int k = 0; e->type == SW_EV_CONNECTION && k < nd->greet; k++) {
     uint8_t m[1500];

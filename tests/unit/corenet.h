@@ -27,6 +27,10 @@ typedef struct ev {
   uint8_t *data;
   size_t len;
   char addr[SW_ADDRSTRLEN];
+  int reason;        /* sw_event.reason */
+  int has_topic;     /* sw_event.topic was set: copied below */
+  uint8_t topic[32];
+  uint64_t at;       /* the net's clock when it was reported */
 } ev;
 
 typedef struct node {

@@ -17,7 +17,7 @@
 /* ---- helpers ------------------------------------------------------------------- */
 
 typedef struct events {
-  int listening, close;
+  int listening, close, data;
   uint16_t port;
 } events;
 
@@ -29,6 +29,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     e->port = ev->port;
   }
   if (ev->type == SW_EV_CLOSE) e->close++;
+  if (ev->type == SW_EV_DATA) e->data++;
 }
 
 /* A non-blocking UDP socket on 127.0.0.1, any port. */
@@ -280,6 +281,12 @@ static void test_broadcast_from_app_poll(void **state) {
     uv_run(&loop, UV_RUN_ONCE);
   assert_int_equal(sw_swarm_peer_count(a), 1);
   assert_int_equal(sw_swarm_peer_count(b), 1);
+  /* A message b sends reaches a once b's extended session is confirmed (b holds it until
+   * then), and confirms a's: after it both send at once (docs/TRANSPORT.md 8). */
+  assert_int_equal(sw_swarm_broadcast(b, "warm", 4), 1);
+  t0 = uv_hrtime();
+  while (!ea.data && uv_hrtime() - t0 < 5000000000ull) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(ea.data, 1);
 
   /* From here P is only watched: whatever b sends stays in P's buffer. */
   uv_poll_stop(&r.poll);

@@ -385,6 +385,351 @@ static void test_nat_rebinding(void **state) {
   net_free(n);
 }
 
+
+/* ---- order across the switch from plain to extended (TRANSPORT.md 8) ---------- */
+
+static dgram late[256]; /* plain DATA the network holds back */
+static int nlate, drop_resps, drop_hs;
+#define XS_HOLD_TEST_MS 4000 /* XS_HOLD_MS of xsession.h */
+
+static int has_data(const uint8_t *d, size_t len) {
+  if (!len) return 0;
+  if (d[0] == WIRE_DATA) return 1;
+  wire_batch_iter it;
+  const uint8_t *f;
+  size_t fl;
+  if (d[0] != WIRE_BATCH || wire_batch_begin(&it, d, len)) return 0;
+  while (wire_batch_next(&it, &f, &fl))
+    if (fl && f[0] == WIRE_DATA) return 1;
+  return 0;
+}
+
+/* Drops the first drop_resps HS_RESPs and holds back every datagram with plain DATA in
+ * it, to be delivered late; or, while drop_hs, drops every handshake message. */
+static int delay_plain(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  (void)n;
+  if (len && d[0] >= HS_TYPE_INIT && d[0] <= HS_TYPE_RETRY && drop_hs) return 0;
+  if (len && d[0] == HS_TYPE_RESP && drop_resps > 0) {
+    drop_resps--;
+    return 0;
+  }
+  if (!drop_hs && has_data(d, len)) {
+    keep(late, &nlate, 256, from, to, d, len);
+    return 0;
+  }
+  return 1;
+}
+
+static void deliver_late(net *n) {
+  for (int k = 0; k < nlate; k++) {
+    int to = -1;
+    for (int i = 0; i < n->count; i++)
+      if (addr_equal(&n->nodes[i].addr, &late[k].to)) to = i;
+    inject(n, to, &n->nodes[late[k].from].addr, late[k].d, late[k].len);
+    free(late[k].d);
+  }
+  nlate = 0;
+  pump(n);
+}
+
+/* Messages written while the handshake runs (its HS_RESP lost once, so it takes a
+ * second) and after it: none goes plain, so none can arrive after the extended ones;
+ * all arrive in order, both ways. */
+static void test_order_across_switch(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  nlate = 0;
+  drop_resps = 1;
+  drop_hs = 0;
+  n->filter = delay_plain;
+  connect_nodes(n, a, b);
+  assert_int_equal(count_ev(A, SW_EV_CONNECTION), 1);
+  assert_false(peer_extended(A) || peer_extended(B)); /* the handshake still runs */
+  write_n(n, a, b, 10, 0);
+  write_n(n, b, a, 10, 0);
+  advance(n, n->now + 1500); /* the HS_INIT again, answered this time */
+  assert_true(peer_extended(A) && peer_extended(B));
+  write_n(n, a, b, 10, 10);
+  write_n(n, b, a, 10, 10);
+  advance(n, n->now + 200);
+  deliver_late(n); /* whatever went plain arrives now, after the extended ones */
+  advance(n, n->now + 200);
+  assert_int_equal(nlate, 0);
+  assert_int_equal(data_in_order(B, A, 20), 20);
+  assert_int_equal(data_in_order_p(A, B, 20, 'r'), 20);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* A handshake that never completes (its messages all lost): what was held goes plain
+ * when the hold ends, in order, then what is written later; a full hold says SW_EAGAIN,
+ * then SW_EV_WRITABLE. */
+static void test_hold_then_plain(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  drop_hs = 1;
+  drop_resps = 0;
+  n->filter = delay_plain;
+  connect_nodes(n, a, b);
+  write_n(n, a, b, 10, 0);
+  /* large ones until the hold is full */
+  uint8_t big[20000];
+  memset(big, 'x', sizeof big);
+  int nbig = 0, rc;
+  while ((rc = sw_core_write(A->c, B->id, big, sizeof big, n->now)) == SW_OK) {
+    big[0] = (uint8_t)++nbig;
+    assert_true(nbig < 100);
+  }
+  assert_int_equal(rc, SW_EAGAIN);
+  assert_true(nbig >= 2);
+  advance(n, n->now + 1000);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 0); /* held */
+  assert_int_equal(count_ev(A, SW_EV_WRITABLE), 0);
+  advance(n, n->now + XS_HOLD_TEST_MS);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 10 + nbig);
+  for (int k = 0; k < 10 + nbig; k++) { /* in write order */
+    const ev *e = nth_ev(B, SW_EV_DATA, k);
+    char m[16];
+    snprintf(m, sizeof m, "m %d", k);
+    if (k < 10) assert_memory_equal(e->data, m, strlen(m));
+    else assert_int_equal(e->data[0], k == 10 ? 'x' : k - 10);
+  }
+  assert_true(count_ev(A, SW_EV_WRITABLE) >= 1);
+  write_n(n, a, b, 5, 10);
+  advance(n, n->now + 100);
+  assert_int_equal(count_ev(B, SW_EV_DATA), 15 + nbig);
+  assert_int_equal(memcmp(nth_ev(B, SW_EV_DATA, 10 + nbig)->data, "m 10", 4), 0);
+  assert_false(peer_extended(A) || peer_extended(B));
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* ---- downgrade: a XSESSION bit stripped from HELLO (TRANSPORT.md 2) ----------- */
+
+static int strip_from = -1; /* -1: both ways */
+static int strip_sealed;    /* also drop every sealed frame */
+
+/* An on-path attacker: HELLO and HELLO_ACK trailers lose XSESSION on the way. */
+static int stripper(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (strip_sealed && len && d[0] == WIRE_SEALED) return 0;
+  if (len != WIRE_HELLO_LEN + WIRE_TRAILER_LEN || (d[0] != WIRE_HELLO && d[0] != WIRE_HELLO_ACK) ||
+      !(d[WIRE_HELLO_LEN + 3] & WIRE_CAP_XSESSION) || (strip_from >= 0 && from != strip_from))
+    return 1;
+  uint8_t f[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  memcpy(f, d, len);
+  f[WIRE_HELLO_LEN + 3] &= (uint8_t)~WIRE_CAP_XSESSION;
+  for (int i = 0; i < n->count; i++)
+    if (addr_equal(&n->nodes[i].addr, to)) inject(n, i, &n->nodes[from].addr, f, len);
+  return 0;
+}
+
+static void stripped_once(int from_side) {
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  strip_from = from_side < 0 ? -1 : from_side ? b : a;
+  strip_sealed = 0;
+  n->filter = stripper;
+  connect_nodes(n, a, b);
+  advance(n, n->now + 1500); /* an HS_INIT refused before the CAPS came is sent again */
+  assert_true(peer_extended(A));
+  assert_true(peer_extended(B));
+  n->record = 1;
+  write_n(n, a, b, 10, 0);
+  write_n(n, b, a, 10, 0);
+  advance(n, n->now + 200);
+  assert_int_equal(data_in_order(B, A, 10), 10);
+  assert_int_equal(data_in_order_p(A, B, 10, 'r'), 10);
+  assert_int_equal(count_data(n), 0);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* The bit stripped from A's HELLO, from B's, from both: each side's sealed CAPS tells
+ * the other, and the extended session starts anyway. */
+static void test_stripped_xsession_bit(void **state) {
+  (void)state;
+  stripped_once(0);
+  stripped_once(1);
+  stripped_once(-1);
+}
+
+/* The bit stripped both ways and every sealed frame dropped: the two stay plain (an
+ * attacker who drops can always deny service), and messages still flow. */
+static void test_stripped_and_sealed_dropped(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  strip_from = -1;
+  strip_sealed = 1;
+  n->filter = stripper;
+  connect_nodes(n, a, b);
+  advance(n, n->now + 20000);
+  assert_false(peer_extended(A) || peer_extended(B));
+  write_n(n, a, b, 5, 0);
+  advance(n, n->now + 100);
+  assert_int_equal(data_in_order(B, A, 5), 5);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* ---- the higher side initiates after 1 s (TRANSPORT.md 2) --------------------- */
+
+static int lower_node = -1, drop_lower_inits, blind_lower;
+
+/* drop_lower_inits: the lower side's first HS_INITs lost. blind_lower: the lower side
+ * never learns the higher speaks the extended session (the bit stripped from the higher
+ * side's HELLO, its sealed frames lost). */
+static int drop_lower_init(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  if (len && d[0] == HS_TYPE_INIT && from == lower_node && drop_lower_inits) {
+    drop_lower_inits--;
+    return 0;
+  }
+  if (blind_lower && from != lower_node) {
+    if (len && d[0] == WIRE_SEALED) return 0;
+    strip_from = from;
+    strip_sealed = 0;
+    return stripper(n, from, to, d, len);
+  }
+  return 1;
+}
+
+static void higher_initiates_once(int drops, int blind) {
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  lower_node = memcmp(A->id, B->id, 8) < 0 ? a : b;
+  drop_lower_inits = drops;
+  blind_lower = blind;
+  n->filter = drop_lower_init;
+  n->record = 1;
+  connect_nodes(n, a, b);
+  advance(n, n->now + 900);
+  assert_false(peer_extended(A) || peer_extended(B));
+  advance(n, n->now + 600); /* 1 s after the HELLO exchange the higher side initiates */
+  assert_true(peer_extended(A) && peer_extended(B));
+  assert_int_equal(count_type(n, HS_TYPE_RESP), 1); /* one handshake was answered */
+  forget_seen(n);
+  blind_lower = 0; /* its plain DATA would be dropped as sealed frames are not */
+  write_n(n, a, b, 10, 0);
+  write_n(n, b, a, 10, 0);
+  advance(n, n->now + 5000);
+  assert_int_equal(data_in_order(B, A, 10), 10);
+  assert_int_equal(data_in_order_p(A, B, 10, 'r'), 10);
+  assert_int_equal(count_data(n), 0);
+  assert_int_equal(count_type(n, HS_TYPE_INIT) + count_type(n, HS_TYPE_RESP), 0);
+  n->filter = NULL;
+  net_free(n);
+}
+
+/* The lower side never initiates (it does not know the higher speaks the extended
+ * session): the higher side's handshake after 1 s makes the session. The lower side's
+ * first HS_INIT lost: the two HS_INITs cross after 1 s, and the lower side's wins. */
+static void test_higher_side_initiates(void **state) {
+  (void)state;
+  higher_initiates_once(0, 1);
+  higher_initiates_once(1, 0);
+}
+
+/* ---- cookie under load (TRANSPORT.md 4.3) ------------------------------------ */
+
+#define LOAD_UNCONFIRMED_TEST 8 /* XS_LOAD_UNCONFIRMED of xsession.h */
+#define FLOOD 24
+
+static const dgram *stray_of(const net *n, const sw_addr *to, uint8_t type) {
+  for (int k = n->nstray - 1; k >= 0; k--)
+    if (addr_equal(&n->stray[k].to, to) && n->stray[k].len && n->stray[k].d[0] == type)
+      return &n->stray[k];
+  return NULL;
+}
+
+/* FLOOD libsetowire identities say HELLO (XSESSION) to A from addresses nothing proves,
+ * then each sends A a valid HS_INIT from there: A answers the first ones, then, under
+ * load, only with RETRYs, and creates no session for them; an HS_INIT that comes back
+ * with its cookie from the same address is answered; from another, it is not. */
+static void test_cookie_under_load(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  node *A = &n->nodes[a];
+  static ref_peer r[FLOOD];
+  static hs_state hs[FLOOD];
+  sw_addr at[FLOOD];
+  int m = 0;
+  for (int seed = 1; m < FLOOD && seed < 1000; seed++) {
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", (seed * 37 + i) & 0xff);
+    char where[32];
+    snprintf(where, sizeof where, "192.0.2.%d:%d", 1 + m, 4000 + m);
+    ref_init(&r[m], hex, where, A);
+    if (memcmp(r[m].id.id, A->id, 8) > 0) { /* A must be the responder: the higher side */
+      ref_free(&r[m]);
+      continue;
+    }
+    at[m] = r[m].addr;
+    uint8_t h[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+    size_t l = wire_hello_encode(h, WIRE_HELLO, r[m].id.id, r[m].id.pub,
+                                 WIRE_CAP_SEALED | WIRE_CAP_XSESSION);
+    inject(n, a, &at[m], h, l);
+    m++;
+  }
+  assert_int_equal(m, FLOOD);
+  pump(n);
+  assert_int_equal((int)sw_core_peer_count(A->c), FLOOD);
+  size_t mem0 = sw_core_memory(A->c);
+  for (int i = 0; i < FLOOD; i++) {
+    uint8_t eph[32], init[HS_INIT_LEN];
+    for (int k = 0; k < 32; k++) eph[k] = (uint8_t)(i * 11 + k + 1);
+    assert_int_equal(hs_initiator_begin(&hs[i], A->pub, eph, 0x1000u + (uint32_t)i,
+                                        CRYPTO_SUITE_CHACHA), SW_OK);
+    assert_int_equal(hs_initiator_write_init(&hs[i], &r[i].id, 5000, init), SW_OK);
+    inject(n, a, &at[i], init, sizeof init);
+    pump(n);
+  }
+  int resp = 0, retry = 0;
+  for (int i = 0; i < FLOOD; i++) {
+    resp += strays_to(n, &at[i], HS_TYPE_RESP);
+    retry += strays_to(n, &at[i], HS_TYPE_RETRY);
+  }
+  assert_int_equal(resp, LOAD_UNCONFIRMED_TEST);
+  assert_int_equal(retry, FLOOD - LOAD_UNCONFIRMED_TEST);
+  /* the sessions of the answered ones, and nothing for the others */
+  size_t per = (sw_core_memory(A->c) - mem0) / LOAD_UNCONFIRMED_TEST;
+  assert_true(per > 100000);
+  assert_true(sw_core_memory(A->c) - mem0 < (size_t)(LOAD_UNCONFIRMED_TEST + 1) * per);
+  /* The last one comes back with its cookie: answered. */
+  int j = FLOOD - 1;
+  const dgram *rt = stray_of(n, &at[j], HS_TYPE_RETRY);
+  assert_non_null(rt);
+  assert_int_equal(hs_initiator_on_retry(&hs[j], rt->d, rt->len), SW_OK);
+  uint8_t init[HS_INIT_LEN];
+  assert_int_equal(hs_initiator_write_init(&hs[j], &r[j].id, 5001, init), SW_OK);
+  /* from another address the cookie is worth nothing */
+  sw_addr other = addr_of("192.0.2.200:4999");
+  inject(n, a, &other, init, sizeof init);
+  pump(n);
+  assert_int_equal(strays_to(n, &other, HS_TYPE_RESP), 0);
+  assert_int_equal(strays_to(n, &other, HS_TYPE_RETRY), 1);
+  inject(n, a, &at[j], init, sizeof init);
+  pump(n);
+  assert_int_equal(strays_to(n, &at[j], HS_TYPE_RESP), 1);
+  for (int i = 0; i < FLOOD; i++) {
+    hs_wipe(&hs[i]);
+    ref_free(&r[i]);
+  }
+  net_free(n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
@@ -395,6 +740,12 @@ int main(void) {
       cmocka_unit_test(test_loss),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_nat_rebinding),
+      cmocka_unit_test(test_order_across_switch),
+      cmocka_unit_test(test_hold_then_plain),
+      cmocka_unit_test(test_stripped_xsession_bit),
+      cmocka_unit_test(test_stripped_and_sealed_dropped),
+      cmocka_unit_test(test_higher_side_initiates),
+      cmocka_unit_test(test_cookie_under_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,8 @@ static void usage(FILE *f) {
       "\n"
       "options:\n"
       "  --seed HEX          identity seed (hex); default: a random identity\n"
+      "  --topic NAME        join this topic too (repeatable, up to 16 topics with\n"
+      "                      TOPIC): lines go to every peer, of whichever topic\n"
       "%s"
       "  --legacy-frag       send messages over 1200 bytes to reference peers as\n"
       "                      plaintext FRAG frames (insecure; default: encrypted DATA)\n"
@@ -311,6 +313,14 @@ static void stop_reading(cat *c) {
   if (c->in_type != UV_FILE) uv_read_stop((uv_stream_t *)&c->in);
 }
 
+/* ,"topic":"<64 hex>" when the event names a topic. */
+static void print_topic(const uint8_t *topic) {
+  char hex[2 * SW_TOPIC_LEN + 1];
+  if (!topic) return;
+  crypto_hex_encode(topic, SW_TOPIC_LEN, hex);
+  fprintf(stderr, ",\"topic\":\"%s\"", hex);
+}
+
 static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
   cat *c = user;
   char id[2 * SW_ID_LEN + 1];
@@ -326,14 +336,16 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     }
     case SW_EV_CONNECTION:
       crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
-      if (c->events && ev->via) {
-        char via[2 * SW_WIRE_ID_LEN + 1];
-        crypto_hex_encode(ev->via, SW_WIRE_ID_LEN, via);
-        fprintf(stderr,
-                "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\",\"via\":\"%s\"}\n", id,
-                ev->addr, via);
-      } else if (c->events) {
-        fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"}\n", id, ev->addr);
+      if (c->events) {
+        fprintf(stderr, "{\"event\":\"connection\",\"peer\":\"%s\",\"addr\":\"%s\"", id,
+                ev->addr);
+        if (ev->via) {
+          char via[2 * SW_WIRE_ID_LEN + 1];
+          crypto_hex_encode(ev->via, SW_WIRE_ID_LEN, via);
+          fprintf(stderr, ",\"via\":\"%s\"", via);
+        }
+        print_topic(ev->topic);
+        fprintf(stderr, "}\n");
       }
       if (!c->connected_once && (!c->to[0] || strncmp(id, c->to, strlen(c->to)) == 0)) {
         c->connected_once = 1; /* with --to, once that peer is here */
@@ -342,7 +354,17 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_DISCONNECT:
       crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
-      if (c->events) fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\"}\n", id);
+      if (c->events)
+        fprintf(stderr, "{\"event\":\"disconnect\",\"peer\":\"%s\",\"reason\":\"%s\"}\n", id,
+                sw_reason_str(ev->reason));
+      break;
+    case SW_EV_DIAL_FAILED:
+      if (c->events) {
+        fprintf(stderr, "{\"event\":\"dial_failed\",\"addr\":\"%s\",\"reason\":\"%s\"", ev->addr,
+                sw_reason_str(ev->reason));
+        print_topic(ev->topic);
+        fprintf(stderr, "}\n");
+      }
       break;
     case SW_EV_DATA:
       if (c->fetch_key) break; /* stdout carries the fetched value only */
@@ -494,9 +516,11 @@ int main(int argc, char **argv) {
   sw_options_init(&o);
   c.wait_peer = 1;
   enum { O_SEED = 1, O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
-  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_PROGRESS }; /* errors: in their cases */
+  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_TOPIC, O_PROGRESS }; /* errors: in their cases */
   int force_progress = 0;
   enum { O_TO = 400, O_UNRELIABLE, O_STATS };
+  const char *topics[SW_MAX_TOPICS];
+  int ntopics = 0;
   const char *stores[MAX_STORE];
   int nstore = 0;
   unsigned long fetch_timeout = 30000;
@@ -510,7 +534,7 @@ int main(int argc, char **argv) {
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
       {"progress", no_argument, 0, O_PROGRESS},
       {"to", required_argument, 0, O_TO},         {"unreliable", no_argument, 0, O_UNRELIABLE},
-      {"stats", no_argument, 0, O_STATS},
+      {"stats", no_argument, 0, O_STATS},         {"topic", required_argument, 0, O_TOPIC},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -557,6 +581,13 @@ int main(int argc, char **argv) {
       }
       case O_UNRELIABLE: c.send_flags |= SW_SEND_DATAGRAM; break;
       case O_STATS: c.stats = 1; break;
+      case O_TOPIC:
+        if (ntopics == SW_MAX_TOPICS) {
+          fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
+          return 2;
+        }
+        topics[ntopics++] = optarg;
+        break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
       default: {
@@ -570,11 +601,14 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  uint8_t topic[SW_TOPIC_LEN];
-  int have_topic = optind < argc;
-  if (have_topic) {
-    unsigned int tl = 0;
-    EVP_Digest(argv[optind], strlen(argv[optind]), topic, &tl, EVP_sha256(), NULL);
+  if (optind < argc) { /* the positional TOPIC is joined first */
+    if (ntopics == SW_MAX_TOPICS) {
+      fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
+      return 2;
+    }
+    memmove(topics + 1, topics, (size_t)ntopics * sizeof *topics);
+    topics[0] = argv[optind];
+    ntopics++;
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&c.loop);
@@ -594,7 +628,12 @@ int main(int argc, char **argv) {
             rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap, --bootstrap-http, --piping)" : "");
     return rc == SW_EINVAL ? 2 : 1;
   }
-  if (have_topic) sw_swarm_join(c.swarm, topic);
+  for (int i = 0; i < ntopics; i++) {
+    uint8_t topic[SW_TOPIC_LEN];
+    unsigned int tl = 0;
+    EVP_Digest(topics[i], strlen(topics[i]), topic, &tl, EVP_sha256(), NULL);
+    sw_swarm_join(c.swarm, topic); /* a name given twice is joined once */
+  }
   if (netopts_connect(&nets, c.swarm, "setowire-cat")) return 2;
   for (int i = 0; i < nstore; i++) {
     char key[SW_KEY_MAX + 1];

@@ -19,9 +19,15 @@ const char netopts_help[] =
     "                      (repeatable, up to 8; port 0 means 3478; default: the\n"
     "                      references' public list unless --no-default-servers)\n"
     "  --no-stun           send no STUN request at all\n"
-    "  --transport MODE    with other libsetowire peers: 'extended' (reliable, ordered,\n"
-    "                      forward-secret session, docs/TRANSPORT.md) or 'plain' (the\n"
-    "                      references' protocol); reference peers always get plain\n"
+    "  --transport MODE    with other libsetowire peers: 'extended' (the default:\n"
+    "                      reliable, ordered, forward-secret session, docs/TRANSPORT.md)\n"
+    "                      or 'plain' (the references' protocol); reference peers\n"
+    "                      always get plain\n"
+    "  --dial-timeout MS   how long one dial attempt waits for an answer (default 5400)\n"
+    "  --dial-retries N    attempts after the first before a dial fails (default 0)\n"
+    "  --dial-retry MS     pause before the first retry, doubled each time (1000)\n"
+    "  --peer-timeout MS   drop a peer silent this long (default 60000)\n"
+    "  --keepalive MS      PING every peer this often (default 1000)\n"
     "  --relay             serve as a relay for peers that cannot punch to each other\n"
     "                      (their traffic stays end-to-end encrypted; bounded)\n"
     "  --lan-addr IP       IPv4 address of the interface for LAN discovery: beacons\n"
@@ -81,6 +87,27 @@ int netopts_parse(netopts *n, sw_options *o, int opt, const char *arg, const cha
         fprintf(stderr, "%s: --transport is 'extended' or 'plain', not '%s'\n", prog, arg);
         return 2;
       }
+      return 0;
+    /* The bounds are sw_swarm_new's (SW_EINVAL): only numbers are checked here. */
+    case NETOPT_DIAL_TIMEOUT:
+      if (netopts_parse_u(arg, 600000, &v) || !v) goto bad;
+      o->dial_timeout_ms = (uint32_t)v;
+      return 0;
+    case NETOPT_DIAL_RETRIES:
+      if (netopts_parse_u(arg, 16, &v)) goto bad;
+      o->dial_retries = (uint32_t)v;
+      return 0;
+    case NETOPT_DIAL_RETRY:
+      if (netopts_parse_u(arg, 60000, &v) || !v) goto bad;
+      o->dial_retry_ms = (uint32_t)v;
+      return 0;
+    case NETOPT_PEER_TIMEOUT:
+      if (netopts_parse_u(arg, 3600000, &v) || !v) goto bad;
+      o->peer_timeout_ms = (uint32_t)v;
+      return 0;
+    case NETOPT_KEEPALIVE:
+      if (netopts_parse_u(arg, 60000, &v) || !v) goto bad;
+      o->keepalive_ms = (uint32_t)v;
       return 0;
     case NETOPT_STUN:
       if (o->nstun == 8) return too_many(prog, 8, "stun");

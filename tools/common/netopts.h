@@ -15,7 +15,10 @@ enum {
   NETOPT_PORT = 1000, NETOPT_BIND, NETOPT_CONNECT, NETOPT_MAX_PEERS, NETOPT_NO_LAN,
   NETOPT_NO_DHT, NETOPT_NO_STUN, NETOPT_NO_HTTP, NETOPT_LAN_ADDR, NETOPT_PEER_CACHE,
   NETOPT_BOOT_HTTP, NETOPT_PIPING, NETOPT_NO_DEFAULTS, NETOPT_BOOTSTRAP, NETOPT_STUN, NETOPT_RELAY,
-  NETOPT_TRANSPORT
+  NETOPT_TRANSPORT,
+  /* peer lifecycle (sw_options: dial_timeout_ms ... keepalive_ms) */
+  NETOPT_DIAL_TIMEOUT, NETOPT_DIAL_RETRIES, NETOPT_DIAL_RETRY, NETOPT_PEER_TIMEOUT,
+  NETOPT_KEEPALIVE
 };
 
 /* The struct option entries, to place inside a tool's table. */
@@ -32,7 +35,12 @@ enum {
   {"no-default-servers", no_argument, 0, NETOPT_NO_DEFAULTS},                              \
   {"bootstrap", required_argument, 0, NETOPT_BOOTSTRAP},                                   \
   {"stun", required_argument, 0, NETOPT_STUN}, {"relay", no_argument, 0, NETOPT_RELAY},   \
-  {"transport", required_argument, 0, NETOPT_TRANSPORT}
+  {"transport", required_argument, 0, NETOPT_TRANSPORT},                                   \
+  {"dial-timeout", required_argument, 0, NETOPT_DIAL_TIMEOUT},                             \
+  {"dial-retries", required_argument, 0, NETOPT_DIAL_RETRIES},                             \
+  {"dial-retry", required_argument, 0, NETOPT_DIAL_RETRY},                                 \
+  {"peer-timeout", required_argument, 0, NETOPT_PEER_TIMEOUT},                             \
+  {"keepalive", required_argument, 0, NETOPT_KEEPALIVE}
 
 /* Storage for the lists sw_options points into: keep it alive as long as the options. */
 typedef struct netopts {

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Every figure of issue 10 in one run, each beside the raw-UDP ceiling measured in the
+same run (figures, never a pass or fail):
+
+    python3 bench/xport_bench.py --bin build/bin [--quick] [--loss 0,0.01,0.1]
+
+For each loss rate (0 on the host's loopback; above 0 inside a network namespace whose
+iptables drops that share of UDP datagrams, tests/lib/netns.py Lossy, which needs root):
+
+  raw      bench_loopback raw: one sendto per datagram, the receiver on recvmmsg
+  api      bench_loopback [--extended] throughput / latency: the public API, two
+           processes, plain and extended transport
+  cat      setowire-cat [--transport extended] | (this script reading stdout): lines
+           from a file to a receiver whose stdout is read as fast as it comes
+
+and for each: one-way 100-byte messages, 1000-byte messages, bulk (60 000-byte
+messages) with the share delivered, and the application round trip p50 (API only).
+Rates are per second at the receiver, from its first message to its last; the ratio
+column is the rate over the raw datagram rate of the same size.
+
+Under loss every process runs with SETOWIRE_NO_GSO=1: iptables sees a segmented send
+as one packet and would drop up to 64 datagrams at once. Segmentation offload is
+therefore off in the loss rows (receive coalescing stays on).
+
+Keep runs short on a shared machine: --quick divides every count by 4.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'lib'))
+
+SIZES = [(100, 1_000_000, 400_000), (1000, 300_000, 150_000), (60000, 4000, 2000)]
+QUIET = ['--no-lan', '--no-dht', '--no-stun', '--no-http']
+
+
+def run(argv, timeout=120, env=None):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return 'TIMEOUT'
+    return r.stdout + r.stderr
+
+
+def api_throughput(wrap, b, ext, size, count, env):
+    out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] if ext else []) +
+                   ['throughput', str(count), str(size)]), env=env)
+    m = re.search(r'received (\d+) \(([\d.]+)%\), (\d+) msg/s.*?\(([\d.]+) MB/s\)', out)
+    cs = re.search(r'sender: cpu [\d.]+ s, ([\d.]+) us per message', out)
+    cr = re.search(r'receiver: .*cpu [\d.]+ s, ([\d.]+) us per message', out)
+    cpu = f'  cpu/msg {float(cs[1]):.2f} us sender, {float(cr[1]):.2f} us receiver' \
+        if cs and cr else ''
+    return (int(m[3]), float(m[2]), float(m[4]), cpu) if m else None
+
+
+def raw_rate(wrap, b, size, count, env):
+    out = run(wrap([f'{b}/bench_loopback', 'raw', str(count), str(size)]), env=env)
+    m = re.search(r'\(([\d.]+)%\), (\d+) datagrams/s', out)
+    return (int(m[2]), float(m[1]), int(m[2]) * size / 1e6) if m else None
+
+
+def api_latency(wrap, b, ext, count, env):
+    # one echo at a time: a lost ping or echo that nobody resends (plain transport under
+    # loss) stalls the run, which then stops at the time limit
+    out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] if ext else []) +
+                   ['latency', str(count)]), timeout=30, env=env)
+    if out == 'TIMEOUT':
+        return 'stalled (a lost message is never sent again)'
+    m = re.search(r'p50 ([\d.]+) us.*?p99 ([\d.]+) us', out)
+    return (float(m[1]), float(m[2])) if m else None
+
+
+def cat_throughput(wrap, b, ext, size, count, env, tmp):
+    """Lines of `size` bytes (newline included) from a file through two cats."""
+    path = os.path.join(tmp, f'lines-{size}-{count}')
+    if not os.path.exists(path):
+        with open(path, 'wb') as f:
+            pad = b'x' * (size - 12)
+            for i in range(count):
+                f.write(b'%010d ' % i + pad + b'\n')
+    t = ['--transport', 'extended' if ext else 'plain']
+    cat = f'{b}/setowire-cat'
+    recv = subprocess.Popen(wrap([cat, '--events', *QUIET, '--bind', '127.0.0.1', '--port',
+                                  '0', *t]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **env})
+    port = None
+    for raw in recv.stderr:
+        m = re.search(rb'"event":"listening".*"port":(\d+)', raw)
+        if m:
+            port = int(m[1])
+            break
+    threading.Thread(target=lambda: [None for _ in recv.stderr], daemon=True).start()
+    st = {'n': 0, 'first': None, 'last': None}
+
+    def reader():
+        fd = recv.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return
+            k = chunk.count(b'\n')
+            if k:
+                now = time.monotonic()
+                if st['first'] is None:
+                    st['first'] = now
+                st['last'] = now
+                st['n'] += k
+    rt = threading.Thread(target=reader, daemon=True)
+    rt.start()
+    wait = int(env.get('BENCH_XWAIT_MS', '0')) / 1000 if ext else 0
+    with open(path, 'rb') as f:
+        send = subprocess.Popen(wrap([cat, *QUIET, '--bind', '127.0.0.1', '--port', '0',
+                                      '--connect', f'127.0.0.1:{port}', *t]),
+                                stdin=subprocess.PIPE if wait else f,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, **env})
+        if wait:  # as bench_loopback: the lines start once the handshake had its time
+            def feed():
+                time.sleep(wait)
+                try:
+                    while True:
+                        chunk = f.read(1 << 20)
+                        if not chunk:
+                            break
+                        send.stdin.write(chunk)
+                    send.stdin.close()
+                except (BrokenPipeError, OSError):
+                    pass
+            threading.Thread(target=feed, daemon=True).start()
+        try:
+            send.wait(120)
+        except subprocess.TimeoutExpired:
+            send.kill()
+            send.wait()
+    # what has not arrived 2 s after the sender's end will not
+    n, quiet_until = -1, time.monotonic() + 2
+    while time.monotonic() < quiet_until and st['n'] < count:
+        if st['n'] != n:
+            n, quiet_until = st['n'], time.monotonic() + 2
+        time.sleep(0.1)
+    recv.kill()
+    recv.wait()
+    if not st['n'] or st['last'] == st['first']:
+        return None
+    secs = st['last'] - st['first']
+    return int(st['n'] / secs), 100.0 * st['n'] / count, st['n'] * size / secs / 1e6, ''
+
+
+def fmt(r, raw, unit='msg/s'):
+    if not r:
+        return 'failed'
+    rate, pct, mbs, cpu = r
+    ratio = f' = {rate / raw:.1f}x raw' if raw else ''
+    return f'{rate:>9,} {unit} {pct:6.2f}% {mbs:7.1f} MB/s{ratio}{cpu}'
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--bin', required=True)
+    ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--loss', default='0,0.01,0.1')
+    ap.add_argument('--no-cat', action='store_true')
+    a = ap.parse_args()
+    b = os.path.abspath(a.bin)
+    div = 4 if a.quick else 1
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix='xbench-')
+    for loss in [float(x) for x in a.loss.split(',')]:
+        ns = None
+        if loss > 0:
+            import netns
+            if netns.available():
+                print(f'\n== loss {loss:.0%}: skipped ({netns.available()})')
+                continue
+            ns = netns.Lossy(f'xb{int(loss * 1000)}').__enter__()
+            ns.set_loss(loss)
+            # BENCH_XWAIT_MS: bench_loopback --extended starts 3.5 s after the connection,
+            # time for the handshake to be resent twice (1 s, then 2 s later) should its
+            # datagrams be lost; messages written before it completes would go plain
+            wrap, env = ns.wrap, {'SETOWIRE_NO_GSO': '1', 'BENCH_XWAIT_MS': '3500'}
+        else:
+            wrap, env = (lambda argv: argv), {}
+        print(f'\n== loss {loss:.0%}' + (' (SETOWIRE_NO_GSO=1)' if ns else ''), flush=True)
+        try:
+            for size, api_n, cat_n in SIZES:
+                api_n, cat_n = max(api_n // div, 100), max(cat_n // div, 100)
+                # bulk: raw datagrams of 1402 bytes, the size of a full extended packet
+                rsize = size if size <= 2000 else 1402
+                raw = raw_rate(wrap, b, rsize, 300_000 // div, env)
+                rr = raw[0] if raw else 0
+                label = 'bulk 60000 B' if size == 60000 else f'one-way {size} B'
+                print(f'{label}: raw udp ({rsize} B datagrams) '
+                      + (f'{rr:,} datagrams/s {raw[1]:.2f}% ({raw[2]:.1f} MB/s)' if raw
+                         else 'failed'), flush=True)
+                for ext in (0, 1):
+                    name = 'extended' if ext else 'plain   '
+                    r = api_throughput(wrap, b, ext, size, api_n, env)
+                    print(f'  api {name} {fmt(r, rr if size < 60000 else 0)}', flush=True)
+                    if not a.no_cat:
+                        r = cat_throughput(wrap, b, ext, size, cat_n, env, tmp)
+                        print(f'  cat {name} {fmt(r, rr if size < 60000 else 0, "lines/s")}',
+                              flush=True)
+            for ext in (0, 1):
+                r = api_latency(wrap, b, ext, 5000 // div, env)
+                name = 'extended' if ext else 'plain   '
+                txt = r if isinstance(r, str) else \
+                    f'p50 {r[0]:.1f} us  p99 {r[1]:.1f} us' if r else 'failed'
+                print(f'round trip (api, 100 B) {name}: {txt}', flush=True)
+        finally:
+            if ns:
+                ns.__exit__(None, None, None)
+    subprocess.run(['rm', '-rf', tmp])
+
+
+if __name__ == '__main__':
+    main()
