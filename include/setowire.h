@@ -33,8 +33,10 @@ enum {
   SW_ECRYPTO = -8,   /* the crypto library failed */
   SW_EFULL = -9,     /* a table reached its bound (peers, dials) */
   SW_ETIMEDOUT = -10, /* sw_swarm_fetch: no peer delivered the value in time */
-  SW_ENOTSUP = -11   /* the peer cannot do what was asked: SW_SEND_UNICAST to a peer
+  SW_ENOTSUP = -11,  /* the peer cannot do what was asked: SW_SEND_UNICAST to a peer
                         without the extended session (a reference peer floods) */
+  SW_ENOTFOUND = -12, /* sw_swarm_fetch_ex: every peer asked said it holds no such value */
+  SW_ECANCELED = -13  /* sw_swarm_fetch_cancel ended the fetch */
 };
 
 const char *sw_strerror(int err);
@@ -418,7 +420,7 @@ int sw_swarm_peer_stats(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN
 int sw_swarm_store(sw_swarm *swarm, const char *key, const void *value, size_t len);
 
 /* Completion of sw_swarm_fetch: err SW_OK with the complete value (valid during the
- * call), or SW_ETIMEDOUT / SW_ECLOSED with value NULL. */
+ * call), or SW_ETIMEDOUT / SW_ENOTFOUND / SW_ECLOSED with value NULL. */
 typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uint8_t *value,
                             size_t len, void *user);
 
@@ -427,6 +429,36 @@ typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uin
  * fetches of one key all complete (D30). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
 int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
                    void *user);
+
+/* Fetch with options. Flags: SW_FETCH_NO_CACHE asks the peers even when the value is
+ * held here (memory or backend); a value that arrives replaces the one held. */
+#define SW_FETCH_NO_CACHE 1u
+typedef struct sw_fetch sw_fetch;
+/* Progress while a value arrives from a peer: bytes so far and the value's total. */
+typedef void (*sw_fetch_progress_cb)(sw_swarm *swarm, const char *key, size_t got,
+                                     size_t total, void *user);
+typedef struct sw_fetch_opts {
+  uint32_t timeout_ms;           /* 0 = 30 000 */
+  uint32_t flags;                /* SW_FETCH_* */
+  sw_fetch_progress_cb progress; /* NULL: none */
+} sw_fetch_opts;
+/* Completion of sw_swarm_fetch_ex, run exactly once, never before sw_swarm_fetch_ex
+ * returns: err SW_OK with the value (valid during the call) and peer, the serving peer's
+ * wire id (SW_WIRE_ID_LEN bytes), or NULL when the value was held here; or, value and
+ * peer NULL, SW_ETIMEDOUT (no value in time), SW_ENOTFOUND (every peer asked said it
+ * holds no such value), SW_ECANCELED (sw_swarm_fetch_cancel), SW_ECLOSED. */
+typedef void (*sw_fetch_done_cb)(sw_swarm *swarm, int err, const char *key,
+                                 const uint8_t *value, size_t len, const uint8_t *peer,
+                                 void *user);
+/* sw_swarm_fetch with options (opts NULL: the defaults). *handle (handle may be NULL)
+ * names the fetch for sw_swarm_fetch_cancel until its completion has run. SW_EINVAL,
+ * SW_EFULL, SW_ECLOSED, SW_ENOMEM. */
+int sw_swarm_fetch_ex(sw_swarm *swarm, const char *key, const sw_fetch_opts *opts,
+                      sw_fetch_done_cb cb, void *user, sw_fetch **handle);
+/* End a pending fetch: no more progress; its completion runs once with SW_ECANCELED,
+ * after this returns (at the loop's next turn), and the handle is then gone. SW_OK, or
+ * SW_EINVAL for NULL. The other fetches of the same key go on. */
+int sw_swarm_fetch_cancel(sw_fetch *handle);
 
 /* ---- peer cache file (src/runtime/peercache_file.c) ---------------------- */
 

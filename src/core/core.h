@@ -177,6 +177,25 @@ typedef void (*sw_core_fetch_cb)(void *user, int err, const char *key, const uin
  * handled, never inside this call. */
 int sw_core_fetch(sw_core *core, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
                   void *user, uint64_t now_ms);
+/* Fetch with options (the API's sw_swarm_fetch_ex): timeout_ms (0: 30 000), flags
+ * SW_FETCH_NO_CACHE (ask the peers even when the value is held here), progress (NULL:
+ * none; bytes so far and the total, while a value arrives from a peer), and a completion
+ * that names the serving peer (its wire id; NULL when the value was held here). err:
+ * SW_OK, SW_ETIMEDOUT, SW_ENOTFOUND (every peer asked said it holds none), SW_ECANCELED,
+ * SW_ECLOSED. *handle (when not NULL) gets an id for sw_core_fetch_cancel, valid until
+ * the completion runs. Callbacks run as sw_core_fetch's do. */
+typedef struct sw_core_fetch_opts {
+  uint32_t timeout_ms;
+  uint32_t flags;
+  void (*progress)(void *user, const char *key, size_t got, size_t total);
+} sw_core_fetch_opts;
+typedef void (*sw_core_fetch_done_cb)(void *user, int err, const char *key,
+                                      const uint8_t *value, size_t len, const uint8_t *peer);
+int sw_core_fetch_ex(sw_core *core, const char *key, const sw_core_fetch_opts *opts,
+                     sw_core_fetch_done_cb cb, void *user, uint32_t *handle, uint64_t now_ms);
+/* The completion of that fetch runs with SW_ECANCELED at the next sw_core_timeout (its
+ * progress stops at once). SW_OK, or SW_EINVAL when no such fetch is pending. */
+int sw_core_fetch_cancel(sw_core *core, uint32_t handle, uint64_t now_ms);
 /* Storage backend requests (sw_core_config.storage), served by the runtime like the
  * HTTP requests: take each one, perform it, report it exactly once. A request's
  * pointers stay valid until sw_core_storage_done for its id. */

@@ -59,6 +59,18 @@ int core_meet_topic(sw_core *c, const sw_addr *addr, const uint8_t *full_id,
 void core_cc_acked(sw_core *c, const uint8_t wire[8], size_t bytes, double rtt_ms);
 void core_cc_lost(sw_core *c, const uint8_t wire[8], size_t bytes);
 
+/* The reliable ordered stream of a peer's extended session (docs/TRANSPORT.md 7.1), for
+ * a module's own messages: each travels as one stream message on the module's channel
+ * (core_module.stream_channel), paced by the session's flow and congestion control.
+ * core_stream_room: 1 when a message of len bytes fits in the send buffer now, 0 when
+ * not yet, SW_ENOTCONN when no extended session is confirmed with the peer. core_stream_send: SW_OK,
+ * SW_ENOTCONN (no confirmed extended session), SW_EAGAIN (no room: try again later),
+ * SW_EMSGSIZE (over CORE_STREAM_MAX). */
+#define CORE_STREAM_MAX 65535
+int core_stream_room(sw_core *c, const uint8_t wire[8], size_t len);
+int core_stream_send(sw_core *c, const uint8_t wire[8], uint8_t channel, const uint8_t *msg,
+                     size_t len);
+
 void core_rand(sw_core *c, void *buf, size_t n);
 /* The latest time given to any entry point: for a hook that gets none (a relay sender). */
 uint64_t core_now(const sw_core *c);
@@ -171,6 +183,11 @@ typedef struct core_module {
   size_t (*memory)(const void *m);
   /* The published public address of a family changed (core_learn_public_addr). */
   void (*on_public_addr)(void *m, int family, uint64_t now);
+  /* Stream messages of its channel (1-255; 0 is the application's) from a peer's
+   * extended session: authenticated, in order, from the peer named by wire. */
+  uint8_t stream_channel;
+  void (*on_stream)(void *m, const uint8_t wire[8], const uint8_t *buf, size_t len,
+                    uint64_t now);
   void *state;
   /* A topic was left (it is no longer among core_topic_at's): stop announcing it. */
   void (*on_leave)(void *m, const uint8_t topic[32], uint64_t now);

@@ -18,6 +18,8 @@ const char *sw_strerror(int err) {
     case SW_EFULL: return "table full";
     case SW_ETIMEDOUT: return "timed out";
     case SW_ENOTSUP: return "not supported by that peer";
+    case SW_ENOTFOUND: return "not found: every peer asked holds no such value";
+    case SW_ECANCELED: return "canceled";
     default: return "unknown error";
   }
 }

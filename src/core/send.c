@@ -527,3 +527,25 @@ int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size
   batch_commit(p, len);
   return SW_OK;
 }
+
+/* ---- a module's messages on the extended session's stream (core_internal.h) ------- */
+
+int core_stream_room(sw_core *c, const uint8_t wire[8], size_t len) {
+  core_peer *p = peers_find(c, wire);
+  if (!p || !p->tx || c->closing || !xsession_active(p)) return SW_ENOTCONN;
+  const xport *x = p->xs->x;
+  /* Asked without leaving a wish behind: the application's SW_EV_WRITABLE is for the
+   * application's own refused writes (xsession_room). */
+  size_t need = 1 + len + xport_varint_len(1 + len + XPORT_ENTRY_ENGINE);
+  return x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need;
+}
+
+int core_stream_send(sw_core *c, const uint8_t wire[8], uint8_t channel, const uint8_t *msg,
+                     size_t len) {
+  core_peer *p = peers_find(c, wire);
+  if (!p || !p->tx) return SW_ENOTCONN;
+  if (c->closing) return SW_ECLOSED;
+  if (!xsession_active(p)) return SW_ENOTCONN;
+  if (len > CORE_STREAM_MAX) return SW_EMSGSIZE;
+  return xsession_send_channel(c, p, channel, msg, len);
+}

@@ -57,17 +57,43 @@ static fetch *fetch_find(sync_state *s, const uint8_t *k, size_t n) {
   return NULL;
 }
 
+static size_t asm_cost(const assembly *a) {
+  return a->stream ? a->total : (size_t)a->count * (SYNC_CHUNK_SIZE + 1);
+}
+
 static void asm_free(sync_state *s, assembly *a) {
-  if (a->used) s->asm_bytes -= (size_t)a->count * (SYNC_CHUNK_SIZE + 1);
+  if (a->used) s->asm_bytes -= asm_cost(a);
   free(a->data);
   free(a->have);
   memset(a, 0, sizeof *a);
 }
 
-static void fetch_clear(sync_state *s, fetch *f) {
+static void cand_free(sync_state *s, fetch *f) {
+  for (int i = 0; i < f->ncand; i++) {
+    s->asm_bytes -= f->cand[i].len;
+    free(f->cand[i].val);
+  }
+  memset(f->cand, 0, sizeof f->cand);
+  f->ncand = 0;
+}
+
+/* Whatever the network was bringing for f: reassemblies and held values. */
+static void fetch_drop_network(sync_state *s, fetch *f) {
   int fi = (int)(f - s->fetches);
   for (int i = 0; i < ASM_MAX; i++)
     if (s->asms[i].used && s->asms[i].f == fi) asm_free(s, &s->asms[i]);
+  cand_free(s, f);
+}
+
+static void fetch_clear(sync_state *s, fetch *f) {
+  /* Peers still streaming the value to us (or about to) are told to stop. */
+  for (int i = 0; i < f->nasked; i++)
+    if ((f->aflag[i] & A_STREAM) && !(f->aflag[i] & (A_NONE | A_GAVE))) {
+      size_t n = sync_stream_encode(s->smsg, SYNC_S_CANCEL, (const uint8_t *)f->key, f->klen, 0,
+                                    NULL, 0);
+      core_stream_send(s->c, f->asked[i], SYNC_STREAM_CHANNEL, s->smsg, n);
+    }
+  fetch_drop_network(s, f);
   free(f->ready);
   memset(f, 0, sizeof *f);
 }
@@ -84,36 +110,54 @@ static int peer_accepted(sw_core *c, const core_path *from, uint8_t wire[8]) {
   return (fl & CORE_PEER_VERIFIED) || ((fl & CORE_PEER_MAPPED) && (fl & CORE_PEER_LEGACY));
 }
 
-static int asked(const fetch *f, const uint8_t wire[8]) {
+static int asked_index(const fetch *f, const uint8_t wire[8]) {
   for (int i = 0; i < f->nasked; i++)
-    if (memcmp(f->asked[i], wire, 8) == 0) return 1;
-  return 0;
+    if (memcmp(f->asked[i], wire, 8) == 0) return i;
+  return -1;
 }
 
+static int asked(const fetch *f, const uint8_t wire[8]) { return asked_index(f, wire) >= 0; }
+
 static void ask(sync_state *s, fetch *f, const uint8_t wire[8]) {
-  uint8_t buf[2 + SYNC_KEY_MAX];
-  int known = asked(f, wire);
-  if (!known && f->nasked == ASKED_MAX) return;
-  size_t n = sync_want_encode(buf, (const uint8_t *)f->key, f->klen);
-  /* The peer accepts our WANT only from a verified address (D6); the proof we sent on
-   * connecting may have been lost, so prove it again first. */
-  core_prove(s->c, wire);
-  if (core_send_ctrl(s->c, wire, buf, n) != SW_OK) return;
-  if (!known) memcpy(f->asked[f->nasked++], wire, 8);
+  uint8_t buf[SYNC_STREAM_HDR];
+  int ai = asked_index(f, wire);
+  if (ai < 0 && f->nasked == ASKED_MAX) return;
+  if (ai >= 0 && (f->aflag[ai] & (A_NONE | A_GAVE))) return; /* it answered already */
+  /* PROTOCOL.md 21.10: a peer with a confirmed extended session is asked on its stream,
+   * and answers there; the others get the WANT of 11.2. */
+  size_t n = sync_stream_encode(buf, SYNC_S_WANT, (const uint8_t *)f->key, f->klen, 0, NULL, 0);
+  int rc = core_stream_send(s->c, wire, SYNC_STREAM_CHANNEL, buf, n);
+  uint8_t flag = A_STREAM;
+  if (rc == SW_ENOTCONN) {
+    n = sync_want_encode(buf, (const uint8_t *)f->key, f->klen);
+    /* The peer accepts our WANT only from a verified address (D6); the proof we sent on
+     * connecting may have been lost, so prove it again first. */
+    core_prove(s->c, wire);
+    rc = core_send_ctrl(s->c, wire, buf, n);
+    flag = 0;
+  }
+  if (rc != SW_OK) return;
+  if (ai < 0) {
+    ai = f->nasked++;
+    memcpy(f->asked[ai], wire, 8);
+    f->aflag[ai] = 0;
+  }
+  f->aflag[ai] |= flag;
 }
 
 static int asm_active(const sync_state *s, int fi, const uint8_t wire[8]) {
   for (int i = 0; i < ASM_MAX; i++) {
     const assembly *a = &s->asms[i];
     if (a->used && a->f == fi && memcmp(a->wire, wire, 8) == 0 &&
-        s->now - a->last_rx < 2 * SYNC_RTO_MS)
+        (a->stream || s->now - a->last_rx < 2 * SYNC_RTO_MS))
       return 1;
   }
   return 0;
 }
 
 /* One WANT round (11.2): to the mesh peers (every peer when the mesh is empty, as
- * JavaScript does), skipping peers already sending us the value. */
+ * JavaScript does), skipping peers already sending us the value and peers that
+ * answered. */
 static void want_round(sync_state *s, fetch *f) {
   sw_core_peer_info pi[PEERS_SCAN];
   size_t n = sw_core_peers(s->c, pi, PEERS_SCAN);
@@ -129,6 +173,36 @@ static void want_round(sync_state *s, fetch *f) {
   f->next_want = s->now + WANT_RETRY_MS;
 }
 
+static void waiter_call(const waiter *w, int err, const char *key, const uint8_t *v, size_t len,
+                        const uint8_t *peer) {
+  if (w->cbx) w->cbx(w->user, err, key, v, len, peer);
+  else w->cb(w->user, err, key, v, len);
+}
+
+static waiter *waiter_by_id(sync_state *s, uint32_t id) {
+  for (int i = 0; id && i < FETCH_MAX; i++) {
+    fetch *f = &s->fetches[i];
+    for (int k = 0; f->state != F_FREE && k < f->nw; k++)
+      if (f->w[k].id == id) return &f->w[k];
+  }
+  return NULL;
+}
+
+/* Tell f's waiters how far a value has come. The last thing a handler does: a callback
+ * may change every table. */
+static void fetch_progress(sync_state *s, fetch *f, size_t got, size_t total) {
+  uint32_t ids[WAITERS_MAX];
+  int n = 0;
+  char key[SYNC_KEY_MAX + 1];
+  memcpy(key, f->key, sizeof key);
+  for (int k = 0; k < f->nw; k++)
+    if (f->w[k].progress && !f->w[k].canceled) ids[n++] = f->w[k].id;
+  for (int i = 0; i < n; i++) {
+    waiter *w = waiter_by_id(s, ids[i]); /* still there: an earlier callback may cancel */
+    if (w && w->progress && !w->canceled) w->progress(w->user, key, got, total);
+  }
+}
+
 /* Deliver a complete value to every fetch of the key. Takes ownership of value. */
 static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
                            const uint8_t *from_wire) {
@@ -139,6 +213,12 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
   memcpy(w, f->w, sizeof w);
   memcpy(key, f->key, sizeof key);
   if (f->ready == value) f->ready = NULL;
+  uint8_t peer[8];
+  if (from_wire) {
+    memcpy(peer, from_wire, 8);
+    int ai = asked_index(f, peer);
+    if (ai >= 0) f->aflag[ai] |= A_GAVE; /* no CANCEL to the peer that served */
+  }
   fetch_clear(s, f);
   if (from_wire) {
     /* A value from the network: keep it (memory, backend) and tell the application. */
@@ -146,40 +226,182 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
     sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
     sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
     if (s->backend && !r) s->st.storage_errors++;
-    uint8_t peer[8];
-    memcpy(peer, from_wire, 8);
     sw_event ev = {.type = SW_EV_SYNC, .peer = peer, .key = key, .data = value, .len = len};
     core_emit(s->c, &ev);
   }
-  for (int i = 0; i < nw; i++) w[i].cb(w[i].user, SW_OK, key, value, len);
+  for (int i = 0; i < nw; i++) {
+    int err = w[i].canceled ? SW_ECANCELED : SW_OK;
+    waiter_call(&w[i], err, key, err ? NULL : value, err ? 0 : len,
+                err || !from_wire ? NULL : peer);
+  }
   free(value);
+}
+
+/* Every waiter of f ends with err. */
+static void fetch_fail(sync_state *s, fetch *f, int err) {
+  waiter w[WAITERS_MAX];
+  char key[SYNC_KEY_MAX + 1];
+  int nw = f->nw;
+  memcpy(w, f->w, sizeof w);
+  memcpy(key, f->key, sizeof key);
+  fetch_clear(s, f);
+  for (int i = 0; i < nw; i++)
+    waiter_call(&w[i], w[i].canceled ? SW_ECANCELED : err, key, NULL, 0, NULL);
 }
 
 static void fetch_ready(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
   uint8_t *copy = malloc(len);
   if (!copy) return; /* stays pending: the timeout will answer */
   memcpy(copy, v, len);
-  for (int i = 0; i < ASM_MAX; i++)
-    if (s->asms[i].used && s->asms[i].f == (int)(f - s->fetches)) asm_free(s, &s->asms[i]);
+  fetch_drop_network(s, f);
   free(f->ready);
   f->ready = copy;
   f->ready_len = len;
   f->state = F_READY;
 }
 
-int sw_core_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
-                  void *user, uint64_t now) {
+/* ---- which value wins (issue 11 item 5) ------------------------------------------ */
+
+static void have_note(sync_state *s, const uint8_t *k, size_t n, const uint8_t wire[8]) {
+  uint32_t h = sync_key_hash(k, n);
+  size_t last = (s->have_next + HAVE_SEEN_MAX - 1) % HAVE_SEEN_MAX;
+  if (s->have_seen[last].khash == h && memcmp(s->have_seen[last].wire, wire, 8) == 0) return;
+  s->have_seen[s->have_next].khash = h;
+  memcpy(s->have_seen[s->have_next].wire, wire, 8);
+  s->have_next = (s->have_next + 1) % HAVE_SEEN_MAX;
+}
+
+static int have_heard(const sync_state *s, const fetch *f, const uint8_t wire[8]) {
+  uint32_t h = sync_key_hash((const uint8_t *)f->key, f->klen);
+  for (size_t i = 0; i < HAVE_SEEN_MAX; i++)
+    if (s->have_seen[i].khash == h && memcmp(s->have_seen[i].wire, wire, 8) == 0) return 1;
+  return 0;
+}
+
+static int cand_has(const candidate *c, const uint8_t wire[8]) {
+  for (int i = 0; i < c->nholders; i++)
+    if (memcmp(c->holders[i], wire, 8) == 0) return 1;
+  return 0;
+}
+
+static void fetch_accept(sync_state *s, fetch *f, int ci) {
+  candidate *c = &f->cand[ci];
+  uint8_t *v = c->val, wire[8];
+  size_t len = c->len;
+  memcpy(wire, c->holders[0], 8);
+  s->asm_bytes -= len;
+  c->val = NULL;
+  c->len = 0;
+  s->st.rejected_values += (uint64_t)(f->ncand - 1);
+  fetch_complete(s, f, v, len, wire); /* frees the other candidates */
+}
+
+/* Until values are signed (issue 12), a value is taken at once when more than one
+ * holder sent it, or when the peer that announced the key with HAVE sent it and no
+ * other announcer sent another; otherwise it waits CONFIRM_MS for the other peers
+ * asked (longer while one of them is still sending), then the value most holders
+ * sent wins, an announced one before an unannounced one, the earliest before the
+ * later. force: the waiting is over. 1 when the fetch was completed. */
+static int fetch_decide(sync_state *s, fetch *f, int force) {
+  if (!f->ncand) return 0;
+  int announced = 0;
+  for (int i = 0; i < f->ncand; i++) {
+    if (f->cand[i].nholders >= 2) {
+      fetch_accept(s, f, i);
+      return 1;
+    }
+    announced += f->cand[i].announced;
+  }
+  int pending = 0, fi = (int)(f - s->fetches);
+  for (int i = 0; i < f->nasked; i++)
+    if (!(f->aflag[i] & (A_NONE | A_GAVE))) pending++;
+  if (announced == 1 && f->ncand == 1 && f->cand[0].announced) {
+    fetch_accept(s, f, 0);
+    return 1;
+  }
+  if (!pending) force = 2;
+  if (!force) return 0;
+  /* A peer still sending (a reassembly under way) gets its chance, within the waiters'
+   * time (force 2: it is over): decide again later. */
+  if (force == 1) {
+    for (int i = 0; i < f->nasked; i++)
+      if (!(f->aflag[i] & (A_NONE | A_GAVE)) && asm_active(s, fi, f->asked[i])) {
+        f->decide_at = s->now + CONFIRM_MS;
+        return 0;
+      }
+  }
+  int best = 0;
+  for (int i = 1; i < f->ncand; i++) {
+    const candidate *a = &f->cand[i], *b = &f->cand[best];
+    if (a->nholders > b->nholders ||
+        (a->nholders == b->nholders && a->announced > b->announced))
+      best = i;
+  }
+  fetch_accept(s, f, best);
+  return 1;
+}
+
+/* A complete value from wire for f. Takes ownership of v. */
+static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t *v, size_t len) {
+  int ai = asked_index(f, wire);
+  if (ai >= 0) f->aflag[ai] |= A_GAVE;
+  uint8_t d[32];
+  crypto_sha256(v, len, d);
+  int ann = have_heard(s, f, wire);
+  candidate *c = NULL;
+  for (int i = 0; i < f->ncand && !c; i++)
+    if (f->cand[i].len == len && memcmp(f->cand[i].digest, d, 32) == 0) c = &f->cand[i];
+  if (c) {
+    free(v);
+    if (!cand_has(c, wire) && c->nholders < ASKED_MAX) memcpy(c->holders[c->nholders++], wire, 8);
+    c->announced |= ann;
+  } else if (f->ncand == CAND_MAX || s->asm_bytes + len > ASM_BUDGET) {
+    free(v);
+    s->st.rejected_values++;
+  } else {
+    c = &f->cand[f->ncand++];
+    memset(c, 0, sizeof *c);
+    memcpy(c->digest, d, 32);
+    c->val = v;
+    c->len = len;
+    memcpy(c->holders[0], wire, 8);
+    c->nholders = 1;
+    c->announced = ann;
+    c->at = s->now;
+    s->asm_bytes += len;
+    if (f->ncand == 1) f->decide_at = s->now + CONFIRM_MS;
+  }
+  if (!fetch_decide(s, f, 0)) s->st.held_values++;
+}
+
+/* Every peer asked said it holds no such value: SW_ENOTFOUND. 1 when so. */
+static int fetch_check_none(sync_state *s, fetch *f) {
+  if (f->state != F_NETWORK || !f->nasked || f->ncand) return 0;
+  for (int i = 0; i < f->nasked; i++)
+    if (!(f->aflag[i] & A_NONE)) return 0;
+  fetch_fail(s, f, SW_ENOTFOUND);
+  return 1;
+}
+
+int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts,
+                     sw_core_fetch_done_cb cbx, void *user, uint32_t *handle, uint64_t now) {
   sync_state *s = state_of(c);
-  if (!s || !key || !cb) return SW_EINVAL;
+  if (!s || !key || !cbx) return SW_EINVAL;
+  sw_core_fetch_opts o = {0};
+  if (opts) o = *opts;
   size_t n = strlen(key);
   if (n == 0 || n > SYNC_KEY_MAX) return SW_EINVAL; /* D29 */
   if (s->closing) return SW_ECLOSED;
   s->now = now;
-  if (!timeout_ms) timeout_ms = SYNC_TIMEOUT_MS;
+  uint32_t timeout_ms = o.timeout_ms ? o.timeout_ms : SYNC_TIMEOUT_MS;
+  s->next_waiter_id = s->next_waiter_id % 0x7fffffff + 1;
+  waiter w = {.cbx = cbx, .progress = o.progress, .user = user, .deadline = now + timeout_ms,
+              .id = s->next_waiter_id};
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (f) { /* D30: join the fetch under way; every one completes */
     if (f->nw == WAITERS_MAX) return SW_EFULL;
-    f->w[f->nw++] = (waiter){cb, user, now + timeout_ms};
+    f->w[f->nw++] = w;
+    if (handle) *handle = w.id;
     return SW_OK;
   }
   for (int i = 0; i < FETCH_MAX && !f; i++)
@@ -188,16 +410,18 @@ int sw_core_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sw_core_fetc
   memset(f, 0, sizeof *f);
   memcpy(f->key, key, n + 1);
   f->klen = n;
-  f->w[0] = (waiter){cb, user, now + timeout_ms};
+  f->w[0] = w;
   f->nw = 1;
-  cent *e = sync_cache_find(&s->cache, (const uint8_t *)key, n);
+  if (handle) *handle = w.id;
+  int local = !(o.flags & SW_FETCH_NO_CACHE);
+  cent *e = local ? sync_cache_find(&s->cache, (const uint8_t *)key, n) : NULL;
   if (e) { /* answered from memory, at the next timeout (never inside this call) */
     sync_cache_touch(&s->cache, e);
     f->state = F_NETWORK;
     fetch_ready(s, f, e->val, e->vlen);
     if (f->state == F_READY) return SW_OK;
   }
-  sreq *r = sync_req_new(s, SYNC_OP_GET, (const uint8_t *)key, n, NULL, 0);
+  sreq *r = local ? sync_req_new(s, SYNC_OP_GET, (const uint8_t *)key, n, NULL, 0) : NULL;
   if (r) {
     f->state = F_BACKEND;
     return SW_OK;
@@ -207,33 +431,80 @@ int sw_core_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sw_core_fetc
   return SW_OK;
 }
 
+static void plain_done(void *user, int err, const char *key, const uint8_t *v, size_t len,
+                       const uint8_t *peer) {
+  (void)user, (void)err, (void)key, (void)v, (void)len, (void)peer;
+}
+
+int sw_core_fetch(sw_core *c, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
+                  void *user, uint64_t now) {
+  if (!cb) return SW_EINVAL;
+  sw_core_fetch_opts o = {.timeout_ms = timeout_ms};
+  uint32_t id = 0;
+  int rc = sw_core_fetch_ex(c, key, &o, plain_done, user, &id, now);
+  if (rc) return rc;
+  waiter *w = waiter_by_id(state_of(c), id);
+  w->cbx = NULL; /* the old completion, without the peer */
+  w->cb = cb;
+  return SW_OK;
+}
+
+int sw_core_fetch_cancel(sw_core *c, uint32_t handle, uint64_t now) {
+  sync_state *s = state_of(c);
+  waiter *w = s ? waiter_by_id(s, handle) : NULL;
+  if (!w || w->canceled) return SW_EINVAL;
+  s->now = now;
+  w->canceled = 1;
+  w->progress = NULL;
+  w->deadline = 0; /* its completion runs at the next timeout */
+  return SW_OK;
+}
+
 /* ---- receiving ------------------------------------------------------------------ */
 
 static void on_have(sync_state *s, const uint8_t wire[8], const uint8_t *b, size_t len) {
   size_t off = 2, k;
   const uint8_t *key;
   for (unsigned i = 0; i < b[1] && sync_have_next(b, len, &off, &key, &k); i++) {
-    fetch *f = k ? fetch_find(s, key, k) : NULL;
+    if (!k) continue;
+    have_note(s, key, k, wire);
+    fetch *f = fetch_find(s, key, k);
     if (f && f->state == F_NETWORK && !asked(f, wire)) ask(s, f, wire);
   }
 }
 
-static assembly *asm_get(sync_state *s, int fi, const uint8_t wire[8], uint16_t count) {
+static assembly *asm_find(sync_state *s, int fi, const uint8_t wire[8], int stream) {
+  for (int i = 0; i < ASM_MAX; i++) {
+    assembly *a = &s->asms[i];
+    if (a->used && a->f == fi && a->stream == stream && memcmp(a->wire, wire, 8) == 0) return a;
+  }
+  return NULL;
+}
+
+/* A new reassembly of cost bytes for fetch fi from wire, within the bounds (D17, D28). */
+static assembly *asm_new(sync_state *s, int fi, const uint8_t wire[8], size_t cost) {
   int per_key = 0;
   assembly *freeslot = NULL;
   for (int i = 0; i < ASM_MAX; i++) {
     assembly *a = &s->asms[i];
     if (!a->used) {
       if (!freeslot) freeslot = a;
-      continue;
+    } else if (a->f == fi) {
+      per_key++;
     }
-    if (a->f != fi) continue;
-    if (memcmp(a->wire, wire, 8) == 0) return a;
-    per_key++;
   }
-  size_t cost = (size_t)count * (SYNC_CHUNK_SIZE + 1);
   if (!freeslot || per_key >= ASM_PER_KEY || s->asm_bytes + cost > ASM_BUDGET) return NULL;
-  assembly *a = freeslot;
+  memset(freeslot, 0, sizeof *freeslot);
+  freeslot->f = fi;
+  memcpy(freeslot->wire, wire, 8);
+  return freeslot;
+}
+
+static assembly *asm_get(sync_state *s, int fi, const uint8_t wire[8], uint16_t count) {
+  assembly *a = asm_find(s, fi, wire, 0);
+  if (a) return a;
+  size_t cost = (size_t)count * (SYNC_CHUNK_SIZE + 1);
+  if (!(a = asm_new(s, fi, wire, cost))) return NULL;
   a->data = malloc((size_t)count * SYNC_CHUNK_SIZE);
   a->have = calloc(count, 1);
   if (!a->data || !a->have) {
@@ -243,8 +514,6 @@ static assembly *asm_get(sync_state *s, int fi, const uint8_t wire[8], uint16_t 
     return NULL;
   }
   a->used = 1;
-  a->f = fi;
-  memcpy(a->wire, wire, 8);
   a->count = count;
   s->asm_bytes += cost;
   return a;
@@ -264,7 +533,7 @@ static void on_chunk(sync_state *s, const uint8_t wire[8], const core_path *from
     uint8_t *v = malloc(fr->vlen);
     if (!v) return;
     memcpy(v, fr->value, fr->vlen);
-    fetch_complete(s, f, v, fr->vlen, wire);
+    fetch_offer(s, f, wire, v, fr->vlen);
     return;
   }
   /* D28/D17: a consistent set only. Every piece but the last is full, the last is not
@@ -296,13 +565,96 @@ static void on_chunk(sync_state *s, const uint8_t wire[8], const core_path *from
   size_t an = sync_ack_encode(ack, fr->key, fr->klen, fr->index);
   core_send_path(s->c, from, ack, an);
   s->st.acks_out++;
-  if (a->got < a->count) return;
+  if (a->got < a->count) {
+    /* Bytes so far; the total is exact once the last piece came (an upper bound before). */
+    size_t total = (size_t)(a->count - 1) * SYNC_CHUNK_SIZE +
+                   (a->last_len ? a->last_len : SYNC_CHUNK_SIZE);
+    size_t got = (size_t)a->got * SYNC_CHUNK_SIZE;
+    if (a->last_len) got -= SYNC_CHUNK_SIZE - a->last_len;
+    fetch_progress(s, f, got, total);
+    return;
+  }
   /* Complete: every index present, so the length is exact. */
   size_t total = (size_t)(a->count - 1) * SYNC_CHUNK_SIZE + a->last_len;
   uint8_t *v = a->data;
   a->data = NULL;
   asm_free(s, a);
-  fetch_complete(s, f, v, total, wire);
+  fetch_offer(s, f, wire, v, total);
+}
+
+/* VALUE and PIECE on the stream (PROTOCOL.md 21.10): in order, so each continues the
+ * last; anything inconsistent ends that peer's reassembly. */
+static void on_stream_value(sync_state *s, const uint8_t wire[8], const sync_smsg *m) {
+  fetch *f = fetch_find(s, m->key, m->klen);
+  if (!f || f->state != F_NETWORK || !asked(f, wire)) {
+    s->st.ignored++;
+    if (m->type == SYNC_S_VALUE) { /* not (or no longer) wanted: stop it */
+      size_t n = sync_stream_encode(s->smsg, SYNC_S_CANCEL, m->key, m->klen, 0, NULL, 0);
+      core_stream_send(s->c, wire, SYNC_STREAM_CHANNEL, s->smsg, n);
+    }
+    return;
+  }
+  int fi = (int)(f - s->fetches);
+  assembly *a = asm_find(s, fi, wire, 1);
+  if (m->type == SYNC_S_VALUE) {
+    if (a) asm_free(s, a); /* a new VALUE starts the value again */
+    if (m->num == 0 || m->num > VALUE_MAX) {
+      s->st.malformed++;
+      return;
+    }
+    if (!(a = asm_new(s, fi, wire, m->num)) || !(a->data = malloc(m->num))) {
+      s->st.ignored++;
+      return;
+    }
+    a->used = 1;
+    a->stream = 1;
+    a->total = m->num;
+    s->asm_bytes += a->total;
+  } else if (!a || m->num != a->got_bytes || m->dlen > a->total - a->got_bytes) {
+    if (a) asm_free(s, a);
+    s->st.malformed++;
+    return;
+  }
+  s->st.stream_pieces_in++;
+  memcpy(a->data + a->got_bytes, m->data, m->dlen);
+  a->got_bytes += m->dlen;
+  a->last_rx = s->now;
+  if (a->got_bytes < a->total) {
+    fetch_progress(s, f, a->got_bytes, a->total);
+    return;
+  }
+  uint8_t *v = a->data;
+  size_t total = a->total;
+  a->data = NULL;
+  asm_free(s, a);
+  fetch_offer(s, f, wire, v, total);
+}
+
+static void m_stream(void *mod, const uint8_t wire[8], const uint8_t *buf, size_t len,
+                     uint64_t now) {
+  sync_state *s = mod;
+  s->now = now;
+  sync_smsg m;
+  if (sync_stream_decode(buf, len, &m)) {
+    s->st.malformed++;
+    return;
+  }
+  switch (m.type) {
+    case SYNC_S_WANT:
+      if (!s->closing) sync_serve_want(s, wire, m.key, m.klen, 1);
+      break;
+    case SYNC_S_CANCEL: sync_serve_cancel(s, wire, m.key, m.klen); break;
+    case SYNC_S_NONE: {
+      s->st.nones_in++;
+      fetch *f = fetch_find(s, m.key, m.klen);
+      int ai = f && f->state == F_NETWORK ? asked_index(f, wire) : -1;
+      if (ai < 0) break;
+      f->aflag[ai] |= A_NONE;
+      if (!fetch_check_none(s, f)) fetch_decide(s, f, 0);
+      break;
+    }
+    default: on_stream_value(s, wire, &m); break;
+  }
 }
 
 static void m_frame(void *m, const core_path *from, const uint8_t *buf, size_t len,
@@ -324,7 +676,7 @@ static void m_frame(void *m, const core_path *from, const uint8_t *buf, size_t l
   switch (t) {
     case WIRE_HAVE: on_have(s, wire, buf, len); break;
     case WIRE_WANT:
-      if (!s->closing) sync_serve_want(s, wire, &fr);
+      if (!s->closing) sync_serve_want(s, wire, fr.key, fr.klen, 0);
       break;
     case WIRE_CHUNK: on_chunk(s, wire, from, &fr); break;
     default: sync_serve_ack(s, wire, &fr); break;
@@ -381,20 +733,23 @@ static int fetch_step(sync_state *s, uint64_t now) {
   for (int i = 0; i < FETCH_MAX; i++) {
     fetch *f = &s->fetches[i];
     if (f->state == F_FREE) continue;
-    if (f->state == F_READY) {
-      fetch_complete(s, f, f->ready, f->ready_len, NULL);
-      return 1;
-    }
-    for (int k = 0; k < f->nw; k++) {
-      if (f->w[k].deadline > now) continue;
+    for (int k = 0; k < f->nw; k++) { /* canceled first: they never get a value */
+      if (!f->w[k].canceled && (f->state == F_READY || f->w[k].deadline > now)) continue;
+      if (!f->w[k].canceled && f->ncand && fetch_decide(s, f, 2)) return 1; /* time's up */
       waiter w = f->w[k];
       char key[SYNC_KEY_MAX + 1];
       memcpy(key, f->key, sizeof key);
       f->w[k] = f->w[--f->nw];
       if (!f->nw) fetch_clear(s, f);
-      w.cb(w.user, SW_ETIMEDOUT, key, NULL, 0);
+      waiter_call(&w, w.canceled ? SW_ECANCELED : SW_ETIMEDOUT, key, NULL, 0, NULL);
       return 1;
     }
+    if (f->state == F_READY) {
+      fetch_complete(s, f, f->ready, f->ready_len, NULL);
+      return 1;
+    }
+    if (f->state == F_NETWORK && f->ncand && now >= f->decide_at && fetch_decide(s, f, 1))
+      return 1;
   }
   return 0;
 }
@@ -407,6 +762,12 @@ static void m_timeout(void *m, uint64_t now) {
   for (int i = 0; i < FETCH_MAX; i++) {
     fetch *f = &s->fetches[i];
     if (f->state == F_NETWORK && now >= f->next_want) want_round(s, f);
+    /* A peer asked with a datagram WANT whose extended session has come up since, and
+     * that is not sending yet, is asked again on the stream at once: it can say NONE. */
+    for (int k = 0; f->state == F_NETWORK && k < f->nasked; k++)
+      if (!(f->aflag[k] & (A_STREAM | A_NONE | A_GAVE)) &&
+          core_stream_room(s->c, f->asked[k], 0) >= 0 && !asm_active(s, i, f->asked[k]))
+        ask(s, f, f->asked[k]);
   }
   for (int i = 0; i < ASM_MAX; i++)
     if (s->asms[i].used && now - s->asms[i].last_rx >= ASM_IDLE_MS) asm_free(s, &s->asms[i]);
@@ -423,6 +784,7 @@ static uint64_t m_deadline(const void *m) {
     if (f->state == F_READY) return 0;
     for (int k = 0; k < f->nw; k++) EARLIER(f->w[k].deadline);
     if (f->state == F_NETWORK) EARLIER(f->next_want);
+    if (f->state == F_NETWORK && f->ncand) EARLIER(f->decide_at);
   }
   for (int i = 0; i < ASM_MAX; i++)
     if (s->asms[i].used) EARLIER(s->asms[i].last_rx + ASM_IDLE_MS);
@@ -439,7 +801,7 @@ static void fail_all(sync_state *s) {
       char key[SYNC_KEY_MAX + 1];
       memcpy(key, f->key, sizeof key);
       if (!f->nw) fetch_clear(s, f);
-      w.cb(w.user, SW_ECLOSED, key, NULL, 0);
+      waiter_call(&w, SW_ECLOSED, key, NULL, 0, NULL);
     }
     if (f->state != F_FREE) fetch_clear(s, f);
   }
@@ -479,7 +841,8 @@ int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend) {
                      .on_frame = m_frame, .on_connection = m_connection,
                      .on_disconnect = m_disconnect, .on_timeout = m_timeout,
                      .deadline = m_deadline, .on_close = m_close, .free = m_free,
-                     .memory = m_memory, .state = s};
+                     .memory = m_memory, .stream_channel = SYNC_STREAM_CHANNEL,
+                     .on_stream = m_stream, .state = s};
   int rc = core_add_module(c, &mod);
   if (rc) free(s);
   return rc;
@@ -517,7 +880,7 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   char key[SYNC_KEY_MAX + 1];
   size_t n = strlen(r->key);
   memcpy(key, r->key, n + 1);
-  int op = r->op, serve_it = r->serve;
+  int op = r->op, serve_it = r->serve, stream = r->stream;
   uint8_t wire[8];
   memcpy(wire, r->wire, 8);
   req_free(s, r); /* first: what follows may queue new requests */
@@ -526,7 +889,11 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   if (found) sync_cache_put(&s->cache, (const uint8_t *)key, n, value, len);
   if (serve_it) {
     if (found && !s->closing && core_connected(c, wire))
-      sync_serve_value(s, wire, (const uint8_t *)key, n, value, len);
+      sync_serve_value(s, wire, (const uint8_t *)key, n, value, len, stream);
+    else if (!found && stream && !s->closing) { /* PROTOCOL.md 21.10: say so */
+      size_t m = sync_stream_encode(s->smsg, SYNC_S_NONE, (const uint8_t *)key, n, 0, NULL, 0);
+      if (core_stream_send(c, wire, SYNC_STREAM_CHANNEL, s->smsg, m) == SW_OK) s->st.nones_out++;
+    }
     return;
   }
   fetch *f = fetch_find(s, (const uint8_t *)key, n);

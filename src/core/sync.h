@@ -64,6 +64,37 @@ typedef struct sync_key {
 } sync_key;
 size_t sync_have_encode(uint8_t *out, size_t cap, const sync_key *keys, size_t n);
 
+/* ---- the stream messages between our peers (PROTOCOL.md 21.10) -------------------
+ * On the reliable stream of an extended session (docs/TRANSPORT.md 7.1), channel
+ * SYNC_STREAM_CHANNEL. Each: type (1 byte), key length k (1 byte, 1-255), the key, then
+ * per type: VALUE total length (4 bytes) and the first bytes; PIECE the offset of its
+ * bytes (4 bytes) and the bytes; WANT, NONE and CANCEL nothing more. */
+#define SYNC_STREAM_CHANNEL 1
+enum {
+  SYNC_S_WANT = 0x01,   /* send me the value of key */
+  SYNC_S_VALUE = 0x02,  /* the value of key: its total length, its first bytes */
+  SYNC_S_PIECE = 0x03,  /* the next bytes of a value under way */
+  SYNC_S_NONE = 0x04,   /* I hold no value for key */
+  SYNC_S_CANCEL = 0x05, /* stop sending me key */
+};
+#define SYNC_STREAM_PIECE 16384 /* value bytes per VALUE or PIECE message */
+#define SYNC_STREAM_HDR (2 + SYNC_KEY_MAX + 4)
+
+typedef struct sync_smsg {
+  uint8_t type;
+  const uint8_t *key;
+  size_t klen;
+  uint32_t num;        /* VALUE: total length; PIECE: offset */
+  const uint8_t *data; /* VALUE, PIECE: at least one byte */
+  size_t dlen;
+} sync_smsg;
+/* 0, or SW_EINVAL for an unknown type or a length that does not add up (bytes after a
+ * WANT/NONE/CANCEL are ignored: room for later fields). Views point into buf. */
+int sync_stream_decode(const uint8_t *buf, size_t len, sync_smsg *m);
+/* Writes at most SYNC_STREAM_HDR + dlen bytes; num and data only for VALUE and PIECE. */
+size_t sync_stream_encode(uint8_t *out, uint8_t type, const uint8_t *key, size_t klen,
+                          uint32_t num, const uint8_t *data, size_t dlen);
+
 /* ---- the module ---------------------------------------------------------- */
 
 /* Register the module on a core (sw_core_new does it when cfg->sync is set). cache_max
@@ -81,6 +112,12 @@ typedef struct sync_stats {
   uint64_t malformed;        /* undecodable or inconsistent frames */
   uint64_t transfers_started, transfers_done, transfers_abandoned;
   uint64_t storage_errors;
+  uint64_t stream_served;    /* values sent on an extended session's stream */
+  uint64_t stream_pieces_in; /* VALUE and PIECE messages taken */
+  uint64_t nones_in, nones_out; /* "no such value" answers */
+  uint64_t refused_caps;     /* WANTs refused: the peer's or its address's slots full */
+  uint64_t held_values;      /* values held back until confirmed (several holders) */
+  uint64_t rejected_values;  /* values that lost to a confirmed one */
   size_t cache_entries, cache_bytes, reassembly_bytes, transfer_bytes;
 } sync_stats;
 /* 0, or SW_EINVAL when the module is not attached. */

@@ -5,7 +5,7 @@
 
 #include "sync_state.h"
 
-static uint32_t key_hash(const uint8_t *k, size_t n) {
+uint32_t sync_key_hash(const uint8_t *k, size_t n) {
   uint32_t h = 2166136261u; /* FNV-1a */
   for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 16777619u;
   return h;
@@ -18,7 +18,7 @@ void sync_cache_init(sync_cache *c, size_t max, size_t bytes_max) {
 }
 
 cent *sync_cache_find(sync_cache *c, const uint8_t *k, size_t n) {
-  uint32_t h = key_hash(k, n);
+  uint32_t h = sync_key_hash(k, n);
   for (cent *e = c->buckets[h % CACHE_BUCKETS]; e; e = e->hnext)
     if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0) return e;
   return NULL;
@@ -77,7 +77,7 @@ int sync_cache_put(sync_cache *c, const uint8_t *k, size_t n, const uint8_t *v, 
   e->klen = n;
   e->val = copy;
   e->vlen = vlen;
-  e->hash = key_hash(k, n);
+  e->hash = sync_key_hash(k, n);
   e->prev = e->next = NULL;
   e->hnext = c->buckets[e->hash % CACHE_BUCKETS];
   c->buckets[e->hash % CACHE_BUCKETS] = e;

@@ -115,9 +115,121 @@ static void tx_on_ack(sync_state *s, transfer *t, uint16_t idx) {
   tx_fill(s, t);
 }
 
+/* ---- who is served, and how many slots they hold (issue 11 item 5) ---------------- */
+
+int sync_serve_allowed(sync_state *s, const uint8_t wire[8], int stream) {
+  /* A WANT on an extended session's stream comes from a peer the handshake validated:
+   * HS_INIT and HS_RESP went both ways and a packet under its keys authenticated, so it
+   * receives where it is. A plain WANT passed D6 (m_frame: a verified path, or a
+   * reference peer's registered address), all the plain protocol can say. This is the
+   * one place to put a stronger notion of a validated peer. */
+  (void)stream;
+  return core_connected(s->c, wire);
+}
+
+static int peer_addr(sync_state *s, const uint8_t wire[8], sw_addr *out) {
+  sw_core_peer_info pi[PEERS_SCAN];
+  size_t n = sw_core_peers(s->c, pi, PEERS_SCAN);
+  for (size_t i = 0; i < n && i < PEERS_SCAN; i++)
+    if (memcmp(pi[i].wire_id, wire, 8) == 0) {
+      *out = pi[i].addr;
+      return 1;
+    }
+  return 0;
+}
+
+static int same_ip(const sw_addr *a, const sw_addr *b) {
+  return a->family && a->family == b->family && memcmp(a->ip, b->ip, sizeof a->ip) == 0;
+}
+
+/* A free transfer slot for k to wire holding vlen bytes, or NULL: one transfer per key
+ * and peer (11.2), at most TX_PER_PEER per peer and TX_PER_ADDR per IP address (so
+ * many identities behind one address cannot hold every slot), TX_BUDGET bytes. */
+static transfer *tx_admit(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
+                          size_t vlen) {
+  sw_addr a;
+  memset(&a, 0, sizeof a);
+  peer_addr(s, wire, &a);
+  transfer *t = NULL;
+  int per_peer = 0, per_addr = 0;
+  for (int i = 0; i < TX_MAX; i++) {
+    transfer *x = &s->tx[i];
+    if (!x->used) {
+      if (!t) t = x;
+      continue;
+    }
+    if (memcmp(x->wire, wire, 8) == 0) {
+      if (x->klen == n && memcmp(x->key, k, n) == 0) return NULL; /* under way already */
+      per_peer++;
+    }
+    if (same_ip(&x->addr, &a)) per_addr++;
+  }
+  if (per_peer >= TX_PER_PEER || per_addr >= TX_PER_ADDR) {
+    s->st.refused_caps++;
+    return NULL;
+  }
+  if (!t || s->tx_bytes + vlen > TX_BUDGET) return NULL;
+  memset(t, 0, sizeof *t);
+  t->val = malloc(vlen);
+  if (!t->val) return NULL;
+  t->used = 1;
+  t->addr = a;
+  memcpy(t->key, k, n);
+  t->klen = n;
+  memcpy(t->wire, wire, 8);
+  t->vlen = vlen;
+  s->tx_bytes += vlen;
+  t->safety = s->now + SYNC_SAFETY_MS;
+  s->st.transfers_started++;
+  return t;
+}
+
+/* ---- transfers on the stream (PROTOCOL.md 21.10) ------------------------------------ */
+
+/* Queue as much of the value as the stream's send buffer takes; the rest when it has
+ * room again (the session's window and congestion control pace it, not us). */
+static void tx_stream_pump(sync_state *s, transfer *t) {
+  while (t->sent < t->vlen) {
+    size_t dl = t->vlen - t->sent < SYNC_STREAM_PIECE ? t->vlen - t->sent : SYNC_STREAM_PIECE;
+    uint8_t type = t->sent ? SYNC_S_PIECE : SYNC_S_VALUE;
+    uint32_t num = (uint32_t)(t->sent ? t->sent : t->vlen);
+    size_t n = sync_stream_encode(s->smsg, type, t->key, t->klen, num, t->val + t->sent, dl);
+    int room = core_stream_room(s->c, t->wire, n);
+    int rc = room > 0 ? core_stream_send(s->c, t->wire, SYNC_STREAM_CHANNEL, s->smsg, n)
+                      : room == 0 ? SW_EAGAIN : SW_ENOTCONN;
+    if (rc == SW_EAGAIN) {
+      t->busy_until = s->now + STREAM_RETRY_MS;
+      return;
+    }
+    if (rc != SW_OK) { /* the session is gone */
+      s->st.transfers_abandoned++;
+      tx_free(s, t);
+      return;
+    }
+    t->sent += dl;
+    t->safety = s->now + SYNC_SAFETY_MS; /* it moves */
+  }
+  s->st.transfers_done++;
+  s->st.stream_served++;
+  tx_free(s, t);
+}
+
+static void send_none(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n) {
+  size_t m = sync_stream_encode(s->smsg, SYNC_S_NONE, k, n, 0, NULL, 0);
+  if (core_stream_send(s->c, wire, SYNC_STREAM_CHANNEL, s->smsg, m) == SW_OK) s->st.nones_out++;
+}
+
 void sync_serve_value(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
-                      const uint8_t *v, size_t vlen) {
+                      const uint8_t *v, size_t vlen, int stream) {
   if (!vlen) return; /* 12: empty values are never served */
+  if (stream) {
+    transfer *t = tx_admit(s, wire, k, n, vlen);
+    if (!t) return; /* the peer asks again (sync.c want_round) */
+    memcpy(t->val, v, vlen);
+    t->stream = 1;
+    tx_stream_pump(s, t);
+    return;
+  }
   core_prove(s->c, wire); /* our CHUNKs count only from a verified address (D6) */
   if (vlen <= SYNC_CHUNK_SIZE) {
     size_t fl = sync_chunk_small_encode(s->frame, k, n, v, vlen);
@@ -126,59 +238,60 @@ void sync_serve_value(sync_state *s, const uint8_t wire[8], const uint8_t *k, si
   }
   size_t count = (vlen + SYNC_CHUNK_SIZE - 1) / SYNC_CHUNK_SIZE;
   if (count > 0xFFFE) return;
-  transfer *t = NULL;
-  for (int i = 0; i < TX_MAX; i++) {
-    transfer *x = &s->tx[i];
-    if (x->used && x->klen == n && memcmp(x->key, k, n) == 0 && memcmp(x->wire, wire, 8) == 0)
-      return; /* 11.2: one transfer per key and peer */
-    if (!x->used && !t) t = x;
-  }
-  if (!t || s->tx_bytes + vlen > TX_BUDGET) return;
-  memset(t, 0, sizeof *t);
-  t->val = malloc(vlen);
+  transfer *t = tx_admit(s, wire, k, n, vlen);
+  if (!t) return;
   t->acked = calloc(count, 1);
   t->sends = calloc(count, 1);
-  if (!t->val || !t->acked || !t->sends) {
-    free(t->val);
-    free(t->acked);
-    free(t->sends);
-    memset(t, 0, sizeof *t);
+  if (!t->acked || !t->sends) {
+    tx_free(s, t);
     return;
   }
-  t->used = 1;
   memcpy(t->val, v, vlen);
-  t->vlen = vlen;
-  s->tx_bytes += vlen;
-  memcpy(t->key, k, n);
-  t->klen = n;
-  memcpy(t->wire, wire, 8);
   t->count = (uint16_t)count;
-  t->safety = s->now + SYNC_SAFETY_MS;
-  s->st.transfers_started++;
   tx_fill(s, t);
 }
 
 /* ---- what peers send us -------------------------------------------------------- */
 
-void sync_serve_want(sync_state *s, const uint8_t wire[8], const sync_frame *fr) {
-  cent *e = sync_cache_find(&s->cache, fr->key, fr->klen);
+void sync_serve_want(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
+                     int stream) {
+  if (!sync_serve_allowed(s, wire, stream)) {
+    s->st.ignored++;
+    return;
+  }
+  cent *e = sync_cache_find(&s->cache, k, n);
   if (e) {
     sync_cache_touch(&s->cache, e);
-    sync_serve_value(s, wire, fr->key, fr->klen, e->val, e->vlen);
+    sync_serve_value(s, wire, k, n, e->val, e->vlen, stream);
     return;
   }
   /* Not in memory: ask the backend (the references do not, 11.2; a value kept only on
    * disk after a restart is then still served). */
-  if (memchr(fr->key, 0, fr->klen)) return;
+  if (memchr(k, 0, n) || !s->backend) {
+    if (stream) send_none(s, wire, k, n);
+    return;
+  }
   /* Peers' WANTs may use a quarter of the backend slots, so they never crowd out our
    * own stores and fetches. */
   int serving = 0;
   for (int i = 0; i < STORAGE_MAX; i++) serving += s->reqs[i].state && s->reqs[i].serve;
   if (serving >= STORAGE_MAX / 4) return;
-  sreq *r = sync_req_new(s, SYNC_OP_GET, fr->key, fr->klen, NULL, 0);
+  sreq *r = sync_req_new(s, SYNC_OP_GET, k, n, NULL, 0);
   if (r) {
     r->serve = 1;
+    r->stream = stream;
     memcpy(r->wire, wire, 8);
+  }
+}
+
+void sync_serve_cancel(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n) {
+  for (int i = 0; i < TX_MAX; i++) {
+    transfer *t = &s->tx[i];
+    if (t->used && t->stream && t->klen == n && memcmp(t->key, k, n) == 0 &&
+        memcmp(t->wire, wire, 8) == 0) {
+      s->st.transfers_abandoned++;
+      tx_free(s, t);
+    }
   }
 }
 
@@ -228,6 +341,10 @@ void sync_serve_timeout(sync_state *s, uint64_t now) {
       tx_free(s, t);
       continue;
     }
+    if (t->stream) {
+      if (now >= t->busy_until) tx_stream_pump(s, t);
+      continue;
+    }
     int proved = 0;
     for (int k = 0; t->used && k < t->nfl; k++) {
       if (t->fl[k].due > now) continue;
@@ -244,6 +361,10 @@ uint64_t sync_serve_deadline(const sync_state *s, uint64_t d) {
     const transfer *t = &s->tx[i];
     if (!t->used) continue;
     EARLIER(t->safety);
+    if (t->stream) {
+      EARLIER(t->busy_until);
+      continue;
+    }
     for (int k = 0; k < t->nfl; k++) EARLIER(t->fl[k].due);
     if (t->nfl < SYNC_WINDOW && t->next_new < t->count) EARLIER(t->busy_until);
   }

@@ -40,6 +40,12 @@
 #define STORAGE_BUDGET (64u << 20)     /* value bytes held for backend writes */
 #define HAVE_FRAME_MAX (WIRE_BATCH_MTU - 2) /* a HAVE shares a datagram with others */
 #define PEERS_SCAN 128                 /* peers considered for one WANT round */
+#define TX_PER_PEER 4                  /* transfer slots one peer may hold (issue 11) */
+#define TX_PER_ADDR 8                  /* ... all the peers of one IP address together */
+#define STREAM_RETRY_MS 2              /* a stream transfer waiting for send room */
+#define CAND_MAX 4                     /* complete values held back per fetch */
+#define CONFIRM_MS 1000                /* how long an unconfirmed value waits for others */
+#define HAVE_SEEN_MAX 1024             /* (key, peer) HAVE announcements remembered */
 
 /* ---- the in-memory store (sync_cache.c) ----------------------------------- */
 
@@ -78,10 +84,30 @@ void sync_cache_clear(sync_cache *c);
 /* ---- fetches, reassembly, transfers, backend requests ---------------------- */
 
 typedef struct waiter {
-  sw_core_fetch_cb cb;
+  sw_core_fetch_cb cb;       /* sw_core_fetch's completion, or */
+  sw_core_fetch_done_cb cbx; /* sw_core_fetch_ex's */
+  void (*progress)(void *user, const char *key, size_t got, size_t total);
   void *user;
   uint64_t deadline;
+  uint32_t id;  /* sw_core_fetch_cancel's handle */
+  int canceled; /* ends with SW_ECANCELED at the next timeout */
 } waiter;
+
+/* Per peer asked for a fetch. */
+enum { A_STREAM = 1, /* asked on its extended session's stream (asked once: reliable) */
+       A_NONE = 2,   /* it said it holds no value for the key */
+       A_GAVE = 4 }; /* it delivered a complete value */
+
+/* A complete value held back until confirmed (issue 11 item 5). */
+typedef struct candidate {
+  uint8_t digest[32];
+  uint8_t *val;
+  size_t len;
+  uint8_t holders[ASKED_MAX][8];
+  int nholders;
+  int announced; /* one of its holders announced the key with HAVE */
+  uint64_t at;
+} candidate;
 
 enum { F_FREE = 0, F_BACKEND, F_NETWORK, F_READY };
 
@@ -95,7 +121,11 @@ typedef struct fetch {
   size_t ready_len;
   uint64_t next_want;
   uint8_t asked[ASKED_MAX][8];
+  uint8_t aflag[ASKED_MAX]; /* A_* */
   int nasked;
+  candidate cand[CAND_MAX];
+  int ncand;
+  uint64_t decide_at; /* ncand > 0: choose among the candidates then */
 } fetch;
 
 typedef struct assembly {
@@ -106,6 +136,8 @@ typedef struct assembly {
   size_t last_len;
   uint8_t *data, *have;
   uint64_t last_rx;
+  int stream;          /* from a stream VALUE: data holds total bytes, got_bytes so far */
+  size_t total, got_bytes;
 } assembly;
 
 typedef struct inflight {
@@ -128,6 +160,9 @@ typedef struct transfer {
   uint32_t seq;
   uint64_t srtt; /* smoothed round trip of chunks sent once (Karn), 0 until known */
   uint64_t safety, busy_until;
+  int stream;    /* on the peer's extended-session stream: no window, no acks */
+  size_t sent;   /* stream: value bytes queued so far */
+  sw_addr addr;  /* the peer's address when the transfer began (per-address cap) */
 } transfer;
 
 typedef struct sreq {
@@ -138,6 +173,7 @@ typedef struct sreq {
   uint8_t *value;
   size_t len;
   int serve; /* GET for a peer's WANT: serve wire when found */
+  int stream; /* that WANT came on the peer's stream: answer there (NONE when missing) */
   uint8_t wire[8];
 } sreq;
 
@@ -155,7 +191,11 @@ typedef struct sync_state {
   uint32_t next_req_id;
   uint64_t now;
   sync_stats st;
+  uint32_t next_waiter_id;
+  struct { uint32_t khash; uint8_t wire[8]; } have_seen[HAVE_SEEN_MAX];
+  size_t have_next;
   uint8_t frame[8 + SYNC_KEY_MAX + SYNC_CHUNK_SIZE];
+  uint8_t smsg[SYNC_STREAM_HDR + SYNC_STREAM_PIECE];
 } sync_state;
 
 /* ---- sync.c ----------------------------------------------------------------- */
@@ -167,11 +207,21 @@ sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint
 
 /* ---- sync_serve.c ------------------------------------------------------------ */
 
-/* Send the value of k to wire: one small CHUNK, or a windowed transfer (11.4). */
+/* Send the value of k to wire: one small CHUNK, or a windowed transfer (11.4); with
+ * stream, VALUE and PIECEs on the peer's extended-session stream (PROTOCOL.md 21.10). */
 void sync_serve_value(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
-                      const uint8_t *v, size_t vlen);
-/* A peer's WANT (11.2): served from memory, else asked of the backend. */
-void sync_serve_want(sync_state *s, const uint8_t wire[8], const sync_frame *fr);
+                      const uint8_t *v, size_t vlen, int stream);
+/* A peer's WANT (11.2, or a stream WANT): served from memory, else asked of the backend.
+ * A stream WANT for a value held nowhere is answered NONE. */
+void sync_serve_want(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
+                     int stream);
+/* A stream CANCEL: the transfer of k to wire ends. */
+void sync_serve_cancel(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n);
+/* Whether wire may be served at all: the one place that says which peers are validated
+ * (issue 11 item 5), so that a stronger notion can replace it. */
+int sync_serve_allowed(sync_state *s, const uint8_t wire[8], int stream);
+/* FNV-1a of a key (the HAVE memory). */
+uint32_t sync_key_hash(const uint8_t *k, size_t n);
 /* A peer's CHUNK_ACK (11.4) for one of our transfers. */
 void sync_serve_ack(sync_state *s, const uint8_t wire[8], const sync_frame *fr);
 /* HAVE keys[0..n) to wire (11.1), when at least one key fits. */

@@ -115,3 +115,40 @@ size_t sync_have_encode(uint8_t *out, size_t cap, const sync_key *keys, size_t n
   out[1] = (uint8_t)count;
   return o;
 }
+
+/* ---- stream messages between our peers (PROTOCOL.md 21.10) ---------------------- */
+
+int sync_stream_decode(const uint8_t *b, size_t len, sync_smsg *m) {
+  memset(m, 0, sizeof *m);
+  if (!b || len < 3 || b[1] == 0 || 2u + b[1] > len) return SW_EINVAL;
+  m->type = b[0];
+  m->key = b + 2;
+  m->klen = b[1];
+  size_t o = 2u + b[1];
+  switch (b[0]) {
+    case SYNC_S_WANT:
+    case SYNC_S_NONE:
+    case SYNC_S_CANCEL: return SW_OK;
+    case SYNC_S_VALUE:
+    case SYNC_S_PIECE:
+      if (o + 4 >= len) return SW_EINVAL; /* at least one byte of value */
+      m->num = wire_get32(b + o);
+      m->data = b + o + 4;
+      m->dlen = len - o - 4;
+      if (b[0] == SYNC_S_VALUE && m->dlen > m->num) return SW_EINVAL;
+      return SW_OK;
+    default: return SW_EINVAL;
+  }
+}
+
+size_t sync_stream_encode(uint8_t *out, uint8_t type, const uint8_t *key, size_t klen,
+                          uint32_t num, const uint8_t *data, size_t dlen) {
+  out[0] = type;
+  out[1] = (uint8_t)klen;
+  memcpy(out + 2, key, klen);
+  size_t o = 2 + klen;
+  if (type != SYNC_S_VALUE && type != SYNC_S_PIECE) return o;
+  wire_put32(out + o, num);
+  memcpy(out + o + 4, data, dlen);
+  return o + 4 + dlen;
+}

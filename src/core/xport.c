@@ -369,7 +369,8 @@ int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t 
     return SW_OK;
   }
   if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
-  return stream_put(x, direct ? XPORT_ENTRY_DIRECT : 0, NULL, 0, data, len);
+  uint32_t kind = flags & XPORT_ENGINE ? XPORT_ENTRY_ENGINE : direct ? XPORT_ENTRY_DIRECT : 0;
+  return stream_put(x, kind, NULL, 0, data, len);
 }
 
 int xport_send_origin(xport *x, const uint8_t *hdr, const void *data, size_t len,
@@ -847,7 +848,10 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
   ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read, pre, pl);
   xport_varint_get(pre, pl, &mlen);
   unsigned kind = 0;
-  if (mlen >= XPORT_ENTRY_DIRECT && mlen - XPORT_ENTRY_DIRECT <= XPORT_MAX_MSG) {
+  if (mlen >= XPORT_ENTRY_ENGINE && mlen - XPORT_ENTRY_ENGINE <= XPORT_MAX_MSG) {
+    kind = XPORT_ENGINE; /* an engine message: the receiving engine's (TRANSPORT.md 7.1) */
+    mlen -= XPORT_ENTRY_ENGINE;
+  } else if (mlen >= XPORT_ENTRY_DIRECT && mlen - XPORT_ENTRY_DIRECT <= XPORT_MAX_MSG) {
     kind = XPORT_DIRECT; /* an entry for the receiver alone (TRANSPORT-delivery.md) */
     mlen -= XPORT_ENTRY_DIRECT;
   } else if (mlen >= XPORT_ENTRY_ORIGIN + XPORT_ORIGIN_HDR &&

@@ -86,10 +86,16 @@ enum {
 #define XPORT_ORIGIN 4u   /* xport_recv_ex flag: a stream entry of kind 4, whose first
                              XPORT_ORIGIN_HDR bytes name its author and message id */
 /* A stream entry's length prefix is kind x 2^17 + length: kind 0 is a mesh message (the
- * prefix is the bare length, as before), kind 1 a direct one, kind 4 a mesh message with
- * its origin (20-byte author id, 8-byte message id, then the message; the length counts
- * all of it); other kinds break the stream. */
+ * prefix is the bare length, as before), kind 1 a direct one, kind 2 an engine one
+ * (XPORT_ENGINE below), kind 4 a mesh message with its origin (20-byte author id, 8-byte
+ * message id, then the message; the length counts all of it); other kinds break the
+ * stream. */
 #define XPORT_ENTRY_DIRECT (1u << 17)
+/* xport_send / xport_recv_ex flag, reliable only: an engine message (stream kind 2,
+ * prefix 2 x 2^17 + length): between the two engines, never the application's; its
+ * first byte names the engine module it is for (TRANSPORT.md 7.1). */
+#define XPORT_ENGINE 8u
+#define XPORT_ENTRY_ENGINE (2u << 17)
 #define XPORT_ENTRY_ORIGIN (4u << 17)
 #define XPORT_ORIGIN_HDR 28
 /* The largest message a kind 4 entry carries (the entry stays within XPORT_MAX_MSG). */

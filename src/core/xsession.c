@@ -456,6 +456,15 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
       if (big) continue;
     }
     if (n < 0) break;
+    if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
+      uint8_t wire[8];
+      memcpy(wire, p->wire_id, 8);
+      FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
+        m->on_stream(m->state, wire, buf + 1, (size_t)n - 1, now);
+        break;
+      }
+      continue;
+    }
     if (p->score < SCORE_MAX) p->score++;
     if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
     else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, (size_t)n, now); /* kind 4 */
@@ -517,6 +526,18 @@ int xsession_room(core_peer *p, size_t len) {
 int xsession_send(sw_core *c, core_peer *p, const uint8_t *msg, size_t len) {
   if (len > XPORT_MAX_MSG) return SW_EMSGSIZE;
   return xport_send(p->xs->x, msg, len, XPORT_RELIABLE, c->last_now);
+}
+
+int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8_t *msg,
+                          size_t len) {
+  if (len + 1 > XPORT_MAX_MSG) return SW_EMSGSIZE;
+  uint8_t small[2048], *buf = len + 1 <= sizeof small ? small : malloc(len + 1);
+  if (!buf) return SW_ENOMEM;
+  buf[0] = channel;
+  if (len) memcpy(buf + 1, msg, len);
+  int rc = xport_send(p->xs->x, buf, len + 1, XPORT_RELIABLE | XPORT_ENGINE, c->last_now);
+  if (buf != small) free(buf);
+  return rc;
 }
 
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {

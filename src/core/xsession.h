@@ -125,8 +125,12 @@ int xsession_takes(const core_peer *p);
 /* Room for one message of len bytes in p's send buffer (or hold); when there is none, the caller
  * is told SW_EAGAIN and SW_EV_WRITABLE follows once it fits. */
 int xsession_room(core_peer *p, size_t len);
-/* Queue one reliable message to p: SW_OK, SW_EAGAIN, SW_EMSGSIZE. */
+/* Queue one reliable application message to p: SW_OK, SW_EAGAIN, SW_EMSGSIZE. */
 int xsession_send(sw_core *c, core_peer *p, const uint8_t *msg, size_t len);
+/* Queue one engine message (stream kind 2, TRANSPORT.md 7.1) for the module of channel:
+ * SW_OK, SW_EAGAIN, SW_EMSGSIZE (len + 1 over XPORT_MAX_MSG), SW_ENOMEM. */
+int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8_t *msg,
+                          size_t len);
 /* Build, seal and queue what p's xport may send now. */
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now);
 /* Timers: the HS_INIT retransmission and the xport's. */

@@ -423,6 +423,51 @@ int sw_swarm_fetch(sw_swarm *s, const char *key, uint32_t timeout_ms, sw_fetch_c
   return rc;
 }
 
+/* sw_swarm_fetch_ex: the handle is the call's context, freed when the completion ran. */
+struct sw_fetch {
+  sw_swarm *swarm;
+  sw_fetch_done_cb cb;
+  sw_fetch_progress_cb progress;
+  void *user;
+  uint32_t id;
+};
+
+static void fetchx_progress(void *user, const char *key, size_t got, size_t total) {
+  sw_fetch *h = user;
+  if (h->progress) h->progress(h->swarm, key, got, total, h->user);
+}
+
+static void fetchx_done(void *user, int err, const char *key, const uint8_t *value, size_t len,
+                        const uint8_t *peer) {
+  sw_fetch h = *(sw_fetch *)user;
+  free(user);
+  h.cb(h.swarm, err, key, value, len, peer, h.user);
+}
+
+int sw_swarm_fetch_ex(sw_swarm *s, const char *key, const sw_fetch_opts *opts,
+                      sw_fetch_done_cb cb, void *user, sw_fetch **handle) {
+  if (!s || !cb) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  sw_fetch *h = malloc(sizeof *h);
+  if (!h) return SW_ENOMEM;
+  *h = (sw_fetch){s, cb, opts ? opts->progress : NULL, user, 0};
+  sw_core_fetch_opts o = {.timeout_ms = opts ? opts->timeout_ms : 0,
+                          .flags = opts ? opts->flags : 0,
+                          .progress = h->progress ? fetchx_progress : NULL};
+  int rc = sw_core_fetch_ex(s->core, key, &o, fetchx_done, h, &h->id, now_ms());
+  if (rc) free(h);
+  else if (handle) *handle = h;
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_fetch_cancel(sw_fetch *h) {
+  if (!h || !h->swarm->core) return SW_EINVAL;
+  int rc = sw_core_fetch_cancel(h->swarm->core, h->id, now_ms());
+  kick(h->swarm); /* the completion runs at the turn this schedules */
+  return rc;
+}
+
 /* ---- the turn: service, timer ------------------------------------------------ */
 
 static void on_timer(uv_timer_t *h);

@@ -32,7 +32,27 @@ static int inside(const uint8_t *b, size_t len, const uint8_t *p, size_t n) {
   return p >= b && n <= len && (size_t)(p - b) <= len - n;
 }
 
+/* The stream messages of PROTOCOL.md 21.10: views inside, and a re-encoding that gives
+ * the same bytes (WANT/NONE/CANCEL: up to the key, the rest being ignored). */
+static void check_stream(const uint8_t *b, size_t len) {
+  sync_smsg m;
+  if (sync_stream_decode(b, len, &m)) return;
+  if (!inside(b, len, m.key, m.klen) || m.klen == 0) die("stream key outside the message");
+  if ((m.type == SYNC_S_VALUE || m.type == SYNC_S_PIECE) &&
+      (!m.dlen || !inside(b, len, m.data, m.dlen)))
+    die("stream data outside the message");
+  if (m.type == SYNC_S_VALUE && m.dlen > m.num) die("VALUE longer than its total");
+  uint8_t *enc = malloc(SYNC_STREAM_HDR + len);
+  if (!enc) return;
+  size_t n = sync_stream_encode(enc, m.type, m.key, m.klen, m.num, m.data, m.dlen);
+  if (n > len || memcmp(enc, b, n) != 0) die("stream message does not re-encode");
+  if ((m.type == SYNC_S_VALUE || m.type == SYNC_S_PIECE) && n != len)
+    die("stream message length");
+  free(enc);
+}
+
 static void check_codec(const uint8_t *b, size_t len) {
+  check_stream(b, len);
   sync_frame f;
   uint8_t *enc;
   size_t n;

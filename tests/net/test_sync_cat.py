@@ -4,7 +4,9 @@
 - a cat serving --store (a small value and a 1 MiB one) and cats fetching them with
   --fetch: the bytes on stdout are exactly the stored ones, exit 0; the time to fetch
   1 MiB is printed as a figure;
-- --fetch of a key nobody has: exit 1 and a message after --timeout;
+- --fetch of a key nobody has: exit 1 and a message after --timeout (plain session);
+- with the extended session: the value, --progress lines and a final line naming the
+  serving peer; a key nobody has: exit 3 and "not found" well before --timeout;
 - --storage: a value stored by one process is fetched from the database by the next
   one, with no peer at all (restart).
 
@@ -61,8 +63,10 @@ def main():
         print(f'figure: fetch of 1 MiB between two setowire-cat on loopback: {took * 1000:.0f} ms',
               file=sys.stderr)
         # 2. a key nobody has
-        rc, out, err, took = cat_run(bindir, ['--connect', f'127.0.0.1:{port}',
-                                              '--fetch', 'nobody-has-this', '--timeout', '1500'], 20)
+        # (plain: only a peer with the extended session can say it has nothing)
+        rc, out, err, took = cat_run(bindir, ['--connect', f'127.0.0.1:{port}', '--transport',
+                                              'plain', '--fetch', 'nobody-has-this',
+                                              '--timeout', '1500'], 20)
         if rc != 1 or out or 'timed out' not in err or took < 1.4:
             fail(f'--fetch of a missing key: exit {rc}, {len(out)} bytes, {took:.1f} s, {err!r}')
         print('   ok: missing key: exit 1 with a message after the timeout', file=sys.stderr)
@@ -70,7 +74,37 @@ def main():
         if srv.wait_exit(10) != 0:
             fail('the serving cat did not exit 0 at end of input')
 
-    # 3. --storage survives a restart: stored by one process, read by the next, no peers
+    # 3. the extended session: the value on its stream, --progress lines, "not found"
+    with catproc.Cat(bindir, args=['--transport', 'extended', '--store', f'big={paths["big"]}'],
+                     name='xserver') as srv:
+        port = srv.listening()['port']
+        rc, out, err, took = cat_run(bindir, ['--connect', f'127.0.0.1:{port}', '--transport',
+                                              'extended', '--progress', '--fetch', 'big',
+                                              '--timeout', '20000'], 30)
+        lines = [ln for ln in err.splitlines() if ln.startswith('setowire-cat: fetch big: ')]
+        if rc != 0 or out != big:
+            fail(f'extended --fetch big: exit {rc}, {len(out)} bytes; {err}')
+        if not lines or not lines[-1].endswith(f'{len(big)} bytes from peer ' +
+                                               lines[-1].split()[-1]) or \
+                len(lines[-1].split()[-1]) != 16:
+            fail(f'--progress: no final line naming the serving peer: {err!r}')
+        steps = [ln for ln in lines if ' / ' in ln]
+        if len(steps) > 101 or any(not ln.endswith('%)') for ln in steps):
+            fail(f'--progress lines: {steps!r}')
+        print(f'   ok: extended --fetch big with --progress: {len(steps)} progress lines, '
+              f'{took * 1000:.0f} ms', file=sys.stderr)
+        rc, out, err, took = cat_run(bindir, ['--connect', f'127.0.0.1:{port}', '--transport',
+                                              'extended', '--fetch', 'nobody-has-this',
+                                              '--timeout', '15000'], 30)
+        if rc != 3 or out or 'not found' not in err or took > 10:
+            fail(f'extended --fetch of a missing key: exit {rc}, {took:.1f} s, {err!r}')
+        print(f'   ok: missing key on the extended session: exit 3, "not found" in '
+              f'{took * 1000:.0f} ms', file=sys.stderr)
+        srv.close_stdin()
+        if srv.wait_exit(10) != 0:
+            fail('the extended serving cat did not exit 0 at end of input')
+
+    # 4. --storage survives a restart: stored by one process, read by the next, no peers
     db = os.path.join(tmp, 'store.db')
     rc, out, err, _ = cat_run(bindir, ['--no-wait', '--storage', db,
                                        '--store', f'big={paths["big"]}'], 20)

@@ -373,10 +373,21 @@ static void test_xport_direct(void **state) {
   uint8_t buf[64];
   assert_int_equal(xport_recv_ex(&r, buf, sizeof buf, NULL), SW_EAGAIN);
   xport_free(&r);
-  /* a MSG frame whose entry has kind 2: the stream is broken, nothing delivered */
+  /* a MSG frame whose entry has kind 2: an engine message (TRANSPORT.md 7.1) */
+  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
+  uint8_t eng[16] = {XPORT_F_MSG, 0x00, 0x05};
+  size_t k = xport_varint_put(eng + 3, 8, XPORT_ENTRY_ENGINE + 1);
+  assert_int_equal(k, 4);
+  eng[3 + k] = 'x';
+  assert_int_equal(xport_on_packet(&r, 0, eng, 3 + k + 1, 1), SW_OK);
+  unsigned eflags = 0;
+  assert_int_equal(xport_recv_ex(&r, buf, sizeof buf, &eflags), 1);
+  assert_int_equal(eflags, XPORT_RELIABLE | XPORT_ENGINE);
+  xport_free(&r);
+  /* a MSG frame whose entry has kind 3: the stream is broken, nothing delivered */
   assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
   uint8_t bad[16] = {XPORT_F_MSG, 0x00, 0x05};
-  size_t k = xport_varint_put(bad + 3, 8, 2 * XPORT_ENTRY_DIRECT + 1);
+  k = xport_varint_put(bad + 3, 8, 3 * XPORT_ENTRY_DIRECT + 1);
   assert_int_equal(k, 4);
   bad[3 + k] = 'x';
   assert_int_equal(xport_on_packet(&r, 0, bad, 3 + k + 1, 1), SW_OK);

@@ -136,6 +136,37 @@ static void test_codec_vectors(void **state) {
   json_decref(root);
 }
 
+/* The stream messages of PROTOCOL.md 21.10: each layout, and what is refused. */
+static void test_stream_codec(void **state) {
+  (void)state;
+  uint8_t out[SYNC_STREAM_HDR + 16], data[5] = {1, 2, 3, 4, 5};
+  sync_smsg m;
+  size_t n = sync_stream_encode(out, SYNC_S_WANT, (const uint8_t *)"key", 3, 0, NULL, 0);
+  assert_int_equal(n, 5);
+  assert_memory_equal(out, "\x01\x03key", 5);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_OK);
+  assert_int_equal(m.type, SYNC_S_WANT);
+  assert_int_equal(m.klen, 3);
+  n = sync_stream_encode(out, SYNC_S_VALUE, (const uint8_t *)"k", 1, 70000, data, 5);
+  assert_int_equal(n, 2 + 1 + 4 + 5);
+  assert_memory_equal(out, "\x02\x01k\x00\x01\x11\x70\x01\x02\x03\x04\x05", n);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_OK);
+  assert_int_equal(m.num, 70000);
+  assert_int_equal(m.dlen, 5);
+  assert_int_equal(sync_stream_decode(out, 7, &m), SW_EINVAL); /* no value byte */
+  n = sync_stream_encode(out, SYNC_S_VALUE, (const uint8_t *)"k", 1, 4, data, 5);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_EINVAL); /* more than the total */
+  n = sync_stream_encode(out, SYNC_S_PIECE, (const uint8_t *)"k", 1, 16384, data, 1);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_OK);
+  assert_int_equal(m.num, 16384);
+  static const uint8_t bad[][4] = {{0x06, 1, 'k', 0}, {0x04, 0, 'k', 0}, {0x04, 3, 'k', 0},
+                                   {0x00, 1, 'k', 0}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(sync_stream_decode(bad[i], 3, &m), SW_EINVAL);
+  assert_int_equal(sync_stream_decode(out, 2, &m), SW_EINVAL);
+  assert_int_equal(sync_stream_decode((const uint8_t *)"\x05\x01kXX", 5, &m), SW_OK);
+}
+
 static void test_decode_bounds(void **state) {
   (void)state;
   sync_frame fr;
@@ -608,6 +639,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec_vectors),
       cmocka_unit_test(test_decode_bounds),
+      cmocka_unit_test(test_stream_codec),
       cmocka_unit_test(test_fetch_small),
       cmocka_unit_test(test_fetch_large),
       cmocka_unit_test(test_window_and_retransmission),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "netopts.h"
@@ -41,6 +42,9 @@ typedef struct cat {
   uv_check_t flusher;
   uv_signal_t sigint, sigterm, sigusr1;
   const char *fetch_key; /* --fetch: print this value, then exit */
+  int progress;          /* --fetch: a progress line on stderr (1: a terminal's, 2: lines) */
+  int progress_shown, progress_pct;
+  uint64_t progress_at;  /* uv_now of the last line */
   char to[2 * SW_WIRE_ID_LEN + 1]; /* --to: wire id prefix (lower-case hex), or empty */
   unsigned send_flags;             /* SW_SEND_UNICAST (--to), SW_SEND_DATAGRAM (--unreliable) */
   int stats;                       /* --stats */
@@ -73,6 +77,8 @@ static void usage(FILE *f) {
       "                      write its bytes to standard output and exit; standard\n"
       "                      input is not read and messages are not printed\n"
       "  --timeout MS        how long --fetch waits (default 30000)\n"
+      "  --progress          with --fetch: progress lines on standard error (the\n"
+      "                      default when standard error is a terminal)\n"
       "  --storage PATH      keep stored and fetched values in this SQLite database\n"
       "  --to PEER           send each line to one peer alone, as a unicast it does not\n"
       "                      flood on: PEER is the start of its wire id in hex (as in\n"
@@ -92,7 +98,8 @@ static void usage(FILE *f) {
       "exit status: 0 at end of input when every line was sent; 1 when a line could\n"
       "not be sent (longer than 65474 bytes: reported, skipped, the rest still sent)\n"
       "or on a runtime error; 2 on bad usage. With --fetch: 0 once the value is\n"
-      "written, 1 (and a message) when it did not arrive within --timeout.\n",
+      "written, 1 (and a message) when it did not arrive within --timeout, 3 (and a\n"
+      "message) when every peer asked said it holds no value under KEY.\n",
       netopts_help);
 }
 
@@ -444,12 +451,44 @@ static void on_signal(uv_signal_t *h, int sig) {
   begin_close(c);
 }
 
+/* --fetch progress: on a terminal one line redrawn in place at most 10 times a second;
+ * otherwise (--progress) a line per whole percent. */
+static void on_fetch_progress(sw_swarm *s, const char *key, size_t got, size_t total,
+                              void *user) {
+  cat *c = user;
+  (void)s;
+  if (!c->progress || c->closing || !total) return;
+  int pct = (int)((double)got * 100.0 / (double)total);
+  uint64_t now = uv_now(&c->loop);
+  if (c->progress == 1 ? (c->progress_shown && now - c->progress_at < 100)
+                       : (c->progress_shown && pct == c->progress_pct))
+    return;
+  c->progress_shown = 1;
+  c->progress_pct = pct;
+  c->progress_at = now;
+  fprintf(stderr, "%ssetowire-cat: fetch %s: %zu / %zu bytes (%d%%)%s",
+          c->progress == 1 ? "\r\033[K" : "", key, got, total, pct,
+          c->progress == 1 ? "" : "\n");
+  fflush(stderr);
+}
+
 static void on_fetched(sw_swarm *s, int err, const char *key, const uint8_t *value, size_t len,
-                       void *user) {
+                       const uint8_t *peer, void *user) {
   cat *c = user;
   (void)s;
   if (c->closing) return;
-  if (err) {
+  if (c->progress == 1 && c->progress_shown) fputs("\r\033[K", stderr); /* clear the line */
+  if (c->progress && !err) {
+    char hex[2 * SW_WIRE_ID_LEN + 1] = "";
+    for (int i = 0; peer && i < SW_WIRE_ID_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", peer[i]);
+    fprintf(stderr, "setowire-cat: fetch %s: %zu bytes %s%s\n", key, len,
+            peer ? "from peer " : "held here", hex);
+  }
+  if (err == SW_ENOTFOUND) {
+    fprintf(stderr, "setowire-cat: fetch %s: not found: every peer asked holds no such value\n",
+            key);
+    c->exit_code = 3;
+  } else if (err) {
     fprintf(stderr, "setowire-cat: fetch %s: %s\n", key,
             err == SW_ETIMEDOUT ? "timed out: no peer delivered the value" : sw_strerror(err));
     c->exit_code = 1;
@@ -491,7 +530,8 @@ int main(int argc, char **argv) {
   sw_options_init(&o);
   c.wait_peer = 1;
   enum { O_SEED = 1, O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
-  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_TOPIC }; /* errors in their cases */
+  enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_TOPIC, O_PROGRESS }; /* errors: in their cases */
+  int force_progress = 0;
   enum { O_TO = 400, O_UNRELIABLE, O_STATS };
   const char *topics[SW_MAX_TOPICS];
   int ntopics = 0;
@@ -506,6 +546,7 @@ int main(int argc, char **argv) {
       NETOPTS_LONG,
       {"store", required_argument, 0, O_STORE},   {"fetch", required_argument, 0, O_FETCH},
       {"timeout", required_argument, 0, O_TIMEOUT}, {"storage", required_argument, 0, O_STORAGE},
+      {"progress", no_argument, 0, O_PROGRESS},
       {"to", required_argument, 0, O_TO},         {"unreliable", no_argument, 0, O_UNRELIABLE},
       {"stats", no_argument, 0, O_STATS},         {"topic", required_argument, 0, O_TOPIC},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
@@ -540,6 +581,7 @@ int main(int argc, char **argv) {
         }
         break;
       case O_STORAGE: storage_path = optarg; break;
+      case O_PROGRESS: force_progress = 1; break;
       case O_TO: {
         size_t n = strlen(optarg);
         if (!n || n > 2 * SW_WIRE_ID_LEN || strspn(optarg, "0123456789abcdefABCDEF") != n) {
@@ -622,8 +664,9 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (c.fetch_key &&
-      (rc = sw_swarm_fetch(c.swarm, c.fetch_key, (uint32_t)fetch_timeout, on_fetched, &c))) {
+  c.progress = isatty(2) ? 1 : force_progress ? 2 : 0;
+  sw_fetch_opts fo = {.timeout_ms = (uint32_t)fetch_timeout, .progress = on_fetch_progress};
+  if (c.fetch_key && (rc = sw_swarm_fetch_ex(c.swarm, c.fetch_key, &fo, on_fetched, &c, NULL))) {
     fprintf(stderr, "setowire-cat: --fetch %s: %s\n", c.fetch_key, sw_strerror(rc));
     return 1;
   }
