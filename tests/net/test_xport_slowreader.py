@@ -44,6 +44,17 @@ RSS_GROWTH = 9 << 20
 TIMEOUT = 40.0             # 10 s of reading at 1 MB/s, with room for a loaded machine
 
 
+def sanitized(binary):
+    """Whether the binary carries AddressSanitizer: its allocator keeps freed memory in
+    a quarantine (256 MiB by default) and pads every block, so its RSS says nothing
+    about our buffers. The normal build asserts the bound."""
+    try:
+        with open(binary, 'rb') as f:
+            return b'__asan_init' in f.read()
+    except OSError:
+        return False
+
+
 def status_kb(pid, field):
     try:
         with open(f'/proc/{pid}/status') as f:
@@ -165,7 +176,11 @@ def main():
               f'(+{grow >> 10} KiB, bound +{RSS_GROWTH >> 10} KiB)', file=sys.stderr)
         if grow >= RSS_GROWTH:
             bad.append(f'{who} grew by {grow >> 10} KiB')
-    if bad:
+    if bad and sanitized(os.path.join(catproc.bin_dir(), 'setowire-cat')):
+        print('NOTE: an ASan build: its allocator\'s quarantine and red zones are in the RSS, '
+              'so the bound is asserted by the normal build only (' + ', '.join(bad) + ')',
+              file=sys.stderr)
+    elif bad:
         raise ProcError('memory not bounded: ' + ', '.join(bad))
     print('PASS', file=sys.stderr)
     return 0
