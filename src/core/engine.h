@@ -122,6 +122,7 @@ typedef struct core_peer {
   int used;
   uint8_t wire_id[8];
   uint8_t pub[32];
+  uint8_t full_id[20]; /* SHA-256(pub)[0..19] (PROTOCOL.md 2.2), kept: messages compare it */
   int legacy;     /* 41-byte HELLO: a reference peer (PROTOCOL.md 18.1) */
   uint8_t caps;   /* capability bits from its trailer */
   crypto_aead *tx, *rx;
@@ -214,6 +215,10 @@ struct sw_core {
   uint8_t topics[SW_MAX_TOPICS][32]; /* joined, oldest first */
   int ntopics, closing, want_writable;
   int want_unicast; /* a unicast was told SW_EAGAIN while an extended session was made */
+  /* random message ids of our origin headers, drawn 32 at a time (one RNG call per 32
+   * messages instead of one each: that call was a tenth of a small message's cost) */
+  uint8_t msgid_pool[256];
+  unsigned msgid_left;
   unsigned batch_depth;
   sw_core_stats stats;
   core_module *modules; /* registered, in attach order */

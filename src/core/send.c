@@ -286,7 +286,12 @@ static const uint8_t *own_origin(sw_core *c, uint8_t hdr[XPORT_ORIGIN_HDR], size
                                  unsigned flags, uint64_t now) {
   if (flags & (SW_SEND_DATAGRAM | SW_SEND_UNICAST) || len > XPORT_ORIGIN_MAX_MSG) return NULL;
   memcpy(hdr, c->me.id, 20);
-  engine_rand(c, hdr + 20, 8);
+  if (c->msgid_left < 8) {
+    engine_rand(c, c->msgid_pool, sizeof c->msgid_pool);
+    c->msgid_left = sizeof c->msgid_pool;
+  }
+  c->msgid_left -= 8;
+  memcpy(hdr + 20, c->msgid_pool + c->msgid_left, 8);
   dedup_set_add(&c->seen, delivery_origin_key(hdr), now);
   return hdr;
 }

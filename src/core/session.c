@@ -130,6 +130,11 @@ static core_peer *peer_create(sw_core *c, const wire_hello *h, const core_path *
   p->used = 1;
   memcpy(p->wire_id, h->wire_id, 8);
   memcpy(p->pub, h->pub, 32);
+  {
+    uint8_t d[32];
+    crypto_sha256(p->pub, 32, d);
+    memcpy(p->full_id, d, sizeof p->full_id);
+  }
   p->legacy = !h->extended;
   p->caps = h->caps;
   p->session_id = keys->session_id;
