@@ -290,3 +290,39 @@ int crypto_aead_open_ad(int suite, const uint8_t key[32], const uint8_t nonce[12
                         uint8_t *out) {
   return aead_once(suite, key, nonce, ad, adlen, in, len, out, 0);
 }
+
+int crypto_signer_from_identity(crypto_signer *s, const crypto_identity *id) {
+  static const char label[] = CRYPTO_SIGN_LABEL;
+  if (crypto_hmac_sha256(id->priv, sizeof id->priv, (const uint8_t *)label, sizeof label - 1,
+                         s->seed) != SW_OK)
+    return SW_ECRYPTO;
+  size_t publen = CRYPTO_SIGN_PUB_LEN;
+  EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, s->seed, 32);
+  int ok = pk && EVP_PKEY_get_raw_public_key(pk, s->pub, &publen) == 1 &&
+           publen == CRYPTO_SIGN_PUB_LEN;
+  EVP_PKEY_free(pk);
+  return ok ? SW_OK : SW_ECRYPTO;
+}
+
+int crypto_sign(const crypto_signer *s, const void *msg, size_t len,
+                uint8_t sig[CRYPTO_SIGN_LEN]) {
+  size_t siglen = CRYPTO_SIGN_LEN;
+  EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, s->seed, 32);
+  EVP_MD_CTX *md = pk ? EVP_MD_CTX_new() : NULL;
+  int ok = md && EVP_DigestSignInit(md, NULL, NULL, NULL, pk) == 1 &&
+           EVP_DigestSign(md, sig, &siglen, msg, len) == 1 && siglen == CRYPTO_SIGN_LEN;
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(pk);
+  return ok ? SW_OK : SW_ECRYPTO;
+}
+
+int crypto_verify(const uint8_t pub[CRYPTO_SIGN_PUB_LEN], const void *msg, size_t len,
+                  const uint8_t sig[CRYPTO_SIGN_LEN]) {
+  EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, CRYPTO_SIGN_PUB_LEN);
+  EVP_MD_CTX *md = pk ? EVP_MD_CTX_new() : NULL;
+  int ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1 &&
+           EVP_DigestVerify(md, sig, CRYPTO_SIGN_LEN, msg, len) == 1;
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(pk);
+  return ok ? SW_OK : SW_ECRYPTO;
+}

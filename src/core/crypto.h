@@ -96,4 +96,25 @@ int crypto_aead_open_ad(int suite, const uint8_t key[32], const uint8_t nonce[12
                         const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
                         uint8_t *out);
 
+/* Signing (docs/VALUES.md): an identity's X25519 key cannot sign, so each identity also
+ * has an Ed25519 key derived from its X25519 private scalar (HMAC-SHA256 keyed by the
+ * scalar over CRYPTO_SIGN_LABEL gives the Ed25519 seed). The same identity always has
+ * the same signing key; knowing the signing key reveals nothing of the X25519 key. */
+#define CRYPTO_SIGN_PUB_LEN 32
+#define CRYPTO_SIGN_LEN 64
+#define CRYPTO_SIGN_LABEL "setowire signing key v1"
+typedef struct crypto_signer {
+  uint8_t seed[32]; /* Ed25519 private seed */
+  uint8_t pub[CRYPTO_SIGN_PUB_LEN];
+} crypto_signer;
+/* Derive the signing key of id. SW_OK or SW_ECRYPTO. */
+int crypto_signer_from_identity(crypto_signer *s, const crypto_identity *id);
+/* Ed25519 signature of msg (pure Ed25519, RFC 8032). SW_OK or SW_ECRYPTO. */
+int crypto_sign(const crypto_signer *s, const void *msg, size_t len,
+                uint8_t sig[CRYPTO_SIGN_LEN]);
+/* SW_OK when sig is pub's signature of msg, SW_ECRYPTO otherwise (a malformed key
+ * included). */
+int crypto_verify(const uint8_t pub[CRYPTO_SIGN_PUB_LEN], const void *msg, size_t len,
+                  const uint8_t sig[CRYPTO_SIGN_LEN]);
+
 #endif

@@ -209,12 +209,49 @@ static void test_data_frames(void **state) {
   json_decref(v);
 }
 
+/* The signing key: derived from the identity (pinned against python-cryptography's
+ * Ed25519 over HMAC-SHA256(SHA-256(empty seed), label)), deterministic, and a signature
+ * fails on any changed byte of message, signature or key. */
+static void test_signing_key(void **state) {
+  (void)state;
+  static const char want_pub[] =
+      "f8bdc58e3d43d7c8aa8c56fa2ef3edd8c6d3de8589ef246eb534ddd7d95fb2d2";
+  static const char want_sig[] =
+      "a71721c702a4674ebb729991dfbaf25d2005b3b628776f7c0e26d977d9177508"
+      "5784dcecfa57124775708669c2465ebb3cca5aff5caeb54a9bce5eb0e5000b0b";
+  crypto_identity id, other;
+  crypto_signer s, s2, so;
+  char hex[129];
+  uint8_t sig[CRYPTO_SIGN_LEN];
+  assert_int_equal(crypto_identity_from_seed(&id, (const uint8_t *)"", 0), 0);
+  assert_int_equal(crypto_identity_from_seed(&other, (const uint8_t *)"\x01", 1), 0);
+  assert_int_equal(crypto_signer_from_identity(&s, &id), 0);
+  assert_int_equal(crypto_signer_from_identity(&s2, &id), 0);
+  assert_int_equal(crypto_signer_from_identity(&so, &other), 0);
+  crypto_hex_encode(s.pub, 32, hex);
+  assert_string_equal(hex, want_pub);
+  assert_memory_equal(s.pub, s2.pub, 32);
+  assert_memory_not_equal(s.pub, so.pub, 32);
+  assert_int_equal(crypto_sign(&s, "setowire", 8, sig), 0);
+  crypto_hex_encode(sig, 64, hex);
+  assert_string_equal(hex, want_sig);
+  assert_int_equal(crypto_verify(s.pub, "setowire", 8, sig), 0);
+  assert_int_equal(crypto_verify(s.pub, "setowirf", 8, sig), SW_ECRYPTO);
+  assert_int_equal(crypto_verify(so.pub, "setowire", 8, sig), SW_ECRYPTO);
+  sig[63] ^= 1;
+  assert_int_equal(crypto_verify(s.pub, "setowire", 8, sig), SW_ECRYPTO);
+  uint8_t bad[32];
+  memset(bad, 0xff, sizeof bad); /* not a point encoding */
+  assert_int_equal(crypto_verify(bad, "setowire", 8, sig), SW_ECRYPTO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identity_vectors),  cmocka_unit_test(test_seed_edge_cases),
       cmocka_unit_test(test_hex),
       cmocka_unit_test(test_session_vectors),   cmocka_unit_test(test_tie_break_cases),
       cmocka_unit_test(test_low_order_key_refused), cmocka_unit_test(test_data_frames),
+      cmocka_unit_test(test_signing_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
