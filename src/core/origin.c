@@ -16,6 +16,7 @@ typedef struct origin_binding {
 struct origin_keys {
   int have_signer;
   crypto_signer signer; /* ours, derived once from the identity */
+  crypto_sign_ctx *sctx; /* the same, ready to sign many messages */
   origin_binding *b;    /* grows by doubling up to ORIGIN_BINDINGS */
   size_t n, cap;
   uint64_t clock;       /* counts uses, for least-recently-used */
@@ -31,6 +32,7 @@ static const crypto_signer *signer(sw_core *c) {
   if (!k) return NULL;
   if (!k->have_signer) {
     if (crypto_signer_from_identity(&k->signer, &c->me) != SW_OK) return NULL;
+    if (!(k->sctx = crypto_sign_ctx_new(&k->signer))) return NULL;
     k->have_signer = 1;
   }
   return &k->signer;
@@ -115,8 +117,8 @@ void origin_on_message(sw_core *c, core_peer *p, const uint8_t *msg, size_t len,
 
 /* label || author id || message id || message, signed or checked in one call. */
 static int with_text(const uint8_t *hdr, const void *msg, size_t len,
-                     int (*fn)(const void *arg, const uint8_t *text, size_t tl, uint8_t *sig),
-                     const void *arg, uint8_t *sig) {
+                     int (*fn)(void *arg, const uint8_t *text, size_t tl, uint8_t *sig),
+                     void *arg, uint8_t *sig) {
   static const char label[] = ORIGIN_SIG_LABEL;
   uint8_t small[1024], *t = small;
   size_t tl = sizeof label - 1 + XPORT_ORIGIN_HDR + len;
@@ -129,18 +131,18 @@ static int with_text(const uint8_t *hdr, const void *msg, size_t len,
   return rc;
 }
 
-static int do_sign(const void *arg, const uint8_t *text, size_t tl, uint8_t *sig) {
-  return crypto_sign(arg, text, tl, sig);
+static int do_sign(void *arg, const uint8_t *text, size_t tl, uint8_t *sig) {
+  return crypto_sign_ctx_sign(arg, text, tl, sig);
 }
 
-static int do_verify(const void *arg, const uint8_t *text, size_t tl, uint8_t *sig) {
+static int do_verify(void *arg, const uint8_t *text, size_t tl, uint8_t *sig) {
   return crypto_verify(arg, text, tl, sig);
 }
 
 int origin_sign(sw_core *c, uint8_t hdr[XPORT_SIGNED_HDR], const void *msg, size_t len) {
   const crypto_signer *s = signer(c);
   if (!s) return c->okeys ? SW_ECRYPTO : SW_ENOMEM;
-  return with_text(hdr, msg, len, do_sign, s, hdr + XPORT_ORIGIN_HDR);
+  return with_text(hdr, msg, len, do_sign, c->okeys->sctx, hdr + XPORT_ORIGIN_HDR);
 }
 
 int origin_verify(sw_core *c, const uint8_t *hdr, const uint8_t *msg, size_t len) {
@@ -169,6 +171,7 @@ int origin_key_of(sw_core *c, const uint8_t *id, size_t idlen, uint8_t out[32]) 
 void origin_free(sw_core *c) {
   if (!c->okeys) return;
   free(c->okeys->b);
+  crypto_sign_ctx_free(c->okeys->sctx);
   memset(c->okeys, 0, sizeof *c->okeys); /* the signing seed */
   free(c->okeys);
   c->okeys = NULL;

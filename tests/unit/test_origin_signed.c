@@ -320,6 +320,26 @@ static void test_binding_table_bound(void **state) {
   net_free(n);
 }
 
+/* The prepared signing key signs as crypto_sign does (Ed25519 is deterministic). */
+static void test_sign_ctx(void **state) {
+  (void)state;
+  crypto_signer s;
+  signer_of(SEED_A, &s);
+  crypto_sign_ctx *k = crypto_sign_ctx_new(&s);
+  assert_non_null(k);
+  uint8_t a[64], b[64];
+  for (size_t len = 0; len < 3000; len += 999) {
+    static uint8_t msg[3000];
+    memset(msg, (int)len, len);
+    assert_int_equal(crypto_sign(&s, msg, len, a), SW_OK);
+    assert_int_equal(crypto_sign_ctx_sign(k, msg, len, b), SW_OK);
+    assert_memory_equal(a, b, 64);
+    assert_int_equal(crypto_verify(s.pub, msg, len, b), SW_OK);
+  }
+  crypto_sign_ctx_free(k);
+  crypto_sign_ctx_free(NULL);
+}
+
 /* The kind 5 entry at the delivery engine alone; one too short for its header breaks
  * the stream. */
 static void test_xport_kind5(void **state) {
@@ -370,6 +390,7 @@ int main(void) {
       cmocka_unit_test(test_relay_forgeries),
       cmocka_unit_test(test_binding_table_bound),
       cmocka_unit_test(test_xport_kind5),
+      cmocka_unit_test(test_sign_ctx),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
