@@ -37,8 +37,8 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, int sig,
   if (hdr) {
     /* Between our peers: once per (author, message id), so two authors' identical
      * messages are both delivered; our own messages never come back. */
-    uint64_t key = delivery_origin_key(hdr);
-    if (memcmp(hdr, c->me.id, 20) == 0 || dedup_set_has(&c->seen, key)) {
+    uint64_t key = delivery_origin_key(hdr), checked_key = key ^ 0x7369676e6564ull;
+    if (memcmp(hdr, c->me.id, 20) == 0 || (sig && dedup_set_has(&c->seen, checked_key))) {
       c->stats.duplicates++;
       return;
     }
@@ -48,6 +48,14 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, int sig,
       c->stats.bad_signatures++;
       return;
     }
+    /* Once per (author, message id); but a copy whose signature checked out is taken
+     * even after an unchecked one (stripped on the way, perhaps altered), so that a
+     * relay cannot suppress a signed message where its author's key is known. */
+    if (dedup_set_has(&c->seen, key) && checked != ORIGIN_VALID) {
+      c->stats.duplicates++;
+      return;
+    }
+    if (checked == ORIGIN_VALID) dedup_set_add(&c->seen, checked_key, now);
     dedup_set_add(&c->seen, key, now);
     /* A copy of it that a reference peer floods to us later is the same message. */
     dedup_set_add(&c->seen, content, now);

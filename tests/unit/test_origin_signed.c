@@ -240,6 +240,21 @@ static void test_relay_forgeries(void **state) {
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_signed, 0);
 
+  /* ... and stripping it first (with the message altered, even) does not suppress the
+   * genuine signed copy: that is still delivered after, checked, once */
+  signed_hdr(hdr, A->id, 6, &sa, "real");
+  assert_int_equal(xport_send_origin(bc, hdr, "fake", 4, n->now), SW_OK);
+  assert_int_equal(xport_send_signed(bc, hdr, "real", 4, n->now), SW_OK);
+  assert_int_equal(xport_send_signed(bc, hdr, "real", 4, n->now), SW_OK);
+  assert_int_equal(xport_send_origin(bc, hdr, "fake again", 10, n->now), SW_OK);
+  advance(n, n->now + 200);
+  assert_int_equal(got(C, "fake", &e), 1);
+  assert_int_equal(e->origin_signed, 0);
+  assert_int_equal(got(C, "real", &e), 1);
+  assert_memory_equal(e->origin, A->id, SW_ID_LEN);
+  assert_int_equal(e->origin_signed, 1);
+  assert_int_equal(got(C, "fake again", NULL), 0);
+
   /* 4. an author nobody here met: nothing to check with, so only as good as the relays */
   uint8_t x[20];
   memset(x, 0x5a, sizeof x);
