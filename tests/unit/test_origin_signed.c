@@ -84,7 +84,8 @@ static int cut(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len
 /* A - B - C, every hop extended; with `met`, C and A had a session first (C learnt A's
  * key over it), which then died (the path between them cut, both timed out). */
 static net *line(int *a, int *b, int *c, int met) {
-  sw_core_config cfg = {.xsession = 1, .peer_timeout_ms = 3000};
+  /* with `met`, peers time out after 3 s: the cut session ends soon */
+  sw_core_config cfg = {.xsession = 1, .peer_timeout_ms = met ? 3000 : 0};
   net *n = net_new();
   *a = net_add_cfg(n, SEED_A, "10.0.0.1:1001", &cfg);
   *b = net_add_cfg(n, SEED_B, "10.0.0.2:1002", &cfg);
@@ -284,6 +285,53 @@ static void test_relay_forgeries(void **state) {
   net_free(n);
 }
 
+/* A reference peer beside A and one beside B: a signed broadcast reaches both as the
+ * plain DATA they read (no header, no signature), from A itself and flooded on by B;
+ * what a reference sends arrives with no origin, as before. */
+static int ref_got(net *n, ref_peer *r, const char *m) {
+  int k = 0;
+  for (int i = 0; i < n->nstray; i++) {
+    const dgram *g = &n->stray[i];
+    if (!addr_equal(&g->to, &r->addr) || g->d[0] != WIRE_DATA) continue;
+    uint32_t seq;
+    uint8_t msg[256];
+    size_t len = ref_open(r, g->d, g->len, &seq, msg);
+    k += len == strlen(m) && memcmp(msg, m, len) == 0;
+  }
+  return k;
+}
+
+static void test_reference_peers(void **state) {
+  (void)state;
+  int a, b, c;
+  net *n = line(&a, &b, &c, 0);
+  node *A = &n->nodes[a], *C = &n->nodes[c];
+  ref_peer ra, rb;
+  ref_init(&ra, SEED_R, "10.0.0.8:1008", A);
+  ref_init(&rb, SEED_R2, "10.0.0.9:1009", &n->nodes[b]);
+  ref_hello(n, &ra, a, WIRE_HELLO);
+  assert_true(ref_prove(n, &ra, a));
+  ref_hello(n, &rb, b, WIRE_HELLO);
+  assert_true(ref_prove(n, &rb, b));
+  clear_strays(n);
+  assert_int_equal(sw_core_send(A->c, NULL, "signed for all", 14, SW_SEND_SIGNED, n->now), 2);
+  advance(n, n->now + 300);
+  assert_int_equal(ref_got(n, &ra, "signed for all"), 1);
+  assert_int_equal(ref_got(n, &rb, "signed for all"), 1);
+  const ev *e;
+  assert_int_equal(got(C, "signed for all", &e), 1);
+  ref_send(n, &rb, b, "from a reference", 16);
+  advance(n, n->now + 300);
+  assert_int_equal(got(C, "from a reference", &e), 1);
+  assert_false(e->has_origin);
+  assert_int_equal(e->origin_signed, 0);
+  uint8_t key[32];
+  assert_int_equal(sw_core_peer_signing_key(A->c, ra.id.id, key), SW_ENOTFOUND);
+  ref_free(&ra);
+  ref_free(&rb);
+  net_free(n);
+}
+
 /* The binding table: 1 024 entries at most, the least recently used dropped first. */
 static void test_binding_table_bound(void **state) {
   (void)state;
@@ -403,6 +451,7 @@ int main(void) {
       cmocka_unit_test(test_signed_relayed_met_before),
       cmocka_unit_test(test_signed_relayed_never_met),
       cmocka_unit_test(test_relay_forgeries),
+      cmocka_unit_test(test_reference_peers),
       cmocka_unit_test(test_binding_table_bound),
       cmocka_unit_test(test_xport_kind5),
       cmocka_unit_test(test_sign_ctx),
