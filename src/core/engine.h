@@ -15,6 +15,7 @@
  *   peers.c       the peer table
  *   httpreq.c     HTTP requests handed to the runtime for modules
  *   xsession.c    the extended session between libsetowire peers (docs/TRANSPORT.md)
+ *   origin.c      signed origins: signing keys, peers' bindings, sign and check (origin.h)
  * A function's prefix is its file; each may touch the state below that its concern owns.
  * Modules see none of this: they go through core_internal.h. */
 #ifndef SW_CORE_ENGINE_H
