@@ -4,6 +4,7 @@
 #   bench_core                      protocol engine alone, no sockets
 #   bench_xpacket                   one datagram's AEAD: DATA seal vs extended packet
 #                                   seal/open, ChaCha20-Poly1305 and AES-256-GCM
+#   bench_origin                    a signed origin's Ed25519 sign and check per message
 #   bench_loopback                  throughput 100 B x 1,000,000 and 1000 B x 300,000,
 #                                   latency 5000 round trips, handshake 20 fresh pairs
 #   bench_poll                      100 000 x 100 B between two swarms in one thread:
@@ -38,6 +39,7 @@ step() {   # step LIMIT_SECONDS COMMAND...
 
 step 300 "$BIN/bench_core"
 step 120 "$BIN/bench_xpacket"
+step 60 "$BIN/bench_origin"
 step 300 "$BIN/bench_loopback" throughput 1000000 100
 step 300 "$BIN/bench_loopback" throughput 300000 1000
 step 300 "$BIN/bench_loopback" latency 5000

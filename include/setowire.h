@@ -127,6 +127,10 @@ typedef struct sw_event {
                             callback; NULL when unknown (plain-session traffic) */
   int origin_direct;     /* DATA: 1 when the author's own session sealed it (first hop =
                             author); 0: only as trustworthy as the peers that relayed it */
+  int origin_signed;     /* DATA: 1 when the author signed it (SW_SEND_SIGNED) and the
+                            signature is valid under the signing key that author itself
+                            told us: the origin holds whoever relayed it. 0: unsigned,
+                            or signed by an author we never met (no key to check with) */
 } sw_event;
 
 typedef void (*sw_event_cb)(sw_swarm *swarm, const sw_event *ev, void *user);
@@ -343,12 +347,20 @@ int sw_swarm_write(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const vo
 #define SW_SEND_UNICAST 2u  /* to that peer alone: delivered there, never flooded on. Needs
                                the extended session with it: SW_EAGAIN while that is being
                                made, SW_ENOTSUP when there is none (a reference peer) */
+#define SW_SEND_SIGNED 4u   /* sign the origin (our id, the message id, the message) with
+                               our Ed25519 signing key: receivers that met us check it
+                               however many peers relayed it (sw_event.origin_signed).
+                               Mesh messages only (not with DATAGRAM or UNICAST: SW_EINVAL),
+                               at most SW_MAX_SIGNED bytes; costs a signature per message
+                               and a check per receiver (docs/API.md "Signed origins") */
+#define SW_MAX_SIGNED 65444 /* largest SW_SEND_SIGNED message */
 
 /* One message to peer (a wire id), or to every peer with a session when peer is NULL
  * (SW_SEND_UNICAST needs a peer). flags 0 is sw_swarm_write / sw_swarm_broadcast.
  * Returns the number of peers it was queued to (1 for one peer) or a negative error:
  * SW_EAGAIN (nothing queued: retry after SW_EV_WRITABLE), SW_ENOTSUP, SW_ENOTCONN,
- * SW_EMSGSIZE, SW_ECLOSED, SW_EINVAL (unknown flag). */
+ * SW_EMSGSIZE, SW_ECLOSED, SW_EINVAL (unknown flag, or SW_SEND_SIGNED with
+ * SW_SEND_DATAGRAM or SW_SEND_UNICAST). */
 int sw_swarm_send(sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN], const void *data,
                   size_t len, unsigned flags);
 
@@ -361,6 +373,8 @@ typedef struct sw_swarm_stats {
                                  a full socket receive buffer (Linux SO_RXQ_OVFL; 0 where
                                  the platform does not tell). Learnt from the next datagram
                                  that arrives, so it can lag behind the loss. */
+  uint64_t bad_signatures;    /* signed messages dropped because their signature is not
+                                 the claimed author's (a relay forged or altered them) */
 } sw_swarm_stats;
 
 /* Fill *out with the current counters. SW_EINVAL for a NULL argument. */
@@ -408,6 +422,14 @@ typedef struct sw_peer_stats {
 /* Fill *out for peer (a wire id): SW_OK, SW_ENOTCONN (no session), SW_EINVAL (NULL). */
 int sw_swarm_peer_stats(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN],
                         sw_peer_stats *out);
+
+/* The Ed25519 signing key of peer (a wire id), as that peer told it over an extended
+ * session (with a proof that it holds the key): what its SW_SEND_SIGNED messages are
+ * checked against. Kept for up to 1 024 peers, also after they leave. SW_OK;
+ * SW_ENOTFOUND: connected, but no key known (a reference peer, the plain protocol, or
+ * an older build); SW_ENOTCONN: not connected and no key kept; SW_EINVAL (NULL). */
+int sw_swarm_peer_signing_key(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN],
+                              uint8_t out[32]);
 
 /* ---- store / fetch (PROTOCOL.md 11.1-11.4, 12) --------------------------- */
 

@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "httpreq.h"
 #include "liveness.h"
+#include "origin.h"
 #include "paths.h"
 #include "peers.h"
 #include "reassembly.h"
@@ -261,6 +262,7 @@ size_t sw_core_memory(const sw_core *c) {
   size_t n = sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
              dedup_set_bytes(&c->seen) + (size_t)c->nmodules * sizeof(core_module);
   for (size_t k = 0; k < c->max_peers; k++) n += xsession_memory(&c->peers[k]);
+  n += origin_memory(c); /* signing bindings (origin.h) */
   for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++)
     if (m->memory) n += m->memory(m->state);
   return n;
@@ -348,6 +350,7 @@ void sw_core_free(sw_core *c) {
   free(c->modules);
   outq_free(&c->out);
   dedup_set_free(&c->seen);
+  origin_free(c);
   memset(&c->me, 0, sizeof c->me);
   free(c);
 }

@@ -238,6 +238,9 @@ int sw_core_broadcast(sw_core *core, const void *data, size_t len, uint64_t now_
  * (sw_swarm_send in docs/API.md). Without flags it is write (to one) or broadcast. */
 int sw_core_send(sw_core *core, const uint8_t *peer, const void *data, size_t len,
                  unsigned flags, uint64_t now_ms);
+/* The signing key a peer told us over an extended session (sw_swarm_peer_signing_key
+ * in docs/API.md): SW_OK, SW_ENOTFOUND (connected, no binding), SW_ENOTCONN. */
+int sw_core_peer_signing_key(sw_core *core, const uint8_t peer[8], uint8_t out[32]);
 /* Add a topic (SW_OK also when joined already; SW_EFULL past SW_MAX_TOPICS), remove one
  * (SW_EINVAL when not joined). */
 int sw_core_join(sw_core *core, const uint8_t topic[32]);
@@ -252,6 +255,7 @@ typedef struct sw_core_stats {
   uint64_t delivered, duplicates, flood_dropped, ctrl_dropped, restarts;
   uint64_t gossip; /* reference gossip objects kept from the application (D14) */
   uint64_t held_dropped; /* held during a restart challenge and never proven (PROTOCOL.md 21.3) */
+  uint64_t bad_signatures; /* signed origins that were not their author's (dropped) */
 } sw_core_stats;
 void sw_core_get_stats(const sw_core *core, sw_core_stats *out);
 

@@ -326,3 +326,35 @@ int crypto_verify(const uint8_t pub[CRYPTO_SIGN_PUB_LEN], const void *msg, size_
   EVP_PKEY_free(pk);
   return ok ? SW_OK : SW_ECRYPTO;
 }
+
+struct crypto_sign_ctx {
+  EVP_PKEY *pk;
+  EVP_MD_CTX *md;
+};
+
+crypto_sign_ctx *crypto_sign_ctx_new(const crypto_signer *s) {
+  crypto_sign_ctx *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  k->pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, s->seed, 32);
+  k->md = k->pk ? EVP_MD_CTX_new() : NULL;
+  if (!k->md) {
+    crypto_sign_ctx_free(k);
+    return NULL;
+  }
+  return k;
+}
+
+void crypto_sign_ctx_free(crypto_sign_ctx *k) {
+  if (!k) return;
+  EVP_MD_CTX_free(k->md);
+  EVP_PKEY_free(k->pk);
+  free(k);
+}
+
+int crypto_sign_ctx_sign(crypto_sign_ctx *k, const void *msg, size_t len,
+                         uint8_t sig[CRYPTO_SIGN_LEN]) {
+  size_t siglen = CRYPTO_SIGN_LEN;
+  int ok = EVP_DigestSignInit(k->md, NULL, NULL, NULL, k->pk) == 1 &&
+           EVP_DigestSign(k->md, sig, &siglen, msg, len) == 1 && siglen == CRYPTO_SIGN_LEN;
+  return ok ? SW_OK : SW_ECRYPTO;
+}

@@ -116,5 +116,13 @@ int crypto_sign(const crypto_signer *s, const void *msg, size_t len,
  * included). */
 int crypto_verify(const uint8_t pub[CRYPTO_SIGN_PUB_LEN], const void *msg, size_t len,
                   const uint8_t sig[CRYPTO_SIGN_LEN]);
+/* A signing key made ready once for many signatures (signed origins sign every such
+ * message): crypto_sign recomputes the public point each call, which is half its cost. */
+typedef struct crypto_sign_ctx crypto_sign_ctx;
+crypto_sign_ctx *crypto_sign_ctx_new(const crypto_signer *s); /* NULL on failure */
+void crypto_sign_ctx_free(crypto_sign_ctx *k);
+/* As crypto_sign, with the same result. */
+int crypto_sign_ctx_sign(crypto_sign_ctx *k, const void *msg, size_t len,
+                         uint8_t sig[CRYPTO_SIGN_LEN]);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "crypto.h"
 #include "gossip.h"
+#include "origin.h"
 #include "peers.h"
 #include "send.h"
 #include "session.h"
@@ -24,24 +25,42 @@ uint64_t delivery_origin_key(const uint8_t *hdr) {
 }
 
 /* One mesh message, with its origin header (author id, message id) when it came in a
- * kind 4 entry: deliver it once, flood it on. */
-static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, const uint8_t *msg,
-                    size_t len, uint64_t now) {
-  uint8_t id[8], origin[XPORT_ORIGIN_HDR];
+ * kind 4 entry, and the author's signature after it (XPORT_SIGNED_HDR bytes) when in a
+ * kind 5 one: deliver it once, flood it on. */
+static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, int sig,
+                    const uint8_t *msg, size_t len, uint64_t now) {
+  uint8_t id[8], origin[XPORT_SIGNED_HDR];
+  int checked = ORIGIN_UNKNOWN;
   from->msgs_received++;
   from->bytes_received += len;
   uint64_t content = dedup_id(msg, len);
   if (hdr) {
     /* Between our peers: once per (author, message id), so two authors' identical
      * messages are both delivered; our own messages never come back. */
-    if (memcmp(hdr, c->me.id, 20) == 0 ||
-        dedup_set_seen(&c->seen, delivery_origin_key(hdr), now)) {
+    uint64_t key = delivery_origin_key(hdr), checked_key = key ^ 0x7369676e6564ull;
+    if (memcmp(hdr, c->me.id, 20) == 0 || (sig && dedup_set_has(&c->seen, checked_key))) {
       c->stats.duplicates++;
       return;
     }
+    /* A signature that is not its author's: dropped, and not remembered, so that the
+     * genuine message that a forger raced is still taken when it comes (origin.h). */
+    if (sig && (checked = origin_verify(c, hdr, msg, len)) == ORIGIN_FORGED) {
+      c->stats.bad_signatures++;
+      return;
+    }
+    /* Once per (author, message id); but a copy whose signature checked out is taken
+     * even after an unchecked one (stripped on the way, perhaps altered), so that a
+     * relay cannot suppress a signed message where its author's key is known. */
+    if (dedup_set_has(&c->seen, key) && checked != ORIGIN_VALID) {
+      c->stats.duplicates++;
+      return;
+    }
+    if (checked == ORIGIN_VALID) dedup_set_add(&c->seen, checked_key, now);
+    dedup_set_add(&c->seen, key, now);
     /* A copy of it that a reference peer floods to us later is the same message. */
     dedup_set_add(&c->seen, content, now);
-    memcpy(origin, hdr, sizeof origin); /* the handler may reuse what msg points into */
+    memcpy(origin, hdr, sig ? XPORT_SIGNED_HDR : XPORT_ORIGIN_HDR); /* the handler may
+                                                    * reuse what msg points into */
   } else if (dedup_set_seen(&c->seen, content, now)) {
     c->stats.duplicates++;
     return;
@@ -64,7 +83,8 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, const uint8
       direct = memcmp(first, origin, 20) == 0;
     }
     sw_event ev = {.type = SW_EV_DATA, .peer = id, .data = msg, .len = len,
-                   .origin = hdr ? origin : NULL, .origin_direct = direct};
+                   .origin = hdr ? origin : NULL, .origin_direct = direct,
+                   .origin_signed = checked == ORIGIN_VALID};
     engine_emit(c, &ev);
   }
   if (c->npeers < 2) return; /* the only peer is the last hop: nobody to flood to */
@@ -75,10 +95,14 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, const uint8
       c->stats.flood_dropped++;
       continue;
     }
-    /* The origin travels on between our peers; a plain session carries the bytes only. */
+    /* The origin travels on between our peers, with its signature unchanged to those
+     * that take it (whether we could check it or not); a plain session carries the
+     * bytes only. */
     int rc;
     if (hdr && xsession_active(q) && (q->caps & WIRE_CAP_ORIGIN)) {
-      if ((rc = xport_send_origin(q->xs->x, origin, msg, len, now)) == SW_OK) {
+      rc = sig && (q->caps & WIRE_CAP_SIGNED) ? xport_send_signed(q->xs->x, origin, msg, len, now)
+                                              : xport_send_origin(q->xs->x, origin, msg, len, now);
+      if (rc == SW_OK) {
         q->msgs_sent++; /* as send_message counts it */
         q->bytes_sent += len;
       }
@@ -91,13 +115,19 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, const uint8
 
 void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t len,
                       uint64_t now) {
-  deliver(c, from, NULL, msg, len, now);
+  deliver(c, from, NULL, 0, msg, len, now);
 }
 
 void delivery_origin(sw_core *c, core_peer *from, const uint8_t *entry, size_t len,
                      uint64_t now) {
   if (len < XPORT_ORIGIN_HDR) return; /* xport_recv_ex never hands one shorter */
-  deliver(c, from, entry, entry + XPORT_ORIGIN_HDR, len - XPORT_ORIGIN_HDR, now);
+  deliver(c, from, entry, 0, entry + XPORT_ORIGIN_HDR, len - XPORT_ORIGIN_HDR, now);
+}
+
+void delivery_signed(sw_core *c, core_peer *from, const uint8_t *entry, size_t len,
+                     uint64_t now) {
+  if (len < XPORT_SIGNED_HDR) return; /* xport_recv_ex never hands one shorter */
+  deliver(c, from, entry, 1, entry + XPORT_SIGNED_HDR, len - XPORT_SIGNED_HDR, now);
 }
 
 void delivery_direct(sw_core *c, core_peer *from, const uint8_t *msg, size_t len) {

@@ -18,6 +18,11 @@ void delivery_deliver(sw_core *c, core_peer *from, const uint8_t *msg, size_t le
  * rather than once per content, reported with its origin, flooded on with it. */
 void delivery_origin(sw_core *c, core_peer *from, const uint8_t *entry, size_t len,
                      uint64_t now);
+/* A kind 5 stream entry from p (XPORT_SIGNED): the kind 4 header, the author's
+ * signature, then the message. As kind 4, and checked against the author's signing key
+ * when a binding is known (origin.h): a forged one is dropped and counted. */
+void delivery_signed(sw_core *c, core_peer *from, const uint8_t *entry, size_t len,
+                     uint64_t now);
 /* The dedup key of an origin header (author id, message id). */
 uint64_t delivery_origin_key(const uint8_t *hdr);
 /* A unicast from p (sw_core_send, SW_SEND_UNICAST): to the application only, never

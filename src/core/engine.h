@@ -15,6 +15,7 @@
  *   peers.c       the peer table
  *   httpreq.c     HTTP requests handed to the runtime for modules
  *   xsession.c    the extended session between libsetowire peers (docs/TRANSPORT.md)
+ *   origin.c      signed origins: signing keys, peers' bindings, sign and check (origin.h)
  * A function's prefix is its file; each may touch the state below that its concern owns.
  * Modules see none of this: they go through core_internal.h. */
 #ifndef SW_CORE_ENGINE_H
@@ -75,7 +76,8 @@
 #define OPEN_BATCH_COST 1536       /* outq room one open batch may need when closed */
 /* The capability bits our HELLO trailer carries (PROTOCOL.md 21.1, TRANSPORT.md 2). */
 #define OWN_CAPS(c) \
-  (WIRE_CAP_SEALED | ((c)->cfg.xsession ? WIRE_CAP_XSESSION | WIRE_CAP_ORIGIN : 0))
+  (WIRE_CAP_SEALED |                                                                    \
+   ((c)->cfg.xsession ? WIRE_CAP_XSESSION | WIRE_CAP_ORIGIN | WIRE_CAP_SIGNED : 0))
 #define HTTP_MAX 32              /* ours: outstanding HTTP requests */
 #define MEET_RATE_PER_S 20       /* ours: dials per second from discovery (D19) */
 #define MEET_BURST 40
@@ -241,6 +243,8 @@ struct sw_core {
   uint64_t xs_load_at;           /* its load signal: HS_INITs answered since then */
   unsigned xs_load_n;
   guard_table guard;             /* main-socket address validation (guard.h) */
+  struct origin_keys *okeys;     /* signing keys and peers' bindings (origin.h); NULL
+                                  * until first needed */
 };
 
 /* The lifecycle settings with their defaults filled in (sw_core_new calls it). */

@@ -7,6 +7,7 @@
 #include "delivery.h"
 #include "guard.h"
 #include "liveness.h"
+#include "origin.h"
 #include "paths.h"
 #include "peers.h"
 #include "xsession.h"
@@ -281,7 +282,9 @@ static int check_message(const sw_core *c, const void *data, size_t len) {
 /* Our own mesh message's origin (TRANSPORT-delivery.md, stream kind 4): our id and a
  * fresh message id, remembered so that the message never comes back to us. NULL when the
  * message cannot carry one (a datagram, or too big for a kind 4 entry). Only peers that
- * advertise WIRE_CAP_ORIGIN get it; older builds of ours get kind 0. */
+ * advertise WIRE_CAP_ORIGIN get it; older builds of ours get kind 0. With SW_SEND_SIGNED
+ * the caller signs it (origin_sign: the signature follows, XPORT_SIGNED_HDR in all) for
+ * the peers that advertise WIRE_CAP_SIGNED. */
 static const uint8_t *own_origin(sw_core *c, uint8_t hdr[XPORT_ORIGIN_HDR], size_t len,
                                  unsigned flags, uint64_t now) {
   if (flags & (SW_SEND_DATAGRAM | SW_SEND_UNICAST) || len > XPORT_ORIGIN_MAX_MSG) return NULL;
@@ -297,7 +300,8 @@ static const uint8_t *own_origin(sw_core *c, uint8_t hdr[XPORT_ORIGIN_HDR], size
 }
 
 /* One message into p's extended session: reliable (a MSG stream entry, of kind 4 when
- * `origin` is given) or a DATAGRAM frame, for the mesh or for p alone (XPORT_DIRECT). */
+ * `origin` is given, of kind 5 when it is signed and p takes kind 5) or a DATAGRAM frame,
+ * for the mesh or for p alone (XPORT_DIRECT). */
 static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, unsigned flags,
                       const uint8_t *origin) {
   xport *x = p->xs->x;
@@ -305,8 +309,10 @@ static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, un
                 (flags & SW_SEND_UNICAST ? XPORT_DIRECT : 0);
   if (len > ((flags & SW_SEND_DATAGRAM) ? xport_dgram_max(x) : (size_t)XPORT_MAX_MSG))
     return SW_EMSGSIZE;
-  int rc = origin ? xport_send_origin(x, origin, data, len, c->last_now)
-                  : xport_send(x, data, len, xf, c->last_now);
+  int rc = !origin ? xport_send(x, data, len, xf, c->last_now)
+           : (flags & SW_SEND_SIGNED) && (p->caps & WIRE_CAP_SIGNED)
+               ? xport_send_signed(x, origin, data, len, c->last_now)
+               : xport_send_origin(x, origin, data, len, c->last_now);
   if (rc == SW_OK) {
     p->msgs_sent++;
     p->bytes_sent += len;
@@ -317,7 +323,8 @@ static int xs_message(sw_core *c, core_peer *p, const void *data, size_t len, un
 /* Room in p's extended session for one message; when there is none, xport_writable
  * reports it later (SW_EV_WRITABLE). */
 static int xs_room(core_peer *p, size_t len, unsigned flags) {
-  if (!(flags & SW_SEND_DATAGRAM)) return xsession_room(p, len + XPORT_ORIGIN_HDR);
+  if (!(flags & SW_SEND_DATAGRAM))
+    return xsession_room(p, len + (flags & SW_SEND_SIGNED ? XPORT_SIGNED_HDR : XPORT_ORIGIN_HDR));
   xport *x = p->xs->x;
   if (sizeof x->dq - x->dq_len >= 2 + len) return 1;
   if (!x->want_room) x->want_room = 1; /* a datagram waits for the queue to drain */
@@ -336,9 +343,13 @@ static int send_one(sw_core *c, core_peer *p, const void *data, size_t len, unsi
     return SW_EAGAIN;
   }
   if (xsession_active(p)) {
-    uint8_t hdr[XPORT_ORIGIN_HDR];
+    uint8_t hdr[XPORT_SIGNED_HDR];
     const uint8_t *origin =
         p->caps & WIRE_CAP_ORIGIN ? own_origin(c, hdr, len, flags, c->last_now) : NULL;
+    if (origin && (flags & SW_SEND_SIGNED) && (p->caps & WIRE_CAP_SIGNED)) {
+      int rc = origin_sign(c, hdr, data, len);
+      if (rc) return rc;
+    }
     return xs_message(c, p, data, len, flags, origin);
   }
   if (!send_fits_ever(c, len + WIRE_DATA_OVERHEAD)) return SW_EMSGSIZE;
@@ -400,8 +411,17 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
     }
   }
   int sent = 0, rc;
-  uint8_t hdr[XPORT_ORIGIN_HDR]; /* one message id for all: it is one message */
+  uint8_t hdr[XPORT_SIGNED_HDR]; /* one message id for all: it is one message */
   const uint8_t *origin = nx ? own_origin(c, hdr, len, flags, now) : NULL;
+  if (origin && (flags & SW_SEND_SIGNED)) { /* one signature for all, if anyone takes it */
+    int want = 0;
+    for (size_t k = 0; k < c->max_peers && !want; k++) {
+      const core_peer *p = &c->peers[k];
+      want = p->used && p->tx && xsession_active(p) && !xsession_holding(p) &&
+             (p->caps & WIRE_CAP_SIGNED);
+    }
+    if (want && (rc = origin_sign(c, hdr, data, len)) != SW_OK) return rc;
+  }
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
@@ -471,10 +491,13 @@ void unicast_waiters(sw_core *c, uint64_t now) {
 
 int sw_core_send(sw_core *c, const uint8_t *peer, const void *data, size_t len, unsigned flags,
                  uint64_t now) {
-  if (flags & ~(unsigned)(SW_SEND_DATAGRAM | SW_SEND_UNICAST)) return SW_EINVAL;
+  if (flags & ~(unsigned)(SW_SEND_DATAGRAM | SW_SEND_UNICAST | SW_SEND_SIGNED)) return SW_EINVAL;
   if ((flags & SW_SEND_UNICAST) && !peer) return SW_EINVAL;
+  /* a signature goes with an origin, which only mesh messages carry */
+  if ((flags & SW_SEND_SIGNED) && (flags & (SW_SEND_DATAGRAM | SW_SEND_UNICAST))) return SW_EINVAL;
   int rc = check_message(c, data, len);
   if (rc) return rc;
+  if ((flags & SW_SEND_SIGNED) && len > XPORT_SIGNED_MAX_MSG) return SW_EMSGSIZE;
   c->last_now = now;
   if (!peer) return broadcast(c, data, len, flags, now);
   core_peer *p = peers_find(c, peer);

@@ -57,6 +57,7 @@ enum {
 #define WIRE_CAP_SEALED 0x01
 #define WIRE_CAP_XSESSION 0x02 /* docs/TRANSPORT.md 2 */
 #define WIRE_CAP_ORIGIN 0x04   /* stream entries of kind 4 (docs/TRANSPORT-delivery.md) */
+#define WIRE_CAP_SIGNED 0x08   /* stream entries of kind 5, signed origins (same page) */
 #define WIRE_DATA_HDR 13        /* type + 12-byte nonce, PROTOCOL.md 5.1 */
 #define WIRE_DATA_OVERHEAD 33   /* header + 4-byte sequence + 16-byte tag */
 #define WIRE_DATA_MIN 29        /* header + tag: the references' "body >= 28" */

@@ -381,6 +381,14 @@ int xport_send_origin(xport *x, const uint8_t *hdr, const void *data, size_t len
   return stream_put(x, XPORT_ENTRY_ORIGIN, hdr, XPORT_ORIGIN_HDR, data, len);
 }
 
+int xport_send_signed(xport *x, const uint8_t *hdr, const void *data, size_t len,
+                      uint64_t now) {
+  (void)now;
+  if (!hdr || (len && !data)) return SW_EINVAL;
+  if (len > XPORT_SIGNED_MAX_MSG) return SW_EMSGSIZE;
+  return stream_put(x, XPORT_ENTRY_SIGNED, hdr, XPORT_SIGNED_HDR, data, len);
+}
+
 int xport_writable(xport *x) {
   int w = x->writable;
   x->writable = 0;
@@ -858,6 +866,10 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
              mlen - XPORT_ENTRY_ORIGIN <= XPORT_MAX_MSG) {
     kind = XPORT_ORIGIN; /* a mesh message with its author and message id */
     mlen -= XPORT_ENTRY_ORIGIN;
+  } else if (mlen >= XPORT_ENTRY_SIGNED + XPORT_SIGNED_HDR &&
+             mlen - XPORT_ENTRY_SIGNED <= XPORT_MAX_MSG) {
+    kind = XPORT_SIGNED; /* the same with its author's signature */
+    mlen -= XPORT_ENTRY_SIGNED;
   }
   if (mlen > XPORT_MAX_MSG) {
     x->broken = 1;

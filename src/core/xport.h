@@ -100,6 +100,13 @@ enum {
 #define XPORT_ORIGIN_HDR 28
 /* The largest message a kind 4 entry carries (the entry stays within XPORT_MAX_MSG). */
 #define XPORT_ORIGIN_MAX_MSG (XPORT_MAX_MSG - XPORT_ORIGIN_HDR)
+/* xport_recv_ex flag: a stream entry of kind 5, a mesh message with a signed origin:
+ * its first XPORT_SIGNED_HDR bytes are the kind 4 header (author id, message id) then
+ * the author's 64-byte signature (TRANSPORT-delivery.md, MSG). */
+#define XPORT_SIGNED 16u
+#define XPORT_ENTRY_SIGNED (5u << 17)
+#define XPORT_SIGNED_HDR (XPORT_ORIGIN_HDR + 64)
+#define XPORT_SIGNED_MAX_MSG (XPORT_MAX_MSG - XPORT_SIGNED_HDR)
 
 typedef struct xport_limits {
   size_t mtu;      /* plaintext bytes per packet */
@@ -204,6 +211,10 @@ int xport_send(xport *x, const void *data, size_t len, unsigned flags, uint64_t 
  * then the message, up to XPORT_ORIGIN_MAX_MSG bytes. Results as xport_send. */
 int xport_send_origin(xport *x, const uint8_t *hdr, const void *data, size_t len,
                       uint64_t now);
+/* The same for a kind 5 entry: hdr is XPORT_SIGNED_HDR bytes, the message at most
+ * XPORT_SIGNED_MAX_MSG. */
+int xport_send_signed(xport *x, const uint8_t *hdr, const void *data, size_t len,
+                      uint64_t now);
 size_t xport_dgram_max(const xport *x);
 /* 1 once after an SW_EAGAIN when the refused message would now fit. */
 int xport_writable(xport *x);
@@ -221,8 +232,9 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
  * none is complete; SW_EMSGSIZE when cap is too small (nothing consumed); SW_EINVAL when
  * the peer broke the stream framing. Reading opens the receive window. */
 int xport_recv(xport *x, void *buf, size_t cap, int *reliable);
-/* The same, with XPORT_RELIABLE, XPORT_DIRECT and XPORT_ORIGIN in *flags (with
- * XPORT_ORIGIN, buf starts with the XPORT_ORIGIN_HDR bytes of the entry). */
+/* The same, with XPORT_RELIABLE, XPORT_DIRECT, XPORT_ORIGIN and XPORT_SIGNED in *flags
+ * (with XPORT_ORIGIN, buf starts with the XPORT_ORIGIN_HDR bytes of the entry; with
+ * XPORT_SIGNED, with its XPORT_SIGNED_HDR bytes). */
 int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags);
 
 /* When xport_timeout is next due (UINT64_MAX: never), and the timer itself. After a

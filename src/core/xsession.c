@@ -6,6 +6,7 @@
 
 #include "cc_newreno.h"
 #include "delivery.h"
+#include "origin.h"
 #include "paths.h"
 #include "peers.h"
 #include "send.h"
@@ -122,7 +123,7 @@ static int install(sw_core *c, core_peer *p, hs_keys *k, int state, uint64_t now
   xs->local_index = k->local_index;
   xs->state = state;
   hs_keys_wipe(k);
-  (void)c;
+  origin_send_binding(c, p, now); /* first on the stream: our signing key (origin.h) */
   return SW_OK;
 }
 
@@ -457,6 +458,10 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
     }
     if (n < 0) break;
     if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
+      if (n >= 1 && buf[0] == ORIGIN_CHANNEL) { /* the engine's own: a signing binding */
+        origin_on_message(c, p, buf + 1, (size_t)n - 1, now);
+        continue;
+      }
       uint8_t wire[8];
       memcpy(wire, p->wire_id, 8);
       FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
@@ -468,6 +473,7 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
     if (p->score < SCORE_MAX) p->score++;
     if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
     else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, (size_t)n, now); /* kind 4 */
+    else if (flags & XPORT_SIGNED) delivery_signed(c, p, buf, (size_t)n, now); /* kind 5 */
     else delivery_deliver(c, p, buf, (size_t)n, now);
   }
   free(big);

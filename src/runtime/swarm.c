@@ -1044,7 +1044,16 @@ int sw_swarm_get_stats(const sw_swarm *s, sw_swarm_stats *out) {
   if (!s || !out) return SW_EINVAL;
   memset(out, 0, sizeof *out);
   for (int i = 0; i < NSOCKS; i++) out->rx_kernel_dropped += s->socks[i].udp.rx_dropped;
+  sw_core_stats cs;
+  sw_core_get_stats(s->core, &cs);
+  out->bad_signatures = cs.bad_signatures;
   return SW_OK;
+}
+
+int sw_swarm_peer_signing_key(const sw_swarm *s, const uint8_t peer[SW_WIRE_ID_LEN],
+                              uint8_t out[32]) {
+  if (!s || !peer || !out) return SW_EINVAL;
+  return sw_core_peer_signing_key(s->core, peer, out);
 }
 
 size_t sw_swarm_peer_count(const sw_swarm *s) { return s ? sw_core_peer_count(s->core) : 0; }

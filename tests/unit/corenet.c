@@ -30,6 +30,7 @@ static void node_event(void *ctx, const sw_event *e) {
     x->has_origin = e->origin != NULL;
     if (e->origin) memcpy(x->origin, e->origin, SW_ID_LEN);
     x->origin_direct = e->origin_direct;
+    x->origin_signed = e->origin_signed;
   }
   if (e->addr) snprintf(x->addr, sizeof x->addr, "%s", e->addr);
   x->reason = e->reason;

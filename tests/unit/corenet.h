@@ -32,6 +32,7 @@ typedef struct ev {
   uint8_t topic[32];
   uint64_t at;       /* the net's clock when it was reported */
   int has_origin, origin_direct; /* DATA: whether origin was given, and origin_direct */
+  int origin_signed;             /* DATA: sw_event.origin_signed */
   uint8_t origin[SW_ID_LEN];
 } ev;
 

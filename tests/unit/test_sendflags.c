@@ -158,7 +158,12 @@ static void test_bad_arguments(void **state) {
   int a, b, c;
   net *n = line(&a, &b, &c);
   node *A = &n->nodes[a], *B = &n->nodes[b];
-  assert_int_equal(sw_core_send(A->c, B->id, "x", 1, 4, n->now), SW_EINVAL);
+  assert_int_equal(sw_core_send(A->c, B->id, "x", 1, 8, n->now), SW_EINVAL);
+  /* a signature goes with an origin: mesh messages only */
+  assert_int_equal(sw_core_send(A->c, B->id, "x", 1, SW_SEND_SIGNED | SW_SEND_UNICAST, n->now),
+                   SW_EINVAL);
+  assert_int_equal(sw_core_send(A->c, NULL, "x", 1, SW_SEND_SIGNED | SW_SEND_DATAGRAM, n->now),
+                   SW_EINVAL);
   assert_int_equal(sw_core_send(A->c, NULL, "x", 1, SW_SEND_UNICAST, n->now), SW_EINVAL);
   assert_int_equal(sw_core_send(A->c, B->id, NULL, 1, 0, n->now), SW_EINVAL);
   assert_int_equal(sw_core_send(A->c, n->nodes[c].id, "x", 1, SW_SEND_UNICAST, n->now),

@@ -1,7 +1,9 @@
 /* sw_swarm_send and sw_swarm_peer_stats through the runtime, on loopback: three swarms
  * in a line A - B - C with the extended session on, and D without it. A's unicast
  * reaches B and not C, where A's plain write to B is flooded on to C; a unicast to D is
- * refused with SW_ENOTSUP; the per-peer counters say what went where. */
+ * refused with SW_ENOTSUP; the per-peer counters say what went where. A's signed
+ * broadcast is checked at B (which holds A's signing key) and delivered unchecked at C
+ * (which never met A) and at D (plain). */
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -13,6 +15,7 @@ typedef struct node {
   sw_swarm *s;
   int close, connections, writable;
   char got[16][32]; /* the messages received, as text */
+  int sig[16];      /* and their origin_signed */
   int ngot;
 } node;
 
@@ -24,6 +27,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
   if (ev->type == SW_EV_WRITABLE) n->writable++;
   if (ev->type == SW_EV_DATA && n->ngot < 16 && ev->len < 32) {
     memcpy(n->got[n->ngot], ev->data, ev->len);
+    n->sig[n->ngot] = ev->origin_signed;
     n->got[n->ngot++][ev->len] = 0;
   }
 }
@@ -32,6 +36,14 @@ static int has(const node *n, const char *m) {
   int k = 0;
   for (int i = 0; i < n->ngot; i++) k += strcmp(n->got[i], m) == 0;
   return k;
+}
+
+/* origin_signed of the last message m received, or -1. */
+static int signed_of(const node *n, const char *m) {
+  int v = -1;
+  for (int i = 0; i < n->ngot; i++)
+    if (strcmp(n->got[i], m) == 0) v = n->sig[i];
+  return v;
 }
 
 static void make(uv_loop_t *loop, node *n, int transport) {
@@ -134,6 +146,24 @@ static void test_unicast_and_stats(void **state) {
   assert_int_equal(sw_swarm_peer_stats(NULL, idb, &st), SW_EINVAL);
   assert_int_equal(sw_swarm_send(NULL, idb, "x", 1, 0), SW_EINVAL);
   assert_string_equal(sw_strerror(SW_ENOTSUP), "not supported by that peer");
+
+  /* signed origins: B met A (checked), C did not (delivered unchecked), D is plain */
+  assert_int_equal(sw_swarm_send(a.s, NULL, "signed", 6, SW_SEND_SIGNED), 2);
+  assert_int_equal(sw_swarm_send(a.s, idb, "x", 1, SW_SEND_SIGNED | SW_SEND_UNICAST), SW_EINVAL);
+  RUN_UNTIL(&loop, has(&c, "signed") && has(&d, "signed"));
+  assert_int_equal(signed_of(&b, "signed"), 1);
+  assert_int_equal(signed_of(&c, "signed"), 0);
+  assert_int_equal(signed_of(&d, "signed"), 0);
+  assert_int_equal(signed_of(&c, "flooded"), 0);
+  uint8_t key[32], keyb[32];
+  assert_int_equal(sw_swarm_peer_signing_key(b.s, ida, key), SW_OK);
+  assert_int_equal(sw_swarm_peer_signing_key(a.s, idb, keyb), SW_OK);
+  assert_memory_not_equal(key, keyb, 32);
+  assert_int_equal(sw_swarm_peer_signing_key(a.s, idd, key), SW_ENOTFOUND); /* plain */
+  assert_int_equal(sw_swarm_peer_signing_key(c.s, ida, key), SW_ENOTCONN); /* never met */
+  assert_int_equal(sw_swarm_peer_signing_key(a.s, NULL, key), SW_EINVAL);
+  assert_int_equal(sw_swarm_get_stats(c.s, &sst), SW_OK);
+  assert_int_equal(sst.bad_signatures, 0);
 
   node *all[4] = {&a, &b, &c, &d};
   for (int i = 0; i < 4; i++) assert_int_equal(sw_swarm_close(all[i]->s), SW_OK);

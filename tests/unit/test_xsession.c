@@ -90,12 +90,12 @@ static void test_handshake_and_messages(void **state) {
   assert_int_equal(count_type(n, HS_TYPE_RESP), 1);
   assert_int_equal(count_type(n, HS_TYPE_RETRY), 0);
   assert_true(count_type(n, XPKT_TYPE) >= 2);
-  /* the HELLO trailers carry XSESSION, and ORIGIN beside it */
+  /* the HELLO trailers carry XSESSION, and ORIGIN and SIGNED beside it */
   for (int k = 0; k < n->nseen; k++)
     if (n->seen[k].d[0] == WIRE_HELLO || n->seen[k].d[0] == WIRE_HELLO_ACK) {
       assert_int_equal(n->seen[k].len, WIRE_HELLO_LEN + WIRE_TRAILER_LEN);
       assert_int_equal(n->seen[k].d[WIRE_HELLO_LEN + 3],
-                       WIRE_CAP_SEALED | WIRE_CAP_XSESSION | WIRE_CAP_ORIGIN);
+                       WIRE_CAP_SEALED | WIRE_CAP_XSESSION | WIRE_CAP_ORIGIN | WIRE_CAP_SIGNED);
     }
   forget_seen(n);
   /* messages both ways: in XPACKETs only, delivered once, in order */

@@ -46,7 +46,8 @@ typedef struct cat {
   int progress_shown, progress_pct;
   uint64_t progress_at;  /* uv_now of the last line */
   char to[2 * SW_WIRE_ID_LEN + 1]; /* --to: wire id prefix (lower-case hex), or empty */
-  unsigned send_flags;             /* SW_SEND_UNICAST (--to), SW_SEND_DATAGRAM (--unreliable) */
+  unsigned send_flags;             /* SW_SEND_UNICAST (--to), SW_SEND_DATAGRAM (--unreliable),
+                                      SW_SEND_SIGNED (--signed) */
   int stats;                       /* --stats */
 } cat;
 
@@ -88,11 +89,18 @@ static void usage(FILE *f) {
       "  --unreliable        send each line as an unreliable datagram (over the\n"
       "                      extended session: never retransmitted, at most 1369\n"
       "                      bytes a line; to plain peers as always)\n"
+      "  --signed            sign each line (SW_SEND_SIGNED): peers that met us check\n"
+      "                      that we wrote it, however many peers relayed it (costs\n"
+      "                      a signature per line, a check per receiver; lines of at\n"
+      "                      most 65444 bytes; not with --to or --unreliable)\n"
       "  --stats             one JSON line per peer on standard error at end of input\n"
       "                      and on SIGUSR1: {\"event\":\"stats\",\"peer\":ID, then the\n"
-      "                      sw_peer_stats fields of docs/API.md by name}\n"
+      "                      sw_peer_stats fields of docs/API.md by name, and\n"
+      "                      \"signing_key\": the key it told us, hex, or null}\n"
       "  --events            JSON event lines on standard error (a \"data\" line per\n"
-      "                      message: last hop, length, author's full id or null)\n"
+      "                      message: last hop, length, author's full id or null,\n"
+      "                      origin_direct, origin_signed: 1 when the author's\n"
+      "                      signature was checked)\n"
       "  --help              this text\n"
       "\n"
       "exit status: 0 at end of input when every line was sent; 1 when a line could\n"
@@ -118,6 +126,13 @@ static void print_stats(cat *c) {
     sw_peer_stats st;
     char id[2 * SW_WIRE_ID_LEN + 1];
     if (sw_swarm_peer_stats(c->swarm, list[i].id, &st) != SW_OK) continue;
+    uint8_t sk[32];
+    char key[2 * 32 + 3] = "null"; /* the signing key it told us (sw_swarm_peer_signing_key) */
+    if (sw_swarm_peer_signing_key(c->swarm, list[i].id, sk) == SW_OK) {
+      key[0] = '"';
+      crypto_hex_encode(sk, sizeof sk, key + 1);
+      memcpy(key + 1 + 2 * sizeof sk, "\"", 2);
+    }
     crypto_hex_encode(st.id, SW_WIRE_ID_LEN, id);
     fprintf(stderr,
             "{\"event\":\"stats\",\"peer\":\"%s\",\"extended\":%d,\"reference\":%d,"
@@ -126,7 +141,8 @@ static void print_stats(cat *c) {
             "\"queued_bytes\":%llu,\"retransmitted_bytes\":%llu,\"packets_sent\":%llu,"
             "\"packets_lost\":%llu,\"datagrams_dropped\":%llu,\"cwnd_bytes\":%llu,"
             "\"in_flight_bytes\":%llu,\"send_window_bytes\":%llu,\"recv_window_bytes\":%llu,"
-            "\"srtt_ms\":%.3f,\"rttvar_ms\":%.3f,\"rx_kernel_dropped\":%llu}\n",
+            "\"srtt_ms\":%.3f,\"rttvar_ms\":%.3f,\"rx_kernel_dropped\":%llu,"
+            "\"signing_key\":%s}\n",
             id, st.extended, st.reference, (unsigned long long)st.msgs_sent,
             (unsigned long long)st.bytes_sent, (unsigned long long)st.msgs_received,
             (unsigned long long)st.bytes_received, (unsigned long long)st.datagrams_sent,
@@ -135,7 +151,7 @@ static void print_stats(cat *c) {
             (unsigned long long)st.packets_lost, (unsigned long long)st.datagrams_dropped,
             (unsigned long long)st.cwnd_bytes, (unsigned long long)st.in_flight_bytes,
             (unsigned long long)st.send_window_bytes, (unsigned long long)st.recv_window_bytes,
-            st.srtt_ms, st.rttvar_ms, (unsigned long long)st.rx_kernel_dropped);
+            st.srtt_ms, st.rttvar_ms, (unsigned long long)st.rx_kernel_dropped, key);
   }
   free(list);
   fflush(stderr);
@@ -379,8 +395,8 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
         }
         fprintf(stderr,
                 "{\"event\":\"data\",\"peer\":\"%s\",\"len\":%zu,\"origin\":%s,"
-                "\"origin_direct\":%d}\n",
-                id, ev->len, origin, ev->origin_direct);
+                "\"origin_direct\":%d,\"origin_signed\":%d}\n",
+                id, ev->len, origin, ev->origin_direct, ev->origin_signed);
       }
       if (fwrite(ev->data, 1, ev->len, stdout) != ev->len || fputc('\n', stdout) == EOF) {
         if (!c->closing) {
@@ -532,7 +548,7 @@ int main(int argc, char **argv) {
   enum { O_SEED = 1, O_EVENTS, O_HELP, O_LEGACY, O_NOWAIT };
   enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_TOPIC, O_PROGRESS }; /* errors: in their cases */
   int force_progress = 0;
-  enum { O_TO = 400, O_UNRELIABLE, O_STATS };
+  enum { O_TO = 400, O_UNRELIABLE, O_STATS, O_SIGNED };
   const char *topics[SW_MAX_TOPICS];
   int ntopics = 0;
   const char *stores[MAX_STORE];
@@ -549,6 +565,7 @@ int main(int argc, char **argv) {
       {"progress", no_argument, 0, O_PROGRESS},
       {"to", required_argument, 0, O_TO},         {"unreliable", no_argument, 0, O_UNRELIABLE},
       {"stats", no_argument, 0, O_STATS},         {"topic", required_argument, 0, O_TOPIC},
+      {"signed", no_argument, 0, O_SIGNED},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -595,6 +612,7 @@ int main(int argc, char **argv) {
       }
       case O_UNRELIABLE: c.send_flags |= SW_SEND_DATAGRAM; break;
       case O_STATS: c.stats = 1; break;
+      case O_SIGNED: c.send_flags |= SW_SEND_SIGNED; break;
       case O_TOPIC:
         if (ntopics == SW_MAX_TOPICS) {
           fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
@@ -613,6 +631,11 @@ int main(int argc, char **argv) {
   }
   if (argc - optind > 1) {
     usage(stderr);
+    return 2;
+  }
+  if ((c.send_flags & SW_SEND_SIGNED) && (c.send_flags & (SW_SEND_UNICAST | SW_SEND_DATAGRAM))) {
+    fprintf(stderr, "setowire-cat: --signed goes with broadcast lines only (not --to or "
+                    "--unreliable: a unicast's sender is its author already)\n");
     return 2;
   }
   if (optind < argc) { /* the positional TOPIC is joined first */
