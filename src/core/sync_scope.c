@@ -118,6 +118,7 @@ int sync_expiry_set(sync_state *s, const uint8_t *k, size_t n, uint64_t at) {
   }
   if (e) {
     e->at = at;
+    e->removing = 0;
     heap_up(x, e->pos);
     heap_down(x, e->pos);
     return SW_OK;
@@ -136,6 +137,7 @@ int sync_expiry_set(sync_state *s, const uint8_t *k, size_t n, uint64_t at) {
   e->key[n] = 0;
   e->klen = n;
   e->at = at;
+  e->removing = 0;
   e->hash = sync_key_hash(k, n);
   e->hnext = x->buckets[e->hash % EXPIRY_BUCKETS];
   x->buckets[e->hash % EXPIRY_BUCKETS] = e;
@@ -167,7 +169,7 @@ void sync_expiry_timeout(sync_state *s, uint64_t now) {
   if (now < x->retry_at) return;
   for (int done = 0; x->n && x->heap[0]->at <= now && done < EXPIRY_PER_TICK; done++) {
     xent *e = x->heap[0];
-    if (sync_req_remove(s, (const uint8_t *)e->key, e->klen)) {
+    if (!e->removing && sync_req_remove(s, (const uint8_t *)e->key, e->klen)) {
       x->retry_at = now + EXPIRY_RETRY_MS; /* the backend queue is full */
       return;
     }
@@ -223,9 +225,15 @@ int sw_core_unstore(sw_core *c, const char *key, const sw_core_scope *scope, uin
   s->now = now;
   const uint8_t *k = (const uint8_t *)wk;
   if (s->backend) {
-    /* Dead from now on; the next timeout removes the backend row (sync_expiry_timeout).
-     * Without room for the entry, the removal is queued here or not at all. */
-    if (sync_expiry_set(s, k, n, now ? now : 1) && sync_req_remove(s, k, n)) return SW_EAGAIN;
+    /* The backend removal is queued now (a program may close right after); the key
+     * also reads as dead until the next timeout, so that a backend read already under
+     * way cannot bring the value back. When the queue is full the timeout queues it. */
+    int queued = sync_req_remove(s, k, n) == SW_OK;
+    if (sync_expiry_set(s, k, n, now ? now : 1)) {
+      if (!queued) return SW_EAGAIN; /* nothing changed: the caller retries */
+    } else {
+      exp_find(&s->exp, k, n)->removing = queued;
+    }
   } else {
     sync_expiry_set(s, k, n, 0);
   }

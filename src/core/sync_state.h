@@ -97,6 +97,7 @@ typedef struct xent {
   uint64_t at;   /* ms: the value is dead from then on */
   uint32_t hash;
   uint32_t pos;  /* index in the heap */
+  int removing;  /* unstored: the backend removal is queued already */
   size_t klen;
   char key[];    /* NUL-terminated */
 } xent;
