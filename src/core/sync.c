@@ -13,6 +13,8 @@
 
 /* ---- backend requests -------------------------------------------------------- */
 
+static void req_free(sync_state *s, sreq *r);
+
 sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint8_t *v,
                    size_t vlen) {
   if (!s->backend) return NULL;
@@ -31,6 +33,11 @@ sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint
     memcpy(r->key, k, n);
     r->key[n] = 0;
     r->op = op;
+    /* A value that looks like one kept with a lifetime gets the header (sync_scope.c). */
+    if (op == SYNC_OP_SET && sync_value_looks_wrapped(v, vlen) && sync_req_lifetime(s, r, 0)) {
+      req_free(s, r);
+      return NULL;
+    }
     s->next_req_id = s->next_req_id % 0x7fffffff + 1;
     r->id = s->next_req_id;
     r->state = 1;
@@ -232,6 +239,7 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
     if (sync_expiry_set(s, (const uint8_t *)key, klen, expires) == SW_OK) {
       sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
       sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
+      if (r && expires && sync_req_lifetime(s, r, expires)) req_free(s, r), r = NULL;
       if (s->backend && !r) s->st.storage_errors++;
     }
     /* A scoped key shows as the application's key, with its topic. */
@@ -913,8 +921,9 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   req_free(s, r); /* first: what follows may queue new requests */
   if (op != SYNC_OP_GET) return;
   /* An unstored or expired key whose row is still there reads as missing. */
-  int found = !err && value && len && len <= VALUE_MAX &&
-              !sync_expiry_dead(s, (const uint8_t *)key, n, now);
+  int found = !err && value && len && !sync_expiry_dead(s, (const uint8_t *)key, n, now) &&
+              sync_backend_value(s, (const uint8_t *)key, n, &value, &len, now) &&
+              len <= VALUE_MAX;
   if (found) sync_cache_put(&s->cache, (const uint8_t *)key, n, value, len);
   if (serve_it) {
     if (found && !s->closing && core_connected(c, wire))
@@ -951,8 +960,10 @@ int sync_get_stats(sw_core *c, sync_stats *out) {
 }
 
 static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
-  return cfg->sync ? sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes, cfg->storage)
-                   : SW_OK;
+  if (!cfg->sync) return SW_OK;
+  int rc = sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes, cfg->storage);
+  if (!rc) state_of(c)->unix_offset = cfg->unix_offset_ms;
+  return rc;
 }
 
 const core_module_def sync_module = {"sync", attach_from_config};

@@ -193,6 +193,68 @@ void sync_expiry_clear(sync_state *s) {
   memset(x, 0, sizeof *x);
 }
 
+/* ---- lifetimes in the backend ----------------------------------------------------
+ * A value with a lifetime is kept in the backend behind a 16-byte header: 8 bytes of
+ * mark, then the Unix time in ms at which it dies (big-endian; 0: never). The lifetime
+ * thus survives a restart: a value read back after its time is not served and its row
+ * is removed. Values without a lifetime are stored as they are, unless they begin with
+ * the mark themselves: those get a header with time 0, so nothing is ever misread. */
+
+static const uint8_t LIFE_MARK[8] = {0xff, 'S', 'W', 'T', 'T', 'L', 0x00, 0x01};
+#define LIFE_HDR 16
+
+int sync_value_looks_wrapped(const uint8_t *v, size_t len) {
+  return len >= sizeof LIFE_MARK && memcmp(v, LIFE_MARK, sizeof LIFE_MARK) == 0;
+}
+
+int sync_req_lifetime(sync_state *s, sreq *r, uint64_t at) {
+  int64_t unix_at = at ? (int64_t)at + s->unix_offset : 0;
+  uint64_t t = unix_at > 0 ? (uint64_t)unix_at : at ? 1 : 0;
+  if (r->wrapped) { /* the header is there already: set its time */
+    wire_put64(r->value + 8, t);
+    return SW_OK;
+  }
+  uint8_t *v = malloc(r->len + LIFE_HDR);
+  if (!v) return SW_ENOMEM;
+  memcpy(v, LIFE_MARK, sizeof LIFE_MARK);
+  wire_put64(v + 8, t);
+  if (r->len) memcpy(v + LIFE_HDR, r->value, r->len);
+  free(r->value);
+  r->value = v;
+  r->len += LIFE_HDR;
+  r->wrapped = 1;
+  s->req_bytes += LIFE_HDR;
+  return SW_OK;
+}
+
+/* The queued (not yet taken) SET of k, or NULL. */
+static sreq *req_queued_set(sync_state *s, const uint8_t *k, size_t n) {
+  for (int i = 0; i < STORAGE_MAX; i++) {
+    sreq *r = &s->reqs[i];
+    if (r->state == 1 && r->op == SYNC_OP_SET && r->len && strlen(r->key) == n &&
+        memcmp(r->key, k, n) == 0)
+      return r;
+  }
+  return NULL;
+}
+
+int sync_backend_value(sync_state *s, const uint8_t *k, size_t n, const uint8_t **v, size_t *len,
+                       uint64_t now) {
+  if (!sync_value_looks_wrapped(*v, *len)) return 1;
+  if (*len <= LIFE_HDR) return 0;
+  uint64_t unix_at = wire_get64(*v + 8);
+  *v += LIFE_HDR;
+  *len -= LIFE_HDR;
+  if (!unix_at) return 1;
+  int64_t at = (int64_t)unix_at - s->unix_offset;
+  if (at <= 0 || (uint64_t)at <= now) { /* died while we were away: remove the row */
+    sync_cache_remove(&s->cache, k, n);
+    sync_req_remove(s, k, n);
+    return 0;
+  }
+  return sync_expiry_set(s, k, n, (uint64_t)at) == SW_OK;
+}
+
 /* ---- the calls --------------------------------------------------------------------- */
 
 static sync_state *scope_state(sw_core *c) { return core_module_state(c, "sync"); }
@@ -210,6 +272,10 @@ int sw_core_store_ex(sw_core *c, const char *key, const void *value, size_t len,
   int rc = sw_core_store(c, wk, value, len, now); /* clears an earlier lifetime */
   if (rc || !ttl_ms) return rc;
   rc = sync_expiry_set(s, (const uint8_t *)wk, n, now + ttl_ms);
+  /* The backend write sw_core_store queued (not taken yet: the runtime takes requests
+   * after this call) carries the lifetime too. */
+  sreq *r = req_queued_set(s, (const uint8_t *)wk, n);
+  if (!rc && r) rc = sync_req_lifetime(s, r, now + ttl_ms);
   if (rc) sw_core_unstore(c, wk, NULL, now); /* no lifetime: keep nothing */
   return rc;
 }

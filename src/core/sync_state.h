@@ -209,6 +209,7 @@ typedef struct sreq {
   size_t len;
   int serve; /* GET for a peer's WANT: serve wire when found */
   int stream; /* that WANT came on the peer's stream: answer there (NONE when missing) */
+  int wrapped; /* SET: value carries the lifetime header (sync_req_lifetime) */
   uint8_t wire[8];
 } sreq;
 
@@ -217,6 +218,7 @@ typedef struct sync_state {
   int backend, closing;
   sync_cache cache;
   sync_expiry exp;
+  int64_t unix_offset; /* add to now for Unix ms: lifetimes kept in the backend */
   fetch fetches[FETCH_MAX];
   assembly asms[ASM_MAX];
   size_t asm_bytes;
@@ -262,6 +264,16 @@ void sync_expiry_clear(sync_state *s);
 /* A backend request that removes k (a SET of length 0), replacing a queued SET of k
  * not yet taken. 0, or SW_EAGAIN when the table is full. */
 int sync_req_remove(sync_state *s, const uint8_t *k, size_t n);
+/* Put the lifetime header before the value of a fresh SET: at (ms, our clock) when the
+ * value dies, 0 none (a value that begins as a header does is stored behind one, so
+ * that it is never taken for a header). 0 or SW_ENOMEM. */
+int sync_req_lifetime(sync_state *s, sreq *r, uint64_t at);
+/* Whether v[0..len) needs that header even without a lifetime. */
+int sync_value_looks_wrapped(const uint8_t *v, size_t len);
+/* A value the backend gave for k: its header (if any) taken off (v, len) and its
+ * lifetime restored. 1 when it is alive; 0 when it had expired (its removal queued). */
+int sync_backend_value(sync_state *s, const uint8_t *k, size_t n, const uint8_t **v, size_t *len,
+                       uint64_t now);
 
 /* ---- sync_serve.c ------------------------------------------------------------ */
 

@@ -470,12 +470,51 @@ static void test_ttl_many(void **state) {
   world_free(&w);
 }
 
+/* Lifetimes survive a restart: the backend keeps each with its value. A value read back
+ * alive gets its lifetime again (and dies on time); one that died while the node was
+ * down is not returned and its row goes. A value that happens to begin with the
+ * backend's lifetime mark comes back intact. */
+static void test_ttl_restart(void **state) {
+  (void)state;
+  static const int be[1] = {1};
+  world w;
+  world_new(&w, 18, 1, be, 1);
+  uint64_t t0 = simnet_now(w.net);
+  static const char marked[] = "\xffSWTTL\x00\x01 and more";
+  store(&w, 0, "long", "lives 5 s", NULL, 5000);
+  store(&w, 0, "brief", "lives 1 s", NULL, 1000);
+  assert_int_equal(sw_core_store_ex(simnet_core(w.net, 0), "marked", marked, sizeof marked, NULL,
+                                    0, t0),
+                   SW_OK);
+  simnet_kick(w.net, 0);
+  run_to(&w, t0 + 500);
+  assert_int_equal(simnet_restart_node(w.net, 0, 1), SW_OK);
+  assert_int_equal(sync_attach(simnet_core(w.net, 0), 0, 0, 1), SW_OK);
+  SIM_ASSERT(w.net, cached(&w, 0) == 0, "a fresh core holds nothing");
+  run_to(&w, t0 + 2000);
+  result r = fetch(&w, 0, "long", NULL, 1000);
+  SIM_ASSERT(w.net, r.err == SW_OK && !r.from_peer && strcmp(r.v, "lives 5 s") == 0,
+             "long after restart: %d", r.err);
+  r = fetch(&w, 0, "marked", NULL, 1000);
+  SIM_ASSERT(w.net, r.err == SW_OK && memcmp(r.v, marked, sizeof marked) == 0,
+             "marked: %d %02x %02x %s", r.err, (uint8_t)r.v[0], (uint8_t)r.v[7], r.v + 8);
+  r = fetch(&w, 0, "brief", NULL, 1000); /* died while we were down */
+  SIM_ASSERT(w.net, r.err == SW_ETIMEDOUT, "brief after restart: %d", r.err);
+  run_to(&w, simnet_now(w.net) + 10);
+  SIM_ASSERT(w.net, row(&w.be[0], "brief") < 0, "brief's row is still there");
+  SIM_ASSERT(w.net, row(&w.be[0], "long") >= 0, "long's row is gone early");
+  run_to(&w, t0 + 5010);
+  SIM_ASSERT(w.net, row(&w.be[0], "long") < 0 && cached(&w, 0) == 1, "long did not expire");
+  SIM_ASSERT(w.net, row(&w.be[0], "marked") >= 0, "marked's row is gone");
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_two_topics),  cmocka_unit_test(test_sync_event),
       cmocka_unit_test(test_unstore),     cmocka_unit_test(test_unstore_not_found),
       cmocka_unit_test(test_ttl),         cmocka_unit_test(test_ttl_replaced),
-      cmocka_unit_test(test_ttl_many),
+      cmocka_unit_test(test_ttl_many),    cmocka_unit_test(test_ttl_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
