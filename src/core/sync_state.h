@@ -7,6 +7,8 @@
  *   sync_wire.c   the frame codecs (declared in sync.h: the fuzz targets use them)
  *   sync_cache.c  the in-memory store, an LRU bounded in entries and bytes
  *   sync_serve.c  the serving side: WANT answered, windowed transfers, CHUNK_ACK, HAVE
+ *   sync_scope.c  topic-scoped keys, unstore, lifetimes (the expiry heap, the backend
+ *                 header that keeps a lifetime across restarts)
  * A function's prefix names its file (the codecs keep the sync_ names sync.h gives
  * them). All tables below have fixed bounds; byte budgets bound what they hold (D17),
  * and docs/API.md "Memory" gives the figures. */
