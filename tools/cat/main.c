@@ -618,7 +618,6 @@ int main(int argc, char **argv) {
         }
         topics[ntopics++] = optarg;
         break;
-      case O_HELP:
       case O_TTL:
         if (netopts_parse_u(optarg, 0xFFFFFFFFul, &ttl_ms)) {
           fprintf(stderr, "setowire-cat: bad value '%s' for --ttl\n", optarg);
@@ -635,6 +634,7 @@ int main(int argc, char **argv) {
         break;
       case O_SCOPED: scoped = 1; break;
       case O_GLOBAL: scoped = 0; break;
+      case O_HELP:
       case 'h': usage(stdout); return 0;
       default: {
         int rc = netopts_parse(&nets, &o, opt, optarg, "setowire-cat");
