@@ -177,6 +177,12 @@ typedef void (*sw_core_fetch_cb)(void *user, int err, const char *key, const uin
  * handled, never inside this call. */
 int sw_core_fetch(sw_core *core, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
                   void *user, uint64_t now_ms);
+/* A stored key's scope (sync_scope.c): global, the key as given; else scoped to topic
+ * (NULL: the first joined one), its wire key "t:" + topic hash + "/" + key. */
+typedef struct sw_core_scope {
+  int global;
+  const uint8_t *topic;
+} sw_core_scope;
 /* Fetch with options (the API's sw_swarm_fetch_ex): timeout_ms (0: 30 000), flags
  * SW_FETCH_NO_CACHE (ask the peers even when the value is held here), progress (NULL:
  * none; bytes so far and the total, while a value arrives from a peer), and a completion
@@ -184,12 +190,6 @@ int sw_core_fetch(sw_core *core, const char *key, uint32_t timeout_ms, sw_core_f
  * SW_OK, SW_ETIMEDOUT, SW_ENOTFOUND (every peer asked said it holds none), SW_ECANCELED,
  * SW_ECLOSED. *handle (when not NULL) gets an id for sw_core_fetch_cancel, valid until
  * the completion runs. Callbacks run as sw_core_fetch's do. */
-/* A stored key's scope (sync_scope.c): global, the key as given; else scoped to topic
- * (NULL: the first joined one), its wire key "t:" + topic hash + "/" + key. */
-typedef struct sw_core_scope {
-  int global;
-  const uint8_t *topic;
-} sw_core_scope;
 typedef struct sw_core_fetch_opts {
   uint32_t timeout_ms;
   uint32_t flags;

@@ -239,7 +239,10 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
     if (sync_expiry_set(s, (const uint8_t *)key, klen, expires) == SW_OK) {
       sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
       sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
-      if (r && expires && sync_req_lifetime(s, r, expires)) req_free(s, r), r = NULL;
+      if (r && expires && sync_req_lifetime(s, r, expires)) { /* no room for the header */
+        req_free(s, r);
+        r = NULL;
+      }
       if (s->backend && !r) s->st.storage_errors++;
     }
     /* A scoped key shows as the application's key, with its topic. */
@@ -862,7 +865,7 @@ static void m_free(void *m) {
 
 static size_t m_memory(const void *m) {
   const sync_state *s = m;
-  return sizeof *s + s->cache.bytes + s->asm_bytes + s->tx_bytes + s->req_bytes;
+  return sizeof *s + s->cache.bytes + s->asm_bytes + s->tx_bytes + s->req_bytes + s->exp.bytes;
 }
 
 int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend) {

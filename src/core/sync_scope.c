@@ -51,7 +51,10 @@ int sync_scope_key(sw_core *c, const char *key, const sw_core_scope *scope, char
 
 /* ---- the expiry order ------------------------------------------------------------ */
 
+static size_t xent_cost(size_t klen) { return sizeof(xent) + klen + 1; }
+
 static xent *exp_find(const sync_expiry *x, const uint8_t *k, size_t n) {
+  if (!x->buckets) return NULL;
   uint32_t h = sync_key_hash(k, n);
   for (xent *e = x->buckets[h % EXPIRY_BUCKETS]; e; e = e->hnext)
     if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0) return e;
@@ -96,6 +99,7 @@ static void exp_remove(sync_expiry *x, xent *e) {
     heap_up(x, i);
     heap_down(x, x->heap[i]->pos);
   }
+  x->bytes -= xent_cost(e->klen);
   free(e);
 }
 
@@ -124,12 +128,17 @@ int sync_expiry_set(sync_state *s, const uint8_t *k, size_t n, uint64_t at) {
     return SW_OK;
   }
   if (x->n >= EXPIRY_MAX) return SW_EFULL;
+  if (!x->buckets) {
+    if (!(x->buckets = calloc(EXPIRY_BUCKETS, sizeof *x->buckets))) return SW_ENOMEM;
+    x->bytes += EXPIRY_BUCKETS * sizeof *x->buckets;
+  }
   if (x->n == x->cap) {
     size_t cap = x->cap ? 2 * x->cap : 64;
     if (cap > EXPIRY_MAX) cap = EXPIRY_MAX;
     xent **h = realloc(x->heap, cap * sizeof *h);
     if (!h) return SW_ENOMEM;
     x->heap = h;
+    x->bytes += (cap - x->cap) * sizeof *h;
     x->cap = cap;
   }
   if (!(e = malloc(sizeof *e + n + 1))) return SW_ENOMEM;
@@ -139,6 +148,7 @@ int sync_expiry_set(sync_state *s, const uint8_t *k, size_t n, uint64_t at) {
   e->at = at;
   e->removing = 0;
   e->hash = sync_key_hash(k, n);
+  x->bytes += xent_cost(n);
   e->hnext = x->buckets[e->hash % EXPIRY_BUCKETS];
   x->buckets[e->hash % EXPIRY_BUCKETS] = e;
   e->pos = (uint32_t)x->n;
@@ -190,6 +200,7 @@ void sync_expiry_clear(sync_state *s) {
   sync_expiry *x = &s->exp;
   for (size_t i = 0; i < x->n; i++) free(x->heap[i]);
   free(x->heap);
+  free(x->buckets);
   memset(x, 0, sizeof *x);
 }
 

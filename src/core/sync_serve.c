@@ -186,9 +186,10 @@ static transfer *tx_admit(sync_state *s, const uint8_t wire[8], const uint8_t *k
 
 /* ---- transfers on the stream (PROTOCOL.md 21.10) ------------------------------------ */
 
+static void send_none(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n);
+
 /* Queue as much of the value as the stream's send buffer takes; the rest when it has
  * room again (the session's window and congestion control pace it, not us). */
-static void send_none(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n);
 
 static void tx_stream_pump(sync_state *s, transfer *t) {
   while (t->sent < t->vlen) {

@@ -105,9 +105,10 @@ typedef struct xent {
 } xent;
 
 typedef struct sync_expiry {
-  xent *buckets[EXPIRY_BUCKETS];
+  xent **buckets; /* EXPIRY_BUCKETS chains, allocated with the first entry */
   xent **heap;
   size_t n, cap;
+  size_t bytes;   /* entries, chains and heap: for sw_core_memory */
   uint64_t retry_at; /* the backend queue was full: the next pop not before then */
 } sync_expiry;
 
