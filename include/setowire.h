@@ -122,7 +122,9 @@ typedef struct sw_event {
   const uint8_t *topic; /* CONNECTION, DIAL_FAILED: the SW_TOPIC_LEN-byte topic whose
                            discovery found the peer, valid during the callback; NULL
                            when the dial came from elsewhere (sw_swarm_connect, peer
-                           exchange, seeds, an incoming HELLO) */
+                           exchange, seeds, an incoming HELLO). SYNC: the topic a
+                           fetched key is scoped to (key is then the caller's own
+                           key), NULL for a global key */
   const uint8_t *origin; /* DATA: the author's full id (SW_ID_LEN bytes), valid during the
                             callback; NULL when unknown (plain-session traffic) */
   int origin_direct;     /* DATA: 1 when the author's own session sealed it (first hop =
@@ -146,6 +148,9 @@ typedef void (*sw_storage_done)(void *req, int err, const uint8_t *value, size_t
 typedef struct sw_storage {
   /* key: NUL-terminated, 1..255 bytes; value: valid during the call only. */
   void (*get)(void *self, const char *key, sw_storage_done done, void *req);
+  /* set with len 0 (value then points at no bytes) removes key: sw_swarm_unstore and
+   * expired values (a backend that keeps an empty value instead is also right: an
+   * empty value reads as missing). */
   void (*set)(void *self, const char *key, const uint8_t *value, size_t len,
               sw_storage_done done, void *req);
   void *self;
@@ -441,6 +446,32 @@ int sw_swarm_peer_signing_key(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_
  * empty value, SW_EMSGSIZE over SW_VALUE_MAX, SW_EAGAIN when the backend queue is full. */
 int sw_swarm_store(sw_swarm *swarm, const char *key, const void *value, size_t len);
 
+/* Store with a scope and a lifetime (docs/API.md "Scope and lifetime of stored keys").
+ * Unless SW_STORE_GLOBAL, the key is scoped to a topic: its wire key is "t:" + the
+ * topic's 12-character hash + "/" + key, so two topics hold one key apart, and a fetch
+ * in one never returns the other's value. sw_swarm_store is the global form (reference
+ * peers know keys only as they are). ttl_ms: the value is neither served nor returned
+ * after it, and is dropped from memory and the backend; between our peers the time left
+ * travels with the value, so fetchers' caches drop it then too. opts NULL: scoped to
+ * the first joined topic, no expiry. Errors as sw_swarm_store, and SW_EINVAL for a
+ * scoped key with no topic given and none joined or a wire key over SW_KEY_MAX,
+ * SW_EFULL when SW_STORE_TTL_MAX keys already expire. */
+#define SW_STORE_GLOBAL 1u /* the key is not scoped to a topic (what sw_swarm_store does) */
+#define SW_STORE_TTL_MAX 65536 /* keys with a pending expiry held at once */
+typedef struct sw_store_opts {
+  uint32_t flags;       /* SW_STORE_* */
+  const uint8_t *topic; /* 32-byte topic the key is scoped to; NULL: the first joined one */
+  uint32_t ttl_ms;      /* 0: kept until unstored; else dropped everywhere after this */
+} sw_store_opts;
+int sw_swarm_store_ex(sw_swarm *swarm, const char *key, const void *value, size_t len,
+                      const sw_store_opts *opts);
+/* Remove key (scoped as sw_swarm_store_ex; ttl_ms ignored) from memory and the backend:
+ * from now on we neither serve it (a peer's WANT gets "none") nor return it to our own
+ * fetches. Copies other peers fetched already stay in their caches until their own
+ * expiry (a ttl_ms given at store time), or for good. Fetches under way go on. SW_OK
+ * also when the key was not held; SW_EINVAL as sw_swarm_store_ex, SW_ECLOSED. */
+int sw_swarm_unstore(sw_swarm *swarm, const char *key, const sw_store_opts *opts);
+
 /* Completion of sw_swarm_fetch: err SW_OK with the complete value (valid during the
  * call), or SW_ETIMEDOUT / SW_ENOTFOUND / SW_ECLOSED with value NULL. */
 typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uint8_t *value,
@@ -455,6 +486,9 @@ int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fet
 /* Fetch with options. Flags: SW_FETCH_NO_CACHE asks the peers even when the value is
  * held here (memory or backend); a value that arrives replaces the one held. */
 #define SW_FETCH_NO_CACHE 1u
+/* The global key (what sw_swarm_fetch does); without it a fetch with opts is scoped to
+ * opts->topic (sw_swarm_store_ex). */
+#define SW_FETCH_GLOBAL 2u
 typedef struct sw_fetch sw_fetch;
 /* Progress while a value arrives from a peer: bytes so far and the value's total. */
 typedef void (*sw_fetch_progress_cb)(sw_swarm *swarm, const char *key, size_t got,
@@ -463,6 +497,7 @@ typedef struct sw_fetch_opts {
   uint32_t timeout_ms;           /* 0 = 30 000 */
   uint32_t flags;                /* SW_FETCH_* */
   sw_fetch_progress_cb progress; /* NULL: none */
+  const uint8_t *topic;          /* the key's topic (32 bytes); NULL: the first joined one */
 } sw_fetch_opts;
 /* Completion of sw_swarm_fetch_ex, run exactly once, never before sw_swarm_fetch_ex
  * returns: err SW_OK with the value (valid during the call) and peer, the serving peer's
@@ -472,9 +507,11 @@ typedef struct sw_fetch_opts {
 typedef void (*sw_fetch_done_cb)(sw_swarm *swarm, int err, const char *key,
                                  const uint8_t *value, size_t len, const uint8_t *peer,
                                  void *user);
-/* sw_swarm_fetch with options (opts NULL: the defaults). *handle (handle may be NULL)
- * names the fetch for sw_swarm_fetch_cancel until its completion has run. SW_EINVAL,
- * SW_EFULL, SW_ECLOSED, SW_ENOMEM. */
+/* sw_swarm_fetch with options (opts NULL: the defaults, and the global key as
+ * sw_swarm_fetch; opts given: the key scoped to opts->topic unless SW_FETCH_GLOBAL, the
+ * completion and progress naming the caller's key). *handle (handle may be NULL)
+ * names the fetch for sw_swarm_fetch_cancel until its completion has run. SW_EINVAL
+ * (also: scoped with no topic given and none joined), SW_EFULL, SW_ECLOSED, SW_ENOMEM. */
 int sw_swarm_fetch_ex(sw_swarm *swarm, const char *key, const sw_fetch_opts *opts,
                       sw_fetch_done_cb cb, void *user, sw_fetch **handle);
 /* End a pending fetch: no more progress; its completion runs once with SW_ECANCELED,

@@ -177,6 +177,12 @@ typedef void (*sw_core_fetch_cb)(void *user, int err, const char *key, const uin
  * handled, never inside this call. */
 int sw_core_fetch(sw_core *core, const char *key, uint32_t timeout_ms, sw_core_fetch_cb cb,
                   void *user, uint64_t now_ms);
+/* A stored key's scope (sync_scope.c): global, the key as given; else scoped to topic
+ * (NULL: the first joined one), its wire key "t:" + topic hash + "/" + key. */
+typedef struct sw_core_scope {
+  int global;
+  const uint8_t *topic;
+} sw_core_scope;
 /* Fetch with options (the API's sw_swarm_fetch_ex): timeout_ms (0: 30 000), flags
  * SW_FETCH_NO_CACHE (ask the peers even when the value is held here), progress (NULL:
  * none; bytes so far and the total, while a value arrives from a peer), and a completion
@@ -188,6 +194,7 @@ typedef struct sw_core_fetch_opts {
   uint32_t timeout_ms;
   uint32_t flags;
   void (*progress)(void *user, const char *key, size_t got, size_t total);
+  const sw_core_scope *scope; /* NULL: the global key; callbacks give the caller's key */
 } sw_core_fetch_opts;
 typedef void (*sw_core_fetch_done_cb)(void *user, int err, const char *key,
                                       const uint8_t *value, size_t len, const uint8_t *peer);
@@ -196,6 +203,13 @@ int sw_core_fetch_ex(sw_core *core, const char *key, const sw_core_fetch_opts *o
 /* The completion of that fetch runs with SW_ECANCELED at the next sw_core_timeout (its
  * progress stops at once). SW_OK, or SW_EINVAL when no such fetch is pending. */
 int sw_core_fetch_cancel(sw_core *core, uint32_t handle, uint64_t now_ms);
+/* sw_core_store with a scope (NULL: global) and a lifetime (0: none), and its removal
+ * (memory, backend: a SET of length 0). SW_EINVAL as sw_core_store and for a scoped key
+ * with no topic, SW_EFULL when too many keys expire (sw_swarm_store_ex). */
+int sw_core_store_ex(sw_core *core, const char *key, const void *value, size_t len,
+                     const sw_core_scope *scope, uint32_t ttl_ms, uint64_t now_ms);
+int sw_core_unstore(sw_core *core, const char *key, const sw_core_scope *scope,
+                    uint64_t now_ms);
 /* Storage backend requests (sw_core_config.storage), served by the runtime like the
  * HTTP requests: take each one, perform it, report it exactly once. A request's
  * pointers stay valid until sw_core_storage_done for its id. */

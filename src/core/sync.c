@@ -13,6 +13,8 @@
 
 /* ---- backend requests -------------------------------------------------------- */
 
+static void req_free(sync_state *s, sreq *r);
+
 sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint8_t *v,
                    size_t vlen) {
   if (!s->backend) return NULL;
@@ -31,6 +33,11 @@ sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint
     memcpy(r->key, k, n);
     r->key[n] = 0;
     r->op = op;
+    /* A value that looks like one kept with a lifetime gets the header (sync_scope.c). */
+    if (op == SYNC_OP_SET && sync_value_looks_wrapped(v, vlen) && sync_req_lifetime(s, r, 0)) {
+      req_free(s, r);
+      return NULL;
+    }
     s->next_req_id = s->next_req_id % 0x7fffffff + 1;
     r->id = s->next_req_id;
     r->state = 1;
@@ -175,6 +182,7 @@ static void want_round(sync_state *s, fetch *f) {
 
 static void waiter_call(const waiter *w, int err, const char *key, const uint8_t *v, size_t len,
                         const uint8_t *peer) {
+  key += w->koff; /* the caller's own key */
   if (w->cbx) w->cbx(w->user, err, key, v, len, peer);
   else w->cb(w->user, err, key, v, len);
 }
@@ -199,17 +207,21 @@ static void fetch_progress(sync_state *s, fetch *f, size_t got, size_t total) {
     if (f->w[k].progress && !f->w[k].canceled) ids[n++] = f->w[k].id;
   for (int i = 0; i < n; i++) {
     waiter *w = waiter_by_id(s, ids[i]); /* still there: an earlier callback may cancel */
-    if (w && w->progress && !w->canceled) w->progress(w->user, key, got, total);
+    if (w && w->progress && !w->canceled) w->progress(w->user, key + w->koff, got, total);
   }
 }
 
-/* Deliver a complete value to every fetch of the key. Takes ownership of value. */
+/* Deliver a complete value to every fetch of the key. Takes ownership of value. expires:
+ * when a value from the network dies (0: never). */
 static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
-                           const uint8_t *from_wire) {
+                           const uint8_t *from_wire, uint64_t expires) {
   waiter w[WAITERS_MAX];
   char key[SYNC_KEY_MAX + 1];
   int nw = f->nw;
   size_t klen = f->klen;
+  int scoped = f->scoped;
+  uint8_t koff = f->koff, topic[32];
+  memcpy(topic, f->topic, sizeof topic);
   memcpy(w, f->w, sizeof w);
   memcpy(key, f->key, sizeof key);
   if (f->ready == value) f->ready = NULL;
@@ -223,10 +235,19 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
   if (from_wire) {
     /* A value from the network: keep it (memory, backend) and tell the application. */
     s->st.values_in++;
-    sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
-    sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
-    if (s->backend && !r) s->st.storage_errors++;
-    sw_event ev = {.type = SW_EV_SYNC, .peer = peer, .key = key, .data = value, .len = len};
+    /* A value that expires is kept only with its lifetime (sync_scope.c). */
+    if (sync_expiry_set(s, (const uint8_t *)key, klen, expires) == SW_OK) {
+      sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
+      sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
+      if (r && expires && sync_req_lifetime(s, r, expires)) { /* no room for the header */
+        req_free(s, r);
+        r = NULL;
+      }
+      if (s->backend && !r) s->st.storage_errors++;
+    }
+    /* A scoped key shows as the application's key, with its topic. */
+    sw_event ev = {.type = SW_EV_SYNC, .peer = peer, .key = scoped ? key + koff : key,
+                   .data = value, .len = len, .topic = scoped ? topic : NULL};
     core_emit(s->c, &ev);
   }
   for (int i = 0; i < nw; i++) {
@@ -293,7 +314,7 @@ static void fetch_accept(sync_state *s, fetch *f, int ci) {
   c->val = NULL;
   c->len = 0;
   s->st.rejected_values += (uint64_t)(f->ncand - 1);
-  fetch_complete(s, f, v, len, wire); /* frees the other candidates */
+  fetch_complete(s, f, v, len, wire, c->expires); /* frees the other candidates */
 }
 
 /* Until values are signed (issue 12), a value is taken at once when more than one
@@ -341,8 +362,9 @@ static int fetch_decide(sync_state *s, fetch *f, int force) {
   return 1;
 }
 
-/* A complete value from wire for f. Takes ownership of v. */
-static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t *v, size_t len) {
+/* A complete value from wire for f, dying at expires (0: never). Takes ownership of v. */
+static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t *v, size_t len,
+                        uint64_t expires) {
   int ai = asked_index(f, wire);
   if (ai >= 0) f->aflag[ai] |= A_GAVE;
   uint8_t d[32];
@@ -355,6 +377,7 @@ static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t 
     free(v);
     if (!cand_has(c, wire) && c->nholders < ASKED_MAX) memcpy(c->holders[c->nholders++], wire, 8);
     c->announced |= ann;
+    if (expires && (!c->expires || expires < c->expires)) c->expires = expires;
   } else if (f->ncand == CAND_MAX || s->asm_bytes + len > ASM_BUDGET) {
     free(v);
     s->st.rejected_values++;
@@ -368,6 +391,7 @@ static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t 
     c->nholders = 1;
     c->announced = ann;
     c->at = s->now;
+    c->expires = expires;
     s->asm_bytes += len;
     if (f->ncand == 1) f->decide_at = s->now + CONFIRM_MS;
   }
@@ -389,14 +413,19 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
   if (!s || !key || !cbx) return SW_EINVAL;
   sw_core_fetch_opts o = {0};
   if (opts) o = *opts;
-  size_t n = strlen(key);
-  if (n == 0 || n > SYNC_KEY_MAX) return SW_EINVAL; /* D29 */
+  /* The wire key (a scoped key's, sync_scope.c); callbacks get the caller's. */
+  char wk[SYNC_KEY_MAX + 1];
+  size_t n;
+  uint8_t koff, topic[32];
+  int scoped;
+  if (sync_scope_key(c, key, o.scope, wk, &n, &koff, topic, &scoped)) return SW_EINVAL;
+  key = wk;
   if (s->closing) return SW_ECLOSED;
   s->now = now;
   uint32_t timeout_ms = o.timeout_ms ? o.timeout_ms : SYNC_TIMEOUT_MS;
   s->next_waiter_id = s->next_waiter_id % 0x7fffffff + 1;
   waiter w = {.cbx = cbx, .progress = o.progress, .user = user, .deadline = now + timeout_ms,
-              .id = s->next_waiter_id};
+              .id = s->next_waiter_id, .koff = koff};
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (f) { /* D30: join the fetch under way; every one completes */
     if (f->nw == WAITERS_MAX) return SW_EFULL;
@@ -412,8 +441,12 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
   f->klen = n;
   f->w[0] = w;
   f->nw = 1;
+  f->scoped = scoped;
+  f->koff = koff;
+  memcpy(f->topic, topic, sizeof topic);
   if (handle) *handle = w.id;
-  int local = !(o.flags & SW_FETCH_NO_CACHE);
+  /* An unstored or expired key is not ours to give any more. */
+  int local = !(o.flags & SW_FETCH_NO_CACHE) && !sync_expiry_dead(s, (const uint8_t *)key, n, now);
   cent *e = local ? sync_cache_find(&s->cache, (const uint8_t *)key, n) : NULL;
   if (e) { /* answered from memory, at the next timeout (never inside this call) */
     sync_cache_touch(&s->cache, e);
@@ -533,7 +566,7 @@ static void on_chunk(sync_state *s, const uint8_t wire[8], const core_path *from
     uint8_t *v = malloc(fr->vlen);
     if (!v) return;
     memcpy(v, fr->value, fr->vlen);
-    fetch_offer(s, f, wire, v, fr->vlen);
+    fetch_offer(s, f, wire, v, fr->vlen, 0);
     return;
   }
   /* D28/D17: a consistent set only. Every piece but the last is full, the last is not
@@ -579,7 +612,7 @@ static void on_chunk(sync_state *s, const uint8_t wire[8], const core_path *from
   uint8_t *v = a->data;
   a->data = NULL;
   asm_free(s, a);
-  fetch_offer(s, f, wire, v, total);
+  fetch_offer(s, f, wire, v, total, 0);
 }
 
 /* VALUE and PIECE on the stream (PROTOCOL.md 21.10): in order, so each continues the
@@ -588,7 +621,7 @@ static void on_stream_value(sync_state *s, const uint8_t wire[8], const sync_sms
   fetch *f = fetch_find(s, m->key, m->klen);
   if (!f || f->state != F_NETWORK || !asked(f, wire)) {
     s->st.ignored++;
-    if (m->type == SYNC_S_VALUE) { /* not (or no longer) wanted: stop it */
+    if (m->type != SYNC_S_PIECE) { /* not (or no longer) wanted: stop it */
       size_t n = sync_stream_encode(s->smsg, SYNC_S_CANCEL, m->key, m->klen, 0, NULL, 0);
       core_stream_send(s->c, wire, SYNC_STREAM_CHANNEL, s->smsg, n);
     }
@@ -596,7 +629,7 @@ static void on_stream_value(sync_state *s, const uint8_t wire[8], const sync_sms
   }
   int fi = (int)(f - s->fetches);
   assembly *a = asm_find(s, fi, wire, 1);
-  if (m->type == SYNC_S_VALUE) {
+  if (m->type != SYNC_S_PIECE) { /* VALUE, VALUE_TTL */
     if (a) asm_free(s, a); /* a new VALUE starts the value again */
     if (m->num == 0 || m->num > VALUE_MAX) {
       s->st.malformed++;
@@ -609,6 +642,7 @@ static void on_stream_value(sync_state *s, const uint8_t wire[8], const sync_sms
     a->used = 1;
     a->stream = 1;
     a->total = m->num;
+    a->expires = m->type == SYNC_S_VALUE_TTL ? s->now + m->ttl_ms : 0;
     s->asm_bytes += a->total;
   } else if (!a || m->num != a->got_bytes || m->dlen > a->total - a->got_bytes) {
     if (a) asm_free(s, a);
@@ -625,9 +659,10 @@ static void on_stream_value(sync_state *s, const uint8_t wire[8], const sync_sms
   }
   uint8_t *v = a->data;
   size_t total = a->total;
+  uint64_t expires = a->expires;
   a->data = NULL;
   asm_free(s, a);
-  fetch_offer(s, f, wire, v, total);
+  fetch_offer(s, f, wire, v, total, expires);
 }
 
 static void m_stream(void *mod, const uint8_t wire[8], const uint8_t *buf, size_t len,
@@ -695,6 +730,7 @@ int sw_core_store(sw_core *c, const char *key, const void *value, size_t len, ui
     return SW_EAGAIN; /* nothing kept: the caller retries */
   int rc = sync_cache_put(&s->cache, (const uint8_t *)key, n, value, len);
   if (rc && !s->backend) return rc;
+  sync_expiry_set(s, (const uint8_t *)key, n, 0); /* a new value: no lifetime (store_ex sets it) */
   /* Our own pending fetches of this key are answered by it. */
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (f && f->state != F_READY) fetch_ready(s, f, value, len);
@@ -745,7 +781,7 @@ static int fetch_step(sync_state *s, uint64_t now) {
       return 1;
     }
     if (f->state == F_READY) {
-      fetch_complete(s, f, f->ready, f->ready_len, NULL);
+      fetch_complete(s, f, f->ready, f->ready_len, NULL, 0);
       return 1;
     }
     if (f->state == F_NETWORK && f->ncand && now >= f->decide_at && fetch_decide(s, f, 1))
@@ -772,6 +808,7 @@ static void m_timeout(void *m, uint64_t now) {
   for (int i = 0; i < ASM_MAX; i++)
     if (s->asms[i].used && now - s->asms[i].last_rx >= ASM_IDLE_MS) asm_free(s, &s->asms[i]);
   sync_serve_timeout(s, now);
+  sync_expiry_timeout(s, now);
 }
 
 static uint64_t m_deadline(const void *m) {
@@ -789,7 +826,7 @@ static uint64_t m_deadline(const void *m) {
   for (int i = 0; i < ASM_MAX; i++)
     if (s->asms[i].used) EARLIER(s->asms[i].last_rx + ASM_IDLE_MS);
 #undef EARLIER
-  return sync_serve_deadline(s, d);
+  return sync_expiry_deadline(s, sync_serve_deadline(s, d));
 }
 
 /* Every pending fetch ends with SW_ECLOSED, at once: no timeout comes after a close. */
@@ -822,12 +859,13 @@ static void m_free(void *m) {
   sync_serve_close(s);
   for (int i = 0; i < STORAGE_MAX; i++) req_free(s, &s->reqs[i]);
   sync_cache_clear(&s->cache);
+  sync_expiry_clear(s);
   free(s);
 }
 
 static size_t m_memory(const void *m) {
   const sync_state *s = m;
-  return sizeof *s + s->cache.bytes + s->asm_bytes + s->tx_bytes + s->req_bytes;
+  return sizeof *s + s->cache.bytes + s->asm_bytes + s->tx_bytes + s->req_bytes + s->exp.bytes;
 }
 
 int sync_attach(sw_core *c, size_t cache_max, size_t cache_bytes, int backend) {
@@ -885,7 +923,10 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   memcpy(wire, r->wire, 8);
   req_free(s, r); /* first: what follows may queue new requests */
   if (op != SYNC_OP_GET) return;
-  int found = !err && value && len && len <= VALUE_MAX;
+  /* An unstored or expired key whose row is still there reads as missing. */
+  int found = !err && value && len && !sync_expiry_dead(s, (const uint8_t *)key, n, now) &&
+              sync_backend_value(s, (const uint8_t *)key, n, &value, &len, now) &&
+              len <= VALUE_MAX;
   if (found) sync_cache_put(&s->cache, (const uint8_t *)key, n, value, len);
   if (serve_it) {
     if (found && !s->closing && core_connected(c, wire))
@@ -902,7 +943,7 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
     uint8_t *v = malloc(len);
     if (v) {
       memcpy(v, value, len);
-      fetch_complete(s, f, v, len, NULL);
+      fetch_complete(s, f, v, len, NULL, 0);
       return;
     }
   }
@@ -922,8 +963,10 @@ int sync_get_stats(sw_core *c, sync_stats *out) {
 }
 
 static int attach_from_config(sw_core *c, const sw_core_config *cfg, uint64_t now) {
-  return cfg->sync ? sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes, cfg->storage)
-                   : SW_OK;
+  if (!cfg->sync) return SW_OK;
+  int rc = sync_attach(c, cfg->store_cache_max, cfg->store_cache_bytes, cfg->storage);
+  if (!rc) state_of(c)->unix_offset = cfg->unix_offset_ms;
+  return rc;
 }
 
 const core_module_def sync_module = {"sync", attach_from_config};

@@ -76,17 +76,21 @@ enum {
   SYNC_S_PIECE = 0x03,  /* the next bytes of a value under way */
   SYNC_S_NONE = 0x04,   /* I hold no value for key */
   SYNC_S_CANCEL = 0x05, /* stop sending me key */
+  /* VALUE of a value that expires: total length (4 bytes), the milliseconds it has left
+   * (4 bytes, at least 1), then its first bytes; PIECEs follow as for VALUE. */
+  SYNC_S_VALUE_TTL = 0x10,
 };
 #define SYNC_STREAM_PIECE 16384 /* value bytes per VALUE or PIECE message */
-#define SYNC_STREAM_HDR (2 + SYNC_KEY_MAX + 4)
+#define SYNC_STREAM_HDR (2 + SYNC_KEY_MAX + 8)
 
 typedef struct sync_smsg {
   uint8_t type;
   const uint8_t *key;
   size_t klen;
   uint32_t num;        /* VALUE: total length; PIECE: offset */
-  const uint8_t *data; /* VALUE, PIECE: at least one byte */
+  const uint8_t *data; /* VALUE, VALUE_TTL, PIECE: at least one byte */
   size_t dlen;
+  uint32_t ttl_ms;     /* VALUE_TTL: the time the value has left (never 0) */
 } sync_smsg;
 /* 0, or SW_EINVAL for an unknown type or a length that does not add up (bytes after a
  * WANT/NONE/CANCEL are ignored: room for later fields). Views point into buf. */
@@ -94,6 +98,9 @@ int sync_stream_decode(const uint8_t *buf, size_t len, sync_smsg *m);
 /* Writes at most SYNC_STREAM_HDR + dlen bytes; num and data only for VALUE and PIECE. */
 size_t sync_stream_encode(uint8_t *out, uint8_t type, const uint8_t *key, size_t klen,
                           uint32_t num, const uint8_t *data, size_t dlen);
+/* A VALUE_TTL: total length, ttl_ms left (1 or more), the first bytes. */
+size_t sync_stream_encode_ttl(uint8_t *out, const uint8_t *key, size_t klen, uint32_t total,
+                              uint32_t ttl_ms, const uint8_t *data, size_t dlen);
 
 /* ---- the module ---------------------------------------------------------- */
 
@@ -118,6 +125,8 @@ typedef struct sync_stats {
   uint64_t refused_caps;     /* WANTs refused: the peer's or its address's slots full */
   uint64_t held_values;      /* values held back until confirmed (several holders) */
   uint64_t rejected_values;  /* values that lost to a confirmed one */
+  uint64_t expired;          /* keys dropped at the end of their lifetime */
+  uint64_t unstored;         /* keys removed by sw_core_unstore */
   size_t cache_entries, cache_bytes, reassembly_bytes, transfer_bytes;
 } sync_stats;
 /* 0, or SW_EINVAL when the module is not attached. */

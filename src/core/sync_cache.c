@@ -97,3 +97,10 @@ size_t sync_cache_oldest(const sync_cache *c, sync_key *keys, size_t max) {
 void sync_cache_clear(sync_cache *c) {
   while (c->lru_head) cache_remove(c, c->lru_head);
 }
+
+int sync_cache_remove(sync_cache *c, const uint8_t *k, size_t n) {
+  cent *e = sync_cache_find(c, k, n);
+  if (!e) return 0;
+  cache_remove(c, e);
+  return 1;
+}

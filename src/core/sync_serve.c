@@ -186,14 +186,32 @@ static transfer *tx_admit(sync_state *s, const uint8_t wire[8], const uint8_t *k
 
 /* ---- transfers on the stream (PROTOCOL.md 21.10) ------------------------------------ */
 
+static void send_none(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n);
+
 /* Queue as much of the value as the stream's send buffer takes; the rest when it has
  * room again (the session's window and congestion control pace it, not us). */
+
 static void tx_stream_pump(sync_state *s, transfer *t) {
   while (t->sent < t->vlen) {
     size_t dl = t->vlen - t->sent < SYNC_STREAM_PIECE ? t->vlen - t->sent : SYNC_STREAM_PIECE;
     uint8_t type = t->sent ? SYNC_S_PIECE : SYNC_S_VALUE;
     uint32_t num = (uint32_t)(t->sent ? t->sent : t->vlen);
-    size_t n = sync_stream_encode(s->smsg, type, t->key, t->klen, num, t->val + t->sent, dl);
+    size_t n;
+    if (!t->sent && t->expires) {
+      /* A value that expires goes with the time it has left (VALUE_TTL), so that the
+       * fetcher's copy dies with ours; one that died while waiting is not sent. */
+      if (t->expires <= s->now) {
+        send_none(s, t->wire, t->key, t->klen);
+        s->st.transfers_abandoned++;
+        tx_free(s, t);
+        return;
+      }
+      uint64_t left = t->expires - s->now;
+      n = sync_stream_encode_ttl(s->smsg, t->key, t->klen, num,
+                                 left > UINT32_MAX ? UINT32_MAX : (uint32_t)left, t->val, dl);
+    } else {
+      n = sync_stream_encode(s->smsg, type, t->key, t->klen, num, t->val + t->sent, dl);
+    }
     int room = core_stream_room(s->c, t->wire, n);
     int rc = room > 0 ? core_stream_send(s->c, t->wire, SYNC_STREAM_CHANNEL, s->smsg, n)
                       : room == 0 ? SW_EAGAIN : SW_ENOTCONN;
@@ -227,6 +245,7 @@ void sync_serve_value(sync_state *s, const uint8_t wire[8], const uint8_t *k, si
     if (!t) return; /* the peer asks again (sync.c want_round) */
     memcpy(t->val, v, vlen);
     t->stream = 1;
+    t->expires = sync_expiry_get(s, k, n);
     tx_stream_pump(s, t);
     return;
   }
@@ -257,6 +276,11 @@ void sync_serve_want(sync_state *s, const uint8_t wire[8], const uint8_t *k, siz
                      int stream) {
   if (!sync_serve_allowed(s, wire, stream)) {
     s->st.ignored++;
+    return;
+  }
+  /* An unstored or expired key is served by nobody here, not even by the backend. */
+  if (sync_expiry_dead(s, k, n, s->now)) {
+    if (stream) send_none(s, wire, k, n);
     return;
   }
   cent *e = sync_cache_find(&s->cache, k, n);

@@ -7,6 +7,8 @@
  *   sync_wire.c   the frame codecs (declared in sync.h: the fuzz targets use them)
  *   sync_cache.c  the in-memory store, an LRU bounded in entries and bytes
  *   sync_serve.c  the serving side: WANT answered, windowed transfers, CHUNK_ACK, HAVE
+ *   sync_scope.c  topic-scoped keys, unstore, lifetimes (the expiry heap, the backend
+ *                 header that keeps a lifetime across restarts)
  * A function's prefix names its file (the codecs keep the sync_ names sync.h gives
  * them). All tables below have fixed bounds; byte budgets bound what they hold (D17),
  * and docs/API.md "Memory" gives the figures. */
@@ -46,6 +48,10 @@
 #define CAND_MAX 4                     /* complete values held back per fetch */
 #define CONFIRM_MS 1000                /* how long an unconfirmed value waits for others */
 #define HAVE_SEEN_MAX 1024             /* (key, peer) HAVE announcements remembered */
+#define EXPIRY_MAX SW_STORE_TTL_MAX    /* keys with a pending expiry (sync_scope.c) */
+#define EXPIRY_BUCKETS 4096
+#define EXPIRY_PER_TICK 64             /* keys dropped per timeout at most */
+#define EXPIRY_RETRY_MS 50             /* the backend queue was full: try again then */
 
 /* ---- the in-memory store (sync_cache.c) ----------------------------------- */
 
@@ -81,6 +87,31 @@ size_t sync_cache_oldest(const sync_cache *c, sync_key *keys, size_t max);
 /* Free every entry. */
 void sync_cache_clear(sync_cache *c);
 
+/* Remove k[0..n) from the store; 1 when it was there. */
+int sync_cache_remove(sync_cache *c, const uint8_t *k, size_t n);
+
+/* ---- lifetimes (sync_scope.c) ------------------------------------------------
+ * Every key that expires (a TTL from sw_core_store_ex, from a fetched value, or an
+ * unstored key whose backend row is still to go) has one entry, found by key and kept
+ * in a binary heap by expiry: a timeout pops the due ones, EXPIRY_PER_TICK at most. */
+typedef struct xent {
+  struct xent *hnext;
+  uint64_t at;   /* ms: the value is dead from then on */
+  uint32_t hash;
+  uint32_t pos;  /* index in the heap */
+  int removing;  /* unstored: the backend removal is queued already */
+  size_t klen;
+  char key[];    /* NUL-terminated */
+} xent;
+
+typedef struct sync_expiry {
+  xent **buckets; /* EXPIRY_BUCKETS chains, allocated with the first entry */
+  xent **heap;
+  size_t n, cap;
+  size_t bytes;   /* entries, chains and heap: for sw_core_memory */
+  uint64_t retry_at; /* the backend queue was full: the next pop not before then */
+} sync_expiry;
+
 /* ---- fetches, reassembly, transfers, backend requests ---------------------- */
 
 typedef struct waiter {
@@ -91,6 +122,7 @@ typedef struct waiter {
   uint64_t deadline;
   uint32_t id;  /* sw_core_fetch_cancel's handle */
   int canceled; /* ends with SW_ECANCELED at the next timeout */
+  uint8_t koff; /* callbacks get key + koff: the caller's key of a scoped wire key */
 } waiter;
 
 /* Per peer asked for a fetch. */
@@ -107,6 +139,7 @@ typedef struct candidate {
   int nholders;
   int announced; /* one of its holders announced the key with HAVE */
   uint64_t at;
+  uint64_t expires; /* 0, or when the value dies (the earliest its holders said) */
 } candidate;
 
 enum { F_FREE = 0, F_BACKEND, F_NETWORK, F_READY };
@@ -126,6 +159,9 @@ typedef struct fetch {
   candidate cand[CAND_MAX];
   int ncand;
   uint64_t decide_at; /* ncand > 0: choose among the candidates then */
+  int scoped;         /* the key is scoped to topic: SW_EV_SYNC shows key + koff */
+  uint8_t koff;
+  uint8_t topic[32];
 } fetch;
 
 typedef struct assembly {
@@ -138,6 +174,7 @@ typedef struct assembly {
   uint64_t last_rx;
   int stream;          /* from a stream VALUE: data holds total bytes, got_bytes so far */
   size_t total, got_bytes;
+  uint64_t expires;    /* from a VALUE_TTL: when the value dies; 0 none */
 } assembly;
 
 typedef struct inflight {
@@ -163,6 +200,7 @@ typedef struct transfer {
   int stream;    /* on the peer's extended-session stream: no window, no acks */
   size_t sent;   /* stream: value bytes queued so far */
   sw_addr addr;  /* the peer's address when the transfer began (per-address cap) */
+  uint64_t expires; /* stream: the value's end of life, sent as VALUE_TTL; 0 none */
 } transfer;
 
 typedef struct sreq {
@@ -174,6 +212,7 @@ typedef struct sreq {
   size_t len;
   int serve; /* GET for a peer's WANT: serve wire when found */
   int stream; /* that WANT came on the peer's stream: answer there (NONE when missing) */
+  int wrapped; /* SET: value carries the lifetime header (sync_req_lifetime) */
   uint8_t wire[8];
 } sreq;
 
@@ -181,6 +220,8 @@ typedef struct sync_state {
   sw_core *c;
   int backend, closing;
   sync_cache cache;
+  sync_expiry exp;
+  int64_t unix_offset; /* add to now for Unix ms: lifetimes kept in the backend */
   fetch fetches[FETCH_MAX];
   assembly asms[ASM_MAX];
   size_t asm_bytes;
@@ -204,6 +245,38 @@ typedef struct sync_state {
  * table is full or a SET would pass STORAGE_BUDGET. */
 sreq *sync_req_new(sync_state *s, int op, const uint8_t *k, size_t n, const uint8_t *v,
                    size_t vlen);
+
+/* ---- sync_scope.c: scoped keys and lifetimes ---------------------------------- */
+
+/* The wire key of key under scope (NULL: global) into out (SYNC_KEY_MAX + 1 bytes):
+ * its length, and in *koff where the caller's key starts in it, and in topic (when
+ * not NULL) the topic, *scoped 1. SW_EINVAL: empty or too long, or no topic. */
+int sync_scope_key(sw_core *c, const char *key, const sw_core_scope *scope, char *out,
+                   size_t *outlen, uint8_t *koff, uint8_t topic[32], int *scoped);
+/* When k dies (ms), or 0 when it does not expire. */
+uint64_t sync_expiry_get(const sync_state *s, const uint8_t *k, size_t n);
+/* Whether k is dead at now: expired, or unstored and its backend row not yet gone. */
+int sync_expiry_dead(const sync_state *s, const uint8_t *k, size_t n, uint64_t now);
+/* k dies at `at` (0: it does not expire any more). SW_OK, SW_EFULL, SW_ENOMEM. */
+int sync_expiry_set(sync_state *s, const uint8_t *k, size_t n, uint64_t at);
+/* Drop what is due (bounded work), from memory and the backend. */
+void sync_expiry_timeout(sync_state *s, uint64_t now);
+/* The earlier of d and the next due expiry. */
+uint64_t sync_expiry_deadline(const sync_state *s, uint64_t d);
+void sync_expiry_clear(sync_state *s);
+/* A backend request that removes k (a SET of length 0), replacing a queued SET of k
+ * not yet taken. 0, or SW_EAGAIN when the table is full. */
+int sync_req_remove(sync_state *s, const uint8_t *k, size_t n);
+/* Put the lifetime header before the value of a fresh SET: at (ms, our clock) when the
+ * value dies, 0 none (a value that begins as a header does is stored behind one, so
+ * that it is never taken for a header). 0 or SW_ENOMEM. */
+int sync_req_lifetime(sync_state *s, sreq *r, uint64_t at);
+/* Whether v[0..len) needs that header even without a lifetime. */
+int sync_value_looks_wrapped(const uint8_t *v, size_t len);
+/* A value the backend gave for k: its header (if any) taken off (v, len) and its
+ * lifetime restored. 1 when it is alive; 0 when it had expired (its removal queued). */
+int sync_backend_value(sync_state *s, const uint8_t *k, size_t n, const uint8_t **v, size_t *len,
+                       uint64_t now);
 
 /* ---- sync_serve.c ------------------------------------------------------------ */
 

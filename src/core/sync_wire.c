@@ -129,6 +129,14 @@ int sync_stream_decode(const uint8_t *b, size_t len, sync_smsg *m) {
     case SYNC_S_WANT:
     case SYNC_S_NONE:
     case SYNC_S_CANCEL: return SW_OK;
+    case SYNC_S_VALUE_TTL:
+      if (o + 8 >= len) return SW_EINVAL; /* the lifetime, and one byte of value */
+      m->num = wire_get32(b + o);
+      m->ttl_ms = wire_get32(b + o + 4);
+      m->data = b + o + 8;
+      m->dlen = len - o - 8;
+      if (m->ttl_ms == 0 || m->dlen > m->num) return SW_EINVAL;
+      return SW_OK;
     case SYNC_S_VALUE:
     case SYNC_S_PIECE:
       if (o + 4 >= len) return SW_EINVAL; /* at least one byte of value */
@@ -151,4 +159,16 @@ size_t sync_stream_encode(uint8_t *out, uint8_t type, const uint8_t *key, size_t
   wire_put32(out + o, num);
   memcpy(out + o + 4, data, dlen);
   return o + 4 + dlen;
+}
+
+size_t sync_stream_encode_ttl(uint8_t *out, const uint8_t *key, size_t klen, uint32_t total,
+                              uint32_t ttl_ms, const uint8_t *data, size_t dlen) {
+  out[0] = SYNC_S_VALUE_TTL;
+  out[1] = (uint8_t)klen;
+  memcpy(out + 2, key, klen);
+  size_t o = 2 + klen;
+  wire_put32(out + o, total);
+  wire_put32(out + o + 4, ttl_ms);
+  memcpy(out + o + 8, data, dlen);
+  return o + 8 + dlen;
 }

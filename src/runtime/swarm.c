@@ -410,6 +410,27 @@ int sw_swarm_store(sw_swarm *s, const char *key, const void *value, size_t len) 
   return rc;
 }
 
+/* Scoped keys and lifetimes (src/core/sync_scope.c): opts NULL is scoped to the first
+ * joined topic, no expiry. */
+int sw_swarm_store_ex(sw_swarm *s, const char *key, const void *value, size_t len,
+                      const sw_store_opts *opts) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  sw_core_scope sc = {opts && (opts->flags & SW_STORE_GLOBAL), opts ? opts->topic : NULL};
+  int rc = sw_core_store_ex(s->core, key, value, len, &sc, opts ? opts->ttl_ms : 0, now_ms());
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_unstore(sw_swarm *s, const char *key, const sw_store_opts *opts) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  sw_core_scope sc = {opts && (opts->flags & SW_STORE_GLOBAL), opts ? opts->topic : NULL};
+  int rc = sw_core_unstore(s->core, key, &sc, now_ms());
+  kick(s);
+  return rc;
+}
+
 int sw_swarm_fetch(sw_swarm *s, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
                    void *user) {
   if (!s || !cb) return SW_EINVAL;
@@ -451,9 +472,12 @@ int sw_swarm_fetch_ex(sw_swarm *s, const char *key, const sw_fetch_opts *opts,
   sw_fetch *h = malloc(sizeof *h);
   if (!h) return SW_ENOMEM;
   *h = (sw_fetch){s, cb, opts ? opts->progress : NULL, user, 0};
+  /* opts NULL: the global key, as sw_swarm_fetch; opts: scoped unless SW_FETCH_GLOBAL. */
+  sw_core_scope sc = {!opts || (opts->flags & SW_FETCH_GLOBAL), opts ? opts->topic : NULL};
   sw_core_fetch_opts o = {.timeout_ms = opts ? opts->timeout_ms : 0,
                           .flags = opts ? opts->flags : 0,
-                          .progress = h->progress ? fetchx_progress : NULL};
+                          .progress = h->progress ? fetchx_progress : NULL,
+                          .scope = &sc};
   int rc = sw_core_fetch_ex(s->core, key, &o, fetchx_done, h, &h->id, now_ms());
   if (rc) free(h);
   else if (handle) *handle = h;

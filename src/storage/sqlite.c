@@ -10,7 +10,7 @@
 typedef struct sqlite_backend {
   sw_storage iface; /* first: the sw_storage* we hand out points here */
   sqlite3 *db;
-  sqlite3_stmt *get, *set;
+  sqlite3_stmt *get, *set, *del;
 } sqlite_backend;
 
 static void be_get(void *self, const char *key, sw_storage_done done, void *req) {
@@ -36,6 +36,15 @@ static void be_set(void *self, const char *key, const uint8_t *value, size_t len
                    sw_storage_done done, void *req) {
   sqlite_backend *b = self;
   int rc = SQLITE_MISUSE;
+  if (len == 0) { /* sw_storage: a set of length 0 removes the key (unstore, expiry) */
+    sqlite3_reset(b->del);
+    if (sqlite3_bind_text(b->del, 1, key, -1, SQLITE_TRANSIENT) == SQLITE_OK)
+      rc = sqlite3_step(b->del);
+    sqlite3_reset(b->del);
+    sqlite3_clear_bindings(b->del);
+    done(req, rc == SQLITE_DONE ? SW_OK : SW_EIO, NULL, 0);
+    return;
+  }
   sqlite3_reset(b->set);
   if (len <= 0x7fffffff && sqlite3_bind_text(b->set, 1, key, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
       sqlite3_bind_blob(b->set, 2, value, (int)len, SQLITE_TRANSIENT) == SQLITE_OK)
@@ -70,7 +79,8 @@ int sw_storage_sqlite_open(const char *path, sw_storage **out, char *errbuf, siz
   }
   if (sqlite3_prepare_v2(b->db, "SELECT value FROM kv WHERE key = ?1", -1, &b->get, NULL) ||
       sqlite3_prepare_v2(b->db, "INSERT OR REPLACE INTO kv(key, value) VALUES(?1, ?2)", -1,
-                         &b->set, NULL)) {
+                         &b->set, NULL) ||
+      sqlite3_prepare_v2(b->db, "DELETE FROM kv WHERE key = ?1", -1, &b->del, NULL)) {
     fail(errbuf, errlen, "prepare", b->db);
     goto bad;
   }
@@ -82,6 +92,7 @@ int sw_storage_sqlite_open(const char *path, sw_storage **out, char *errbuf, siz
 bad:
   sqlite3_finalize(b->get);
   sqlite3_finalize(b->set);
+  sqlite3_finalize(b->del);
   sqlite3_close(b->db);
   free(b);
   return SW_EIO;
@@ -92,6 +103,7 @@ void sw_storage_sqlite_close(sw_storage *st) {
   sqlite_backend *b = (sqlite_backend *)st;
   sqlite3_finalize(b->get);
   sqlite3_finalize(b->set);
+  sqlite3_finalize(b->del);
   sqlite3_close(b->db);
   free(b);
 }

@@ -38,16 +38,19 @@ static void check_stream(const uint8_t *b, size_t len) {
   sync_smsg m;
   if (sync_stream_decode(b, len, &m)) return;
   if (!inside(b, len, m.key, m.klen) || m.klen == 0) die("stream key outside the message");
-  if ((m.type == SYNC_S_VALUE || m.type == SYNC_S_PIECE) &&
-      (!m.dlen || !inside(b, len, m.data, m.dlen)))
+  int valued = m.type == SYNC_S_VALUE || m.type == SYNC_S_PIECE || m.type == SYNC_S_VALUE_TTL;
+  if (valued && (!m.dlen || !inside(b, len, m.data, m.dlen)))
     die("stream data outside the message");
-  if (m.type == SYNC_S_VALUE && m.dlen > m.num) die("VALUE longer than its total");
+  if ((m.type == SYNC_S_VALUE || m.type == SYNC_S_VALUE_TTL) && m.dlen > m.num)
+    die("VALUE longer than its total");
+  if (m.type == SYNC_S_VALUE_TTL && m.ttl_ms == 0) die("VALUE_TTL without a lifetime");
   uint8_t *enc = malloc(SYNC_STREAM_HDR + len);
   if (!enc) return;
-  size_t n = sync_stream_encode(enc, m.type, m.key, m.klen, m.num, m.data, m.dlen);
+  size_t n = m.type == SYNC_S_VALUE_TTL
+                 ? sync_stream_encode_ttl(enc, m.key, m.klen, m.num, m.ttl_ms, m.data, m.dlen)
+                 : sync_stream_encode(enc, m.type, m.key, m.klen, m.num, m.data, m.dlen);
   if (n > len || memcmp(enc, b, n) != 0) die("stream message does not re-encode");
-  if ((m.type == SYNC_S_VALUE || m.type == SYNC_S_PIECE) && n != len)
-    die("stream message length");
+  if (valued && n != len) die("stream message length");
   free(enc);
 }
 

@@ -8,7 +8,10 @@
 - with the extended session: the value, --progress lines and a final line naming the
   serving peer; a key nobody has: exit 3 and "not found" well before --timeout;
 - --storage: a value stored by one process is fetched from the database by the next
-  one, with no peer at all (restart).
+  one, with no peer at all (restart);
+- --scoped: a key stored in topic alpha is fetched there, not globally nor in beta;
+- --ttl: fetched while it lives, "not found" after;
+- --unstore: the value is gone from --storage for the next process.
 
 Exit 0 pass, 1 failure.
 """
@@ -114,6 +117,55 @@ def main():
     if rc != 0 or out != big:
         fail(f'--storage --fetch after restart: exit {rc}, {len(out)} bytes: {err}')
     print('   ok: --storage: the value survived the restart', file=sys.stderr)
+
+    # 5. --scoped: the key belongs to the first topic; the global key and another
+    # topic's are not found (the extended session says so at once)
+    with catproc.Cat(bindir, args=['--transport', 'extended', '--scoped',
+                                   '--store', f'small={paths["small"]}', 'alpha'],
+                     name='scoped') as srv:
+        port = srv.listening()['port']
+        base = ['--connect', f'127.0.0.1:{port}', '--transport', 'extended', '--timeout', '15000']
+        rc, out, err, _ = cat_run(bindir, base + ['--scoped', '--fetch', 'small', 'alpha'], 30)
+        if rc != 0 or out != small:
+            fail(f'--scoped --fetch in its topic: exit {rc}, {len(out)} bytes; {err}')
+        for what, args in (('global', ['--fetch', 'small']),
+                           ('another topic', ['--scoped', '--fetch', 'small', 'beta'])):
+            rc, out, err, _ = cat_run(bindir, base + args, 30)
+            if rc != 3 or out:
+                fail(f'--fetch of the scoped key ({what}): exit {rc}, {len(out)} bytes; {err}')
+        rc, out, err, _ = cat_run(bindir, base + ['--scoped', '--fetch', 'small'], 30)
+        if rc != 1 or 'invalid argument' not in err:
+            fail(f'--scoped --fetch with no topic: exit {rc}: {err!r}')
+        print('   ok: --scoped: found in its topic only; no topic: refused', file=sys.stderr)
+        srv.close_stdin()
+        if srv.wait_exit(10) != 0:
+            fail('the scoped serving cat did not exit 0 at end of input')
+
+    # 6. --ttl: served while it lives, then "not found"
+    with catproc.Cat(bindir, args=['--transport', 'extended', '--ttl', '1500',
+                                   '--store', f'small={paths["small"]}'], name='ttl') as srv:
+        port = srv.listening()['port']
+        t_stored = time.monotonic()
+        base = ['--connect', f'127.0.0.1:{port}', '--transport', 'extended', '--timeout', '15000']
+        rc, out, err, _ = cat_run(bindir, base + ['--fetch', 'small'], 30)
+        if time.monotonic() - t_stored < 1.2 and (rc != 0 or out != small):
+            fail(f'--fetch before the end of --ttl: exit {rc}, {len(out)} bytes; {err}')
+        time.sleep(max(0.0, t_stored + 1.6 - time.monotonic()))  # real processes: real time
+        rc, out, err, _ = cat_run(bindir, base + ['--fetch', 'small'], 30)
+        if rc != 3 or out:
+            fail(f'--fetch after --ttl: exit {rc}, {len(out)} bytes; {err}')
+        print('   ok: --ttl: fetched while alive, not found after', file=sys.stderr)
+        srv.close_stdin()
+        srv.wait_exit(10)
+
+    # 7. --unstore with --storage: the row is gone for the next process
+    rc, out, err, _ = cat_run(bindir, ['--no-wait', '--storage', db, '--unstore', 'big'], 20)
+    if rc != 0:
+        fail(f'--storage --unstore: exit {rc}: {err}')
+    rc, out, err, _ = cat_run(bindir, ['--storage', db, '--fetch', 'big', '--timeout', '800'], 20)
+    if rc != 1 or out:
+        fail(f'--fetch after --unstore: exit {rc}, {len(out)} bytes: {err}')
+    print('   ok: --unstore: the value is gone from --storage', file=sys.stderr)
     return 0
 
 

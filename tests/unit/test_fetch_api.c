@@ -137,7 +137,7 @@ static void progress_and_peer(int transport) {
   tu_rng_bytes(&rng, v, size);
   assert_int_equal(sw_swarm_store(a.s, "big", v, size), SW_OK);
   result r = {0};
-  sw_fetch_opts o = {.timeout_ms = 20000, .progress = on_progress};
+  sw_fetch_opts o = {.timeout_ms = 20000, .flags = SW_FETCH_GLOBAL, .progress = on_progress};
   assert_int_equal(fetch(&b, "big", &o, &r, NULL), SW_OK);
   assert_int_equal(r.calls, 0);
   assert_true(run_until(&loop, &r.calls, 25000));
@@ -180,7 +180,7 @@ static void test_not_found(void **state) {
   /* Extended session: a says NONE, the fetch ends long before its timeout. */
   pair(&loop, &a, &b, 1);
   result r = {0};
-  sw_fetch_opts o = {.timeout_ms = 10000};
+  sw_fetch_opts o = {.timeout_ms = 10000, .flags = SW_FETCH_GLOBAL};
   uint64_t t0 = uv_hrtime();
   assert_int_equal(fetch(&b, "nothing here", &o, &r, NULL), SW_OK);
   assert_true(run_until(&loop, &r.calls, 12000));
@@ -208,7 +208,7 @@ static void test_cancel(void **state) {
   pair(&loop, &a, &b, 0);
   result r = {0}, other = {0};
   sw_fetch *h = NULL, *h2 = NULL;
-  sw_fetch_opts o = {.timeout_ms = 10000};
+  sw_fetch_opts o = {.timeout_ms = 10000, .flags = SW_FETCH_GLOBAL};
   assert_int_equal(fetch(&b, "never", &o, &r, &h), SW_OK);
   assert_non_null(h);
   assert_int_equal(fetch(&b, "never", &o, &other, &h2), SW_OK); /* joins the same fetch */
@@ -249,7 +249,7 @@ static void test_no_cache(void **state) {
   assert_true(run_until(&loop, &held.calls, 5000));
   assert_memory_equal(held.val, "version 1", 9); /* the cache answers */
   assert_false(held.has_peer);
-  sw_fetch_opts o = {.flags = SW_FETCH_NO_CACHE};
+  sw_fetch_opts o = {.flags = SW_FETCH_NO_CACHE | SW_FETCH_GLOBAL};
   assert_int_equal(fetch(&b, "doc", &o, &fresh, NULL), SW_OK);
   assert_true(run_until(&loop, &fresh.calls, 10000));
   assert_int_equal(fresh.err, SW_OK);

@@ -159,6 +159,21 @@ static void test_stream_codec(void **state) {
   n = sync_stream_encode(out, SYNC_S_PIECE, (const uint8_t *)"k", 1, 16384, data, 1);
   assert_int_equal(sync_stream_decode(out, n, &m), SW_OK);
   assert_int_equal(m.num, 16384);
+  /* VALUE_TTL: the total, the time left, the first bytes; a zero lifetime is refused. */
+  n = sync_stream_encode_ttl(out, (const uint8_t *)"k", 1, 70000, 5000, data, 5);
+  assert_int_equal(n, 2 + 1 + 8 + 5);
+  assert_memory_equal(out, "\x10\x01k\x00\x01\x11\x70\x00\x00\x13\x88\x01\x02\x03\x04\x05", n);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_OK);
+  assert_int_equal(m.type, SYNC_S_VALUE_TTL);
+  assert_int_equal(m.num, 70000);
+  assert_int_equal(m.ttl_ms, 5000);
+  assert_int_equal(m.dlen, 5);
+  assert_memory_equal(m.data, data, 5);
+  assert_int_equal(sync_stream_decode(out, 11, &m), SW_EINVAL); /* no value byte */
+  n = sync_stream_encode_ttl(out, (const uint8_t *)"k", 1, 70000, 0, data, 5);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_EINVAL);
+  n = sync_stream_encode_ttl(out, (const uint8_t *)"k", 1, 4, 10, data, 5);
+  assert_int_equal(sync_stream_decode(out, n, &m), SW_EINVAL); /* more than the total */
   static const uint8_t bad[][4] = {{0x06, 1, 'k', 0}, {0x04, 0, 'k', 0}, {0x04, 3, 'k', 0},
                                    {0x00, 1, 'k', 0}};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)

@@ -74,6 +74,15 @@ static void usage(FILE *f) {
       "                      recent of them when joining TOPIC\n"
       "  --store KEY=PATH    store the bytes of file PATH under KEY (repeatable); peers\n"
       "                      fetch it from us until end of input\n"
+      "  --ttl MS            values stored with --store expire after MS milliseconds,\n"
+      "                      here and in the caches of the peers that fetch them\n"
+      "  --unstore KEY       remove KEY from memory and --storage (repeatable): peers\n"
+      "                      are no longer served it by us\n"
+      "  --scoped            --store, --unstore and --fetch keys belong to the first\n"
+      "                      topic (TOPIC, else the first --topic): another topic's\n"
+      "                      value under the same key is never returned\n"
+      "  --global            keys are global, shared by every topic (the default: what\n"
+      "                      reference peers and earlier versions store and fetch)\n"
       "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
       "                      write its bytes to standard output and exit; standard\n"
       "                      input is not read and messages are not printed\n"
@@ -549,6 +558,11 @@ int main(int argc, char **argv) {
   enum { O_STORE = 300, O_FETCH, O_TIMEOUT, O_STORAGE, O_TOPIC, O_PROGRESS }; /* errors: in their cases */
   int force_progress = 0;
   enum { O_TO = 400, O_UNRELIABLE, O_STATS, O_SIGNED };
+  enum { O_TTL = 500, O_UNSTORE, O_SCOPED, O_GLOBAL };
+  unsigned long ttl_ms = 0;
+  int scoped = 0;
+  const char *unstores[MAX_STORE];
+  int nunstore = 0;
   const char *topics[SW_MAX_TOPICS];
   int ntopics = 0;
   const char *stores[MAX_STORE];
@@ -566,6 +580,8 @@ int main(int argc, char **argv) {
       {"to", required_argument, 0, O_TO},         {"unreliable", no_argument, 0, O_UNRELIABLE},
       {"stats", no_argument, 0, O_STATS},         {"topic", required_argument, 0, O_TOPIC},
       {"signed", no_argument, 0, O_SIGNED},
+      {"ttl", required_argument, 0, O_TTL},       {"unstore", required_argument, 0, O_UNSTORE},
+      {"scoped", no_argument, 0, O_SCOPED},       {"global", no_argument, 0, O_GLOBAL},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -620,6 +636,22 @@ int main(int argc, char **argv) {
         }
         topics[ntopics++] = optarg;
         break;
+      case O_TTL:
+        if (netopts_parse_u(optarg, 0xFFFFFFFFul, &ttl_ms)) {
+          fprintf(stderr, "setowire-cat: bad value '%s' for --ttl\n", optarg);
+          return 2;
+        }
+        break;
+      case O_UNSTORE:
+        if (!optarg[0] || strlen(optarg) > SW_KEY_MAX || nunstore == MAX_STORE) {
+          fprintf(stderr, "setowire-cat: --unstore needs a key of 1..255 bytes (at most %d)\n",
+                  MAX_STORE);
+          return 2;
+        }
+        unstores[nunstore++] = optarg;
+        break;
+      case O_SCOPED: scoped = 1; break;
+      case O_GLOBAL: scoped = 0; break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
       default: {
@@ -680,15 +712,25 @@ int main(int argc, char **argv) {
     key[klen] = 0;
     uint8_t *bytes = read_file(eq + 1, &vlen);
     if (!bytes) return 1;
-    rc = sw_swarm_store(c.swarm, key, bytes, vlen);
+    sw_store_opts so = {.flags = scoped ? 0 : SW_STORE_GLOBAL, .ttl_ms = (uint32_t)ttl_ms};
+    rc = sw_swarm_store_ex(c.swarm, key, bytes, vlen, &so);
     free(bytes);
     if (rc) {
       fprintf(stderr, "setowire-cat: --store %s: %s\n", key, sw_strerror(rc));
       return 1;
     }
   }
+  for (int i = 0; i < nunstore; i++) {
+    sw_store_opts so = {.flags = scoped ? 0 : SW_STORE_GLOBAL};
+    if ((rc = sw_swarm_unstore(c.swarm, unstores[i], &so))) {
+      fprintf(stderr, "setowire-cat: --unstore %s: %s\n", unstores[i], sw_strerror(rc));
+      return 1;
+    }
+  }
   c.progress = isatty(2) ? 1 : force_progress ? 2 : 0;
-  sw_fetch_opts fo = {.timeout_ms = (uint32_t)fetch_timeout, .progress = on_fetch_progress};
+  sw_fetch_opts fo = {.timeout_ms = (uint32_t)fetch_timeout,
+                      .flags = scoped ? 0 : SW_FETCH_GLOBAL,
+                      .progress = on_fetch_progress};
   if (c.fetch_key && (rc = sw_swarm_fetch_ex(c.swarm, c.fetch_key, &fo, on_fetched, &c, NULL))) {
     fprintf(stderr, "setowire-cat: --fetch %s: %s\n", c.fetch_key, sw_strerror(rc));
     return 1;
