@@ -10,6 +10,7 @@
 
 #include "core_internal.h"
 #include "sync_state.h"
+#include "sync_value.h"
 
 /* ---- backend requests -------------------------------------------------------- */
 
@@ -173,6 +174,15 @@ static void want_round(sync_state *s, fetch *f) {
   f->next_want = s->now + WANT_RETRY_MS;
 }
 
+/* 11.1: HAVE [key] to each mesh peer with a session. */
+static void have_mesh(sync_state *s, const uint8_t *k, size_t n) {
+  sw_core_peer_info pi[PEERS_SCAN];
+  size_t np = sw_core_peers(s->c, pi, PEERS_SCAN);
+  sync_key sk = {k, n};
+  for (size_t i = 0; i < np && i < PEERS_SCAN; i++)
+    if (pi[i].in_mesh) sync_serve_have(s, pi[i].wire_id, &sk, 1);
+}
+
 static void waiter_call(const waiter *w, int err, const char *key, const uint8_t *v, size_t len,
                         const uint8_t *peer) {
   if (w->cbx) w->cbx(w->user, err, key, v, len, peer);
@@ -221,11 +231,18 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
   }
   fetch_clear(s, f);
   if (from_wire) {
-    /* A value from the network: keep it (memory, backend) and tell the application. */
+    /* A value from the network: keep it (memory, backend) and tell the application. A
+     * signed key's version replaces only an older one, and one that went up here is
+     * announced so that it spreads (docs/VALUES.md). */
     s->st.values_in++;
-    sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
-    sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
-    if (s->backend && !r) s->st.storage_errors++;
+    int kind = sv_key_kind((const uint8_t *)key, klen);
+    uint64_t before = kind == SV_SIGNED ? sv_held_seq(s, (const uint8_t *)key, klen) : 0;
+    int put = sv_cache_put(s, (const uint8_t *)key, klen, value, len);
+    if (kind != SV_SIGNED || put == 1) {
+      sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
+      if (s->backend && !r) s->st.storage_errors++;
+    }
+    if (kind == SV_SIGNED && put == 1 && before) have_mesh(s, (const uint8_t *)key, klen);
     sw_event ev = {.type = SW_EV_SYNC, .peer = peer, .key = key, .data = value, .len = len};
     core_emit(s->c, &ev);
   }
@@ -296,6 +313,90 @@ static void fetch_accept(sync_state *s, fetch *f, int ci) {
   fetch_complete(s, f, v, len, wire); /* frees the other candidates */
 }
 
+static uint64_t cand_seq(const candidate *c) {
+  uint64_t seq = 0;
+  if (sv_open(c->val, c->len, &seq, NULL, NULL)) seq = 0;
+  return seq;
+}
+
+/* The version held here as a candidate of a signed key's fetch: the floor of what it
+ * delivers. Skipped when the reassembly budget has no room for it. */
+static void cand_local(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
+  if (f->ncand == CAND_MAX || s->asm_bytes + len > ASM_BUDGET) return;
+  uint8_t *copy = malloc(len);
+  if (!copy) return;
+  memcpy(copy, v, len);
+  candidate *c = &f->cand[f->ncand++];
+  memset(c, 0, sizeof *c);
+  crypto_sha256(v, len, c->digest);
+  c->val = copy;
+  c->len = len;
+  c->local = 1;
+  c->at = s->now;
+  s->asm_bytes += len;
+  f->decide_at = s->now + VALUE_WAIT_MS;
+}
+
+/* Signed and content keys (docs/VALUES.md): every candidate was verified. A content
+ * value is taken at once (it is the key's). A signed key's fetch waits for every peer
+ * asked to answer, or VALUE_WAIT_MS after its first version (longer while a peer is
+ * still sending, within the waiters' time), then delivers the highest seq; on a tie the
+ * version held here (peer NULL). */
+static int value_decide(sync_state *s, fetch *f, int force) {
+  if (!f->ncand) return 0;
+  int best = 0;
+  if (f->vkind == SV_SIGNED) {
+    int pending = 0, fi = (int)(f - s->fetches), sending = 0;
+    for (int i = 0; i < f->nasked; i++)
+      if (!(f->aflag[i] & (A_NONE | A_GAVE))) {
+        pending++;
+        sending |= asm_active(s, fi, f->asked[i]);
+      }
+    if (pending && !force) return 0;
+    if (pending && force == 1 && sending) {
+      f->decide_at = s->now + VALUE_WAIT_MS;
+      return 0;
+    }
+    for (int i = 1; i < f->ncand; i++) {
+      uint64_t a = cand_seq(&f->cand[i]), b = cand_seq(&f->cand[best]);
+      if (a > b || (a == b && f->cand[i].local)) best = i;
+    }
+  }
+  candidate *c = &f->cand[best];
+  if (!c->local) {
+    fetch_accept(s, f, best);
+    return 1;
+  }
+  uint8_t *v = c->val;
+  size_t len = c->len;
+  s->asm_bytes -= len;
+  c->val = NULL;
+  c->len = 0;
+  fetch_complete(s, f, v, len, NULL); /* the held version: nothing newer came */
+  return 1;
+}
+
+/* A complete value for a signed or content key: 1 when it may be a candidate; else it
+ * was refused and counted. */
+static int value_acceptable(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
+  uint64_t seq = 0;
+  if (sv_verify((const uint8_t *)f->key, f->klen, v, len, &seq)) {
+    s->st.forged_values++;
+    return 0;
+  }
+  if (f->vkind != SV_SIGNED) return 1;
+  uint64_t floor = sv_held_seq(s, (const uint8_t *)f->key, f->klen);
+  for (int i = 0; i < f->ncand; i++) {
+    uint64_t cs = cand_seq(&f->cand[i]);
+    if (cs > floor) floor = cs;
+  }
+  if (seq < floor) {
+    s->st.stale_values++;
+    return 0;
+  }
+  return 1;
+}
+
 /* Until values are signed (issue 12), a value is taken at once when more than one
  * holder sent it, or when the peer that announced the key with HAVE sent it and no
  * other announcer sent another; otherwise it waits CONFIRM_MS for the other peers
@@ -303,6 +404,7 @@ static void fetch_accept(sync_state *s, fetch *f, int ci) {
  * sent wins, an announced one before an unannounced one, the earliest before the
  * later. force: the waiting is over. 1 when the fetch was completed. */
 static int fetch_decide(sync_state *s, fetch *f, int force) {
+  if (f->vkind) return value_decide(s, f, force);
   if (!f->ncand) return 0;
   int announced = 0;
   for (int i = 0; i < f->ncand; i++) {
@@ -345,6 +447,11 @@ static int fetch_decide(sync_state *s, fetch *f, int force) {
 static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t *v, size_t len) {
   int ai = asked_index(f, wire);
   if (ai >= 0) f->aflag[ai] |= A_GAVE;
+  if (f->vkind && !value_acceptable(s, f, v, len)) {
+    free(v);
+    fetch_decide(s, f, 0); /* it was the last answer awaited */
+    return;
+  }
   uint8_t d[32];
   crypto_sha256(v, len, d);
   int ann = have_heard(s, f, wire);
@@ -369,7 +476,7 @@ static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t 
     c->announced = ann;
     c->at = s->now;
     s->asm_bytes += len;
-    if (f->ncand == 1) f->decide_at = s->now + CONFIRM_MS;
+    if (f->ncand == 1) f->decide_at = s->now + (f->vkind ? VALUE_WAIT_MS : CONFIRM_MS);
   }
   if (!fetch_decide(s, f, 0)) s->st.held_values++;
 }
@@ -381,6 +488,62 @@ static int fetch_check_none(sync_state *s, fetch *f) {
     if (!(f->aflag[i] & A_NONE)) return 0;
   fetch_fail(s, f, SW_ENOTFOUND);
   return 1;
+}
+
+/* A signed key's fetch always asks the peers (docs/VALUES.md); the version held in
+ * memory, or else in the backend, is its floor. Nobody to ask: the held one at once. */
+static int value_fetch_start(sync_state *s, fetch *f) {
+  cent *e = sync_cache_find(&s->cache, (const uint8_t *)f->key, f->klen);
+  if (e) {
+    sync_cache_touch(&s->cache, e);
+    cand_local(s, f, e->val, e->vlen);
+  } else if (sync_req_new(s, SYNC_OP_GET, (const uint8_t *)f->key, f->klen, NULL, 0)) {
+    f->state = F_BACKEND;
+    return SW_OK;
+  }
+  f->state = F_NETWORK;
+  want_round(s, f);
+  if (!f->nasked) f->decide_at = s->now;
+  return SW_OK;
+}
+
+static void refresh_done(void *user, int err, const char *key, const uint8_t *v, size_t len,
+                         const uint8_t *peer) {
+  (void)user, (void)err, (void)key, (void)v, (void)len, (void)peer;
+}
+
+/* HAVE from wire for a signed key held here and not being fetched: fetch it from that
+ * peer (a refresh, docs/VALUES.md); a higher version replaces ours and is announced on
+ * (fetch_complete). At most REFRESH_MAX at once: past that the next fetch finds it. */
+static void value_refresh(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n) {
+  if (s->closing || sv_key_kind(k, n) != SV_SIGNED) return;
+  cent *e = sync_cache_find(&s->cache, k, n);
+  if (!e) return;
+  int running = 0;
+  fetch *f = NULL;
+  for (int i = 0; i < FETCH_MAX; i++) {
+    if (s->fetches[i].state == F_FREE) {
+      if (!f) f = &s->fetches[i];
+    } else {
+      running += s->fetches[i].refresh;
+    }
+  }
+  if (!f || running >= REFRESH_MAX) return;
+  memset(f, 0, sizeof *f);
+  memcpy(f->key, k, n);
+  f->key[n] = 0;
+  f->klen = n;
+  f->vkind = SV_SIGNED;
+  f->refresh = 1;
+  s->next_waiter_id = s->next_waiter_id % 0x7fffffff + 1;
+  f->w[0] = (waiter){.cbx = refresh_done, .deadline = s->now + REFRESH_TIMEOUT_MS,
+                     .id = s->next_waiter_id};
+  f->nw = 1;
+  f->state = F_NETWORK;
+  f->next_want = s->now + REFRESH_TIMEOUT_MS; /* no WANT rounds: the announcer alone */
+  cand_local(s, f, e->val, e->vlen);
+  ask(s, f, wire);
+  s->st.refreshes++;
 }
 
 int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts,
@@ -402,6 +565,10 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
     if (f->nw == WAITERS_MAX) return SW_EFULL;
     f->w[f->nw++] = w;
     if (handle) *handle = w.id;
+    if (f->refresh) { /* a refresh asked one peer: the application's fetch asks all */
+      f->refresh = 0;
+      if (f->state == F_NETWORK) want_round(s, f);
+    }
     return SW_OK;
   }
   for (int i = 0; i < FETCH_MAX && !f; i++)
@@ -413,6 +580,8 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
   f->w[0] = w;
   f->nw = 1;
   if (handle) *handle = w.id;
+  f->vkind = (uint8_t)sv_key_kind((const uint8_t *)key, n);
+  if (f->vkind == SV_SIGNED) return value_fetch_start(s, f);
   int local = !(o.flags & SW_FETCH_NO_CACHE);
   cent *e = local ? sync_cache_find(&s->cache, (const uint8_t *)key, n) : NULL;
   if (e) { /* answered from memory, at the next timeout (never inside this call) */
@@ -470,6 +639,7 @@ static void on_have(sync_state *s, const uint8_t wire[8], const uint8_t *b, size
     have_note(s, key, k, wire);
     fetch *f = fetch_find(s, key, k);
     if (f && f->state == F_NETWORK && !asked(f, wire)) ask(s, f, wire);
+    else if (!f) value_refresh(s, wire, key, k);
   }
 }
 
@@ -690,6 +860,11 @@ int sw_core_store(sw_core *c, const char *key, const void *value, size_t len, ui
   if (n == 0 || n > SYNC_KEY_MAX || len == 0) return SW_EINVAL; /* D29; empty = missing */
   if (len > VALUE_MAX) return SW_EMSGSIZE;
   if (s->closing) return SW_ECLOSED;
+  /* Signed and content keys hold only valid values; a signed one only a newer version. */
+  uint64_t seq = 0;
+  if (sv_verify((const uint8_t *)key, n, value, len, &seq) ||
+      (seq && seq <= sv_held_seq(s, (const uint8_t *)key, n)))
+    return SW_EINVAL;
   s->now = now;
   if (s->backend && !sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, n, value, len))
     return SW_EAGAIN; /* nothing kept: the caller retries */
@@ -698,12 +873,7 @@ int sw_core_store(sw_core *c, const char *key, const void *value, size_t len, ui
   /* Our own pending fetches of this key are answered by it. */
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (f && f->state != F_READY) fetch_ready(s, f, value, len);
-  /* 11.1: HAVE [key] to each mesh peer with a session. */
-  sw_core_peer_info pi[PEERS_SCAN];
-  size_t np = sw_core_peers(c, pi, PEERS_SCAN);
-  sync_key k = {(const uint8_t *)key, n};
-  for (size_t i = 0; i < np && i < PEERS_SCAN; i++)
-    if (pi[i].in_mesh) sync_serve_have(s, pi[i].wire_id, &k, 1);
+  have_mesh(s, (const uint8_t *)key, n);
   return SW_OK;
 }
 
@@ -886,7 +1056,11 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   req_free(s, r); /* first: what follows may queue new requests */
   if (op != SYNC_OP_GET) return;
   int found = !err && value && len && len <= VALUE_MAX;
-  if (found) sync_cache_put(&s->cache, (const uint8_t *)key, n, value, len);
+  if (found && sv_verify((const uint8_t *)key, n, value, len, NULL)) { /* docs/VALUES.md */
+    s->st.forged_values++;
+    found = 0;
+  }
+  if (found) sv_cache_put(s, (const uint8_t *)key, n, value, len);
   if (serve_it) {
     if (found && !s->closing && core_connected(c, wire))
       sync_serve_value(s, wire, (const uint8_t *)key, n, value, len, stream);
@@ -898,6 +1072,13 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   }
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (!f || f->state != F_BACKEND) return;
+  if (found && f->vkind == SV_SIGNED) { /* the floor; the peers may hold a newer one */
+    cand_local(s, f, value, len);
+    f->state = F_NETWORK;
+    want_round(s, f);
+    if (!f->nasked) f->decide_at = s->now;
+    return;
+  }
   if (found) {
     uint8_t *v = malloc(len);
     if (v) {

@@ -118,6 +118,10 @@ typedef struct sync_stats {
   uint64_t refused_caps;     /* WANTs refused: the peer's or its address's slots full */
   uint64_t held_values;      /* values held back until confirmed (several holders) */
   uint64_t rejected_values;  /* values that lost to a confirmed one */
+  uint64_t forged_values;    /* signed or content values refused: bad envelope,
+                                signature or hash (docs/VALUES.md) */
+  uint64_t stale_values;     /* valid signed values older than one held or offered */
+  uint64_t refreshes;        /* signed keys fetched again on a peer's HAVE */
   size_t cache_entries, cache_bytes, reassembly_bytes, transfer_bytes;
 } sync_stats;
 /* 0, or SW_EINVAL when the module is not attached. */

@@ -46,6 +46,10 @@
 #define CAND_MAX 4                     /* complete values held back per fetch */
 #define CONFIRM_MS 1000                /* how long an unconfirmed value waits for others */
 #define HAVE_SEEN_MAX 1024             /* (key, peer) HAVE announcements remembered */
+#define VALUE_WAIT_MS 500              /* signed key: more answers awaited after the first
+                                          valid version (docs/VALUES.md) */
+#define REFRESH_MAX 8                  /* signed keys refreshed at once on HAVE */
+#define REFRESH_TIMEOUT_MS 5000        /* a refresh's own deadline */
 
 /* ---- the in-memory store (sync_cache.c) ----------------------------------- */
 
@@ -107,6 +111,7 @@ typedef struct candidate {
   int nholders;
   int announced; /* one of its holders announced the key with HAVE */
   uint64_t at;
+  int local;     /* signed key: the version held here, the floor (sync_value.h) */
 } candidate;
 
 enum { F_FREE = 0, F_BACKEND, F_NETWORK, F_READY };
@@ -126,6 +131,8 @@ typedef struct fetch {
   candidate cand[CAND_MAX];
   int ncand;
   uint64_t decide_at; /* ncand > 0: choose among the candidates then */
+  uint8_t vkind;      /* SV_PLAIN, SV_SIGNED, SV_CONTENT (sync_value.h) */
+  uint8_t refresh;    /* a signed key's refresh on HAVE, no application waiter yet */
 } fetch;
 
 typedef struct assembly {
