@@ -376,8 +376,9 @@ static int value_decide(sync_state *s, fetch *f, int force) {
   return 1;
 }
 
-/* A complete value for a signed or content key: 1 when it may be a candidate; else it
- * was refused and counted. */
+/* A complete value for a signed or content key: 1 when it may be a candidate, 2 when it
+ * is the version held here or offered already (not news: see fetch_offer), 0 when it was
+ * refused and counted (forged, or older). */
 static int value_acceptable(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
   uint64_t seq = 0;
   if (sv_verify((const uint8_t *)f->key, f->klen, v, len, &seq)) {
@@ -394,7 +395,7 @@ static int value_acceptable(sync_state *s, fetch *f, const uint8_t *v, size_t le
     s->st.stale_values++;
     return 0;
   }
-  return 1;
+  return seq == floor ? 2 : 1;
 }
 
 /* Until values are signed (issue 12), a value is taken at once when more than one
@@ -447,9 +448,14 @@ static int fetch_decide(sync_state *s, fetch *f, int force) {
 static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t *v, size_t len) {
   int ai = asked_index(f, wire);
   if (ai >= 0) f->aflag[ai] |= A_GAVE;
-  if (f->vkind && !value_acceptable(s, f, v, len)) {
+  int ok = f->vkind ? value_acceptable(s, f, v, len) : 1;
+  if (ok != 1) {
     free(v);
-    fetch_decide(s, f, 0); /* it was the last answer awaited */
+    /* A version no newer than one we have may answer an earlier WANT of ours (a value
+     * under way when this fetch began): it does not count as the peer's answer, and the
+     * fetch waits its window for the others (VALUE_WAIT_MS). */
+    if (ok == 2 && ai >= 0) f->aflag[ai] &= (uint8_t)~A_GAVE;
+    fetch_decide(s, f, 0); /* a forgery may have been the last answer awaited */
     return;
   }
   uint8_t d[32];
@@ -565,9 +571,15 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
     if (f->nw == WAITERS_MAX) return SW_EFULL;
     f->w[f->nw++] = w;
     if (handle) *handle = w.id;
-    if (f->refresh) { /* a refresh asked one peer: the application's fetch asks all */
+    if (f->vkind == SV_SIGNED && f->state == F_NETWORK) {
+      /* The new caller wants what the peers hold now: those that answered already are
+       * asked again (a refresh had asked only the announcer: now the mesh). */
+      for (int i = 0; i < f->nasked; i++) f->aflag[i] &= (uint8_t)~(A_NONE | A_GAVE);
+      if (f->refresh) want_round(s, f);
+      else
+        for (int i = 0; i < f->nasked; i++) ask(s, f, f->asked[i]);
       f->refresh = 0;
-      if (f->state == F_NETWORK) want_round(s, f);
+      if (f->nasked) f->decide_at = now + VALUE_WAIT_MS;
     }
     return SW_OK;
   }
