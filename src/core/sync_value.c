@@ -9,6 +9,12 @@
 #include "sync_state.h"
 #include "sync_value.h"
 
+/* The public header's figures are these. */
+_Static_assert(SV_HDR == 73, "envelope header: magic, seq, signature");
+_Static_assert(SV_PAYLOAD_MAX == SW_SIGNED_VALUE_MAX, "payload bound");
+_Static_assert(SV_NAME_MAX == SW_SIGNED_NAME_MAX, "name bound");
+_Static_assert(SV_CONTENT_KEY_LEN == SW_CONTENT_KEY_LEN, "content key length");
+
 /* ---- wire keys ------------------------------------------------------------------ */
 
 static int lower_hex(const uint8_t *p, size_t n) {
