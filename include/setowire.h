@@ -415,8 +415,10 @@ int sw_swarm_peer_stats(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_ID_LEN
 #define SW_VALUE_MAX (16u << 20)  /* largest value stored or fetched */
 
 /* Keep value under key (memory, then the storage backend) and announce it with HAVE to
- * the mesh; peers fetch it from us. SW_EINVAL for an empty or over-long key or an
- * empty value, SW_EMSGSIZE over SW_VALUE_MAX, SW_EAGAIN when the backend queue is full. */
+ * the mesh; peers fetch it from us. SW_EINVAL for an empty or over-long key, an empty
+ * value, or a value not valid for a signed or content key (docs/VALUES.md; for a signed
+ * key also a seq not above the one held), SW_EMSGSIZE over SW_VALUE_MAX, SW_EAGAIN when
+ * the backend queue is full. */
 int sw_swarm_store(sw_swarm *swarm, const char *key, const void *value, size_t len);
 
 /* Completion of sw_swarm_fetch: err SW_OK with the complete value (valid during the
@@ -426,7 +428,8 @@ typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uin
 
 /* Look key up in memory, then in the backend, then ask the peers (WANT, repeated while
  * waiting). cb runs once, never before this returns. timeout_ms 0 = 30 000. Several
- * fetches of one key all complete (D30). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
+ * fetches of one key all complete (D30). A signed or content key's value is checked
+ * first (docs/VALUES.md). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
 int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
                    void *user);
 
