@@ -442,8 +442,10 @@ int sw_swarm_peer_signing_key(const sw_swarm *swarm, const uint8_t peer[SW_WIRE_
 #define SW_VALUE_MAX (16u << 20)  /* largest value stored or fetched */
 
 /* Keep value under key (memory, then the storage backend) and announce it with HAVE to
- * the mesh; peers fetch it from us. SW_EINVAL for an empty or over-long key or an
- * empty value, SW_EMSGSIZE over SW_VALUE_MAX, SW_EAGAIN when the backend queue is full. */
+ * the mesh; peers fetch it from us. SW_EINVAL for an empty or over-long key, an empty
+ * value, or a value not valid for a signed or content key (docs/VALUES.md; for a signed
+ * key also a seq not above the one held), SW_EMSGSIZE over SW_VALUE_MAX, SW_EAGAIN when
+ * the backend queue is full. */
 int sw_swarm_store(sw_swarm *swarm, const char *key, const void *value, size_t len);
 
 /* Store with a scope and a lifetime (docs/API.md "Scope and lifetime of stored keys").
@@ -479,7 +481,8 @@ typedef void (*sw_fetch_cb)(sw_swarm *swarm, int err, const char *key, const uin
 
 /* Look key up in memory, then in the backend, then ask the peers (WANT, repeated while
  * waiting). cb runs once, never before this returns. timeout_ms 0 = 30 000. Several
- * fetches of one key all complete (D30). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
+ * fetches of one key all complete (D30). A signed or content key's value is checked
+ * first (docs/VALUES.md). SW_EINVAL, SW_EFULL, SW_ECLOSED. */
 int sw_swarm_fetch(sw_swarm *swarm, const char *key, uint32_t timeout_ms, sw_fetch_cb cb,
                    void *user);
 
@@ -518,6 +521,55 @@ int sw_swarm_fetch_ex(sw_swarm *swarm, const char *key, const sw_fetch_opts *opt
  * after this returns (at the loop's next turn), and the handle is then gone. SW_OK, or
  * SW_EINVAL for NULL. The other fetches of the same key go on. */
 int sw_swarm_fetch_cancel(sw_fetch *handle);
+
+/* ---- signed, versioned and content-addressed values (docs/VALUES.md) ------------
+ * Between libsetowire peers. A signed value is named by its signer's Ed25519 key and a
+ * name, and carries a sequence number and a signature; every holder and fetcher checks
+ * it, a holder keeps only the highest seq, and a fetch delivers the highest it finds.
+ * On the wire it is an ordinary key/value: the key "s:" + 64 hex of the signer key +
+ * "/" + name, the value an envelope (docs/VALUES.md). A content value is stored under
+ * "c:" + 64 hex of SHA-256(value), and any fetch of such a key checks the hash. */
+
+#define SW_SIGNING_KEY_LEN 32
+#define SW_CONTENT_KEY_LEN 66      /* "c:" + 64 hex */
+#define SW_SIGNED_NAME_MAX 188     /* SW_KEY_MAX - 67: the name's bytes in the wire key */
+#define SW_SIGNED_VALUE_MAX (SW_VALUE_MAX - 73) /* payload bytes: the envelope takes 73 */
+
+/* This swarm's Ed25519 public signing key (derived from its identity): the signer others
+ * name in sw_swarm_fetch_signed. SW_OK, SW_EINVAL (NULL), SW_ECRYPTO. */
+int sw_swarm_signing_key(const sw_swarm *swarm, uint8_t out[SW_SIGNING_KEY_LEN]);
+
+/* Sign value (the payload) with seq under (our signing key, name), keep it and announce
+ * it as sw_swarm_store does. seq 0: one more than the version held here (1 when none is
+ * in memory). SW_OK, or SW_EINVAL (NULL or empty name or value, a name over
+ * SW_SIGNED_NAME_MAX bytes, seq not above the version held here), SW_EMSGSIZE (value
+ * over SW_SIGNED_VALUE_MAX), SW_EAGAIN, SW_ECLOSED, SW_ECRYPTO. */
+int sw_swarm_store_signed(sw_swarm *swarm, const char *name, const void *value, size_t len,
+                          uint64_t seq);
+
+/* Completion of sw_swarm_fetch_signed, run exactly once, never before the call returns:
+ * err SW_OK with the payload (valid during the call), its seq (the highest valid one
+ * found, never below the version held here) and peer, the serving peer's wire id, or
+ * NULL when the version held here won; or, value and peer NULL, seq 0, the errors of
+ * sw_fetch_done_cb. key is the wire key. */
+typedef void (*sw_signed_done_cb)(sw_swarm *swarm, int err, const char *key,
+                                  const uint8_t *value, size_t len, uint64_t seq,
+                                  const uint8_t *peer, void *user);
+
+/* Fetch the value signer stored under name: asks the peers even when a version is held
+ * here, waits a short window for more answers after the first valid one, delivers the
+ * highest seq. opts as sw_swarm_fetch_ex (flags are ignored: a signed fetch always asks);
+ * *handle (handle may be NULL) for sw_swarm_fetch_cancel. SW_EINVAL (NULL, bad name),
+ * SW_EFULL, SW_ECLOSED, SW_ENOMEM. */
+int sw_swarm_fetch_signed(sw_swarm *swarm, const uint8_t signer[SW_SIGNING_KEY_LEN],
+                          const char *name, const sw_fetch_opts *opts, sw_signed_done_cb cb,
+                          void *user, sw_fetch **handle);
+
+/* Store value under its content key, written to key_out ("c:" + hex SHA-256, NUL-
+ * terminated); fetch it with sw_swarm_fetch / _ex, which check the hash. sw_swarm_store's
+ * errors. */
+int sw_swarm_store_content(sw_swarm *swarm, const void *value, size_t len,
+                           char key_out[SW_CONTENT_KEY_LEN + 1]);
 
 /* ---- peer cache file (src/runtime/peercache_file.c) ---------------------- */
 

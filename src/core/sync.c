@@ -10,6 +10,7 @@
 
 #include "core_internal.h"
 #include "sync_state.h"
+#include "sync_value.h"
 
 /* ---- backend requests -------------------------------------------------------- */
 
@@ -180,6 +181,15 @@ static void want_round(sync_state *s, fetch *f) {
   f->next_want = s->now + WANT_RETRY_MS;
 }
 
+/* 11.1: HAVE [key] to each mesh peer with a session. */
+static void have_mesh(sync_state *s, const uint8_t *k, size_t n) {
+  sw_core_peer_info pi[PEERS_SCAN];
+  size_t np = sw_core_peers(s->c, pi, PEERS_SCAN);
+  sync_key sk = {k, n};
+  for (size_t i = 0; i < np && i < PEERS_SCAN; i++)
+    if (pi[i].in_mesh) sync_serve_have(s, pi[i].wire_id, &sk, 1);
+}
+
 static void waiter_call(const waiter *w, int err, const char *key, const uint8_t *v, size_t len,
                         const uint8_t *peer) {
   key += w->koff; /* the caller's own key */
@@ -233,17 +243,24 @@ static void fetch_complete(sync_state *s, fetch *f, uint8_t *value, size_t len,
   }
   fetch_clear(s, f);
   if (from_wire) {
-    /* A value from the network: keep it (memory, backend) and tell the application. */
+    /* A value from the network: keep it (memory, backend) and tell the application. A
+     * signed key's version replaces only an older one, and one that went up here is
+     * announced so that it spreads (docs/VALUES.md). */
     s->st.values_in++;
+    int kind = sv_key_kind((const uint8_t *)key, klen);
+    uint64_t before = kind == SV_SIGNED ? sv_held_seq(s, (const uint8_t *)key, klen) : 0;
     /* A value that expires is kept only with its lifetime (sync_scope.c). */
     if (sync_expiry_set(s, (const uint8_t *)key, klen, expires) == SW_OK) {
-      sync_cache_put(&s->cache, (const uint8_t *)key, klen, value, len);
-      sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
-      if (r && expires && sync_req_lifetime(s, r, expires)) { /* no room for the header */
-        req_free(s, r);
-        r = NULL;
+      int put = sv_cache_put(s, (const uint8_t *)key, klen, value, len);
+      if (kind != SV_SIGNED || put == 1) {
+        sreq *r = sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, klen, value, len);
+        if (r && expires && sync_req_lifetime(s, r, expires)) { /* no room for the header */
+          req_free(s, r);
+          r = NULL;
+        }
+        if (s->backend && !r) s->st.storage_errors++;
       }
-      if (s->backend && !r) s->st.storage_errors++;
+      if (kind == SV_SIGNED && put == 1 && before) have_mesh(s, (const uint8_t *)key, klen);
     }
     /* A scoped key shows as the application's key, with its topic. */
     sw_event ev = {.type = SW_EV_SYNC, .peer = peer, .key = scoped ? key + koff : key,
@@ -317,6 +334,91 @@ static void fetch_accept(sync_state *s, fetch *f, int ci) {
   fetch_complete(s, f, v, len, wire, c->expires); /* frees the other candidates */
 }
 
+static uint64_t cand_seq(const candidate *c) {
+  uint64_t seq = 0;
+  if (sv_open(c->val, c->len, &seq, NULL, NULL)) seq = 0;
+  return seq;
+}
+
+/* The version held here as a candidate of a signed key's fetch: the floor of what it
+ * delivers. Skipped when the reassembly budget has no room for it. */
+static void cand_local(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
+  if (f->ncand == CAND_MAX || s->asm_bytes + len > ASM_BUDGET) return;
+  uint8_t *copy = malloc(len);
+  if (!copy) return;
+  memcpy(copy, v, len);
+  candidate *c = &f->cand[f->ncand++];
+  memset(c, 0, sizeof *c);
+  crypto_sha256(v, len, c->digest);
+  c->val = copy;
+  c->len = len;
+  c->local = 1;
+  c->at = s->now;
+  s->asm_bytes += len;
+  f->decide_at = s->now + VALUE_WAIT_MS;
+}
+
+/* Signed and content keys (docs/VALUES.md): every candidate was verified. A content
+ * value is taken at once (it is the key's). A signed key's fetch waits for every peer
+ * asked to answer, or VALUE_WAIT_MS after its first version (longer while a peer is
+ * still sending, within the waiters' time), then delivers the highest seq; on a tie the
+ * version held here (peer NULL). */
+static int value_decide(sync_state *s, fetch *f, int force) {
+  if (!f->ncand) return 0;
+  int best = 0;
+  if (f->vkind == SV_SIGNED) {
+    int pending = 0, fi = (int)(f - s->fetches), sending = 0;
+    for (int i = 0; i < f->nasked; i++)
+      if (!(f->aflag[i] & (A_NONE | A_GAVE))) {
+        pending++;
+        sending |= asm_active(s, fi, f->asked[i]);
+      }
+    if (pending && !force) return 0;
+    if (pending && force == 1 && sending) {
+      f->decide_at = s->now + VALUE_WAIT_MS;
+      return 0;
+    }
+    for (int i = 1; i < f->ncand; i++) {
+      uint64_t a = cand_seq(&f->cand[i]), b = cand_seq(&f->cand[best]);
+      if (a > b || (a == b && f->cand[i].local)) best = i;
+    }
+  }
+  candidate *c = &f->cand[best];
+  if (!c->local) {
+    fetch_accept(s, f, best);
+    return 1;
+  }
+  uint8_t *v = c->val;
+  size_t len = c->len;
+  s->asm_bytes -= len;
+  c->val = NULL;
+  c->len = 0;
+  fetch_complete(s, f, v, len, NULL, 0); /* the held version: nothing newer came */
+  return 1;
+}
+
+/* A complete value for a signed or content key: 1 when it may be a candidate, 2 when it
+ * is the version held here or offered already (not news: see fetch_offer), 0 when it was
+ * refused and counted (forged, or older). */
+static int value_acceptable(sync_state *s, fetch *f, const uint8_t *v, size_t len) {
+  uint64_t seq = 0;
+  if (sv_verify((const uint8_t *)f->key, f->klen, v, len, &seq)) {
+    s->st.forged_values++;
+    return 0;
+  }
+  if (f->vkind != SV_SIGNED) return 1;
+  uint64_t floor = sv_held_seq(s, (const uint8_t *)f->key, f->klen);
+  for (int i = 0; i < f->ncand; i++) {
+    uint64_t cs = cand_seq(&f->cand[i]);
+    if (cs > floor) floor = cs;
+  }
+  if (seq < floor) {
+    s->st.stale_values++;
+    return 0;
+  }
+  return seq == floor ? 2 : 1;
+}
+
 /* Until values are signed (issue 12), a value is taken at once when more than one
  * holder sent it, or when the peer that announced the key with HAVE sent it and no
  * other announcer sent another; otherwise it waits CONFIRM_MS for the other peers
@@ -324,6 +426,7 @@ static void fetch_accept(sync_state *s, fetch *f, int ci) {
  * sent wins, an announced one before an unannounced one, the earliest before the
  * later. force: the waiting is over. 1 when the fetch was completed. */
 static int fetch_decide(sync_state *s, fetch *f, int force) {
+  if (f->vkind) return value_decide(s, f, force);
   if (!f->ncand) return 0;
   int announced = 0;
   for (int i = 0; i < f->ncand; i++) {
@@ -367,6 +470,16 @@ static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t 
                         uint64_t expires) {
   int ai = asked_index(f, wire);
   if (ai >= 0) f->aflag[ai] |= A_GAVE;
+  int ok = f->vkind ? value_acceptable(s, f, v, len) : 1;
+  if (ok != 1) {
+    free(v);
+    /* A version no newer than one we have may answer an earlier WANT of ours (a value
+     * under way when this fetch began): it does not count as the peer's answer, and the
+     * fetch waits its window for the others (VALUE_WAIT_MS). */
+    if (ok == 2 && ai >= 0) f->aflag[ai] &= (uint8_t)~A_GAVE;
+    fetch_decide(s, f, 0); /* a forgery may have been the last answer awaited */
+    return;
+  }
   uint8_t d[32];
   crypto_sha256(v, len, d);
   int ann = have_heard(s, f, wire);
@@ -393,7 +506,7 @@ static void fetch_offer(sync_state *s, fetch *f, const uint8_t wire[8], uint8_t 
     c->at = s->now;
     c->expires = expires;
     s->asm_bytes += len;
-    if (f->ncand == 1) f->decide_at = s->now + CONFIRM_MS;
+    if (f->ncand == 1) f->decide_at = s->now + (f->vkind ? VALUE_WAIT_MS : CONFIRM_MS);
   }
   if (!fetch_decide(s, f, 0)) s->st.held_values++;
 }
@@ -405,6 +518,62 @@ static int fetch_check_none(sync_state *s, fetch *f) {
     if (!(f->aflag[i] & A_NONE)) return 0;
   fetch_fail(s, f, SW_ENOTFOUND);
   return 1;
+}
+
+/* A signed key's fetch always asks the peers (docs/VALUES.md); the version held in
+ * memory, or else in the backend, is its floor. Nobody to ask: the held one at once. */
+static int value_fetch_start(sync_state *s, fetch *f) {
+  cent *e = sync_cache_find(&s->cache, (const uint8_t *)f->key, f->klen);
+  if (e) {
+    sync_cache_touch(&s->cache, e);
+    cand_local(s, f, e->val, e->vlen);
+  } else if (sync_req_new(s, SYNC_OP_GET, (const uint8_t *)f->key, f->klen, NULL, 0)) {
+    f->state = F_BACKEND;
+    return SW_OK;
+  }
+  f->state = F_NETWORK;
+  want_round(s, f);
+  if (!f->nasked) f->decide_at = s->now;
+  return SW_OK;
+}
+
+static void refresh_done(void *user, int err, const char *key, const uint8_t *v, size_t len,
+                         const uint8_t *peer) {
+  (void)user, (void)err, (void)key, (void)v, (void)len, (void)peer;
+}
+
+/* HAVE from wire for a signed key held here and not being fetched: fetch it from that
+ * peer (a refresh, docs/VALUES.md); a higher version replaces ours and is announced on
+ * (fetch_complete). At most REFRESH_MAX at once: past that the next fetch finds it. */
+static void value_refresh(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n) {
+  if (s->closing || sv_key_kind(k, n) != SV_SIGNED) return;
+  cent *e = sync_cache_find(&s->cache, k, n);
+  if (!e) return;
+  int running = 0;
+  fetch *f = NULL;
+  for (int i = 0; i < FETCH_MAX; i++) {
+    if (s->fetches[i].state == F_FREE) {
+      if (!f) f = &s->fetches[i];
+    } else {
+      running += s->fetches[i].refresh;
+    }
+  }
+  if (!f || running >= REFRESH_MAX) return;
+  memset(f, 0, sizeof *f);
+  memcpy(f->key, k, n);
+  f->key[n] = 0;
+  f->klen = n;
+  f->vkind = SV_SIGNED;
+  f->refresh = 1;
+  s->next_waiter_id = s->next_waiter_id % 0x7fffffff + 1;
+  f->w[0] = (waiter){.cbx = refresh_done, .deadline = s->now + REFRESH_TIMEOUT_MS,
+                     .id = s->next_waiter_id};
+  f->nw = 1;
+  f->state = F_NETWORK;
+  f->next_want = s->now + REFRESH_TIMEOUT_MS; /* no WANT rounds: the announcer alone */
+  cand_local(s, f, e->val, e->vlen);
+  ask(s, f, wire);
+  s->st.refreshes++;
 }
 
 int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts,
@@ -431,6 +600,16 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
     if (f->nw == WAITERS_MAX) return SW_EFULL;
     f->w[f->nw++] = w;
     if (handle) *handle = w.id;
+    if (f->vkind == SV_SIGNED && f->state == F_NETWORK) {
+      /* The new caller wants what the peers hold now: those that answered already are
+       * asked again (a refresh had asked only the announcer: now the mesh). */
+      for (int i = 0; i < f->nasked; i++) f->aflag[i] &= (uint8_t)~(A_NONE | A_GAVE);
+      if (f->refresh) want_round(s, f);
+      else
+        for (int i = 0; i < f->nasked; i++) ask(s, f, f->asked[i]);
+      f->refresh = 0;
+      if (f->nasked) f->decide_at = now + VALUE_WAIT_MS;
+    }
     return SW_OK;
   }
   for (int i = 0; i < FETCH_MAX && !f; i++)
@@ -445,6 +624,8 @@ int sw_core_fetch_ex(sw_core *c, const char *key, const sw_core_fetch_opts *opts
   f->koff = koff;
   memcpy(f->topic, topic, sizeof topic);
   if (handle) *handle = w.id;
+  f->vkind = (uint8_t)sv_key_kind((const uint8_t *)key, n);
+  if (f->vkind == SV_SIGNED) return value_fetch_start(s, f);
   /* An unstored or expired key is not ours to give any more. */
   int local = !(o.flags & SW_FETCH_NO_CACHE) && !sync_expiry_dead(s, (const uint8_t *)key, n, now);
   cent *e = local ? sync_cache_find(&s->cache, (const uint8_t *)key, n) : NULL;
@@ -503,6 +684,7 @@ static void on_have(sync_state *s, const uint8_t wire[8], const uint8_t *b, size
     have_note(s, key, k, wire);
     fetch *f = fetch_find(s, key, k);
     if (f && f->state == F_NETWORK && !asked(f, wire)) ask(s, f, wire);
+    else if (!f) value_refresh(s, wire, key, k);
   }
 }
 
@@ -725,6 +907,11 @@ int sw_core_store(sw_core *c, const char *key, const void *value, size_t len, ui
   if (n == 0 || n > SYNC_KEY_MAX || len == 0) return SW_EINVAL; /* D29; empty = missing */
   if (len > VALUE_MAX) return SW_EMSGSIZE;
   if (s->closing) return SW_ECLOSED;
+  /* Signed and content keys hold only valid values; a signed one only a newer version. */
+  uint64_t seq = 0;
+  if (sv_verify((const uint8_t *)key, n, value, len, &seq) ||
+      (seq && seq <= sv_held_seq(s, (const uint8_t *)key, n)))
+    return SW_EINVAL;
   s->now = now;
   if (s->backend && !sync_req_new(s, SYNC_OP_SET, (const uint8_t *)key, n, value, len))
     return SW_EAGAIN; /* nothing kept: the caller retries */
@@ -734,12 +921,7 @@ int sw_core_store(sw_core *c, const char *key, const void *value, size_t len, ui
   /* Our own pending fetches of this key are answered by it. */
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (f && f->state != F_READY) fetch_ready(s, f, value, len);
-  /* 11.1: HAVE [key] to each mesh peer with a session. */
-  sw_core_peer_info pi[PEERS_SCAN];
-  size_t np = sw_core_peers(c, pi, PEERS_SCAN);
-  sync_key k = {(const uint8_t *)key, n};
-  for (size_t i = 0; i < np && i < PEERS_SCAN; i++)
-    if (pi[i].in_mesh) sync_serve_have(s, pi[i].wire_id, &k, 1);
+  have_mesh(s, (const uint8_t *)key, n);
   return SW_OK;
 }
 
@@ -927,7 +1109,11 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   int found = !err && value && len && !sync_expiry_dead(s, (const uint8_t *)key, n, now) &&
               sync_backend_value(s, (const uint8_t *)key, n, &value, &len, now) &&
               len <= VALUE_MAX;
-  if (found) sync_cache_put(&s->cache, (const uint8_t *)key, n, value, len);
+  if (found && sv_verify((const uint8_t *)key, n, value, len, NULL)) { /* docs/VALUES.md */
+    s->st.forged_values++;
+    found = 0;
+  }
+  if (found) sv_cache_put(s, (const uint8_t *)key, n, value, len);
   if (serve_it) {
     if (found && !s->closing && core_connected(c, wire))
       sync_serve_value(s, wire, (const uint8_t *)key, n, value, len, stream);
@@ -939,6 +1125,13 @@ void sw_core_storage_done(sw_core *c, uint32_t id, int err, const uint8_t *value
   }
   fetch *f = fetch_find(s, (const uint8_t *)key, n);
   if (!f || f->state != F_BACKEND) return;
+  if (found && f->vkind == SV_SIGNED) { /* the floor; the peers may hold a newer one */
+    cand_local(s, f, value, len);
+    f->state = F_NETWORK;
+    want_round(s, f);
+    if (!f->nasked) f->decide_at = s->now;
+    return;
+  }
   if (found) {
     uint8_t *v = malloc(len);
     if (v) {

@@ -127,6 +127,10 @@ typedef struct sync_stats {
   uint64_t rejected_values;  /* values that lost to a confirmed one */
   uint64_t expired;          /* keys dropped at the end of their lifetime */
   uint64_t unstored;         /* keys removed by sw_core_unstore */
+  uint64_t forged_values;    /* signed or content values refused: bad envelope,
+                                signature or hash (docs/VALUES.md) */
+  uint64_t stale_values;     /* valid signed values older than one held or offered */
+  uint64_t refreshes;        /* signed keys fetched again on a peer's HAVE */
   size_t cache_entries, cache_bytes, reassembly_bytes, transfer_bytes;
 } sync_stats;
 /* 0, or SW_EINVAL when the module is not attached. */

@@ -18,6 +18,7 @@
 #include "core_internal.h"
 #include "crypto.h"
 #include "sync_state.h"
+#include "sync_value.h"
 
 #define SCOPE_PREFIX_LEN (2 + CRYPTO_TOPIC_HASH_LEN + 1) /* "t:" hash "/" */
 
@@ -27,7 +28,9 @@ int sync_scope_key(sw_core *c, const char *key, const sw_core_scope *scope, char
   size_t n = strlen(key);
   *koff = 0;
   *scoped = 0;
-  if (!scope || scope->global) {
+  /* A signed or content key names its value by the signer or the hash (docs/VALUES.md):
+   * it is the same key in every topic, so it is never scoped. */
+  if (!scope || scope->global || sv_key_kind((const uint8_t *)key, n) != SV_PLAIN) {
     if (n == 0 || n > SYNC_KEY_MAX) return SW_EINVAL; /* D29 */
     memcpy(out, key, n + 1);
     *outlen = n;

@@ -52,6 +52,10 @@
 #define EXPIRY_BUCKETS 4096
 #define EXPIRY_PER_TICK 64             /* keys dropped per timeout at most */
 #define EXPIRY_RETRY_MS 50             /* the backend queue was full: try again then */
+#define VALUE_WAIT_MS 500              /* signed key: more answers awaited after the first
+                                          valid version (docs/VALUES.md) */
+#define REFRESH_MAX 8                  /* signed keys refreshed at once on HAVE */
+#define REFRESH_TIMEOUT_MS 5000        /* a refresh's own deadline */
 
 /* ---- the in-memory store (sync_cache.c) ----------------------------------- */
 
@@ -140,6 +144,7 @@ typedef struct candidate {
   int announced; /* one of its holders announced the key with HAVE */
   uint64_t at;
   uint64_t expires; /* 0, or when the value dies (the earliest its holders said) */
+  int local;     /* signed key: the version held here, the floor (sync_value.h) */
 } candidate;
 
 enum { F_FREE = 0, F_BACKEND, F_NETWORK, F_READY };
@@ -162,6 +167,8 @@ typedef struct fetch {
   int scoped;         /* the key is scoped to topic: SW_EV_SYNC shows key + koff */
   uint8_t koff;
   uint8_t topic[32];
+  uint8_t vkind;      /* SV_PLAIN, SV_SIGNED, SV_CONTENT (sync_value.h) */
+  uint8_t refresh;    /* a signed key's refresh on HAVE, no application waiter yet */
 } fetch;
 
 typedef struct assembly {

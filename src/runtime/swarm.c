@@ -28,6 +28,7 @@
 #include "http.h"
 #include "mcast.h"
 #include "setowire.h"
+#include "sync_value.h"
 #include "udp.h"
 
 #define RX_TURN_LIMIT 16      /* recvmmsg calls per readable event: bounds one turn */
@@ -451,6 +452,7 @@ struct sw_fetch {
   sw_fetch_progress_cb progress;
   void *user;
   uint32_t id;
+  sw_signed_done_cb scb; /* sw_swarm_fetch_signed: instead of cb */
 };
 
 static void fetchx_progress(void *user, const char *key, size_t got, size_t total) {
@@ -462,6 +464,15 @@ static void fetchx_done(void *user, int err, const char *key, const uint8_t *val
                         const uint8_t *peer) {
   sw_fetch h = *(sw_fetch *)user;
   free(user);
+  if (h.scb) { /* the engine verified the envelope: only split it here */
+    uint64_t seq = 0;
+    const uint8_t *p = NULL;
+    size_t plen = 0;
+    if (err == SW_OK && sv_open(value, len, &seq, &p, &plen)) err = SW_EINVAL;
+    if (err) h.scb(h.swarm, err, key, NULL, 0, 0, NULL, h.user);
+    else h.scb(h.swarm, err, key, p, plen, seq, peer, h.user);
+    return;
+  }
   h.cb(h.swarm, err, key, value, len, peer, h.user);
 }
 
@@ -471,7 +482,7 @@ int sw_swarm_fetch_ex(sw_swarm *s, const char *key, const sw_fetch_opts *opts,
   if (s->state != ST_OPEN) return SW_ECLOSED;
   sw_fetch *h = malloc(sizeof *h);
   if (!h) return SW_ENOMEM;
-  *h = (sw_fetch){s, cb, opts ? opts->progress : NULL, user, 0};
+  *h = (sw_fetch){s, cb, opts ? opts->progress : NULL, user, 0, NULL};
   /* opts NULL: the global key, as sw_swarm_fetch; opts: scoped unless SW_FETCH_GLOBAL. */
   sw_core_scope sc = {!opts || (opts->flags & SW_FETCH_GLOBAL), opts ? opts->topic : NULL};
   sw_core_fetch_opts o = {.timeout_ms = opts ? opts->timeout_ms : 0,
@@ -481,6 +492,49 @@ int sw_swarm_fetch_ex(sw_swarm *s, const char *key, const sw_fetch_opts *opts,
   int rc = sw_core_fetch_ex(s->core, key, &o, fetchx_done, h, &h->id, now_ms());
   if (rc) free(h);
   else if (handle) *handle = h;
+  kick(s);
+  return rc;
+}
+
+/* ---- signed and content values (docs/VALUES.md; the engine's sync_value.c) ------ */
+
+int sw_swarm_signing_key(const sw_swarm *s, uint8_t out[SW_SIGNING_KEY_LEN]) {
+  if (!s || !out) return SW_EINVAL;
+  return sw_core_signing_key(s->core, out);
+}
+
+int sw_swarm_store_signed(sw_swarm *s, const char *name, const void *value, size_t len,
+                          uint64_t seq) {
+  if (!s) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_store_signed(s->core, name, value, len, seq, NULL, now_ms());
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_fetch_signed(sw_swarm *s, const uint8_t signer[SW_SIGNING_KEY_LEN],
+                          const char *name, const sw_fetch_opts *opts, sw_signed_done_cb cb,
+                          void *user, sw_fetch **handle) {
+  char key[SW_KEY_MAX + 1];
+  if (!s || !signer || !cb || sv_signed_key(key, signer, name) < 0) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  sw_fetch *h = malloc(sizeof *h);
+  if (!h) return SW_ENOMEM;
+  *h = (sw_fetch){s, NULL, opts ? opts->progress : NULL, user, 0, cb};
+  sw_core_fetch_opts o = {.timeout_ms = opts ? opts->timeout_ms : 0,
+                          .progress = h->progress ? fetchx_progress : NULL};
+  int rc = sw_core_fetch_ex(s->core, key, &o, fetchx_done, h, &h->id, now_ms());
+  if (rc) free(h);
+  else if (handle) *handle = h;
+  kick(s);
+  return rc;
+}
+
+int sw_swarm_store_content(sw_swarm *s, const void *value, size_t len,
+                           char key_out[SW_CONTENT_KEY_LEN + 1]) {
+  if (!s || !key_out) return SW_EINVAL;
+  if (s->state != ST_OPEN) return SW_ECLOSED;
+  int rc = sw_core_store_content(s->core, value, len, key_out, now_ms());
   kick(s);
   return rc;
 }

@@ -5,7 +5,10 @@
  * 2. Then the input drives a core with the sync module: a reference peer (a plain
  *    41-byte HELLO from seed 01 at 192.0.2.1:4000) is connected, we fetch "k" and
  *    "big" (so it is asked and its CHUNKs count), and hold a 5 000-byte value "v" (so
- *    its WANTs start a windowed transfer). The input is cut into records
+ *    its WANTs start a windowed transfer); we also fetch a signed key of the peer's
+ *    signing key and a content key (docs/VALUES.md: every value for them is checked)
+ *    and hold a signed value of our own (a HAVE for it starts a refresh). The input is
+ *    cut into records
  *    [u8 flags][u16be length][frame]: flags bit 0 sends from a stranger instead of the
  *    peer, bits 1-7 advance virtual time by that many x 100 ms. Outgoing datagrams are
  *    drained and dropped. Sanitizers check memory; the module's byte counters must
@@ -19,6 +22,7 @@
 #include "core.h"
 #include "crypto.h"
 #include "sync.h"
+#include "sync_value.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -119,9 +123,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static uint8_t hello[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
   static size_t hello_len;
   static sw_addr peer, stranger;
+  static char skey[SW_KEY_MAX + 1], ckey[SV_CONTENT_KEY_LEN + 1];
   if (!hello_len) {
     crypto_identity id;
+    crypto_signer sg;
     if (crypto_identity_from_hex(&id, "01")) die("identity");
+    if (crypto_signer_from_identity(&sg, &id) || sv_signed_key(skey, sg.pub, "s") < 0)
+      die("signed key");
+    sv_content_key(ckey, "c", 1);
     hello_len = wire_hello_encode(hello, WIRE_HELLO, id.id, id.pub, -1);
     addr_parse_hostport(&peer, "192.0.2.1:4000");
     addr_parse_hostport(&stranger, "198.51.100.9:9");
@@ -141,6 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sw_core_fetch(c, "k", 5000, on_result, NULL, now);
   sw_core_fetch(c, "big", 60000, on_result, NULL, now);
   sw_core_fetch(c, "big", 1000, on_result, NULL, now);
+  sw_core_fetch(c, skey, 5000, on_result, NULL, now);
+  sw_core_fetch(c, ckey, 5000, on_result, NULL, now);
+  if (sw_core_store_signed(c, "mine", "signed", 6, 0, NULL, now)) die("store_signed");
   drain(c, now);
   size_t o = 0;
   while (o + 3 <= size) {

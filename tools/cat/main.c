@@ -49,6 +49,9 @@ typedef struct cat {
   unsigned send_flags;             /* SW_SEND_UNICAST (--to), SW_SEND_DATAGRAM (--unreliable),
                                       SW_SEND_SIGNED (--signed) */
   int stats;                       /* --stats */
+  int serve_only;                  /* --store-signed, --store-content: stdin was the value */
+  const char *fetch_name;          /* --fetch-signed: the name, after the signer */
+  uint8_t fetch_signer[SW_SIGNING_KEY_LEN];
 } cat;
 
 static void usage(FILE *f) {
@@ -86,6 +89,23 @@ static void usage(FILE *f) {
       "  --fetch KEY         fetch the value of KEY (memory, --storage, then the peers),\n"
       "                      write its bytes to standard output and exit; standard\n"
       "                      input is not read and messages are not printed\n"
+      "  --store-signed NAME read standard input to its end, sign it with this\n"
+      "                      identity's signing key and store it as the next version of\n"
+      "                      NAME (docs/VALUES.md); print the seq on standard output,\n"
+      "                      then serve it until SIGINT or SIGTERM\n"
+      "  --seq N             with --store-signed: this seq (default: one more than the\n"
+      "                      version held in memory, so 1 in a new process; a peer keeps\n"
+      "                      only the highest seq)\n"
+      "  --store-content -   read standard input to its end, store it under its content\n"
+      "                      key (c: and the SHA-256 in hex), print the key on standard\n"
+      "                      output, then serve it until SIGINT or SIGTERM\n"
+      "  --fetch-signed SIGNER/NAME\n"
+      "                      fetch the newest version of NAME signed by SIGNER (64 hex\n"
+      "                      digits, as --signing-key prints it), checked, and write its\n"
+      "                      payload to standard output as --fetch does (\"seq N\" on\n"
+      "                      standard error; exit status as --fetch)\n"
+      "  --signing-key       print this identity's signing key (64 hex digits; give\n"
+      "                      --seed for a lasting one) on standard output and exit 0\n"
       "  --timeout MS        how long --fetch waits (default 30000)\n"
       "  --progress          with --fetch: progress lines on standard error (the\n"
       "                      default when standard error is a terminal)\n"
@@ -319,7 +339,7 @@ static void on_fs_read(uv_fs_t *req) {
 static void start_reading(cat *c) {
   if (c->reading || c->eof || c->closing) return;
   if (c->wait_peer && !c->connected_once) return;
-  if (c->fetch_key) return; /* --fetch never reads input */
+  if (c->fetch_key || c->fetch_name || c->serve_only) return; /* stdin is not lines */
   c->reading = 1;
   if (c->in_type == UV_FILE) {
     if (c->file_pending) return;
@@ -393,7 +413,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       }
       break;
     case SW_EV_DATA:
-      if (c->fetch_key) break; /* stdout carries the fetched value only */
+      if (c->fetch_key || c->fetch_name) break; /* stdout carries the fetched value only */
       if (c->events) { /* the last hop, and the author when it is known */
         char origin[2 * SW_ID_LEN + 3] = "null";
         crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
@@ -524,6 +544,39 @@ static void on_fetched(sw_swarm *s, int err, const char *key, const uint8_t *val
   begin_close(c);
 }
 
+/* --fetch-signed: the payload on stdout, its seq on stderr; the rest as --fetch. */
+static void on_fetched_signed(sw_swarm *s, int err, const char *key, const uint8_t *value,
+                              size_t len, uint64_t seq, const uint8_t *peer, void *user) {
+  cat *c = user;
+  if (!c->closing && !err) {
+    char hex[2 * SW_WIRE_ID_LEN + 1] = "";
+    for (int i = 0; peer && i < SW_WIRE_ID_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", peer[i]);
+    fprintf(stderr, "setowire-cat: %s: seq %llu %s%s\n", c->fetch_name, (unsigned long long)seq,
+            peer ? "from peer " : "held here", hex);
+  }
+  int progress = c->progress;
+  c->progress = 0; /* the line above says it */
+  on_fetched(s, err, key, value, len, peer, user);
+  c->progress = progress;
+}
+
+/* All of standard input (at most max bytes) for --store-signed / --store-content; NULL
+ * with a message when it is empty, too long or unreadable. */
+static uint8_t *read_stdin(size_t max, size_t *len) {
+  uint8_t *buf = malloc(max + 1);
+  size_t n = 0, r;
+  while (buf && n <= max && (r = fread(buf + n, 1, max + 1 - n, stdin)) > 0) n += r;
+  if (!buf || ferror(stdin) || n == 0 || n > max) {
+    fprintf(stderr, "setowire-cat: standard input: %s\n",
+            !buf ? "out of memory" : ferror(stdin) ? strerror(errno)
+                                   : n ? "too long for one value" : "empty");
+    free(buf);
+    return NULL;
+  }
+  *len = n;
+  return buf;
+}
+
 /* The whole file, at most SW_VALUE_MAX bytes; NULL with a message on failure. */
 static uint8_t *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -563,6 +616,10 @@ int main(int argc, char **argv) {
   int scoped = 0;
   const char *unstores[MAX_STORE];
   int nunstore = 0;
+  enum { O_STORE_SIGNED = 600, O_SEQ, O_FETCH_SIGNED, O_SIGNING_KEY, O_STORE_CONTENT };
+  const char *store_signed = NULL;
+  unsigned long long seq = 0;
+  int print_signing_key = 0, store_content = 0;
   const char *topics[SW_MAX_TOPICS];
   int ntopics = 0;
   const char *stores[MAX_STORE];
@@ -582,6 +639,10 @@ int main(int argc, char **argv) {
       {"signed", no_argument, 0, O_SIGNED},
       {"ttl", required_argument, 0, O_TTL},       {"unstore", required_argument, 0, O_UNSTORE},
       {"scoped", no_argument, 0, O_SCOPED},       {"global", no_argument, 0, O_GLOBAL},
+      {"store-signed", required_argument, 0, O_STORE_SIGNED}, {"seq", required_argument, 0, O_SEQ},
+      {"fetch-signed", required_argument, 0, O_FETCH_SIGNED},
+      {"signing-key", no_argument, 0, O_SIGNING_KEY},
+      {"store-content", required_argument, 0, O_STORE_CONTENT},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -629,6 +690,50 @@ int main(int argc, char **argv) {
       case O_UNRELIABLE: c.send_flags |= SW_SEND_DATAGRAM; break;
       case O_STATS: c.stats = 1; break;
       case O_SIGNED: c.send_flags |= SW_SEND_SIGNED; break;
+      case O_STORE_SIGNED:
+        if (!*optarg || strlen(optarg) > SW_SIGNED_NAME_MAX) {
+          fprintf(stderr, "setowire-cat: --store-signed needs a name of 1..%d bytes\n",
+                  SW_SIGNED_NAME_MAX);
+          return 2;
+        }
+        store_signed = optarg;
+        break;
+      case O_SEQ: {
+        char *end;
+        errno = 0;
+        seq = strtoull(optarg, &end, 10);
+        if (errno || *end || !*optarg || *optarg == '-' || seq == 0) {
+          fprintf(stderr, "setowire-cat: bad value '%s' for --seq (1 and up)\n", optarg);
+          return 2;
+        }
+        break;
+      }
+      case O_FETCH_SIGNED: {
+        const char *slash = strchr(optarg, '/');
+        char hex[2 * SW_SIGNING_KEY_LEN + 1];
+        if (!slash || slash - optarg != 2 * SW_SIGNING_KEY_LEN || !slash[1] ||
+            strlen(slash + 1) > SW_SIGNED_NAME_MAX) {
+          fprintf(stderr, "setowire-cat: --fetch-signed needs SIGNER/NAME (64 hex digits, a "
+                          "name of 1..%d bytes)\n", SW_SIGNED_NAME_MAX);
+          return 2;
+        }
+        memcpy(hex, optarg, sizeof hex - 1);
+        hex[sizeof hex - 1] = 0;
+        if (crypto_hex_decode(hex, c.fetch_signer, sizeof c.fetch_signer) != SW_SIGNING_KEY_LEN) {
+          fprintf(stderr, "setowire-cat: --fetch-signed: the signer is not 64 hex digits\n");
+          return 2;
+        }
+        c.fetch_name = slash + 1;
+        break;
+      }
+      case O_SIGNING_KEY: print_signing_key = 1; break;
+      case O_STORE_CONTENT:
+        if (strcmp(optarg, "-") != 0) {
+          fprintf(stderr, "setowire-cat: --store-content takes - (standard input)\n");
+          return 2;
+        }
+        store_content = 1;
+        break;
       case O_TOPIC:
         if (ntopics == SW_MAX_TOPICS) {
           fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
@@ -670,6 +775,12 @@ int main(int argc, char **argv) {
                     "--unreliable: a unicast's sender is its author already)\n");
     return 2;
   }
+  if ((c.fetch_key != NULL) + (c.fetch_name != NULL) + (store_signed != NULL) + store_content > 1 ||
+      (seq && !store_signed)) {
+    fprintf(stderr, "setowire-cat: --fetch, --fetch-signed, --store-signed and --store-content "
+                    "exclude each other; --seq goes with --store-signed\n");
+    return 2;
+  }
   if (optind < argc) { /* the positional TOPIC is joined first */
     if (ntopics == SW_MAX_TOPICS) {
       fprintf(stderr, "setowire-cat: at most %d topics\n", SW_MAX_TOPICS);
@@ -696,6 +807,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "setowire-cat: %s%s\n", sw_strerror(rc),
             rc == SW_EINVAL ? " (check --seed, --bind, --bootstrap, --bootstrap-http, --piping)" : "");
     return rc == SW_EINVAL ? 2 : 1;
+  }
+  if (print_signing_key) { /* the swarm never runs: nothing is sent; exit frees it */
+    uint8_t pub[SW_SIGNING_KEY_LEN];
+    char hex[2 * SW_SIGNING_KEY_LEN + 1];
+    rc = sw_swarm_signing_key(c.swarm, pub);
+    if (!rc) {
+      crypto_hex_encode(pub, sizeof pub, hex);
+      printf("%s\n", hex);
+    }
+    return rc ? 1 : 0;
   }
   for (int i = 0; i < ntopics; i++) {
     uint8_t topic[SW_TOPIC_LEN];
@@ -727,12 +848,39 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  if (store_signed || store_content) {
+    size_t vlen = 0;
+    uint8_t *bytes = read_stdin(store_content ? SW_VALUE_MAX : SW_SIGNED_VALUE_MAX, &vlen);
+    if (!bytes) return 1;
+    char ckey[SW_CONTENT_KEY_LEN + 1];
+    rc = store_content ? sw_swarm_store_content(c.swarm, bytes, vlen, ckey)
+                       : sw_swarm_store_signed(c.swarm, store_signed, bytes, vlen, seq);
+    free(bytes);
+    if (rc) {
+      fprintf(stderr, "setowire-cat: --store-%s: %s%s\n", store_content ? "content" : "signed",
+              sw_strerror(rc), rc == SW_EINVAL && seq ? " (--seq not above the held one?)" : "");
+      return 1;
+    }
+    if (store_content) {
+      printf("%s\n", ckey);
+    } else {
+      if (!seq) seq = 1; /* a new process holds no earlier version in memory */
+      printf("%llu\n", seq);
+    }
+    fflush(stdout);
+    c.serve_only = 1;
+  }
   c.progress = isatty(2) ? 1 : force_progress ? 2 : 0;
   sw_fetch_opts fo = {.timeout_ms = (uint32_t)fetch_timeout,
                       .flags = scoped ? 0 : SW_FETCH_GLOBAL,
                       .progress = on_fetch_progress};
   if (c.fetch_key && (rc = sw_swarm_fetch_ex(c.swarm, c.fetch_key, &fo, on_fetched, &c, NULL))) {
     fprintf(stderr, "setowire-cat: --fetch %s: %s\n", c.fetch_key, sw_strerror(rc));
+    return 1;
+  }
+  if (c.fetch_name && (rc = sw_swarm_fetch_signed(c.swarm, c.fetch_signer, c.fetch_name, &fo,
+                                                  on_fetched_signed, &c, NULL))) {
+    fprintf(stderr, "setowire-cat: --fetch-signed %s: %s\n", c.fetch_name, sw_strerror(rc));
     return 1;
   }
   c.cap = LINE_MAX_BYTES + READ_CHUNK;
