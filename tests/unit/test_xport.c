@@ -837,6 +837,54 @@ static void test_bbr_model(void **state) {
   assert_true(r.goodput >= 0.9 * 12500);
 }
 
+/* BBR step by step through the seam: delivery-rate samples, the first RTT, and the
+ * congestive-loss cap (a loss caps the window only when the RTT shows a queue; once per
+ * round). */
+static void test_bbr_steps(void **state) {
+  (void)state;
+  cc_state s;
+  cc_pkt p[40];
+  cc_init(&s, &cc_bbr_ops, 0);
+  assert_int_equal(cc_bbr_state(&s), CC_BBR_STARTUP);
+  assert_int_equal(cc_bbr_cwnd(&s), CC_BBR_INITIAL_WINDOW);
+  assert_true(cc_room(&s) == CC_BBR_INITIAL_WINDOW);
+  /* ten packets at t=0, acknowledged at t=20: 10 packets over 20 ms */
+  for (int i = 0; i < 10; i++) cc_on_packet_sent(&s, CC_BBR_MSS, 0, &p[i]);
+  assert_true(cc_room(&s) == 0);
+  for (int i = 0; i < 10; i++) cc_on_packet_delivered(&s, CC_BBR_MSS, 0, &p[i], 20, 20);
+  assert_true(dabs(cc_bbr_min_rtt(&s) - 20) < 1e-9);
+  assert_true(dabs(cc_bbr_bw(&s) - 10.0 * CC_BBR_MSS / 20) < 1e-6);
+  /* STARTUP grows the window by what was acknowledged */
+  assert_int_equal(cc_bbr_cwnd(&s), 2 * CC_BBR_INITIAL_WINDOW);
+  assert_true(cc_bbr_rate(&s) >= CC_BBR_HIGH_GAIN * 10.0 * CC_BBR_MSS / 20 * 0.99);
+  /* an application-limited sample lower than the estimate does not lower it */
+  double bw = cc_bbr_bw(&s);
+  cc_on_app_limited(&s);
+  cc_on_packet_sent(&s, CC_BBR_MSS, 30, &p[10]);
+  assert_true(p[10].app_limited);
+  cc_on_packet_delivered(&s, CC_BBR_MSS, 30, &p[10], 100, 130);
+  assert_true(cc_bbr_bw(&s) == bw);
+  /* a loss while the RTT is the minimum: random, no cap */
+  for (int i = 11; i < 30; i++) cc_on_packet_sent(&s, CC_BBR_MSS, 140, &p[i]);
+  cc_on_packet_delivered(&s, CC_BBR_MSS, 140, &p[11], 20, 160);
+  cc_on_packet_lost(&s, CC_BBR_MSS, 140, 160);
+  assert_int_equal(cc_bbr_inflight_hi(&s), 0);
+  /* a loss while the RTT shows a queue (45 ms > 20 + max(5, 2)): the window is capped at
+   * 0.7 of itself, once per round */
+  uint64_t w = cc_bbr_cwnd(&s);
+  cc_on_packet_delivered(&s, CC_BBR_MSS, 140, &p[12], 45, 185);
+  w = cc_bbr_cwnd(&s);
+  cc_on_packet_lost(&s, CC_BBR_MSS, 140, 185);
+  uint64_t hi = cc_bbr_inflight_hi(&s);
+  assert_int_equal(hi, (uint64_t)((double)w * CC_BBR_BETA));
+  assert_int_equal(cc_bbr_cwnd(&s), hi);
+  cc_on_packet_lost(&s, CC_BBR_MSS, 140, 186);
+  assert_int_equal(cc_bbr_inflight_hi(&s), hi);
+  /* persistent congestion: 4 packets */
+  cc_on_persistent_congestion(&s, 200);
+  assert_int_equal(cc_bbr_cwnd(&s), CC_BBR_MIN_WINDOW);
+}
+
 /* Goodput under random loss, BBR against NewReno (figures), with BBR's floors asserted:
  * at 1 % loss at least half the bottleneck, at 10 % at least a fifth
  * (docs/TRANSPORT-delivery.md "Congestion control"). Buffers of 4 MiB so that the
@@ -852,11 +900,11 @@ static void test_bbr_goodput_under_loss(void **state) {
   for (size_t p = 0; p < 2; p++)
     for (size_t i = 0; i < 3; i++) {
       bulk_res b = bulk_run(&cc_bbr_ops, paths[p].rate, paths[p].delay, losses[i], 4u << 20,
-                            4000, 500 + i);
+                            3000, 500 + i);
       bulk_res n = bulk_run(&cc_newreno_ops, paths[p].rate, paths[p].delay, losses[i],
-                            4u << 20, 4000, 500 + i);
+                            4u << 20, 3000, 500 + i);
       bulk_res d = bulk_run(&cc_bbr_ops, paths[p].rate, paths[p].delay, losses[i],
-                            XPORT_SEND_BUF_DEFAULT, 4000, 500 + i);
+                            XPORT_SEND_BUF_DEFAULT, 3000, 500 + i);
       printf("# %s, %2.0f%% loss: bbr %5.0f kB/s (%3.0f%%; %5.0f with 128 KiB buffers), "
              "newreno %5.0f kB/s (%3.0f%%)\n",
              paths[p].name, losses[i] * 100, b.goodput, 100 * b.goodput / paths[p].rate,
@@ -946,6 +994,7 @@ int main(void) {
       cmocka_unit_test(test_fairness),
       cmocka_unit_test(test_goodput_figures),
       cmocka_unit_test(test_datagrams_unreliable),
+      cmocka_unit_test(test_bbr_steps),
       cmocka_unit_test(test_bbr_model),
       cmocka_unit_test(test_bbr_goodput_under_loss),
       cmocka_unit_test(test_bbr_fairness),
