@@ -131,6 +131,10 @@ static void set_pacing(cc_state *s, double gain) {
     double capped = CC_BBR_CAP_PACE_GAIN * (double)b->cwnd / rtprop(b);
     if (capped > rate) rate = capped;
   }
+  /* never below the minimum window per min RTT: a stall's tiny samples must not leave
+   * the pacer waiting for seconds */
+  double floor = CC_BBR_MIN_WINDOW / rtprop(b);
+  if (rate > 0 && rate < floor) rate = floor;
   if (rate > 0 && (b->filled || rate > b->pacing_rate)) b->pacing_rate = rate;
 }
 
@@ -355,6 +359,7 @@ static uint64_t bbr_next_send(const cc_state *s, uint64_t now) {
   double c = credit_now(b, now);
   if (c > 0) return now;
   double wait = -c / b->pacing_rate;
+  if (!(wait < CC_BBR_MAX_WAIT_MS)) wait = CC_BBR_MAX_WAIT_MS; /* also NaN */
   uint64_t ms = (uint64_t)wait;
   if ((double)ms < wait) ms++;
   return now + (ms < 1 ? 1 : ms);

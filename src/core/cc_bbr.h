@@ -59,6 +59,9 @@
 /* Pacer burst: at least 2 ms of the rate (the engine's clock counts whole ms, so a
  * sender can only be woken once per ms) and at least the initial window. */
 #define CC_BBR_BURST_MS 2
+/* The pacer never makes a datagram wait longer than this (a bound, not a tuning: the
+ * rate's floor of 4 packets per min RTT keeps waits far shorter). */
+#define CC_BBR_MAX_WAIT_MS 1000
 
 enum { CC_BBR_STARTUP = 0, CC_BBR_DRAIN = 1, CC_BBR_PROBE_BW = 2, CC_BBR_PROBE_RTT = 3 };
 
