@@ -34,6 +34,7 @@ enum { M_THROUGHPUT, M_LATENCY, M_HANDSHAKE, M_RAW };
 typedef struct bench {
   int mode;
   int extended; /* sw_options.transport for both processes */
+  int congestion; /* sw_options.congestion for both (--congestion bbr|newreno) */
   size_t count, size;
   sw_swarm *swarm;
   uv_loop_t loop;
@@ -193,6 +194,7 @@ static int start(bench *b, sw_event_cb cb, uint16_t port) {
   o.http = 0; /* loopback only: no HTTP discovery servers */
   o.no_stun = 1;
   o.transport = b->extended;
+  o.congestion = b->congestion;
   uv_loop_init(&b->loop);
   int rc = sw_swarm_new(&b->swarm, &o, &b->loop);
   if (rc) {
@@ -363,8 +365,14 @@ int main(int argc, char **argv) {
     argv++;
     argc--;
   }
+  if (argc > 2 && !strcmp(argv[1], "--congestion")) {
+    b.congestion = !strcmp(argv[2], "newreno") ? SW_CC_NEWRENO : SW_CC_BBR;
+    argv += 2;
+    argc -= 2;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_loopback [--extended] throughput|latency|handshake|raw "
+    fprintf(stderr, "usage: bench_loopback [--extended] [--congestion bbr|newreno] "
+                    "throughput|latency|handshake|raw "
                     "COUNT [SIZE]\n");
     return 2;
   }

@@ -3,6 +3,7 @@
 same run (figures, never a pass or fail):
 
     python3 bench/xport_bench.py --bin build/bin [--quick] [--loss 0,0.01,0.1]
+        [--congestion bbr|newreno] [--extended-only] [--div N]
 
 For each loss rate (0 on the host's loopback; above 0 inside a network namespace whose
 iptables drops that share of UDP datagrams, tests/lib/netns.py Lossy, which needs root):
@@ -22,7 +23,9 @@ Under loss every process runs with SETOWIRE_NO_GSO=1: iptables sees a segmented 
 as one packet and would drop up to 64 datagrams at once. Segmentation offload is
 therefore off in the loss rows (receive coalescing stays on).
 
-Keep runs short on a shared machine: --quick divides every count by 4.
+Keep runs short on a shared machine: --quick divides every count by 4 (--div N by N).
+--congestion picks the extended session's controller in every process (default: the
+library's, BBR); --extended-only skips the plain rows.
 """
 import argparse
 import os
@@ -48,8 +51,11 @@ def run(argv, timeout=120, env=None):
     return r.stdout + r.stderr
 
 
+CC = []  # --congestion X for bench_loopback and setowire-cat, when given
+
+
 def api_throughput(wrap, b, ext, size, count, env):
-    out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] if ext else []) +
+    out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] + CC if ext else []) +
                    ['throughput', str(count), str(size)]), env=env)
     m = re.search(r'received (\d+) \(([\d.]+)%\), (\d+) msg/s.*?\(([\d.]+) MB/s\)', out)
     cs = re.search(r'sender: cpu [\d.]+ s, ([\d.]+) us per message', out)
@@ -68,7 +74,7 @@ def raw_rate(wrap, b, size, count, env):
 def api_latency(wrap, b, ext, count, env):
     # one echo at a time: a lost ping or echo that nobody resends (plain transport under
     # loss) stalls the run, which then stops at the time limit
-    out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] if ext else []) +
+    out = run(wrap([f'{b}/bench_loopback'] + (['--extended'] + CC if ext else []) +
                    ['latency', str(count)]), timeout=30, env=env)
     if out == 'TIMEOUT':
         return 'stalled (a lost message is never sent again)'
@@ -84,7 +90,7 @@ def cat_throughput(wrap, b, ext, size, count, env, tmp):
             pad = b'x' * (size - 12)
             for i in range(count):
                 f.write(b'%010d ' % i + pad + b'\n')
-    t = ['--transport', 'extended' if ext else 'plain']
+    t = ['--transport', 'extended' if ext else 'plain'] + (CC if ext else [])
     cat = f'{b}/setowire-cat'
     recv = subprocess.Popen(wrap([cat, '--events', *QUIET, '--bind', '127.0.0.1', '--port',
                                   '0', *t]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -166,9 +172,15 @@ def main():
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--loss', default='0,0.01,0.1')
     ap.add_argument('--no-cat', action='store_true')
+    ap.add_argument('--congestion', choices=['bbr', 'newreno'])
+    ap.add_argument('--extended-only', action='store_true')
+    ap.add_argument('--div', type=int, default=0)
     a = ap.parse_args()
     b = os.path.abspath(a.bin)
-    div = 4 if a.quick else 1
+    div = a.div or (4 if a.quick else 1)
+    if a.congestion:
+        CC.extend(['--congestion', a.congestion])
+    modes = (1,) if a.extended_only else (0, 1)
     import tempfile
     tmp = tempfile.mkdtemp(prefix='xbench-')
     for loss in [float(x) for x in a.loss.split(',')]:
@@ -198,7 +210,7 @@ def main():
                 print(f'{label}: raw udp ({rsize} B datagrams) '
                       + (f'{rr:,} datagrams/s {raw[1]:.2f}% ({raw[2]:.1f} MB/s)' if raw
                          else 'failed'), flush=True)
-                for ext in (0, 1):
+                for ext in modes:
                     name = 'extended' if ext else 'plain   '
                     r = api_throughput(wrap, b, ext, size, api_n, env)
                     print(f'  api {name} {fmt(r, rr if size < 60000 else 0)}', flush=True)
@@ -206,7 +218,7 @@ def main():
                         r = cat_throughput(wrap, b, ext, size, cat_n, env, tmp)
                         print(f'  cat {name} {fmt(r, rr if size < 60000 else 0, "lines/s")}',
                               flush=True)
-            for ext in (0, 1):
+            for ext in modes:
                 r = api_latency(wrap, b, ext, 5000 // div, env)
                 name = 'extended' if ext else 'plain   '
                 txt = r if isinstance(r, str) else \

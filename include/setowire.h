@@ -248,7 +248,13 @@ typedef struct sw_options {
    * peer_timeout_ms. */
   uint32_t peer_timeout_ms;
   uint32_t keepalive_ms;
+  /* The congestion controller of this side's extended-session flows (docs/TRANSPORT-
+   * delivery.md "Congestion control"): SW_CC_DEFAULT (0: BBR), SW_CC_BBR or
+   * SW_CC_NEWRENO. A local choice: the two sides of a session need not agree. */
+  int congestion;
 } sw_options;
+
+enum { SW_CC_DEFAULT = 0, SW_CC_BBR = 1, SW_CC_NEWRENO = 2 };
 
 void sw_options_init(sw_options *opts);
 

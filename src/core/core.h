@@ -71,6 +71,8 @@ typedef struct sw_core_config {
   /* 1: advertise XSESSION and, with a peer that does too, carry messages over the
    * extended session (docs/TRANSPORT.md); 0 (default): the plain protocol only. */
   int xsession;
+  /* The controller of every extended session's flow (cc.h); NULL: BBR (cc_bbr.h). */
+  const struct cc_ops *xsession_cc;
   /* Lifecycle (sw_options, docs/API.md "Peer lifecycle"); 0: the default in brackets.
    * One dial attempt lasts dial_timeout_ms [5400]; dial_retries more [0] follow, the
    * k-th dial_retry_ms << (k-1) [1000] after the previous one ended. A peer silent for

@@ -490,6 +490,10 @@ static uint64_t lost_run(xport *x, uint64_t *off) {
 size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn) {
   size_t mtu = cap < x->lim.mtu ? cap : x->lim.mtu;
   if (!buf || mtu < XPORT_MTU_MIN) return 0;
+  /* Nothing to send though the controller may have room, and the application is not
+   * waiting for send buffer (a full buffer limits like a window, and its samples are the
+   * path's): the controller's rate samples are marked application-limited. */
+  if (!has_eliciting(x) && !x->want_room) cc_on_app_limited(&x->cc);
   int due = ack_due(x, now), elicit = may_elicit(x, now);
   if (!due && !elicit) return 0;
   size_t n = 0;
@@ -549,8 +553,8 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
     r.pn = *pn;
     r.sent_at = now;
     r.bytes = (uint32_t)n;
+    cc_on_packet_sent(&x->cc, n, now, &r.rate);
     *rec(x, x->sent_count++) = r;
-    cc_on_sent(&x->cc, n, now);
     x->eliciting_out++;
     x->last_eliciting_at = now;
     if (x->probes > 0) x->probes--;
@@ -686,7 +690,7 @@ static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
     r->flags |= XS_DONE | XS_ACKED;
     x->eliciting_out--;
     a->any = 1;
-    cc_on_packet_acked(&x->cc, r->bytes, r->sent_at, sample, a->now);
+    cc_on_packet_delivered(&x->cc, r->bytes, r->sent_at, &r->rate, sample, a->now);
   }
   return 0;
 }

@@ -141,6 +141,7 @@ typedef struct xport_sent {
   uint8_t nranges;
   uint32_t len[XPORT_PKT_RANGES];
   uint64_t off[XPORT_PKT_RANGES];
+  cc_pkt rate; /* the controller's delivery-rate sampling state when it left (cc.h) */
 } xport_sent;
 
 typedef struct xport_range {

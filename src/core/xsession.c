@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cc_newreno.h"
+#include "cc_bbr.h"
 #include "delivery.h"
 #include "origin.h"
 #include "paths.h"
@@ -101,7 +101,8 @@ static int install(sw_core *c, core_peer *p, hs_keys *k, int state, uint64_t now
   xport_limits_default(&lim);
   xs->x = malloc(sizeof *xs->x);
   int rc = xs->x ? SW_OK : SW_ENOMEM;
-  if (rc == SW_OK && (rc = xport_init(xs->x, &lim, &cc_newreno_ops, now)) != SW_OK) {
+  const cc_ops *cc = c->cfg.xsession_cc ? c->cfg.xsession_cc : &cc_bbr_ops;
+  if (rc == SW_OK && (rc = xport_init(xs->x, &lim, cc, now)) != SW_OK) {
     free(xs->x);
     xs->x = NULL;
   }

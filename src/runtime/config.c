@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "cc_bbr.h"
+#include "cc_newreno.h"
 #include "mcast.h"
 
 void sw_options_init(sw_options *o) {
@@ -123,6 +125,7 @@ int config_from_options(config *c, const sw_options *o) {
   mcast_local_ip(o->lan_addr, o->bind, c->lan_ip, sizeof c->lan_ip);
   c->dht.relay = o->relay;
   if (!lifecycle_ok(o)) return SW_EINVAL;
+  if (o->congestion < SW_CC_DEFAULT || o->congestion > SW_CC_NEWRENO) return SW_EINVAL;
   if (o->nstun > CONFIG_STUN_MAX || (o->nstun && !o->stun)) return SW_EINVAL;
   for (size_t i = 0; i < o->nstun; i++) {
     char host[256];
@@ -156,6 +159,9 @@ int config_from_options(config *c, const sw_options *o) {
                              .relayed = 1,
                              .relay_serve = o->relay,
                              .xsession = o->transport,
+                             .xsession_cc = o->congestion == SW_CC_NEWRENO ? &cc_newreno_ops
+                                            : o->congestion == SW_CC_BBR   ? &cc_bbr_ops
+                                                                           : NULL,
                              .dial_timeout_ms = o->dial_timeout_ms,
                              .dial_retries = o->dial_retries,
                              .dial_retry_ms = o->dial_retry_ms,

@@ -11,7 +11,8 @@ send is one packet to iptables and would be dropped whole).
 
   extended  --transport extended on both sides: 5 000 lines of 100 bytes arrive,
             every one exactly once and in the order they were written; the sender
-            then exits 0 by itself (its close waits for the acknowledgements).
+            then exits 0 by itself (its close waits for the acknowledgements). Once
+            with the default controller (BBR), once with --congestion newreno.
   plain     the control: the same with the plain transport, which has no
             retransmission, loses some lines. Printed, never a failure (a NOTE when
             it happens to lose none).
@@ -55,12 +56,12 @@ def lines(tag):
     return [(f'{tag} {i:05d} '.encode() + printable(SIZE, tag))[:SIZE] for i in range(LINES)]
 
 
-def run(ns, bindir, mode):
+def run(ns, bindir, mode, cc=None):
     """One transfer under loss: (lines sent, lines received, datagrams dropped, seconds,
     sender exit code or None)."""
     ns.set_loss(0)
     sent = lines(mode)
-    t = ['--transport', mode]
+    t = ['--transport', mode] + (['--congestion', cc] if cc else [])
     with NsCat(ns, bindir, t + ['--port', '0'], f'recv-{mode}') as r:
         port = r.listening()['port']
         with NsCat(ns, bindir, t + ['--port', '0', '--connect', f'127.0.0.1:{port}'],
@@ -97,16 +98,18 @@ def run(ns, bindir, mode):
 def main():
     bindir = catproc.bin_dir()
     with netns.Lossy('xloss') as ns:
-        sent, got, dropped, secs, rc = run(ns, bindir, 'extended')
-        if got != sent:
-            first = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b),
-                         min(len(sent), len(got)))
-            raise ProcError(f'extended: {len(got)} lines received of {LINES}, first '
-                            f'difference at line {first}')
-        if rc != 0:
-            raise ProcError(f'extended: the sender exited {rc} (want 0)')
-        print(f'ok extended: {LINES} lines of {SIZE} bytes complete and in order in '
-              f'{secs:.2f} s, {dropped} datagrams dropped on the way', file=sys.stderr)
+        for cc in (None, 'newreno'):
+            name = f'extended ({cc or "default controller"})'
+            sent, got, dropped, secs, rc = run(ns, bindir, 'extended', cc)
+            if got != sent:
+                first = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b),
+                             min(len(sent), len(got)))
+                raise ProcError(f'{name}: {len(got)} lines received of {LINES}, first '
+                                f'difference at line {first}')
+            if rc != 0:
+                raise ProcError(f'{name}: the sender exited {rc} (want 0)')
+            print(f'ok {name}: {LINES} lines of {SIZE} bytes complete and in order in '
+                  f'{secs:.2f} s, {dropped} datagrams dropped on the way', file=sys.stderr)
 
         sent, got, dropped, secs, rc = run(ns, bindir, 'plain')
         lost = len(set(sent) - set(got))

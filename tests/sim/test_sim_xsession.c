@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc_newreno.h"
 #include "simnet.h"
 
 #define SEC 1000ull
@@ -14,9 +15,13 @@
 static const uint64_t SEEDS[] = {1, 2, 0xC0FFEE};
 #define NSEEDS (sizeof SEEDS / sizeof SEEDS[0])
 
+/* The extended session's controller: NULL, the default (BBR), unless a test says. */
+static const cc_ops *xcc;
+
 static void xcfg(void *ctx, simnet *net, int node, sw_core_config *cfg) {
   (void)ctx, (void)net, (void)node;
   cfg->xsession = 1;
+  cfg->xsession_cc = xcc;
 }
 
 static int peer_extended(simnet *net, int i) {
@@ -97,9 +102,9 @@ static void run_seed(uint64_t seed) {
   SIM_ASSERT(net, simnet_fault(net) == NULL, "simulator fault: %s", simnet_fault(net));
   sw_core_stats st;
   sw_core_get_stats(simnet_core(net, 1), &st);
-  printf("figure: seed %llu: %d messages in %.1f s virtual, %d writes refused (SW_EAGAIN), "
+  printf("figure: %s, seed %llu: %d messages in %.1f s virtual, %d writes refused (SW_EAGAIN), "
          "%llu datagrams lost, %llu duplicated\n",
-         (unsigned long long)seed, TOTAL, (double)(simnet_now(net) - t0) / 1000.0, refused,
+         xcc ? xcc->name : "default", (unsigned long long)seed, TOTAL, (double)(simnet_now(net) - t0) / 1000.0, refused,
          (unsigned long long)simnet_get_stats(net)->lost,
          (unsigned long long)simnet_get_stats(net)->duplicated);
   simnet_free(net);
@@ -110,6 +115,17 @@ static void test_lossy_path_in_order(void **state) {
   uint64_t seeds[NSEEDS];
   size_t n = simnet_seeds(SEEDS, NSEEDS, seeds);
   for (size_t i = 0; i < n; i++) run_seed(seeds[i]);
+}
+
+/* The same with NewReno, the other controller a user may choose (sw_options.congestion). */
+static void test_lossy_path_newreno(void **state) {
+  (void)state;
+  uint64_t seeds[NSEEDS];
+  size_t n = simnet_seeds(SEEDS, NSEEDS, seeds);
+  xcc = &cc_newreno_ops;
+  run_seed(seeds[0]);
+  xcc = NULL;
+  (void)n;
 }
 
 /* Writes from the moment the session exists, before the handshake: over a path that
@@ -172,6 +188,7 @@ static void test_early_writes_in_order(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lossy_path_in_order),
+      cmocka_unit_test(test_lossy_path_newreno),
       cmocka_unit_test(test_early_writes_in_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,13 @@ static void test_bounds(void **state) {
     o.keepalive_ms = bad[i].keep;
     assert_int_equal(sw_swarm_new(&s, &o, NULL), SW_EINVAL);
   }
+  /* the congestion controller: SW_CC_DEFAULT, SW_CC_BBR or SW_CC_NEWRENO */
+  quiet_options(&o, &e);
+  assert_int_equal(o.congestion, SW_CC_DEFAULT);
+  o.congestion = SW_CC_NEWRENO + 1;
+  assert_int_equal(sw_swarm_new(&s, &o, NULL), SW_EINVAL);
+  o.congestion = -1;
+  assert_int_equal(sw_swarm_new(&s, &o, NULL), SW_EINVAL);
 }
 
 static void run_until(uv_loop_t *loop, const int *flag, uint64_t limit_ms) {

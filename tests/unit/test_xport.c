@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc_bbr.h"
 #include "cc_newreno.h"
 #include "setowire.h"
 #include "testutil.h"
@@ -383,9 +384,12 @@ static void h_init(hnet *h, uint64_t seed) {
   h->now = 1;
 }
 
+/* The controller the next endpoints get (h_add). */
+static const cc_ops *h_cc = &cc_newreno_ops;
+
 static int h_add(hnet *h, const xport_limits *lim, hlink *out) {
   int i = h->n++;
-  assert_int_equal(xport_init(&h->x[i], lim, &cc_newreno_ops, h->now), SW_OK);
+  assert_int_equal(xport_init(&h->x[i], lim, h_cc, h->now), SW_OK);
   h->out[i] = out;
   return i;
 }
@@ -674,18 +678,25 @@ static void test_slow_reader(void **state) {
   slow_reader_run(43, 0.30); /* lost WINDOW frames must not stall the sender */
 }
 
-static void fairness_run(uint64_t seed) {
+/* Two flows through one bottleneck, flow A with controller ca, flow B (started 3 s later)
+ * with cb. fair: assert the two within 20 % of each other (else only that both
+ * progress). */
+static void fairness_run(uint64_t seed, const cc_ops *ca, const cc_ops *cb, int fair) {
   hnet *h = malloc(sizeof *h);
   h_init(h, seed);
   /* one bottleneck of 1 MB/s, a queue of about one bandwidth-delay product */
   hlink fwd = {.rate = 1000, .qcap = 40000, .delay = 20, .jitter = 1};
   hlink rev1 = {.delay = 20, .jitter = 1}, rev2 = {.delay = 20, .jitter = 1};
   flow a = {.total = UINT32_MAX, .max_len = 1400}, b = {.total = UINT32_MAX, .max_len = 1400};
+  h_cc = ca;
   h_pair(h, &a, &fwd, &rev1, NULL);
   const uint64_t b_start = 3000, measure = 20000, end = 80000;
   uint64_t a0 = 0, b0 = 0;
   while (h->now < end) {
-    if (h->now == b_start) h_pair(h, &b, &fwd, &rev2, NULL);
+    if (h->now == b_start) {
+      h_cc = cb;
+      h_pair(h, &b, &fwd, &rev2, NULL);
+    }
     if (h->now == measure) {
       a0 = a.bytes_rx;
       b0 = b.bytes_rx;
@@ -698,22 +709,36 @@ static void fairness_run(uint64_t seed) {
     }
     h_step(h);
   }
+  h_cc = &cc_newreno_ops;
   double ga = (double)(a.bytes_rx - a0) / (double)(end - measure);
   double gb = (double)(b.bytes_rx - b0) / (double)(end - measure);
   double ratio = ga < gb ? ga / gb : gb / ga;
-  printf("# fairness (seed %llu): flow A %.0f kB/s, flow B %.0f kB/s (started %llu ms later), ratio %.3f, "
-         "link use %.0f%%, queue drops %llu\n",
-         (unsigned long long)seed, ga, gb, (unsigned long long)b_start, ratio, (ga + gb) / fwd.rate * 100,
-         (unsigned long long)fwd.q_drops);
-  assert_true(ratio >= 0.8);
-  assert_true(ga + gb >= 0.7 * fwd.rate);
+  printf("# fairness %s+%s (seed %llu): flow A %.0f kB/s, flow B %.0f kB/s (started %llu ms "
+         "later), ratio %.3f, link use %.0f%%, queue drops %llu (%.1f%% of packets)\n",
+         ca->name, cb->name, (unsigned long long)seed, ga, gb, (unsigned long long)b_start,
+         ratio, (ga + gb) / fwd.rate * 100, (unsigned long long)fwd.q_drops,
+         100.0 * (double)fwd.q_drops / (double)(fwd.sent ? fwd.sent : 1));
+  for (int k = 0; k < 2; k++) {
+    const flow *f = k ? &b : &a;
+    const cc_state *c = &h->x[f->src].cc;
+    if (c->ops == &cc_bbr_ops)
+      printf("#   flow %c (bbr): %s, bw %.0f B/ms, min RTT %.0f ms, cwnd %llu, cap %llu\n",
+             'A' + k, cc_bbr_state_name(cc_bbr_state(c)), cc_bbr_bw(c), cc_bbr_min_rtt(c),
+             (unsigned long long)cc_bbr_cwnd(c), (unsigned long long)cc_bbr_inflight_hi(c));
+  }
+  if (fair) {
+    assert_true(ratio >= 0.8);
+    assert_true(ga + gb >= 0.7 * fwd.rate);
+  } else {
+    assert_true(ga > 0.05 * fwd.rate && gb > 0.05 * fwd.rate);
+  }
   h_free(h);
   free(h);
 }
 
 static void test_fairness(void **state) {
   (void)state;
-  for (uint64_t seed = 7; seed < 10; seed++) fairness_run(seed);
+  for (uint64_t seed = 7; seed < 10; seed++) fairness_run(seed, &cc_newreno_ops, &cc_newreno_ops, 1);
 }
 
 /* Goodput of one bulk flow at 0, 1 and 10 % loss (figures; loose floors only). */
@@ -744,6 +769,158 @@ static void test_goodput_figures(void **state) {
     h_free(h);
     free(h);
   }
+}
+
+/* ---- BBR (cc_bbr.c) on the harness ---- */
+
+typedef struct bulk_res {
+  double goodput; /* kB/s (bytes per ms) of messages read, after the warm-up */
+  uint64_t lost, ptos, cwnd;
+  double bw, min_rtt, srtt;
+  int state;
+} bulk_res;
+
+/* One bulk flow for `ms` of virtual time through a bottleneck of `rate` bytes per ms, `delay`
+ * ms each way (the harness adds up to a tick each way), random loss both ways, a drop-tail
+ * queue of one BDP (at least 4 ms of the rate: the harness sends in 1 ms ticks). Goodput
+ * counts messages read after the first fifth of the run. */
+static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double loss, size_t buf,
+                         uint64_t ms, uint64_t seed) {
+  hnet *h = malloc(sizeof *h);
+  h_init(h, seed);
+  double bdp = rate * (2.0 * delay + 2);
+  hlink fwd = {.rate = rate, .qcap = bdp > 4 * rate ? bdp : 4 * rate, .delay = delay, .loss = loss};
+  hlink rev = {.delay = delay, .loss = loss};
+  xport_limits lim;
+  xport_limits_default(&lim);
+  lim.send_buf = lim.recv_buf = buf;
+  flow f = {.total = UINT32_MAX, .max_len = 16000};
+  h_cc = cc;
+  h_pair(h, &f, &fwd, &rev, &lim);
+  h_cc = &cc_newreno_ops;
+  uint64_t warm = h->now + ms / 5, end = h->now + ms, rx0 = 0;
+  while (h->now < end) {
+    if (h->now == warm) rx0 = f.bytes_rx;
+    flow_write(h, &f);
+    flow_read(h, &f, SIZE_MAX);
+    h_step(h);
+  }
+  xport_stats st;
+  xport_stats_get(&h->x[f.src], &st);
+  bulk_res r = {.goodput = (double)(f.bytes_rx - rx0) / (double)(end - warm),
+                .lost = st.packets_lost, .ptos = st.pto_count, .cwnd = st.cwnd,
+                .srtt = st.srtt_ms, .state = -1};
+  if (cc == &cc_bbr_ops) {
+    const cc_state *c = &h->x[f.src].cc;
+    r.bw = cc_bbr_bw(c);
+    r.min_rtt = cc_bbr_min_rtt(c);
+    r.state = cc_bbr_state(c);
+  }
+  h_free(h);
+  free(h);
+  return r;
+}
+
+/* On a clean path BBR leaves STARTUP, finds the bottleneck's rate and the path's RTT, and
+ * keeps the queue short (the smoothed RTT stays near the minimum). */
+static void test_bbr_model(void **state) {
+  (void)state;
+  bulk_res r = bulk_run(&cc_bbr_ops, 12500, 5, 0, 4u << 20, 4000, 1);
+  printf("# bbr model, 100 Mbit/s, 10 ms: %s, bw %.0f B/ms, min RTT %.0f ms, srtt %.1f ms, "
+         "cwnd %llu, goodput %.0f kB/s\n",
+         cc_bbr_state_name(r.state), r.bw, r.min_rtt, r.srtt, (unsigned long long)r.cwnd,
+         r.goodput);
+  assert_true(r.state == CC_BBR_PROBE_BW || r.state == CC_BBR_PROBE_RTT);
+  assert_true(r.bw >= 0.9 * 12500 && r.bw <= 1.15 * 12500);
+  assert_true(r.min_rtt >= 10 && r.min_rtt <= 13);
+  assert_true(r.srtt < 2 * r.min_rtt + 4);
+  assert_true(r.goodput >= 0.9 * 12500);
+}
+
+/* BBR step by step through the seam: delivery-rate samples, the first RTT, and the
+ * congestive-loss cap (a loss caps the window only when the RTT shows a queue; once per
+ * round). */
+static void test_bbr_steps(void **state) {
+  (void)state;
+  cc_state s;
+  cc_pkt p[40];
+  cc_init(&s, &cc_bbr_ops, 0);
+  assert_int_equal(cc_bbr_state(&s), CC_BBR_STARTUP);
+  assert_int_equal(cc_bbr_cwnd(&s), CC_BBR_INITIAL_WINDOW);
+  assert_true(cc_room(&s) == CC_BBR_INITIAL_WINDOW);
+  /* ten packets at t=0, acknowledged at t=20: 10 packets over 20 ms */
+  for (int i = 0; i < 10; i++) cc_on_packet_sent(&s, CC_BBR_MSS, 0, &p[i]);
+  assert_true(cc_room(&s) == 0);
+  for (int i = 0; i < 10; i++) cc_on_packet_delivered(&s, CC_BBR_MSS, 0, &p[i], 20, 20);
+  assert_true(dabs(cc_bbr_min_rtt(&s) - 20) < 1e-9);
+  assert_true(dabs(cc_bbr_bw(&s) - 10.0 * CC_BBR_MSS / 20) < 1e-6);
+  /* STARTUP grows the window by what was acknowledged */
+  assert_int_equal(cc_bbr_cwnd(&s), 2 * CC_BBR_INITIAL_WINDOW);
+  assert_true(cc_bbr_rate(&s) >= CC_BBR_HIGH_GAIN * 10.0 * CC_BBR_MSS / 20 * 0.99);
+  /* an application-limited sample lower than the estimate does not lower it */
+  double bw = cc_bbr_bw(&s);
+  cc_on_app_limited(&s);
+  cc_on_packet_sent(&s, CC_BBR_MSS, 30, &p[10]);
+  assert_true(p[10].app_limited);
+  cc_on_packet_delivered(&s, CC_BBR_MSS, 30, &p[10], 100, 130);
+  assert_true(cc_bbr_bw(&s) == bw);
+  /* a loss while the RTT is the minimum: random, no cap */
+  for (int i = 11; i < 30; i++) cc_on_packet_sent(&s, CC_BBR_MSS, 140, &p[i]);
+  cc_on_packet_delivered(&s, CC_BBR_MSS, 140, &p[11], 20, 160);
+  cc_on_packet_lost(&s, CC_BBR_MSS, 140, 160);
+  assert_int_equal(cc_bbr_inflight_hi(&s), 0);
+  /* a loss while the RTT shows a queue (45 ms > 20 + max(5, 2)): the window is capped at
+   * 0.7 of itself, once per round */
+  uint64_t w = cc_bbr_cwnd(&s);
+  cc_on_packet_delivered(&s, CC_BBR_MSS, 140, &p[12], 45, 185);
+  w = cc_bbr_cwnd(&s);
+  cc_on_packet_lost(&s, CC_BBR_MSS, 140, 185);
+  uint64_t hi = cc_bbr_inflight_hi(&s);
+  assert_int_equal(hi, (uint64_t)((double)w * CC_BBR_BETA));
+  assert_int_equal(cc_bbr_cwnd(&s), hi);
+  cc_on_packet_lost(&s, CC_BBR_MSS, 140, 186);
+  assert_int_equal(cc_bbr_inflight_hi(&s), hi);
+  /* persistent congestion: 4 packets */
+  cc_on_persistent_congestion(&s, 200);
+  assert_int_equal(cc_bbr_cwnd(&s), CC_BBR_MIN_WINDOW);
+}
+
+/* Goodput under random loss, BBR against NewReno (figures), with BBR's floors asserted:
+ * at 1 % loss at least half the bottleneck, at 10 % at least a fifth
+ * (docs/TRANSPORT-delivery.md "Congestion control"). Buffers of 4 MiB so that the
+ * controller, not the send buffer, sets the pace; the default 128 KiB is shown too. */
+static void test_bbr_goodput_under_loss(void **state) {
+  (void)state;
+  static const double losses[] = {0, 0.01, 0.10};
+  static const struct {
+    const char *name;
+    double rate;
+    uint32_t delay;
+  } paths[] = {{"100 Mbit/s, 10 ms RTT", 12500, 5}, {"100 Mbit/s, 2 ms RTT (shortest)", 12500, 0}};
+  for (size_t p = 0; p < 2; p++)
+    for (size_t i = 0; i < 3; i++) {
+      bulk_res b = bulk_run(&cc_bbr_ops, paths[p].rate, paths[p].delay, losses[i], 4u << 20,
+                            3000, 500 + i);
+      bulk_res n = bulk_run(&cc_newreno_ops, paths[p].rate, paths[p].delay, losses[i],
+                            4u << 20, 3000, 500 + i);
+      bulk_res d = bulk_run(&cc_bbr_ops, paths[p].rate, paths[p].delay, losses[i],
+                            XPORT_SEND_BUF_DEFAULT, 3000, 500 + i);
+      printf("# %s, %2.0f%% loss: bbr %5.0f kB/s (%3.0f%%; %5.0f with 128 KiB buffers), "
+             "newreno %5.0f kB/s (%3.0f%%)\n",
+             paths[p].name, losses[i] * 100, b.goodput, 100 * b.goodput / paths[p].rate,
+             d.goodput, n.goodput, 100 * n.goodput / paths[p].rate);
+      if (losses[i] == 0) assert_true(b.goodput >= 0.85 * paths[p].rate);
+      if (losses[i] == 0.01) assert_true(b.goodput >= 0.5 * paths[p].rate);
+      if (losses[i] == 0.10) assert_true(b.goodput >= 0.2 * paths[p].rate);
+    }
+}
+
+static void test_bbr_fairness(void **state) {
+  (void)state;
+  for (uint64_t seed = 7; seed < 10; seed++) fairness_run(seed, &cc_bbr_ops, &cc_bbr_ops, 1);
+  /* BBR and NewReno on one path: figures; both must progress */
+  fairness_run(7, &cc_bbr_ops, &cc_newreno_ops, 0);
+  fairness_run(7, &cc_newreno_ops, &cc_bbr_ops, 0);
 }
 
 static void test_datagrams_unreliable(void **state) {
@@ -817,6 +994,10 @@ int main(void) {
       cmocka_unit_test(test_fairness),
       cmocka_unit_test(test_goodput_figures),
       cmocka_unit_test(test_datagrams_unreliable),
+      cmocka_unit_test(test_bbr_steps),
+      cmocka_unit_test(test_bbr_model),
+      cmocka_unit_test(test_bbr_goodput_under_loss),
+      cmocka_unit_test(test_bbr_fairness),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@ const char netopts_help[] =
     "                      reliable, ordered, forward-secret session, docs/TRANSPORT.md)\n"
     "                      or 'plain' (the references' protocol); reference peers\n"
     "                      always get plain\n"
+    "  --congestion CC     the extended session's congestion controller: 'bbr' (the\n"
+    "                      default) or 'newreno'\n"
     "  --dial-timeout MS   how long one dial attempt waits for an answer (default 5400)\n"
     "  --dial-retries N    attempts after the first before a dial fails (default 0)\n"
     "  --dial-retry MS     pause before the first retry, doubled each time (1000)\n"
@@ -85,6 +87,14 @@ int netopts_parse(netopts *n, sw_options *o, int opt, const char *arg, const cha
       else if (!strcmp(arg, "plain")) o->transport = 0;
       else {
         fprintf(stderr, "%s: --transport is 'extended' or 'plain', not '%s'\n", prog, arg);
+        return 2;
+      }
+      return 0;
+    case NETOPT_CONGESTION:
+      if (!strcmp(arg, "bbr")) o->congestion = SW_CC_BBR;
+      else if (!strcmp(arg, "newreno")) o->congestion = SW_CC_NEWRENO;
+      else {
+        fprintf(stderr, "%s: --congestion is 'bbr' or 'newreno', not '%s'\n", prog, arg);
         return 2;
       }
       return 0;

@@ -18,7 +18,7 @@ enum {
   NETOPT_TRANSPORT,
   /* peer lifecycle (sw_options: dial_timeout_ms ... keepalive_ms) */
   NETOPT_DIAL_TIMEOUT, NETOPT_DIAL_RETRIES, NETOPT_DIAL_RETRY, NETOPT_PEER_TIMEOUT,
-  NETOPT_KEEPALIVE
+  NETOPT_KEEPALIVE, NETOPT_CONGESTION
 };
 
 /* The struct option entries, to place inside a tool's table. */
@@ -40,7 +40,8 @@ enum {
   {"dial-retries", required_argument, 0, NETOPT_DIAL_RETRIES},                             \
   {"dial-retry", required_argument, 0, NETOPT_DIAL_RETRY},                                 \
   {"peer-timeout", required_argument, 0, NETOPT_PEER_TIMEOUT},                             \
-  {"keepalive", required_argument, 0, NETOPT_KEEPALIVE}
+  {"keepalive", required_argument, 0, NETOPT_KEEPALIVE},                                   \
+  {"congestion", required_argument, 0, NETOPT_CONGESTION}
 
 /* Storage for the lists sw_options points into: keep it alive as long as the options. */
 typedef struct netopts {
