@@ -111,7 +111,11 @@ void liveness_heartbeat(sw_core *c, uint64_t now) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     if (now - p->seen > c->cfg.peer_timeout_ms) { /* PROTOCOL.md 9.4 (60 s by default) */
-      peers_remove(c, p, SW_REASON_TIMEOUT);
+      /* A peer that said goodbye (a plain GOAWAY under check) and was silent since left:
+       * with a peer timeout shorter than GOAWAY_CHECK_MS the timeout comes first, and the
+       * application must still see the goodbye, not a timeout. */
+      int bye = p->goaway_check && p->seen <= p->goaway_check - GOAWAY_CHECK_MS;
+      peers_remove(c, p, bye ? SW_REASON_GOODBYE : SW_REASON_TIMEOUT);
       continue;
     }
     if (goaway_dropped(c, p, now)) continue;

@@ -218,6 +218,30 @@ static void test_reference_goodbye(void **state) {
   net_free(n);
 }
 
+/* The same goodbye with a peer timeout shorter than the goodbye's check (a program that
+ * sets peer_timeout_ms to 1 s): the silent peer is dropped by the timeout first, and the
+ * reason is still the goodbye it said (setowire-cat's lifecycle test saw "timeout"). */
+static void test_reference_goodbye_short_timeout(void **state) {
+  (void)state;
+  net *n = net_new();
+  sw_core_config cfg = {0};
+  cfg.peer_timeout_ms = 1000;
+  cfg.keepalive_ms = 200;
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1", &cfg);
+  node *A = &n->nodes[a];
+  ref_peer r;
+  ref_init(&r, SEED_R, "10.0.0.9:9", A);
+  ref_hello(n, &r, a, WIRE_HELLO);
+  ref_send(n, &r, a, "hi", 2);
+  static const uint8_t g[2] = {WIRE_GOAWAY, 0};
+  inject(n, a, &r.addr, g, sizeof g);
+  advance(n, n->now + 2000 + 1000 + 1);
+  assert_int_equal(count_ev(A, SW_EV_DISCONNECT), 1);
+  assert_int_equal(nth_ev(A, SW_EV_DISCONNECT, 0)->reason, SW_REASON_GOODBYE);
+  ref_free(&r);
+  net_free(n);
+}
+
 static void test_topic_on_connection(void **state) {
   (void)state;
   net *n = net_new();
@@ -269,6 +293,7 @@ int main(void) {
       cmocka_unit_test(test_retry_connects),
       cmocka_unit_test(test_dial_failed_icmp_and_table_full),
       cmocka_unit_test(test_silent_peer_timeout),
+      cmocka_unit_test(test_reference_goodbye_short_timeout),
       cmocka_unit_test(test_default_peer_timeout),
       cmocka_unit_test(test_disconnect_reasons),
       cmocka_unit_test(test_disconnect_reasons_extended),
