@@ -3,11 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "crypto.h"
 #include "setowire.h"
 
 #define FNV_OFFSET 0x811C9DC5u /* PROTOCOL.md 6.2 */
 #define FNV_PRIME 0x01000193u
+#define HUGE_BYTES ((size_t)2 << 20) /* x86-64 and arm64 huge page */
 #define DEDUP_ROTATE_MS 300000u /* PROTOCOL.md 19 BLOOM_ROTATE: generation lifetime */
 
 uint64_t dedup_xor_hash(const uint8_t *d, size_t len) {
@@ -79,7 +84,21 @@ int dedup_set_init(dedup_set *s, size_t slots_log2, uint64_t now_ms) {
   memset(s, 0, sizeof *s);
   if (slots_log2 < 4 || slots_log2 > 28) return SW_EINVAL;
   s->slots = (size_t)1 << slots_log2;
-  s->base = calloc(2 * s->slots, sizeof *s->base);
+  size_t bytes = 2 * s->slots * sizeof *s->base;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  /* Lookups land on random slots of a table larger than the caches: with 4 KiB pages
+   * nearly each one misses the TLB too, and the page walk cost as much as the line.
+   * Aligned to a huge page and marked for it, the 2 MiB table is one page. */
+  if (bytes >= HUGE_BYTES) {
+    void *m = NULL;
+    if (posix_memalign(&m, HUGE_BYTES, bytes) == 0) {
+      (void)madvise(m, bytes, MADV_HUGEPAGE);
+      memset(m, 0, bytes);
+      s->base = m;
+    }
+  }
+#endif
+  if (!s->base) s->base = calloc(2 * s->slots, sizeof *s->base);
   if (!s->base) return SW_ENOMEM;
   s->cur = s->base;
   s->old = s->base + 1;
@@ -151,6 +170,10 @@ void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms) {
   __builtin_prefetch(&s->cur[2 * set_slot(key, s->slots - 1)], 1);
   s->pend[(s->phead + s->npend) % DEDUP_PENDING] = key;
   s->npend++;
+}
+
+void dedup_set_prefetch(const dedup_set *s, uint64_t id) {
+  __builtin_prefetch(&s->cur[2 * set_slot(set_key(id), s->slots - 1)], 0);
 }
 
 int dedup_set_seen(dedup_set *s, uint64_t id, uint64_t now_ms) {

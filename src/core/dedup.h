@@ -47,6 +47,9 @@ void dedup_set_free(dedup_set *s);
 size_t dedup_set_bytes(const dedup_set *s);
 int dedup_set_has(const dedup_set *s, uint64_t id);
 void dedup_set_add(dedup_set *s, uint64_t id, uint64_t now_ms);
+/* Ask for the cache line id's lookup will read first (both generations share it): a
+ * caller with several ids to look up prefetches them all first. */
+void dedup_set_prefetch(const dedup_set *s, uint64_t id);
 /* has() then add(): 1 if it was already there. */
 int dedup_set_seen(dedup_set *s, uint64_t id, uint64_t now_ms);
 

@@ -441,34 +441,70 @@ static core_peer *keyed_by_index(sw_core *c, uint32_t idx) {
   return NULL;
 }
 
+/* One complete message from p's stream to where it goes. */
+static void deliver_one(sw_core *c, core_peer *p, uint8_t *buf, size_t n, unsigned flags,
+                        uint64_t now) {
+  if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
+    uint8_t wire[8];
+    memcpy(wire, p->wire_id, 8);
+    FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
+      m->on_stream(m->state, wire, buf + 1, n - 1, now);
+      break;
+    }
+    return;
+  }
+  if (p->score < SCORE_MAX) p->score++;
+  if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, n); /* a unicast: no flood */
+  else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, n, now); /* kind 4 */
+  else delivery_deliver(c, p, buf, n, now);
+}
+
+/* Small messages are read DRAIN_BATCH at a time, and the duplicate set's lines for all
+ * of them are asked for before the first is looked up: the lookups' cache misses overlap
+ * instead of stalling one after the other. */
+#define DRAIN_BATCH 32
+#define DRAIN_BYTES 8192
+
 /* Hand every complete message to delivery, as plain DATA's would be. */
 static void drain(sw_core *c, core_peer *p, uint64_t now) {
   uint8_t *big = NULL;
+  uint8_t batch[DRAIN_BYTES];
+  size_t at[DRAIN_BATCH], len[DRAIN_BATCH];
+  unsigned fl[DRAIN_BATCH];
   for (;;) {
     if (!p->used || !p->xs || !p->xs->x) break; /* an event handler may remove the peer */
     xport *x = p->xs->x;
-    uint8_t *buf = big ? big : c->scratch;
-    size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
-    unsigned flags;
-    int n = xport_recv_ex(x, buf, cap, &flags);
-    if (n == SW_EMSGSIZE && !big) {
-      big = malloc(XPORT_MAX_MSG);
-      if (big) continue;
+    size_t nb = 0, used = 0;
+    int n = 0;
+    while (nb < DRAIN_BATCH) {
+      n = xport_recv_ex(x, batch + used, sizeof batch - used, &fl[nb]);
+      if (n < 0) break;
+      at[nb] = used;
+      len[nb++] = (size_t)n;
+      used += (size_t)n;
     }
-    if (n < 0) break;
-    if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
-      uint8_t wire[8];
-      memcpy(wire, p->wire_id, 8);
-      FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
-        m->on_stream(m->state, wire, buf + 1, (size_t)n - 1, now);
-        break;
+    if (!nb) {
+      if (n != SW_EMSGSIZE) break;
+      /* larger than the batch's room: alone, as before */
+      uint8_t *buf = big ? big : c->scratch;
+      size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
+      unsigned flags;
+      n = xport_recv_ex(x, buf, cap, &flags);
+      if (n == SW_EMSGSIZE && !big) {
+        big = malloc(XPORT_MAX_MSG);
+        if (big) continue;
       }
+      if (n < 0) break;
+      deliver_one(c, p, buf, (size_t)n, flags, now);
       continue;
     }
-    if (p->score < SCORE_MAX) p->score++;
-    if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
-    else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, (size_t)n, now); /* kind 4 */
-    else delivery_deliver(c, p, buf, (size_t)n, now);
+    for (size_t i = 0; i < nb; i++)
+      if ((fl[i] & XPORT_ORIGIN) && len[i] >= XPORT_ORIGIN_HDR)
+        delivery_prefetch_origin(c, batch + at[i]);
+    for (size_t i = 0; i < nb; i++) {
+      if (!p->used || !p->xs || !p->xs->x) break; /* removed: the rest goes with it */
+      deliver_one(c, p, batch + at[i], len[i], fl[i], now);
+    }
   }
   free(big);
 }
