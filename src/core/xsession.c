@@ -576,20 +576,57 @@ int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8
   return rc;
 }
 
+/* The name xport_pmtu_path gets for a path, and the largest packet it may try there:
+ * above the base size only on a direct path to a loopback address, the one place where
+ * the sender knows no datagram is cut into IP fragments (the socket does not set DF, so
+ * elsewhere an acknowledged probe would prove only that fragments got through). */
+static uint64_t path_key(const core_path *to) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const uint8_t *b = (const uint8_t *)&to->addr;
+  for (size_t i = 0; i < sizeof to->addr; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return (h ^ to->relayed ^ (uint64_t)to->sock << 8) | 1;
+}
+
+static size_t path_max(const core_path *to) {
+  static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const sw_addr *a = &to->addr;
+  int lo = (a->family == 4 && a->ip[0] == 127) || (a->family == 6 && !memcmp(a->ip, v6lo, 16));
+  return !to->relayed && lo ? XS_PMTU_LOOPBACK : 0;
+}
+
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
   if (p->xs) hold_drain(c, p, now);
   struct core_xs *xs = p->used ? p->xs : NULL;
   if (!xs || !xs->keyed || xs->state != XS_CONFIRMED) return;
-  uint8_t pt[XPORT_MTU_DEFAULT], pkt[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
+  const core_path *to = paths_best(p);
+  xport_pmtu_path(xs->x, path_key(to), path_max(to), now);
+  uint8_t local[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
   uint64_t pn;
-  size_t n;
   /* Nothing is built that the output ring cannot take: what xport does not send now it
-   * sends later, so a full ring costs only time. */
-  while (send_room(c, sizeof pkt) && (n = xport_build(xs->x, now, pt, sizeof pt, &pn)) > 0) {
+   * sends later, so a full ring costs only time. The packet is built and sealed in
+   * place in the ring where it can (no copy), else in `local` at the base size. */
+  for (;;) {
+    const xport *x = xs->x; /* room for a size probe too, while one may be due */
+    size_t max = (x->pmtu_max > x->lim.mtu ? x->pmtu_max : x->lim.mtu) + XPKT_OVERHEAD;
+    if (!send_room(c, max)) break;
+    uint8_t *dst = paths_reserve(c, to, max);
+    uint8_t *pkt = dst ? dst : local;
+    size_t cap = dst ? max : sizeof local;
+    size_t n = xport_build(xs->x, now, pkt + XPKT_HDR_LEN, cap - XPKT_OVERHEAD, &pn);
+    if (!n) break;
     xs->tx.next_pn = pn; /* the packet number is the delivery engine's */
-    int m = xpkt_seal(&xs->tx, now, pt, n, pkt, sizeof pkt);
+    int m = xpkt_seal(&xs->tx, now, pkt + XPKT_HDR_LEN, n, pkt, cap);
     if (m < 0) break; /* exhausted: a new handshake is needed (not yet wired) */
-    if (paths_send(c, paths_best(p), pkt, (size_t)m)) c->stats.flood_dropped++;
+    if (dst) {
+      /* the record goes where a packet of this length goes (the same place unless the
+       * ring wraps between the two lengths) */
+      uint8_t *at = paths_reserve(c, to, (size_t)m); /* not NULL: a longer one fitted */
+      if (!at) break;
+      if (at != dst) memmove(at, dst, (size_t)m);
+      paths_commit(c, to, (size_t)m, 0);
+    } else if (paths_send(c, to, pkt, (size_t)m)) {
+      c->stats.flood_dropped++;
+    }
   }
 }
 
