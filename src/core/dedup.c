@@ -41,6 +41,36 @@ static uint64_t load64(const uint8_t *p) {
   return v;
 }
 
+#if defined(__SIZEOF_INT128__)
+/* The 64 x 64 -> 128-bit product folded to 64 bits: one multiply mixes 16 input bytes,
+ * where the lanes below need two per 8. */
+__extension__ typedef unsigned __int128 u128;
+static uint64_t mum(uint64_t a, uint64_t b) {
+  u128 r = (u128)a * b;
+  return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* Four independent chains over 64-byte stripes (each step: the product of one input
+ * word and the other word xored with the chain, added to the chain, so a product of
+ * zero keeps what came before), then 16-byte steps, the zero-padded tail and the
+ * length, then a final mix. About three times the bytes per cycle of the lanes. */
+uint64_t dedup_id(const uint8_t *d, size_t len) {
+  uint64_t a = K1, b = K2, c = K3, e = K4;
+  size_t i = 0;
+  for (; i + 64 <= len; i += 64) {
+    a += mum(load64(d + i) ^ K1, load64(d + i + 8) ^ a);
+    b += mum(load64(d + i + 16) ^ K2, load64(d + i + 24) ^ b);
+    c += mum(load64(d + i + 32) ^ K3, load64(d + i + 40) ^ c);
+    e += mum(load64(d + i + 48) ^ K4, load64(d + i + 56) ^ e);
+  }
+  uint64_t h = a ^ rotl64(b, 17) ^ rotl64(c, 31) ^ rotl64(e, 47);
+  for (; i + 16 <= len; i += 16) h += mum(load64(d + i) ^ K2, load64(d + i + 8) ^ h);
+  uint8_t t[16] = {0};
+  memcpy(t, d + i, len - i);
+  h += mum(load64(t) ^ K3, load64(t + 8) ^ h ^ (uint64_t)len);
+  return mum(h ^ K4, (uint64_t)len ^ K1);
+}
+#else
 static uint64_t lane(uint64_t acc, uint64_t w) { return rotl64(acc + w * K2, 31) * K1; }
 
 uint64_t dedup_id(const uint8_t *d, size_t len) {
@@ -63,6 +93,7 @@ uint64_t dedup_id(const uint8_t *d, size_t len) {
   h ^= h >> 32;
   return h;
 }
+#endif
 
 void dedup_xor_hash_text(uint64_t h, char out[17]) {
   uint8_t be[8];
