@@ -764,7 +764,14 @@ static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
       uint64_t off = r->off[k], end = off + r->len[k];
       if (end <= x->snd_base) continue;
       if (off < x->snd_base) off = x->snd_base;
+      if (off == x->snd_base && x->snd_acked_hi <= off && !x->lost_bytes) {
+        /* the oldest bytes, nothing acknowledged beyond them, nothing to resend: free
+         * them at once, without a bit set, scanned and cleared */
+        x->snd_base = x->snd_acked_hi = end;
+        continue;
+      }
       over_words(x, x->lim.send_buf, off, end - off, op_ack);
+      if (end > x->snd_acked_hi) x->snd_acked_hi = end;
     }
     r->flags |= XS_DONE | XS_ACKED;
     x->eliciting_out--;
@@ -888,7 +895,14 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
         off = x->rcv_contig;
       }
       ring_put(x->rcv_ring, x->lim.recv_buf, off, d, (size_t)(end - off));
+      if (off == x->rcv_contig && x->rcv_hi <= off) {
+        /* in order with nothing beyond it: no bit to set or scan (the map only needs
+         * to be right above rcv_contig; bits below it are cleared as they are read) */
+        x->rcv_contig = x->rcv_hi = end;
+        break;
+      }
       over_words(x, x->lim.recv_buf, off, end - off, op_have);
+      if (end > x->rcv_hi) x->rcv_hi = end;
       x->rcv_contig +=
           run_len(x->rcv_have, x->lim.recv_buf, x->rcv_contig, x->rcv_adv - x->rcv_contig, 1);
       break;

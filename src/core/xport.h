@@ -214,6 +214,9 @@ typedef struct xport {
   int probe_out;
   uint64_t probe_pn, probe_sent_at, probe_next_at;
   unsigned probe_fails, probe_step;
+  /* the highest stream offset + 1 acknowledged through the bit map (sender) and
+   * received through it (receiver): below them, in-order runs skip the maps */
+  uint64_t snd_acked_hi, rcv_hi;
 } xport;
 
 /* SW_OK, SW_EINVAL on limits out of range, SW_ENOMEM. cc: NULL for cc_unlimited. */
