@@ -898,7 +898,7 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
       if (off == x->rcv_contig && x->rcv_hi <= off) {
         /* in order with nothing beyond it: no bit to set or scan (the map only needs
          * to be right above rcv_contig; bits below it are cleared as they are read) */
-        x->rcv_contig = x->rcv_hi = end;
+        x->rcv_contig = end;
         break;
       }
       over_words(x, x->lim.recv_buf, off, end - off, op_have);
@@ -975,7 +975,11 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
   }
   if (mlen > cap) return SW_EMSGSIZE;
   if (mlen) ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read + pl, buf, (size_t)mlen);
-  over_words(x, x->lim.recv_buf, x->rcv_read, pl + mlen, op_unhave);
+  /* bits are set only below rcv_hi (out-of-order arrivals): clear those alone */
+  if (x->rcv_read < x->rcv_hi) {
+    uint64_t end = x->rcv_read + pl + mlen < x->rcv_hi ? x->rcv_read + pl + mlen : x->rcv_hi;
+    over_words(x, x->lim.recv_buf, x->rcv_read, end - x->rcv_read, op_unhave);
+  }
   x->rcv_read += pl + mlen;
   x->st.msgs_received++;
   x->st.bytes_received += mlen;

@@ -215,7 +215,8 @@ typedef struct xport {
   uint64_t probe_pn, probe_sent_at, probe_next_at;
   unsigned probe_fails, probe_step;
   /* the highest stream offset + 1 acknowledged through the bit map (sender) and
-   * received through it (receiver): below them, in-order runs skip the maps */
+   * received through it (receiver, out of order): at or above them no bit is set, and
+   * in-order runs skip the maps */
   uint64_t snd_acked_hi, rcv_hi;
 } xport;
 
