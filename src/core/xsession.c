@@ -587,11 +587,14 @@ static uint64_t path_key(const core_path *to) {
   return (h ^ to->relayed ^ (uint64_t)to->sock << 8) | 1;
 }
 
-static size_t path_max(const core_path *to) {
+static size_t path_max(const sw_core *c, const core_path *to) {
   static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   const sw_addr *a = &to->addr;
   int lo = (a->family == 4 && a->ip[0] == 127) || (a->family == 6 && !memcmp(a->ip, v6lo, 16));
-  return !to->relayed && lo ? XS_PMTU_LOOPBACK : 0;
+  /* and only with an output ring that holds such packets with room to spare */
+  return !to->relayed && lo && send_fits_ever(c, XS_PMTU_LOOPBACK + XPKT_OVERHEAD)
+             ? XS_PMTU_LOOPBACK
+             : 0;
 }
 
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
@@ -599,7 +602,7 @@ void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
   struct core_xs *xs = p->used ? p->xs : NULL;
   if (!xs || !xs->keyed || xs->state != XS_CONFIRMED) return;
   const core_path *to = paths_best(p);
-  xport_pmtu_path(xs->x, path_key(to), path_max(to), now);
+  xport_pmtu_path(xs->x, path_key(to), path_max(c, to), now);
   uint8_t local[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
   uint64_t pn;
   /* Nothing is built that the output ring cannot take: what xport does not send now it
