@@ -25,6 +25,9 @@ void delivery_signed(sw_core *c, core_peer *from, const uint8_t *entry, size_t l
                      uint64_t now);
 /* The dedup key of an origin header (author id, message id). */
 uint64_t delivery_origin_key(const uint8_t *hdr);
+/* Ask for the duplicate set's line of a kind 4 entry's origin (hdr: XPORT_ORIGIN_HDR
+ * bytes) ahead of its delivery, so that the lookup then finds it in the cache. */
+void delivery_prefetch_origin(const sw_core *c, const uint8_t *hdr);
 /* A unicast from p (sw_core_send, SW_SEND_UNICAST): to the application only, never
  * flooded on and outside the content dedup, so the same bytes sent twice arrive twice. */
 void delivery_direct(sw_core *c, core_peer *from, const uint8_t *msg, size_t len);

@@ -85,7 +85,8 @@ void xpkt_tx_free(xpkt_tx *tx);
 void xpkt_rx_free(xpkt_rx *rx);
 
 /* Seal payload (len bytes, the frames of TRANSPORT.md 7) as one packet into out (at
- * least len + XPKT_OVERHEAD bytes; out may not overlap payload). Moves to the next key
+ * least len + XPKT_OVERHEAD bytes; out may not overlap payload, except in place:
+ * payload == out + XPKT_HDR_LEN, where the caller built the plaintext). Moves to the next key
  * first when the update bound is reached. Returns the packet's length or an error. */
 int xpkt_seal(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len, uint8_t *out,
               size_t outcap);

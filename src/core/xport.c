@@ -129,6 +129,9 @@ static int next_frame(const uint8_t *buf, size_t len, size_t *at, frame *f) {
     f->body_len = (size_t)f->b;
     r.at += (size_t)f->b;
     break;
+  case XPORT_F_PADDING:
+    r.at = r.len; /* to the end of the plaintext */
+    break;
   case XPORT_F_DATAGRAM:
   case XPORT_F_DIRECT_DATAGRAM:
     if (rd_var(&r, &f->a)) return -1;
@@ -312,6 +315,7 @@ int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now
   x->ack_deadline = UINT64_MAX;
   x->srtt = XPORT_INITIAL_RTT_MS;
   x->rttvar = XPORT_INITIAL_RTT_MS / 2;
+  x->base_mtu = x->lim.mtu;
   return SW_OK;
 }
 
@@ -328,7 +332,8 @@ void xport_free(xport *x) {
 /* ---- sending ---- */
 
 size_t xport_dgram_max(const xport *x) {
-  size_t m = x->lim.mtu - 1 - xport_varint_len(x->lim.mtu);
+  /* the base size: a datagram queued now must still fit after a fall back to it */
+  size_t m = x->base_mtu - 1 - xport_varint_len(x->base_mtu);
   return m < XPORT_DGRAM_QUEUE - 2 ? m : XPORT_DGRAM_QUEUE - 2;
 }
 
@@ -487,6 +492,72 @@ static uint64_t lost_run(xport *x, uint64_t *off) {
   return run_len(x->snd_lost, x->lim.send_buf, s, x->snd_next - s, 1);
 }
 
+/* ---- packet size search (RFC 8899, DPLPMTUD; xport_pmtu_path) ---- */
+
+static const size_t pmtu_steps[] = XPORT_PMTU_STEPS;
+#define PMTU_NSTEPS (sizeof pmtu_steps / sizeof pmtu_steps[0])
+
+/* The size to probe next, from step probe_step on: 0 when none is left. */
+static size_t probe_target(const xport *x) {
+  for (size_t i = x->probe_step; i < PMTU_NSTEPS; i++)
+    if (pmtu_steps[i] <= x->pmtu_max && pmtu_steps[i] > x->lim.mtu) return pmtu_steps[i];
+  return 0;
+}
+
+void xport_pmtu_path(xport *x, uint64_t path, size_t max, uint64_t now) {
+  if (max > XPORT_MTU_MAX) max = XPORT_MTU_MAX;
+  if (path == x->pmtu_path && max == x->pmtu_max) return;
+  x->pmtu_path = path;
+  x->pmtu_max = max;
+  x->lim.mtu = x->base_mtu; /* nothing above the base before a probe on this path */
+  x->probe_out = 0;
+  x->probe_fails = x->probe_step = 0;
+  x->probe_next_at = now;
+}
+
+static int probe_due(const xport *x, uint64_t now, size_t cap) {
+  if (!x->pmtu_max || x->probe_out || now < x->probe_next_at) return 0;
+  size_t t = probe_target(x);
+  return t && t <= cap;
+}
+
+static void probe_acked(xport *x) {
+  x->lim.mtu = x->probe_size; /* the largest left: the search is over */
+  x->probe_out = 0;
+  x->probe_fails = 0;
+  x->probe_step = PMTU_NSTEPS;
+}
+
+/* RFC 8899 section 4.4: a lost probe says nothing of congestion, only of its size. */
+static void probe_lost(xport *x, uint64_t now) {
+  x->probe_out = 0;
+  x->st.pmtu_probes_lost++;
+  if (++x->probe_fails < XPORT_PMTU_TRIES) return;
+  x->probe_fails = 0;
+  while (x->probe_step < PMTU_NSTEPS && pmtu_steps[x->probe_step] >= x->probe_size)
+    x->probe_step++;
+  if (!probe_target(x)) {
+    x->probe_step = 0; /* nothing carried: again later, from the top */
+    x->probe_next_at = now + XPORT_PMTU_RETRY_MS;
+  }
+}
+
+/* RFC 8899 section 4.3: packets of the size found stop arriving. */
+static void pmtu_blackhole(xport *x, uint64_t now) {
+  if (x->lim.mtu <= x->base_mtu) return;
+  x->lim.mtu = x->base_mtu;
+  x->probe_out = 0;
+  x->probe_fails = x->probe_step = 0;
+  x->probe_next_at = now + XPORT_PMTU_BLACKHOLE_MS;
+  x->st.pmtu_blackholes++;
+}
+
+static uint64_t pto_period(const xport *x);
+
+static uint64_t probe_deadline(const xport *x) {
+  return x->probe_out ? x->probe_sent_at + pto_period(x) : UINT64_MAX;
+}
+
 size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn) {
   size_t mtu = cap < x->lim.mtu ? cap : x->lim.mtu;
   if (!buf || mtu < XPORT_MTU_MIN) return 0;
@@ -503,6 +574,24 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
     x->ack_deadline = UINT64_MAX;
     x->ack_now = 0;
     x->ack_changed = 0;
+  }
+  if (elicit && probe_due(x, now, cap)) {
+    /* A size probe: PING and padding, nothing else, so that its loss costs no data. It
+     * is not in flight for the controller and not a sent record: only its
+     * acknowledgement, or its absence for a probe period, is looked at. */
+    size_t t = probe_target(x);
+    buf[n++] = XPORT_F_PING;
+    buf[n++] = XPORT_F_PADDING;
+    memset(buf + n, 0, t - n);
+    n = t;
+    *pn = x->next_pn++;
+    x->st.packets_sent++;
+    x->st.pmtu_probes++;
+    x->probe_out = 1;
+    x->probe_size = t;
+    x->probe_pn = *pn;
+    x->probe_sent_at = now;
+    return n;
   }
   xport_sent r;
   memset(&r, 0, sizeof r);
@@ -633,6 +722,7 @@ static void detect_lost(xport *x, uint64_t now) {
   if (persistent && x->have_rtt) {
     x->st.persistent++;
     cc_on_persistent_congestion(&x->cc, now);
+    pmtu_blackhole(x, now);
   }
 }
 
@@ -672,6 +762,7 @@ static size_t first_at_or_above(xport *x, uint64_t pn) {
 static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
   ack_ctx *a = ctx;
   xport *x = a->x;
+  if (x->probe_out && x->probe_pn >= lo && x->probe_pn <= hi) probe_acked(x);
   for (size_t i = first_at_or_above(x, lo); i < x->sent_count; i++) {
     xport_sent *r = rec(x, i);
     if (r->pn > hi) break;
@@ -685,7 +776,14 @@ static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
       uint64_t off = r->off[k], end = off + r->len[k];
       if (end <= x->snd_base) continue;
       if (off < x->snd_base) off = x->snd_base;
+      if (off == x->snd_base && x->snd_acked_hi <= off && !x->lost_bytes) {
+        /* the oldest bytes, nothing acknowledged beyond them, nothing to resend: free
+         * them at once, without a bit set, scanned and cleared */
+        x->snd_base = x->snd_acked_hi = end;
+        continue;
+      }
       over_words(x, x->lim.send_buf, off, end - off, op_ack);
+      if (end > x->snd_acked_hi) x->snd_acked_hi = end;
     }
     r->flags |= XS_DONE | XS_ACKED;
     x->eliciting_out--;
@@ -774,7 +872,7 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
     if (next_frame(buf, len, &at, &f)) return SW_EINVAL;
     if (f.type == XPORT_F_ACK && f.a >= x->next_pn) return SW_EINVAL; /* never sent */
     if (f.type == XPORT_F_MSG && f.a + f.b > x->rcv_adv) return SW_EINVAL; /* window */
-    if (f.type != XPORT_F_ACK) eliciting = 1;
+    if (f.type != XPORT_F_ACK && f.type != XPORT_F_PADDING) eliciting = 1;
   }
   if (seen(x, pn)) {
     x->st.packets_duplicate++;
@@ -809,7 +907,14 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
         off = x->rcv_contig;
       }
       ring_put(x->rcv_ring, x->lim.recv_buf, off, d, (size_t)(end - off));
+      if (off == x->rcv_contig && x->rcv_hi <= off) {
+        /* in order with nothing beyond it: no bit to set or scan (the map only needs
+         * to be right above rcv_contig; bits below it are cleared as they are read) */
+        x->rcv_contig = end;
+        break;
+      }
       over_words(x, x->lim.recv_buf, off, end - off, op_have);
+      if (end > x->rcv_hi) x->rcv_hi = end;
       x->rcv_contig +=
           run_len(x->rcv_have, x->lim.recv_buf, x->rcv_contig, x->rcv_adv - x->rcv_contig, 1);
       break;
@@ -886,7 +991,11 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
   }
   if (mlen > cap) return SW_EMSGSIZE;
   if (mlen) ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read + pl, buf, (size_t)mlen);
-  over_words(x, x->lim.recv_buf, x->rcv_read, pl + mlen, op_unhave);
+  /* bits are set only below rcv_hi (out-of-order arrivals): clear those alone */
+  if (x->rcv_read < x->rcv_hi) {
+    uint64_t end = x->rcv_read + pl + mlen < x->rcv_hi ? x->rcv_read + pl + mlen : x->rcv_hi;
+    over_words(x, x->lim.recv_buf, x->rcv_read, end - x->rcv_read, op_unhave);
+  }
   x->rcv_read += pl + mlen;
   x->st.msgs_received++;
   x->st.bytes_received += mlen;
@@ -907,6 +1016,8 @@ uint64_t xport_deadline(const xport *x, uint64_t now) {
   uint64_t d = x->loss_time;
   uint64_t p = pto_deadline(x);
   if (p < d) d = p;
+  p = probe_deadline(x);
+  if (p < d) d = p;
   if (x->ack_eliciting_rx) {
     uint64_t a = ack_due(x, now) ? now : x->ack_deadline;
     if (a < d) d = a;
@@ -920,6 +1031,7 @@ uint64_t xport_deadline(const xport *x, uint64_t now) {
 }
 
 void xport_timeout(xport *x, uint64_t now) {
+  if (probe_deadline(x) <= now) probe_lost(x, now);
   if (x->loss_time <= now) {
     detect_lost(x, now);
     return;
@@ -929,6 +1041,7 @@ void xport_timeout(xport *x, uint64_t now) {
    * outstanding packet's data goes again (it stays outstanding). */
   x->pto_count++;
   x->st.pto_count++;
+  if (x->pto_count >= XPORT_PMTU_BLACKHOLE_PTOS) pmtu_blackhole(x, now);
   x->probes = PROBES_PER_PTO;
   if (!x->lost_bytes && x->snd_next >= snd_limit(x) && !x->dq_len) {
     for (size_t i = 0; i < x->sent_count; i++) {
@@ -957,4 +1070,5 @@ void xport_stats_get(const xport *x, xport_stats *out) {
   out->srtt_ms = x->srtt;
   out->rttvar_ms = x->rttvar;
   out->min_rtt_ms = x->min_rtt;
+  out->mtu = x->lim.mtu;
 }

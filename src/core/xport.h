@@ -29,6 +29,7 @@ enum {
   XPORT_F_MSG = 0x04,
   XPORT_F_DATAGRAM = 0x05,
   XPORT_F_DIRECT_DATAGRAM = 0x06, /* a DATAGRAM for the receiver alone: never flooded on */
+  XPORT_F_PADDING = 0x07, /* the rest of the plaintext is padding (a size probe's) */
 };
 
 /* Issue 10: the message limit of the API (one value of sw_swarm_write / broadcast). */
@@ -41,6 +42,20 @@ enum {
 #define XPORT_MTU_DEFAULT 1372
 #define XPORT_MTU_MIN 64
 #define XPORT_MTU_MAX 65000
+/* Larger packets where the caller says the path may carry them (xport_pmtu_path):
+ * probes of PING + PADDING at these plaintext sizes, largest first, each size given up
+ * after XPORT_PMTU_TRIES probes that are not acknowledged within a probe period (RFC
+ * 8899 MAX_PROBES); the first acknowledged one becomes the packet size. A search that
+ * found nothing starts again after XPORT_PMTU_RETRY_MS; after a black hole (persistent
+ * congestion, or XPORT_PMTU_BLACKHOLE_PTOS probe timeouts in a row, with packets above
+ * the base size) the size falls back to the base and the search starts again after
+ * XPORT_PMTU_BLACKHOLE_MS. Datagrams stay at the base size (xport_dgram_max). */
+/* datagrams of 16, 8 and 4 KiB once the packet protection adds its 30 bytes */
+#define XPORT_PMTU_STEPS {16354, 8162, 4066}
+#define XPORT_PMTU_TRIES 3
+#define XPORT_PMTU_RETRY_MS 60000
+#define XPORT_PMTU_BLACKHOLE_MS 10000
+#define XPORT_PMTU_BLACKHOLE_PTOS 3
 /* The window each side may fill before the first WINDOW frame arrives: one largest
  * message with its length prefix, so a receiver with the smallest buffer still completes
  * every message. A receive buffer is never smaller. */
@@ -131,6 +146,8 @@ typedef struct xport_stats {
   uint64_t cwnd;                /* the controller's window (UINT64_MAX: none) */
   uint64_t in_flight;
   double srtt_ms, rttvar_ms, min_rtt_ms;
+  size_t mtu;                   /* plaintext bytes per packet now */
+  uint64_t pmtu_probes, pmtu_probes_lost, pmtu_blackholes;
 } xport_stats;
 
 typedef struct xport_sent {
@@ -197,6 +214,18 @@ typedef struct xport {
   int ping_pending;
   int broken; /* the peer broke the stream framing: nothing more is delivered */
   xport_stats st;
+  /* packet size search (xport_pmtu_path): lim.mtu is base_mtu until a probe of a larger
+   * size is acknowledged on the path the caller names */
+  size_t base_mtu, pmtu_max;
+  uint64_t pmtu_path;
+  size_t probe_size; /* the outstanding probe's size (valid with probe_out) */
+  int probe_out;
+  uint64_t probe_pn, probe_sent_at, probe_next_at;
+  unsigned probe_fails, probe_step;
+  /* the highest stream offset + 1 acknowledged through the bit map (sender) and
+   * received through it (receiver, out of order): at or above them no bit is set, and
+   * in-order runs skip the maps */
+  uint64_t snd_acked_hi, rcv_hi;
 } xport;
 
 /* SW_OK, SW_EINVAL on limits out of range, SW_ENOMEM. cc: NULL for cc_unlimited. */
@@ -237,6 +266,12 @@ int xport_recv(xport *x, void *buf, size_t cap, int *reliable);
  * (with XPORT_ORIGIN, buf starts with the XPORT_ORIGIN_HDR bytes of the entry; with
  * XPORT_SIGNED, with its XPORT_SIGNED_HDR bytes). */
 int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags);
+
+/* The path packets go on now, by a name of the caller's choice, and the largest
+ * plaintext it may try there (0: none above the base). A new name or limit starts
+ * over from the base size: a path never gets larger packets than the base until a
+ * probe on it was acknowledged. */
+void xport_pmtu_path(xport *x, uint64_t path, size_t max, uint64_t now);
 
 /* When xport_timeout is next due (UINT64_MAX: never), and the timer itself. After a
  * timeout, call xport_build again. */

@@ -443,39 +443,75 @@ static core_peer *keyed_by_index(sw_core *c, uint32_t idx) {
   return NULL;
 }
 
+/* One complete message from p's stream to where it goes. */
+static void deliver_one(sw_core *c, core_peer *p, uint8_t *buf, size_t n, unsigned flags,
+                        uint64_t now) {
+  if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
+    if (n >= 1 && buf[0] == ORIGIN_CHANNEL) { /* the engine's own: a signing binding */
+      origin_on_message(c, p, buf + 1, n - 1, now);
+      return;
+    }
+    uint8_t wire[8];
+    memcpy(wire, p->wire_id, 8);
+    FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
+      m->on_stream(m->state, wire, buf + 1, n - 1, now);
+      break;
+    }
+    return;
+  }
+  if (p->score < SCORE_MAX) p->score++;
+  if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, n); /* a unicast: no flood */
+  else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, n, now); /* kind 4 */
+  else if (flags & XPORT_SIGNED) delivery_signed(c, p, buf, n, now); /* kind 5 */
+  else delivery_deliver(c, p, buf, n, now);
+}
+
+/* Small messages are read DRAIN_BATCH at a time, and the duplicate set's lines for all
+ * of them are asked for before the first is looked up: the lookups' cache misses overlap
+ * instead of stalling one after the other. */
+#define DRAIN_BATCH 32
+#define DRAIN_BYTES 8192
+
 /* Hand every complete message to delivery, as plain DATA's would be. */
 static void drain(sw_core *c, core_peer *p, uint64_t now) {
   uint8_t *big = NULL;
+  uint8_t batch[DRAIN_BYTES];
+  size_t at[DRAIN_BATCH], len[DRAIN_BATCH];
+  unsigned fl[DRAIN_BATCH];
   for (;;) {
     if (!p->used || !p->xs || !p->xs->x) break; /* an event handler may remove the peer */
     xport *x = p->xs->x;
-    uint8_t *buf = big ? big : c->scratch;
-    size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
-    unsigned flags;
-    int n = xport_recv_ex(x, buf, cap, &flags);
-    if (n == SW_EMSGSIZE && !big) {
-      big = malloc(XPORT_MAX_MSG);
-      if (big) continue;
+    size_t nb = 0, used = 0;
+    int n = 0;
+    while (nb < DRAIN_BATCH) {
+      n = xport_recv_ex(x, batch + used, sizeof batch - used, &fl[nb]);
+      if (n < 0) break;
+      at[nb] = used;
+      len[nb++] = (size_t)n;
+      used += (size_t)n;
     }
-    if (n < 0) break;
-    if (flags & XPORT_ENGINE) { /* a module's own message (TRANSPORT.md 7.1): no flood */
-      if (n >= 1 && buf[0] == ORIGIN_CHANNEL) { /* the engine's own: a signing binding */
-        origin_on_message(c, p, buf + 1, (size_t)n - 1, now);
-        continue;
+    if (!nb) {
+      if (n != SW_EMSGSIZE) break;
+      /* larger than the batch's room: alone, as before */
+      uint8_t *buf = big ? big : c->scratch;
+      size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
+      unsigned flags;
+      n = xport_recv_ex(x, buf, cap, &flags);
+      if (n == SW_EMSGSIZE && !big) {
+        big = malloc(XPORT_MAX_MSG);
+        if (big) continue;
       }
-      uint8_t wire[8];
-      memcpy(wire, p->wire_id, 8);
-      FOR_MODULES(c, m) if (n >= 1 && m->on_stream && m->stream_channel == buf[0]) {
-        m->on_stream(m->state, wire, buf + 1, (size_t)n - 1, now);
-        break;
-      }
+      if (n < 0) break;
+      deliver_one(c, p, buf, (size_t)n, flags, now);
       continue;
     }
-    if (p->score < SCORE_MAX) p->score++;
-    if (flags & XPORT_DIRECT) delivery_direct(c, p, buf, (size_t)n); /* a unicast: no flood */
-    else if (flags & XPORT_ORIGIN) delivery_origin(c, p, buf, (size_t)n, now); /* kind 4 */
-    else if (flags & XPORT_SIGNED) delivery_signed(c, p, buf, (size_t)n, now); /* kind 5 */
-    else delivery_deliver(c, p, buf, (size_t)n, now);
+    for (size_t i = 0; i < nb; i++)
+      if ((fl[i] & XPORT_ORIGIN) && len[i] >= XPORT_ORIGIN_HDR)
+        delivery_prefetch_origin(c, batch + at[i]);
+    for (size_t i = 0; i < nb; i++) {
+      if (!p->used || !p->xs || !p->xs->x) break; /* removed: the rest goes with it */
+      deliver_one(c, p, batch + at[i], len[i], fl[i], now);
+    }
   }
   free(big);
 }
@@ -547,20 +583,60 @@ int xsession_send_channel(sw_core *c, core_peer *p, uint8_t channel, const uint8
   return rc;
 }
 
+/* The name xport_pmtu_path gets for a path, and the largest packet it may try there:
+ * above the base size only on a direct path to a loopback address, the one place where
+ * the sender knows no datagram is cut into IP fragments (the socket does not set DF, so
+ * elsewhere an acknowledged probe would prove only that fragments got through). */
+static uint64_t path_key(const core_path *to) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const uint8_t *b = (const uint8_t *)&to->addr;
+  for (size_t i = 0; i < sizeof to->addr; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return (h ^ to->relayed ^ (uint64_t)to->sock << 8) | 1;
+}
+
+static size_t path_max(const sw_core *c, const core_path *to) {
+  static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const sw_addr *a = &to->addr;
+  int lo = (a->family == 4 && a->ip[0] == 127) || (a->family == 6 && !memcmp(a->ip, v6lo, 16));
+  /* and only with an output ring that holds such packets with room to spare */
+  return !to->relayed && lo && send_fits_ever(c, XS_PMTU_LOOPBACK + XPKT_OVERHEAD)
+             ? XS_PMTU_LOOPBACK
+             : 0;
+}
+
 void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
   if (p->xs) hold_drain(c, p, now);
   struct core_xs *xs = p->used ? p->xs : NULL;
   if (!xs || !xs->keyed || xs->state != XS_CONFIRMED) return;
-  uint8_t pt[XPORT_MTU_DEFAULT], pkt[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
+  const core_path *to = paths_best(p);
+  xport_pmtu_path(xs->x, path_key(to), path_max(c, to), now);
+  uint8_t local[XPORT_MTU_DEFAULT + XPKT_OVERHEAD];
   uint64_t pn;
-  size_t n;
   /* Nothing is built that the output ring cannot take: what xport does not send now it
-   * sends later, so a full ring costs only time. */
-  while (send_room(c, sizeof pkt) && (n = xport_build(xs->x, now, pt, sizeof pt, &pn)) > 0) {
+   * sends later, so a full ring costs only time. The packet is built and sealed in
+   * place in the ring where it can (no copy), else in `local` at the base size. */
+  for (;;) {
+    const xport *x = xs->x; /* room for a size probe too, while one may be due */
+    size_t max = (x->pmtu_max > x->lim.mtu ? x->pmtu_max : x->lim.mtu) + XPKT_OVERHEAD;
+    if (!send_room(c, max)) break;
+    uint8_t *dst = paths_reserve(c, to, max);
+    uint8_t *pkt = dst ? dst : local;
+    size_t cap = dst ? max : sizeof local;
+    size_t n = xport_build(xs->x, now, pkt + XPKT_HDR_LEN, cap - XPKT_OVERHEAD, &pn);
+    if (!n) break;
     xs->tx.next_pn = pn; /* the packet number is the delivery engine's */
-    int m = xpkt_seal(&xs->tx, now, pt, n, pkt, sizeof pkt);
+    int m = xpkt_seal(&xs->tx, now, pkt + XPKT_HDR_LEN, n, pkt, cap);
     if (m < 0) break; /* exhausted: a new handshake is needed (not yet wired) */
-    if (paths_send(c, paths_best(p), pkt, (size_t)m)) c->stats.flood_dropped++;
+    if (dst) {
+      /* the record goes where a packet of this length goes (the same place unless the
+       * ring wraps between the two lengths) */
+      uint8_t *at = paths_reserve(c, to, (size_t)m); /* not NULL: a longer one fitted */
+      if (!at) break;
+      if (at != dst) memmove(at, dst, (size_t)m);
+      paths_commit(c, to, (size_t)m, 0);
+    } else if (paths_send(c, to, pkt, (size_t)m)) {
+      c->stats.flood_dropped++;
+    }
   }
 }
 

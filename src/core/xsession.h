@@ -42,6 +42,9 @@
  * 1 s, doubling, until the peer's own CAPS arrives, at most this many times in all. */
 #define XS_CAPS_RETRY_MS 1000
 #define XS_CAPS_TRIES 4
+/* The largest packet plaintext probed on a loopback path (docs/TRANSPORT-delivery.md
+ * "Packet size"): datagrams of up to 16 KiB, where elsewhere they stay at the base. */
+#define XS_PMTU_LOOPBACK (16384 - XPKT_OVERHEAD)
 
 /* The traffic state (TRANSPORT.md 8); an initiator's handshake in progress (INIT_SENT) is `pending`,
  * beside it. */

@@ -397,8 +397,10 @@ static void test_xport_direct(void **state) {
   bad[3 + k] = 'x';
   assert_int_equal(xport_on_packet(&r, 0, bad, 3 + k + 1, 1), SW_OK);
   assert_int_equal(xport_recv_ex(&r, buf, sizeof buf, NULL), SW_EINVAL);
-  /* 0x07 is still reserved */
-  const uint8_t reserved[] = {0x07, 0x01, 'x'};
+  /* 0x07 is PADDING now (to the end of the plaintext); 0x08 is still reserved */
+  const uint8_t padding[] = {0x01, 0x07, 0x00, 'x'};
+  assert_int_equal(xport_check(padding, sizeof padding), SW_OK);
+  const uint8_t reserved[] = {0x08, 0x01, 'x'};
   assert_int_equal(xport_check(reserved, sizeof reserved), SW_EINVAL);
   xport_free(&r);
   xport_free(&s);

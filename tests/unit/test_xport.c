@@ -978,6 +978,127 @@ static void test_datagrams_unreliable(void **state) {
   free(h);
 }
 
+
+/* The packet size search (RFC 8899): nothing above the base on a path not probed; a
+ * probe of PING + PADDING at the largest step; the size rises only when it is
+ * acknowledged; three unanswered probes move down a step; a new path or a black hole
+ * goes back to the base. */
+static size_t build_big(xport *x, uint64_t now, size_t *sizes, size_t max) {
+  static uint8_t b[XPORT_MTU_MAX];
+  size_t n = 0, len;
+  uint64_t pn;
+  while (n < max && (len = xport_build(x, now, b, sizeof b, &pn)) > 0) {
+    assert_int_equal(xport_check(b, len), SW_OK);
+    sizes[n++] = len;
+  }
+  return n;
+}
+
+static void test_pmtu_probe(void **state) {
+  (void)state;
+  static const size_t steps[] = XPORT_PMTU_STEPS;
+  static uint8_t m[60000];
+  xport x, r;
+  xport_stats st;
+  size_t sz[256];
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_send(&x, m, sizeof m, XPORT_RELIABLE, 0), SW_OK);
+  /* no path named: base-size packets however large the buffer */
+  size_t n = build_big(&x, 0, sz, 4);
+  assert_true(n > 0);
+  for (size_t i = 0; i < n; i++) assert_true(sz[i] <= XPORT_MTU_DEFAULT);
+  /* a path that may carry more: the next packet is the probe, the rest stay at base */
+  xport_pmtu_path(&x, 7, steps[0], 1);
+  uint64_t pn_probe = x.next_pn;
+  n = build_big(&x, 1, sz, 3);
+  assert_true(n >= 1);
+  assert_int_equal(sz[0], steps[0]);
+  for (size_t i = 1; i < n; i++) assert_true(sz[i] <= XPORT_MTU_DEFAULT);
+  /* the receiver takes the probe (PING and PADDING) like any packet */
+  uint8_t probe[XPORT_MTU_MAX];
+  memset(probe, 0, sizeof probe);
+  probe[0] = XPORT_F_PING;
+  probe[1] = XPORT_F_PADDING;
+  assert_int_equal(xport_on_packet(&r, 0, probe, steps[0], 1), SW_OK);
+  xport_stats_get(&r, &st);
+  assert_int_equal(st.packets_received, 1);
+  /* its acknowledgement raises the size */
+  uint8_t ack[] = {XPORT_F_ACK, (uint8_t)pn_probe, 0, 0, (uint8_t)pn_probe}; /* 0..probe */
+  assert_int_equal(xport_on_packet(&x, 0, ack, sizeof ack, 2), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.mtu, steps[0]);
+  assert_int_equal(st.pmtu_probes, 1);
+  assert_int_equal(st.packets_lost, 0);
+  /* another path: back to the base */
+  xport_pmtu_path(&x, 8, 0, 3);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.mtu, XPORT_MTU_DEFAULT);
+  xport_free(&x);
+  xport_free(&r);
+
+  /* probes that are never acknowledged: three per step, then the next step down; the
+   * controller sees no loss, the size never rises */
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  xport_pmtu_path(&x, 7, steps[0], 0);
+  uint64_t t = 0, rx_pn = 0;
+  size_t probes_at[3] = {0, 0, 0};
+  static uint8_t b[XPORT_MTU_MAX];
+  for (int guard = 0; guard < 1000; guard++) {
+    xport_stats_get(&x, &st);
+    if (st.pmtu_probes == 9) break;
+    assert_int_equal(xport_send(&x, m, 100, XPORT_RELIABLE, t), SW_OK);
+    size_t len;
+    uint64_t pn;
+    while ((len = xport_build(&x, t, b, sizeof b, &pn)) > 0) {
+      int is_probe = 0;
+      for (size_t s = 0; s < 3; s++)
+        if (len == steps[s]) probes_at[s]++, is_probe = 1;
+      if (is_probe) continue; /* never acknowledged */
+      uint8_t a2[] = {XPORT_F_ACK, 0x40 | (uint8_t)(pn >> 8), (uint8_t)pn, 0, 0, 0};
+      assert_int_equal(xport_on_packet(&x, rx_pn++, a2, sizeof a2, t), SW_OK);
+    }
+    xport_stats_get(&x, &st);
+    assert_int_equal(st.mtu, XPORT_MTU_DEFAULT);
+    t = xport_deadline(&x, t);
+    assert_true(t != UINT64_MAX);
+    xport_timeout(&x, t);
+  }
+  assert_int_equal(probes_at[0], 3);
+  assert_int_equal(probes_at[1], 3);
+  assert_int_equal(probes_at[2], 3);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.pmtu_probes_lost, 9);
+  assert_int_equal(st.packets_lost, 0);
+  xport_free(&x);
+
+  /* a black hole: the size found stops getting through (probe timeouts in a row) */
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  xport_pmtu_path(&x, 7, steps[0], 0);
+  assert_int_equal(xport_send(&x, m, 1000, XPORT_RELIABLE, 0), SW_OK);
+  pn_probe = x.next_pn;
+  build_big(&x, 0, sz, 4);
+  ack[1] = ack[4] = (uint8_t)pn_probe;
+  assert_int_equal(xport_on_packet(&x, 0, ack, sizeof ack, 1), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.mtu, steps[0]);
+  assert_int_equal(xport_send(&x, m, sizeof m, XPORT_RELIABLE, 1), SW_OK);
+  n = build_big(&x, 1, sz, 8);
+  assert_true(n >= 1 && sz[0] > XPORT_MTU_DEFAULT);
+  t = 1;
+  for (int k = 0; k < XPORT_PMTU_BLACKHOLE_PTOS; k++) {
+    t = xport_deadline(&x, t);
+    xport_timeout(&x, t);
+    build_big(&x, t, sz, 8);
+  }
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.mtu, XPORT_MTU_DEFAULT);
+  assert_int_equal(st.pmtu_blackholes, 1);
+  n = build_big(&x, t, sz, 8);
+  for (size_t i = 0; i < n; i++) assert_true(sz[i] <= XPORT_MTU_DEFAULT);
+  xport_free(&x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_varint),
@@ -998,6 +1119,7 @@ int main(void) {
       cmocka_unit_test(test_bbr_model),
       cmocka_unit_test(test_bbr_goodput_under_loss),
       cmocka_unit_test(test_bbr_fairness),
+      cmocka_unit_test(test_pmtu_probe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
