@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_internal.h"
 #include "corenet.h"
 #include "guard.h"
+#include "relay.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -375,6 +377,62 @@ static void test_one_address_many_identities(void **state) {
   net_free(n);
 }
 
+/* A relay (our peer serving CIRCUIT, relay.c) forwards in its own name to a target it
+ * holds a session with. An attacker that holds a verified session with the relay makes
+ * the target a session it forged from the victim's address (a reference HELLO, 41
+ * bytes), then pushes 200 CIRCUIT frames of 1 kB at it: what the relay sends to the
+ * victim stays within 3x what came from the victim, since the relay's forward is an
+ * ordinary frame to the target's path, under the main socket's limit. Both transports. */
+static void relay_to_forged_target(const sw_core_config *base) {
+  static const core_module_def *mods[] = {&relay_module, NULL};
+  sw_core_config cfg = *base;
+  cfg.modules = mods;
+  cfg.relayed = 1;
+  cfg.relay_serve = 1;
+  net *n = net_new();
+  int r = net_add_cfg(n, NULL, "10.0.0.3:3", &cfg);
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1", &cfg);
+  node *R = &n->nodes[r], *A = &n->nodes[a];
+  connect_nodes(n, a, r);
+  advance(n, n->now + 3000); /* proofs, challenges, the extended handshake */
+  ref_peer t;
+  ref_init(&t, SEED_R, "192.0.2.66:4000", R);
+  watch(n, "192.0.2.66:4000");
+  ref_hello(n, &t, r, WIRE_HELLO);
+  pump(n);
+  size_t in = WIRE_HELLO_LEN;
+  assert_true(core_connected(R->c, t.id.id)); /* the forged session is a target */
+  static uint8_t frame[10 + 1000];
+  frame[0] = WIRE_CIRCUIT;
+  frame[1] = 0; /* to the relay */
+  memcpy(frame + 2, t.id.id, 8);
+  size_t pushed = 0;
+  for (int k = 0; k < 200; k++) {
+    memset(frame + 10, k, 1000);
+    if (core_send_ctrl(A->c, R->id, frame, sizeof frame) == SW_OK) pushed += sizeof frame;
+    advance(n, n->now + 20);
+  }
+  advance(n, n->now + 15000);
+  relay_stats st;
+  assert_int_equal(relay_get_stats(R->c, &st, NULL), SW_OK);
+  printf("relay, %s: %zu bytes pushed by the attacker, %llu forwarded by the relay, "
+         "%zu bytes in from the victim, %zu bytes (%zu datagrams) to it: x%.2f\n",
+         base->xsession ? "extended" : "plain", pushed, (unsigned long long)st.forwarded_bytes,
+         in, g_to_victim, g_dgrams_to_victim, (double)g_to_victim / (double)in);
+  assert_true(pushed >= 100 * sizeof frame);
+  assert_true(st.forwarded > 0); /* the relay took them: the bound below is the guard's */
+  assert_true(g_to_victim <= GUARD_AMP_FACTOR * in);
+  ref_free(&t);
+  net_free(n);
+}
+
+static void test_relay_to_forged_target(void **state) {
+  (void)state;
+  static const sw_core_config plain = {0};
+  relay_to_forged_target(&plain);
+  relay_to_forged_target(&XCFG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forged_reference_hello_then_wants),
@@ -386,6 +444,7 @@ int main(void) {
       cmocka_unit_test(test_forged_hellos_do_not_lock_out),
       cmocka_unit_test(test_fresh_identities_do_not_lock_out),
       cmocka_unit_test(test_one_address_many_identities),
+      cmocka_unit_test(test_relay_to_forged_target),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
