@@ -13,6 +13,10 @@ static dial_entry *dial_find(sw_core *c, const sw_addr *a) {
   return NULL;
 }
 
+int dial_active(sw_core *c, const core_path *path) {
+  return !path->relayed && dial_find(c, &path->addr) != NULL;
+}
+
 void dial_forget(sw_core *c, const core_path *path, const uint8_t wire[8]) {
   /* An address that answered wanted the dial: it leaves the per-minute count (dial.h). */
   if (!path->relayed)

@@ -23,6 +23,8 @@ void dial_forget(sw_core *c, const core_path *path, const uint8_t wire[8]);
  * dialled that address knowing the full id, the key must hash to it (D2). */
 int dial_answer_matches(sw_core *c, const core_path *path, const uint8_t digest[32]);
 void dial_cancel_all(sw_core *c);
+/* Whether we are dialling the direct address of `path`. */
+int dial_active(sw_core *c, const core_path *path);
 /* The topic whose discovery started a dial matching `path` or `wire` (as dial_forget
  * matches): 1 with it copied to out, or 0. */
 int dial_topic(sw_core *c, const core_path *path, const uint8_t wire[8], uint8_t out[32]);

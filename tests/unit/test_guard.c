@@ -294,10 +294,17 @@ static int knows(const node *nd, const node *other) {
   return 0;
 }
 
-/* A real peer connects and both exchange messages. */
+/* A real peer connects and both exchange messages. Under load (a full unproven pool)
+ * the answering side makes the peer only once its address answered a PING sent on a
+ * random heartbeat: a few seconds. */
 static void real_peer_talks(net *n, int a, int b, int round) {
   node *A = &n->nodes[a], *B = &n->nodes[b];
+  uint64_t t0 = n->now;
   if (!knows(B, A)) connect_nodes(n, a, b);
+  for (int step = 0; step < 100 && !(knows(B, A) && has_peer(A, B)); step++)
+    advance(n, n->now + 100);
+  printf("round %d: the real peer connected in %llu ms\n", round,
+         (unsigned long long)(n->now - t0));
   advance(n, n->now + 1000);
   assert_true(knows(B, A));
   assert_true(has_peer(A, B));
@@ -377,6 +384,109 @@ static void test_one_address_many_identities(void **state) {
   net_free(n);
 }
 
+/* Under load (the unproven pool full), a HELLO from a stranger makes no peer until its
+ * address answers a PING (docs/THREATS.md "Main socket"). 300 HELLOs a second from
+ * fresh identities at fresh addresses for 10 s: no peer is made for them beyond the
+ * pool's slots the real peers free, the table stays within the pool's bound, and a
+ * libsetowire peer and a reference peer (which PINGs every second and answers our PING
+ * with a PONG, as the references do) connect during the flood and exchange messages. */
+static sw_addr g_ref_addr;
+static int g_ping_to_ref, g_data_to_ref;
+static int flood_filter(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  (void)n;
+  (void)from;
+  (void)len;
+  if (addr_equal(to, &g_ref_addr)) {
+    g_ping_to_ref += d[0] == WIRE_PING;
+    g_data_to_ref += d[0] == WIRE_DATA || d[0] == WIRE_BATCH;
+  }
+  return 1;
+}
+
+#define FLOOD_PER_STEP 30 /* every 100 ms: 300 a second */
+
+static void hello_flood_under_load(const sw_core_config *cfg) {
+  net *n = net_new();
+  int b = net_add_cfg(n, NULL, "10.0.0.2:2", cfg);
+  node *B = &n->nodes[b];
+  forge_hellos(n, b, ADMIT_UNPROVEN_MAX, 50); /* the pool is full: load */
+  assert_int_equal(sw_core_peer_count(B->c), ADMIT_UNPROVEN_MAX);
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1", cfg);
+  node *A = &n->nodes[a];
+  ref_peer r;
+  ref_init(&r, SEED_R, "10.7.7.7:7", B);
+  g_ref_addr = r.addr;
+  g_ping_to_ref = g_data_to_ref = 0;
+  n->filter = flood_filter;
+  B->nev = 0;
+  size_t most = 0;
+  int forged_conns = 0, hellos = 0, pongs = 0;
+  uint64_t a_at = 0, r_at = 0, t0 = 0;
+  for (int step = 0; step < 100; step++) {
+    forge_hellos(n, b, FLOOD_PER_STEP, 1000 + step);
+    hellos += FLOOD_PER_STEP;
+    if (step == 5) {
+      t0 = n->now;
+      assert_int_equal(sw_core_dial(A->c, &B->addr, NULL, n->now), SW_OK);
+      ref_hello(n, &r, b, WIRE_HELLO);
+    }
+    if (step > 5 && step % 10 == 0) { /* the reference's heartbeat PING, every second */
+      uint8_t ping[WIRE_PING_LEN];
+      inject(n, b, &r.addr, ping, wire_ping_encode(ping, n->now, r.id.id));
+    }
+    g_ping_to_ref = 0;
+    advance(n, n->now + 100);
+    if (g_ping_to_ref && !r_at) { /* a reference answers every PING */
+      uint8_t pong[WIRE_PONG_LEN];
+      inject(n, b, &r.addr, pong, wire_pong_encode(pong, r.id.id));
+      pump(n);
+      pongs++;
+    }
+    for (int k = 0; k < B->nev; k++) {
+      const ev *e = &B->evs[k];
+      if (e->type != SW_EV_CONNECTION) continue;
+      if (memcmp(e->peer, A->id, 8) == 0) a_at = n->now;
+      else if (memcmp(e->peer, r.id.id, 8) == 0) r_at = n->now;
+      else {
+        forged_conns++;
+        printf("forged connection at step %d (%s), %zu peers\n", step, e->addr,
+               sw_core_peer_count(B->c));
+      }
+    }
+    B->nev = 0;
+    size_t np = sw_core_peer_count(B->c);
+    if (np > most) most = np;
+    clear_strays(n);
+  }
+  printf("%s: %d HELLOs from fresh identities under load: %d peers made for them, at most "
+         "%zu peers; the real peer in %llu ms, the reference in %llu ms (%d PONGs)\n",
+         cfg->xsession ? "extended" : "plain", hellos, forged_conns, most,
+         (unsigned long long)(a_at ? a_at - t0 : 0), (unsigned long long)(r_at ? r_at - t0 : 0),
+         pongs);
+  /* the two real peers, once in, leave the pool (proven) or push a forged one out of
+   * it: each frees one unproven slot, which the flood's next HELLO takes; nothing else */
+  assert_true(forged_conns <= 2);
+  assert_true(most <= ADMIT_UNPROVEN_MAX + 2);
+  assert_true(a_at && r_at);
+  /* and both talk */
+  real_peer_talks(n, a, b, 0);
+  int before = count_ev(B, SW_EV_DATA);
+  ref_send(n, &r, b, "from the reference", 18);
+  assert_int_equal(sw_core_write(B->c, r.id.id, "to the reference", 16, n->now), SW_OK);
+  advance(n, n->now + 200);
+  assert_int_equal(count_ev(B, SW_EV_DATA), before + 1);
+  assert_true(g_data_to_ref > 0);
+  ref_free(&r);
+  net_free(n);
+}
+
+static void test_hello_flood_under_load(void **state) {
+  (void)state;
+  static const sw_core_config plain = {0};
+  hello_flood_under_load(&plain);
+  hello_flood_under_load(&XCFG);
+}
+
 /* A relay (our peer serving CIRCUIT, relay.c) forwards in its own name to a target it
  * holds a session with. An attacker that holds a verified session with the relay makes
  * the target a session it forged from the victim's address (a reference HELLO, 41
@@ -445,6 +555,7 @@ int main(void) {
       cmocka_unit_test(test_fresh_identities_do_not_lock_out),
       cmocka_unit_test(test_one_address_many_identities),
       cmocka_unit_test(test_relay_to_forged_target),
+      cmocka_unit_test(test_hello_flood_under_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
