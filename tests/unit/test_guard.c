@@ -38,7 +38,8 @@ static void watch(net *n, const char *victim) {
 }
 
 /* An attacker forges a HELLO from the victim's address (as a reference peer, or as a
- * libsetowire one), then WANTs for a large value, and CHUNK_ACKs to keep it flowing:
+ * libsetowire one), then WANTs for a large value, and CHUNK_ACKs to keep it flowing
+ * (the campaign's x308 per WANT, x14 940 for one WANT of a 1 MiB value):
  * what reaches the victim stays within 3x what was sent in its name. */
 static void forged_hello_then_wants(const sw_core_config *cfg, int libsetowire) {
   net *n = net_new();
@@ -66,6 +67,10 @@ static void forged_hello_then_wants(const sw_core_config *cfg, int libsetowire) 
     size_t wl = sync_want_encode(f, (const uint8_t *)(k % 2 ? "big" : "k"), k % 2 ? 3 : 1);
     inject(n, b, &r.addr, f, wl);
     in += wl;
+    /* and CHUNK_ACKs, as if the victim kept the value's window moving */
+    size_t al = sync_ack_encode(f, (const uint8_t *)"big", 3, (uint16_t)(k * 2));
+    inject(n, b, &r.addr, f, al);
+    in += al;
     advance(n, n->now + 50);
   }
   advance(n, n->now + 30000);
@@ -392,10 +397,11 @@ static void test_one_address_many_identities(void **state) {
  * with a PONG, as the references do) connect during the flood and exchange messages. */
 static sw_addr g_ref_addr;
 static int g_ping_to_ref, g_data_to_ref;
+static size_t g_to_forged; /* bytes to the flood's forged sources (198.18.0.0/15) */
 static int flood_filter(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
   (void)n;
   (void)from;
-  (void)len;
+  if (to->family == 4 && to->ip[0] == 198 && (to->ip[1] & 0xfe) == 18) g_to_forged += len;
   if (addr_equal(to, &g_ref_addr)) {
     g_ping_to_ref += d[0] == WIRE_PING;
     g_data_to_ref += d[0] == WIRE_DATA || d[0] == WIRE_BATCH;
@@ -417,6 +423,7 @@ static void hello_flood_under_load(const sw_core_config *cfg) {
   ref_init(&r, SEED_R, "10.7.7.7:7", B);
   g_ref_addr = r.addr;
   g_ping_to_ref = g_data_to_ref = 0;
+  g_to_forged = 0;
   n->filter = flood_filter;
   B->nev = 0;
   size_t most = 0;
@@ -459,10 +466,12 @@ static void hello_flood_under_load(const sw_core_config *cfg) {
     clear_strays(n);
   }
   printf("%s: %d HELLOs from fresh identities under load: %d peers made for them, at most "
-         "%zu peers; the real peer in %llu ms, the reference in %llu ms (%d PONGs)\n",
+         "%zu peers; the real peer in %llu ms, the reference in %llu ms (%d PONGs); "
+         "x%.2f to the forged sources\n",
          cfg->xsession ? "extended" : "plain", hellos, forged_conns, most,
          (unsigned long long)(a_at ? a_at - t0 : 0), (unsigned long long)(r_at ? r_at - t0 : 0),
-         pongs);
+         pongs, (double)g_to_forged / (double)((size_t)hellos * WIRE_HELLO_LEN));
+  assert_true(g_to_forged <= GUARD_AMP_FACTOR * (size_t)hellos * WIRE_HELLO_LEN);
   /* the two real peers, once in, leave the pool (proven) or push a forged one out of
    * it: each frees one unproven slot, which the flood's next HELLO takes; nothing else */
   assert_true(forged_conns <= 2);
