@@ -95,6 +95,29 @@ static void test_forged_libsetowire_hello_then_wants(void **state) {
   forged_hello_then_wants(&XSYNC, 1);
 }
 
+/* Store/fetch serves only peers (issue 11, "What to build" 5): 100 WANTs and CHUNK_ACKs
+ * for a 1 MiB value from an address with no session get nothing back at all. */
+static void test_stranger_wants_get_nothing(void **state) {
+  (void)state;
+  net *n = net_new();
+  int b = net_add_cfg(n, NULL, "10.0.0.2:2", &XSYNC);
+  node *B = &n->nodes[b];
+  static uint8_t value[1024 * 1024];
+  for (size_t i = 0; i < sizeof value; i++) value[i] = (uint8_t)(i * 7);
+  assert_int_equal(sw_core_store(B->c, "big", value, sizeof value, n->now), SW_OK);
+  sw_addr who = addr_of("192.0.2.77:77");
+  watch(n, "192.0.2.77:77");
+  uint8_t f[64];
+  for (int k = 0; k < 100; k++) {
+    inject(n, b, &who, f, sync_want_encode(f, (const uint8_t *)"big", 3));
+    inject(n, b, &who, f, sync_ack_encode(f, (const uint8_t *)"big", 3, (uint16_t)k));
+    advance(n, n->now + 50);
+  }
+  advance(n, n->now + 30000);
+  assert_int_equal(g_to_victim, 0);
+  net_free(n);
+}
+
 /* A real reference peer answers the PING: its address is validated and its traffic
  * flows without the limit, the held frames first. */
 static void test_reference_proves_with_pong(void **state) {
@@ -556,6 +579,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_forged_reference_hello_then_wants),
       cmocka_unit_test(test_forged_libsetowire_hello_then_wants),
+      cmocka_unit_test(test_stranger_wants_get_nothing),
       cmocka_unit_test(test_reference_proves_with_pong),
       cmocka_unit_test(test_forged_hello_from_peer_address),
       cmocka_unit_test(test_forged_source_data_does_not_move),
