@@ -295,6 +295,7 @@ static void test_forged_source_xpacket_does_not_move(void **state) {
 /* src/core/admit.h (it includes the engine's header, which tests do not see) */
 #define ADMIT_UNPROVEN_MAX 32
 #define ADMIT_PER_IP_DIV 4
+#define ADMIT_PER_PREFIX_DIV 2
 
 /* n forged HELLOs, each from a fresh identity at a fresh address (forged sources). */
 static void forge_hellos(net *n, int to, int count, int salt) {
@@ -376,9 +377,9 @@ static void test_fresh_identities_do_not_lock_out(void **state) {
   net_free(n);
 }
 
-/* One address with many proven identities takes at most its share of the slots. */
-static void test_one_address_many_identities(void **state) {
-  (void)state;
+/* One address, or one /24, with many proven identities takes at most its share of the
+ * slots: max_peers / 4 per IP, max_peers / 2 per /24. */
+static void many_identities(int ips, int expect) {
   net *n = net_new();
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
@@ -386,7 +387,7 @@ static void test_one_address_many_identities(void **state) {
   for (int k = 0; k < 100; k++) {
     char seed[65], where[32];
     snprintf(seed, sizeof seed, "%064x", k + 1);
-    snprintf(where, sizeof where, "203.0.113.5:%d", 2000 + k);
+    snprintf(where, sizeof where, "203.0.113.%d:%d", 5 + k % ips, 2000 + k);
     ref_peer s;
     ref_init(&s, seed, where, B);
     size_t before = sw_core_peer_count(B->c);
@@ -404,12 +405,23 @@ static void test_one_address_many_identities(void **state) {
     clear_strays(n);
     ref_free(&s);
   }
-  printf("one address, 100 proven identities: %d admitted of %d slots\n", admitted, 100);
-  assert_int_equal(admitted, 100 / ADMIT_PER_IP_DIV);
+  printf("%d address(es) of one /24, 100 proven identities: %d admitted of %d slots\n", ips,
+         admitted, 100);
+  assert_int_equal(admitted, expect);
   /* and peers from elsewhere still get in */
   int a = net_add(n, "10.0.0.1:1");
   real_peer_talks(n, a, b, 0);
   net_free(n);
+}
+
+static void test_one_address_many_identities(void **state) {
+  (void)state;
+  many_identities(1, 100 / ADMIT_PER_IP_DIV);
+}
+
+static void test_one_prefix_many_identities(void **state) {
+  (void)state;
+  many_identities(25, 100 / ADMIT_PER_PREFIX_DIV); /* 4 an IP: only the /24's bound */
 }
 
 /* Under load (the unproven pool full), a HELLO from a stranger makes no peer until its
@@ -587,6 +599,7 @@ int main(void) {
       cmocka_unit_test(test_forged_hellos_do_not_lock_out),
       cmocka_unit_test(test_fresh_identities_do_not_lock_out),
       cmocka_unit_test(test_one_address_many_identities),
+      cmocka_unit_test(test_one_prefix_many_identities),
       cmocka_unit_test(test_relay_to_forged_target),
       cmocka_unit_test(test_hello_flood_under_load),
   };
