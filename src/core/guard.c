@@ -76,7 +76,9 @@ int guard_validated(sw_core *c, const sw_addr *a) {
   return r && r->validated;
 }
 
-/* The HELLO kept under load at r (guard_pend), taken now that its address answered. */
+/* The HELLO kept under load at r (guard_pend), taken now that its address answered.
+ * Only where no peer is being handled (a PONG from an address without one, the
+ * heartbeat): making a peer may evict an unproven one. */
 static void take_pending(sw_core *c, guard_rec *r, uint64_t now) {
   if (!r || !r->pend_len) return;
   uint8_t hello[sizeof r->pend];
@@ -106,7 +108,6 @@ static void validate(sw_core *c, guard_rec *r, uint64_t now) {
   r->held_bytes = 0;
   sw_addr a = r->addr;
   paths_validated(c, &a, now);
-  take_pending(c, find(&c->guard, &a), now); /* a HELLO kept under load */
 }
 
 /* An answer to a handshake frame, or a PONG: no bigger than what it answers, and what
@@ -231,8 +232,17 @@ void guard_pend_pong(sw_core *c, const sw_addr *from, uint64_t now) {
   /* A reference's address: the PONG validates it, the same proof guard_on_pong takes,
    * and the HELLO is taken on the validated address (validate). A libsetowire peer
    * proves its address by its challenge, as any: its peer is made, still unproven. */
-  if (h.caps & WIRE_CAP_SEALED) take_pending(c, r, now);
-  else validate(c, r, now);
+  if (!(h.caps & WIRE_CAP_SEALED)) validate(c, r, now);
+  take_pending(c, r, now);
+}
+
+void guard_pend_heartbeat(sw_core *c, uint64_t now) {
+  for (size_t i = 0; i < GUARD_SLOTS; i++) {
+    guard_rec *r = &c->guard.recs[i];
+    if (!r->used || !r->pend_len) continue;
+    if (now - r->pend_at >= GUARD_PEND_MS) r->pend_len = 0;
+    else if (r->validated) take_pending(c, r, now); /* proven some other way meanwhile */
+  }
 }
 
 void guard_on_response(sw_core *c, const sw_addr *from, const uint8_t *nonce, uint64_t now) {

@@ -108,6 +108,10 @@ int guard_pend(struct sw_core *c, const sw_addr *from, const uint8_t *hello, siz
  * our PING as guard_on_pong requires, the HELLO is taken now (session_hello_answered):
  * a reference's address is validated by it, a libsetowire peer's gets its challenge. */
 void guard_pend_pong(struct sw_core *c, const sw_addr *from, uint64_t now);
+/* Heartbeat: forget HELLOs kept GUARD_PEND_MS; take those whose address was validated
+ * meanwhile by other means (another peer's challenge there). Sending their PINGs is
+ * liveness.c's. */
+void guard_pend_heartbeat(struct sw_core *c, uint64_t now);
 /* Drop held datagrams that waited GUARD_HELD_MS. */
 void guard_expire(struct sw_core *c, uint64_t now);
 void guard_free(struct sw_core *c);

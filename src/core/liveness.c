@@ -112,13 +112,10 @@ static int goaway_dropped(sw_core *c, core_peer *p, uint64_t now) {
 /* The addresses whose HELLO waits under load (guard_pend): a PING on a random heartbeat,
  * as a reference peer's unvalidated address gets (liveness_validate). */
 static void ping_pending(sw_core *c, uint64_t now) {
+  guard_pend_heartbeat(c, now);
   for (size_t i = 0; i < GUARD_SLOTS; i++) {
     guard_rec *r = &c->guard.recs[i];
     if (!r->used || r->validated || !r->pend_len) continue;
-    if (now - r->pend_at >= GUARD_PEND_MS) {
-      r->pend_len = 0;
-      continue;
-    }
     uint8_t coin;
     engine_rand(c, &coin, 1);
     if ((coin & 1) || !guard_ping_due(c, &r->addr, now)) continue;
