@@ -42,6 +42,13 @@ static core_peer *oldest_unproven(sw_core *c, const sw_addr *ip) {
   return o;
 }
 
+int admit_loaded(sw_core *c) {
+  size_t unproven = 0;
+  for (size_t k = 0; k < c->max_peers; k++)
+    unproven += c->peers[k].used && !admit_proven(&c->peers[k]);
+  return unproven >= ADMIT_UNPROVEN_MAX;
+}
+
 int admit_peer(sw_core *c, const core_path *from, uint64_t now) {
   if (from->relayed) return c->npeers < c->max_peers || oldest_unproven(c, NULL);
   const sw_addr *a = &from->addr;

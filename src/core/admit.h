@@ -17,6 +17,10 @@
 #define ADMIT_YOUNG_MS 1000        /* an unproven peer younger than this is not displaced by
                                     * another from its IP: the newcomer's dial retries */
 
+/* Under load: the unproven pool is full. A HELLO from a stranger then makes no peer
+ * until its address answers a PING (session.c, guard_pend): a flood of HELLOs from
+ * fresh identities costs a HELLO_ACK each and a few bytes in the guard's records. */
+int admit_loaded(sw_core *c);
 /* Whether p's traffic goes to an address that has proven itself (or through a relay). */
 int admit_proven(const core_peer *p);
 /* Make room for a new peer whose HELLO came from `from`: 1 when it may be created

@@ -218,6 +218,10 @@ void delivery_mesh_add(sw_core *c, core_peer *p) {
   if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_GRAFT);
 }
 
+void delivery_graft_again(sw_core *c, core_peer *p) {
+  if (p->in_mesh && p->tx && (p->caps & WIRE_CAP_SEALED)) send_sealed(c, p, SEALED_GRAFT);
+}
+
 void delivery_on_graft(sw_core *c, core_peer *p) {
   if (!p->in_mesh && p->tx && delivery_mesh_count(c) < MESH_GRAFTED_MAX) p->in_mesh = 1;
 }

@@ -42,5 +42,9 @@ void delivery_maintain_mesh(sw_core *c);
 void delivery_mesh_add(sw_core *c, core_peer *p);
 /* p has us in its mesh: it joins ours too while the mesh is under MESH_HIGH. */
 void delivery_on_graft(sw_core *c, core_peer *p);
+/* p's address has just proven it receives: a GRAFT we sent before may have gone where
+ * nothing heard it (a peer that makes its side of the session only once the address
+ * answered, guard.h), so a mesh peer hears it again. */
+void delivery_graft_again(sw_core *c, core_peer *p);
 
 #endif

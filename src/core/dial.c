@@ -13,7 +13,16 @@ static dial_entry *dial_find(sw_core *c, const sw_addr *a) {
   return NULL;
 }
 
+int dial_active(sw_core *c, const core_path *path) {
+  return !path->relayed && dial_find(c, &path->addr) != NULL;
+}
+
 void dial_forget(sw_core *c, const core_path *path, const uint8_t wire[8]) {
+  /* An address that answered wanted the dial: it leaves the per-minute count (dial.h). */
+  if (!path->relayed)
+    for (int i = 0; i < DIAL_HIST; i++)
+      if (c->meet_hist[i].at && addr_equal(&c->meet_hist[i].to, &path->addr))
+        c->meet_hist[i].at = 0;
   for (int i = 0; i < DIAL_MAX; i++) {
     dial_entry *d = &c->dials[i];
     if (!d->used) continue;
@@ -146,6 +155,51 @@ int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t
   return SW_EFULL;
 }
 
+/* ---- per-IP and per-prefix bounds on discovery dials (dial.h) ---------------------- */
+
+static int dial_local(const sw_addr *a) {
+  static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return (a->family == 4 && a->ip[0] == 127) || (a->family == 6 && !memcmp(a->ip, v6lo, 16));
+}
+
+static int dial_same_ip(const sw_addr *a, const sw_addr *b) {
+  return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+
+static int dial_same_prefix(const sw_addr *a, const sw_addr *b) {
+  return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 3 : 6) == 0;
+}
+
+/* Whether discovery may start a dial to `a` now: fewer than DIAL_PER_IP dials in flight
+ * to its IP and DIAL_PER_PREFIX to its /24 (/48), and fewer than DIAL_IP_PER_MIN and
+ * DIAL_PREFIX_PER_MIN started there by discovery in the last minute. */
+static int dial_prefix_room(const sw_core *c, const sw_addr *a, uint64_t now) {
+  if (dial_local(a)) return 1;
+  int ip = 0, prefix = 0;
+  for (int i = 0; i < DIAL_MAX; i++) {
+    const dial_entry *d = &c->dials[i];
+    if (!d->used || !dial_same_prefix(&d->to, a)) continue;
+    prefix++;
+    ip += dial_same_ip(&d->to, a);
+  }
+  if (ip >= DIAL_PER_IP || prefix >= DIAL_PER_PREFIX) return 0;
+  ip = prefix = 0;
+  for (int i = 0; i < DIAL_HIST; i++) {
+    const sw_addr *t = &c->meet_hist[i].to;
+    uint64_t at = c->meet_hist[i].at;
+    if (!at || now - at >= 60000 || !dial_same_prefix(t, a)) continue;
+    prefix++;
+    ip += dial_same_ip(t, a);
+  }
+  return ip < DIAL_IP_PER_MIN && prefix < DIAL_PREFIX_PER_MIN;
+}
+
+static void dial_prefix_note(sw_core *c, const sw_addr *a, uint64_t now) {
+  unsigned k = c->meet_hist_next++ % DIAL_HIST;
+  c->meet_hist[k].at = now ? now : 1;
+  c->meet_hist[k].to = *a;
+}
+
 int core_meet(sw_core *c, const sw_addr *addr, const uint8_t *full_id, uint64_t now) {
   return core_meet_topic(c, addr, full_id, NULL, now);
 }
@@ -186,9 +240,14 @@ int core_meet_topic(sw_core *c, const sw_addr *addr, const uint8_t *full_id,
     return SW_OK;
   }
   if (c->meet_tokens < 1) return SW_EFULL;
+  /* One victim's network is not ours to flood, however many records name it. */
+  if (!dial_prefix_room(c, addr, now)) return SW_EFULL;
   c->meet_tokens -= 1;
   int rc = sw_core_dial(c, addr, full_id, now);
-  if (rc == SW_OK) dial_set_topic(c, addr, topic);
+  if (rc == SW_OK) {
+    dial_prefix_note(c, addr, now);
+    dial_set_topic(c, addr, topic);
+  }
   if (rc == SW_OK) FOR_MODULES(c, m) if (m->on_meet) m->on_meet(m->state, addr, full_id, now);
   return rc;
 }

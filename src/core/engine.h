@@ -81,6 +81,13 @@
 #define HTTP_MAX 32              /* ours: outstanding HTTP requests */
 #define MEET_RATE_PER_S 20       /* ours: dials per second from discovery (D19) */
 #define MEET_BURST 40
+/* Discovery dials per target IP and per /24 (/48), dial.h; loopback exempt. */
+#define DIAL_PER_IP 8            /* ours: in flight to one IP at once */
+#define DIAL_PER_PREFIX 64       /* ours: in flight to one /24 or /48 at once */
+#define DIAL_IP_PER_MIN 16       /* ours: started to one IP per minute, unanswered */
+#define DIAL_PREFIX_PER_MIN 64   /* ours: the same per /24 or /48 */
+/* The discovery dials of the last minute, every one: the meet tokens allow no more. */
+#define DIAL_HIST (MEET_BURST + MEET_RATE_PER_S * 60)
 #define BATCH_DEPTH_MAX 2        /* a BATCH inside a BATCH, no deeper (D18) */
 
 /* One way to reach a peer (docs/ARCHITECTURE.md "Paths"). */
@@ -238,6 +245,11 @@ struct sw_core {
   uint64_t last_now; /* the latest time given to any entry point */
   double meet_tokens;
   uint64_t meet_refill_at;
+  struct {
+    uint64_t at; /* 0: unused */
+    sw_addr to;
+  } meet_hist[DIAL_HIST]; /* the discovery dials of the last minute (dial.c), a ring */
+  unsigned meet_hist_next;
   uint8_t scratch[WIRE_UDP_MAX]; /* plaintext of the frame being received */
   hs_cookie_key xs_cookie;       /* the extended handshake's cookie secret */
   uint64_t xs_load_at;           /* its load signal: HS_INITs answered since then */

@@ -6,6 +6,7 @@
 
 #include "engine.h"
 #include "paths.h"
+#include "session.h"
 
 static guard_rec *find(guard_table *g, const sw_addr *a) {
   size_t h = (size_t)addr_hash(a);
@@ -30,8 +31,11 @@ static void drop_held(sw_core *c, guard_rec *r) {
 }
 
 /* The record of `a`, made when missing. A new one takes a free slot of its window, else
- * the longest silent unvalidated one, else a validated one silent GUARD_IDLE_MS: a flood
- * of forged sources only ever pushes out other unproven addresses. NULL when none. */
+ * an unvalidated one, those that sent the fewest datagrams (counted up to
+ * GUARD_DGRAMS_KEEP) first and of them the longest silent, else a validated one silent
+ * GUARD_IDLE_MS: a flood of forged sources, one datagram each, only ever pushes out other
+ * unproven addresses, and those that keep talking (a peer waiting for its proof) last.
+ * NULL when none. */
 static guard_rec *get(sw_core *c, const sw_addr *a, uint64_t now) {
   guard_table *g = &c->guard;
   guard_rec *r = find(g, a);
@@ -46,7 +50,8 @@ static guard_rec *get(sw_core *c, const sw_addr *a, uint64_t now) {
     }
     if (q->validated && now - q->last < GUARD_IDLE_MS) continue;
     if (!victim || (victim->validated && !q->validated) ||
-        (victim->validated == q->validated && q->last < victim->last))
+        (victim->validated == q->validated &&
+         (q->dgrams < victim->dgrams || (q->dgrams == victim->dgrams && q->last < victim->last))))
       victim = q;
   }
   if (!victim) return NULL;
@@ -63,11 +68,26 @@ void guard_recv(sw_core *c, const sw_addr *from, size_t len, uint64_t now) {
   if (!r) return;
   r->in += len;
   r->last = now;
+  if (r->dgrams < GUARD_DGRAMS_KEEP) r->dgrams++;
 }
 
 int guard_validated(sw_core *c, const sw_addr *a) {
   const guard_rec *r = find(&c->guard, a);
   return r && r->validated;
+}
+
+/* The HELLO kept under load at r (guard_pend), taken now that its address answered.
+ * Only where no peer is being handled (a PONG from an address without one, the
+ * heartbeat): making a peer may evict an unproven one. */
+static void take_pending(sw_core *c, guard_rec *r, uint64_t now) {
+  if (!r || !r->pend_len) return;
+  uint8_t hello[sizeof r->pend];
+  size_t len = r->pend_len;
+  int fresh = now - r->pend_at < GUARD_PEND_MS;
+  memcpy(hello, r->pend, len);
+  r->pend_len = 0;
+  sw_addr a = r->addr;
+  if (fresh) session_hello_answered(c, &a, hello, len, now);
 }
 
 static void validate(sw_core *c, guard_rec *r, uint64_t now) {
@@ -90,10 +110,13 @@ static void validate(sw_core *c, guard_rec *r, uint64_t now) {
   paths_validated(c, &a, now);
 }
 
-/* An answer to a handshake frame: no bigger than what it answers, and what ends the
- * wait, so it overtakes what waits (still under the limit). */
+/* An answer to a handshake frame, or a PONG: no bigger than what it answers, and what
+ * ends the wait (the PONG is how the far side, under load, takes our HELLO: session.c),
+ * so it overtakes what waits (still under the limit). */
 static int is_answer(const uint8_t *d, size_t len) {
-  if (d[0] == WIRE_HELLO_ACK || d[0] == HS_TYPE_RESP || d[0] == HS_TYPE_RETRY) return 1;
+  if (d[0] == WIRE_HELLO_ACK || d[0] == HS_TYPE_RESP || d[0] == HS_TYPE_RETRY ||
+      d[0] == WIRE_PONG)
+    return 1;
   return d[0] == WIRE_BATCH && len > 4 && d[4] == WIRE_HELLO_ACK; /* with a challenge */
 }
 
@@ -167,17 +190,59 @@ int guard_ping_due(sw_core *c, const sw_addr *to, uint64_t now) {
   return 1;
 }
 
+/* The first PONG within GUARD_PONG_MS of our validation PING, from an address that has
+ * sent none unasked lately, answers it. Anything else poisons the address for a while. */
+static int pong_answers(guard_rec *r, uint64_t now) {
+  if (r->pings_out && now - r->ping_at <= GUARD_PONG_MS && now >= r->poisoned_until) return 1;
+  r->pings_out = 0;
+  r->poisoned_until = now + GUARD_POISON_MS;
+  return 0;
+}
+
 void guard_on_pong(sw_core *c, const sw_addr *from, uint64_t now) {
   guard_rec *r = find(&c->guard, from);
   if (!r || r->validated) return;
-  /* The first PONG within GUARD_PONG_MS of our validation PING, from an address that
-   * has sent none unasked lately. Anything else poisons the address for a while. */
-  if (r->pings_out && now - r->ping_at <= GUARD_PONG_MS && now >= r->poisoned_until) {
-    validate(c, r, now);
+  if (pong_answers(r, now)) validate(c, r, now);
+}
+
+int guard_pend(sw_core *c, const sw_addr *from, const uint8_t *hello, size_t len, uint64_t now) {
+  guard_rec *r = find(&c->guard, from);
+  if (!r) return 0;
+  if (len > sizeof r->pend) len = sizeof r->pend;
+  memcpy(r->pend, hello, len);
+  r->pend_len = (uint8_t)len;
+  r->pend_at = now;
+  return 1;
+}
+
+void guard_pend_pong(sw_core *c, const sw_addr *from, uint64_t now) {
+  guard_rec *r = find(&c->guard, from);
+  if (!r || r->validated || !r->pend_len) return;
+  if (now - r->pend_at >= GUARD_PEND_MS) {
+    r->pend_len = 0;
     return;
   }
+  if (!pong_answers(r, now)) return;
   r->pings_out = 0;
-  r->poisoned_until = now + GUARD_POISON_MS;
+  wire_hello h;
+  if (wire_hello_decode(r->pend, r->pend_len, &h)) {
+    r->pend_len = 0;
+    return;
+  }
+  /* A reference's address: the PONG validates it, the same proof guard_on_pong takes,
+   * and the HELLO is taken on the validated address (validate). A libsetowire peer
+   * proves its address by its challenge, as any: its peer is made, still unproven. */
+  if (!(h.caps & WIRE_CAP_SEALED)) validate(c, r, now);
+  take_pending(c, r, now);
+}
+
+void guard_pend_heartbeat(sw_core *c, uint64_t now) {
+  for (size_t i = 0; i < GUARD_SLOTS; i++) {
+    guard_rec *r = &c->guard.recs[i];
+    if (!r->used || !r->pend_len) continue;
+    if (now - r->pend_at >= GUARD_PEND_MS) r->pend_len = 0;
+    else if (r->validated) take_pending(c, r, now); /* proven some other way meanwhile */
+  }
 }
 
 void guard_on_response(sw_core *c, const sw_addr *from, const uint8_t *nonce, uint64_t now) {

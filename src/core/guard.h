@@ -38,6 +38,8 @@
 #define GUARD_ASK_MS 250          /* one challenge or validation PING per address per this */
 #define GUARD_POISON_MS 30000     /* an unasked PONG: no PONG validates the address for this */
 #define GUARD_IDLE_MS 600000      /* a record silent this long may be reused */
+#define GUARD_DGRAMS_KEEP 4       /* a new address displaces one that sent fewer first */
+#define GUARD_PEND_MS 10000       /* under load: a HELLO waits this long for its address's PONG */
 
 typedef struct guard_held {
   struct guard_held *next;
@@ -50,6 +52,7 @@ typedef struct guard_held {
 typedef struct guard_rec {
   sw_addr addr;
   uint8_t used, validated, pings_out, has_nonce;
+  uint8_t dgrams;         /* datagrams received from it, counted up to GUARD_DGRAMS_KEEP */
   uint64_t in, out;       /* bytes received from it, sent to it while unvalidated */
   uint64_t last;          /* last datagram either way */
   uint64_t ping_at, chal_at, nonce_at, poisoned_until;
@@ -57,6 +60,11 @@ typedef struct guard_rec {
   guard_held *held, *held_tail;
   unsigned nheld;
   size_t held_bytes;
+  /* Under load (admit.h), a HELLO from a stranger makes no peer: its bytes wait here,
+   * in the address's record, until the address answers a PING (guard_pend). */
+  uint8_t pend_len;
+  uint8_t pend[WIRE_HELLO_LEN + WIRE_TRAILER_LEN];
+  uint64_t pend_at;
 } guard_rec;
 
 typedef struct guard_table {
@@ -91,6 +99,19 @@ void guard_on_response(struct sw_core *c, const sw_addr *from, const uint8_t *no
 /* `a` answered another challenge of ours that only a receiver there saw (the restart
  * challenge, PROTOCOL.md 21.3): validated. */
 void guard_proven(struct sw_core *c, const sw_addr *a, uint64_t now);
+/* Under load: keep a stranger's HELLO (or HELLO_ACK) in `from`'s record instead of making
+ * a peer. 1 when kept (the caller answers a HELLO with a HELLO_ACK and stops), 0 when
+ * there is no record for it (the caller refuses it). */
+int guard_pend(struct sw_core *c, const sw_addr *from, const uint8_t *hello, size_t len,
+               uint64_t now);
+/* A PONG from an address with no peer: when it has a HELLO waiting and the PONG answers
+ * our PING as guard_on_pong requires, the HELLO is taken now (session_hello_answered):
+ * a reference's address is validated by it, a libsetowire peer's gets its challenge. */
+void guard_pend_pong(struct sw_core *c, const sw_addr *from, uint64_t now);
+/* Heartbeat: forget HELLOs kept GUARD_PEND_MS; take those whose address was validated
+ * meanwhile by other means (another peer's challenge there). Sending their PINGs is
+ * liveness.c's. */
+void guard_pend_heartbeat(struct sw_core *c, uint64_t now);
 /* Drop held datagrams that waited GUARD_HELD_MS. */
 void guard_expire(struct sw_core *c, uint64_t now);
 void guard_free(struct sw_core *c);

@@ -31,7 +31,10 @@ void liveness_on_pong(void *core, const core_path *from, const uint8_t *buf, siz
   (void)buf;
   (void)len;
   core_peer *p = paths_find_peer(c, from, &pi);
-  if (!p) return; /* D8: an id inside a PONG never adds a path */
+  if (!p) { /* D8: an id inside a PONG never adds a path */
+    if (!from->relayed) guard_pend_pong(c, &from->addr, now); /* a HELLO kept under load */
+    return;
+  }
   /* PROTOCOL.md 9.2: the time since our last PING is the sample; a PONG we did not ask
    * for carries none. The estimate itself is the seam's (cc.h). */
   double sample = p->ping_outstanding ? (double)(now - p->last_ping_sent) : -1;
@@ -106,6 +109,25 @@ static int goaway_dropped(sw_core *c, core_peer *p, uint64_t now) {
   return 1;
 }
 
+/* The addresses whose HELLO waits under load (guard_pend): a PING on a random heartbeat,
+ * as a reference peer's unvalidated address gets (liveness_validate). */
+static void ping_pending(sw_core *c, uint64_t now) {
+  guard_pend_heartbeat(c, now);
+  for (size_t i = 0; i < GUARD_SLOTS; i++) {
+    guard_rec *r = &c->guard.recs[i];
+    if (!r->used || r->validated || !r->pend_len) continue;
+    uint8_t coin;
+    engine_rand(c, &coin, 1);
+    if ((coin & 1) || !guard_ping_due(c, &r->addr, now)) continue;
+    uint8_t ping[WIRE_PING_LEN];
+    wire_ping_encode(ping, now, c->me.id);
+    core_path to = core_path_direct(&r->addr);
+    c->guard.urgent = 1;
+    send_raw(c, &to, ping, sizeof ping);
+    c->guard.urgent = 0;
+  }
+}
+
 void liveness_heartbeat(sw_core *c, uint64_t now) {
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
@@ -123,6 +145,7 @@ void liveness_heartbeat(sw_core *c, uint64_t now) {
   }
   delivery_maintain_mesh(c);
   guard_expire(c, now);
+  ping_pending(c, now);
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delivery.h"
 #include "guard.h"
 #include "liveness.h"
 
@@ -154,6 +155,7 @@ void paths_validated(sw_core *c, const sw_addr *a, uint64_t now) {
         move_to(p, i);
         paths_moved(c, p, &was);
       }
+      if (&p->paths[p->best] == pp) delivery_graft_again(c, p);
       break;
     }
   }

@@ -152,6 +152,41 @@ static core_peer *peer_create(sw_core *c, const wire_hello *h, const core_path *
   return p;
 }
 
+/* A new peer from a HELLO (or HELLO_ACK) that passed the checks: admission, keys, the
+ * HELLO_ACK when `ack`, then what a new session starts with. 0 when refused (the
+ * events at the end may have changed the table: the peer is not returned). */
+static int hello_new_peer(sw_core *c, const core_path *from, const wire_hello *h, int ack,
+                                 uint64_t now) {
+  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms;
+   * unproven peers give way first, and bounds per IP and prefix hold (admit.h). */
+  if (!admit_peer(c, from, now)) return 0;
+  crypto_session_keys keys;
+  if (crypto_derive_session(&c->me, h->pub, &keys)) return 0; /* D18: low-order key */
+  core_peer *p = peer_create(c, h, from, &keys, now);
+  memset(&keys, 0, sizeof keys);
+  if (!p) return 0;
+  if (ack) send_hello(c, WIRE_HELLO_ACK, from);
+  liveness_validate(c, p, from, 0, now); /* before anything else is sent there */
+  uint8_t topic[32];
+  int found_for = dial_topic(c, from, p->wire_id, topic); /* before the dial is forgotten */
+  dial_forget(c, from, p->wire_id);
+  /* Prove the key at once to a libsetowire peer, which verifies this path; then the
+   * mesh (its GRAFT must come after the proof, which creates nothing). */
+  if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_PROOF);
+  if (delivery_mesh_count(c) < MESH_D) delivery_mesh_add(c, p);
+  xsession_on_peer(c, p, now); /* both advertise XSESSION: the lower side initiates */
+  char text[SW_ADDRSTRLEN];
+  uint8_t id[8];
+  memcpy(id, p->wire_id, 8);
+  addr_format(&from->addr, text, sizeof text);
+  sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text,
+                 .via = from->relayed ? from->via : NULL, .topic = found_for ? topic : NULL};
+  engine_emit(c, &ev);
+  sw_addr where = from->addr;
+  FOR_MODULES(c, m) if (m->on_connection) m->on_connection(m->state, id, &where, now);
+  return 1;
+}
+
 void session_on_hello(void *core, const core_path *from, const uint8_t *buf, size_t len,
                       uint64_t now) {
   sw_core *c = core;
@@ -180,33 +215,32 @@ void session_on_hello(void *core, const core_path *from, const uint8_t *buf, siz
   if (c->closing) return;
   /* When we dialled this address knowing the full id, the answer must be that id. */
   if (!dial_answer_matches(c, from, digest)) return;
-  /* D20: at the bound, refuse without a HELLO_ACK, so no one-sided session forms;
-   * unproven peers give way first, and bounds per IP and prefix hold (admit.h). */
-  if (!admit_peer(c, from, now)) return;
-  crypto_session_keys keys;
-  if (crypto_derive_session(&c->me, h.pub, &keys)) return; /* D18: low-order key */
-  p = peer_create(c, &h, from, &keys, now);
-  memset(&keys, 0, sizeof keys);
-  if (!p) return;
-  if (h.type == WIRE_HELLO) send_hello(c, WIRE_HELLO_ACK, from);
-  liveness_validate(c, p, from, 0, now); /* before anything else is sent there */
-  uint8_t topic[32];
-  int found_for = dial_topic(c, from, p->wire_id, topic); /* before the dial is forgotten */
-  dial_forget(c, from, p->wire_id);
-  /* Prove the key at once to a libsetowire peer, which verifies this path; then the
-   * mesh (its GRAFT must come after the proof, which creates nothing). */
-  if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_PROOF);
-  if (delivery_mesh_count(c) < MESH_D) delivery_mesh_add(c, p);
-  xsession_on_peer(c, p, now); /* both advertise XSESSION: the lower side initiates */
-  char text[SW_ADDRSTRLEN];
-  uint8_t id[8];
-  memcpy(id, p->wire_id, 8);
-  addr_format(&from->addr, text, sizeof text);
-  sw_event ev = {.type = SW_EV_CONNECTION, .peer = id, .addr = text,
-                 .via = from->relayed ? from->via : NULL, .topic = found_for ? topic : NULL};
-  engine_emit(c, &ev);
-  sw_addr where = from->addr;
-  FOR_MODULES(c, m) if (m->on_connection) m->on_connection(m->state, id, &where, now);
+  /* Under load (admit.h), a stranger's HELLO makes no state but a few bytes in its
+   * address's guard record: the peer is made when the address answers a PING
+   * (guard_pend_pong). The HELLO_ACK is the same bytes for everyone, and what we
+   * dial, or what comes through a relay, goes on as before. */
+  if (!from->relayed && !from->sock && !dial_active(c, from) &&
+      !guard_validated(c, &from->addr) && admit_loaded(c)) {
+    c->stats.rx_dropped++;
+    if (guard_pend(c, &from->addr, buf, len, now) && h.type == WIRE_HELLO)
+      send_hello(c, WIRE_HELLO_ACK, from);
+    return;
+  }
+  hello_new_peer(c, from, &h, h.type == WIRE_HELLO, now);
+}
+
+int session_hello_answered(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                           uint64_t now) {
+  wire_hello h;
+  uint8_t digest[32];
+  core_path path = core_path_direct(from);
+  if (c->closing || wire_hello_decode(buf, len, &h)) return 0;
+  crypto_sha256(h.pub, 32, digest);
+  if (memcmp(digest, h.wire_id, 8) != 0 || peers_find(c, h.wire_id)) return 0;
+  if (!dial_answer_matches(c, &path, digest)) return 0;
+  if (memcmp(h.wire_id, c->me.id, 8) == 0 || memcmp(h.pub, c->me.pub, 32) == 0) return 0;
+  if (!hello_new_peer(c, &path, &h, 0, now)) return 0;
+  return h.extended && (h.caps & WIRE_CAP_SEALED) ? 2 : 1; /* as peer_create reads it */
 }
 
 /* ---- authenticating frames (PROTOCOL.md 5.2) ------------------------------------ */

@@ -10,6 +10,11 @@
 /* The WIRE_HELLO / WIRE_HELLO_ACK and WIRE_SEALED handlers (frame registry). */
 void session_on_hello(void *core, const core_path *from, const uint8_t *buf, size_t len,
                       uint64_t now);
+/* A HELLO kept under load (guard_pend) whose address then answered our PING: make its
+ * peer now as session_on_hello would have, without another HELLO_ACK. 1 when a peer
+ * without sealed frames (a reference) was made, 2 for a libsetowire peer, 0 none. */
+int session_hello_answered(sw_core *c, const sw_addr *from, const uint8_t *buf, size_t len,
+                           uint64_t now);
 void session_on_sealed(void *core, const core_path *from, const uint8_t *buf, size_t len,
                        uint64_t now);
 

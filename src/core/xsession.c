@@ -216,8 +216,10 @@ void xsession_on_caps(sw_core *c, core_peer *p, uint8_t caps, uint64_t now) {
   if (!p->xs) return;
   p->xs->caps_heard = 1;
   p->xs->caps_at = UINT64_MAX;
-  /* It sends its CAPS again only while ours has not arrived: answer it. */
-  if (repeat) send_caps(c, p, now);
+  /* It sends its CAPS again only while ours has not arrived: answer it, a bounded number
+   * of times (two copies of its CAPS, held together until its address proved itself,
+   * would otherwise make two peers that both heard answer each other for ever). */
+  if (repeat && p->xs->caps_sent < XS_CAPS_TRIES) send_caps(c, p, now);
 }
 
 /* ---- messages held while the handshake runs ------------------------------------ */

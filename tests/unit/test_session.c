@@ -53,7 +53,9 @@ static void test_handshake_one_way(void **state) {
    * side puts the other in its mesh, PROTOCOL.md 21.2) and the sealed CHALLENGE and
    * RESPONSE that validate the address (docs/THREATS.md "Main socket"), twice: once
    * with the first frame, again when the first authenticated frame shows that the
-   * other side has the session (the first may have overtaken it) */
+   * other side has the session (the first may have overtaken it); and the GRAFT again
+   * once the address proved itself (the first may have reached a side that, under
+   * load, makes the session only then: delivery_graft_again) */
   int hellos = 0, acks = 0, sealed = 0;
   for (int k = 0; k < n->nseen; k++) {
     hellos += n->seen[k].d[0] == WIRE_HELLO;
@@ -62,7 +64,7 @@ static void test_handshake_one_way(void **state) {
   }
   assert_int_equal(hellos, 1);
   assert_int_equal(acks, 1);
-  assert_int_equal(sealed, 12);
+  assert_int_equal(sealed, 14);
   /* the dial is over: no more HELLOs in the next seconds, only heartbeats */
   for (int k = 0; k < n->nseen; k++) free(n->seen[k].d);
   n->nseen = 0;
