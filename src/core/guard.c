@@ -224,6 +224,7 @@ void guard_expire(sw_core *c, uint64_t now) {
 }
 
 void guard_free(sw_core *c) {
+  if (!c->guard.nheld) return; /* nothing waits anywhere: no slot to look at */
   for (size_t i = 0; i < GUARD_SLOTS; i++)
     if (c->guard.recs[i].used) drop_held(c, &c->guard.recs[i]);
 }
