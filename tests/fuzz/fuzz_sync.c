@@ -158,8 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o += n;
   }
   now += 61000; /* every timer fires: fetches end, transfers are dropped */
-  while (sw_core_deadline(c) <= now) {
-    sw_core_timeout(c, sw_core_deadline(c));
+  for (uint64_t t; (t = sw_core_deadline(c)) <= now;) { /* one deadline scan per step */
+    sw_core_timeout(c, t);
     drain(c, now);
   }
   sync_stats st;
