@@ -8,7 +8,7 @@
 #include "send.h"
 
 static dial_entry *dial_find(sw_core *c, const sw_addr *a) {
-  for (int i = 0; i < DIAL_MAX; i++)
+  for (int i = 0; i < c->dial_hi; i++)
     if (c->dials[i].used && addr_equal(&c->dials[i].to, a)) return &c->dials[i];
   return NULL;
 }
@@ -23,7 +23,7 @@ void dial_forget(sw_core *c, const core_path *path, const uint8_t wire[8]) {
     for (int i = 0; i < DIAL_HIST; i++)
       if (c->meet_hist[i].at && addr_equal(&c->meet_hist[i].to, &path->addr))
         c->meet_hist[i].at = 0;
-  for (int i = 0; i < DIAL_MAX; i++) {
+  for (int i = 0; i < c->dial_hi; i++) {
     dial_entry *d = &c->dials[i];
     if (!d->used) continue;
     if ((!path->relayed && addr_equal(&d->to, &path->addr)) ||
@@ -74,7 +74,7 @@ static void dial_attempt_over(sw_core *c, dial_entry *d, uint64_t now) {
 }
 
 void dial_run(sw_core *c, uint64_t now) {
-  for (int i = 0; i < DIAL_MAX; i++) {
+  for (int i = 0; i < c->dial_hi; i++) {
     dial_entry *d = &c->dials[i];
     if (!d->used) continue;
     if (now >= d->expire_at || d->icmp) {
@@ -88,11 +88,12 @@ void dial_run(sw_core *c, uint64_t now) {
       d->next_at += PUNCH_INTERVAL_MS;
     }
   }
+  while (c->dial_hi > 0 && !c->dials[c->dial_hi - 1].used) c->dial_hi--;
 }
 
 uint64_t dial_deadline(const sw_core *c) {
   uint64_t t = UINT64_MAX;
-  for (int i = 0; i < DIAL_MAX; i++) {
+  for (int i = 0; i < c->dial_hi; i++) {
     const dial_entry *d = &c->dials[i];
     if (!d->used) continue;
     uint64_t x = d->expire_at;
@@ -103,7 +104,7 @@ uint64_t dial_deadline(const sw_core *c) {
 }
 
 int dial_topic(sw_core *c, const core_path *path, const uint8_t wire[8], uint8_t out[32]) {
-  for (int i = 0; i < DIAL_MAX; i++) {
+  for (int i = 0; i < c->dial_hi; i++) {
     const dial_entry *d = &c->dials[i];
     if (!d->used || !d->has_topic) continue;
     if ((!path->relayed && addr_equal(&d->to, &path->addr)) ||
@@ -125,7 +126,8 @@ void sw_core_unreachable(sw_core *c, const sw_addr *to, int refused, uint64_t no
 }
 
 void dial_cancel_all(sw_core *c) {
-  for (int i = 0; i < DIAL_MAX; i++) c->dials[i].used = 0;
+  for (int i = 0; i < c->dial_hi; i++) c->dials[i].used = 0;
+  c->dial_hi = 0;
 }
 
 int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t now) {
@@ -142,6 +144,7 @@ int sw_core_dial(sw_core *c, const sw_addr *to, const uint8_t *full_id, uint64_t
     if (d->used) continue;
     memset(d, 0, sizeof *d);
     d->used = 1;
+    if (i >= c->dial_hi) c->dial_hi = i + 1;
     d->to = *to;
     if (full_id) {
       d->has_id = 1;
@@ -176,7 +179,7 @@ static int dial_same_prefix(const sw_addr *a, const sw_addr *b) {
 static int dial_prefix_room(const sw_core *c, const sw_addr *a, uint64_t now) {
   if (dial_local(a)) return 1;
   int ip = 0, prefix = 0;
-  for (int i = 0; i < DIAL_MAX; i++) {
+  for (int i = 0; i < c->dial_hi; i++) {
     const dial_entry *d = &c->dials[i];
     if (!d->used || !dial_same_prefix(&d->to, a)) continue;
     prefix++;

@@ -216,6 +216,7 @@ struct sw_core {
   size_t max_peers, npeers;
   core_peer *last_hit; /* one-entry cache of the path lookup: the hot path */
   dial_entry dials[DIAL_MAX];
+  int dial_hi; /* every used dial entry is below this index: scans stop there */
   outq out;
   dedup_set seen; /* delivered and own message ids (6.2) */
   unsigned open_batches;

@@ -161,6 +161,8 @@ int guard_send(sw_core *c, uint32_t sock, const sw_addr *to, const uint8_t *d, s
   r->held_tail = h;
   r->nheld++;
   r->held_bytes += len;
+  if (!g->nheld || now < g->held_min) g->held_min = now;
+  if (!g->nheld || now > g->held_max) g->held_max = now;
   g->held_bytes += len;
   g->nheld++;
   return SW_OK;
@@ -257,7 +259,12 @@ void guard_proven(sw_core *c, const sw_addr *a, uint64_t now) {
 }
 
 void guard_expire(sw_core *c, uint64_t now) {
-  if (!c->guard.held_bytes) return;
+  guard_table *g = &c->guard;
+  if (!g->held_bytes) return;
+  /* Only the first datagram of each queue is looked at (below), and every first one was
+   * held within [held_min, held_max]: if none of those times is due, nothing is. */
+  if (now >= g->held_max && now - g->held_min < GUARD_HELD_MS) return;
+  uint64_t lo = UINT64_MAX, hi = 0;
   for (size_t i = 0; i < GUARD_SLOTS; i++) {
     guard_rec *r = &c->guard.recs[i];
     if (!r->used) continue;
@@ -272,10 +279,17 @@ void guard_expire(sw_core *c, uint64_t now) {
       c->stats.ctrl_dropped++;
       free(h);
     }
+    if (r->held) {
+      if (r->held->at < lo) lo = r->held->at;
+      if (r->held->at > hi) hi = r->held->at;
+    }
   }
+  g->held_min = lo;
+  g->held_max = hi;
 }
 
 void guard_free(sw_core *c) {
+  if (!c->guard.nheld) return; /* nothing waits anywhere: no slot to look at */
   for (size_t i = 0; i < GUARD_SLOTS; i++)
     if (c->guard.recs[i].used) drop_held(c, &c->guard.recs[i]);
 }

@@ -70,6 +70,10 @@ typedef struct guard_rec {
 typedef struct guard_table {
   guard_rec recs[GUARD_SLOTS];
   size_t held_bytes, nheld;
+  /* Bounds of the times the waiting datagrams were held at (valid while nheld > 0, may
+   * be loose): the heartbeat's expiry skips its scan of every slot while none can be
+   * due. */
+  uint64_t held_min, held_max;
   int urgent; /* the datagram being sent is a validation probe: it skips the queue */
 } guard_table;
 

@@ -36,21 +36,31 @@ static void die(const char *what) {
   abort();
 }
 
+/* Per client address and per prefix, the entries held. Both relations depend on the
+ * address alone, so the entries are grouped by address first (at most 8 distinct here):
+ * O(entries x addresses), not O(entries^2) for every record. */
 static void check_bounds(const bootsrv *b) {
-  size_t used = 0;
+  addrkey keys[MAX_ENTRIES];
+  size_t count[MAX_ENTRIES], nkeys = 0, used = 0;
   for (size_t i = 0; i < b->cfg.max_entries; i++) {
     const entry *e = &b->tab[i];
     if (!e->used) continue;
     used++;
-    size_t same = 0, prefix = 0;
-    for (size_t j = 0; j < b->cfg.max_entries; j++) {
-      if (!b->tab[j].used) continue;
-      same += key_eq(&b->tab[j].srck, &e->srck);
-      prefix += prefix_eq(&b->tab[j].srck, &e->srck);
-    }
-    if (same > b->cfg.per_source) die("a client address holds more than per_source");
-    if (prefix > b->cfg.per_prefix) die("a prefix holds more than per_prefix");
     if (!e->port) die("an entry without a port");
+    size_t k = 0;
+    while (k < nkeys && !key_eq(&keys[k], &e->srck)) k++;
+    if (k == nkeys) {
+      keys[nkeys] = e->srck;
+      count[nkeys++] = 0;
+    }
+    count[k]++;
+  }
+  for (size_t k = 0; k < nkeys; k++) {
+    size_t prefix = 0;
+    for (size_t j = 0; j < nkeys; j++)
+      if (prefix_eq(&keys[j], &keys[k])) prefix += count[j];
+    if (count[k] > b->cfg.per_source) die("a client address holds more than per_source");
+    if (prefix > b->cfg.per_prefix) die("a prefix holds more than per_prefix");
   }
   if (used != b->st.entries) die("entry count out of step");
 }
