@@ -41,8 +41,11 @@ for bin in "${targets[@]}"; do
   mkdir -p "$scratch"
   seeds=()
   [ -d "$CORPUS_ROOT/$name" ] && seeds=("$CORPUS_ROOT/$name")
+  # The entropic threshold caps libFuzzer's rare-feature list at 100 entries: at its
+  # default the list grows to every feature the big targets hit and its upkeep took
+  # 35-50 % of their time (tests/fuzz/README.md); long.sh uses the same flag.
   "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=16384 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$name-" \
+    -entropic_feature_frequency_threshold=1 -max_len=16384 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$name-" \
     "$scratch" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
