@@ -477,7 +477,8 @@ int sw_swarm_store_ex(sw_swarm *swarm, const char *key, const void *value, size_
  * from now on we neither serve it (a peer's WANT gets "none") nor return it to our own
  * fetches. Copies other peers fetched already stay in their caches until their own
  * expiry (a ttl_ms given at store time), or for good. Fetches under way go on. SW_OK
- * also when the key was not held; SW_EINVAL as sw_swarm_store_ex, SW_ECLOSED. */
+ * also when the key was not held; SW_EINVAL as sw_swarm_store_ex, SW_EAGAIN (the
+ * backend queue is full: nothing changed, retry), SW_ECLOSED. */
 int sw_swarm_unstore(sw_swarm *swarm, const char *key, const sw_store_opts *opts);
 
 /* Completion of sw_swarm_fetch: err SW_OK with the complete value (valid during the
