@@ -549,8 +549,8 @@ int sw_swarm_signing_key(const sw_swarm *swarm, uint8_t out[SW_SIGNING_KEY_LEN])
 /* Sign value (the payload) with seq under (our signing key, name), keep it and announce
  * it as sw_swarm_store does. seq 0: one more than the version held here (1 when none is
  * in memory). SW_OK, or SW_EINVAL (NULL or empty name or value, a name over
- * SW_SIGNED_NAME_MAX bytes, seq not above the version held here), SW_EMSGSIZE (value
- * over SW_SIGNED_VALUE_MAX), SW_EAGAIN, SW_ECLOSED, SW_ECRYPTO. */
+ * SW_SIGNED_NAME_MAX bytes, seq not above the version held here, sync off), SW_EMSGSIZE
+ * (value over SW_SIGNED_VALUE_MAX), SW_EAGAIN, SW_ECLOSED, SW_ECRYPTO, SW_ENOMEM. */
 int sw_swarm_store_signed(sw_swarm *swarm, const char *name, const void *value, size_t len,
                           uint64_t seq);
 
