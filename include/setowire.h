@@ -477,7 +477,8 @@ int sw_swarm_store_ex(sw_swarm *swarm, const char *key, const void *value, size_
  * from now on we neither serve it (a peer's WANT gets "none") nor return it to our own
  * fetches. Copies other peers fetched already stay in their caches until their own
  * expiry (a ttl_ms given at store time), or for good. Fetches under way go on. SW_OK
- * also when the key was not held; SW_EINVAL as sw_swarm_store_ex, SW_ECLOSED. */
+ * also when the key was not held; SW_EINVAL as sw_swarm_store_ex, SW_EAGAIN (the
+ * backend queue is full: nothing changed, retry), SW_ECLOSED. */
 int sw_swarm_unstore(sw_swarm *swarm, const char *key, const sw_store_opts *opts);
 
 /* Completion of sw_swarm_fetch: err SW_OK with the complete value (valid during the
@@ -548,8 +549,8 @@ int sw_swarm_signing_key(const sw_swarm *swarm, uint8_t out[SW_SIGNING_KEY_LEN])
 /* Sign value (the payload) with seq under (our signing key, name), keep it and announce
  * it as sw_swarm_store does. seq 0: one more than the version held here (1 when none is
  * in memory). SW_OK, or SW_EINVAL (NULL or empty name or value, a name over
- * SW_SIGNED_NAME_MAX bytes, seq not above the version held here), SW_EMSGSIZE (value
- * over SW_SIGNED_VALUE_MAX), SW_EAGAIN, SW_ECLOSED, SW_ECRYPTO. */
+ * SW_SIGNED_NAME_MAX bytes, seq not above the version held here, sync off), SW_EMSGSIZE
+ * (value over SW_SIGNED_VALUE_MAX), SW_EAGAIN, SW_ECLOSED, SW_ECRYPTO, SW_ENOMEM. */
 int sw_swarm_store_signed(sw_swarm *swarm, const char *name, const void *value, size_t len,
                           uint64_t seq);
 

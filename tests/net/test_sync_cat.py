@@ -11,7 +11,9 @@
   one, with no peer at all (restart);
 - --scoped: a key stored in topic alpha is fetched there, not globally nor in beta;
 - --ttl: fetched while it lives, "not found" after;
-- --unstore: the value is gone from --storage for the next process.
+- --unstore: the value is gone from --storage for the next process;
+- --no-cache: a fetcher whose --storage holds an old value gets it from there by
+  default, the owner's new one with --no-cache, and keeps the new one after that.
 
 Exit 0 pass, 1 failure.
 """
@@ -166,6 +168,36 @@ def main():
     if rc != 1 or out:
         fail(f'--fetch after --unstore: exit {rc}, {len(out)} bytes: {err}')
     print('   ok: --unstore: the value is gone from --storage', file=sys.stderr)
+
+    # 8. --no-cache: the fetcher's --storage holds version 1, the owner serves version 2
+    db2 = os.path.join(tmp, 'cache.db')
+    for name, data in (('v1', b'version one'), ('v2', b'version two')):
+        paths[name] = os.path.join(tmp, name)
+        with open(paths[name], 'wb') as f:
+            f.write(data)
+    rc, out, err, _ = cat_run(bindir, ['--no-wait', '--storage', db2,
+                                       '--store', f'doc={paths["v1"]}'], 20)
+    if rc != 0:
+        fail(f'--storage --store of version 1: exit {rc}: {err}')
+    rc, out, err, _ = cat_run(bindir, ['--no-cache', '--store', f'doc={paths["v1"]}'], 20)
+    if rc != 2:
+        fail(f'--no-cache without --fetch: exit {rc}, want 2: {err}')
+    with catproc.Cat(bindir, args=['--store', f'doc={paths["v2"]}'], name='owner') as srv:
+        port = srv.listening()['port']
+        base = ['--storage', db2, '--connect', f'127.0.0.1:{port}', '--timeout', '15000']
+        rc, out, err, _ = cat_run(bindir, base + ['--fetch', 'doc'], 30)
+        if rc != 0 or out != b'version one':
+            fail(f'--fetch with version 1 held: exit {rc}, {out!r} (want the held one); {err}')
+        rc, out, err, _ = cat_run(bindir, base + ['--no-cache', '--fetch', 'doc'], 30)
+        if rc != 0 or out != b'version two':
+            fail(f'--no-cache --fetch: exit {rc}, {out!r} (want the owner\'s); {err}')
+        srv.close_stdin()
+        srv.wait_exit(10)
+    rc, out, err, _ = cat_run(bindir, ['--storage', db2, '--fetch', 'doc', '--timeout', '800'], 20)
+    if rc != 0 or out != b'version two':
+        fail(f'--fetch after --no-cache, no peer: exit {rc}, {out!r} (want version two); {err}')
+    print('   ok: --no-cache: the held version by default, the owner\'s with --no-cache, '
+          'which then replaces the held one', file=sys.stderr)
     return 0
 
 

@@ -1,13 +1,18 @@
 /* Driving swarms from the application's own poll() loop (sw_swarm_fd, sw_swarm_timeout,
  * sw_swarm_process), on loopback only, in one thread, with no libuv call in the test:
  * the calls' contract, a connection in under 50 ms, 100 000 messages moved, calls made
- * between turns taking effect at the next process, close, and both transports. */
+ * between turns taking effect at the next process, calls from an event callback leaving
+ * within the process that ran it, close, and both transports. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "setowire.h"
 #include "testutil.h"
@@ -24,6 +29,10 @@ typedef struct side {
   uint64_t t_connected;
   size_t received, in_order; /* messages, and how many came in sending order */
   uint64_t next;             /* the index expected next */
+  /* Calls made from inside the SW_EV_DATA callback (test_call_from_callback). */
+  const char *dial_on_data; /* sw_swarm_connect to it */
+  int reply_on_data;        /* sw_swarm_write an answer back to the last hop */
+  int dial_rc, reply_rc;
 } side;
 
 static uint64_t now_ms(void) {
@@ -53,6 +62,17 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       v->received++;
       if (i == v->next) v->in_order++;
       v->next = i + 1;
+      if (v->dial_on_data) {
+        v->dial_rc = sw_swarm_connect(s, v->dial_on_data);
+        v->dial_on_data = NULL;
+      }
+      if (v->reply_on_data) {
+        uint8_t r[MSG];
+        memcpy(r, ev->data, MSG);
+        r[MSG - 1] ^= 0xff; /* other bytes: the sender's content dedup would drop an echo */
+        v->reply_rc = sw_swarm_write(s, ev->peer, r, sizeof r);
+        v->reply_on_data = 0;
+      }
       break;
     }
     case SW_EV_WRITABLE:
@@ -249,6 +269,73 @@ static void test_call_between_turns(void **state) {
   close_all(v, 2);
 }
 
+/* Calls made from inside an event callback (which runs inside sw_swarm_process) leave
+ * before that sw_swarm_process returns: no later turn, and no sw_swarm_timeout of 0, is
+ * needed for them. a's SW_EV_DATA callback dials a plain socket and writes an answer
+ * back to b; right after the one process that delivered the message, the HELLO is in the
+ * plain socket's buffer and b's one process delivers the reply. */
+static void call_from_callback(int transport) {
+  side a, b;
+  side *v[2] = {&a, &b};
+  make(&a, "a", transport);
+  make(&b, "b", transport);
+  connect_pair(&a, &b);
+  uint8_t msg[MSG] = {0};
+  if (transport) { /* the first message confirms the extended session (TRANSPORT.md 8) */
+    assert_int_equal(sw_swarm_broadcast(b.s, msg, sizeof msg), 1);
+    uint64_t end = now_ms() + 5000;
+    while (a.received < 1 && now_ms() < end) turn(v, 2, 100);
+    assert_int_equal(a.received, 1);
+  }
+  for (int i = 0; i < 50 && (sw_swarm_timeout(a.s) == 0 || sw_swarm_timeout(b.s) == 0); i++)
+    turn(v, 2, 10);
+  size_t a0 = a.received, b0 = b.received;
+
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  char target[SW_ADDRSTRLEN];
+  snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+  a.dial_on_data = target;
+  a.reply_on_data = 1;
+
+  msg[0] = 1; /* new content: not a duplicate of the warm-up */
+  assert_int_equal(sw_swarm_broadcast(b.s, msg, sizeof msg), 1);
+  assert_int_equal(sw_swarm_process(b.s), SW_OK);
+  struct pollfd p = {.fd = sw_swarm_fd(a.s), .events = POLLIN};
+  assert_int_equal(poll(&p, 1, 2000), 1);
+  assert_int_equal(sw_swarm_process(a.s), SW_OK); /* delivers; the callback calls */
+  assert_int_equal(a.received, a0 + 1);
+  assert_null(a.dial_on_data);
+  assert_int_equal(a.dial_rc, SW_OK);
+  assert_int_equal(a.reply_rc, SW_OK);
+  /* The HELLO left inside that process: it is already in the socket's buffer. */
+  uint8_t buf[2048];
+  struct pollfd q = {.fd = fd, .events = POLLIN};
+  assert_int_equal(poll(&q, 1, 500), 1);
+  assert_true(recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0);
+  /* So did the reply: b's descriptor wakes and one process delivers it. */
+  p.fd = sw_swarm_fd(b.s);
+  assert_int_equal(poll(&p, 1, 2000), 1);
+  assert_int_equal(sw_swarm_process(b.s), SW_OK);
+  assert_int_equal(b.received, b0 + 1);
+  close(fd);
+  close_all(v, 2);
+}
+
+static void test_call_from_callback_plain(void **state) {
+  (void)state;
+  call_from_callback(0);
+}
+
+static void test_call_from_callback_extended(void **state) {
+  (void)state;
+  call_from_callback(1);
+}
+
 /* Close between turns: GOAWAY leaves at the next process and the peer sees the
  * disconnect at once, not after the 60 s silence timeout. */
 static void test_close_between_turns(void **state) {
@@ -277,6 +364,8 @@ int main(void) {
       cmocka_unit_test(test_move_plain),
       cmocka_unit_test(test_move_extended),
       cmocka_unit_test(test_call_between_turns),
+      cmocka_unit_test(test_call_from_callback_plain),
+      cmocka_unit_test(test_call_from_callback_extended),
       cmocka_unit_test(test_close_between_turns),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

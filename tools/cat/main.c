@@ -106,6 +106,9 @@ static void usage(FILE *f) {
       "                      standard error; exit status as --fetch)\n"
       "  --signing-key       print this identity's signing key (64 hex digits; give\n"
       "                      --seed for a lasting one) on standard output and exit 0\n"
+      "  --no-cache          with --fetch: ask the peers even when memory or --storage\n"
+      "                      holds KEY; the value that arrives replaces the one held\n"
+      "                      (SW_FETCH_NO_CACHE: a newer value from its owner)\n"
       "  --timeout MS        how long --fetch waits (default 30000)\n"
       "  --progress          with --fetch: progress lines on standard error (the\n"
       "                      default when standard error is a terminal)\n"
@@ -617,6 +620,8 @@ int main(int argc, char **argv) {
   const char *unstores[MAX_STORE];
   int nunstore = 0;
   enum { O_STORE_SIGNED = 600, O_SEQ, O_FETCH_SIGNED, O_SIGNING_KEY, O_STORE_CONTENT };
+  enum { O_NO_CACHE = 700 };
+  int no_cache = 0;
   const char *store_signed = NULL;
   unsigned long long seq = 0;
   int print_signing_key = 0, store_content = 0;
@@ -643,6 +648,7 @@ int main(int argc, char **argv) {
       {"fetch-signed", required_argument, 0, O_FETCH_SIGNED},
       {"signing-key", no_argument, 0, O_SIGNING_KEY},
       {"store-content", required_argument, 0, O_STORE_CONTENT},
+      {"no-cache", no_argument, 0, O_NO_CACHE},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -757,6 +763,7 @@ int main(int argc, char **argv) {
         break;
       case O_SCOPED: scoped = 1; break;
       case O_GLOBAL: scoped = 0; break;
+      case O_NO_CACHE: no_cache = 1; break;
       case O_HELP:
       case 'h': usage(stdout); return 0;
       default: {
@@ -779,6 +786,11 @@ int main(int argc, char **argv) {
       (seq && !store_signed)) {
     fprintf(stderr, "setowire-cat: --fetch, --fetch-signed, --store-signed and --store-content "
                     "exclude each other; --seq goes with --store-signed\n");
+    return 2;
+  }
+  if (no_cache && !c.fetch_key) {
+    fprintf(stderr, "setowire-cat: --no-cache goes with --fetch (--fetch-signed always asks "
+                    "the peers)\n");
     return 2;
   }
   if (optind < argc) { /* the positional TOPIC is joined first */
@@ -872,7 +884,8 @@ int main(int argc, char **argv) {
   }
   c.progress = isatty(2) ? 1 : force_progress ? 2 : 0;
   sw_fetch_opts fo = {.timeout_ms = (uint32_t)fetch_timeout,
-                      .flags = scoped ? 0 : SW_FETCH_GLOBAL,
+                      .flags = (scoped ? 0 : SW_FETCH_GLOBAL) |
+                               (no_cache ? SW_FETCH_NO_CACHE : 0),
                       .progress = on_fetch_progress};
   if (c.fetch_key && (rc = sw_swarm_fetch_ex(c.swarm, c.fetch_key, &fo, on_fetched, &c, NULL))) {
     fprintf(stderr, "setowire-cat: --fetch %s: %s\n", c.fetch_key, sw_strerror(rc));
