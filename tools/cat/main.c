@@ -443,8 +443,15 @@ static void print_data_event(const sw_event *ev) {
   char line[160 + 2 * SW_ID_LEN];
   size_t n = 0;
 #define PUT(lit) (memcpy(line + n, lit, sizeof lit - 1), n += sizeof lit - 1)
+  /* the hex of the last peer and author seen, kept: they rarely change between lines */
+  static uint8_t peer[SW_WIRE_ID_LEN], origin[SW_ID_LEN];
+  static char peer_hex[2 * SW_WIRE_ID_LEN + 1], origin_hex[2 * SW_ID_LEN + 1];
+  if (!peer_hex[0] || memcmp(peer, ev->peer, sizeof peer) != 0) {
+    memcpy(peer, ev->peer, sizeof peer);
+    crypto_hex_encode(peer, sizeof peer, peer_hex);
+  }
   PUT("{\"event\":\"data\",\"peer\":\"");
-  crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, line + n);
+  memcpy(line + n, peer_hex, 2 * SW_WIRE_ID_LEN);
   n += 2 * SW_WIRE_ID_LEN;
   PUT("\",\"len\":");
   char digits[24];
@@ -453,8 +460,12 @@ static void print_data_event(const sw_event *ev) {
   while (d) line[n++] = digits[--d];
   PUT(",\"origin\":");
   if (ev->origin) {
+    if (!origin_hex[0] || memcmp(origin, ev->origin, sizeof origin) != 0) {
+      memcpy(origin, ev->origin, sizeof origin);
+      crypto_hex_encode(origin, sizeof origin, origin_hex);
+    }
     line[n++] = '"';
-    crypto_hex_encode(ev->origin, SW_ID_LEN, line + n);
+    memcpy(line + n, origin_hex, 2 * SW_ID_LEN);
     n += 2 * SW_ID_LEN;
     line[n++] = '"';
   } else {
