@@ -359,8 +359,9 @@ static void start_reading(cat *c) {
   if (c->reading || c->eof || c->closing) return;
   if (c->wait_peer && !c->connected_once) return;
   if (c->fetch_key || c->fetch_name || c->serve_only) return; /* stdin is not lines */
-  c->reading = 1;
   if (c->in_type == UV_FILE) {
+    /* One request at a time; on_fs_read asks again. c->reading stays 0 for a file: set
+     * while a request was pending, it made the next call after the read return early. */
     if (c->file_pending) return;
     char *at;
     size_t n;
@@ -368,9 +369,9 @@ static void start_reading(cat *c) {
     uv_buf_t b = uv_buf_init(at, (unsigned)n);
     c->file_pending = 1;
     c->fsreq.data = c;
-    c->reading = 0; /* one request at a time; on_fs_read asks again */
     uv_fs_read(&c->loop, &c->fsreq, 0, &b, 1, -1, on_fs_read);
   } else {
+    c->reading = 1;
     uv_read_start((uv_stream_t *)&c->in, on_alloc, on_read);
   }
 }
