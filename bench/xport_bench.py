@@ -101,7 +101,11 @@ def cat_throughput(wrap, b, ext, size, count, env, tmp):
         if m:
             port = int(m[1])
             break
-    threading.Thread(target=lambda: [None for _ in recv.stderr], daemon=True).start()
+    def drain():  # the --events lines, one per message: read in blocks, not line by line
+        fd = recv.stderr.fileno()
+        while os.read(fd, 1 << 20):
+            pass
+    threading.Thread(target=drain, daemon=True).start()
     st = {'n': 0, 'first': None, 'last': None}
 
     def reader():

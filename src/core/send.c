@@ -378,17 +378,19 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
 
 /* To every peer with a session, all or nothing; flags: 0 or SW_SEND_DATAGRAM. */
 static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, uint64_t now) {
-  size_t n = 0, nx = 0;
+  size_t n = 0, nx = 0, lo = c->max_peers, hi = 0; /* the loops below: slots lo..hi-1 */
   for (size_t k = 0; k < c->max_peers; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
     if (xsession_takes(p)) nx++;
     else n++;
+    if (k < lo) lo = k;
+    hi = k + 1;
   }
   if (!n && !nx) return 0;
   /* All or nothing: a broadcast is never half queued. The extended sessions first:
    * each has its own send buffer. */
-  for (size_t k = 0; nx && k < c->max_peers; k++) {
+  for (size_t k = lo; nx && k < hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->tx || !xsession_takes(p)) continue;
     if (xsession_holding(p)) { /* its handshake runs: held in order (TRANSPORT.md 8) */
@@ -404,7 +406,7 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
     c->want_writable = 1;
     return SW_EAGAIN;
   }
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = lo; k < hi; k++) {
     core_peer *p = &c->peers[k];
     if (p->used && p->tx && !xsession_takes(p) &&
         (!cc_allows(p, len + WIRE_DATA_OVERHEAD) ||
@@ -418,14 +420,14 @@ static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, u
   const uint8_t *origin = nx ? own_origin(c, hdr, len, flags, now) : NULL;
   if (origin && (flags & SW_SEND_SIGNED)) { /* one signature for all, if anyone takes it */
     int want = 0;
-    for (size_t k = 0; k < c->max_peers && !want; k++) {
+    for (size_t k = lo; k < hi && !want; k++) {
       const core_peer *p = &c->peers[k];
       want = p->used && p->tx && xsession_active(p) && !xsession_holding(p) &&
              (p->caps & WIRE_CAP_SIGNED);
     }
     if (want && (rc = origin_sign(c, hdr, data, len)) != SW_OK) return rc;
   }
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = lo; k < hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
     rc = xsession_active(p) && !xsession_holding(p)

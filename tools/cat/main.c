@@ -3,6 +3,7 @@
  * README.md; scripts depend on it. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,8 +18,9 @@
 #include "hex.h"
 
 #define LINE_MAX_BYTES SW_MAX_MESSAGE
-#define READ_CHUNK 65536
+#define READ_CHUNK (256 * 1024) /* stdin is read in blocks this large (at most) */
 #define MAX_STORE 16
+#define OUT_BYTES (128 * 1024) /* messages are gathered for stdout in a buffer this large */
 
 typedef struct cat {
   uv_loop_t loop;
@@ -36,10 +38,14 @@ typedef struct cat {
   uv_fs_t fsreq;
   int reading, file_pending;
   int skipping;   /* dropping the rest of an over-long line, up to its newline */
-  char *buf;      /* bytes read, not yet sent */
-  size_t len, cap;
-  char readbuf[READ_CHUNK];
+  char *buf;      /* input: buf[off..len) read, not sent yet; reads land at buf + len */
+  size_t off, len, cap;
   uv_check_t flusher;
+  /* stdout: messages and their newlines, written when the buffer is full and at the end
+   * of each loop turn; the writes block, so a slow reader slows us (and so our peers) */
+  char out[OUT_BYTES];
+  size_t outlen;
+  int out_failed;
   uv_signal_t sigint, sigterm, sigusr1;
   const char *fetch_key; /* --fetch: print this value, then exit */
   int progress;          /* --fetch: a progress line on stderr (1: a terminal's, 2: lines) */
@@ -222,10 +228,16 @@ static int find_target(cat *c, uint8_t out[SW_WIRE_ID_LEN]) {
   return found ? 1 : 0;
 }
 
+/* Input is read straight into c->buf, after the bytes not sent yet (c->off..c->len), and
+ * split in place: each line goes to the library from where it lies, without a copy. The
+ * buffer is compacted only before a read, when nothing is being read into it. */
+
 /* Broadcast every complete line held; stop at the first full queue. */
 static void send_lines(cat *c) {
-  size_t off = 0;
+  size_t off = c->off;
   int stalled = 0;
+  int have_target = 0; /* --to: looked up once per call (peers change only between turns) */
+  uint8_t peer[SW_WIRE_ID_LEN];
   while (!c->closing) {
     char *nl = memchr(c->buf + off, '\n', c->len - off);
     size_t linelen;
@@ -247,15 +259,15 @@ static void send_lines(cat *c) {
     }
     int rc;
     if (c->to[0]) {
-      uint8_t peer[SW_WIRE_ID_LEN];
-      int f = find_target(c, peer);
+      int f = have_target ? 1 : find_target(c, peer);
       if (f <= 0) {
         if (!f) fprintf(stderr, "setowire-cat: --to %s: no such peer (any more)\n", c->to);
         c->exit_code = 1;
-        c->len = off = 0;
+        off = c->len;
         c->eof = 1;
         break;
       }
+      have_target = 1;
       rc = sw_swarm_send(c->swarm, peer, c->buf + off, linelen, c->send_flags);
     } else {
       rc = sw_swarm_send(c->swarm, NULL, c->buf + off, linelen, c->send_flags);
@@ -270,7 +282,7 @@ static void send_lines(cat *c) {
               "no extended session with it)\n",
               c->to);
       c->exit_code = 1;
-      c->len = off = 0;
+      off = c->len;
       c->eof = 1;
       break;
     }
@@ -281,50 +293,57 @@ static void send_lines(cat *c) {
     }
     off += linelen + (nl ? 1 : 0);
   }
-  memmove(c->buf, c->buf + off, c->len - off);
-  c->len -= off;
-  if (c->eof && c->len == 0) {
+  c->off = off;
+  if (c->eof && c->off == c->len) {
     begin_close(c);
     return;
   }
   /* Read more only when nothing waits for queue room. */
-  if (!c->eof && !stalled && c->len < c->cap / 2) start_reading(c);
+  if (!c->eof && !stalled && c->len - c->off < c->cap / 2) start_reading(c);
   else stop_reading(c);
 }
 
-static int append(cat *c, const char *data, size_t n) {
-  if (c->skipping) {
-    const char *nl = memchr(data, '\n', n);
-    if (!nl) return 0;
+/* Room to read into: the unsent bytes moved to the front first. */
+static void read_room(cat *c, char **at, size_t *n) {
+  if (c->off) {
+    memmove(c->buf, c->buf + c->off, c->len - c->off);
+    c->len -= c->off;
+    c->off = 0;
+  }
+  *at = c->buf + c->len;
+  *n = c->cap - c->len;
+}
+
+/* n bytes were read to c->buf + c->len. */
+static void got_input(cat *c, size_t n) {
+  if (c->eof) return; /* input was abandoned (--to failed): nothing more is sent */
+  if (c->skipping) { /* still inside an over-long line: drop up to its newline */
+    const char *at = c->buf + c->len;
+    const char *nl = memchr(at, '\n', n);
+    if (!nl) return;
     c->skipping = 0;
-    n -= (size_t)(nl + 1 - data);
-    data = nl + 1;
+    c->off = c->len + (size_t)(nl + 1 - at);
   }
-  if (c->len + n > c->cap) {
-    fprintf(stderr, "setowire-cat: input line longer than %u bytes\n", LINE_MAX_BYTES);
-    c->exit_code = 1;
-    c->eof = 1;
-    c->len = 0;
-    return -1;
-  }
-  memcpy(c->buf + c->len, data, n);
   c->len += n;
-  return 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
   cat *c = h->data;
+  char *at;
+  size_t n;
   (void)sz;
-  b->base = c->readbuf;
-  b->len = sizeof c->readbuf;
+  read_room(c, &at, &n);
+  b->base = at;
+  b->len = n;
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   cat *c = st->data;
+  (void)b;
   if (n < 0) {
     c->eof = 1;
   } else if (n > 0) {
-    append(c, b->base, (size_t)n);
+    got_input(c, (size_t)n);
   }
   send_lines(c);
 }
@@ -335,7 +354,7 @@ static void on_fs_read(uv_fs_t *req) {
   uv_fs_req_cleanup(req);
   c->file_pending = 0;
   if (n <= 0) c->eof = 1;
-  else append(c, c->readbuf, (size_t)n);
+  else got_input(c, (size_t)n);
   send_lines(c);
 }
 
@@ -343,15 +362,19 @@ static void start_reading(cat *c) {
   if (c->reading || c->eof || c->closing) return;
   if (c->wait_peer && !c->connected_once) return;
   if (c->fetch_key || c->fetch_name || c->serve_only) return; /* stdin is not lines */
-  c->reading = 1;
   if (c->in_type == UV_FILE) {
+    /* One request at a time; on_fs_read asks again. c->reading stays 0 for a file: set
+     * while a request was pending, it made the next call after the read return early. */
     if (c->file_pending) return;
-    uv_buf_t b = uv_buf_init(c->readbuf, sizeof c->readbuf);
+    char *at;
+    size_t n;
+    read_room(c, &at, &n);
+    uv_buf_t b = uv_buf_init(at, (unsigned)n);
     c->file_pending = 1;
     c->fsreq.data = c;
-    c->reading = 0; /* one request at a time; on_fs_read asks again */
     uv_fs_read(&c->loop, &c->fsreq, 0, &b, 1, -1, on_fs_read);
   } else {
+    c->reading = 1;
     uv_read_start((uv_stream_t *)&c->in, on_alloc, on_read);
   }
 }
@@ -360,6 +383,105 @@ static void stop_reading(cat *c) {
   if (!c->reading) return;
   c->reading = 0;
   if (c->in_type != UV_FILE) uv_read_stop((uv_stream_t *)&c->in);
+}
+
+/* All of p[0..n) to fd 1, waiting while it is full; 0, or -1 with errno. */
+static int write_all(const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(1, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking stdout we inherited */
+        struct pollfd pfd = {.fd = 1, .events = POLLOUT};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR) return -1;
+        continue;
+      }
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void out_failed(cat *c) {
+  c->out_failed = 1;
+  c->outlen = 0;
+  if (!c->closing) {
+    fprintf(stderr, "setowire-cat: stdout: %s\n", strerror(errno));
+    c->exit_code = 1;
+    begin_close(c);
+  }
+}
+
+static void out_flush(cat *c) {
+  if (!c->outlen || c->out_failed) return;
+  if (write_all(c->out, c->outlen)) {
+    out_failed(c);
+    return;
+  }
+  c->outlen = 0;
+}
+
+/* One message and its newline to stdout. */
+static void out_line(cat *c, const void *data, size_t len) {
+  if (c->out_failed) return;
+  if (c->outlen + len + 1 > sizeof c->out) {
+    out_flush(c);
+    if (c->out_failed) return;
+    if (len + 1 > sizeof c->out) { /* larger than the buffer: written as it is */
+      if (write_all(data, len)) {
+        out_failed(c);
+        return;
+      }
+      len = 0;
+    }
+  }
+  memcpy(c->out + c->outlen, data, len);
+  c->out[c->outlen + len] = '\n';
+  c->outlen += len + 1;
+}
+
+/* --events: the "data" line, formatted by hand (one per message received). */
+static void print_data_event(const sw_event *ev) {
+  char line[160 + 2 * SW_ID_LEN];
+  size_t n = 0;
+#define PUT(lit) (memcpy(line + n, lit, sizeof lit - 1), n += sizeof lit - 1)
+  /* the hex of the last peer and author seen, kept: they rarely change between lines */
+  static uint8_t peer[SW_WIRE_ID_LEN], origin[SW_ID_LEN];
+  static char peer_hex[2 * SW_WIRE_ID_LEN + 1], origin_hex[2 * SW_ID_LEN + 1];
+  if (!peer_hex[0] || memcmp(peer, ev->peer, sizeof peer) != 0) {
+    memcpy(peer, ev->peer, sizeof peer);
+    crypto_hex_encode(peer, sizeof peer, peer_hex);
+  }
+  PUT("{\"event\":\"data\",\"peer\":\"");
+  memcpy(line + n, peer_hex, 2 * SW_WIRE_ID_LEN);
+  n += 2 * SW_WIRE_ID_LEN;
+  PUT("\",\"len\":");
+  char digits[24];
+  size_t d = 0, v = ev->len;
+  do digits[d++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+  while (d) line[n++] = digits[--d];
+  PUT(",\"origin\":");
+  if (ev->origin) {
+    if (!origin_hex[0] || memcmp(origin, ev->origin, sizeof origin) != 0) {
+      memcpy(origin, ev->origin, sizeof origin);
+      crypto_hex_encode(origin, sizeof origin, origin_hex);
+    }
+    line[n++] = '"';
+    memcpy(line + n, origin_hex, 2 * SW_ID_LEN);
+    n += 2 * SW_ID_LEN;
+    line[n++] = '"';
+  } else {
+    PUT("null");
+  }
+  PUT(",\"origin_direct\":");
+  line[n++] = ev->origin_direct ? '1' : '0';
+  PUT(",\"origin_signed\":");
+  line[n++] = ev->origin_signed ? '1' : '0';
+  PUT("}\n");
+#undef PUT
+  fwrite(line, 1, n, stderr);
 }
 
 /* ,"topic":"<64 hex>" when the event names a topic. */
@@ -417,27 +539,9 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_DATA:
       if (c->fetch_key || c->fetch_name) break; /* stdout carries the fetched value only */
-      if (c->events) { /* the last hop, and the author when it is known */
-        char origin[2 * SW_ID_LEN + 3] = "null";
-        crypto_hex_encode(ev->peer, SW_WIRE_ID_LEN, id);
-        if (ev->origin) {
-          origin[0] = '"';
-          crypto_hex_encode(ev->origin, SW_ID_LEN, origin + 1);
-          memcpy(origin + 1 + 2 * SW_ID_LEN, "\"", 2);
-        }
-        fprintf(stderr,
-                "{\"event\":\"data\",\"peer\":\"%s\",\"len\":%zu,\"origin\":%s,"
-                "\"origin_direct\":%d,\"origin_signed\":%d}\n",
-                id, ev->len, origin, ev->origin_direct, ev->origin_signed);
-      }
-      if (fwrite(ev->data, 1, ev->len, stdout) != ev->len || fputc('\n', stdout) == EOF) {
-        if (!c->closing) {
-          fprintf(stderr, "setowire-cat: stdout: %s\n", strerror(errno));
-          c->exit_code = 1;
-          begin_close(c);
-        }
-      }
-      break;
+      if (c->events) print_data_event(ev); /* the last hop, and the author when known */
+      out_line(c, ev->data, ev->len);
+      return; /* stderr is flushed at the end of the loop turn (on_check) */
     case SW_EV_PEERS:
       if (c->events) fprintf(stderr, "{\"event\":\"peers\",\"count\":%zu}\n", ev->npeers);
       break;
@@ -484,10 +588,12 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
   fflush(stderr);
 }
 
-/* Output is block-buffered for throughput and flushed once per loop turn. */
+/* Output (stdout and the --events lines on stderr) is gathered for throughput and
+ * written once per loop turn, so nothing waits while the loop is idle. */
 static void on_check(uv_check_t *h) {
-  (void)h;
-  fflush(stdout);
+  cat *c = h->data;
+  fflush(stderr);
+  out_flush(c);
 }
 
 static void on_signal(uv_signal_t *h, int sig) {
@@ -606,6 +712,8 @@ static uint8_t *read_file(const char *path, size_t *len) {
 
 int main(int argc, char **argv) {
   static cat c;
+  static char errbuf[1 << 16]; /* --events lines: flushed by on_check, by on_event, at exit */
+  setvbuf(stderr, errbuf, _IOFBF, sizeof errbuf);
   sw_options o;
   static netopts nets; /* --port, --bind, --connect, discovery (tools/common) */
   sw_options_init(&o);
@@ -913,6 +1021,7 @@ int main(int argc, char **argv) {
   }
   c.in.pipe.data = &c;
   uv_check_init(&c.loop, &c.flusher);
+  c.flusher.data = &c;
   uv_check_start(&c.flusher, on_check);
   uv_signal_init(&c.loop, &c.sigint);
   uv_signal_init(&c.loop, &c.sigterm);
@@ -924,6 +1033,8 @@ int main(int argc, char **argv) {
   if (c.stats) uv_signal_start(&c.sigusr1, on_signal, SIGUSR1);
   start_reading(&c);
   uv_run(&c.loop, UV_RUN_DEFAULT);
+  fflush(stderr);
+  out_flush(&c);
   fflush(stdout);
   sw_swarm_free(c.swarm);
   sw_storage_sqlite_close(storage);
