@@ -354,8 +354,18 @@ static size_t bbr_room(const cc_state *s) {
   return s->in_flight >= w ? 0 : (size_t)(w - s->in_flight);
 }
 
+/* A path whose round trip is below the clock's resolution (its minimum RTT reads 0 ms,
+ * cc_bbr.h CC_BBR_CLOCK_MS) is faster than the engine can measure: every rate sample's
+ * interval is counted as a whole ms though several round trips fit in it, so the
+ * estimate is at most one window per ms, and a pacer at that estimate would hold the flow
+ * there (issue 10: ~120 MB/s on loopback with 128 KiB buffers). A pacer that can wake a
+ * sender once per ms cannot spread packets finer than a round trip on such a path anyway:
+ * the window alone limits. */
+static int below_clock(const cc_bbr *b) { return b->min_rtt >= 0 && b->min_rtt < CC_BBR_CLOCK_MS; }
+
 static uint64_t bbr_next_send(const cc_state *s, uint64_t now) {
   const cc_bbr *b = cst(s);
+  if (below_clock(b)) return now;
   double c = credit_now(b, now);
   if (c > 0) return now;
   double wait = -c / b->pacing_rate;

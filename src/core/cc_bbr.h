@@ -59,6 +59,10 @@
 /* Pacer burst: at least 2 ms of the rate (the engine's clock counts whole ms, so a
  * sender can only be woken once per ms) and at least the initial window. */
 #define CC_BBR_BURST_MS 2
+/* The engine's clock resolution, ms. A path whose minimum RTT reads below it (0: the
+ * acknowledgement came within the tick its packet left in) is not paced: its window
+ * alone limits (cc_bbr.c below_clock, docs/TRANSPORT-delivery.md "Limits"). */
+#define CC_BBR_CLOCK_MS 1.0
 /* The pacer never makes a datagram wait longer than this (a bound, not a tuning: the
  * rate's floor of 4 packets per min RTT keeps waits far shorter). */
 #define CC_BBR_MAX_WAIT_MS 1000

@@ -837,6 +837,112 @@ static void test_bbr_model(void **state) {
   assert_true(r.goodput >= 0.9 * 12500);
 }
 
+/* A path faster than the engine's clock (issue 10): a round trip of 0.2 ms, so ten round
+ * trips happen within one tick of the millisecond clock and every RTT reads 0. The
+ * harness runs `sub` steps per ms, all at the same `now`: a packet sent in one step
+ * reaches the other side `delay` steps later, through a bottleneck of `rate` bytes per
+ * step. Returns the goodput in bytes per ms over the last four fifths of the run. */
+typedef struct fpkt {
+  uint64_t due, pn;
+  uint16_t len;
+  uint8_t data[XPORT_MTU_DEFAULT];
+} fpkt;
+#define F_RING 2048
+
+static double fast_run(const cc_ops *cc, uint32_t sub, uint32_t delay, double rate, uint64_t ms,
+                       bulk_res *out) {
+  hnet *h = malloc(sizeof *h);
+  fpkt *ring = calloc(2 * F_RING, sizeof *ring); /* one FIFO per direction */
+  assert_non_null(h);
+  assert_non_null(ring);
+  h_init(h, 99);
+  hlink fwd = {0}, rev = {0};
+  xport_limits lim;
+  xport_limits_default(&lim);
+  flow f = {.total = UINT32_MAX, .max_len = 16000};
+  h_cc = cc;
+  h_pair(h, &f, &fwd, &rev, &lim);
+  h_cc = &cc_newreno_ops;
+  size_t head[2] = {0, 0}, len[2] = {0, 0};
+  double busy = 0;
+  uint64_t step = h->now * sub, end = h->now + ms, warm = h->now + ms / 5, rx0 = 0;
+  while (h->now < end) {
+    step++;
+    h->now = step / sub;
+    if (h->now == warm && step % sub == 0) rx0 = f.bytes_rx;
+    for (int d = 0; d < 2; d++)
+      while (len[d] && ring[d * F_RING + head[d]].due <= step) {
+        fpkt *p = &ring[d * F_RING + head[d]];
+        xport *to = &h->x[d == 0 ? f.dst : f.src];
+        assert_int_equal(xport_on_packet(to, p->pn, p->data, p->len, h->now), SW_OK);
+        head[d] = (head[d] + 1) % F_RING;
+        len[d]--;
+      }
+    flow_write(h, &f);
+    flow_read(h, &f, SIZE_MAX);
+    for (int d = 0; d < 2; d++) {
+      xport *x = &h->x[d == 0 ? f.src : f.dst];
+      if (xport_deadline(x, h->now) <= h->now) xport_timeout(x, h->now);
+      uint8_t buf[XPORT_MTU_DEFAULT];
+      uint64_t pn;
+      size_t n;
+      while ((n = xport_build(x, h->now, buf, sizeof buf, &pn)) > 0) {
+        uint64_t due = step + delay;
+        if (d == 0) { /* the bottleneck, forward only: no queue limit, FIFO */
+          double start = busy > (double)step ? busy : (double)step;
+          busy = start + (double)n / rate;
+          due = uceil(busy) + delay;
+        }
+        assert_true(len[d] < F_RING);
+        fpkt *p = &ring[d * F_RING + (head[d] + len[d]++) % F_RING];
+        p->due = due > step ? due : step + 1;
+        p->pn = pn;
+        p->len = (uint16_t)n;
+        memcpy(p->data, buf, n);
+      }
+    }
+  }
+  double goodput = (double)(f.bytes_rx - rx0) / (double)(end - warm);
+  if (out) {
+    xport_stats st;
+    xport_stats_get(&h->x[f.src], &st);
+    memset(out, 0, sizeof *out);
+    out->goodput = goodput;
+    out->cwnd = st.cwnd;
+    out->state = -1;
+    if (cc == &cc_bbr_ops) {
+      const cc_state *c = &h->x[f.src].cc;
+      out->bw = cc_bbr_bw(c);
+      out->min_rtt = cc_bbr_min_rtt(c);
+      out->state = cc_bbr_state(c);
+    }
+  }
+  h_free(h);
+  free(h);
+  free(ring);
+  return goodput;
+}
+
+/* BBR on a path whose round trip is far below the clock's millisecond: 0.2 ms, 400 MB/s
+ * (3.2 Gbit/s) through the bottleneck, default 128 KiB buffers (the BDP, 80 kB, fits
+ * them). Every rate sample's interval reads 0 and is counted as 1 ms, so a model that
+ * paced at its estimate could never send faster than one window per ms (~128 kB/ms, a
+ * third of this path): BBR must get at least 80 % of the bottleneck and of NewReno. */
+static void test_bbr_fast_path(void **state) {
+  (void)state;
+  const uint32_t sub = 10, delay = 1; /* 0.1 ms steps, 0.1 ms each way */
+  const double rate = 40000;          /* bytes per 0.1 ms step: 400 kB/ms */
+  bulk_res b, n;
+  fast_run(&cc_bbr_ops, sub, delay, rate, 300, &b);
+  fast_run(&cc_newreno_ops, sub, delay, rate, 300, &n);
+  printf("# 0.2 ms RTT, 400 MB/s: bbr %.0f kB/s (%s, bw %.0f B/ms, min RTT %.1f ms, cwnd %llu), "
+         "newreno %.0f kB/s\n",
+         b.goodput, cc_bbr_state_name(b.state), b.bw, b.min_rtt, (unsigned long long)b.cwnd,
+         n.goodput);
+  assert_true(b.goodput >= 0.8 * rate * sub);
+  assert_true(b.goodput >= 0.8 * n.goodput);
+}
+
 /* BBR step by step through the seam: delivery-rate samples, the first RTT, and the
  * congestive-loss cap (a loss caps the window only when the RTT shows a queue; once per
  * round). */
@@ -1119,6 +1225,7 @@ int main(void) {
       cmocka_unit_test(test_bbr_model),
       cmocka_unit_test(test_bbr_goodput_under_loss),
       cmocka_unit_test(test_bbr_fairness),
+      cmocka_unit_test(test_bbr_fast_path),
       cmocka_unit_test(test_pmtu_probe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
