@@ -10,7 +10,8 @@
  * than three times its request, whatever the options (the bound every socket of ours keeps
  * towards a source that has not proven its address; a STUN source never proves it):
  *   a bare 20-byte request     IPv4: XOR-MAPPED-ADDRESS, OTHER-ADDRESS, RESPONSE-ORIGIN:
- *                              56 (2.8x); with FINGERPRINT 52 (2.6x, no RESPONSE-ORIGIN);
+ *                              56 (2.8x); STUNSRV_FINGERPRINT 52 (2.6x, no RESPONSE-ORIGIN;
+ *                              a request with its own FINGERPRINT is 28 bytes, gets all);
  *                              STUNSRV_MAPPED first takes MAPPED-ADDRESS's 12 bytes
  *                              IPv6: XOR-MAPPED-ADDRESS only: 44 (2.2x), 52 with FINGERPRINT
  *   CHANGE-REQUEST (28 bytes)  IPv4 every attribute, 56 (2.0x); IPv6 RESPONSE-ORIGIN before
