@@ -33,6 +33,7 @@ typedef struct txn {
   uint64_t next_at, give_up_at, rto;
   sw_addr mapped, other, from;
   int has_other;
+  int pad; /* the request carries PADDING (stun.h STUN_OPT_PAD) */
 } txn;
 
 typedef struct nat {
@@ -57,7 +58,7 @@ static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 static void txn_send(nat *n, txn *t) {
   uint8_t buf[64];
-  int len = stun_encode_request(buf, sizeof buf, t->tid, t->change);
+  int len = stun_encode_request(buf, sizeof buf, t->tid, t->change | (t->pad ? STUN_OPT_PAD : 0));
   if (len <= 0) return;
   core_send(n->c, SW_SOCK_MAIN, &t->to, buf, (size_t)len);
   n->st.requests++;
@@ -74,6 +75,10 @@ static txn *txn_start(nat *n, int kind, int server, const sw_addr *to, unsigned 
     t->server = server;
     t->to = *to;
     t->change = change;
+    /* A server answers at most 3x the request (ours does, stunsrv.h): a bare IPv6 request
+     * buys XOR-MAPPED-ADDRESS only, so a mapping request to an IPv6 server is padded to pay
+     * for OTHER-ADDRESS. (A bare IPv4 request buys it already.) */
+    t->pad = kind == T_MAP && to->family == 6;
     core_rand(n->c, t->tid, sizeof t->tid);
     t->rto = NAT_RTO_MS;
     t->next_at = now + t->rto;
@@ -242,6 +247,14 @@ static int nat_claim(void *m, const sw_addr *from, const uint8_t *buf, size_t le
   int from_ok = t->change ? natclass_change_honoured(&t->to, from, t->change)
                           : addr_equal(&t->to, from);
   const sw_addr *mapped = stun_mapped(&msg);
+  if (from_ok && t->pad && msg.cls == STUN_CLASS_ERROR && msg.error_code == 420) {
+    /* a server that does not know PADDING: ask again without it, under a new id */
+    n->st.ignored++;
+    t->pad = 0;
+    core_rand(n->c, t->tid, sizeof t->tid);
+    txn_send(n, t);
+    return 1;
+  }
   if (!from_ok || msg.cls != STUN_CLASS_SUCCESS || !mapped) {
     n->st.ignored++;
     /* an error answer ends the transaction: the server will not do better */

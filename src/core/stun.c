@@ -75,6 +75,7 @@ static int known_type(uint16_t t) {
   switch (t) {
   case STUN_ATTR_MAPPED_ADDRESS:
   case STUN_ATTR_CHANGE_REQUEST:
+  case STUN_ATTR_PADDING:
   case STUN_ATTR_USERNAME:
   case STUN_ATTR_MESSAGE_INTEGRITY:
   case STUN_ATTR_ERROR_CODE:
@@ -267,6 +268,10 @@ int stun_encode_request(uint8_t *out, size_t cap, const uint8_t tid[STUN_TID_LEN
   if (change) {
     uint8_t *v = attr_room(&w, STUN_ATTR_CHANGE_REQUEST, 4);
     if (v) v[3] = (uint8_t)change;
+  }
+  if (opts & STUN_OPT_PAD) {
+    uint8_t *v = attr_room(&w, STUN_ATTR_PADDING, STUN_PAD_LEN);
+    if (v) memset(v, 0, STUN_PAD_LEN);
   }
   return finish(&w, opts);
 }

@@ -38,6 +38,7 @@
 #define STUN_ATTR_UNKNOWN_ATTRIBUTES 0x000A
 #define STUN_ATTR_MESSAGE_INTEGRITY_SHA256 0x001C
 #define STUN_ATTR_XOR_MAPPED_ADDRESS 0x0020
+#define STUN_ATTR_PADDING 0x0026 /* RFC 5780 7.6: free bytes, read by no one */
 #define STUN_ATTR_SOFTWARE 0x8022
 #define STUN_ATTR_FINGERPRINT 0x8028
 #define STUN_ATTR_RESPONSE_ORIGIN 0x802B /* RFC 5780 */
@@ -53,6 +54,13 @@
 #define STUN_OPT_CHANGE_PORT STUN_CHANGE_PORT
 #define STUN_OPT_FINGERPRINT 0x100u /* end the message with FINGERPRINT (CRC-32) */
 #define STUN_OPT_MAPPED 0x200u      /* success: MAPPED-ADDRESS too (RFC 3489 clients) */
+#define STUN_OPT_PAD 0x400u         /* request: a PADDING attribute of STUN_PAD_LEN bytes */
+
+/* A request that wants the RFC 5780 attributes (OTHER-ADDRESS, RESPONSE-ORIGIN) from our
+ * server pays for them: the server answers with at most three times the request's size
+ * (stunsrv.h), and the largest answer, STUN_MAX_RESPONSE (124), needs a request of 44
+ * bytes. PADDING of 20 bytes makes a bare request exactly that. */
+#define STUN_PAD_LEN 20
 
 /* Decoder results (negative; 0 is success). */
 #define STUN_OK 0
@@ -124,7 +132,8 @@ int stun_response_for(const stun_msg *m, const uint8_t tid[STUN_TID_LEN]);
 const sw_addr *stun_mapped(const stun_msg *m);
 
 /* A Binding request with transaction id tid into out (cap bytes). opts: STUN_OPT_CHANGE_IP
- * and/or STUN_OPT_CHANGE_PORT add a CHANGE-REQUEST, STUN_OPT_FINGERPRINT a FINGERPRINT.
+ * and/or STUN_OPT_CHANGE_PORT add a CHANGE-REQUEST, STUN_OPT_PAD a PADDING of STUN_PAD_LEN
+ * bytes (zeros), STUN_OPT_FINGERPRINT a FINGERPRINT.
  * With opts 0 it is the references' 20-byte request. Returns the length, or STUN_ESPACE. */
 int stun_encode_request(uint8_t *out, size_t cap, const uint8_t tid[STUN_TID_LEN],
                         unsigned opts);

@@ -6,13 +6,22 @@
  *
  * Only a well-formed Binding request is answered (a STUN header with the magic cookie,
  * attributes inside the message, a correct FINGERPRINT if any); everything else, a
- * response or an indication included, is dropped without a word. Answers are bounded:
- * at most STUN_MAX_RESPONSE (124) bytes, for requests of at least 20. Worst ratios of
- * answer to request (a 20-byte request; one with FINGERPRINT is 28 bytes and gets 8 more):
- *   default options           IPv4 56/20 = 2.8   IPv6 92/20 = 4.6
- *   STUNSRV_FINGERPRINT       IPv4 64/20 = 3.2   IPv6 100/20 = 5.0
- *   and STUNSRV_MAPPED        IPv4 76/20 = 3.8   IPv6 124/20 = 6.2
- * (a 420 error is at most 20 + 28 + 12 + 8 = 68 bytes, and 64 for a 24-byte request).
+ * response or an indication included, is dropped without a word. No answer is larger
+ * than three times its request, whatever the options (the bound every socket of ours keeps
+ * towards a source that has not proven its address; a STUN source never proves it):
+ *   a bare 20-byte request     IPv4: XOR-MAPPED-ADDRESS, OTHER-ADDRESS, RESPONSE-ORIGIN:
+ *                              56 (2.8x); STUNSRV_FINGERPRINT 52 (2.6x, no RESPONSE-ORIGIN;
+ *                              a request with its own FINGERPRINT is 28 bytes, gets all);
+ *                              STUNSRV_MAPPED first takes MAPPED-ADDRESS's 12 bytes
+ *                              IPv6: XOR-MAPPED-ADDRESS only: 44 (2.2x), 52 with FINGERPRINT
+ *   CHANGE-REQUEST (28 bytes)  IPv4 every attribute, 56 (2.0x); IPv6 RESPONSE-ORIGIN before
+ *                              OTHER-ADDRESS, 68 (2.4x)
+ *   padded (44 bytes and up,   every attribute: at most STUN_MAX_RESPONSE = 124 (2.8x)
+ *   stun.h STUN_OPT_PAD)
+ *   a 420 error                at most 64 bytes, for a request of at least 24 (2.7x)
+ * So an RFC 5780 client on IPv6 (and one that sends FINGERPRINT with STUNSRV_MAPPED on)
+ * gets OTHER-ADDRESS only from a padded request; ours pads its IPv6 mapping requests with
+ * PADDING (RFC 5780 7.6) for that reason.
  * Rate limiting per source is the caller's. */
 #ifndef SW_CORE_STUNSRV_H
 #define SW_CORE_STUNSRV_H
@@ -55,7 +64,8 @@ typedef struct stunsrv_route {
  * The answer is a Binding success response with XOR-MAPPED-ADDRESS = from, RESPONSE-ORIGIN
  * = the socket it leaves from (when ip[0] is known), OTHER-ADDRESS = the socket that differs
  * from the receiving one in both IP and port (when both alternates exist), and FINGERPRINT
- * per the options. A CHANGE-REQUEST moves the answer to the alternate IP and/or port
+ * per the options; MAPPED-ADDRESS, RESPONSE-ORIGIN and OTHER-ADDRESS only as far as the
+ * request's size pays for them (at most 3 x len in all, see above). A CHANGE-REQUEST moves the answer to the alternate IP and/or port
  * relative to the receiving socket; one we cannot honour (no such alternate) gets a 420
  * error response from the receiving socket, as does a request with comprehension-required
  * attributes we do not know (RFC 8489 6.3.1, UNKNOWN-ATTRIBUTES lists up to four). */

@@ -142,16 +142,23 @@ static int same_ip(const sw_addr *a, const sw_addr *b) {
   return a->family && a->family == b->family && memcmp(a->ip, b->ip, sizeof a->ip) == 0;
 }
 
+/* Whether a and b share a /24 (IPv4) or a /48 (IPv6): one operator's addresses, mostly. */
+static int same_prefix(const sw_addr *a, const sw_addr *b) {
+  if (!a->family || a->family != b->family) return 0;
+  return memcmp(a->ip, b->ip, a->family == 4 ? 3 : 6) == 0;
+}
+
 /* A free transfer slot for k to wire holding vlen bytes, or NULL: one transfer per key
- * and peer (11.2), at most TX_PER_PEER per peer and TX_PER_ADDR per IP address (so
- * many identities behind one address cannot hold every slot), TX_BUDGET bytes. */
+ * and peer (11.2), at most TX_PER_PEER per peer, TX_PER_ADDR per IP address (so many
+ * identities behind one address cannot hold every slot) and TX_PER_PREFIX per /24 or /48
+ * (nor a few addresses of one network), TX_BUDGET bytes. */
 static transfer *tx_admit(sync_state *s, const uint8_t wire[8], const uint8_t *k, size_t n,
                           size_t vlen) {
   sw_addr a;
   memset(&a, 0, sizeof a);
   peer_addr(s, wire, &a);
   transfer *t = NULL;
-  int per_peer = 0, per_addr = 0;
+  int per_peer = 0, per_addr = 0, per_prefix = 0;
   for (int i = 0; i < TX_MAX; i++) {
     transfer *x = &s->tx[i];
     if (!x->used) {
@@ -163,8 +170,9 @@ static transfer *tx_admit(sync_state *s, const uint8_t wire[8], const uint8_t *k
       per_peer++;
     }
     if (same_ip(&x->addr, &a)) per_addr++;
+    if (same_prefix(&x->addr, &a)) per_prefix++;
   }
-  if (per_peer >= TX_PER_PEER || per_addr >= TX_PER_ADDR) {
+  if (per_peer >= TX_PER_PEER || per_addr >= TX_PER_ADDR || per_prefix >= TX_PER_PREFIX) {
     s->st.refused_caps++;
     return NULL;
   }

@@ -44,6 +44,7 @@
 #define PEERS_SCAN 128                 /* peers considered for one WANT round */
 #define TX_PER_PEER 4                  /* transfer slots one peer may hold (issue 11) */
 #define TX_PER_ADDR 8                  /* ... all the peers of one IP address together */
+#define TX_PER_PREFIX 16               /* ... all the peers of one /24 (IPv6: /48) together */
 #define STREAM_RETRY_MS 2              /* a stream transfer waiting for send room */
 #define CAND_MAX 4                     /* complete values held back per fetch */
 #define CONFIRM_MS 1000                /* how long an unconfirmed value waits for others */

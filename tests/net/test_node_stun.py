@@ -19,7 +19,9 @@ A node bound to 127.0.0.1 serves STUN there and on 127.0.0.2 (Linux loopback has
              answers, counted as stun_limited; another source is still answered
   sources    1100 new sources are answered, the table stays at 1024, the least recently
              seen replaced, sources old and new still answered
-  ipv6       a node bound to ::1 answers with an IPv6 XOR-MAPPED-ADDRESS (when ::1 exists)
+  ipv6       a node bound to ::1 answers with an IPv6 XOR-MAPPED-ADDRESS (when ::1 exists),
+             only that to a bare request (3x), RESPONSE-ORIGIN too to a padded one
+  every answer is at most 3x its request (asserted in ask)
 The node is stopped by PID (SIGTERM) and must exit 0.
 
 Exit 0 pass, 1 failure, 77 skip (127.0.0.2 cannot be bound).
@@ -63,11 +65,13 @@ def free_pair():
     raise AssertionError('no free port pair')
 
 
-def request(change=0, tid=None):
+def request(change=0, tid=None, pad=0):
     tid = tid or os.urandom(12)
     attrs = b''
     if change:
         attrs = struct.pack('!HHI', 0x0003, 4, change)
+    if pad:  # PADDING (RFC 5780 7.6), pad bytes (a multiple of 4)
+        attrs += struct.pack('!HH', 0x0026, pad) + bytes(pad)
     return struct.pack('!HHI', 0x0001, len(attrs), COOKIE) + tid + attrs, tid
 
 
@@ -107,19 +111,25 @@ def parse(data, tid):
     return out
 
 
-def ask(server, change=0, src='127.0.0.1', family=socket.AF_INET, timeout=2.0):
-    """(answer dict, answer's source, our address) of one request, retried a few times."""
+def ask(server, change=0, src='127.0.0.1', family=socket.AF_INET, timeout=2.0, pad=0,
+        sizes=None):
+    """(answer dict, answer's source, our address) of one request, retried a few times;
+    every answer is at most 3x the request (asserted); sizes, a list, gets (request,
+    answer) lengths."""
     s = socket.socket(family, socket.SOCK_DGRAM)
     try:
         s.bind((src, 0))
         s.settimeout(timeout / 4)
-        msg, tid = request(change)
+        msg, tid = request(change, pad=pad)
         for _ in range(4):
             s.sendto(msg, server)
             try:
                 data, frm = s.recvfrom(2048)
             except socket.timeout:
                 continue
+            assert len(data) <= 3 * len(msg), (len(data), len(msg))
+            if sizes is not None:
+                sizes.append((len(msg), len(data)))
             return parse(data, tid), frm[:2], s.getsockname()[:2]
         raise AssertionError(f'no answer from {server} (change {change})')
     finally:
@@ -164,7 +174,9 @@ def check_usage(bindir):
 
 def check_binding(port):
     alt = port + 1
-    r, frm, me = ask(('127.0.0.1', port))
+    sizes = []
+    r, frm, me = ask(('127.0.0.1', port), sizes=sizes)
+    assert sizes == [(20, 56)], sizes  # every attribute fits in 3x a bare IPv4 request
     assert r and r['type'] == 0x0101, r
     assert r['xor_mapped'] == me, (r, me)
     assert r['origin'] == ('127.0.0.1', port), r
@@ -328,7 +340,13 @@ def check_ipv6(bindir):
     with Node(bindir, http_port=0, bind='::1', args=['--stun-port', str(port)],
               dht_port=0, name='node6') as n:
         assert n.listening()['stun_port'] == port
-        r, frm, me = ask(('::1', port), src='::1', family=socket.AF_INET6)
+        # a bare request pays for XOR-MAPPED-ADDRESS only (44 bytes for 20: 2.2x) ...
+        sizes = []
+        r, frm, me = ask(('::1', port), src='::1', family=socket.AF_INET6, sizes=sizes)
+        assert r['xor_mapped'] == me and 'origin' not in r, (r, me)
+        assert sizes == [(20, 44)], sizes
+        # ... a padded one (RFC 5780 PADDING, 44 bytes) for RESPONSE-ORIGIN too
+        r, frm, me = ask(('::1', port), src='::1', family=socket.AF_INET6, pad=20)
         assert r['xor_mapped'] == me and r['origin'] == ('::1', port), (r, me)
         assert 'other' not in r, r
         # no alternate: a change is refused with 420 from the receiving socket

@@ -83,9 +83,19 @@ static void test_plain_binding(void **st) {
   assert_true(m.present & STUN_HAS_FINGERPRINT);
   rl = (size_t)stun_encode_request(req, sizeof req, TID, 0);
   c.opts = STUNSRV_FINGERPRINT | STUNSRV_MAPPED;
-  assert_int_equal(ask(&c, req, rl, &from, 0, 0, &r, &m), 76);
+  /* a bare 20-byte request pays for 60 bytes: XOR-MAPPED, MAPPED, FINGERPRINT (52) */
+  assert_int_equal(ask(&c, req, rl, &from, 0, 0, &r, &m), 52);
   assert_true(m.present & STUN_HAS_FINGERPRINT);
   assert_addr(&m.mapped, "203.0.113.5", 54321);
+  assert_false(m.present & (STUN_HAS_ORIGIN | STUN_HAS_OTHER));
+  /* padded, it gets everything */
+  size_t pl = (size_t)stun_encode_request(req, sizeof req, TID, STUN_OPT_PAD);
+  assert_int_equal(pl, 44);
+  assert_int_equal(ask(&c, req, pl, &from, 0, 0, &r, &m), 76);
+  assert_addr(&m.mapped, "203.0.113.5", 54321);
+  assert_addr(&m.origin, "192.0.2.1", 3478);
+  assert_addr(&m.other, "192.0.2.2", 3479);
+  c.opts = 0;
 
   /* IPv6 on both sides */
   memset(&c, 0, sizeof c);
@@ -94,12 +104,19 @@ static void test_plain_binding(void **st) {
   c.port[0] = 3478;
   c.port[1] = 3479;
   sw_addr from6 = A("2001:db8:ffff::77", 40000);
-  assert_int_equal(ask(&c, req, rl, &from6, 0, 0, &r, &m), 92);
+  rl = (size_t)stun_encode_request(req, sizeof req, TID, 0);
+  /* bare: XOR-MAPPED-ADDRESS only (44 = 2.2x); padded: all of it (92 for 44) */
+  assert_int_equal(ask(&c, req, rl, &from6, 0, 0, &r, &m), 44);
+  assert_addr(stun_mapped(&m), "2001:db8:ffff::77", 40000);
+  assert_false(m.present & (STUN_HAS_ORIGIN | STUN_HAS_OTHER));
+  pl = (size_t)stun_encode_request(req, sizeof req, TID, STUN_OPT_PAD);
+  assert_int_equal(ask(&c, req, pl, &from6, 0, 0, &r, &m), 92);
   assert_addr(stun_mapped(&m), "2001:db8:ffff::77", 40000);
   assert_addr(&m.origin, "2001:db8::1", 3478);
   assert_addr(&m.other, "2001:db8::2", 3479);
 
   /* a server bound to the wildcard: no RESPONSE-ORIGIN, no OTHER-ADDRESS */
+  rl = (size_t)stun_encode_request(req, sizeof req, TID, 0);
   memset(&c, 0, sizeof c);
   c.port[0] = 3478;
   assert_int_equal(ask(&c, req, rl, &from, 0, 0, &r, &m), 32);
@@ -266,46 +283,89 @@ static void test_never_answered(void **st) {
   }
 }
 
+/* Every answer to every form of request, from every socket of every configuration, is at
+ * most three times the request (the bound of THREATS.md: a STUN source never proves its
+ * address). Forms: bare, CHANGE-REQUEST (each flag), FINGERPRINT, PADDING, their mixes, an
+ * unknown comprehension-required attribute; IPv4 and IPv6; server options all four. */
 static void test_amplification(void **st) {
   (void)st;
-  /* the largest answer for the smallest request, per family and option */
   const struct {
     const char *ip0, *ip1, *from;
-    unsigned opts;
-    size_t max;
-  } cases[] = {
-      {"192.0.2.1", "192.0.2.2", "203.0.113.5", 0, 64}, /* FINGERPRINT when asked with one */
-      {"192.0.2.1", "192.0.2.2", "203.0.113.5", STUNSRV_FINGERPRINT, 64},
-      {"192.0.2.1", "192.0.2.2", "203.0.113.5", STUNSRV_FINGERPRINT | STUNSRV_MAPPED, 76},
-      {"2001:db8::1", "2001:db8::2", "2001:db8::9", 0, 100},
-      {"2001:db8::1", "2001:db8::2", "2001:db8::9", STUNSRV_FINGERPRINT, 100},
-      {"2001:db8::1", "2001:db8::2", "2001:db8::9", STUNSRV_FINGERPRINT | STUNSRV_MAPPED,
-       STUN_MAX_RESPONSE},
+    uint16_t alt_port;
+  } confs[] = {
+      {"192.0.2.1", "192.0.2.2", "203.0.113.5", 3479},
+      {"2001:db8::1", "2001:db8::2", "2001:db8::9", 3479},
+      {"192.0.2.1", NULL, "203.0.113.5", 3479},  /* an alternate port only */
+      {"192.0.2.1", NULL, "203.0.113.5", 0},     /* one socket */
+      {NULL, NULL, "2001:db8::9", 0},            /* the wildcard */
+      {"192.0.2.1", "192.0.2.2", "2001:db8::9", 3479}, /* an IPv6 source, IPv4 sockets */
   };
-  uint8_t req[64], out[STUN_MAX_RESPONSE];
+  uint8_t req[128], out[STUN_MAX_RESPONSE];
   stunsrv_route r;
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    stunsrv_config c;
-    memset(&c, 0, sizeof c);
-    c.ip[0] = A(cases[i].ip0, 0);
-    c.ip[1] = A(cases[i].ip1, 0);
-    c.port[0] = 3478;
-    c.port[1] = 3479;
-    c.opts = cases[i].opts;
-    sw_addr from = A(cases[i].from, 1);
-    size_t worst = 0;
-    for (unsigned o = 0; o < 8; o++) {
-      unsigned ro = (o & 1 ? STUN_OPT_CHANGE_IP : 0) | (o & 2 ? STUN_OPT_CHANGE_PORT : 0) |
-                    (o & 4 ? STUN_OPT_FINGERPRINT : 0);
-      size_t rl = (size_t)stun_encode_request(req, sizeof req, TID, ro);
-      size_t n = stunsrv_answer(&c, req, rl, &from, 0, 0, out, sizeof out, &r);
-      assert_true(n > 0 && n <= cases[i].max);
-      if (n > worst) worst = n;
-      /* never more than 6.2 times the request */
-      assert_true(n * 10 <= rl * 62);
+  size_t worst_num = 0, worst_den = 1, answers = 0;
+  for (size_t i = 0; i < sizeof confs / sizeof confs[0]; i++)
+    for (unsigned opts = 0; opts < 4; opts++) {
+      stunsrv_config c;
+      memset(&c, 0, sizeof c);
+      if (confs[i].ip0) c.ip[0] = A(confs[i].ip0, 0);
+      if (confs[i].ip1) c.ip[1] = A(confs[i].ip1, 0);
+      c.port[0] = 3478;
+      c.port[1] = confs[i].alt_port;
+      c.opts = opts;
+      sw_addr from = A(confs[i].from, 1);
+      for (unsigned o = 0; o < 32; o++) {
+        unsigned ro = (o & 1 ? STUN_OPT_CHANGE_IP : 0) | (o & 2 ? STUN_OPT_CHANGE_PORT : 0) |
+                      (o & 4 ? STUN_OPT_FINGERPRINT : 0) | (o & 8 ? STUN_OPT_PAD : 0);
+        size_t rl = (size_t)stun_encode_request(req, sizeof req, TID, ro & ~STUN_OPT_FINGERPRINT);
+        if (o & 16) { /* an unknown comprehension-required attribute (PRIORITY) */
+          memcpy(req + rl, "\x00\x24\x00\x04\x6e\x00\x01\xff", 8);
+          rl += 8;
+          req[3] = (uint8_t)(rl - 20);
+        }
+        if (o & 4) { /* FINGERPRINT last, over whatever came before */
+          uint8_t tmp[128];
+          memcpy(tmp, req, rl);
+          size_t fl = (size_t)stun_encode_request(req, sizeof req, TID, STUN_OPT_FINGERPRINT);
+          assert_int_equal(fl, 28);
+          uint8_t fpattr[8];
+          memcpy(fpattr, req + 20, 8);
+          memcpy(req, tmp, rl);
+          req[3] = (uint8_t)(rl + 8 - 20);
+          memcpy(req + rl, fpattr, 8);
+          /* the CRC must be over this message: let the codec's own check say so */
+          uint32_t crc = stun_crc32(req, rl) ^ 0x5354554eu;
+          req[rl + 4] = (uint8_t)(crc >> 24);
+          req[rl + 5] = (uint8_t)(crc >> 16);
+          req[rl + 6] = (uint8_t)(crc >> 8);
+          req[rl + 7] = (uint8_t)crc;
+          rl += 8;
+        }
+        stun_msg q;
+        assert_int_equal(stun_decode(req, rl, &q), STUN_OK);
+        for (unsigned ip = 0; ip < 2; ip++)
+          for (unsigned port = 0; port < 2; port++) {
+            size_t n = stunsrv_answer(&c, req, rl, &from, ip, port, out, sizeof out, &r);
+            if (n == 0) continue; /* no such socket */
+            answers++;
+            assert_true(n <= 3 * rl);
+            if (n * worst_den > worst_num * rl) {
+              worst_num = n;
+              worst_den = rl;
+            }
+            stun_msg m;
+            assert_int_equal(stun_decode(out, n, &m), STUN_OK);
+            /* a padded request without a change gets OTHER-ADDRESS wherever one exists */
+            if ((o & 8) && !(o & 16) && !(o & 3) && confs[i].ip1 && confs[i].alt_port)
+              assert_true(m.present & STUN_HAS_OTHER);
+          }
+      }
     }
-    assert_int_equal(worst, cases[i].max);
-  }
+  assert_true(answers > 500);
+  /* the worst is 2.86x: an IPv6 source's 28-byte CHANGE-REQUEST to IPv4 sockets with
+   * MAPPED-ADDRESS on, 80/28 (a padded IPv6 request with every option: 124/44 = 2.82x;
+   * IPv4 bare 56/20 = 2.8x) */
+  assert_int_equal(worst_num, 80);
+  assert_int_equal(worst_den, 28);
 }
 
 int main(void) {
