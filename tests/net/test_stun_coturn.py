@@ -45,20 +45,24 @@ def check(cond, msg):
 
 
 def bindable(host, port, family=socket.AF_INET):
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+    """UDP and TCP both: coturn listens on both, and a TCP port taken by another test
+    made it retry its bind forever while our requests went unanswered."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(family, kind)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
 
 
 def free_pair(hosts):
-    """Two consecutive UDP ports free on every host."""
+    """Two consecutive ports free for UDP and TCP on every host, below the kernel's
+    ephemeral range (32768 and up), where outgoing connections of parallel tests land."""
     for _ in range(200):
-        p = random.randrange(20000, 60000)
+        p = random.randrange(20000, 32000)
         if all(bindable(h, p, f) and bindable(h, p + 1, f) for h, f in hosts):
             return p
     raise Fail('no free port pair')
@@ -87,8 +91,9 @@ def part(name, fn):
 
 def client_part(bindir, port, v6):
     alt = port + 1
-    # coturn takes a moment to bind: retry the first request
-    deadline = time.monotonic() + 10
+    # coturn takes a moment to bind (once, on a fresh CI machine under a parallel
+    # suite, more than 10 s went by without an answer): retry the first request
+    deadline = time.monotonic() + 30
     while True:
         out = probe(bindir, '127.0.0.1', str(port))
         if out[1]['answered'] or time.monotonic() > deadline:
