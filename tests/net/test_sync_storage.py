@@ -10,6 +10,7 @@ value is there, intact.
 Exit 0 pass, 1 failure.
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +32,14 @@ def main():
     writer = os.path.join(bindir, 'sw_storage_writer')
     if not os.path.exists(writer):
         fail(f'{writer} was not built')
-    db = os.path.join(tempfile.mkdtemp(prefix='sw-crash-'), 'crash.db')
+    tmp = tempfile.mkdtemp(prefix='sw-crash-')
+    try:
+        return rounds(writer, os.path.join(tmp, 'crash.db'))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # fail() exits through here too
+
+
+def rounds(writer, db):
     acked = -1
     for round_, wait in enumerate((0.05, 0.3, 0.01, 0.5, 0.15)):
         p = subprocess.Popen([writer, db, 'write', str(acked + 1)], stdout=subprocess.PIPE)
