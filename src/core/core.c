@@ -222,12 +222,17 @@ int sw_core_close(sw_core *c, uint64_t now) {
     if (c->peers[k].used) xsession_on_close(&c->peers[k]);
   sw_core_flush(c, now); /* queued messages leave before the goodbye */
   c->closing = 1;
+  /* The goodbyes go even to an address still proving itself (guard.h "goodbye"): queued
+   * behind what the guard holds there, or refused by its byte budget, they would die
+   * with this engine and leave the peer to time out. */
+  c->guard.goodbye = 1;
   for (size_t k = 0; k < c->max_peers; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_GOAWAY);
     send_raw(c, paths_best(p), goaway, sizeof goaway); /* D7: 2 bytes, so references act */
   }
+  c->guard.goodbye = 0;
   dial_cancel_all(c);
   FOR_MODULES(c, m) if (m->on_close) m->on_close(m->state, now);
   return SW_OK;

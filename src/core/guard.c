@@ -139,6 +139,11 @@ int guard_send(sw_core *c, uint32_t sock, const sw_addr *to, const uint8_t *d, s
   if ((r && r->validated) || (len >= WIRE_HELLO_LEN && d[0] == WIRE_HELLO))
     return outq_push_at(&c->out, sock, to, d, len, not_before);
   if (!r) return SW_ENOTCONN; /* never heard from: nothing may go there but a dial */
+  if (g->goodbye) { /* at close: the last datagrams to this address (guard.h) */
+    int rc = outq_push_at(&c->out, sock, to, d, len, not_before);
+    if (rc == SW_OK) r->out += len;
+    return rc;
+  }
   /* Nothing overtakes what waits, except the probe that would end the wait. */
   int urgent = g->urgent || is_answer(d, len);
   if ((!r->held || urgent) && r->out + len <= GUARD_AMP_FACTOR * r->in) {

@@ -273,6 +273,75 @@ static void test_topic_on_connection(void **state) {
   net_free(n);
 }
 
+/* ---- a goodbye said at any moment of a session's start ----------------------------- */
+
+static int g_pass;       /* datagrams the net still delivers; then it holds them */
+static dgram g_held[64];
+static int g_nheld;
+
+static int hold_after(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len) {
+  (void)n;
+  if (g_pass > 0) {
+    g_pass--;
+    return 1;
+  }
+  keep(g_held, &g_nheld, 64, from, to, d, len);
+  return 0;
+}
+
+/* The peer that closes after k datagrams of the opening (the rest still in flight: those
+ * it sent arrive, those sent to it are lost with it). Returns the other side's verdict:
+ * 0 when either side had not reported the connection (a peer that closes before it
+ * knew of the other has nobody to say goodbye to), else the other side's disconnect
+ * reason (-1: none). */
+static int close_after(int xsession, int dialler_closes, int greet, int k) {
+  net *n = net_new();
+  sw_core_config cfg = {0};
+  cfg.xsession = xsession;
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1", &cfg), b = net_add_cfg(n, NULL, "10.0.0.2:2", &cfg);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  node *closer = dialler_closes ? A : B, *other = dialler_closes ? B : A;
+  int ci = dialler_closes ? a : b;
+  closer->greet = greet; /* messages written on its connection: they use up the budget of
+                          * an address still proving itself, and wait in its guard */
+  g_pass = k;
+  g_nheld = 0;
+  n->filter = hold_after;
+  assert_int_equal(sw_core_dial(A->c, &B->addr, NULL, n->now), SW_OK);
+  advance(n, n->now + 20);
+  n->filter = NULL;
+  for (int i = 0; i < g_nheld; i++) {
+    if (g_held[i].from == ci) inject(n, ci == a ? b : a, &closer->addr, g_held[i].d, g_held[i].len);
+    free(g_held[i].d);
+  }
+  assert_int_equal(sw_core_close(closer->c, n->now), SW_OK);
+  pump(n);
+  closer->dead = 1;
+  advance(n, n->now + 120000);
+  int verdict = 0;
+  if (count_ev(closer, SW_EV_CONNECTION) && count_ev(other, SW_EV_CONNECTION))
+    verdict = count_ev(other, SW_EV_DISCONNECT) ? nth_ev(other, SW_EV_DISCONNECT, 0)->reason : -1;
+  net_free(n);
+  return verdict;
+}
+
+static void test_goodbye_at_any_moment(void **state) {
+  (void)state;
+  int bad = 0;
+  for (int xs = 0; xs <= 1; xs++)
+    for (int dc = 0; dc <= 1; dc++)
+      for (int greet = 0; greet <= 4; greet += 4)
+        for (int k = 0; k <= 64; k++) {
+          int v = close_after(xs, dc, greet, k);
+          if (v != 0 && v != SW_REASON_GOODBYE) {
+            print_message("xsession %d, %s (greet %d) closes after %d datagrams: reason %d\n",
+                          xs, dc ? "dialler" : "answerer", greet, k, v);
+            bad++;
+          }
+        }
+  assert_int_equal(bad, 0);
+}
+
 static void test_reason_names(void **state) {
   (void)state;
   assert_string_equal(sw_reason_str(SW_REASON_GOODBYE), "goodbye");
@@ -299,6 +368,7 @@ int main(void) {
       cmocka_unit_test(test_disconnect_reasons_extended),
       cmocka_unit_test(test_reference_goodbye),
       cmocka_unit_test(test_topic_on_connection),
+      cmocka_unit_test(test_goodbye_at_any_moment),
       cmocka_unit_test(test_reason_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
