@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 #define COUNT 100000
@@ -93,10 +94,7 @@ static void make(side *v, const char *name, int transport) {
   memset(v, 0, sizeof *v);
   v->name = name;
   sw_options o;
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0; /* only explicit dials: stay on loopback */
-  o.no_stun = 1;
+  lo_options(&o);
   o.transport = transport;
   o.on_event = on_event;
   o.user = v;
@@ -158,6 +156,20 @@ static uint64_t connect_pair(side *a, side *b) {
   assert_int_equal(b->connected, 1);
   assert_int_equal(a->nested, SW_EINVAL);
   return b->t_connected - t0;
+}
+
+/* a and b made with `transport`, b connected to a (connect_pair). */
+static void make_pair(side *a, side *b, int transport) {
+  make(a, "a", transport);
+  make(b, "b", transport);
+  connect_pair(a, b);
+}
+
+/* Turns until neither side of the pair has anything due at once (50 at most). */
+static void settle(side **v) {
+  for (int i = 0; i < 50 && (sw_swarm_timeout(v[0]->s) == 0 || sw_swarm_timeout(v[1]->s) == 0);
+       i++)
+    turn(v, 2, 10);
 }
 
 /* ---- the calls' contract ---------------------------------------------------------- */
@@ -251,12 +263,8 @@ static void test_call_between_turns(void **state) {
   (void)state;
   side a, b;
   side *v[2] = {&a, &b};
-  make(&a, "a", 0);
-  make(&b, "b", 0);
-  connect_pair(&a, &b);
-  /* Let both settle until neither has anything due at once. */
-  for (int i = 0; i < 50 && (sw_swarm_timeout(a.s) == 0 || sw_swarm_timeout(b.s) == 0); i++)
-    turn(v, 2, 10);
+  make_pair(&a, &b, 0);
+  settle(v); /* until neither has anything due at once */
   assert_int_not_equal(sw_swarm_timeout(b.s), 0);
   uint8_t msg[MSG] = {0};
   assert_int_equal(sw_swarm_broadcast(b.s, msg, sizeof msg), 1);
@@ -277,9 +285,7 @@ static void test_call_between_turns(void **state) {
 static void call_from_callback(int transport) {
   side a, b;
   side *v[2] = {&a, &b};
-  make(&a, "a", transport);
-  make(&b, "b", transport);
-  connect_pair(&a, &b);
+  make_pair(&a, &b, transport);
   uint8_t msg[MSG] = {0};
   if (transport) { /* the first message confirms the extended session (TRANSPORT.md 8) */
     assert_int_equal(sw_swarm_broadcast(b.s, msg, sizeof msg), 1);
@@ -287,8 +293,7 @@ static void call_from_callback(int transport) {
     while (a.received < 1 && now_ms() < end) turn(v, 2, 100);
     assert_int_equal(a.received, 1);
   }
-  for (int i = 0; i < 50 && (sw_swarm_timeout(a.s) == 0 || sw_swarm_timeout(b.s) == 0); i++)
-    turn(v, 2, 10);
+  settle(v);
   size_t a0 = a.received, b0 = b.received;
 
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -342,9 +347,7 @@ static void test_close_between_turns(void **state) {
   (void)state;
   side a, b;
   side *v[2] = {&a, &b};
-  make(&a, "a", 0);
-  make(&b, "b", 0);
-  connect_pair(&a, &b);
+  make_pair(&a, &b, 0);
   assert_int_equal(sw_swarm_close(b.s), SW_OK);
   assert_int_equal(sw_swarm_timeout(b.s), 0);
   uint64_t t0 = now_ms();

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 #define LAN_PORT 45678 /* the LAN multicast socket's port (PROTOCOL.md 19) */
@@ -231,10 +232,7 @@ static void test_dial_only_contacts_nobody_else(void **state) {
   side *v[2] = {&a, &b};
   sw_options o;
   /* b: the peer a dials, on loopback with discovery off */
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0;
-  o.no_stun = 1;
+  lo_options(&o);
   o.on_event = on_event;
   o.user = &b;
   assert_int_equal(sw_swarm_new(&b.s, &o, NULL), SW_OK);
