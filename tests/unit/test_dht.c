@@ -389,11 +389,23 @@ static void fn_free(fnet *f) {
   free(f);
 }
 
-static void test_lookups_fake_network(void **state) {
-  (void)state;
+/* An empty fake network. */
+static fnet *fn_new(void) {
   fnet *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  fn_add(f, NULL, 0); /* node 0: the bootstrap node, knows nobody */
+  return f;
+}
+
+/* A fake network with one node, node 0, that knows nobody. */
+static fnet *fn_lone(void) {
+  fnet *f = fn_new();
+  fn_add(f, NULL, 0);
+  return f;
+}
+
+static void test_lookups_fake_network(void **state) {
+  (void)state;
+  fnet *f = fn_lone(); /* node 0: the bootstrap node, knows nobody */
   for (int i = 1; i < 50; i++) fn_add(f, &f->n[0].dht, 1); /* each knows only node 0 */
   fn_run(f, 5000);
   /* everyone learnt node 0's id from its reply, and more nodes through the lookups */
@@ -447,9 +459,7 @@ static void send_to(fnet *f, int i, const char *text) {
  * without the relay option does not. */
 static void test_relay_record(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   int r = fn_add_relay(f, &f->n[0].dht, 1, 1, "192.0.2.9");
   int plain = fn_add(f, &f->n[0].dht, 1);
   int auto_relay = fn_add_relay(f, &f->n[0].dht, 1, 2, "192.0.2.10");
@@ -505,9 +515,7 @@ static void test_relay_record(void **state) {
 
 static void test_answers_reference_node(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
   dht_msg m;
   /* PING -> PONG with the rpcId echoed, our node id as from */
@@ -555,8 +563,7 @@ static void test_answers_reference_node(void **state) {
 /* Our node learns a bootstrap node's id from its reply (D24: refs never do). */
 static void test_bootstrap_learns_id(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
+  fnet *f = fn_new();
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.22:49739"), SW_OK);
   fn_add(f, &f->outside, 1);
   fn_run(f, 10);
@@ -610,9 +617,7 @@ static void set_outside(fnet *f, const char *a) {
 /* D17: what strangers make us store is capped per source, per prefix and in total. */
 static void test_caps(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   char msg[512], th[17];
   uint8_t tok[DHT_TOKEN_LEN];
   dht_stats st;
@@ -711,9 +716,7 @@ static void test_caps(void **state) {
  * given to another address, or one two periods old is refused; a good one is kept. */
 static void test_tokens(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   char msg[512], th[17];
   uint8_t tok[DHT_TOKEN_LEN], other[DHT_TOKEN_LEN];
   dht_stats st;
@@ -779,9 +782,7 @@ static void test_tokens(void **state) {
  * the flood holds at most 4 records per address. */
 static void test_records_hold(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   char msg[512], th[17], a[40];
   uint8_t tok[DHT_TOKEN_LEN];
   const char *key = "5555555555555555555555555555555555555555";
@@ -836,9 +837,7 @@ static void test_records_hold(void **state) {
  * token, against a node with a full table, a stored value of 1 KiB and a topic set. */
 static void test_amplification(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   for (int i = 1; i < 40; i++) fn_add(f, &f->n[0].dht, 1);
   fn_run(f, 5000);
   char msg[2048], th[17], a[40], big[1025];
@@ -917,9 +916,7 @@ static void test_amplification(void **state) {
  * one bucket from one host leave 2; the same from loopback (a host's own nodes) all. */
 static void test_table_per_ip(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   uint8_t self[20];
   assert_true(sw_core_dht_id(f->n[0].c, self));
   const char *hosts[] = {"198.51.100.50", "127.0.0.1"};
