@@ -3,8 +3,8 @@
  * libuv loop the test owns, a swarm that records the events every such test looks at,
  * a loop run until a flag is set, and two swarms connected to each other (b dials a).
  * Used by test_fetch_api.c, test_store_scope.c, test_values_api.c (the pair) and by
- * test_poll.c, test_swarm_send.c, test_ownloop.c, test_privacy.c, test_udp.c (the
- * options). */
+ * test_poll.c, test_swarm.c, test_swarm_send.c, test_ownloop.c, test_privacy.c and
+ * test_udp.c (the options). */
 #ifndef SW_TEST_SWARM_PAIR_H
 #define SW_TEST_SWARM_PAIR_H
 
