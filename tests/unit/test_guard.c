@@ -201,9 +201,7 @@ static void test_forged_source_data_does_not_move(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer s;
-  ref_init(&s, SEED_R, "10.9.9.9:9", B);
-  sw_peer_hello(n, &s, b, &s.addr);
-  pump(n);
+  sw_peer_connect(n, &s, SEED_R, "10.9.9.9:9", b);
   uint64_t ctr = 1000;
   sw_peer_sealed(n, &s, b, &s.addr, ctr++, SEALED_PROOF, (const uint8_t *)"", 0);
   pump(n);

@@ -254,17 +254,25 @@ static int hs_filter(net *n, int from, const sw_addr *to, const uint8_t *d, size
   return !(hs_drop && len && (d[0] == HS_TYPE_INIT || d[0] == HS_TYPE_RESP));
 }
 
+/* A and B, both with the extended session switched on, connected while every handshake
+ * message is lost (hs_drop set, until the test clears it). */
+static net *connect_without_handshake(int *a, int *b) {
+  net *n = net_new();
+  *a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  *b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  n->filter = hs_filter;
+  hs_drop = 1;
+  connect_nodes(n, *a, *b);
+  return n;
+}
+
 /* A unicast while the extended session is being made: SW_EAGAIN, then SW_EV_WRITABLE
  * once it is confirmed, and the retry goes through. */
 static void test_unicast_waits_for_handshake(void **state) {
   (void)state;
-  net *n = net_new();
-  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
-  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  int a, b;
+  net *n = connect_without_handshake(&a, &b);
   node *A = &n->nodes[a], *B = &n->nodes[b];
-  n->filter = hs_filter;
-  hs_drop = 1;
-  connect_nodes(n, a, b);
   assert_true(has_peer(A, B) && has_peer(B, A));
   assert_false(peer_extended(A, B));
   int wa = count_ev(A, SW_EV_WRITABLE), wb = count_ev(B, SW_EV_WRITABLE);
@@ -289,13 +297,9 @@ static void test_unicast_waits_for_handshake(void **state) {
  * responder stops waiting after UNICAST_WAIT_MS; both then say SW_ENOTSUP. */
 static void test_unicast_gives_up(void **state) {
   (void)state;
-  net *n = net_new();
-  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
-  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  int a, b;
+  net *n = connect_without_handshake(&a, &b);
   node *A = &n->nodes[a], *B = &n->nodes[b];
-  n->filter = hs_filter;
-  hs_drop = 1;
-  connect_nodes(n, a, b);
   assert_int_equal(sw_core_send(A->c, B->id, "u", 1, SW_SEND_UNICAST, n->now), SW_EAGAIN);
   assert_int_equal(sw_core_send(B->c, A->id, "u", 1, SW_SEND_UNICAST, n->now), SW_EAGAIN);
   int wa = count_ev(A, SW_EV_WRITABLE), wb = count_ev(B, SW_EV_WRITABLE);

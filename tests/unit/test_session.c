@@ -687,9 +687,7 @@ static void test_sealed_jump_without_evidence(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer s;
-  ref_init(&s, SEED_R, "10.9.9.9:9", B);
-  sw_peer_hello(n, &s, b, &s.addr);
-  pump(n);
+  sw_peer_connect(n, &s, SEED_R, "10.9.9.9:9", b);
   sw_peer_data(n, &s, b, &s.addr, 1000, 0, "j0", 2);
   assert_int_equal(count_ev(B, SW_EV_DATA), 1);
   advance(n, n->now + 15000);
