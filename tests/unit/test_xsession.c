@@ -286,8 +286,7 @@ static void test_loss(void **state) {
   net_free(n);
 }
 
-/* 1 when nd has exactly one peer and its session is extended. */
-static int only_peer_extended(const node *nd) {
+static int peer_extended(const node *nd) {
   sw_core_peer_info info[4];
   return sw_core_peers(nd->c, info, 4) == 1 && info[0].extended;
 }
@@ -301,7 +300,7 @@ static int restart_once(const char *seed_a) {
   int b = net_add_cfg(n, NULL, "10.0.0.2:2", &XCFG);
   node *B = &n->nodes[b];
   connect_nodes(n, a, b);
-  assert_true(only_peer_extended(&n->nodes[a]) && only_peer_extended(B));
+  assert_true(peer_extended(&n->nodes[a]) && peer_extended(B));
   int lower = memcmp(n->nodes[a].id, B->id, 8) < 0;
   write_n(n, a, b, 5, 0);
   advance(n, n->now + 100);
@@ -312,11 +311,11 @@ static int restart_once(const char *seed_a) {
   node *A2 = &n->nodes[a2];
   connect_nodes(n, a2, b);
   advance(n, n->now + 500);
-  if (!only_peer_extended(A2) || !only_peer_extended(B))
-    printf("lower %d: A2 %d B %d restarts %llu\n", lower, only_peer_extended(A2), only_peer_extended(B),
+  if (!peer_extended(A2) || !peer_extended(B))
+    printf("lower %d: A2 %d B %d restarts %llu\n", lower, peer_extended(A2), peer_extended(B),
            (unsigned long long)stats(B).restarts);
-  assert_true(only_peer_extended(A2));
-  assert_true(only_peer_extended(B));
+  assert_true(peer_extended(A2));
+  assert_true(peer_extended(B));
   int before = count_ev(B, SW_EV_DATA);
   for (int k = 0; k < 20; k++) {
     char m[16];
@@ -367,7 +366,7 @@ static void test_nat_rebinding(void **state) {
   int b = net_add_cfg(n, NULL, "10.0.0.2:2", &XCFG);
   node *A = &n->nodes[a], *B = &n->nodes[b];
   connect_nodes(n, a, b);
-  assert_true(only_peer_extended(A) && only_peer_extended(B));
+  assert_true(peer_extended(A) && peer_extended(B));
   sw_addr old = A->addr;
   assert_int_equal(addr_parse_hostport(&A->addr, "192.0.2.77:40000"), SW_OK);
   write_n(n, a, b, 3, 0);
@@ -448,11 +447,11 @@ static void test_order_across_switch(void **state) {
   n->filter = delay_plain;
   connect_nodes(n, a, b);
   assert_int_equal(count_ev(A, SW_EV_CONNECTION), 1);
-  assert_false(only_peer_extended(A) || only_peer_extended(B)); /* the handshake still runs */
+  assert_false(peer_extended(A) || peer_extended(B)); /* the handshake still runs */
   write_n(n, a, b, 10, 0);
   write_n(n, b, a, 10, 0);
   advance(n, n->now + 1500); /* the HS_INIT again, answered this time */
-  assert_true(only_peer_extended(A) && only_peer_extended(B));
+  assert_true(peer_extended(A) && peer_extended(B));
   write_n(n, a, b, 10, 10);
   write_n(n, b, a, 10, 10);
   advance(n, n->now + 200);
@@ -506,7 +505,7 @@ static void test_hold_then_plain(void **state) {
   advance(n, n->now + 100);
   assert_int_equal(count_ev(B, SW_EV_DATA), 15 + nbig);
   assert_int_equal(memcmp(nth_ev(B, SW_EV_DATA, 10 + nbig)->data, "m 10", 4), 0);
-  assert_false(only_peer_extended(A) || only_peer_extended(B));
+  assert_false(peer_extended(A) || peer_extended(B));
   n->filter = NULL;
   net_free(n);
 }
@@ -548,8 +547,8 @@ static void stripped_once(int from_side) {
   n->filter = stripper;
   connect_nodes(n, a, b);
   advance(n, n->now + 1500); /* an HS_INIT refused before the CAPS came is sent again */
-  assert_true(only_peer_extended(A));
-  assert_true(only_peer_extended(B));
+  assert_true(peer_extended(A));
+  assert_true(peer_extended(B));
   n->record = 1;
   write_n(n, a, b, 10, 0);
   write_n(n, b, a, 10, 0);
@@ -583,7 +582,7 @@ static void test_stripped_and_sealed_dropped(void **state) {
   n->filter = stripper;
   connect_nodes(n, a, b);
   advance(n, n->now + 20000);
-  assert_false(only_peer_extended(A) || only_peer_extended(B));
+  assert_false(peer_extended(A) || peer_extended(B));
   write_n(n, a, b, 5, 0);
   advance(n, n->now + 100);
   assert_int_equal(data_in_order(B, A, 5), 5);
@@ -624,9 +623,9 @@ static void higher_initiates_once(int drops, int blind) {
   n->record = 1;
   connect_nodes(n, a, b);
   advance(n, n->now + 900);
-  assert_false(only_peer_extended(A) || only_peer_extended(B));
+  assert_false(peer_extended(A) || peer_extended(B));
   advance(n, n->now + 600); /* 1 s after the HELLO exchange the higher side initiates */
-  assert_true(only_peer_extended(A) && only_peer_extended(B));
+  assert_true(peer_extended(A) && peer_extended(B));
   assert_int_equal(count_type(n, HS_TYPE_RESP), 1); /* one handshake was answered */
   forget_seen(n);
   blind_lower = 0; /* its plain DATA would be dropped as sealed frames are not */
