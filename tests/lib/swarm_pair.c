@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 
@@ -12,6 +13,12 @@ void lo_options(sw_options *o) {
   o->bind = "127.0.0.1";
   o->lan = o->dht = o->http = 0; /* only explicit dials: stay on loopback */
   o->no_stun = 1;
+}
+
+uint64_t lo_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void on_event(sw_swarm *s, const sw_event *ev, void *user) {

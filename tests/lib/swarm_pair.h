@@ -17,6 +17,8 @@
 /* sw_options_init, then the options of a swarm that only dials what it is told to:
  * bound to 127.0.0.1, no LAN discovery, DHT, HTTP bootstrap or STUN. */
 void lo_options(sw_options *o);
+/* The monotonic clock in milliseconds, for tests that drive swarms from their own loop. */
+uint64_t lo_now_ms(void);
 
 /* A swarm on the test's loop and what it reported. Set the fields under "made with"
  * before lo_start or lo_pair (zero them otherwise); the rest is theirs. */
