@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "corenet.h"
+#include "corenet_ref.h"
 #include "crypto.h"
 #include "testutil.h"
 #include "wire.h"
@@ -104,9 +105,7 @@ static void test_flood_mesh_without_graft(void **state) {
     char a[32], seed[8];
     snprintf(a, sizeof a, "10.0.1.%d:%d", k + 1, 100 + k);
     snprintf(seed, sizeof seed, "e%d", k);
-    ref_init(&r[k], seed, a, H);
-    ref_hello(n, &r[k], hub, WIRE_HELLO);
-    pump(n);
+    ref_connect(n, &r[k], seed, a, hub);
   }
   sw_core_peer_info info[10];
   assert_int_equal(sw_core_peers(H->c, info, 10), 8);
@@ -126,9 +125,7 @@ static void test_flood_to_reference_peer(void **state) {
   node *A = &n->nodes[a], *B = &n->nodes[b];
   connect_nodes(n, a, b);
   ref_peer r;
-  ref_init(&r, SEED_R, "10.9.9.9:9", B);
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.9.9.9:9", b);
   clear_strays(n);
   assert_int_equal(sw_core_write(A->c, B->id, "for all", 7, n->now), SW_OK);
   pump(n);

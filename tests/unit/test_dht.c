@@ -389,11 +389,23 @@ static void fn_free(fnet *f) {
   free(f);
 }
 
-static void test_lookups_fake_network(void **state) {
-  (void)state;
+/* An empty fake network. */
+static fnet *fn_new(void) {
   fnet *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  fn_add(f, NULL, 0); /* node 0: the bootstrap node, knows nobody */
+  return f;
+}
+
+/* A fake network with one node, node 0, that knows nobody. */
+static fnet *fn_lone(void) {
+  fnet *f = fn_new();
+  fn_add(f, NULL, 0);
+  return f;
+}
+
+static void test_lookups_fake_network(void **state) {
+  (void)state;
+  fnet *f = fn_lone(); /* node 0: the bootstrap node, knows nobody */
   for (int i = 1; i < 50; i++) fn_add(f, &f->n[0].dht, 1); /* each knows only node 0 */
   fn_run(f, 5000);
   /* everyone learnt node 0's id from its reply, and more nodes through the lookups */
@@ -447,9 +459,7 @@ static void send_to(fnet *f, int i, const char *text) {
  * without the relay option does not. */
 static void test_relay_record(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   int r = fn_add_relay(f, &f->n[0].dht, 1, 1, "192.0.2.9");
   int plain = fn_add(f, &f->n[0].dht, 1);
   int auto_relay = fn_add_relay(f, &f->n[0].dht, 1, 2, "192.0.2.10");
@@ -505,9 +515,7 @@ static void test_relay_record(void **state) {
 
 static void test_answers_reference_node(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.21:49738"), SW_OK);
   dht_msg m;
   /* PING -> PONG with the rpcId echoed, our node id as from */
@@ -555,8 +563,7 @@ static void test_answers_reference_node(void **state) {
 /* Our node learns a bootstrap node's id from its reply (D24: refs never do). */
 static void test_bootstrap_learns_id(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
+  fnet *f = fn_new();
   assert_int_equal(addr_parse_hostport(&f->outside, "198.51.100.22:49739"), SW_OK);
   fn_add(f, &f->outside, 1);
   fn_run(f, 10);
@@ -603,18 +610,34 @@ static void tok_hex(const uint8_t tok[DHT_TOKEN_LEN], char out[2 * DHT_TOKEN_LEN
   out[2 * DHT_TOKEN_LEN] = 0;
 }
 
+/* Node i's write token for f->outside (get_token), as hex (tok_hex). */
+static void get_token_hex(fnet *f, int i, char th[2 * DHT_TOKEN_LEN + 1]) {
+  uint8_t tok[DHT_TOKEN_LEN];
+  get_token(f, i, tok);
+  tok_hex(tok, th);
+}
+
 static void set_outside(fnet *f, const char *a) {
   assert_int_equal(addr_parse_hostport(&f->outside, a), SW_OK);
+}
+
+/* Member i of key announces itself to node 0 (ANNOUNCE_PEER, port 100 + i) from
+ * 198.18.i.1:1, with the token that address got; its token in hex into th. */
+static void announce_member(fnet *f, const char *key, int i, char th[2 * DHT_TOKEN_LEN + 1]) {
+  char a[40], msg[512];
+  snprintf(a, sizeof a, "198.18.%d.1:1", i);
+  set_outside(f, a);
+  get_token_hex(f, 0, th);
+  snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
+           "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 100 + i, th);
+  send_to(f, 0, msg);
 }
 
 /* D17: what strangers make us store is capped per source, per prefix and in total. */
 static void test_caps(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   char msg[512], th[17];
-  uint8_t tok[DHT_TOKEN_LEN];
   dht_stats st;
   /* tokenless STOREs (the references'): at most 16 values from one source */
   set_outside(f, "198.51.100.30:1");
@@ -639,8 +662,7 @@ static void test_caps(void **state) {
     char a[40];
     snprintf(a, sizeof a, "100.64.%d.%d:1", i / 2, i % 2 + 1);
     set_outside(f, a);
-    get_token(f, 0, tok);
-    tok_hex(tok, th);
+    get_token_hex(f, 0, th);
     snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%040d\",\"value\":\"t%d\",\"token\":\"%s\"}",
              5000 + i, i, th);
     send_to(f, 0, msg);
@@ -660,8 +682,7 @@ static void test_caps(void **state) {
     char a[40];
     snprintf(a, sizeof a, "203.0.%d.%d:1", i / 100, i % 100 + 1);
     set_outside(f, a);
-    get_token(f, 0, tok);
-    tok_hex(tok, th);
+    get_token_hex(f, 0, th);
     snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
              "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 1000 + i, th);
     send_to(f, 0, msg);
@@ -670,8 +691,7 @@ static void test_caps(void **state) {
   assert_int_equal(st.stored_peers, ANN_PROBATION_T);
   /* one source, many keys: 32 records */
   set_outside(f, "203.0.200.1:1");
-  get_token(f, 0, tok);
-  tok_hex(tok, th);
+  get_token_hex(f, 0, th);
   for (int i = 0; i < 100; i++) {
     snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%040d\",\"id\":\"%040d\",\"port\":1,"
              "\"token\":\"%s\"}", i, i, th);
@@ -711,9 +731,7 @@ static void test_caps(void **state) {
  * given to another address, or one two periods old is refused; a good one is kept. */
 static void test_tokens(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   char msg[512], th[17];
   uint8_t tok[DHT_TOKEN_LEN], other[DHT_TOKEN_LEN];
   dht_stats st;
@@ -779,21 +797,12 @@ static void test_tokens(void **state) {
  * the flood holds at most 4 records per address. */
 static void test_records_hold(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   char msg[512], th[17], a[40];
-  uint8_t tok[DHT_TOKEN_LEN];
   const char *key = "5555555555555555555555555555555555555555";
   for (int round = 0; round < 2; round++) {
     for (int i = 0; i < 20; i++) {
-      snprintf(a, sizeof a, "198.18.%d.1:1", i);
-      set_outside(f, a);
-      get_token(f, 0, tok);
-      tok_hex(tok, th);
-      snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
-               "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 100 + i, th);
-      send_to(f, 0, msg);
+      announce_member(f, key, i, th);
     }
     f->now += 30000; /* the members' next cycle */
   }
@@ -802,8 +811,7 @@ static void test_records_hold(void **state) {
     snprintf(a, sizeof a, "198.19.0.%d:1", 1 + i % 3);
     set_outside(f, a);
     if (i < 3) {
-      get_token(f, 0, tok);
-      tok_hex(tok, fth[i]);
+      get_token_hex(f, 0, fth[i]);
     }
     snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":7,"
              "\"token\":\"%s\"}", key, 10000 + i, fth[i % 3]);
@@ -811,8 +819,7 @@ static void test_records_hold(void **state) {
     if (i % 100 == 99) f->now += 1000;
   }
   set_outside(f, "198.18.200.1:1");
-  get_token(f, 0, tok);
-  tok_hex(tok, th);
+  get_token_hex(f, 0, th);
   snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"token\":\"%s\",\"rpcId\":\"00000002\"}", key, th);
   send_to(f, 0, msg);
   dht_msg m;
@@ -836,25 +843,16 @@ static void test_records_hold(void **state) {
  * token, against a node with a full table, a stored value of 1 KiB and a topic set. */
 static void test_amplification(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   for (int i = 1; i < 40; i++) fn_add(f, &f->n[0].dht, 1);
   fn_run(f, 5000);
   char msg[2048], th[17], a[40], big[1025];
-  uint8_t tok[DHT_TOKEN_LEN];
   memset(big, 'v', 1024);
   big[1024] = 0;
   const char *key = "6666666666666666666666666666666666666666";
   /* fill the victim node's stores from proven addresses */
   for (int i = 0; i < 40; i++) {
-    snprintf(a, sizeof a, "198.18.%d.1:1", i);
-    set_outside(f, a);
-    get_token(f, 0, tok);
-    tok_hex(tok, th);
-    snprintf(msg, sizeof msg, "{\"type\":8,\"key\":\"%s\",\"id\":\"%040d\",\"port\":%d,"
-             "\"token\":\"%s\",\"rpcId\":\"00000001\"}", key, i, 100 + i, th);
-    send_to(f, 0, msg);
+    announce_member(f, key, i, th);
     if (i == 0) {
       snprintf(msg, sizeof msg, "{\"type\":3,\"key\":\"%s\",\"value\":\"%s\",\"token\":\"%s\"}",
                key, big, th);
@@ -902,8 +900,7 @@ static void test_amplification(void **state) {
   }
   /* a source that proved itself (echoed its token) gets the whole answer */
   set_outside(f, "203.0.114.1:1");
-  get_token(f, 0, tok);
-  tok_hex(tok, th);
+  get_token_hex(f, 0, th);
   snprintf(msg, sizeof msg, "{\"type\":9,\"key\":\"%s\",\"token\":\"%s\",\"rpcId\":\"00000002\"}", key, th);
   send_to(f, 0, msg);
   dht_msg m;
@@ -917,9 +914,7 @@ static void test_amplification(void **state) {
  * one bucket from one host leave 2; the same from loopback (a host's own nodes) all. */
 static void test_table_per_ip(void **state) {
   (void)state;
-  fnet *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  fn_add(f, NULL, 0);
+  fnet *f = fn_lone();
   uint8_t self[20];
   assert_true(sw_core_dht_id(f->n[0].c, self));
   const char *hosts[] = {"198.51.100.50", "127.0.0.1"};

@@ -7,6 +7,7 @@
 
 #include "core_internal.h"
 #include "corenet.h"
+#include "corenet_ref.h"
 #include "guard.h"
 #include "relay.h"
 #include "sync.h"
@@ -126,9 +127,7 @@ static void test_reference_proves_with_pong(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.9.9.9:9", B);
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.9.9.9:9", b);
   clear_strays(n);
   /* 3 x 41 bytes of budget: these 20 messages wait */
   for (int k = 0; k < 20; k++)
@@ -159,9 +158,7 @@ static void forged_hello_from_peer_address(const sw_core_config *cfg) {
   net *n = net_new();
   int b = net_add_cfg(n, NULL, "10.0.0.2:2", cfg);
   ref_peer r;
-  ref_init(&r, SEED_R, "10.0.0.1:1", &n->nodes[b]); /* the attacker's key, A's address */
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.0.0.1:1", b); /* the attacker's key, A's address */
   assert_int_equal(sw_core_peer_count(n->nodes[b].c), 1);
   /* A comes up at that address afterwards */
   int a = net_add_cfg(n, NULL, "10.0.0.1:1", cfg);
@@ -204,9 +201,7 @@ static void test_forged_source_data_does_not_move(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer s;
-  ref_init(&s, SEED_R, "10.9.9.9:9", B);
-  sw_peer_hello(n, &s, b, &s.addr);
-  pump(n);
+  sw_peer_connect(n, &s, SEED_R, "10.9.9.9:9", b);
   uint64_t ctr = 1000;
   sw_peer_sealed(n, &s, b, &s.addr, ctr++, SEALED_PROOF, (const uint8_t *)"", 0);
   pump(n);

@@ -197,17 +197,23 @@ static void test_disconnect_reasons_extended(void **state) {
   disconnect_reasons(1);
 }
 
+/* A reference peer R at 10.0.0.9:9 says HELLO to node a, one DATA (which verifies its
+ * address, D7), then a plain GOAWAY. */
+static void ref_says_goodbye(net *n, ref_peer *r, int a) {
+  ref_init(r, SEED_R, "10.0.0.9:9", &n->nodes[a]);
+  ref_hello(n, r, a, WIRE_HELLO);
+  ref_send(n, r, a, "hi", 2);
+  static const uint8_t g[2] = {WIRE_GOAWAY, 0};
+  inject(n, a, &r->addr, g, sizeof g);
+}
+
 static void test_reference_goodbye(void **state) {
   (void)state;
   net *n = net_new();
   int a = net_add(n, "10.0.0.1:1");
   node *A = &n->nodes[a];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.0.0.9:9", A);
-  ref_hello(n, &r, a, WIRE_HELLO);
-  ref_send(n, &r, a, "hi", 2); /* verifies its address (D7) */
-  static const uint8_t g[2] = {WIRE_GOAWAY, 0};
-  inject(n, a, &r.addr, g, sizeof g);
+  ref_says_goodbye(n, &r, a);
   /* a plain GOAWAY is a hint (PROTOCOL.md 10, D7): the reference stays silent after
    * it, so the liveness check ends the session, with the goodbye as its reason */
   assert_int_equal(count_ev(A, SW_EV_DISCONNECT), 0);
@@ -230,11 +236,7 @@ static void test_reference_goodbye_short_timeout(void **state) {
   int a = net_add_cfg(n, NULL, "10.0.0.1:1", &cfg);
   node *A = &n->nodes[a];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.0.0.9:9", A);
-  ref_hello(n, &r, a, WIRE_HELLO);
-  ref_send(n, &r, a, "hi", 2);
-  static const uint8_t g[2] = {WIRE_GOAWAY, 0};
-  inject(n, a, &r.addr, g, sizeof g);
+  ref_says_goodbye(n, &r, a);
   advance(n, n->now + 2000 + 1000 + 1);
   assert_int_equal(count_ev(A, SW_EV_DISCONNECT), 1);
   assert_int_equal(nth_ev(A, SW_EV_DISCONNECT, 0)->reason, SW_REASON_GOODBYE);

@@ -3,6 +3,7 @@
  * drops the peer only when it does not answer a PING, D7), and a silent peer dropped
  * after 60 s while a live one is kept. */
 #include "corenet.h"
+#include "corenet_ref.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -81,9 +82,7 @@ static void test_goaway_rules(void **state) {
 
   /* a reference peer R: its address is not verified until authenticated DATA */
   ref_peer r;
-  ref_init(&r, SEED_R, "10.9.9.9:9", B);
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.9.9.9:9", b);
   assert_int_equal(sw_core_peer_count(B->c), 2);
   inject(n, b, &r.addr, g2, 2); /* D7: unverified address, ignored */
   pump(n);
@@ -177,9 +176,7 @@ static void test_peer_timeout(void **state) {
   node *A = &n->nodes[a], *B = &n->nodes[b];
   connect_nodes(n, a, b);
   ref_peer r;
-  ref_init(&r, SEED_R, "10.9.9.9:9", B);
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.9.9.9:9", b);
   assert_int_equal(sw_core_peer_count(B->c), 2);
   /* R stays silent: dropped after 60 s (9.4); A answers PINGs: kept */
   advance(n, n->now + 59000);

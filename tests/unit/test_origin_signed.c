@@ -19,30 +19,14 @@
 #include "xsession.h"
 
 #include "corenet.h"
+#include "corenet_line.h"
 #include "testutil.h"
 #include "wire.h"
 #include "xport.h"
+#include "xport_entry.h"
 
 static const char SEED_A[] = "a1a1a1a1";
 static const char SEED_B[] = "b2b2b2b2";
-
-static int peer_extended(const node *nd, const node *other) {
-  sw_peer_stats st;
-  return sw_core_peer_stats(nd->c, other->id, &st) == SW_OK && st.extended;
-}
-
-/* The DATA events at nd whose bytes are exactly m: their count, the last one in *last. */
-static int got(const node *nd, const char *m, const ev **last) {
-  int k = 0;
-  for (int i = 0; i < nd->nev; i++) {
-    const ev *e = &nd->evs[i];
-    if (e->type == SW_EV_DATA && e->len == strlen(m) && memcmp(e->data, m, e->len) == 0) {
-      k++;
-      if (last) *last = e;
-    }
-  }
-  return k;
-}
 
 /* The signing key of a seed, derived here as a port would (crypto.h). */
 static void signer_of(const char *seed, crypto_signer *s) {
@@ -86,12 +70,7 @@ static int cut(net *n, int from, const sw_addr *to, const uint8_t *d, size_t len
 static net *line(int *a, int *b, int *c, int met) {
   /* with `met`, peers time out after 3 s: the cut session ends soon */
   sw_core_config cfg = {.xsession = 1, .peer_timeout_ms = met ? 3000 : 0};
-  net *n = net_new();
-  *a = net_add_cfg(n, SEED_A, "10.0.0.1:1001", &cfg);
-  *b = net_add_cfg(n, SEED_B, "10.0.0.2:1002", &cfg);
-  *c = net_add_cfg(n, NULL, "10.0.0.3:1003", &cfg);
-  connect_nodes(n, *a, *b);
-  connect_nodes(n, *b, *c);
+  net *n = line_new(&cfg, SEED_A, SEED_B, a, b, c);
   if (met) {
     connect_nodes(n, *c, *a);
     advance(n, n->now + 100);
@@ -102,9 +81,7 @@ static net *line(int *a, int *b, int *c, int met) {
     assert_false(has_peer(&n->nodes[*a], &n->nodes[*c]));
     assert_false(has_peer(&n->nodes[*c], &n->nodes[*a]));
   }
-  advance(n, n->now + 100);
-  assert_true(peer_extended(&n->nodes[*a], &n->nodes[*b]));
-  assert_true(peer_extended(&n->nodes[*b], &n->nodes[*c]));
+  line_ready(n, *a, *b, *c);
   return n;
 }
 
@@ -124,27 +101,27 @@ static void test_signed_relayed_met_before(void **state) {
   assert_int_equal(sw_core_send(A->c, NULL, "signed by A", 11, SW_SEND_SIGNED, n->now), 1);
   assert_int_equal(sw_core_send(A->c, NULL, "plain from A", 12, 0, n->now), 1);
   advance(n, n->now + 500);
-  assert_int_equal(got(C, "signed by A", &e), 1);
+  assert_int_equal(got_data(C, "signed by A", &e), 1);
   assert_true(e->has_origin);
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_direct, 0);
   assert_int_equal(e->origin_signed, 1);
   assert_memory_equal(e->peer, B->id, 8);
   /* B heard it from A itself: direct, and checked too */
-  assert_int_equal(got(B, "signed by A", &e), 1);
+  assert_int_equal(got_data(B, "signed by A", &e), 1);
   assert_int_equal(e->origin_direct, 1);
   assert_int_equal(e->origin_signed, 1);
   /* an unsigned one: origin, but not signed */
-  assert_int_equal(got(C, "plain from A", &e), 1);
+  assert_int_equal(got_data(C, "plain from A", &e), 1);
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_signed, 0);
   /* sent to one peer (flooded on), signed the same */
   assert_int_equal(sw_core_send(A->c, B->id, "to B, on to C", 13, SW_SEND_SIGNED, n->now), 1);
   advance(n, n->now + 500);
-  assert_int_equal(got(C, "to B, on to C", &e), 1);
+  assert_int_equal(got_data(C, "to B, on to C", &e), 1);
   assert_int_equal(e->origin_signed, 1);
   assert_int_equal(stats(C).bad_signatures + stats(B).bad_signatures, 0);
-  assert_int_equal(got(A, "signed by A", NULL), 0);
+  assert_int_equal(got_data(A, "signed by A", NULL), 0);
   net_free(n);
 }
 
@@ -166,10 +143,10 @@ static void test_signed_relayed_never_met(void **state) {
   const ev *e;
   assert_int_equal(sw_core_send(A->c, NULL, "signed by A", 11, SW_SEND_SIGNED, n->now), 1);
   advance(n, n->now + 500);
-  assert_int_equal(got(C, "signed by A", &e), 1);
+  assert_int_equal(got_data(C, "signed by A", &e), 1);
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_signed, 0);
-  assert_int_equal(got(B, "signed by A", &e), 1);
+  assert_int_equal(got_data(B, "signed by A", &e), 1);
   assert_int_equal(e->origin_signed, 1);
   /* too big to carry a signature, and the flags it does not go with */
   static uint8_t big[XPORT_SIGNED_MAX_MSG + 1];
@@ -206,16 +183,16 @@ static void test_relay_forgeries(void **state) {
   signed_hdr(hdr, A->id, 1, &sa, "genuine");
   assert_int_equal(xport_send_signed(bc, hdr, "altered", 7, n->now), SW_OK);
   advance(n, n->now + 200);
-  assert_int_equal(got(C, "altered", NULL), 0);
-  assert_int_equal(got(D, "altered", NULL), 0); /* not flooded on either */
+  assert_int_equal(got_data(C, "altered", NULL), 0);
+  assert_int_equal(got_data(D, "altered", NULL), 0); /* not flooded on either */
   assert_int_equal(stats(C).bad_signatures, bad0 + 1);
   /* ... and the genuine message with that (author, message id) is still taken after it */
   assert_int_equal(xport_send_signed(bc, hdr, "genuine", 7, n->now), SW_OK);
   advance(n, n->now + 200);
-  assert_int_equal(got(C, "genuine", &e), 1);
+  assert_int_equal(got_data(C, "genuine", &e), 1);
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_signed, 1);
-  assert_int_equal(got(D, "genuine", &e), 1); /* flooded on with its signature: D cannot */
+  assert_int_equal(got_data(D, "genuine", &e), 1); /* flooded on with its signature: D cannot */
   assert_int_equal(e->origin_signed, 0);      /* check it (never met A), C could */
 
   /* 2. A's message and signature, the claimed origin rewritten to B: dropped, counted */
@@ -229,15 +206,15 @@ static void test_relay_forgeries(void **state) {
   memcpy(hdr, A->id, 20);
   assert_int_equal(xport_send_signed(bc, hdr, "B says A said", 13, n->now), SW_OK);
   advance(n, n->now + 200);
-  assert_int_equal(got(C, "whose?", NULL) + got(C, "B says A said", NULL), 0);
-  assert_int_equal(got(D, "whose?", NULL) + got(D, "B says A said", NULL), 0);
+  assert_int_equal(got_data(C, "whose?", NULL) + got_data(C, "B says A said", NULL), 0);
+  assert_int_equal(got_data(D, "whose?", NULL) + got_data(D, "B says A said", NULL), 0);
   assert_int_equal(stats(C).bad_signatures, bad0 + 3);
 
   /* 3. the signature stripped (a kind 4 entry): delivered with origin A, not signed */
   signed_hdr(hdr, A->id, 4, &sa, "stripped");
   assert_int_equal(xport_send_origin(bc, hdr, "stripped", 8, n->now), SW_OK);
   advance(n, n->now + 200);
-  assert_int_equal(got(C, "stripped", &e), 1);
+  assert_int_equal(got_data(C, "stripped", &e), 1);
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_signed, 0);
 
@@ -249,12 +226,12 @@ static void test_relay_forgeries(void **state) {
   assert_int_equal(xport_send_signed(bc, hdr, "real", 4, n->now), SW_OK);
   assert_int_equal(xport_send_origin(bc, hdr, "fake again", 10, n->now), SW_OK);
   advance(n, n->now + 200);
-  assert_int_equal(got(C, "fake", &e), 1);
+  assert_int_equal(got_data(C, "fake", &e), 1);
   assert_int_equal(e->origin_signed, 0);
-  assert_int_equal(got(C, "real", &e), 1);
+  assert_int_equal(got_data(C, "real", &e), 1);
   assert_memory_equal(e->origin, A->id, SW_ID_LEN);
   assert_int_equal(e->origin_signed, 1);
-  assert_int_equal(got(C, "fake again", NULL), 0);
+  assert_int_equal(got_data(C, "fake again", NULL), 0);
 
   /* 4. an author nobody here met: nothing to check with, so only as good as the relays */
   uint8_t x[20];
@@ -262,7 +239,7 @@ static void test_relay_forgeries(void **state) {
   signed_hdr(hdr, x, 5, &sa, "unknown author");
   assert_int_equal(xport_send_signed(bc, hdr, "unknown author", 14, n->now), SW_OK);
   advance(n, n->now + 200);
-  assert_int_equal(got(C, "unknown author", &e), 1);
+  assert_int_equal(got_data(C, "unknown author", &e), 1);
   assert_memory_equal(e->origin, x, 20);
   assert_int_equal(e->origin_signed, 0);
   assert_int_equal(stats(C).bad_signatures, bad0 + 3);
@@ -280,7 +257,7 @@ static void test_relay_forgeries(void **state) {
   /* the session goes on: A's next signed message is fine */
   assert_int_equal(sw_core_send(A->c, NULL, "after all that", 14, SW_SEND_SIGNED, n->now), 1);
   advance(n, n->now + 300);
-  assert_int_equal(got(C, "after all that", &e), 1);
+  assert_int_equal(got_data(C, "after all that", &e), 1);
   assert_int_equal(e->origin_signed, 1);
   net_free(n);
 }
@@ -319,10 +296,10 @@ static void test_reference_peers(void **state) {
   assert_int_equal(ref_got(n, &ra, "signed for all"), 1);
   assert_int_equal(ref_got(n, &rb, "signed for all"), 1);
   const ev *e;
-  assert_int_equal(got(C, "signed for all", &e), 1);
+  assert_int_equal(got_data(C, "signed for all", &e), 1);
   ref_send(n, &rb, b, "from a reference", 16);
   advance(n, n->now + 300);
-  assert_int_equal(got(C, "from a reference", &e), 1);
+  assert_int_equal(got_data(C, "from a reference", &e), 1);
   assert_false(e->has_origin);
   assert_int_equal(e->origin_signed, 0);
   uint8_t key[32];
@@ -407,43 +384,8 @@ static void test_sign_ctx(void **state) {
  * the stream. */
 static void test_xport_kind5(void **state) {
   (void)state;
-  xport s, r;
-  assert_int_equal(xport_init(&s, NULL, NULL, 0), SW_OK);
-  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
-  uint8_t hdr[XPORT_SIGNED_HDR];
-  for (int i = 0; i < XPORT_SIGNED_HDR; i++) hdr[i] = (uint8_t)(i + 1);
-  static uint8_t big[XPORT_MAX_MSG];
-  assert_int_equal(xport_send_signed(&s, hdr, big, XPORT_SIGNED_MAX_MSG + 1, 0), SW_EMSGSIZE);
-  assert_int_equal(xport_send_signed(&s, NULL, "x", 1, 0), SW_EINVAL);
-  assert_int_equal(xport_send_signed(&s, hdr, "hello", 5, 0), SW_OK);
-  assert_int_equal(xport_send(&s, "plain", 5, XPORT_RELIABLE, 0), SW_OK);
-  uint8_t pkt[XPORT_MTU_DEFAULT], out[128];
-  uint64_t pn;
-  size_t len = xport_build(&s, 1, pkt, sizeof pkt, &pn);
-  assert_true(len > 0);
-  assert_int_equal(xport_on_packet(&r, pn, pkt, len, 1), SW_OK);
-  unsigned flags = 0;
-  assert_int_equal(xport_recv_ex(&r, out, sizeof out, &flags), XPORT_SIGNED_HDR + 5);
-  assert_int_equal(flags, XPORT_RELIABLE | XPORT_SIGNED);
-  assert_memory_equal(out, hdr, XPORT_SIGNED_HDR);
-  assert_memory_equal(out + XPORT_SIGNED_HDR, "hello", 5);
-  assert_int_equal(xport_recv_ex(&r, out, sizeof out, &flags), 5);
-  assert_int_equal(flags, XPORT_RELIABLE);
-  xport_free(&s);
-  xport_free(&r);
-  /* a hand-made MSG frame at offset 0: prefix 5 x 2^17 + 91, then 91 bytes */
-  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
-  uint8_t f[128];
-  size_t k = 0;
-  f[k++] = XPORT_F_MSG;
-  k += xport_varint_put(f + k, sizeof f - k, 0);  /* offset */
-  k += xport_varint_put(f + k, sizeof f - k, 95); /* length: 4-byte prefix + 91 */
-  k += xport_varint_put(f + k, sizeof f - k, XPORT_ENTRY_SIGNED + 91);
-  memset(f + k, 0xab, 91);
-  k += 91;
-  assert_int_equal(xport_on_packet(&r, 0, f, k, 1), SW_OK);
-  assert_int_equal(xport_recv_ex(&r, out, sizeof out, &flags), SW_EINVAL);
-  xport_free(&r);
+  check_header_entry(xport_send_signed, XPORT_SIGNED_HDR, XPORT_SIGNED_MAX_MSG, XPORT_SIGNED,
+                     XPORT_ENTRY_SIGNED);
 }
 
 int main(void) {

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 typedef struct side {
@@ -25,10 +26,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
 
 static sw_swarm *make(side *v, uv_loop_t *loop) {
   sw_options o;
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0;
-  o.no_stun = 1;
+  lo_options(&o);
   o.on_event = on_event;
   o.user = v;
   sw_swarm *s = NULL;

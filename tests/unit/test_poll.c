@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 #define COUNT 100000
@@ -35,12 +36,6 @@ typedef struct side {
   int dial_rc, reply_rc;
 } side;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
   side *v = user;
   switch (ev->type) {
@@ -50,7 +45,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
       break;
     case SW_EV_CONNECTION:
       v->connected++;
-      v->t_connected = now_ms();
+      v->t_connected = lo_now_ms();
       memcpy(v->peer, ev->peer, SW_WIRE_ID_LEN);
       /* Not from inside a callback: no re-entry into the loop. */
       v->nested = sw_swarm_process(s);
@@ -93,10 +88,7 @@ static void make(side *v, const char *name, int transport) {
   memset(v, 0, sizeof *v);
   v->name = name;
   sw_options o;
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0; /* only explicit dials: stay on loopback */
-  o.no_stun = 1;
+  lo_options(&o);
   o.transport = transport;
   o.on_event = on_event;
   o.user = v;
@@ -107,7 +99,7 @@ static void make(side *v, const char *name, int transport) {
  * max_ms or its timeout, then process each side that is readable or due. */
 static void turn(side **v, int n, int max_ms) {
   struct pollfd p[4];
-  uint64_t due[4], now = now_ms();
+  uint64_t due[4], now = lo_now_ms();
   int t = max_ms;
   for (int i = 0; i < n; i++) {
     p[i] = (struct pollfd){.fd = sw_swarm_fd(v[i]->s), .events = POLLIN};
@@ -117,7 +109,7 @@ static void turn(side **v, int n, int max_ms) {
     if (ti >= 0 && ti < t) t = ti;
   }
   assert_true(poll(p, (nfds_t)n, t) >= 0);
-  now = now_ms();
+  now = lo_now_ms();
   for (int i = 0; i < n; i++)
     if (p[i].revents || now >= due[i]) {
       int rc = sw_swarm_process(v[i]->s);
@@ -127,11 +119,11 @@ static void turn(side **v, int n, int max_ms) {
 
 static void close_all(side **v, int n) {
   for (int i = 0; i < n; i++) assert_int_equal(sw_swarm_close(v[i]->s), SW_OK);
-  uint64_t end = now_ms() + 5000;
+  uint64_t end = lo_now_ms() + 5000;
   for (;;) {
     int done = 1;
     for (int i = 0; i < n; i++) done &= v[i]->closed == 1;
-    if (done || now_ms() > end) break;
+    if (done || lo_now_ms() > end) break;
     turn(v, n, 100);
   }
   for (int i = 0; i < n; i++) {
@@ -145,19 +137,33 @@ static void close_all(side **v, int n) {
 /* b dials a; returns the milliseconds from the call to b's connection event. */
 static uint64_t connect_pair(side *a, side *b) {
   side *v[2] = {a, b};
-  uint64_t end = now_ms() + 5000;
-  while (!a->listening && now_ms() < end) turn(v, 2, 100);
+  uint64_t end = lo_now_ms() + 5000;
+  while (!a->listening && lo_now_ms() < end) turn(v, 2, 100);
   assert_int_equal(a->listening, 1);
   char target[SW_ADDRSTRLEN];
   snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)sw_swarm_port(a->s));
-  uint64_t t0 = now_ms();
+  uint64_t t0 = lo_now_ms();
   assert_int_equal(sw_swarm_connect(b->s, target), SW_OK);
   assert_int_equal(sw_swarm_timeout(b->s), 0); /* the dial leaves at the next process */
-  while ((!a->connected || !b->connected) && now_ms() < end) turn(v, 2, 100);
+  while ((!a->connected || !b->connected) && lo_now_ms() < end) turn(v, 2, 100);
   assert_int_equal(a->connected, 1);
   assert_int_equal(b->connected, 1);
   assert_int_equal(a->nested, SW_EINVAL);
   return b->t_connected - t0;
+}
+
+/* a and b made with `transport`, b connected to a (connect_pair). */
+static void make_pair(side *a, side *b, int transport) {
+  make(a, "a", transport);
+  make(b, "b", transport);
+  connect_pair(a, b);
+}
+
+/* Turns until neither side of the pair has anything due at once (50 at most). */
+static void settle(side **v) {
+  for (int i = 0; i < 50 && (sw_swarm_timeout(v[0]->s) == 0 || sw_swarm_timeout(v[1]->s) == 0);
+       i++)
+    turn(v, 2, 10);
 }
 
 /* ---- the calls' contract ---------------------------------------------------------- */
@@ -210,8 +216,8 @@ static void move(int transport) {
   uint8_t msg[MSG];
   memset(msg, 0x5a, sizeof msg);
   size_t sent = 0;
-  uint64_t t0 = now_ms(), end = t0 + 120000;
-  while (a.received < COUNT && now_ms() < end) {
+  uint64_t t0 = lo_now_ms(), end = t0 + 120000;
+  while (a.received < COUNT && lo_now_ms() < end) {
     while (sent < COUNT && !b.blocked) {
       uint64_t i = sent;
       memcpy(msg, &i, sizeof i); /* distinct content: plain peers dedup by content */
@@ -225,7 +231,7 @@ static void move(int transport) {
     }
     turn(v, 2, sent < COUNT ? 100 : 1000);
   }
-  uint64_t ms = now_ms() - t0;
+  uint64_t ms = lo_now_ms() - t0;
   fprintf(stderr, "transport %s: %zu of %d messages delivered (%zu in order) in %llu ms\n",
           transport ? "extended" : "plain", a.received, COUNT, a.in_order,
           (unsigned long long)ms);
@@ -251,12 +257,8 @@ static void test_call_between_turns(void **state) {
   (void)state;
   side a, b;
   side *v[2] = {&a, &b};
-  make(&a, "a", 0);
-  make(&b, "b", 0);
-  connect_pair(&a, &b);
-  /* Let both settle until neither has anything due at once. */
-  for (int i = 0; i < 50 && (sw_swarm_timeout(a.s) == 0 || sw_swarm_timeout(b.s) == 0); i++)
-    turn(v, 2, 10);
+  make_pair(&a, &b, 0);
+  settle(v); /* until neither has anything due at once */
   assert_int_not_equal(sw_swarm_timeout(b.s), 0);
   uint8_t msg[MSG] = {0};
   assert_int_equal(sw_swarm_broadcast(b.s, msg, sizeof msg), 1);
@@ -277,18 +279,15 @@ static void test_call_between_turns(void **state) {
 static void call_from_callback(int transport) {
   side a, b;
   side *v[2] = {&a, &b};
-  make(&a, "a", transport);
-  make(&b, "b", transport);
-  connect_pair(&a, &b);
+  make_pair(&a, &b, transport);
   uint8_t msg[MSG] = {0};
   if (transport) { /* the first message confirms the extended session (TRANSPORT.md 8) */
     assert_int_equal(sw_swarm_broadcast(b.s, msg, sizeof msg), 1);
-    uint64_t end = now_ms() + 5000;
-    while (a.received < 1 && now_ms() < end) turn(v, 2, 100);
+    uint64_t end = lo_now_ms() + 5000;
+    while (a.received < 1 && lo_now_ms() < end) turn(v, 2, 100);
     assert_int_equal(a.received, 1);
   }
-  for (int i = 0; i < 50 && (sw_swarm_timeout(a.s) == 0 || sw_swarm_timeout(b.s) == 0); i++)
-    turn(v, 2, 10);
+  settle(v);
   size_t a0 = a.received, b0 = b.received;
 
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -342,16 +341,14 @@ static void test_close_between_turns(void **state) {
   (void)state;
   side a, b;
   side *v[2] = {&a, &b};
-  make(&a, "a", 0);
-  make(&b, "b", 0);
-  connect_pair(&a, &b);
+  make_pair(&a, &b, 0);
   assert_int_equal(sw_swarm_close(b.s), SW_OK);
   assert_int_equal(sw_swarm_timeout(b.s), 0);
-  uint64_t t0 = now_ms();
-  while ((!a.disconnected || !b.closed) && now_ms() < t0 + 5000) turn(v, 2, 100);
+  uint64_t t0 = lo_now_ms();
+  while ((!a.disconnected || !b.closed) && lo_now_ms() < t0 + 5000) turn(v, 2, 100);
   assert_int_equal(a.disconnected, 1);
   assert_int_equal(b.closed, 1);
-  assert_true(now_ms() - t0 < 2500);
+  assert_true(lo_now_ms() - t0 < 2500);
   assert_int_equal(sw_swarm_process(b.s), SW_ECLOSED);
   sw_swarm_free(b.s);
   side *rest[1] = {&a};

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 #define LAN_PORT 45678 /* the LAN multicast socket's port (PROTOCOL.md 19) */
@@ -191,12 +192,6 @@ typedef struct side {
   int listening, connected, closed, received;
 } side;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
   side *v = user;
   (void)s;
@@ -207,8 +202,8 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
 }
 
 static void run_for(side **v, int n, uint64_t ms, int (*until)(side **)) {
-  uint64_t end = now_ms() + ms;
-  while (now_ms() < end && !(until && until(v))) {
+  uint64_t end = lo_now_ms() + ms;
+  while (lo_now_ms() < end && !(until && until(v))) {
     struct pollfd p[2];
     int t = 50;
     for (int i = 0; i < n; i++) {
@@ -231,10 +226,7 @@ static void test_dial_only_contacts_nobody_else(void **state) {
   side *v[2] = {&a, &b};
   sw_options o;
   /* b: the peer a dials, on loopback with discovery off */
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0;
-  o.no_stun = 1;
+  lo_options(&o);
   o.on_event = on_event;
   o.user = &b;
   assert_int_equal(sw_swarm_new(&b.s, &o, NULL), SW_OK);
@@ -245,7 +237,7 @@ static void test_dial_only_contacts_nobody_else(void **state) {
   assert_int_equal(sw_swarm_new(&a.s, &o, NULL), SW_OK);
   assert_true(sw_swarm_dht_port(a.s) > 0); /* the DHT is on: its socket only listens */
 
-  uint64_t t0 = now_ms();
+  uint64_t t0 = lo_now_ms();
   char target[SW_ADDRSTRLEN];
   snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)sw_swarm_port(b.s));
   assert_int_equal(sw_swarm_connect(a.s, target), SW_OK);
@@ -256,7 +248,7 @@ static void test_dial_only_contacts_nobody_else(void **state) {
   assert_int_equal(b.received, 1);
   /* The rest of the 5 s: the old defaults resolved STUN and HTTP bootstrap names at
    * once, asked HTTP bootstrap servers at 500 ms and joined the multicast group. */
-  uint64_t spent = now_ms() - t0;
+  uint64_t spent = lo_now_ms() - t0;
   if (spent < 5000) run_for(v, 2, 5000 - spent, NULL);
   fprintf(stderr, "test_privacy: 5 s dialling only: %d lookups, %d foreign sends or "
           "connects, %d multicast joins, %d sockets on port %d\n",
@@ -272,8 +264,8 @@ static void test_dial_only_contacts_nobody_else(void **state) {
   uint8_t topic[SW_TOPIC_LEN] = {0x70};
   assert_int_equal(sw_swarm_join(a.s, topic), SW_OK);
   assert_int_equal(sw_swarm_timeout(a.s), 0);
-  uint64_t end = now_ms() + 5000;
-  while (now_ms() < end && (!atomic_load(&n_lookups) || !atomic_load(&n_mcast_joins)))
+  uint64_t end = lo_now_ms() + 5000;
+  while (lo_now_ms() < end && (!atomic_load(&n_lookups) || !atomic_load(&n_mcast_joins)))
     run_for(v, 2, 50, NULL);
   fprintf(stderr, "test_privacy: after join: %d lookups (refused), %d multicast joins\n",
           atomic_load(&n_lookups), atomic_load(&n_mcast_joins));

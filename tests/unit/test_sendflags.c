@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "corenet.h"
+#include "corenet_ref.h"
+#include "corenet_line.h"
 #include "handshake.h"
 #include "testutil.h"
 #include "wire.h"
@@ -17,32 +19,10 @@
 
 static const sw_core_config XCFG = {.xsession = 1};
 
-static int peer_extended(const node *nd, const node *other) {
-  sw_peer_stats st;
-  return sw_core_peer_stats(nd->c, other->id, &st) == SW_OK && st.extended;
-}
-
-/* DATA events at nd whose bytes are exactly m. */
-static int got(const node *nd, const char *m) {
-  int k = 0;
-  for (int i = 0; i < nd->nev; i++) {
-    const ev *e = &nd->evs[i];
-    k += e->type == SW_EV_DATA && e->len == strlen(m) && memcmp(e->data, m, e->len) == 0;
-  }
-  return k;
-}
-
 /* A - B - C in a line, every hop extended. */
 static net *line(int *a, int *b, int *c) {
-  net *n = net_new();
-  *a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
-  *b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
-  *c = net_add_cfg(n, NULL, "10.0.0.3:1003", &XCFG);
-  connect_nodes(n, *a, *b);
-  connect_nodes(n, *b, *c);
-  advance(n, n->now + 100);
-  assert_true(peer_extended(&n->nodes[*a], &n->nodes[*b]));
-  assert_true(peer_extended(&n->nodes[*b], &n->nodes[*c]));
+  net *n = line_new(&XCFG, NULL, NULL, a, b, c);
+  line_ready(n, *a, *b, *c);
   return n;
 }
 
@@ -61,20 +41,20 @@ static void test_unicast_not_flooded(void **state) {
   assert_int_equal(sw_core_send(A->c, B->id, "for all", 7, 0, n->now), 1);
   assert_int_equal(sw_core_send(A->c, B->id, "dg all", 6, SW_SEND_DATAGRAM, n->now), 1);
   advance(n, n->now + 500);
-  assert_int_equal(got(B, "just you"), 2); /* no content dedup for a unicast */
-  assert_int_equal(got(B, "dg you"), 2);
-  assert_int_equal(got(C, "just you"), 0);
-  assert_int_equal(got(C, "dg you"), 0);
-  assert_int_equal(got(B, "for all"), 1);
-  assert_int_equal(got(C, "for all"), 1);
-  assert_int_equal(got(B, "dg all"), 1);
-  assert_int_equal(got(C, "dg all"), 1);
-  assert_int_equal(got(A, "just you") + got(A, "for all"), 0);
+  assert_int_equal(got_data(B, "just you", NULL), 2); /* no content dedup for a unicast */
+  assert_int_equal(got_data(B, "dg you", NULL), 2);
+  assert_int_equal(got_data(C, "just you", NULL), 0);
+  assert_int_equal(got_data(C, "dg you", NULL), 0);
+  assert_int_equal(got_data(B, "for all", NULL), 1);
+  assert_int_equal(got_data(C, "for all", NULL), 1);
+  assert_int_equal(got_data(B, "dg all", NULL), 1);
+  assert_int_equal(got_data(C, "dg all", NULL), 1);
+  assert_int_equal(got_data(A, "just you", NULL) + got_data(A, "for all", NULL), 0);
   /* the unicasts left no trace in B's dedup: a broadcast of the same bytes from C is
    * delivered to B as well */
   assert_int_equal(sw_core_broadcast(C->c, "just you", 8, n->now), 1);
   advance(n, n->now + 500);
-  assert_int_equal(got(B, "just you"), 3);
+  assert_int_equal(got_data(B, "just you", NULL), 3);
   /* the counters: A sent B 6 messages, 2 of them datagrams; B got 6 from A */
   sw_peer_stats st;
   assert_int_equal(sw_core_peer_stats(A->c, B->id, &st), SW_OK);
@@ -114,8 +94,8 @@ static void test_datagram_unreliable(void **state) {
   advance(n, n->now + 50);
   dropping = 0;
   advance(n, n->now + 3000);
-  assert_int_equal(got(B, "kept msg"), 1);   /* retransmitted */
-  assert_int_equal(got(B, "lost dgram"), 0); /* never */
+  assert_int_equal(got_data(B, "kept msg", NULL), 1);   /* retransmitted */
+  assert_int_equal(got_data(B, "lost dgram", NULL), 0); /* never */
   sw_peer_stats st;
   assert_int_equal(sw_core_peer_stats(A->c, B->id, &st), SW_OK);
   assert_true(st.retransmitted_bytes > 0);
@@ -138,7 +118,7 @@ static void test_datagram_unreliable(void **state) {
   assert_true(st.cwnd_bytes > 0);
   dropping = 0;
   advance(n, n->now + 5000);
-  assert_int_equal(got(B, "still"), 1);
+  assert_int_equal(got_data(B, "still", NULL), 1);
   /* sizes: a datagram fits one packet */
   static uint8_t m[SW_MAX_DATAGRAM + 1];
   assert_int_equal(sw_core_send(A->c, B->id, m, SW_MAX_DATAGRAM, SW_SEND_DATAGRAM, n->now), 1);
@@ -174,10 +154,10 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(sw_core_send(B->c, NULL, "both", 4, 0, n->now), 2);
   assert_int_equal(sw_core_send(B->c, NULL, "both dg", 7, SW_SEND_DATAGRAM, n->now), 2);
   advance(n, n->now + 300);
-  assert_int_equal(got(A, "both"), 1);
-  assert_int_equal(got(n->nodes + c, "both"), 1);
-  assert_int_equal(got(A, "both dg"), 1);
-  assert_int_equal(got(n->nodes + c, "both dg"), 1);
+  assert_int_equal(got_data(A, "both", NULL), 1);
+  assert_int_equal(got_data(n->nodes + c, "both", NULL), 1);
+  assert_int_equal(got_data(A, "both dg", NULL), 1);
+  assert_int_equal(got_data(n->nodes + c, "both dg", NULL), 1);
   sw_peer_stats st;
   uint8_t nobody[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   assert_int_equal(sw_core_peer_stats(A->c, nobody, &st), SW_ENOTCONN);
@@ -195,9 +175,7 @@ static void test_reference_peer(void **state) {
   int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
   node *A = &n->nodes[a];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.0.0.9:9009", A);
-  ref_hello(n, &r, a, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.0.0.9:9009", a);
   assert_int_equal(count_ev(A, SW_EV_CONNECTION), 1);
   /* its address proves it receives (a PONG to our PING) before data goes there */
   assert_int_equal(ref_prove(n, &r, a), 1);
@@ -259,7 +237,7 @@ static void test_plain_peer(void **state) {
   assert_int_equal(sw_core_send(B->c, A->id, "u", 1, SW_SEND_UNICAST, n->now), SW_ENOTSUP);
   assert_int_equal(sw_core_send(A->c, B->id, "plain dg", 8, SW_SEND_DATAGRAM, n->now), 1);
   advance(n, n->now + 100);
-  assert_int_equal(got(B, "plain dg"), 1);
+  assert_int_equal(got_data(B, "plain dg", NULL), 1);
   sw_peer_stats st;
   assert_int_equal(sw_core_peer_stats(B->c, A->id, &st), SW_OK);
   assert_int_equal(st.extended, 0);
@@ -276,17 +254,25 @@ static int hs_filter(net *n, int from, const sw_addr *to, const uint8_t *d, size
   return !(hs_drop && len && (d[0] == HS_TYPE_INIT || d[0] == HS_TYPE_RESP));
 }
 
+/* A and B, both with the extended session switched on, connected while every handshake
+ * message is lost (hs_drop set, until the test clears it). */
+static net *connect_without_handshake(int *a, int *b) {
+  net *n = net_new();
+  *a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  *b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  n->filter = hs_filter;
+  hs_drop = 1;
+  connect_nodes(n, *a, *b);
+  return n;
+}
+
 /* A unicast while the extended session is being made: SW_EAGAIN, then SW_EV_WRITABLE
  * once it is confirmed, and the retry goes through. */
 static void test_unicast_waits_for_handshake(void **state) {
   (void)state;
-  net *n = net_new();
-  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
-  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  int a, b;
+  net *n = connect_without_handshake(&a, &b);
   node *A = &n->nodes[a], *B = &n->nodes[b];
-  n->filter = hs_filter;
-  hs_drop = 1;
-  connect_nodes(n, a, b);
   assert_true(has_peer(A, B) && has_peer(B, A));
   assert_false(peer_extended(A, B));
   int wa = count_ev(A, SW_EV_WRITABLE), wb = count_ev(B, SW_EV_WRITABLE);
@@ -302,8 +288,8 @@ static void test_unicast_waits_for_handshake(void **state) {
   assert_int_equal(sw_core_send(A->c, B->id, "u", 1, SW_SEND_UNICAST, n->now), 1);
   assert_int_equal(sw_core_send(B->c, A->id, "v", 1, SW_SEND_UNICAST, n->now), 1);
   advance(n, n->now + 100);
-  assert_int_equal(got(B, "u"), 1);
-  assert_int_equal(got(A, "v"), 1);
+  assert_int_equal(got_data(B, "u", NULL), 1);
+  assert_int_equal(got_data(A, "v", NULL), 1);
   net_free(n);
 }
 
@@ -311,13 +297,9 @@ static void test_unicast_waits_for_handshake(void **state) {
  * responder stops waiting after UNICAST_WAIT_MS; both then say SW_ENOTSUP. */
 static void test_unicast_gives_up(void **state) {
   (void)state;
-  net *n = net_new();
-  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
-  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  int a, b;
+  net *n = connect_without_handshake(&a, &b);
   node *A = &n->nodes[a], *B = &n->nodes[b];
-  n->filter = hs_filter;
-  hs_drop = 1;
-  connect_nodes(n, a, b);
   assert_int_equal(sw_core_send(A->c, B->id, "u", 1, SW_SEND_UNICAST, n->now), SW_EAGAIN);
   assert_int_equal(sw_core_send(B->c, A->id, "u", 1, SW_SEND_UNICAST, n->now), SW_EAGAIN);
   int wa = count_ev(A, SW_EV_WRITABLE), wb = count_ev(B, SW_EV_WRITABLE);
@@ -330,7 +312,7 @@ static void test_unicast_gives_up(void **state) {
   /* ordinary messages still go, plain */
   assert_int_equal(sw_core_send(A->c, B->id, "plain", 5, 0, n->now), 1);
   advance(n, n->now + 100);
-  assert_int_equal(got(B, "plain"), 1);
+  assert_int_equal(got_data(B, "plain", NULL), 1);
   hs_drop = 0;
   net_free(n);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "corenet.h"
+#include "corenet_ref.h"
 #include "crypto.h"
 #include "testutil.h"
 #include "wire.h"
@@ -368,9 +369,7 @@ static void test_reference_replay_and_restart(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.9.9.9:9", B);
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.9.9.9:9", b);
   assert_int_equal(sw_core_peer_count(B->c), 1);
   sw_core_peer_info info;
   sw_core_peers(B->c, &info, 1);
@@ -415,9 +414,7 @@ static void test_reference_midsession_replay(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.9.9.9:9", B);
-  ref_hello(n, &r, b, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.9.9.9:9", b);
   assert_int_equal(sw_core_peer_count(B->c), 1);
   uint8_t frame[256], captured[256];
   size_t cl = 0;
@@ -690,9 +687,7 @@ static void test_sealed_jump_without_evidence(void **state) {
   int b = net_add(n, "10.0.0.2:2");
   node *B = &n->nodes[b];
   ref_peer s;
-  ref_init(&s, SEED_R, "10.9.9.9:9", B);
-  sw_peer_hello(n, &s, b, &s.addr);
-  pump(n);
+  sw_peer_connect(n, &s, SEED_R, "10.9.9.9:9", b);
   sw_peer_data(n, &s, b, &s.addr, 1000, 0, "j0", 2);
   assert_int_equal(count_ev(B, SW_EV_DATA), 1);
   advance(n, n->now + 15000);

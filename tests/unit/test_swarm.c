@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -64,10 +65,7 @@ static int count_from(int fd, uint16_t port) {
 }
 
 static void quiet_options(sw_options *o, events *e) {
-  sw_options_init(o);
-  o->bind = "127.0.0.1";
-  o->lan = o->dht = o->http = 0; /* only explicit dials: stay on loopback */
-  o->no_stun = 1;
+  lo_options(o);
   o->on_event = on_event;
   o->user = e;
 }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 
 typedef struct node {
@@ -48,10 +49,7 @@ static int signed_of(const node *n, const char *m) {
 
 static void make(uv_loop_t *loop, node *n, int transport) {
   sw_options o;
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0;
-  o.no_stun = 1;
+  lo_options(&o);
   o.transport = transport;
   o.on_event = on_event;
   o.user = n;

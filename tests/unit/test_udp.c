@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
 #include "udp.h"
 
@@ -244,10 +245,7 @@ static void test_swarm_stats_kernel_drops(void **state) {
   assert_int_equal(uv_loop_init(&loop), 0);
   int closed = 0;
   sw_options o;
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0;
-  o.no_stun = 1;
+  lo_options(&o);
   o.on_event = on_event;
   o.user = &closed;
   sw_swarm *sw = NULL;

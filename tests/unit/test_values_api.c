@@ -10,28 +10,8 @@
 #include <uv.h>
 
 #include "setowire.h"
+#include "swarm_pair.h"
 #include "testutil.h"
-
-typedef struct node {
-  sw_swarm *s;
-  int listening, close, connected;
-  uint16_t port;
-  uint8_t peer[SW_WIRE_ID_LEN];
-} node;
-
-static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
-  node *n = user;
-  (void)s;
-  if (ev->type == SW_EV_LISTENING) {
-    n->listening = 1;
-    n->port = ev->port;
-  }
-  if (ev->type == SW_EV_CONNECTION) {
-    n->connected++;
-    memcpy(n->peer, ev->peer, SW_WIRE_ID_LEN);
-  }
-  if (ev->type == SW_EV_CLOSE) n->close = 1;
-}
 
 typedef struct result {
   int calls, err, inside;
@@ -73,57 +53,7 @@ static void on_plain(sw_swarm *s, int err, const char *key, const uint8_t *v, si
   r->has_peer = peer != NULL;
 }
 
-static void on_guard(uv_timer_t *h) { (void)h; }
-
-static int run_until(uv_loop_t *loop, const int *flag, uint64_t ms) {
-  uv_timer_t guard;
-  uv_timer_init(loop, &guard);
-  uv_timer_start(&guard, on_guard, 10, 10);
-  uint64_t end = uv_hrtime() / 1000000u + ms;
-  while (!*flag && uv_hrtime() / 1000000u < end) uv_run(loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-  return *flag;
-}
-
-static void start(uv_loop_t *loop, node *n, int transport, const char *seed) {
-  sw_options o;
-  sw_options_init(&o);
-  o.bind = "127.0.0.1";
-  o.lan = o.dht = o.http = 0;
-  o.no_stun = 1;
-  o.transport = transport;
-  o.seed_hex = seed;
-  o.on_event = on_event;
-  o.user = n;
-  assert_int_equal(sw_swarm_new(&n->s, &o, loop), SW_OK);
-  assert_true(run_until(loop, &n->listening, 2000));
-}
-
-static void pair(uv_loop_t *loop, node *a, node *b, int transport) {
-  memset(a, 0, sizeof *a);
-  memset(b, 0, sizeof *b);
-  start(loop, a, transport, "c0ffee");
-  start(loop, b, transport, NULL);
-  char target[32];
-  snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)a->port);
-  assert_int_equal(sw_swarm_connect(b->s, target), SW_OK);
-  assert_true(run_until(loop, &b->connected, 5000));
-  assert_true(run_until(loop, &a->connected, 5000));
-  int never = 0;
-  run_until(loop, &never, 300);
-}
-
-static void unpair(uv_loop_t *loop, node *a, node *b) {
-  assert_int_equal(sw_swarm_close(a->s), SW_OK);
-  assert_int_equal(sw_swarm_close(b->s), SW_OK);
-  assert_true(run_until(loop, &a->close, 5000));
-  assert_true(run_until(loop, &b->close, 5000));
-  sw_swarm_free(a->s);
-  sw_swarm_free(b->s);
-}
-
-static int fetch_signed(node *n, const uint8_t *signer, const char *name, uint32_t ms,
+static int fetch_signed(lo_node *n, const uint8_t *signer, const char *name, uint32_t ms,
                         result *r, sw_fetch **h) {
   memset(r, 0, sizeof *r);
   sw_fetch_opts o = {.timeout_ms = ms};
@@ -136,8 +66,8 @@ static int fetch_signed(node *n, const uint8_t *signer, const char *name, uint32
 static void signed_values(int transport) {
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
-  node a, b;
-  pair(&loop, &a, &b, transport);
+  lo_node a = {.seed_hex = "c0ffee"}, b = {0};
+  lo_pair(&loop, &a, &b, transport);
   uint8_t ka[SW_SIGNING_KEY_LEN], kb[SW_SIGNING_KEY_LEN];
   assert_int_equal(sw_swarm_signing_key(a.s, ka), SW_OK);
   assert_int_equal(sw_swarm_signing_key(b.s, kb), SW_OK);
@@ -163,7 +93,7 @@ static void signed_values(int transport) {
   result r;
   assert_int_equal(fetch_signed(&b, ka, "doc", 10000, &r, NULL), SW_OK);
   assert_int_equal(r.calls, 0);
-  assert_true(run_until(&loop, &r.calls, 12000));
+  assert_true(lo_run_until(&loop, &r.calls, 12000));
   assert_false(r.inside);
   assert_int_equal(r.err, SW_OK);
   assert_int_equal(r.seq, 5);
@@ -172,7 +102,7 @@ static void signed_values(int transport) {
   assert_memory_equal(r.peer, b.peer, SW_WIRE_ID_LEN); /* served by a */
   assert_int_equal(sw_swarm_store_signed(a.s, "doc", "six", 3, 0), SW_OK);
   assert_int_equal(fetch_signed(&b, ka, "doc", 10000, &r, NULL), SW_OK);
-  assert_true(run_until(&loop, &r.calls, 12000));
+  assert_true(lo_run_until(&loop, &r.calls, 12000));
   assert_int_equal(r.err, SW_OK);
   assert_int_equal(r.seq, 6);
   assert_string_equal(r.text, "six");
@@ -180,14 +110,14 @@ static void signed_values(int transport) {
   /* b stores its own record: a holds nothing newer, so b's own copy wins (peer NULL) */
   assert_int_equal(sw_swarm_store_signed(b.s, "mine", "b's", 3, 0), SW_OK);
   assert_int_equal(fetch_signed(&b, kb, "mine", 10000, &r, NULL), SW_OK);
-  assert_true(run_until(&loop, &r.calls, 12000));
+  assert_true(lo_run_until(&loop, &r.calls, 12000));
   assert_int_equal(r.err, SW_OK);
   assert_int_equal(r.seq, 1);
   assert_false(r.has_peer);
 
   /* another signer's name nobody holds */
   assert_int_equal(fetch_signed(&b, kb, "nothing", 1500, &r, NULL), SW_OK);
-  assert_true(run_until(&loop, &r.calls, 5000));
+  assert_true(lo_run_until(&loop, &r.calls, 5000));
   assert_int_equal(r.err, transport ? SW_ENOTFOUND : SW_ETIMEDOUT);
   assert_int_equal(r.seq, 0);
   assert_int_equal(r.len, 0);
@@ -198,7 +128,7 @@ static void signed_values(int transport) {
   assert_non_null(h);
   assert_int_equal(sw_swarm_fetch_cancel(h), SW_OK);
   assert_int_equal(r.calls, 0);
-  assert_true(run_until(&loop, &r.calls, 2000));
+  assert_true(lo_run_until(&loop, &r.calls, 2000));
   assert_int_equal(r.err, SW_ECANCELED);
   assert_int_equal(sw_swarm_fetch_signed(b.s, NULL, "doc", NULL, on_signed, &r, NULL), SW_EINVAL);
   assert_int_equal(sw_swarm_fetch_signed(b.s, ka, "", NULL, on_signed, &r, NULL), SW_EINVAL);
@@ -212,13 +142,13 @@ static void signed_values(int transport) {
   assert_int_equal(sw_swarm_store(a.s, ck, "blop", 4), SW_EINVAL); /* not its hash */
   memset(&r, 0, sizeof r);
   assert_int_equal(sw_swarm_fetch_ex(b.s, ck, NULL, on_plain, &r, NULL), SW_OK);
-  assert_true(run_until(&loop, &r.calls, 12000));
+  assert_true(lo_run_until(&loop, &r.calls, 12000));
   assert_int_equal(r.err, SW_OK);
   assert_string_equal(r.text, "blob");
   assert_true(r.has_peer);
   assert_int_equal(sw_swarm_store_content(a.s, "", 0, ck), SW_EINVAL);
 
-  unpair(&loop, &a, &b);
+  lo_unpair(&loop, &a, &b);
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -237,19 +167,17 @@ static void test_signing_key_stable(void **state) {
   (void)state;
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
-  node x, y;
-  memset(&x, 0, sizeof x);
-  memset(&y, 0, sizeof y);
-  start(&loop, &x, 1, "c0ffee");
-  start(&loop, &y, 1, "c0ffee");
+  lo_node x = {.seed_hex = "c0ffee"}, y = {.seed_hex = "c0ffee"};
+  lo_start(&loop, &x, 1);
+  lo_start(&loop, &y, 1);
   uint8_t kx[32], ky[32];
   assert_int_equal(sw_swarm_signing_key(x.s, kx), SW_OK);
   assert_int_equal(sw_swarm_signing_key(y.s, ky), SW_OK);
   assert_memory_equal(kx, ky, 32);
   sw_swarm_close(x.s);
   sw_swarm_close(y.s);
-  assert_true(run_until(&loop, &x.close, 5000));
-  assert_true(run_until(&loop, &y.close, 5000));
+  assert_true(lo_run_until(&loop, &x.close, 5000));
+  assert_true(lo_run_until(&loop, &y.close, 5000));
   sw_swarm_free(x.s);
   sw_swarm_free(y.s);
   assert_int_equal(uv_loop_close(&loop), 0);

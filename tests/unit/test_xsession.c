@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "corenet.h"
+#include "corenet_ref.h"
 #include "crypto.h"
 #include "handshake.h"
 #include "testutil.h"
@@ -206,9 +207,7 @@ static void test_reference_peer(void **state) {
   int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
   node *A = &n->nodes[a];
   ref_peer r;
-  ref_init(&r, SEED_R, "10.0.0.9:9009", A);
-  ref_hello(n, &r, a, WIRE_HELLO);
-  pump(n);
+  ref_connect(n, &r, SEED_R, "10.0.0.9:9009", a);
   assert_int_equal(count_ev(A, SW_EV_CONNECTION), 1);
   ref_send(n, &r, a, "hello", 5);
   pump(n);
