@@ -112,36 +112,40 @@ static void stats_line(node *n) {
   stunrt_stats ss = {0};
   if (n->http) bootsrv_get_stats(n->http, &st);
   if (n->stun) stunrt_get_stats(n->stun, &ss);
-  size_t peers = n->swarm ? sw_swarm_peer_count(n->swarm) : 0;
-  unsigned long long up = (unsigned long long)((now_ms() - n->started_ms) / 1000);
-  if (n->events)
-    fprintf(stderr,
-            "{\"event\":\"stats\",\"uptime_s\":%llu,\"peers\":%zu,\"connections\":%llu,"
-            "\"disconnects\":%llu,\"http_entries\":%zu,\"announces\":%llu,\"gets\":%llu,"
-            "\"rejected\":%llu,\"expired\":%llu,\"http_limited\":%llu,\"http_conflicts\":%llu,"
-            "\"http_timeouts\":%llu,\"http_full\":%llu,\"stun_answered\":%llu,"
-            "\"stun_dropped\":%llu,\"stun_limited\":%llu,\"stun_unsent\":%llu,"
-            "\"stun_sources\":%zu}\n",
-            up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
-            st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
-            (unsigned long long)st.rejected, (unsigned long long)st.expired,
-            (unsigned long long)st.limited, (unsigned long long)st.conflicts,
-            (unsigned long long)st.timeouts, (unsigned long long)st.full,
-            (unsigned long long)ss.answered, (unsigned long long)ss.dropped,
-            (unsigned long long)ss.limited, (unsigned long long)ss.unsent, ss.sources);
-  char kv[512];
-  snprintf(kv, sizeof kv,
-           "uptime_s=%llu peers=%zu connections=%llu disconnects=%llu http_entries=%zu "
-           "announces=%llu gets=%llu rejected=%llu expired=%llu http_limited=%llu "
-           "http_conflicts=%llu http_timeouts=%llu http_full=%llu stun_answered=%llu "
-           "stun_dropped=%llu stun_limited=%llu stun_unsent=%llu stun_sources=%zu",
-           up, peers, (unsigned long long)n->connections, (unsigned long long)n->disconnects,
-           st.entries, (unsigned long long)st.announces, (unsigned long long)st.gets,
-           (unsigned long long)st.rejected, (unsigned long long)st.expired,
-           (unsigned long long)st.limited, (unsigned long long)st.conflicts,
-           (unsigned long long)st.timeouts, (unsigned long long)st.full,
-           (unsigned long long)ss.answered, (unsigned long long)ss.dropped,
-           (unsigned long long)ss.limited, (unsigned long long)ss.unsent, ss.sources);
+  /* One list of figures feeds both forms of the line: the JSON event and key=value. */
+  const struct {
+    const char *name;
+    unsigned long long v;
+  } f[] = {
+      {"uptime_s", (now_ms() - n->started_ms) / 1000},
+      {"peers", n->swarm ? sw_swarm_peer_count(n->swarm) : 0},
+      {"connections", n->connections},
+      {"disconnects", n->disconnects},
+      {"http_entries", st.entries},
+      {"announces", st.announces},
+      {"gets", st.gets},
+      {"rejected", st.rejected},
+      {"expired", st.expired},
+      {"http_limited", st.limited},
+      {"http_conflicts", st.conflicts},
+      {"http_timeouts", st.timeouts},
+      {"http_full", st.full},
+      {"stun_answered", ss.answered},
+      {"stun_dropped", ss.dropped},
+      {"stun_limited", ss.limited},
+      {"stun_unsent", ss.unsent},
+      {"stun_sources", ss.sources},
+  };
+  const size_t nf = sizeof f / sizeof f[0];
+  char kv[512], js[640];
+  size_t k = 0, j = (size_t)snprintf(js, sizeof js, "{\"event\":\"stats\"");
+  for (size_t i = 0; i < nf; i++) {
+    if (k < sizeof kv)
+      k += (size_t)snprintf(kv + k, sizeof kv - k, "%s%s=%llu", i ? " " : "", f[i].name, f[i].v);
+    if (j < sizeof js)
+      j += (size_t)snprintf(js + j, sizeof js - j, ",\"%s\":%llu", f[i].name, f[i].v);
+  }
+  if (n->events) fprintf(stderr, "%s}\n", js);
   logf_(n, "info", "stats", kv);
   fflush(stderr);
 }
