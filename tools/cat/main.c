@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -24,6 +25,7 @@
 #define MAX_STORE 16
 #define OUT_BYTES (128 * 1024) /* messages are gathered for stdout in a buffer this large */
 #define PIPE_BYTES (1024 * 1024) /* the size asked for a pipe on stdout (grow_pipe) */
+#define OUT_DIRECT (16 * 1024) /* a message this large is written without a copy (out_line) */
 
 typedef struct cat {
   uv_loop_t loop;
@@ -427,10 +429,12 @@ static void grow_pipe(int fd) {
 #endif
 }
 
-/* All of p[0..n) to fd 1, waiting while it is full; 0, or -1 with errno. */
-static int write_all(const char *p, size_t n) {
+/* All of iov[0..n) to fd 1, waiting while it is full; 0, or -1 with errno. The
+ * array is consumed. */
+static int writev_all(struct iovec *iov, int n) {
+  while (n && !iov->iov_len) iov++, n--;
   while (n) {
-    ssize_t w = write(1, p, n);
+    ssize_t w = writev(1, iov, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking stdout we inherited */
@@ -440,10 +444,20 @@ static int write_all(const char *p, size_t n) {
       }
       return -1;
     }
-    p += w;
-    n -= (size_t)w;
+    for (size_t done = (size_t)w; n && (done || !iov->iov_len);) {
+      size_t k = done < iov->iov_len ? done : iov->iov_len;
+      iov->iov_base = (char *)iov->iov_base + k;
+      iov->iov_len -= k;
+      done -= k;
+      if (!iov->iov_len) iov++, n--;
+    }
   }
   return 0;
+}
+
+static int write_all(const char *p, size_t n) {
+  struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+  return writev_all(&iov, 1);
 }
 
 static void out_failed(cat *c) {
@@ -468,16 +482,20 @@ static void out_flush(cat *c) {
 /* One message and its newline to stdout. */
 static void out_line(cat *c, const void *data, size_t len) {
   if (c->out_failed) return;
+  if (len >= OUT_DIRECT) { /* written from where it lies, after what was gathered */
+    struct iovec iov[3] = {{.iov_base = c->out, .iov_len = c->outlen},
+                           {.iov_base = (void *)data, .iov_len = len},
+                           {.iov_base = "\n", .iov_len = 1}};
+    if (writev_all(iov, 3)) {
+      out_failed(c);
+      return;
+    }
+    c->outlen = 0;
+    return;
+  }
   if (c->outlen + len + 1 > sizeof c->out) {
     out_flush(c);
     if (c->out_failed) return;
-    if (len + 1 > sizeof c->out) { /* larger than the buffer: written as it is */
-      if (write_all(data, len)) {
-        out_failed(c);
-        return;
-      }
-      len = 0;
-    }
   }
   memcpy(c->out + c->outlen, data, len);
   c->out[c->outlen + len] = '\n';
