@@ -1075,6 +1075,7 @@ int main(int argc, char **argv) {
   if (c.in_type == UV_TTY) {
     uv_tty_init(&c.loop, &c.in.tty, 0, 1);
   } else if (c.in_type == UV_NAMED_PIPE || c.in_type == UV_TCP) {
+    if (c.in_type == UV_NAMED_PIPE) grow_pipe(0); /* reads of up to READ_CHUNK, not 64 KiB */
     uv_pipe_init(&c.loop, &c.in.pipe, 0);
     uv_pipe_open(&c.in.pipe, 0);
     c.in_type = UV_NAMED_PIPE;
