@@ -11,8 +11,9 @@ iptables drops that share of UDP datagrams, tests/lib/netns.py Lossy, which need
   raw      bench_loopback raw: one sendto per datagram, the receiver on recvmmsg
   api      bench_loopback [--extended] throughput / latency: the public API, two
            processes, plain and extended transport
-  cat      setowire-cat [--transport extended] | (this script reading stdout): lines
-           from a file to a receiver whose stdout is read as fast as it comes
+  cat      setowire-cat [--transport extended] | bench_lines: lines from a file to a
+           receiver (given a free --port, no --events) whose stdout a small C reader
+           counts as fast as it comes
 
 and for each: one-way 100-byte messages, 1000-byte messages, bulk (60 000-byte
 messages) with the share delivered, and the application round trip p50 (API only).
