@@ -11,8 +11,9 @@ iptables drops that share of UDP datagrams, tests/lib/netns.py Lossy, which need
   raw      bench_loopback raw: one sendto per datagram, the receiver on recvmmsg
   api      bench_loopback [--extended] throughput / latency: the public API, two
            processes, plain and extended transport
-  cat      setowire-cat [--transport extended] | (this script reading stdout): lines
-           from a file to a receiver whose stdout is read as fast as it comes
+  cat      setowire-cat [--transport extended] | bench_lines: lines from a file to a
+           receiver (given a free --port, no --events) whose stdout a small C reader
+           counts as fast as it comes
 
 and for each: one-way 100-byte messages, 1000-byte messages, bulk (60 000-byte
 messages) with the share delivered, and the application round trip p50 (API only).
@@ -82,6 +83,32 @@ def api_latency(wrap, b, ext, count, env):
     return (float(m[1]), float(m[2])) if m else None
 
 
+def free_port(wrap):
+    """A UDP port free on 127.0.0.1 now (the receiving cat is given it with --port: with
+    --events it would print a JSON line per message, which no user piping it asks for).
+    In a fresh network namespace every port is free."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_bound(proc, port, timeout=10.0):
+    """Until proc (in whichever network namespace) has a UDP socket on 127.0.0.1:port,
+    from its /proc/PID/net/udp; False when it exited or the time ran out."""
+    want = f'0100007F:{port:04X}'
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            with open(f'/proc/{proc.pid}/net/udp') as f:
+                if any(line.split()[1] == want for line in list(f)[1:]):
+                    return True
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.02)
+    return False
+
+
 def cat_throughput(wrap, b, ext, size, count, env, tmp):
     """Lines of `size` bytes (newline included) from a file through two cats."""
     path = os.path.join(tmp, f'lines-{size}-{count}')
@@ -92,37 +119,19 @@ def cat_throughput(wrap, b, ext, size, count, env, tmp):
                 f.write(b'%010d ' % i + pad + b'\n')
     t = ['--transport', 'extended' if ext else 'plain'] + (CC if ext else [])
     cat = f'{b}/setowire-cat'
-    recv = subprocess.Popen(wrap([cat, '--events', *QUIET, '--bind', '127.0.0.1', '--port',
-                                  '0', *t]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, **env})
-    port = None
-    for raw in recv.stderr:
-        m = re.search(rb'"event":"listening".*"port":(\d+)', raw)
-        if m:
-            port = int(m[1])
-            break
-    def drain():  # the --events lines, one per message: read in blocks, not line by line
-        fd = recv.stderr.fileno()
-        while os.read(fd, 1 << 20):
-            pass
-    threading.Thread(target=drain, daemon=True).start()
-    st = {'n': 0, 'first': None, 'last': None}
-
-    def reader():
-        fd = recv.stdout.fileno()
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return
-            k = chunk.count(b'\n')
-            if k:
-                now = time.monotonic()
-                if st['first'] is None:
-                    st['first'] = now
-                st['last'] = now
-                st['n'] += k
-    rt = threading.Thread(target=reader, daemon=True)
-    rt.start()
+    port = free_port(wrap)
+    recv = subprocess.Popen(wrap([cat, *QUIET, '--bind', '127.0.0.1', '--port', str(port),
+                                  *t]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, **env})
+    if not wait_bound(recv, port):
+        recv.kill()
+        recv.wait()
+        return None
+    # the lines are counted by a C reader (bench_lines), which stops at `count` or 2 s
+    # after the last data: what has not arrived by then will not
+    rd = subprocess.Popen([f'{b}/bench_lines', str(count), '2000'], stdin=recv.stdout,
+                          stdout=subprocess.PIPE, text=True)
+    recv.stdout.close()
     wait = int(env.get('BENCH_XWAIT_MS', '0')) / 1000 if ext else 0
     with open(path, 'rb') as f:
         send = subprocess.Popen(wrap([cat, *QUIET, '--bind', '127.0.0.1', '--port', '0',
@@ -148,18 +157,19 @@ def cat_throughput(wrap, b, ext, size, count, env, tmp):
         except subprocess.TimeoutExpired:
             send.kill()
             send.wait()
-    # what has not arrived 2 s after the sender's end will not
-    n, quiet_until = -1, time.monotonic() + 2
-    while time.monotonic() < quiet_until and st['n'] < count:
-        if st['n'] != n:
-            n, quiet_until = st['n'], time.monotonic() + 2
-        time.sleep(0.1)
+    try:  # it ends 2 s after the last line; 60 s bounds a run where none came
+        out, _ = rd.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        rd.kill()
+        out, _ = rd.communicate()
     recv.kill()
     recv.wait()
-    if not st['n'] or st['last'] == st['first']:
+    m = re.search(r'lines (\d+) first ([\d.]+) last ([\d.]+) before (\d+)', out or '')
+    if not m or float(m[3]) <= float(m[2]):
         return None
-    secs = st['last'] - st['first']
-    return int(st['n'] / secs), 100.0 * st['n'] / count, st['n'] * size / secs / 1e6, ''
+    n, secs = int(m[1]), float(m[3]) - float(m[2])
+    rate = (n - int(m[4])) / secs  # the first read's lines came before its time
+    return int(rate), 100.0 * n / count, rate * size / 1e6, ''
 
 
 def fmt(r, raw, unit='msg/s'):

@@ -20,6 +20,11 @@ Checked (each part prints one "ok" line with its time on stderr):
   sizes      a 65474-byte line (SW_MAX_MESSAGE) is delivered; a 65475-byte line and
              a 300000-byte one (more than cat buffers) are each reported on stderr and
              not sent, the lines around them still are, and cat still ends.
+  file       standard input a regular file (read in the loop, a block per turn): about
+             3 MB of lines of many lengths, 60000-byte ones crossing the read blocks, a
+             300000-byte line (reported, skipped) and a last line without a newline all
+             reach the listener once each and in order; the sender exits 1 (the long
+             line) once it has sent the rest.
   ipv6       the ipv4 exchange again with --bind ::1 and --connect [::1]:PORT (a
              loud NOTE, not a failure, when this host has no ::1).
 
@@ -224,6 +229,51 @@ def part_sizes(bindir):
             f'({reports[0].strip()!r}), the lines around them sent, exit {rc_a}')
 
 
+def part_file(bindir):
+    import tempfile
+    sent = []
+    for i in range(6000):
+        n = 60000 if i % 500 == 250 else 12 + (i * 7919) % 700
+        sent.append(printable(n, f'file {i}'))
+    over = printable(300000, 'file over')
+    with tempfile.TemporaryDirectory(prefix='catfile-') as tmp:
+        path = os.path.join(tmp, 'lines')
+        with open(path, 'wb') as f:
+            f.write(b''.join(x + b'\n' for x in sent[:3000]))
+            f.write(over + b'\n')
+            f.write(b''.join(x + b'\n' for x in sent[3000:-1]))
+            f.write(sent[-1])  # the last line without its newline
+        size = os.path.getsize(path)
+        with Cat(bindir, name='a(file listener)') as a:
+            a.listening()
+            errpath = os.path.join(tmp, 'stderr')
+            with open(path, 'rb') as fin, open(errpath, 'wb') as ferr:
+                b = subprocess.Popen([os.path.join(bindir, 'setowire-cat'), *catproc.QUIET,
+                                      '--bind', '127.0.0.1', '--port', '0',
+                                      '--connect', f'127.0.0.1:{a.port}'],
+                                     stdin=fin, stdout=subprocess.DEVNULL, stderr=ferr)
+            try:
+                rc = b.wait(4 * TIMEOUT)
+            except subprocess.TimeoutExpired:
+                b.kill()
+                b.wait()
+                raise ProcError('the sender reading a file did not end\n' + a.describe())
+            with open(errpath, 'rb') as ferr:
+                err = ferr.read().decode(errors='replace')
+            check(rc == 1, f'the sender exited {rc} (want 1: one line too long); '
+                           f'stderr {err!r}', a)
+            check(sum(says_too_big(x) for x in err.splitlines()) == 1,
+                  f'the sender did not report the long line once: {err!r}', a)
+            a.expect_lines(sent, TIMEOUT)
+            got = [x for x in a.lines() if x.startswith(b'file ')]
+            check(got == sent, f'{len(got)} lines received, not the {len(sent)} sent in '
+                               f'their order', a)
+            a.close_stdin()
+            check(a.wait_exit(TIMEOUT) == 0, 'the listener did not exit 0', a)
+    return (f'{len(sent)} lines from a {size}-byte file, in order, the 300000-byte one '
+            f'reported; exit {rc}')
+
+
 def have_ipv6_loopback():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
@@ -238,7 +288,8 @@ def main():
     parts = [('usage', lambda: part_usage(bindir)),
              ('ipv4', lambda: part_exchange(bindir, '127.0.0.1', 'v4')),
              ('wait', lambda: part_wait(bindir)),
-             ('sizes', lambda: part_sizes(bindir))]
+             ('sizes', lambda: part_sizes(bindir)),
+             ('file', lambda: part_file(bindir))]
     no6 = have_ipv6_loopback()
     if no6:
         print(f'NOTE: IPv6 part not run: cannot bind ::1 ({no6})', file=sys.stderr, flush=True)

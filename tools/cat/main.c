@@ -2,6 +2,7 @@
  * message received is written to stdout with a newline. The contract is in --help and
  * README.md; scripts depend on it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <openssl/evp.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -21,6 +24,8 @@
 #define READ_CHUNK (256 * 1024) /* stdin is read in blocks this large (at most) */
 #define MAX_STORE 16
 #define OUT_BYTES (128 * 1024) /* messages are gathered for stdout in a buffer this large */
+#define PIPE_BYTES (256 * 1024) /* the size asked for a pipe on stdin and stdout (grow_pipe) */
+#define OUT_DIRECT (16 * 1024) /* a message this large is written without a copy (out_line) */
 
 typedef struct cat {
   uv_loop_t loop;
@@ -37,6 +42,8 @@ typedef struct cat {
   } in;
   uv_fs_t fsreq;
   int reading, file_pending;
+  int in_regular;    /* stdin is a regular file: read here, in the loop's thread */
+  uv_idle_t filer;   /* ... a block per loop turn while reading */
   int skipping;   /* dropping the rest of an over-long line, up to its newline */
   char *buf;      /* input: buf[off..len) read, not sent yet; reads land at buf + len */
   size_t off, len, cap;
@@ -358,11 +365,31 @@ static void on_fs_read(uv_fs_t *req) {
   send_lines(c);
 }
 
+/* A regular file is read with read(2) from an idle callback, one block per loop turn,
+ * between which the loop sends: through the thread pool (uv_fs_read) each block was
+ * read on another core and reached this one through its caches, and every block
+ * cost two thread switches. Reading a regular file does not wait for anyone; other
+ * files (a character device) keep the thread pool. */
+static void on_file_idle(uv_idle_t *h) {
+  cat *c = h->data;
+  char *at;
+  size_t room;
+  read_room(c, &at, &room);
+  ssize_t n;
+  do n = read(0, at, room); while (n < 0 && errno == EINTR);
+  if (n <= 0) c->eof = 1; /* as on_fs_read: a read error ends the input */
+  else got_input(c, (size_t)n);
+  send_lines(c);
+}
+
 static void start_reading(cat *c) {
   if (c->reading || c->eof || c->closing) return;
   if (c->wait_peer && !c->connected_once) return;
   if (c->fetch_key || c->fetch_name || c->serve_only) return; /* stdin is not lines */
-  if (c->in_type == UV_FILE) {
+  if (c->in_regular) {
+    c->reading = 1;
+    uv_idle_start(&c->filer, on_file_idle);
+  } else if (c->in_type == UV_FILE) {
     /* One request at a time; on_fs_read asks again. c->reading stays 0 for a file: set
      * while a request was pending, it made the next call after the read return early. */
     if (c->file_pending) return;
@@ -382,13 +409,34 @@ static void start_reading(cat *c) {
 static void stop_reading(cat *c) {
   if (!c->reading) return;
   c->reading = 0;
-  if (c->in_type != UV_FILE) uv_read_stop((uv_stream_t *)&c->in);
+  if (c->in_regular) uv_idle_stop(&c->filer);
+  else if (c->in_type != UV_FILE) uv_read_stop((uv_stream_t *)&c->in);
 }
 
-/* All of p[0..n) to fd 1, waiting while it is full; 0, or -1 with errno. */
-static int write_all(const char *p, size_t n) {
+/* When fd is a pipe, ask for PIPE_BYTES of it (the default is 64 KiB). On stdout a
+ * 64 KiB pipe made every write of the gathered output wait for the reader, once per
+ * 64 KiB: two thread switches, and the loop stopped meanwhile (no acknowledgement
+ * left, no datagram read). 256 KiB rather than 1 MiB: the larger pipe no longer fits
+ * the core's cache beside our buffers, and cost more CPU per line at 1000 B. Best
+ * effort: the system may refuse (pipe-max-size, a user's share of pipe memory), and
+ * then the pipe stays as it was. */
+static void grow_pipe(int fd) {
+#ifdef F_SETPIPE_SZ
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  int now = fcntl(fd, F_GETPIPE_SZ);
+  if (now >= 0 && now < PIPE_BYTES) (void)fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES);
+#else
+  (void)fd;
+#endif
+}
+
+/* All of iov[0..n) to fd 1, waiting while it is full; 0, or -1 with errno. The
+ * array is consumed. */
+static int writev_all(struct iovec *iov, int n) {
+  while (n && !iov->iov_len) iov++, n--;
   while (n) {
-    ssize_t w = write(1, p, n);
+    ssize_t w = writev(1, iov, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking stdout we inherited */
@@ -398,10 +446,20 @@ static int write_all(const char *p, size_t n) {
       }
       return -1;
     }
-    p += w;
-    n -= (size_t)w;
+    for (size_t done = (size_t)w; n && (done || !iov->iov_len);) {
+      size_t k = done < iov->iov_len ? done : iov->iov_len;
+      iov->iov_base = (char *)iov->iov_base + k;
+      iov->iov_len -= k;
+      done -= k;
+      if (!iov->iov_len) iov++, n--;
+    }
   }
   return 0;
+}
+
+static int write_all(const char *p, size_t n) {
+  struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+  return writev_all(&iov, 1);
 }
 
 static void out_failed(cat *c) {
@@ -426,16 +484,20 @@ static void out_flush(cat *c) {
 /* One message and its newline to stdout. */
 static void out_line(cat *c, const void *data, size_t len) {
   if (c->out_failed) return;
+  if (len >= OUT_DIRECT) { /* written from where it lies, after what was gathered */
+    struct iovec iov[3] = {{.iov_base = c->out, .iov_len = c->outlen},
+                           {.iov_base = (void *)data, .iov_len = len},
+                           {.iov_base = "\n", .iov_len = 1}};
+    if (writev_all(iov, 3)) {
+      out_failed(c);
+      return;
+    }
+    c->outlen = 0;
+    return;
+  }
   if (c->outlen + len + 1 > sizeof c->out) {
     out_flush(c);
     if (c->out_failed) return;
-    if (len + 1 > sizeof c->out) { /* larger than the buffer: written as it is */
-      if (write_all(data, len)) {
-        out_failed(c);
-        return;
-      }
-      len = 0;
-    }
   }
   memcpy(c->out + c->outlen, data, len);
   c->out[c->outlen + len] = '\n';
@@ -579,6 +641,7 @@ static void on_event(sw_swarm *s, const sw_event *ev, void *user) {
     case SW_EV_CLOSE:
       if (c->events) fprintf(stderr, "{\"event\":\"close\"}\n");
       uv_close((uv_handle_t *)&c->flusher, NULL);
+      uv_close((uv_handle_t *)&c->filer, NULL);
       uv_close((uv_handle_t *)&c->sigint, NULL);
       uv_close((uv_handle_t *)&c->sigterm, NULL);
       uv_close((uv_handle_t *)&c->sigusr1, NULL);
@@ -1009,17 +1072,23 @@ int main(int argc, char **argv) {
   if (!c.buf) return 1;
   static char outbuf[1 << 16];
   setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+  grow_pipe(1);
   c.in_type = uv_guess_handle(0);
   if (c.in_type == UV_TTY) {
     uv_tty_init(&c.loop, &c.in.tty, 0, 1);
   } else if (c.in_type == UV_NAMED_PIPE || c.in_type == UV_TCP) {
+    if (c.in_type == UV_NAMED_PIPE) grow_pipe(0); /* reads of up to 256 KiB, not 64 KiB */
     uv_pipe_init(&c.loop, &c.in.pipe, 0);
     uv_pipe_open(&c.in.pipe, 0);
     c.in_type = UV_NAMED_PIPE;
   } else {
     c.in_type = UV_FILE; /* regular files and /dev/null */
+    struct stat st;
+    c.in_regular = fstat(0, &st) == 0 && S_ISREG(st.st_mode);
   }
   c.in.pipe.data = &c;
+  uv_idle_init(&c.loop, &c.filer);
+  c.filer.data = &c;
   uv_check_init(&c.loop, &c.flusher);
   c.flusher.data = &c;
   uv_check_start(&c.flusher, on_check);
