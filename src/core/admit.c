@@ -32,7 +32,7 @@ static const sw_addr *where(const core_peer *p) {
 /* The unproven peer made first, at `ip` when given; NULL when none. */
 static core_peer *oldest_unproven(sw_core *c, const sw_addr *ip) {
   core_peer *o = NULL;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || admit_proven(p)) continue;
     const sw_addr *a = where(p);
@@ -44,7 +44,7 @@ static core_peer *oldest_unproven(sw_core *c, const sw_addr *ip) {
 
 int admit_loaded(sw_core *c) {
   size_t unproven = 0;
-  for (size_t k = 0; k < c->max_peers; k++)
+  for (size_t k = 0; k < c->peers_hi; k++)
     unproven += c->peers[k].used && !admit_proven(&c->peers[k]);
   return unproven >= ADMIT_UNPROVEN_MAX;
 }
@@ -53,7 +53,7 @@ int admit_peer(sw_core *c, const core_path *from, uint64_t now) {
   if (from->relayed) return c->npeers < c->max_peers || oldest_unproven(c, NULL);
   const sw_addr *a = &from->addr;
   size_t unproven = 0, unproven_ip = 0, at_ip = 0, at_prefix = 0;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used) continue;
     const sw_addr *w = where(p);

@@ -152,7 +152,7 @@ void core_datagram_relayed(sw_core *c, const core_path *from, const uint8_t *buf
 void sw_core_timeout(sw_core *c, uint64_t now) {
   c->last_now = now;
   dial_run(c, now);
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     delivery_drain(c, p, now);
@@ -172,7 +172,7 @@ static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 uint64_t sw_core_deadline(const sw_core *c) {
   uint64_t t = c->closing ? UINT64_MAX : c->next_heartbeat;
   t = min64(t, dial_deadline(c));
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used) continue;
     t = min64(t, jitter_deadline(&p->jit));
@@ -218,7 +218,7 @@ int sw_core_leave(sw_core *c, const uint8_t topic[32]) {
 int sw_core_close(sw_core *c, uint64_t now) {
   static const uint8_t goaway[WIRE_GOAWAY_LEN] = {WIRE_GOAWAY, 0};
   if (c->closing) return SW_OK;
-  for (size_t k = 0; k < c->max_peers; k++) /* held for a handshake: plain, now */
+  for (size_t k = 0; k < c->peers_hi; k++) /* held for a handshake: plain, now */
     if (c->peers[k].used) xsession_on_close(&c->peers[k]);
   sw_core_flush(c, now); /* queued messages leave before the goodbye */
   c->closing = 1;
@@ -226,7 +226,7 @@ int sw_core_close(sw_core *c, uint64_t now) {
    * behind what the guard holds there, or refused by its byte budget, they would die
    * with this engine and leave the peer to time out. */
   c->guard.goodbye = 1;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     if (p->caps & WIRE_CAP_SEALED) send_sealed(c, p, SEALED_GOAWAY);
@@ -244,7 +244,7 @@ void sw_core_get_stats(const sw_core *c, sw_core_stats *out) { *out = c->stats; 
 
 size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
   size_t n = 0;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used) continue;
     if (n < max) {
@@ -266,7 +266,7 @@ size_t sw_core_peers(const sw_core *c, sw_core_peer_info *out, size_t max) {
 size_t sw_core_memory(const sw_core *c) {
   size_t n = sizeof *c + c->max_peers * sizeof(core_peer) + c->out.cap +
              dedup_set_bytes(&c->seen) + (size_t)c->nmodules * sizeof(core_module);
-  for (size_t k = 0; k < c->max_peers; k++) n += xsession_memory(&c->peers[k]);
+  for (size_t k = 0; k < c->peers_hi; k++) n += xsession_memory(&c->peers[k]);
   n += origin_memory(c); /* signing bindings (origin.h) */
   for (const core_module *m = c->modules; m < c->modules + c->nmodules; m++)
     if (m->memory) n += m->memory(m->state);
@@ -349,7 +349,7 @@ void sw_core_free(sw_core *c) {
   httpreq_free_all(c);
   guard_free(c);
   if (c->peers)
-    for (size_t k = 0; k < c->max_peers; k++)
+    for (size_t k = 0; k < c->peers_hi; k++)
       if (c->peers[k].used) peers_clear(c, &c->peers[k]);
   free(c->peers);
   free(c->modules);

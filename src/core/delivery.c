@@ -104,7 +104,7 @@ static void deliver(sw_core *c, core_peer *from, const uint8_t *hdr, int sig,
     engine_emit(c, &ev);
   }
   if (c->npeers < 2) return; /* the only peer is the last hop: nobody to flood to */
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *q = &c->peers[k];
     if (!q->used || !q->in_mesh || !q->tx || memcmp(q->wire_id, id, 8) == 0) continue;
     if (!send_room(c, len + WIRE_DATA_OVERHEAD) || cc_room(&q->cc) < len + WIRE_DATA_OVERHEAD) {
@@ -206,7 +206,7 @@ void delivery_remember_own(sw_core *c, const void *data, size_t len, uint64_t no
 
 size_t delivery_mesh_count(const sw_core *c) {
   size_t n = 0;
-  for (size_t k = 0; k < c->max_peers; k++) n += c->peers[k].used && c->peers[k].in_mesh;
+  for (size_t k = 0; k < c->peers_hi; k++) n += c->peers[k].used && c->peers[k].in_mesh;
   return n;
 }
 
@@ -230,7 +230,7 @@ void delivery_maintain_mesh(sw_core *c) {
   size_t m = delivery_mesh_count(c);
   while (m < MESH_LOW) {
     core_peer *best = NULL;
-    for (size_t k = 0; k < c->max_peers; k++) {
+    for (size_t k = 0; k < c->peers_hi; k++) {
       core_peer *q = &c->peers[k];
       if (q->used && !q->in_mesh && q->tx && (!best || q->score > best->score)) best = q;
     }
@@ -242,7 +242,7 @@ void delivery_maintain_mesh(sw_core *c) {
    * leave them, again, in nobody's mesh. */
   while (m > MESH_GRAFTED_MAX) {
     core_peer *worst = NULL;
-    for (size_t k = 0; k < c->max_peers; k++) {
+    for (size_t k = 0; k < c->peers_hi; k++) {
       core_peer *q = &c->peers[k];
       if (q->used && q->in_mesh && (!worst || q->score < worst->score)) worst = q;
     }

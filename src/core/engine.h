@@ -214,6 +214,7 @@ struct sw_core {
   crypto_identity me;
   core_peer *peers;
   size_t max_peers, npeers;
+  size_t peers_hi; /* every used peer slot is below this index: scans stop there */
   core_peer *last_hit; /* one-entry cache of the path lookup: the hot path */
   dial_entry dials[DIAL_MAX];
   int dial_hi; /* every used dial entry is below this index: scans stop there */

@@ -129,7 +129,7 @@ static void ping_pending(sw_core *c, uint64_t now) {
 }
 
 void liveness_heartbeat(sw_core *c, uint64_t now) {
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     if (now - p->seen > c->cfg.peer_timeout_ms) { /* PROTOCOL.md 9.4 (60 s by default) */
@@ -146,7 +146,7 @@ void liveness_heartbeat(sw_core *c, uint64_t now) {
   delivery_maintain_mesh(c);
   guard_expire(c, now);
   ping_pending(c, now);
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     /* The paths that wait for their address to prove itself, the best one included. */

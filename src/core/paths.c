@@ -39,7 +39,7 @@ core_peer *paths_find_peer(sw_core *c, const core_path *path, int *pi) {
   }
   core_peer *best = NULL;
   int bi = -1, rank = 0;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     int i = paths_index(p, path);
@@ -142,7 +142,7 @@ void paths_moved(sw_core *c, core_peer *p, const core_path *was) {
 
 void paths_validated(sw_core *c, const sw_addr *a, uint64_t now) {
   (void)now;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used) continue;
     for (int i = 0; i < p->npaths; i++) {
@@ -205,7 +205,7 @@ int sw_core_probe_wanted(const sw_core *c, unsigned probe) {
   if (probe == 0 || probe > SW_CORE_PROBE_MAX) return 0;
   if (c->probe.want && c->probe.want(c->probe.state, probe)) return 1;
   /* A session that settled on the socket keeps it for as long as it has the path. */
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used) continue;
     for (int i = 0; i < p->npaths; i++)

@@ -8,7 +8,7 @@
 #include "xsession.h"
 
 core_peer *peers_find(sw_core *c, const uint8_t wire[8]) {
-  for (size_t k = 0; k < c->max_peers; k++)
+  for (size_t k = 0; k < c->peers_hi; k++)
     if (c->peers[k].used && memcmp(c->peers[k].wire_id, wire, 8) == 0) return &c->peers[k];
   return NULL;
 }
@@ -18,6 +18,7 @@ core_peer *peers_take_slot(sw_core *c) {
     core_peer *p = &c->peers[k];
     if (!p->used) {
       memset(p, 0, sizeof *p);
+      if (k + 1 > c->peers_hi) c->peers_hi = k + 1;
       return p;
     }
   }
@@ -34,6 +35,7 @@ void peers_clear(sw_core *c, core_peer *p) {
   xsession_clear(p);
   if (c->last_hit == p) c->last_hit = NULL;
   memset(p, 0, sizeof *p);
+  while (c->peers_hi && !c->peers[c->peers_hi - 1].used) c->peers_hi--;
 }
 
 void peers_remove(sw_core *c, core_peer *p, int reason) {
@@ -47,6 +49,6 @@ void peers_remove(sw_core *c, core_peer *p, int reason) {
 }
 
 void sw_core_drop_peers(sw_core *c, int reason) {
-  for (size_t k = 0; k < c->max_peers; k++)
+  for (size_t k = 0; k < c->peers_hi; k++)
     if (c->peers[k].used) peers_remove(c, &c->peers[k], reason);
 }

@@ -10,7 +10,7 @@ int sw_core_peer_stats(const sw_core *c, const uint8_t peer[8], sw_peer_stats *o
   if (!c || !peer || !out) return SW_EINVAL;
   memset(out, 0, sizeof *out);
   const core_peer *p = NULL;
-  for (size_t k = 0; k < c->max_peers && !p; k++)
+  for (size_t k = 0; k < c->peers_hi && !p; k++)
     if (c->peers[k].used && memcmp(c->peers[k].wire_id, peer, 8) == 0) p = &c->peers[k];
   if (!p || !p->tx) return SW_ENOTCONN;
   memcpy(out->id, p->wire_id, 8);

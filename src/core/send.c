@@ -211,13 +211,13 @@ void send_hello(sw_core *c, uint8_t type, const core_path *to) {
 void sw_core_flush(sw_core *c, uint64_t now) {
   /* The extended sessions' packets first (what was written this turn, and
    * acknowledgements): on a relayed path they join the relay's batch, closed below. */
-  for (size_t k = 0; k < c->max_peers; k++)
+  for (size_t k = 0; k < c->peers_hi; k++)
     if (c->peers[k].used && c->peers[k].xs) xsession_flush(c, &c->peers[k], now);
   /* Closing a batch on a relayed path hands it to the relay module, which may put it in
    * the relay's own batch: a second pass closes that one. A relay never relays through
    * a relay, so two passes suffice; the bound is only a guard. */
   for (int pass = 0; c->open_batches && pass < 4; pass++)
-    for (size_t k = 0; k < c->max_peers; k++)
+    for (size_t k = 0; k < c->peers_hi; k++)
       if (c->peers[k].used && c->peers[k].ocount) send_batch_close(c, &c->peers[k]);
   if (c->want_unicast) unicast_waiters(c, now);
 }
@@ -242,7 +242,7 @@ size_t sw_core_out_peek(sw_core *c, sw_dgram *out, size_t max) {
  * controller is without room. */
 static void check_writable(sw_core *c) {
   if (!c->want_writable || outq_free_bytes(&c->out) < c->out.cap / 2) return;
-  for (size_t k = 0; k < c->max_peers; k++)
+  for (size_t k = 0; k < c->peers_hi; k++)
     if (c->peers[k].used && cc_room(&c->peers[k].cc) < OPEN_BATCH_COST) return;
   c->want_writable = 0;
   sw_event ev = {.type = SW_EV_WRITABLE};
@@ -262,7 +262,7 @@ size_t sw_core_out_pending(const sw_core *c) { return c->out.count + guard_held_
 
 size_t sw_core_unacked(const sw_core *c) {
   size_t n = 0;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
     if (p->used && p->xs && p->xs->x) n += (size_t)(p->xs->x->snd_end - p->xs->x->snd_base);
   }
@@ -379,7 +379,7 @@ int sw_core_write(sw_core *c, const uint8_t peer[8], const void *data, size_t le
 /* To every peer with a session, all or nothing; flags: 0 or SW_SEND_DATAGRAM. */
 static int broadcast(sw_core *c, const void *data, size_t len, unsigned flags, uint64_t now) {
   size_t n = 0, nx = 0, lo = c->max_peers, hi = 0; /* the loops below: slots lo..hi-1 */
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
     if (!p->used || !p->tx) continue;
     if (xsession_takes(p)) nx++;
@@ -476,7 +476,7 @@ static int unicast_refused(sw_core *c, core_peer *p, uint64_t now) {
 
 void unicast_waiters(sw_core *c, uint64_t now) {
   int done = 0, waiting = 0;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (!p->used || !p->unicast_waiting) continue;
     if (xsession_active(p) || !xs_coming(c, p) || now - p->unicast_wait_since >= UNICAST_WAIT_MS) {

@@ -275,7 +275,7 @@ core_peer *session_open(sw_core *c, const core_path *from, const uint8_t *buf, s
   } else {
     /* Unknown path: the session id in the nonce names the session without trial
      * decryption across peers (D8), so a NAT rebinding or a restart is followed. */
-    for (size_t k = 0; k < c->max_peers && !p; k++) {
+    for (size_t k = 0; k < c->peers_hi && !p; k++) {
       core_peer *q = &c->peers[k];
       if (q->used && q->rx && q->session_id == sid &&
           crypto_aead_open(q->rx, nonce, buf + WIRE_DATA_HDR, clen, c->scratch) == 0)

@@ -43,7 +43,7 @@ static uint32_t new_index(sw_core *c) {
     uint32_t idx;
     int used = 0;
     engine_rand(c, &idx, sizeof idx);
-    for (size_t k = 0; k < c->max_peers && !used; k++) {
+    for (size_t k = 0; k < c->peers_hi && !used; k++) {
       const struct core_xs *xs = c->peers[k].used ? c->peers[k].xs : NULL;
       used = xs && ((xs->keyed && xs->local_index == idx) ||
                     (xs->pending && xs->hs.local_index == idx));
@@ -304,7 +304,7 @@ static void hold_drain(sw_core *c, core_peer *p, uint64_t now) {
 /* ---- handshake messages (TRANSPORT.md 4) ------------------------------------- */
 
 static core_peer *pending_by_index(sw_core *c, uint32_t idx) {
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (p->used && p->xs && p->xs->pending && p->xs->hs.local_index == idx) return p;
   }
@@ -319,7 +319,7 @@ static int under_load(sw_core *c, uint64_t now) {
   }
   if (c->xs_load_n >= XS_LOAD_PER_S) return 1;
   unsigned unconfirmed = 0;
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     const struct core_xs *xs = c->peers[k].used ? c->peers[k].xs : NULL;
     unconfirmed += xs && xs->keyed && xs->state == XS_RESP_SENT;
   }
@@ -438,7 +438,7 @@ void xsession_on_handshake(void *core, const core_path *from, const uint8_t *buf
 /* ---- packets (TRANSPORT.md 5, 7) --------------------------------------------- */
 
 static core_peer *keyed_by_index(sw_core *c, uint32_t idx) {
-  for (size_t k = 0; k < c->max_peers; k++) {
+  for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];
     if (p->used && p->xs && p->xs->keyed && p->xs->local_index == idx) return p;
   }
