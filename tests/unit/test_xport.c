@@ -794,6 +794,7 @@ static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double l
   xport_limits lim;
   xport_limits_default(&lim);
   lim.send_buf = lim.recv_buf = buf;
+  lim.buf_max = 0; /* fixed buffers (grow_run below lets them grow) */
   flow f = {.total = UINT32_MAX, .max_len = 16000};
   h_cc = cc;
   h_pair(h, &f, &fwd, &rev, &lim);
