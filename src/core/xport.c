@@ -320,6 +320,7 @@ int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now
   x->rttvar = XPORT_INITIAL_RTT_MS / 2;
   x->base_mtu = x->lim.mtu;
   x->rcv_mark_at = now;
+  x->rcv_mark_adv = x->rcv_adv;
   return SW_OK;
 }
 
@@ -457,19 +458,23 @@ static void snd_autotune(xport *x) {
 }
 
 /* Receive side, once per packet: over an interval of at least XPORT_GROW_INTERVAL_MS
- * and one smoothed RTT, when the peer filled the window we advertised and the
- * application read at least half the ring per RTT (the window, not the reader, held
- * the flow; the RTT counts a tick at least), double. */
+ * and two smoothed RTTs (the RTT counts a tick at least), when the peer filled the
+ * window we had advertised when the interval began (its data reached within a packet
+ * of it: our window, as the peer knew it, held the flow) and the application read at
+ * least half the ring per minimum RTT (the reader did not: the ring is under twice
+ * what the path holds at the rate it reads), double. */
 static void rcv_autotune(xport *x, uint64_t now) {
-  uint64_t rtt = ceil_ms(x->srtt);
+  uint64_t rtt = ceil_ms(x->srtt), path = ceil_ms(x->min_rtt);
   if (rtt < 1) rtt = 1;
-  uint64_t span = rtt > XPORT_GROW_INTERVAL_MS ? rtt : XPORT_GROW_INTERVAL_MS;
+  if (path < 1) path = 1;
+  uint64_t span = 2 * rtt > XPORT_GROW_INTERVAL_MS ? 2 * rtt : XPORT_GROW_INTERVAL_MS;
   if (now < x->rcv_mark_at + span) return;
   uint64_t read = x->rcv_read - x->rcv_mark_off, took = now - x->rcv_mark_at;
-  if (x->rcv_filled && x->have_rtt && read * rtt * 2 >= (uint64_t)x->lim.recv_buf * took)
+  if (x->rcv_filled && x->have_rtt && read * path * 2 >= (uint64_t)x->lim.recv_buf * took)
     rcv_grow(x);
   x->rcv_mark_at = now;
   x->rcv_mark_off = x->rcv_read;
+  x->rcv_mark_adv = x->rcv_adv;
   x->rcv_filled = 0;
 }
 
@@ -1056,7 +1061,7 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
         off = x->rcv_contig;
       }
       ring_put(x->rcv_ring, x->lim.recv_buf, off, d, (size_t)(end - off));
-      if (end + x->lim.mtu >= x->rcv_adv) x->rcv_filled = 1; /* the window was filled */
+      if (end + x->lim.mtu >= x->rcv_mark_adv) x->rcv_filled = 1; /* the window filled */
       if (off == x->rcv_contig && x->rcv_hi <= off) {
         /* in order with nothing beyond it: no bit to set or scan (the map only needs
          * to be right above rcv_contig; bits below it are cleared as they are read) */

@@ -73,7 +73,7 @@ enum {
  * path needs it, up to XPORT_GROW_MAX_DEFAULT; the bytes all sessions of an engine have
  * grown by, together, stay within XPORT_GROW_BUDGET_DEFAULT (an xport_budget). The
  * receive side measures how fast the application reads over at least
- * XPORT_GROW_INTERVAL_MS and one smoothed RTT (a tick at least). */
+ * XPORT_GROW_INTERVAL_MS and two smoothed RTTs (a tick at least). */
 #define XPORT_GROW_MAX_DEFAULT (4u * 1024 * 1024)
 #define XPORT_GROW_BUDGET_DEFAULT (64u * 1024 * 1024)
 #define XPORT_GROW_INTERVAL_MS 4
@@ -257,10 +257,10 @@ typedef struct xport {
    * in-order runs skip the maps */
   uint64_t snd_acked_hi, rcv_hi;
   /* growth: the bytes both buffers grew by (charged to lim.budget), and the receive
-   * side's measure of reading: rcv_read at rcv_mark_at, and whether the peer filled the
-   * window advertised since then */
+   * side's measure of reading: rcv_read and rcv_adv at rcv_mark_at, and whether the
+   * peer's data reached that window since then */
   size_t grown;
-  uint64_t rcv_mark_at, rcv_mark_off;
+  uint64_t rcv_mark_at, rcv_mark_off, rcv_mark_adv;
   int rcv_filled;
 } xport;
 
