@@ -58,6 +58,7 @@ typedef struct bench {
 } bench;
 
 static uint64_t now_ns(void) { return uv_hrtime(); }
+static void print_bufs(bench *b, const char *who);
 
 /* CPU seconds this process used (user + system): on a shared machine the wall-clock
  * rates move with the load, the CPU per message much less. */
@@ -88,6 +89,7 @@ static void pump_send(bench *b) {
     if (b->sent % 4096 == 0) return; /* let the loop send between bursts */
   }
   uv_idle_stop(&b->idle);
+  print_bufs(b, "sender");
   sw_swarm_close(b->swarm);
 }
 
@@ -101,6 +103,7 @@ static void send_ping(bench *b) {
 
 static void recv_done(uv_timer_t *t) {
   bench *b = t->data;
+  if (b->mode == M_THROUGHPUT) print_bufs(b, "receiver");
   sw_swarm_close(b->swarm);
 }
 
@@ -152,6 +155,10 @@ static void sender_event(sw_swarm *s, const sw_event *ev, void *user) {
 
 static void receiver_event(sw_swarm *s, const sw_event *ev, void *user) {
   bench *b = user;
+  if (ev->type == SW_EV_CONNECTION && !b->connected) {
+    b->connected = 1;
+    memcpy(b->peer, ev->peer, SW_WIRE_ID_LEN);
+  }
   if (ev->type == SW_EV_CONNECTION && b->mode == M_HANDSHAKE) {
     /* stay up; the parent closes the connection and we are killed */
   }
@@ -217,6 +224,17 @@ static void finish(bench *b) {
   uv_run(&b->loop, UV_RUN_DEFAULT);
   sw_swarm_free(b->swarm);
   uv_loop_close(&b->loop);
+}
+
+/* The extended session's buffers once the last message is written or read (they grow
+ * where the path needs it). */
+static void print_bufs(bench *b, const char *who) {
+  sw_peer_stats st;
+  if (!b->extended || !b->connected || sw_swarm_peer_stats(b->swarm, b->peer, &st) != SW_OK)
+    return;
+  printf("%s: send buffer %llu KiB, receive buffer %llu KiB\n", who,
+         (unsigned long long)st.send_buffer_bytes >> 10,
+         (unsigned long long)st.recv_buffer_bytes >> 10);
 }
 
 static void print_udp(const char *who) {

@@ -428,6 +428,9 @@ typedef struct sw_peer_stats {
   double srtt_ms, rttvar_ms;    /* extended: from acknowledgements; plain: the PING/PONG
                                    estimate (PROTOCOL.md 9.2) */
   uint64_t rx_kernel_dropped;   /* the whole swarm's, as sw_swarm_get_stats */
+  uint64_t send_buffer_bytes;   /* extended: the send buffer's size now (it grows where the
+                                   path needs it, docs/TRANSPORT-delivery.md) */
+  uint64_t recv_buffer_bytes;   /* extended: the receive buffer's size now */
 } sw_peer_stats;
 
 /* Fill *out for peer (a wire id): SW_OK, SW_ENOTCONN (no session), SW_EINVAL (NULL). */
