@@ -63,8 +63,8 @@ enum {
  * message with its length prefix, so a receiver with the smallest buffer still completes
  * every message. A receive buffer is never smaller. */
 #define XPORT_INITIAL_WINDOW (XPORT_MAX_MSG + 8)
-/* Default buffers: 128 KiB each way bounds a flow at 128 KiB per round trip (1.3 GB/s at
- * a 0.1 ms loopback round trip, 13 MB/s at 10 ms). */
+/* Start buffers: 128 KiB each way bounds a flow at 128 KiB per round trip (1.3 GB/s at
+ * a 0.1 ms loopback round trip, 13 MB/s at 10 ms) until they grow (below). */
 #define XPORT_SEND_BUF_DEFAULT (128u * 1024)
 #define XPORT_RECV_BUF_DEFAULT (128u * 1024)
 #define XPORT_BUF_MAX (64u * 1024 * 1024)
