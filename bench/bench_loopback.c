@@ -8,6 +8,8 @@
  *
  * A first argument --extended turns the extended session on in both processes
  * (sw_options.transport = 1, docs/TRANSPORT.md); without it both use the plain one.
+ * --buffer-max BYTES then sets sw_options.transport_buffer_max in both (how far the
+ * extended session's buffers may grow; 131072: they stay at their start size).
  *
  * Throughput also prints what the UDP offload did on each side (system calls,
  * datagrams in segmented sends, coalesced buffers received); SETOWIRE_NO_GSO=1 and
@@ -35,6 +37,7 @@ typedef struct bench {
   int mode;
   int extended; /* sw_options.transport for both processes */
   int congestion; /* sw_options.congestion for both (--congestion bbr|newreno) */
+  size_t buffer_max; /* sw_options.transport_buffer_max for both (--buffer-max); 0: default */
   size_t count, size;
   sw_swarm *swarm;
   uv_loop_t loop;
@@ -201,6 +204,7 @@ static int start(bench *b, sw_event_cb cb, uint16_t port) {
   o.http = 0; /* loopback only: no HTTP discovery servers */
   o.no_stun = 1;
   o.transport = b->extended;
+  if (b->buffer_max) o.transport_buffer_max = b->buffer_max;
   o.congestion = b->congestion;
   uv_loop_init(&b->loop);
   int rc = sw_swarm_new(&b->swarm, &o, &b->loop);
@@ -383,13 +387,19 @@ int main(int argc, char **argv) {
     argv++;
     argc--;
   }
+  if (argc > 2 && !strcmp(argv[1], "--buffer-max")) {
+    b.buffer_max = strtoul(argv[2], NULL, 10);
+    argv += 2;
+    argc -= 2;
+  }
   if (argc > 2 && !strcmp(argv[1], "--congestion")) {
     b.congestion = !strcmp(argv[2], "newreno") ? SW_CC_NEWRENO : SW_CC_BBR;
     argv += 2;
     argc -= 2;
   }
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_loopback [--extended] [--congestion bbr|newreno] "
+    fprintf(stderr, "usage: bench_loopback [--extended] [--buffer-max BYTES] "
+                    "[--congestion bbr|newreno] "
                     "throughput|latency|handshake|raw "
                     "COUNT [SIZE]\n");
     return 2;
