@@ -8,6 +8,8 @@
  *
  * A first argument --extended turns the extended session on in both processes
  * (sw_options.transport = 1, docs/TRANSPORT.md); without it both use the plain one.
+ * --buffer-max BYTES then sets sw_options.transport_buffer_max in both (how far the
+ * extended session's buffers may grow; 131072: they stay at their start size).
  *
  * Throughput also prints what the UDP offload did on each side (system calls,
  * datagrams in segmented sends, coalesced buffers received); SETOWIRE_NO_GSO=1 and
@@ -35,6 +37,7 @@ typedef struct bench {
   int mode;
   int extended; /* sw_options.transport for both processes */
   int congestion; /* sw_options.congestion for both (--congestion bbr|newreno) */
+  size_t buffer_max; /* sw_options.transport_buffer_max for both (--buffer-max); 0: default */
   size_t count, size;
   sw_swarm *swarm;
   uv_loop_t loop;
@@ -58,6 +61,7 @@ typedef struct bench {
 } bench;
 
 static uint64_t now_ns(void) { return uv_hrtime(); }
+static void print_bufs(bench *b, const char *who);
 
 /* CPU seconds this process used (user + system): on a shared machine the wall-clock
  * rates move with the load, the CPU per message much less. */
@@ -88,6 +92,7 @@ static void pump_send(bench *b) {
     if (b->sent % 4096 == 0) return; /* let the loop send between bursts */
   }
   uv_idle_stop(&b->idle);
+  print_bufs(b, "sender");
   sw_swarm_close(b->swarm);
 }
 
@@ -101,6 +106,7 @@ static void send_ping(bench *b) {
 
 static void recv_done(uv_timer_t *t) {
   bench *b = t->data;
+  if (b->mode == M_THROUGHPUT) print_bufs(b, "receiver");
   sw_swarm_close(b->swarm);
 }
 
@@ -152,6 +158,10 @@ static void sender_event(sw_swarm *s, const sw_event *ev, void *user) {
 
 static void receiver_event(sw_swarm *s, const sw_event *ev, void *user) {
   bench *b = user;
+  if (ev->type == SW_EV_CONNECTION && !b->connected) {
+    b->connected = 1;
+    memcpy(b->peer, ev->peer, SW_WIRE_ID_LEN);
+  }
   if (ev->type == SW_EV_CONNECTION && b->mode == M_HANDSHAKE) {
     /* stay up; the parent closes the connection and we are killed */
   }
@@ -194,6 +204,7 @@ static int start(bench *b, sw_event_cb cb, uint16_t port) {
   o.http = 0; /* loopback only: no HTTP discovery servers */
   o.no_stun = 1;
   o.transport = b->extended;
+  if (b->buffer_max) o.transport_buffer_max = b->buffer_max;
   o.congestion = b->congestion;
   uv_loop_init(&b->loop);
   int rc = sw_swarm_new(&b->swarm, &o, &b->loop);
@@ -217,6 +228,17 @@ static void finish(bench *b) {
   uv_run(&b->loop, UV_RUN_DEFAULT);
   sw_swarm_free(b->swarm);
   uv_loop_close(&b->loop);
+}
+
+/* The extended session's buffers once the last message is written or read (they grow
+ * where the path needs it). */
+static void print_bufs(bench *b, const char *who) {
+  sw_peer_stats st;
+  if (!b->extended || !b->connected || sw_swarm_peer_stats(b->swarm, b->peer, &st) != SW_OK)
+    return;
+  printf("%s: send buffer %llu KiB, receive buffer %llu KiB\n", who,
+         (unsigned long long)st.send_buffer_bytes >> 10,
+         (unsigned long long)st.recv_buffer_bytes >> 10);
 }
 
 static void print_udp(const char *who) {
@@ -365,13 +387,19 @@ int main(int argc, char **argv) {
     argv++;
     argc--;
   }
+  if (argc > 2 && !strcmp(argv[1], "--buffer-max")) {
+    b.buffer_max = strtoul(argv[2], NULL, 10);
+    argv += 2;
+    argc -= 2;
+  }
   if (argc > 2 && !strcmp(argv[1], "--congestion")) {
     b.congestion = !strcmp(argv[2], "newreno") ? SW_CC_NEWRENO : SW_CC_BBR;
     argv += 2;
     argc -= 2;
   }
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_loopback [--extended] [--congestion bbr|newreno] "
+    fprintf(stderr, "usage: bench_loopback [--extended] [--buffer-max BYTES] "
+                    "[--congestion bbr|newreno] "
                     "throughput|latency|handshake|raw "
                     "COUNT [SIZE]\n");
     return 2;

@@ -252,6 +252,13 @@ typedef struct sw_options {
    * delivery.md "Congestion control"): SW_CC_DEFAULT (0: BBR), SW_CC_BBR or
    * SW_CC_NEWRENO. A local choice: the two sides of a session need not agree. */
   int congestion;
+  /* The extended session's buffers (docs/TRANSPORT-delivery.md "Buffers that grow"):
+   * each peer's send and receive buffers start at 128 KiB and double where a flow needs
+   * it, up to transport_buffer_max bytes each (default 4 MiB, at most 64 MiB; 128 KiB or
+   * less: they never grow); the growth of all peers' buffers together stays within
+   * transport_buffer_budget bytes (default 64 MiB). 0: the default. */
+  size_t transport_buffer_max;
+  size_t transport_buffer_budget;
 } sw_options;
 
 enum { SW_CC_DEFAULT = 0, SW_CC_BBR = 1, SW_CC_NEWRENO = 2 };
@@ -428,6 +435,9 @@ typedef struct sw_peer_stats {
   double srtt_ms, rttvar_ms;    /* extended: from acknowledgements; plain: the PING/PONG
                                    estimate (PROTOCOL.md 9.2) */
   uint64_t rx_kernel_dropped;   /* the whole swarm's, as sw_swarm_get_stats */
+  uint64_t send_buffer_bytes;   /* extended: the send buffer's size now (it grows where the
+                                   path needs it, docs/TRANSPORT-delivery.md) */
+  uint64_t recv_buffer_bytes;   /* extended: the receive buffer's size now */
 } sw_peer_stats;
 
 /* Fill *out for peer (a wire id): SW_OK, SW_ENOTCONN (no session), SW_EINVAL (NULL). */

@@ -73,6 +73,11 @@ typedef struct sw_core_config {
   int xsession;
   /* The controller of every extended session's flow (cc.h); NULL: BBR (cc_bbr.h). */
   const struct cc_ops *xsession_cc;
+  /* Each extended session's two buffers start at 128 KiB and double where the path
+   * needs it up to xsession_buf_max each [4 MiB]; all sessions together grow by at
+   * most xsession_buf_budget bytes [64 MiB] (docs/TRANSPORT-delivery.md "Buffers that
+   * grow"). 0: the default in brackets. */
+  size_t xsession_buf_max, xsession_buf_budget;
   /* Lifecycle (sw_options, docs/API.md "Peer lifecycle"); 0: the default in brackets.
    * One dial attempt lasts dial_timeout_ms [5400]; dial_retries more [0] follow, the
    * k-th dial_retry_ms << (k-1) [1000] after the previous one ended. A peer silent for

@@ -35,6 +35,7 @@
 #include "outq.h"
 #include "replay.h"
 #include "wire.h"
+#include "xport.h"
 
 /* Timers and bounds: PROTOCOL.md 19 unless said otherwise; "ours" are this project's. */
 #define DEFAULT_MAX_PEERS 100
@@ -259,6 +260,7 @@ struct sw_core {
   guard_table guard;             /* main-socket address validation (guard.h) */
   struct origin_keys *okeys;     /* signing keys and peers' bindings (origin.h); NULL
                                   * until first needed */
+  xport_budget xs_grown;         /* what extended sessions' buffers grew by (xport.h) */
 };
 
 /* The lifecycle settings with their defaults filled in (sw_core_new calls it). */

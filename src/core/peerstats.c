@@ -41,5 +41,7 @@ int sw_core_peer_stats(const sw_core *c, const uint8_t peer[8], sw_peer_stats *o
   out->recv_window_bytes = x->rcv_adv > x->rcv_contig ? x->rcv_adv - x->rcv_contig : 0;
   out->srtt_ms = st.srtt_ms;
   out->rttvar_ms = st.rttvar_ms;
+  out->send_buffer_bytes = st.send_buf;
+  out->recv_buffer_bytes = st.recv_buf;
   return SW_OK;
 }

@@ -285,6 +285,8 @@ void xport_limits_default(xport_limits *l) {
   l->mtu = XPORT_MTU_DEFAULT;
   l->send_buf = XPORT_SEND_BUF_DEFAULT;
   l->recv_buf = XPORT_RECV_BUF_DEFAULT;
+  l->buf_max = XPORT_GROW_MAX_DEFAULT;
+  l->budget = NULL;
 }
 
 static size_t round64(size_t v) { return (v + 63) & ~(size_t)63; }
@@ -296,6 +298,7 @@ int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now
   if (x->lim.mtu < XPORT_MTU_MIN || x->lim.mtu > XPORT_MTU_MAX) return SW_EINVAL;
   if (x->lim.send_buf < XPORT_INITIAL_WINDOW || x->lim.send_buf > XPORT_BUF_MAX) return SW_EINVAL;
   if (x->lim.recv_buf < XPORT_INITIAL_WINDOW || x->lim.recv_buf > XPORT_BUF_MAX) return SW_EINVAL;
+  if (x->lim.buf_max > XPORT_BUF_MAX) return SW_EINVAL;
   x->lim.send_buf = round64(x->lim.send_buf);
   x->lim.recv_buf = round64(x->lim.recv_buf);
   x->snd_ring = malloc(x->lim.send_buf);
@@ -316,10 +319,14 @@ int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now
   x->srtt = XPORT_INITIAL_RTT_MS;
   x->rttvar = XPORT_INITIAL_RTT_MS / 2;
   x->base_mtu = x->lim.mtu;
+  x->rcv_mark_at = now;
+  x->rcv_mark_adv = x->rcv_adv;
   return SW_OK;
 }
 
 void xport_free(xport *x) {
+  if (x->lim.budget) x->lim.budget->used -= x->grown; /* the growth given back */
+  x->grown = 0;
   free(x->snd_ring);
   free(x->snd_acked);
   free(x->snd_lost);
@@ -327,6 +334,148 @@ void xport_free(xport *x) {
   free(x->rcv_have);
   x->snd_ring = x->rcv_ring = NULL;
   x->snd_acked = x->snd_lost = x->rcv_have = NULL;
+}
+
+/* ---- buffers that grow (docs/TRANSPORT-delivery.md "Buffers that grow") ---- */
+
+/* Copy the stream bytes [off, off + len) from a ring of os bytes to one of ns: each
+ * byte goes from position off % os to off % ns. */
+static void relay_bytes(const uint8_t *old, size_t os, uint8_t *nw, size_t ns, uint64_t off,
+                        uint64_t len) {
+  while (len) {
+    size_t po = (size_t)(off % os), pn = (size_t)(off % ns);
+    uint64_t n = len;
+    if (n > os - po) n = os - po;
+    if (n > ns - pn) n = ns - pn;
+    memcpy(nw + pn, old + po, (size_t)n);
+    off += n;
+    len -= n;
+  }
+}
+
+/* The same for a bit map (one bit per byte). Both sizes are multiples of 64, so a
+ * byte's bit sits at the same place within its word in both maps. */
+static void relay_bits(const uint64_t *old, size_t os, uint64_t *nw, size_t ns, uint64_t off,
+                       uint64_t len) {
+  while (len) {
+    size_t po = (size_t)(off % os), pn = (size_t)(off % ns), b = po & 63;
+    uint64_t take = 64 - b < len ? 64 - b : len;
+    uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << b;
+    nw[pn >> 6] |= old[po >> 6] & mask;
+    off += take;
+    len -= take;
+  }
+}
+
+/* Whether a ring of `size` bytes may double: within buf_max, and the budget takes it
+ * (then charged). */
+static int grow_charge(xport *x, size_t size) {
+  if (size > x->lim.buf_max / 2) return 0;
+  xport_budget *b = x->lim.budget;
+  if (b && (b->used > b->limit || size > b->limit - b->used)) {
+    x->st.grows_refused++;
+    return 0;
+  }
+  if (b) b->used += size;
+  x->grown += size;
+  return 1;
+}
+
+static void grow_refund(xport *x, size_t size) {
+  if (x->lim.budget) x->lim.budget->used -= size;
+  x->grown -= size;
+  x->st.grows_refused++;
+}
+
+/* Double the send ring and its two maps, keeping [snd_base, snd_end) at its offsets.
+ * 0, or -1 when it may not or the memory is not there (nothing changed then). */
+static int snd_grow(xport *x) {
+  size_t os = x->lim.send_buf, ns = 2 * os;
+  if (!grow_charge(x, os)) return -1;
+  uint8_t *ring = malloc(ns);
+  uint64_t *acked = calloc(ns / 64, sizeof(uint64_t));
+  uint64_t *lost = calloc(ns / 64, sizeof(uint64_t));
+  if (!ring || !acked || !lost) {
+    free(ring);
+    free(acked);
+    free(lost);
+    grow_refund(x, os);
+    return -1;
+  }
+  uint64_t len = x->snd_end - x->snd_base;
+  relay_bytes(x->snd_ring, os, ring, ns, x->snd_base, len);
+  relay_bits(x->snd_acked, os, acked, ns, x->snd_base, len);
+  relay_bits(x->snd_lost, os, lost, ns, x->snd_base, len);
+  free(x->snd_ring);
+  free(x->snd_acked);
+  free(x->snd_lost);
+  x->snd_ring = ring;
+  x->snd_acked = acked;
+  x->snd_lost = lost;
+  x->lim.send_buf = ns;
+  x->st.send_grows++;
+  return 0;
+}
+
+/* Double the receive ring and its map, keeping what arrived above rcv_read at its
+ * offsets, and advertise the larger window at once. */
+static int rcv_grow(xport *x) {
+  size_t os = x->lim.recv_buf, ns = 2 * os;
+  if (!grow_charge(x, os)) return -1;
+  uint8_t *ring = malloc(ns);
+  uint64_t *have = calloc(ns / 64, sizeof(uint64_t));
+  if (!ring || !have) {
+    free(ring);
+    free(have);
+    grow_refund(x, os);
+    return -1;
+  }
+  uint64_t top = x->rcv_hi > x->rcv_contig ? x->rcv_hi : x->rcv_contig;
+  relay_bytes(x->rcv_ring, os, ring, ns, x->rcv_read, top - x->rcv_read);
+  relay_bits(x->rcv_have, os, have, ns, x->rcv_read, top - x->rcv_read);
+  free(x->rcv_ring);
+  free(x->rcv_have);
+  x->rcv_ring = ring;
+  x->rcv_have = have;
+  x->lim.recv_buf = ns;
+  x->st.recv_grows++;
+  x->rcv_adv = x->rcv_read + ns;
+  x->window_dirty = 1;
+  return 0;
+}
+
+/* Send side: a stream write waits for room (want_room above 1: 1 is a datagram's) and
+ * does not fit, while what holds the flow is our own ring: the peer's window reaches a
+ * packet or more past its end, and the controller would let a packet more than its
+ * unsent bytes leave. */
+static void snd_autotune(xport *x) {
+  if (x->want_room <= 1 || x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= x->want_room)
+    return;
+  if (x->snd_max < x->snd_end + x->lim.mtu) return;
+  size_t room = cc_room(&x->cc);
+  if (room < x->snd_end - x->snd_next + x->lim.mtu) return;
+  snd_grow(x);
+}
+
+/* Receive side, once per packet: over an interval of at least XPORT_GROW_INTERVAL_MS
+ * and two smoothed RTTs (the RTT counts a tick at least), when the peer filled the
+ * window we had advertised when the interval began (its data reached within a packet
+ * of it: our window, as the peer knew it, held the flow) and the application read at
+ * least half the ring per minimum RTT (the reader did not: the ring is under twice
+ * what the path holds at the rate it reads), double. */
+static void rcv_autotune(xport *x, uint64_t now) {
+  uint64_t rtt = ceil_ms(x->srtt), path = ceil_ms(x->min_rtt);
+  if (rtt < 1) rtt = 1;
+  if (path < 1) path = 1;
+  uint64_t span = 2 * rtt > XPORT_GROW_INTERVAL_MS ? 2 * rtt : XPORT_GROW_INTERVAL_MS;
+  if (now < x->rcv_mark_at + span) return;
+  uint64_t read = x->rcv_read - x->rcv_mark_off, took = now - x->rcv_mark_at;
+  if (x->rcv_filled && x->have_rtt && read * path * 2 >= (uint64_t)x->lim.recv_buf * took)
+    rcv_grow(x);
+  x->rcv_mark_at = now;
+  x->rcv_mark_off = x->rcv_read;
+  x->rcv_mark_adv = x->rcv_adv;
+  x->rcv_filled = 0;
 }
 
 /* ---- sending ---- */
@@ -348,8 +497,11 @@ static int stream_put(xport *x, size_t kind, const void *hdr, size_t hlen, const
   size_t body = hlen + len;
   size_t pl = xport_varint_put(pre, sizeof pre, kind + body);
   if (pl + body > snd_free(x)) {
+    size_t waiting = x->want_room;
     x->want_room = pl + body;
-    return SW_EAGAIN;
+    snd_autotune(x); /* our own ring may be what holds the flow: then it grows */
+    if (pl + body > snd_free(x)) return SW_EAGAIN;
+    x->want_room = waiting;
   }
   ring_put(x->snd_ring, x->lim.send_buf, x->snd_end, pre, pl);
   if (hlen) ring_put(x->snd_ring, x->lim.send_buf, x->snd_end + pl, hdr, hlen);
@@ -561,6 +713,7 @@ static uint64_t probe_deadline(const xport *x) {
 size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn) {
   size_t mtu = cap < x->lim.mtu ? cap : x->lim.mtu;
   if (!buf || mtu < XPORT_MTU_MIN) return 0;
+  snd_autotune(x); /* a write refused since the last build (xsession_room) */
   /* Nothing to send though the controller may have room, and the application is not
    * waiting for send buffer (a full buffer limits like a window, and its samples are the
    * path's): the controller's rate samples are marked application-limited. */
@@ -795,6 +948,7 @@ static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
 
 static void on_ack(xport *x, const frame *f, uint64_t now) {
   ack_ctx a = {x, now, (double)f->b / 1000.0, 0, 0};
+  snd_autotune(x); /* before this acknowledgement frees room a refused write waits for */
   if (!x->have_acked || f->a > x->largest_acked) {
     x->have_acked = 1;
     x->largest_acked = f->a;
@@ -907,6 +1061,7 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
         off = x->rcv_contig;
       }
       ring_put(x->rcv_ring, x->lim.recv_buf, off, d, (size_t)(end - off));
+      if (end + x->lim.mtu >= x->rcv_mark_adv) x->rcv_filled = 1; /* the window filled */
       if (off == x->rcv_contig && x->rcv_hi <= off) {
         /* in order with nothing beyond it: no bit to set or scan (the map only needs
          * to be right above rcv_contig; bits below it are cleared as they are read) */
@@ -929,6 +1084,7 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
       break;
     }
   }
+  rcv_autotune(x, now);
   return SW_OK;
 }
 
@@ -1071,4 +1227,6 @@ void xport_stats_get(const xport *x, xport_stats *out) {
   out->rttvar_ms = x->rttvar;
   out->min_rtt_ms = x->min_rtt;
   out->mtu = x->lim.mtu;
+  out->send_buf = x->lim.send_buf;
+  out->recv_buf = x->lim.recv_buf;
 }

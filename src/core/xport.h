@@ -10,9 +10,12 @@
  * protection (xpacket), and xport_on_packet takes the opened plaintext with its number.
  * Time is the engine's: milliseconds, given by the caller.
  *
- * Memory per peer is fixed at xport_init, from xport_limits: the send buffer, the receive
+ * Memory per peer is set at xport_init, from xport_limits: the send buffer, the receive
  * buffer, one bit per byte of each for the acknowledged / lost / received maps, the two
- * datagram queues, and the sent-packet records (docs/TRANSPORT-delivery.md "Memory"). */
+ * datagram queues, and the sent-packet records (docs/TRANSPORT-delivery.md "Memory").
+ * The two buffers (and their maps) may then grow by doubling, up to lim.buf_max each and
+ * within a budget shared by sessions, where the path needs it (TRANSPORT-delivery.md
+ * "Buffers that grow"). */
 #ifndef SW_CORE_XPORT_H
 #define SW_CORE_XPORT_H
 
@@ -60,11 +63,20 @@ enum {
  * message with its length prefix, so a receiver with the smallest buffer still completes
  * every message. A receive buffer is never smaller. */
 #define XPORT_INITIAL_WINDOW (XPORT_MAX_MSG + 8)
-/* Default buffers: 128 KiB each way bounds a flow at 128 KiB per round trip (1.3 GB/s at
- * a 0.1 ms loopback round trip, 13 MB/s at 10 ms). */
+/* Start buffers: 128 KiB each way bounds a flow at 128 KiB per round trip (1.3 GB/s at
+ * a 0.1 ms loopback round trip, 13 MB/s at 10 ms) until they grow (below). */
 #define XPORT_SEND_BUF_DEFAULT (128u * 1024)
 #define XPORT_RECV_BUF_DEFAULT (128u * 1024)
 #define XPORT_BUF_MAX (64u * 1024 * 1024)
+/* Buffers that grow (docs/TRANSPORT-delivery.md "Buffers that grow"): each of a
+ * session's two buffers starts at its size in xport_limits and doubles, live, where the
+ * path needs it, up to XPORT_GROW_MAX_DEFAULT; the bytes all sessions of an engine have
+ * grown by, together, stay within XPORT_GROW_BUDGET_DEFAULT (an xport_budget). The
+ * receive side measures how fast the application reads over at least
+ * XPORT_GROW_INTERVAL_MS and two smoothed RTTs (a tick at least). */
+#define XPORT_GROW_MAX_DEFAULT (4u * 1024 * 1024)
+#define XPORT_GROW_BUDGET_DEFAULT (64u * 1024 * 1024)
+#define XPORT_GROW_INTERVAL_MS 4
 /* Unreliable datagrams waiting to leave, and received ones waiting to be read, in bytes
  * (each with a 2-byte length): a full queue answers SW_EAGAIN, a full inbox drops. */
 #define XPORT_DGRAM_QUEUE 16384
@@ -123,12 +135,27 @@ enum {
 #define XPORT_SIGNED_HDR (XPORT_ORIGIN_HDR + 64)
 #define XPORT_SIGNED_MAX_MSG (XPORT_MAX_MSG - XPORT_SIGNED_HDR)
 
+/* The bytes by which buffers grew, shared by the sessions that point to it: a growth
+ * that would take `used` past `limit` does not happen; a session gives its share back
+ * when it is freed. The owner (the engine) keeps it alive as long as the sessions. */
+typedef struct xport_budget {
+  size_t limit;
+  size_t used;
+} xport_budget;
+
 typedef struct xport_limits {
   size_t mtu;      /* plaintext bytes per packet */
-  size_t send_buf; /* bytes of reliable messages written and not yet acknowledged */
-  size_t recv_buf; /* bytes of the stream received and not yet read */
+  size_t send_buf; /* bytes of reliable messages written and not yet acknowledged: the
+                      start size; it doubles where the path needs it, up to buf_max */
+  size_t recv_buf; /* bytes of the stream received and not yet read: likewise */
+  size_t buf_max;  /* the largest either buffer grows to; at or below their start size
+                      (0 too): they never grow. At most XPORT_BUF_MAX */
+  xport_budget *budget; /* the bytes grown, shared with other sessions; NULL: no bound
+                           beyond buf_max */
 } xport_limits;
 
+/* XPORT_MTU_DEFAULT, buffers of XPORT_SEND_BUF_DEFAULT / XPORT_RECV_BUF_DEFAULT that
+ * grow up to XPORT_GROW_MAX_DEFAULT, no budget. */
 void xport_limits_default(xport_limits *l);
 
 typedef struct xport_stats {
@@ -148,6 +175,9 @@ typedef struct xport_stats {
   double srtt_ms, rttvar_ms, min_rtt_ms;
   size_t mtu;                   /* plaintext bytes per packet now */
   uint64_t pmtu_probes, pmtu_probes_lost, pmtu_blackholes;
+  size_t send_buf, recv_buf;      /* the buffers' sizes now (lim.send_buf / recv_buf) */
+  uint64_t send_grows, recv_grows; /* doublings of each */
+  uint64_t grows_refused;         /* doublings the budget or an allocation refused */
 } xport_stats;
 
 typedef struct xport_sent {
@@ -226,6 +256,12 @@ typedef struct xport {
    * received through it (receiver, out of order): at or above them no bit is set, and
    * in-order runs skip the maps */
   uint64_t snd_acked_hi, rcv_hi;
+  /* growth: the bytes both buffers grew by (charged to lim.budget), and the receive
+   * side's measure of reading: rcv_read and rcv_adv at rcv_mark_at, and whether the
+   * peer's data reached that window since then */
+  size_t grown;
+  uint64_t rcv_mark_at, rcv_mark_off, rcv_mark_adv;
+  int rcv_filled;
 } xport;
 
 /* SW_OK, SW_EINVAL on limits out of range, SW_ENOMEM. cc: NULL for cc_unlimited. */

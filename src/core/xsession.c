@@ -99,6 +99,11 @@ static int install(sw_core *c, core_peer *p, hs_keys *k, int state, uint64_t now
   drop_traffic(xs);
   xport_limits lim;
   xport_limits_default(&lim);
+  if (c->cfg.xsession_buf_max)
+    lim.buf_max = c->cfg.xsession_buf_max < XPORT_BUF_MAX ? c->cfg.xsession_buf_max : XPORT_BUF_MAX;
+  c->xs_grown.limit =
+      c->cfg.xsession_buf_budget ? c->cfg.xsession_buf_budget : XPORT_GROW_BUDGET_DEFAULT;
+  lim.budget = &c->xs_grown;
   xs->x = malloc(sizeof *xs->x);
   int rc = xs->x ? SW_OK : SW_ENOMEM;
   const cc_ops *cc = c->cfg.xsession_cc ? c->cfg.xsession_cc : &cc_bbr_ops;

@@ -24,6 +24,8 @@ void sw_options_init(sw_options *o) {
   o->dial_retry_ms = 1000;
   o->peer_timeout_ms = 60000; /* PEER_TIMEOUT */
   o->keepalive_ms = 1000;     /* HEARTBEAT_MS */
+  o->transport_buffer_max = 4u << 20;     /* XPORT_GROW_MAX_DEFAULT */
+  o->transport_buffer_budget = 64u << 20; /* XPORT_GROW_BUDGET_DEFAULT */
 }
 
 /* The lifecycle options (0: default) within their documented bounds. */
@@ -126,6 +128,7 @@ int config_from_options(config *c, const sw_options *o) {
   c->dht.relay = o->relay;
   if (!lifecycle_ok(o)) return SW_EINVAL;
   if (o->congestion < SW_CC_DEFAULT || o->congestion > SW_CC_NEWRENO) return SW_EINVAL;
+  if (o->transport_buffer_max > (64u << 20)) return SW_EINVAL; /* XPORT_BUF_MAX */
   if (o->nstun > CONFIG_STUN_MAX || (o->nstun && !o->stun)) return SW_EINVAL;
   for (size_t i = 0; i < o->nstun; i++) {
     char host[256];
@@ -162,6 +165,8 @@ int config_from_options(config *c, const sw_options *o) {
                              .xsession_cc = o->congestion == SW_CC_NEWRENO ? &cc_newreno_ops
                                             : o->congestion == SW_CC_BBR   ? &cc_bbr_ops
                                                                            : NULL,
+                             .xsession_buf_max = o->transport_buffer_max,
+                             .xsession_buf_budget = o->transport_buffer_budget,
                              .dial_timeout_ms = o->dial_timeout_ms,
                              .dial_retries = o->dial_retries,
                              .dial_retry_ms = o->dial_retry_ms,

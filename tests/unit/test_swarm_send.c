@@ -130,6 +130,9 @@ static void test_unicast_and_stats(void **state) {
   assert_true(st.packets_sent > 0);
   assert_true(st.cwnd_bytes > 0 && st.recv_window_bytes > 0 && st.send_window_bytes > 0);
   assert_true(st.srtt_ms >= 0 && st.srtt_ms < 100); /* loopback: whole ms, often 0 */
+  /* a few small messages: the buffers stay at their start size */
+  assert_int_equal(st.send_buffer_bytes, 128 * 1024);
+  assert_int_equal(st.recv_buffer_bytes, 128 * 1024);
   sw_swarm_stats sst;
   assert_int_equal(sw_swarm_get_stats(a.s, &sst), SW_OK);
   assert_true(st.rx_kernel_dropped == sst.rx_kernel_dropped);

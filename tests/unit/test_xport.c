@@ -778,14 +778,15 @@ typedef struct bulk_res {
   uint64_t lost, ptos, cwnd;
   double bw, min_rtt, srtt;
   int state;
+  size_t send_buf, recv_buf; /* the sender's send ring, the receiver's receive ring */
 } bulk_res;
 
 /* One bulk flow for `ms` of virtual time through a bottleneck of `rate` bytes per ms, `delay`
  * ms each way (the harness adds up to a tick each way), random loss both ways, a drop-tail
  * queue of one BDP (at least 4 ms of the rate: the harness sends in 1 ms ticks). Goodput
  * counts messages read after the first fifth of the run. */
-static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double loss, size_t buf,
-                         uint64_t ms, uint64_t seed) {
+static bulk_res bulk_run_ex(const cc_ops *cc, double rate, uint32_t delay, double loss, size_t buf,
+                            size_t buf_max, uint64_t ms, uint64_t seed, int read_every) {
   hnet *h = malloc(sizeof *h);
   h_init(h, seed);
   double bdp = rate * (2.0 * delay + 2);
@@ -794,6 +795,7 @@ static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double l
   xport_limits lim;
   xport_limits_default(&lim);
   lim.send_buf = lim.recv_buf = buf;
+  lim.buf_max = buf_max; /* 0: fixed buffers */
   flow f = {.total = UINT32_MAX, .max_len = 16000};
   h_cc = cc;
   h_pair(h, &f, &fwd, &rev, &lim);
@@ -802,14 +804,17 @@ static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double l
   while (h->now < end) {
     if (h->now == warm) rx0 = f.bytes_rx;
     flow_write(h, &f);
-    flow_read(h, &f, SIZE_MAX);
+    /* read_every 0: all there is, each ms; else one message every read_every ms */
+    if (!read_every) flow_read(h, &f, SIZE_MAX);
+    else if (h->now % (uint64_t)read_every == 0) flow_read(h, &f, 1);
     h_step(h);
   }
   xport_stats st;
   xport_stats_get(&h->x[f.src], &st);
   bulk_res r = {.goodput = (double)(f.bytes_rx - rx0) / (double)(end - warm),
                 .lost = st.packets_lost, .ptos = st.pto_count, .cwnd = st.cwnd,
-                .srtt = st.srtt_ms, .state = -1};
+                .srtt = st.srtt_ms, .state = -1, .send_buf = st.send_buf,
+                .recv_buf = h->x[f.dst].lim.recv_buf};
   if (cc == &cc_bbr_ops) {
     const cc_state *c = &h->x[f.src].cc;
     r.bw = cc_bbr_bw(c);
@@ -819,6 +824,11 @@ static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double l
   h_free(h);
   free(h);
   return r;
+}
+
+static bulk_res bulk_run(const cc_ops *cc, double rate, uint32_t delay, double loss, size_t buf,
+                         uint64_t ms, uint64_t seed) {
+  return bulk_run_ex(cc, rate, delay, loss, buf, 0, ms, seed, 0);
 }
 
 /* On a clean path BBR leaves STARTUP, finds the bottleneck's rate and the path's RTT, and
@@ -941,6 +951,149 @@ static void test_bbr_fast_path(void **state) {
          n.goodput);
   assert_true(b.goodput >= 0.8 * rate * sub);
   assert_true(b.goodput >= 0.8 * n.goodput);
+}
+
+/* ---- buffers that grow (docs/TRANSPORT-delivery.md "Buffers that grow") ---- */
+
+/* A path whose bandwidth-delay product is above 128 KiB: 100 Mbit/s and a round trip of
+ * about 22 ms (275 kB). Fixed 128 KiB buffers hold a flow to one buffer per round trip,
+ * about half the link; buffers that grow reach the bottleneck, and both of them grew.
+ * A reader taking a message (8 kB on average) every 10 ms leaves both at 128 KiB. */
+static void test_grow_bulk(void **state) {
+  (void)state;
+  const double rate = 12500;
+  const uint32_t delay = 10;
+  const size_t start = XPORT_RECV_BUF_DEFAULT;
+  bulk_res fixed = bulk_run_ex(&cc_bbr_ops, rate, delay, 0, start, 0, 3000, 21, 0);
+  bulk_res grow =
+      bulk_run_ex(&cc_bbr_ops, rate, delay, 0, start, XPORT_GROW_MAX_DEFAULT, 3000, 21, 0);
+  bulk_res nr =
+      bulk_run_ex(&cc_newreno_ops, rate, delay, 0, start, XPORT_GROW_MAX_DEFAULT, 3000, 21, 0);
+  bulk_res slow =
+      bulk_run_ex(&cc_bbr_ops, rate, delay, 0, start, XPORT_GROW_MAX_DEFAULT, 3000, 21, 10);
+  printf("# 100 Mbit/s, 22 ms RTT: fixed 128 KiB %.0f kB/s; growing bbr %.0f kB/s (send %zu, "
+         "receive %zu), newreno %.0f kB/s (send %zu, receive %zu); slow reader %.0f kB/s "
+         "(send %zu, receive %zu)\n",
+         fixed.goodput, grow.goodput, grow.send_buf, grow.recv_buf, nr.goodput, nr.send_buf,
+         nr.recv_buf, slow.goodput, slow.send_buf, slow.recv_buf);
+  /* one buffer per round trip (at least 20 ms) is all fixed buffers allow */
+  assert_true(fixed.goodput <= (double)start / (2.0 * delay));
+  assert_true(grow.send_buf > start && grow.recv_buf > start);
+  assert_true(grow.send_buf <= XPORT_GROW_MAX_DEFAULT && grow.recv_buf <= XPORT_GROW_MAX_DEFAULT);
+  assert_true(grow.goodput >= 0.85 * rate);
+  assert_true(grow.goodput >= 1.4 * fixed.goodput);
+  assert_true(nr.send_buf > start && nr.recv_buf > start && nr.goodput >= 0.85 * rate);
+  assert_true(slow.send_buf == start && slow.recv_buf == start);
+}
+
+/* Growth while packets are lost, duplicated and reordered: 10 % loss and 5 %
+ * duplication both ways, 0-2 ms of jitter, the rings doubling with data and bits in
+ * them; every message arrives once, in order, its content checked (flow_read). */
+static void test_grow_lossy(void **state) {
+  (void)state;
+  hnet *h = malloc(sizeof *h);
+  h_init(h, 0x9120);
+  hlink fwd = {.rate = 12500, .qcap = 300000, .delay = 10, .jitter = 2, .loss = 0.10, .dup = 0.05};
+  hlink rev = {.delay = 10, .jitter = 2, .loss = 0.10, .dup = 0.05};
+  flow f = {.total = 4000, .max_len = 16000};
+  h_cc = &cc_bbr_ops;
+  h_pair(h, &f, &fwd, &rev, NULL);
+  h_cc = &cc_newreno_ops;
+  while (f.next_recv < f.total && h->now < 600000) {
+    flow_write(h, &f);
+    flow_read(h, &f, SIZE_MAX);
+    h_step(h);
+  }
+  assert_int_equal(f.next_recv, f.total);
+  xport_stats s, r;
+  xport_stats_get(&h->x[f.src], &s);
+  xport_stats_get(&h->x[f.dst], &r);
+  printf("# growth at 10%% loss, 5%% dup, 2 ms jitter: %u messages in %llu ms (%.0f kB/s), "
+         "send ring %zu (%llu doublings), receive ring %zu (%llu), %llu lost, %llu dup\n",
+         f.total, (unsigned long long)h->now, (double)f.bytes_rx / (double)h->now, s.send_buf,
+         (unsigned long long)s.send_grows, r.recv_buf, (unsigned long long)r.recv_grows,
+         (unsigned long long)s.packets_lost, (unsigned long long)r.packets_duplicate);
+  assert_int_equal(r.msgs_received, f.total);
+  assert_true(s.send_grows > 0 && r.recv_grows > 0);
+  assert_true(s.packets_lost > 0 && r.packets_duplicate > 0);
+  h_free(h);
+  free(h);
+}
+
+/* Many sessions share one budget: 8 pairs, each ring allowed to grow to 1 MiB, the
+ * growth of all of them together to 3 MiB. Packets cross at once (a path faster than
+ * the clock) in 2 rounds per ms. At every step no ring passes the cap, the budget's
+ * count is the sum of what the sessions grew by and never above its limit; growth the
+ * budget refused is counted; freeing the sessions gives all of it back. */
+static void test_grow_budget(void **state) {
+  (void)state;
+  enum { PAIRS = 8, LEN = 16000 };
+  xport_budget b = {.limit = 3u << 20, .used = 0};
+  xport_limits lim;
+  xport_limits_default(&lim);
+  lim.buf_max = 1u << 20;
+  lim.budget = &b;
+  xport *x = calloc(2 * PAIRS, sizeof *x);
+  assert_non_null(x);
+  for (int i = 0; i < 2 * PAIRS; i++)
+    assert_int_equal(xport_init(&x[i], &lim, &cc_bbr_ops, 1), SW_OK);
+  uint32_t sent[PAIRS] = {0}, got[PAIRS] = {0};
+  static uint8_t m[XPORT_MAX_MSG];
+  uint8_t pkt[XPORT_MTU_DEFAULT];
+  uint64_t pn;
+  size_t n;
+  for (uint64_t now = 2; now < 60; now++)
+    for (int round = 0; round < 2; round++)
+      for (int p = 0; p < PAIRS; p++) {
+        xport *s = &x[2 * p], *r = &x[2 * p + 1];
+        for (;;) {
+          msg_fill(m, sent[p], LEN);
+          if (xport_send(s, m, LEN, XPORT_RELIABLE, now) != SW_OK) break;
+          sent[p]++;
+        }
+        for (int k = 0; k < 8; k++) {
+          int moved = 0;
+          if (xport_deadline(s, now) <= now) xport_timeout(s, now);
+          while ((n = xport_build(s, now, pkt, sizeof pkt, &pn)) > 0) {
+            assert_int_equal(xport_on_packet(r, pn, pkt, n, now), SW_OK);
+            moved = 1;
+          }
+          for (;;) {
+            int rel;
+            int got_n = xport_recv(r, m, sizeof m, &rel);
+            if (got_n == SW_EAGAIN) break;
+            assert_int_equal(got_n, LEN);
+            msg_check(m, LEN, got[p]++);
+          }
+          while ((n = xport_build(r, now, pkt, sizeof pkt, &pn)) > 0) {
+            assert_int_equal(xport_on_packet(s, pn, pkt, n, now), SW_OK);
+            moved = 1;
+          }
+          if (!moved) break;
+        }
+        size_t sum = 0;
+        for (int i = 0; i < 2 * PAIRS; i++) {
+          assert_true(x[i].lim.send_buf <= lim.buf_max && x[i].lim.recv_buf <= lim.buf_max);
+          sum += x[i].grown;
+        }
+        assert_int_equal(sum, b.used);
+        assert_true(b.used <= b.limit);
+      }
+  uint64_t refused = 0, grows = 0;
+  for (int i = 0; i < 2 * PAIRS; i++) {
+    xport_stats st;
+    xport_stats_get(&x[i], &st);
+    refused += st.grows_refused;
+    grows += st.send_grows + st.recv_grows;
+  }
+  printf("# budget: %d pairs grew %llu times, %zu of %zu bytes used, %llu doublings refused\n",
+         PAIRS, (unsigned long long)grows, b.used, b.limit, (unsigned long long)refused);
+  assert_true(grows > 0 && refused > 0);
+  assert_true(b.used > b.limit / 2);
+  for (int p = 0; p < PAIRS; p++) assert_true(got[p] > 0);
+  for (int i = 0; i < 2 * PAIRS; i++) xport_free(&x[i]);
+  assert_int_equal(b.used, 0);
+  free(x);
 }
 
 /* BBR step by step through the seam: delivery-rate samples, the first RTT, and the
@@ -1226,6 +1379,9 @@ int main(void) {
       cmocka_unit_test(test_bbr_goodput_under_loss),
       cmocka_unit_test(test_bbr_fairness),
       cmocka_unit_test(test_bbr_fast_path),
+      cmocka_unit_test(test_grow_bulk),
+      cmocka_unit_test(test_grow_lossy),
+      cmocka_unit_test(test_grow_budget),
       cmocka_unit_test(test_pmtu_probe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
