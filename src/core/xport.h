@@ -226,6 +226,11 @@ typedef struct xport {
    * received through it (receiver, out of order): at or above them no bit is set, and
    * in-order runs skip the maps */
   uint64_t snd_acked_hi, rcv_hi;
+  /* when an ACK last acknowledged a packet not acknowledged before (0: never) */
+  uint64_t acked_at;
+  /* the ACK just sent stood for several the receiver would have sent one by one: send
+   * it once more (xport_build) */
+  int ack_repeat;
 } xport;
 
 /* SW_OK, SW_EINVAL on limits out of range, SW_ENOMEM. cc: NULL for cc_unlimited. */
