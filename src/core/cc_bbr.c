@@ -292,9 +292,14 @@ static void bbr_lost(cc_state *s, size_t bytes, uint64_t sent_at, uint64_t now) 
   (void)sent_at;
   (void)now;
   b->lost = 1; /* ends a probing phase early */
-  if (b->min_rtt < 0) return;
+  if (b->min_rtt < 0 || !s->rtt.samples) return;
+  /* The queue is read from the newest RTT sample: the age of the most recently sent
+   * packet acknowledged (RFC 9002's latest_rtt; Linux BBR's ca_rtt), not of every packet
+   * an ACK covers. After a lost ACK the next one acknowledges packets that waited for it,
+   * at ages of a probe timeout or more: read as a queue, random loss capped the window at
+   * every lost ACK (issue 10: at 10 % loss on loopback, to 5-12 packets). */
   double q = rtprop(b) * CC_BBR_QUEUE_FRACTION;
-  if ((double)b->last_rtt <= rtprop(b) + (q > CC_BBR_QUEUE_MIN_MS ? q : CC_BBR_QUEUE_MIN_MS))
+  if (s->rtt.latest <= rtprop(b) + (q > CC_BBR_QUEUE_MIN_MS ? q : CC_BBR_QUEUE_MIN_MS))
     return;
   if (b->inflight_hi && b->hi_cut_round == b->round_count) return;
   uint64_t base = b->inflight_hi && b->inflight_hi < b->cwnd ? b->inflight_hi : b->cwnd;
@@ -330,7 +335,6 @@ static void bbr_sample(cc_state *s, const cc_rate_sample *rs, uint64_t now) {
       if (b->inflight_hi > 2 * inflight_for(b, cwnd_gain(b))) b->inflight_hi = 0;
     }
   }
-  if (rs->rtt >= 0) b->last_rtt = (float)rs->rtt;
   /* draft 4.5.2.2: application-limited samples count only when they raise the estimate */
   if (rs->rate > 0 && (rs->rate >= bw_est(b) || !rs->app_limited))
     bw_update(b, rs->rate, b->round_count);

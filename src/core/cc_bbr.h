@@ -87,7 +87,6 @@ typedef struct cc_bbr {
   uint8_t lost; /* a packet was declared lost since the last sample */
   uint64_t inflight_hi;   /* the cap of congestive losses (0: none) */
   uint32_t hi_cut_round;  /* the round of the last cut */
-  float last_rtt;         /* ms: the newest sample's packet age */
 } cc_bbr;
 
 extern const cc_ops cc_bbr_ops;

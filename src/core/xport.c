@@ -11,6 +11,8 @@
 #define XS_WINDOW 1u /* carried a WINDOW frame: send the window again if lost */
 #define XS_DONE 2u   /* acknowledged or lost: waiting to leave the ring */
 #define XS_ACKED 4u  /* acknowledged (with XS_DONE) */
+#define XS_FILL 8u   /* carried stream bytes below the highest acknowledged: the receiver
+                        holds bytes beyond them, so it acknowledges this packet at once */
 
 #define PROBES_PER_PTO 2 /* RFC 9002 section 6.2.4: one or two probes per expiry */
 
@@ -718,10 +720,23 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
    * waiting for send buffer (a full buffer limits like a window, and its samples are the
    * path's): the controller's rate samples are marked application-limited. */
   if (!has_eliciting(x) && !x->want_room) cc_on_app_limited(&x->cc);
-  int due = ack_due(x, now), elicit = may_elicit(x, now);
+  /* The repeated ACK carries the window again: the sender waits on that as much, and an
+   * ACK-only packet would be the newest the sender acknowledges, so this side (the
+   * receiver of a one-way flow, whose other packets are all ACK-only) would never get
+   * an RTT sample, and its window growth measures in round trips (TRANSPORT-delivery.md
+   * "Buffers that grow"). */
+  if (x->ack_repeat) x->window_dirty = 1;
+  int due = ack_due(x, now) || x->ack_repeat, elicit = may_elicit(x, now);
   if (!due && !elicit) return 0;
   size_t n = 0;
   if (x->nack && (due || x->ack_changed)) {
+    /* One ACK that stands for two or more the receiver would have sent had it seen the
+     * packets one by one (a batch read at once: on a fast path the whole window arrives
+     * in one system call and is answered by one ACK) goes twice, in two packets: the
+     * sender's window waits on it, and its loss would leave the sender idle until a
+     * probe timeout (issue 10: at 10 % loss, a tenth of the round trips). */
+    if (x->ack_repeat) x->ack_repeat = 0;
+    else if (x->ack_eliciting_rx >= 2 * XPORT_ACK_EVERY) x->ack_repeat = 1;
     n += put_ack(x, now, buf, mtu);
     x->ack_eliciting_rx = 0;
     x->ack_deadline = UINT64_MAX;
@@ -772,6 +787,7 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
       n += k;
       over_words(x, x->lim.send_buf, off, took, op_unlose);
       x->st.retransmitted_bytes += took;
+      if (off < x->snd_acked_hi) r.flags |= XS_FILL;
       r.off[r.nranges] = off;
       r.len[r.nranges++] = (uint32_t)took;
     }
@@ -835,10 +851,38 @@ static uint64_t loss_delay(const xport *x) {
   return d < XPORT_GRANULARITY_MS ? XPORT_GRANULARITY_MS : d;
 }
 
-static uint64_t pto_period(const xport *x) {
+/* RFC 9002 section 6.2.1: smoothed + max(4 x variation, granularity) + the peer's
+ * maximum ack delay, with or without that delay. */
+static uint64_t pto_of(const xport *x, uint64_t ack_delay) {
   double rv = 4 * x->rttvar;
   return ceil_ms(x->srtt + (rv > XPORT_GRANULARITY_MS ? rv : XPORT_GRANULARITY_MS) +
-                 XPORT_MAX_ACK_DELAY_MS);
+                 (double)ack_delay);
+}
+
+/* The full probe period: persistent congestion, size probes, black holes. */
+static uint64_t pto_period(const xport *x) { return pto_of(x, XPORT_MAX_ACK_DELAY_MS); }
+
+/* What the probe timer waits. The peer's ack delay counts only when the peer may use
+ * it: a receiver acknowledges at once every second ack-eliciting packet and any packet
+ * out of order, so while two or more are outstanding, those that arrive are acknowledged
+ * without delay (the reasoning of TCP's tail loss probe, RFC 8985 section 7.2, which adds
+ * the delayed-ACK allowance only with one segment in flight). On a path whose round trip
+ * is far below the clock's ms the full period is 11 ms, a hundred round trips: an
+ * acknowledgement lost there cost that much idle time each time (issue 10, 10 % loss). A
+ * probe sent early because the one packet that arrived waits for its delayed ACK costs
+ * that probe and nothing else: the probe's arrival makes the ACK immediate. */
+static int acked_at_once(const xport *x) {
+  if (x->eliciting_out >= XPORT_ACK_EVERY) return 1;
+  /* one outstanding: at once if it fills a gap in the stream or repeats bytes */
+  for (size_t i = x->sent_count; i-- > 0;) {
+    const xport_sent *r = &x->sent[(x->sent_tail + i) % XPORT_MAX_SENT];
+    if (!(r->flags & XS_DONE)) return (r->flags & XS_FILL) != 0;
+  }
+  return 0;
+}
+
+static uint64_t pto_wait(const xport *x) {
+  return pto_of(x, acked_at_once(x) ? 0 : XPORT_MAX_ACK_DELAY_MS);
 }
 
 /* RFC 9002 section 6.1: a packet older than the largest acknowledged is lost once
@@ -957,7 +1001,10 @@ static void on_ack(xport *x, const frame *f, uint64_t now) {
   ack_walk(f, ack_range, &a);
   /* a new largest (even an ACK-only packet's) can make older packets lost */
   if (!a.any && !a.new_largest) return;
-  if (a.any) x->pto_count = 0;
+  if (a.any) {
+    x->pto_count = 0;
+    x->acked_at = now;
+  }
   compact(x);
   uint64_t k = run_len(x->snd_acked, x->lim.send_buf, x->snd_base, x->snd_next - x->snd_base, 1);
   over_words(x, x->lim.send_buf, x->snd_base, k, op_free);
@@ -1055,6 +1102,11 @@ int xport_on_packet(xport *x, uint64_t pn, const uint8_t *buf, size_t len, uint6
     case XPORT_F_MSG: {
       uint64_t off = f.a, end = f.a + f.b;
       const uint8_t *d = f.body;
+      /* Stream bytes below those already received are a retransmission: they fill a
+       * gap or repeat bytes, and either way the sender is waiting (its send buffer and
+       * our window do not move past a gap; a repeat means it missed an ACK).
+       * Acknowledge at once (RFC 5681 section 4.2: a segment that fills a gap). */
+      if (off < (x->rcv_hi > x->rcv_contig ? x->rcv_hi : x->rcv_contig)) x->ack_now = 1;
       if (end <= x->rcv_contig) break; /* all of it had arrived */
       if (off < x->rcv_contig) {
         d += x->rcv_contig - off;
@@ -1165,7 +1217,7 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
 static uint64_t pto_deadline(const xport *x) {
   if (!x->eliciting_out) return UINT64_MAX;
   unsigned b = x->pto_count < XPORT_PTO_MAX_BACKOFF ? x->pto_count : XPORT_PTO_MAX_BACKOFF;
-  return x->last_eliciting_at + (pto_period(x) << b);
+  return x->last_eliciting_at + (pto_wait(x) << b);
 }
 
 uint64_t xport_deadline(const xport *x, uint64_t now) {
@@ -1174,6 +1226,7 @@ uint64_t xport_deadline(const xport *x, uint64_t now) {
   if (p < d) d = p;
   p = probe_deadline(x);
   if (p < d) d = p;
+  if (x->ack_repeat) d = now;
   if (x->ack_eliciting_rx) {
     uint64_t a = ack_due(x, now) ? now : x->ack_deadline;
     if (a < d) d = a;
@@ -1197,7 +1250,11 @@ void xport_timeout(xport *x, uint64_t now) {
    * outstanding packet's data goes again (it stays outstanding). */
   x->pto_count++;
   x->st.pto_count++;
-  if (x->pto_count >= XPORT_PMTU_BLACKHOLE_PTOS) pmtu_blackhole(x, now);
+  /* a black hole: three expiries in a row, and at least three full probe periods
+   * without an acknowledgement (the timer's own wait may be far shorter, pto_wait) */
+  if (x->pto_count >= XPORT_PMTU_BLACKHOLE_PTOS &&
+      now - x->acked_at >= XPORT_PMTU_BLACKHOLE_PTOS * pto_period(x))
+    pmtu_blackhole(x, now);
   x->probes = PROBES_PER_PTO;
   if (!x->lost_bytes && x->snd_next >= snd_limit(x) && !x->dq_len) {
     for (size_t i = 0; i < x->sent_count; i++) {

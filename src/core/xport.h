@@ -262,6 +262,11 @@ typedef struct xport {
   size_t grown;
   uint64_t rcv_mark_at, rcv_mark_off, rcv_mark_adv;
   int rcv_filled;
+  /* when an ACK last acknowledged a packet not acknowledged before (0: never) */
+  uint64_t acked_at;
+  /* the ACK just sent stood for several the receiver would have sent one by one: send
+   * it once more (xport_build) */
+  int ack_repeat;
 } xport;
 
 /* SW_OK, SW_EINVAL on limits out of range, SW_ENOMEM. cc: NULL for cc_unlimited. */
