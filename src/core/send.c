@@ -566,11 +566,13 @@ int core_send_ctrl(sw_core *c, const uint8_t wire[8], const uint8_t *frame, size
 int core_stream_room(sw_core *c, const uint8_t wire[8], size_t len) {
   core_peer *p = peers_find(c, wire);
   if (!p || !p->tx || c->closing || !xsession_active(p)) return SW_ENOTCONN;
-  const xport *x = p->xs->x;
-  /* Asked without leaving a wish behind: the application's SW_EV_WRITABLE is for the
-   * application's own refused writes (xsession_room). */
+  xport *x = p->xs->x;
+  /* Asked without leaving the application a wish: its SW_EV_WRITABLE is for its own
+   * refused writes (xsession_room). The wait still counts for growing the ring. */
   size_t need = 1 + len + xport_varint_len(1 + len + XPORT_ENTRY_ENGINE);
-  return x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need;
+  if (x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= need) return 1;
+  if (len) xport_want_room(x, need);
+  return 0;
 }
 
 int core_stream_send(sw_core *c, const uint8_t wire[8], uint8_t channel, const uint8_t *msg,

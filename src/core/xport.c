@@ -451,8 +451,10 @@ static int rcv_grow(xport *x) {
  * packet or more past its end, and the controller would let a packet more than its
  * unsent bytes leave. */
 static void snd_autotune(xport *x) {
-  if (x->want_room <= 1 || x->lim.send_buf - (size_t)(x->snd_end - x->snd_base) >= x->want_room)
-    return;
+  size_t free_now = x->lim.send_buf - (size_t)(x->snd_end - x->snd_base);
+  if (x->eng_room && free_now >= x->eng_room) x->eng_room = 0;
+  size_t want = x->want_room > x->eng_room ? x->want_room : x->eng_room;
+  if (want <= 1 || free_now >= want) return;
   if (x->snd_max < x->snd_end + x->lim.mtu) return;
   size_t room = cc_room(&x->cc);
   if (room < x->snd_end - x->snd_next + x->lim.mtu) return;
@@ -481,6 +483,11 @@ static void rcv_autotune(xport *x, uint64_t now) {
 }
 
 /* ---- sending ---- */
+
+void xport_want_room(xport *x, size_t len) {
+  if (x->eng_room < len) x->eng_room = len;
+  snd_autotune(x);
+}
 
 size_t xport_dgram_max(const xport *x) {
   /* the base size: a datagram queued now must still fit after a fall back to it */
@@ -719,7 +726,7 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
   /* Nothing to send though the controller may have room, and the application is not
    * waiting for send buffer (a full buffer limits like a window, and its samples are the
    * path's): the controller's rate samples are marked application-limited. */
-  if (!has_eliciting(x) && !x->want_room) cc_on_app_limited(&x->cc);
+  if (!has_eliciting(x) && !x->want_room && !x->eng_room) cc_on_app_limited(&x->cc);
   /* The repeated ACK carries the window again: the sender waits on that as much, and an
    * ACK-only packet would be the newest the sender acknowledges, so this side (the
    * receiver of a one-way flow, whose other packets are all ACK-only) would never get

@@ -208,6 +208,9 @@ typedef struct xport {
   uint64_t snd_base, snd_next, snd_end, snd_max;
   uint64_t lost_bytes, lost_hint;
   size_t want_room; /* bytes a refused xport_send needed; 0: nobody waits */
+  /* bytes an engine stream write waits for (xport_want_room: sync's transfers); 0: none.
+   * It grows the ring as want_room does, with no xport_writable report */
+  size_t eng_room;
   int writable;
   /* sender: datagrams waiting */
   uint8_t dq[XPORT_DGRAM_QUEUE];
@@ -287,6 +290,10 @@ int xport_send_origin(xport *x, const uint8_t *hdr, const void *data, size_t len
 int xport_send_signed(xport *x, const uint8_t *hdr, const void *data, size_t len,
                       uint64_t now);
 size_t xport_dgram_max(const xport *x);
+/* The engine's own stream (not the application) waits for len bytes of room it does
+ * not have: the send ring may grow for it (docs/TRANSPORT-delivery.md "Buffers that
+ * grow"), and no xport_writable report follows. */
+void xport_want_room(xport *x, size_t len);
 /* 1 once after an SW_EAGAIN when the refused message would now fit. */
 int xport_writable(xport *x);
 
