@@ -165,12 +165,20 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
     liveness_heartbeat(c, now);
     c->next_heartbeat = now + c->cfg.keepalive_ms;
   }
+  /* Closing, the heartbeat is over, but what the guard holds (the last messages, the
+   * goodbyes) still waits for its address's proof while the runtime drains: ask again
+   * (at most every GUARD_ASK_MS), should the first challenge or its answer be lost. */
+  if (c->closing && guard_held_count(&c->guard))
+    for (size_t k = 0; k < c->peers_hi; k++)
+      if (c->peers[k].used) liveness_validate(c, &c->peers[k], paths_best(&c->peers[k]), 1, now);
 }
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 uint64_t sw_core_deadline(const sw_core *c) {
-  uint64_t t = c->closing ? UINT64_MAX : c->next_heartbeat;
+  uint64_t t = !c->closing                     ? c->next_heartbeat
+               : guard_held_count(&c->guard) ? c->last_now + GUARD_ASK_MS /* see above */
+                                             : UINT64_MAX;
   t = min64(t, dial_deadline(c));
   for (size_t k = 0; k < c->peers_hi; k++) {
     const core_peer *p = &c->peers[k];
@@ -222,9 +230,9 @@ int sw_core_close(sw_core *c, uint64_t now) {
     if (c->peers[k].used) xsession_on_close(&c->peers[k]);
   sw_core_flush(c, now); /* queued messages leave before the goodbye */
   c->closing = 1;
-  /* The goodbyes go even to an address still proving itself (guard.h "goodbye"): queued
-   * behind what the guard holds there, or refused by its byte budget, they would die
-   * with this engine and leave the peer to time out. */
+  /* The goodbyes go even to an address still proving itself (guard.h "goodbye"):
+   * refused by its byte budget or by a full queue, they would never leave and the peer
+   * would time out. */
   c->guard.goodbye = 1;
   for (size_t k = 0; k < c->peers_hi; k++) {
     core_peer *p = &c->peers[k];

@@ -139,20 +139,17 @@ int guard_send(sw_core *c, uint32_t sock, const sw_addr *to, const uint8_t *d, s
   if ((r && r->validated) || (len >= WIRE_HELLO_LEN && d[0] == WIRE_HELLO))
     return outq_push_at(&c->out, sock, to, d, len, not_before);
   if (!r) return SW_ENOTCONN; /* never heard from: nothing may go there but a dial */
-  if (g->goodbye) { /* at close: the last datagrams to this address (guard.h) */
+  /* Nothing overtakes what waits, except the probe that would end the wait. A goodbye
+   * at close (guard.h) does not either, since the peer would drop us before what waits
+   * arrives; but it needs no budget and is never refused a place in the queue. */
+  int urgent = g->urgent || is_answer(d, len), bye = g->goodbye;
+  if ((!r->held || urgent) && (bye || r->out + len <= GUARD_AMP_FACTOR * r->in)) {
     int rc = outq_push_at(&c->out, sock, to, d, len, not_before);
     if (rc == SW_OK) r->out += len;
     return rc;
   }
-  /* Nothing overtakes what waits, except the probe that would end the wait. */
-  int urgent = g->urgent || is_answer(d, len);
-  if ((!r->held || urgent) && r->out + len <= GUARD_AMP_FACTOR * r->in) {
-    int rc = outq_push_at(&c->out, sock, to, d, len, not_before);
-    if (rc == SW_OK) r->out += len;
-    return rc;
-  }
-  if (urgent || r->nheld >= GUARD_HELD_DGRAMS || r->held_bytes + len > GUARD_HELD_BYTES ||
-      g->held_bytes + len > GUARD_HELD_TOTAL)
+  if (!bye && (urgent || r->nheld >= GUARD_HELD_DGRAMS || r->held_bytes + len > GUARD_HELD_BYTES ||
+               g->held_bytes + len > GUARD_HELD_TOTAL))
     return SW_EFULL;
   guard_held *h = malloc(sizeof *h + len);
   if (!h) return SW_ENOMEM;

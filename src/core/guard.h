@@ -75,9 +75,12 @@ typedef struct guard_table {
    * due. */
   uint64_t held_min, held_max;
   int urgent; /* the datagram being sent is a validation probe: it skips the queue */
-  /* The datagram being sent is a goodbye at close (sw_core_close): it skips the queue and
-   * the byte budget. Nothing remote can cause it, and it is sent once per peer in the
-   * engine's life (a sealed GOAWAY and the 2-byte one), so it amplifies nothing. */
+  /* The datagram being sent is a goodbye at close (sw_core_close): it needs no byte
+   * budget and always gets its place at the end of the queue (behind what waits, which
+   * the runtime's drain still lets out when the address proves itself; ahead of it, the
+   * goodbye would make the peer drop what follows). Nothing remote can cause it, and it
+   * is sent once per peer in the engine's life (a sealed GOAWAY and the 2-byte one), so
+   * it amplifies nothing. */
   int goodbye;
 } guard_table;
 

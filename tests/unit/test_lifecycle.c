@@ -317,12 +317,18 @@ static int close_after(int xsession, int dialler_closes, int greet, int k) {
     free(g_held[i].d);
   }
   assert_int_equal(sw_core_close(closer->c, n->now), SW_OK);
+  /* the runtime's drain: running until nothing waits to leave, 2 s at most */
+  for (uint64_t end = n->now + 2000; n->now < end && sw_core_out_pending(closer->c);)
+    advance(n, n->now + 10);
   pump(n);
   closer->dead = 1;
   advance(n, n->now + 120000);
   int verdict = 0;
-  if (count_ev(closer, SW_EV_CONNECTION) && count_ev(other, SW_EV_CONNECTION))
+  if (count_ev(closer, SW_EV_CONNECTION) && count_ev(other, SW_EV_CONNECTION)) {
     verdict = count_ev(other, SW_EV_DISCONNECT) ? nth_ev(other, SW_EV_DISCONNECT, 0)->reason : -1;
+    /* what it wrote on the connection arrived, before its goodbye */
+    if (count_ev(other, SW_EV_DATA) != greet) verdict = -2;
+  }
   net_free(n);
   return verdict;
 }
