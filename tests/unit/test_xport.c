@@ -587,6 +587,17 @@ static void h_pair(hnet *h, flow *f, hlink *fwd, hlink *rev, const xport_limits 
   h->peer[f->dst] = f->src;
 }
 
+/* Write and read as fast as the flow goes until every message arrived or 600 s of
+ * virtual time passed; then every message must have arrived. */
+static void flow_run(hnet *h, flow *f) {
+  while (f->next_recv < f->total && h->now < 600000) {
+    flow_write(h, f);
+    flow_read(h, f, SIZE_MAX);
+    h_step(h);
+  }
+  assert_int_equal(f->next_recv, f->total);
+}
+
 static void test_lossy_in_order(void **state) {
   (void)state;
   hnet *h = malloc(sizeof *h);
@@ -596,12 +607,7 @@ static void test_lossy_in_order(void **state) {
   flow f = {.total = 10000, .max_len = 1500};
   h_pair(h, &f, &fwd, &rev, NULL);
   uint64_t start = h->now;
-  while (f.next_recv < f.total && h->now < 600000) {
-    flow_write(h, &f);
-    flow_read(h, &f, SIZE_MAX);
-    h_step(h);
-  }
-  assert_int_equal(f.next_recv, f.total);
+  flow_run(h, &f);
   xport_stats s, r;
   xport_stats_get(&h->x[f.src], &s);
   xport_stats_get(&h->x[f.dst], &r);
@@ -757,12 +763,7 @@ static void test_goodput_figures(void **state) {
     hlink rev = {.delay = 10, .loss = losses[i]};
     flow f = {.total = 8000, .max_len = 1000};
     h_pair(h, &f, &fwd, &rev, NULL);
-    while (f.next_recv < f.total && h->now < 600000) {
-      flow_write(h, &f);
-      flow_read(h, &f, SIZE_MAX);
-      h_step(h);
-    }
-    assert_int_equal(f.next_recv, f.total);
+    flow_run(h, &f);
     xport_stats s;
     xport_stats_get(&h->x[f.src], &s);
     double g = (double)f.bytes_rx / (double)h->now;
@@ -1008,12 +1009,7 @@ static void test_grow_lossy(void **state) {
   h_cc = &cc_bbr_ops;
   h_pair(h, &f, &fwd, &rev, NULL);
   h_cc = &cc_newreno_ops;
-  while (f.next_recv < f.total && h->now < 600000) {
-    flow_write(h, &f);
-    flow_read(h, &f, SIZE_MAX);
-    h_step(h);
-  }
-  assert_int_equal(f.next_recv, f.total);
+  flow_run(h, &f);
   xport_stats s, r;
   xport_stats_get(&h->x[f.src], &s);
   xport_stats_get(&h->x[f.dst], &r);
