@@ -167,10 +167,14 @@ void sw_core_timeout(sw_core *c, uint64_t now) {
   }
   /* Closing, the heartbeat is over, but what the guard holds (the last messages, the
    * goodbyes) still waits for its address's proof while the runtime drains: ask again
-   * (at most every GUARD_ASK_MS), should the first challenge or its answer be lost. */
-  if (c->closing && guard_held_count(&c->guard))
+   * (at most every GUARD_ASK_MS), should the first challenge or its answer be lost. What
+   * waits too long still goes (GUARD_HELD_MS), so an address that never proves itself
+   * stops waking the engine. */
+  if (c->closing && guard_held_count(&c->guard)) {
+    guard_expire(c, now);
     for (size_t k = 0; k < c->peers_hi; k++)
       if (c->peers[k].used) liveness_validate(c, &c->peers[k], paths_best(&c->peers[k]), 1, now);
+  }
 }
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }

@@ -816,9 +816,12 @@ static void test_restart_hold_bounds(void **state) {
   assert_int_equal(stats(B).restarts, 1);
   assert_int_equal(count_ev(B, SW_EV_DATA), 17);
   assert_true(best_is(B, &y1));
-  /* the challenge's expiry is among the core's deadlines (the only one once closed),
-   * and frames still held when the core is freed are freed with it */
+  /* Closed, the engine still wakes every GUARD_ASK_MS for what the guard holds for y2
+   * (never proven), until GUARD_HELD_MS has passed; then the challenge's expiry is the
+   * only deadline, and frames still held when the core is freed are freed with it. */
   assert_int_equal(sw_core_close(B->c, n->now), SW_OK);
+  assert_true(sw_core_deadline(B->c) == n->now + 250);
+  advance(n, n->now + 10000);
   assert_true(sw_core_deadline(B->c) == UINT64_MAX);
   sw_peer_data(n, &s, b, &y2, (1ull << 45) + 20, 20, "late", 4);
   assert_true(sw_core_deadline(B->c) == n->now + 5000);
