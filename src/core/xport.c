@@ -317,6 +317,7 @@ int xport_init(xport *x, const xport_limits *lim, const cc_ops *cc, uint64_t now
   x->rcv_adv = x->lim.recv_buf; /* more than the initial window: say so at once */
   x->window_dirty = x->rcv_adv > XPORT_INITIAL_WINDOW;
   x->loss_time = UINT64_MAX;
+  x->pkt_thresh = XPORT_PKT_THRESHOLD;
   x->ack_deadline = UINT64_MAX;
   x->srtt = XPORT_INITIAL_RTT_MS;
   x->rttvar = XPORT_INITIAL_RTT_MS / 2;
@@ -854,7 +855,7 @@ static void lose(xport *x, xport_sent *r, uint64_t now) {
 
 static uint64_t loss_delay(const xport *x) {
   double rtt = x->srtt > x->latest_rtt ? x->srtt : x->latest_rtt;
-  uint64_t d = ceil_ms(rtt * XPORT_TIME_NUM / XPORT_TIME_DEN);
+  uint64_t d = ceil_ms(rtt * (XPORT_TIME_NUM + x->time_extra) / XPORT_TIME_DEN);
   return d < XPORT_GRANULARITY_MS ? XPORT_GRANULARITY_MS : d;
 }
 
@@ -892,6 +893,37 @@ static uint64_t pto_wait(const xport *x) {
   return pto_of(x, acked_at_once(x) ? 0 : XPORT_MAX_ACK_DELAY_MS);
 }
 
+/* Reordering (xport.h XPORT_LOST_RECENT): note a loss, so that its acknowledgement, if
+ * one comes, can show it was only late. Losses are declared in packet-number order, so
+ * the ring stays sorted. */
+static void remember_lost(xport *x, uint64_t pn, uint64_t dist, int by_time) {
+  size_t i = (x->lost_head + x->lost_n) % XPORT_LOST_RECENT;
+  if (x->lost_n == XPORT_LOST_RECENT) x->lost_head = (x->lost_head + 1) % XPORT_LOST_RECENT;
+  else x->lost_n++;
+  x->lost_recent[i].pn = pn;
+  x->lost_recent[i].dist = dist > UINT32_MAX ? UINT32_MAX : (uint32_t)dist;
+  x->lost_recent[i].by_time = (uint8_t)by_time;
+  x->lost_recent[i].live = 1;
+}
+
+/* An acknowledgement for [lo, hi] covers packets declared lost: they were reordered, not
+ * lost. Wait longer before the next such verdict (RFC 8985 section 6.2). The bytes they
+ * carried went again already; that costs bandwidth once, the wider thresholds keep it
+ * from recurring. */
+static void spurious_check(xport *x, uint64_t lo, uint64_t hi) {
+  for (size_t k = 0; k < x->lost_n; k++) {
+    size_t i = (x->lost_head + k) % XPORT_LOST_RECENT;
+    if (x->lost_recent[i].pn > hi) break;
+    if (!x->lost_recent[i].live || x->lost_recent[i].pn < lo) continue;
+    x->lost_recent[i].live = 0;
+    x->st.packets_spurious++;
+    uint64_t want = (uint64_t)x->lost_recent[i].dist + 1;
+    if (want > XPORT_REORDER_PKTS_MAX) want = XPORT_REORDER_PKTS_MAX;
+    if (want > x->pkt_thresh) x->pkt_thresh = (unsigned)want;
+    if (x->lost_recent[i].by_time && x->time_extra < XPORT_REORDER_TIME_MAX) x->time_extra++;
+  }
+}
+
 /* RFC 9002 section 6.1: a packet older than the largest acknowledged is lost once
  * kPacketThreshold newer ones were acknowledged or kTimeThreshold RTTs passed. Section
  * 7.6: when the packets lost now span more than 3 probe periods with none acknowledged
@@ -910,7 +942,9 @@ static void detect_lost(xport *x, uint64_t now) {
       if (r->flags & XS_ACKED) in_run = 0; /* an acknowledgement in between breaks a run */
       continue;
     }
-    if (x->largest_acked - r->pn >= XPORT_PKT_THRESHOLD || r->sent_at + delay <= now) {
+    uint64_t dist = x->largest_acked - r->pn;
+    if (dist >= x->pkt_thresh || r->sent_at + delay <= now) {
+      remember_lost(x, r->pn, dist, dist < x->pkt_thresh);
       if (!in_run) {
         in_run = 1;
         run_start = r->sent_at;
@@ -967,6 +1001,7 @@ static int ack_range(void *ctx, uint64_t lo, uint64_t hi) {
   ack_ctx *a = ctx;
   xport *x = a->x;
   if (x->probe_out && x->probe_pn >= lo && x->probe_pn <= hi) probe_acked(x);
+  if (x->lost_n) spurious_check(x, lo, hi);
   for (size_t i = first_at_or_above(x, lo); i < x->sent_count; i++) {
     xport_sent *r = rec(x, i);
     if (r->pn > hi) break;

@@ -93,6 +93,17 @@ enum {
 #define XPORT_PKT_THRESHOLD 3
 #define XPORT_TIME_NUM 9
 #define XPORT_TIME_DEN 8
+/* Reordering (RFC 8985 sections 6.2 and 7.2, RACK's adaptive window): a packet declared
+ * lost and then acknowledged was only late. The sender remembers its last
+ * XPORT_LOST_RECENT losses; each one found acknowledged raises the packet threshold past
+ * the distance it was reordered by (up to XPORT_REORDER_PKTS_MAX) and, when the time
+ * threshold had fired, widens it by an eighth of an RTT (up to XPORT_REORDER_TIME_MAX
+ * eighths more). Without it a path whose jitter exceeds three packet gaps loses half its
+ * packets on paper and the controller shrinks for nothing (TRANSPORT-delivery.md
+ * "Loss detection"). */
+#define XPORT_LOST_RECENT 64
+#define XPORT_REORDER_PKTS_MAX 64
+#define XPORT_REORDER_TIME_MAX 8
 #define XPORT_GRANULARITY_MS 1
 /* RFC 9000 section 13.2.1: acknowledge every second ack-eliciting packet at once, else
  * within max_ack_delay (ours: 10 ms, less than QUIC's 25 ms default, since a short-RTT
@@ -165,6 +176,7 @@ typedef struct xport_stats {
   uint64_t dgrams_dropped;               /* received with the inbox full */
   uint64_t packets_sent, packets_received, packets_duplicate;
   uint64_t packets_lost;        /* declared lost */
+  uint64_t packets_spurious;    /* declared lost, then acknowledged: reordered */
   uint64_t retransmitted_bytes; /* stream bytes sent again */
   uint64_t pto_count;           /* PTO expiries */
   uint64_t persistent;          /* persistent congestion events */
@@ -223,6 +235,16 @@ typedef struct xport {
   uint64_t last_eliciting_at; /* send time of the newest ack-eliciting packet */
   uint64_t eliciting_out;     /* ack-eliciting packets outstanding */
   uint64_t loss_time;         /* UINT64_MAX: none */
+  /* reordering (XPORT_LOST_RECENT): the latest losses, oldest first, each with how far
+   * below the largest acknowledged it was and whether time declared it; the thresholds
+   * they have raised so far */
+  struct {
+    uint64_t pn;
+    uint32_t dist;
+    uint8_t by_time, live;
+  } lost_recent[XPORT_LOST_RECENT];
+  size_t lost_head, lost_n;
+  unsigned pkt_thresh, time_extra;
   unsigned pto_count;
   int probes; /* probe packets the PTO allows past the controller */
   /* RFC 9002 section 5 estimator for loss detection */

@@ -188,6 +188,79 @@ static void test_loss_detection(void **state) {
   xport_free(&x);
 }
 
+/* Packets declared lost and then acknowledged were reordered, not lost (xport.h
+ * XPORT_LOST_RECENT): the packet threshold rises past the distance they were reordered
+ * by, and the same reordering is no longer called a loss; a loss the time threshold
+ * declared widens that threshold by an eighth of an RTT. */
+static void test_reordering_adapts(void **state) {
+  (void)state;
+  xport x;
+  assert_int_equal(xport_init(&x, NULL, NULL, 0), SW_OK);
+  static uint8_t m[1100];
+  uint64_t pns[16];
+  xport_stats st;
+  for (int i = 0; i < 6; i++) assert_int_equal(xport_send(&x, m, sizeof m, XPORT_RELIABLE, 0), SW_OK);
+  size_t n = build_all(&x, 100, pns, 16);
+  assert_true(n >= 5 && pns[0] == 0 && pns[n - 1] == n - 1);
+  /* the newest first: those 3 or more below it are lost at the default threshold */
+  uint8_t ack[16];
+  size_t k = 0;
+  ack[k++] = XPORT_F_ACK;
+  ack[k++] = (uint8_t)(n - 1);
+  ack[k++] = 0;
+  ack[k++] = 0;
+  ack[k++] = 0;
+  assert_int_equal(xport_on_packet(&x, 0, ack, k, 150), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, n - 3);
+  assert_int_equal(st.packets_spurious, 0);
+  assert_int_equal(x.pkt_thresh, XPORT_PKT_THRESHOLD);
+  /* then all of them (the late ones arrived): spurious, the threshold past the farthest */
+  ack[4] = (uint8_t)(n - 1);
+  assert_int_equal(xport_on_packet(&x, 1, ack, k, 152), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_spurious, n - 3);
+  assert_int_equal(x.pkt_thresh, n);
+  assert_int_equal(x.time_extra, 0);
+  /* new packets reordered as much: the top 2 acknowledged first, the rest 2 to n - 1
+   * below them are late, not lost */
+  uint64_t more[32];
+  size_t nm = build_all(&x, 152, more, 32); /* the retransmissions, now moot */
+  for (int i = 0; i < 6; i++) assert_int_equal(xport_send(&x, m, sizeof m, XPORT_RELIABLE, 0), SW_OK);
+  size_t nn = build_all(&x, 160, more + nm, (nm + n < 32 ? n : 32 - nm));
+  assert_true(nn >= 4 && nn <= n);
+  uint64_t top = more[nm + nn - 1], lo2 = top - 1, below = nm ? more[nm - 1] : n - 1;
+  k = 0; /* ACK: top..top-1, then (gap) everything up to the retransmissions */
+  ack[k++] = XPORT_F_ACK;
+  k += xport_varint_put(ack + k, sizeof ack - k, top);
+  ack[k++] = 0;
+  ack[k++] = 1;
+  ack[k++] = 1;
+  k += xport_varint_put(ack + k, sizeof ack - k, lo2 - below - 2);
+  k += xport_varint_put(ack + k, sizeof ack - k, below);
+  assert_int_equal(xport_on_packet(&x, 2, ack, k, 170), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_lost, n - 3);
+  /* they wait for the time threshold instead, and it declares them lost */
+  assert_true(xport_deadline(&x, 170) > 170);
+  xport_timeout(&x, 160 + 200);
+  xport_stats_get(&x, &st);
+  assert_true(st.packets_lost > n - 3);
+  uint64_t lost_by_time = st.packets_lost - (n - 3);
+  /* acknowledged after all: the time threshold widens by an eighth of an RTT */
+  k = 0;
+  ack[k++] = XPORT_F_ACK;
+  k += xport_varint_put(ack + k, sizeof ack - k, top);
+  ack[k++] = 0;
+  ack[k++] = 0;
+  k += xport_varint_put(ack + k, sizeof ack - k, top);
+  assert_int_equal(xport_on_packet(&x, 3, ack, k, 361), SW_OK);
+  xport_stats_get(&x, &st);
+  assert_int_equal(st.packets_spurious, n - 3 + lost_by_time);
+  assert_int_equal(x.time_extra, lost_by_time < XPORT_REORDER_TIME_MAX ? lost_by_time : XPORT_REORDER_TIME_MAX);
+  xport_free(&x);
+}
+
 /* The probe timeout doubles while nothing is acknowledged, up to 2^6 times. */
 static void test_pto_backoff(void **state) {
   (void)state;
@@ -1393,6 +1466,7 @@ int main(void) {
       cmocka_unit_test(test_frame_bounds),
       cmocka_unit_test(test_send_limits),
       cmocka_unit_test(test_loss_detection),
+      cmocka_unit_test(test_reordering_adapts),
       cmocka_unit_test(test_pto_backoff),
       cmocka_unit_test(test_persistent_congestion),
       cmocka_unit_test(test_newreno),
