@@ -111,12 +111,22 @@ int xpkt_tx_update(xpkt_tx *tx, uint64_t now_ms) {
   return SW_OK;
 }
 
-int xpkt_seal(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len, uint8_t *out,
-              size_t outcap) {
+/* Encrypt len bytes from src to dst (equal lengths: both suites are stream ciphers). */
+static int seal_part(EVP_CIPHER_CTX *ctx, uint8_t *dst, const uint8_t *src, size_t len) {
+  int n = 0;
+  if (!len) return SW_OK;
+  return EVP_CipherUpdate(ctx, dst, &n, src, (int)len) == 1 && (size_t)n == len ? SW_OK
+                                                                                : SW_ECRYPTO;
+}
+
+int xpkt_seal_v(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len,
+                const xseg *segs, size_t nsegs, uint8_t *out, size_t outcap) {
   uint8_t nonce[12];
   int n = 0, f = 0;
   EVP_CIPHER_CTX *ctx;
   if (len > 65535 || outcap < len + XPKT_OVERHEAD) return SW_EINVAL;
+  for (size_t i = 0, end = 0; i < nsegs; end = segs[i].at + segs[i].len, i++)
+    if (segs[i].at < end || segs[i].at > len || segs[i].len > len - segs[i].at) return SW_EINVAL;
   if (tx->next_pn >= XPKT_PN_MAX) return XPKT_EEXHAUSTED;
   if (tx->phase_packets >= XPKT_UPDATE_PACKETS ||
       (now_ms > tx->phase_start_ms && now_ms - tx->phase_start_ms >= XPKT_UPDATE_MS)) {
@@ -130,16 +140,28 @@ int xpkt_seal(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len, 
   if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, -1) != 1 ||
       EVP_CipherUpdate(ctx, NULL, &n, out, XPKT_HDR_LEN) != 1)
     return SW_ECRYPTO;
-  n = 0;
-  if (len && EVP_CipherUpdate(ctx, out + XPKT_HDR_LEN, &n, payload, (int)len) != 1)
-    return SW_ECRYPTO;
-  if (EVP_CipherFinal_ex(ctx, out + XPKT_HDR_LEN + n, &f) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN,
-                          out + XPKT_HDR_LEN + len) != 1)
+  /* The plaintext in order: payload's own bytes between the pieces, each piece from
+   * where it lies (xseg.h), all into out after the header. */
+  uint8_t *body = out + XPKT_HDR_LEN;
+  size_t pos = 0;
+  for (size_t i = 0; i < nsegs; i++) {
+    if (seal_part(ctx, body + pos, payload + pos, segs[i].at - pos) ||
+        seal_part(ctx, body + segs[i].at, segs[i].src, segs[i].len))
+      return SW_ECRYPTO;
+    pos = segs[i].at + segs[i].len;
+  }
+  if (seal_part(ctx, body + pos, payload + pos, len - pos)) return SW_ECRYPTO;
+  if (EVP_CipherFinal_ex(ctx, body + len, &f) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN, body + len) != 1)
     return SW_ECRYPTO;
   tx->next_pn++;
   tx->phase_packets++;
   return (int)(len + XPKT_OVERHEAD);
+}
+
+int xpkt_seal(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len, uint8_t *out,
+              size_t outcap) {
+  return xpkt_seal_v(tx, now_ms, payload, len, NULL, 0, out, outcap);
 }
 
 int xpkt_rx_init(xpkt_rx *rx, int suite, const uint8_t secret[32], uint32_t local_index) {

@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "replay.h"
+#include "xseg.h"
 
 #define XPKT_TYPE 0x41 /* PROTOCOL.md 1.1 / 18.1: unused by the references */
 #define XPKT_HDR_LEN 14
@@ -90,6 +91,11 @@ void xpkt_rx_free(xpkt_rx *rx);
  * first when the update bound is reached. Returns the packet's length or an error. */
 int xpkt_seal(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len, uint8_t *out,
               size_t outcap);
+/* The same, where some of the plaintext lies elsewhere (xseg.h, from xport_build_v):
+ * payload's bytes at those places are not read. segs in increasing order, within len;
+ * SW_EINVAL otherwise. Saves copying a packet's stream bytes out of the send ring. */
+int xpkt_seal_v(xpkt_tx *tx, uint64_t now_ms, const uint8_t *payload, size_t len,
+                const xseg *segs, size_t nsegs, uint8_t *out, size_t outcap);
 /* Move to the next key now (both sides can, independently, per direction). */
 int xpkt_tx_update(xpkt_tx *tx, uint64_t now_ms);
 

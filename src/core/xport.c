@@ -632,7 +632,14 @@ static size_t put_msg(xport *x, uint8_t *p, size_t cap, uint64_t off, uint64_t w
   p[n++] = XPORT_F_MSG;
   n += xport_varint_put(p + n, cap - n, off);
   n += xport_varint_put(p + n, cap - n, take);
-  ring_get(x->snd_ring, x->lim.send_buf, off, p + n, (size_t)take);
+  if (x->segs) { /* xport_build_v: say where they are, p's room stays as it is */
+    size_t at = (size_t)(p + n - x->segs_base), q = (size_t)(off % x->lim.send_buf);
+    size_t first = x->lim.send_buf - q < take ? x->lim.send_buf - q : (size_t)take;
+    x->segs[x->nsegs++] = (xseg){at, x->snd_ring + q, first};
+    if (take > first) x->segs[x->nsegs++] = (xseg){at + first, x->snd_ring, (size_t)take - first};
+  } else {
+    ring_get(x->snd_ring, x->lim.send_buf, off, p + n, (size_t)take);
+  }
   *took = take;
   return n + (size_t)take;
 }
@@ -825,6 +832,18 @@ size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *p
     x->last_eliciting_at = now;
     if (x->probes > 0) x->probes--;
   }
+  return n;
+}
+
+size_t xport_build_v(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn, xseg *segs,
+                     size_t *nsegs) {
+  x->segs = segs;
+  x->segs_base = buf;
+  x->nsegs = 0;
+  size_t n = xport_build(x, now, buf, cap, pn);
+  *nsegs = n ? x->nsegs : 0;
+  x->segs = NULL;
+  x->segs_base = NULL;
   return n;
 }
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cc.h"
+#include "xseg.h"
 
 /* Frame types inside a packet's plaintext (0x01-0x0f are this engine's). */
 enum {
@@ -268,6 +269,10 @@ typedef struct xport {
   int ack_now, ack_changed;
   int ping_pending;
   int broken; /* the peer broke the stream framing: nothing more is delivered */
+  /* during xport_build_v: where the stream bytes of the packet being built are */
+  xseg *segs;
+  const uint8_t *segs_base; /* the plaintext buffer they are offsets into */
+  size_t nsegs;
   xport_stats st;
   /* packet size search (xport_pmtu_path): lim.mtu is base_mtu until a probe of a larger
    * size is acknowledged on the path the caller names */
@@ -323,6 +328,11 @@ int xport_writable(xport *x);
  * *pn; 0 when nothing may leave now (nothing to say, the controller, the pacer, the
  * peer's window, or the sent records full). Call until it returns 0. */
 size_t xport_build(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn);
+/* The same, but the stream bytes stay in the send ring: buf holds every other byte of
+ * the plaintext, and segs (XSEG_MAX of them) / *nsegs say which ranges of it are where
+ * in the ring, in order. Valid until the next call that changes the xport. */
+size_t xport_build_v(xport *x, uint64_t now, uint8_t *buf, size_t cap, uint64_t *pn, xseg *segs,
+                     size_t *nsegs);
 
 /* An opened packet. SW_OK (also for a duplicate, ignored), or SW_EINVAL for a malformed
  * plaintext or a peer that broke the protocol (then nothing of it was applied). */

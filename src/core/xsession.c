@@ -629,10 +629,14 @@ void xsession_flush(sw_core *c, core_peer *p, uint64_t now) {
     uint8_t *dst = paths_reserve(c, to, max);
     uint8_t *pkt = dst ? dst : local;
     size_t cap = dst ? max : sizeof local;
-    size_t n = xport_build(xs->x, now, pkt + XPKT_HDR_LEN, cap - XPKT_OVERHEAD, &pn);
+    xseg segs[XSEG_MAX];
+    size_t nsegs;
+    /* the stream bytes are sealed from the send ring, not copied into the plaintext */
+    size_t n = xport_build_v(xs->x, now, pkt + XPKT_HDR_LEN, cap - XPKT_OVERHEAD, &pn, segs,
+                             &nsegs);
     if (!n) break;
     xs->tx.next_pn = pn; /* the packet number is the delivery engine's */
-    int m = xpkt_seal(&xs->tx, now, pkt + XPKT_HDR_LEN, n, pkt, cap);
+    int m = xpkt_seal_v(&xs->tx, now, pkt + XPKT_HDR_LEN, n, segs, nsegs, pkt, cap);
     if (m < 0) break; /* exhausted: a new handshake is needed (not yet wired) */
     if (dst) {
       /* the record goes where a packet of this length goes (the same place unless the
