@@ -940,7 +940,20 @@ static void spurious_check(xport *x, uint64_t lo, uint64_t hi) {
     if (want > XPORT_REORDER_PKTS_MAX) want = XPORT_REORDER_PKTS_MAX;
     if (want > x->pkt_thresh) x->pkt_thresh = (unsigned)want;
     if (x->lost_recent[i].by_time && x->time_extra < XPORT_REORDER_TIME_MAX) x->time_extra++;
+    x->reo_persist = XPORT_REORDER_PERSIST;
   }
+}
+
+/* Losses were declared: a round trip of them without a spurious one brings the
+ * thresholds nearer to RFC 9002's (XPORT_REORDER_PERSIST), so that a path reordered once
+ * does not detect its real losses late for the rest of the session. */
+static void reorder_decay(xport *x, uint64_t now) {
+  if (!x->reo_persist || now < x->reo_round_at) return;
+  uint64_t rtt = ceil_ms(x->srtt);
+  x->reo_round_at = now + (rtt ? rtt : 1);
+  if (--x->reo_persist) return;
+  x->pkt_thresh = XPORT_PKT_THRESHOLD;
+  x->time_extra = 0;
 }
 
 /* RFC 9002 section 6.1: a packet older than the largest acknowledged is lost once
@@ -952,7 +965,7 @@ static void detect_lost(xport *x, uint64_t now) {
   if (!x->have_acked) return;
   uint64_t delay = loss_delay(x);
   uint64_t span = pto_period(x) * XPORT_PERSISTENT_PTOS;
-  int in_run = 0, persistent = 0;
+  int in_run = 0, persistent = 0, any = 0;
   uint64_t run_start = 0;
   for (size_t i = 0; i < x->sent_count; i++) {
     xport_sent *r = rec(x, i);
@@ -971,11 +984,13 @@ static void detect_lost(xport *x, uint64_t now) {
         persistent = 1;
       }
       lose(x, r, now);
+      any = 1;
     } else if (r->sent_at + delay < x->loss_time) {
       x->loss_time = r->sent_at + delay;
     }
   }
   compact(x);
+  if (any) reorder_decay(x, now);
   if (persistent && x->have_rtt) {
     x->st.persistent++;
     cc_on_persistent_congestion(&x->cc, now);

@@ -105,6 +105,9 @@ enum {
 #define XPORT_LOST_RECENT 64
 #define XPORT_REORDER_PKTS_MAX 64
 #define XPORT_REORDER_TIME_MAX 8
+/* RFC 8985 section 7.2 (reo_wnd_persist): after this many round trips with losses and
+ * no spurious one, the thresholds go back to RFC 9002's. */
+#define XPORT_REORDER_PERSIST 16
 #define XPORT_GRANULARITY_MS 1
 /* RFC 9000 section 13.2.1: acknowledge every second ack-eliciting packet at once, else
  * within max_ack_delay (ours: 10 ms, less than QUIC's 25 ms default, since a short-RTT
@@ -246,6 +249,8 @@ typedef struct xport {
   } lost_recent[XPORT_LOST_RECENT];
   size_t lost_head, lost_n;
   unsigned pkt_thresh, time_extra;
+  unsigned reo_persist;  /* round trips with losses left before they go back */
+  uint64_t reo_round_at; /* the next loss counts towards that from this time on */
   unsigned pto_count;
   int probes; /* probe packets the PTO allows past the controller */
   /* RFC 9002 section 5 estimator for loss detection */
