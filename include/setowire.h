@@ -438,6 +438,8 @@ typedef struct sw_peer_stats {
   uint64_t send_buffer_bytes;   /* extended: the send buffer's size now (it grows where the
                                    path needs it, docs/TRANSPORT-delivery.md) */
   uint64_t recv_buffer_bytes;   /* extended: the receive buffer's size now */
+  uint64_t packets_spurious;    /* extended: of packets_lost, those acknowledged after all
+                                   (reordered, not lost) */
 } sw_peer_stats;
 
 /* Fill *out for peer (a wire id): SW_OK, SW_ENOTCONN (no session), SW_EINVAL (NULL). */

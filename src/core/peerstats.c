@@ -34,6 +34,7 @@ int sw_core_peer_stats(const sw_core *c, const uint8_t peer[8], sw_peer_stats *o
   out->retransmitted_bytes = st.retransmitted_bytes;
   out->packets_sent = st.packets_sent;
   out->packets_lost = st.packets_lost;
+  out->packets_spurious = st.packets_spurious;
   out->datagrams_dropped = st.dgrams_dropped;
   out->cwnd_bytes = st.cwnd;
   out->in_flight_bytes = st.in_flight;

@@ -187,7 +187,8 @@ static void print_stats(cat *c) {
             "\"packets_lost\":%llu,\"datagrams_dropped\":%llu,\"cwnd_bytes\":%llu,"
             "\"in_flight_bytes\":%llu,\"send_window_bytes\":%llu,\"recv_window_bytes\":%llu,"
             "\"srtt_ms\":%.3f,\"rttvar_ms\":%.3f,\"rx_kernel_dropped\":%llu,"
-            "\"send_buffer_bytes\":%llu,\"recv_buffer_bytes\":%llu,\"signing_key\":%s}\n",
+            "\"send_buffer_bytes\":%llu,\"recv_buffer_bytes\":%llu,\"packets_spurious\":%llu,"
+            "\"signing_key\":%s}\n",
             id, st.extended, st.reference, (unsigned long long)st.msgs_sent,
             (unsigned long long)st.bytes_sent, (unsigned long long)st.msgs_received,
             (unsigned long long)st.bytes_received, (unsigned long long)st.datagrams_sent,
@@ -198,7 +199,7 @@ static void print_stats(cat *c) {
             (unsigned long long)st.send_window_bytes, (unsigned long long)st.recv_window_bytes,
             st.srtt_ms, st.rttvar_ms, (unsigned long long)st.rx_kernel_dropped,
             (unsigned long long)st.send_buffer_bytes, (unsigned long long)st.recv_buffer_bytes,
-            key);
+            (unsigned long long)st.packets_spurious, key);
   }
   free(list);
   fflush(stderr);
