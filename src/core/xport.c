@@ -930,10 +930,18 @@ static void remember_lost(xport *x, uint64_t pn, uint64_t dist, int by_time) {
  * carried went again already; that costs bandwidth once, the wider thresholds keep it
  * from recurring. */
 static void spurious_check(xport *x, uint64_t lo, uint64_t hi) {
-  for (size_t k = 0; k < x->lost_n; k++) {
+  /* the first at or above lo (the ring is sorted): an ACK has up to XPORT_ACK_RANGES
+   * ranges, each looked up here, so no walk through the older losses */
+  size_t a = 0, b = x->lost_n;
+  while (a < b) {
+    size_t mid = (a + b) / 2;
+    if (x->lost_recent[(x->lost_head + mid) % XPORT_LOST_RECENT].pn < lo) a = mid + 1;
+    else b = mid;
+  }
+  for (size_t k = a; k < x->lost_n; k++) {
     size_t i = (x->lost_head + k) % XPORT_LOST_RECENT;
     if (x->lost_recent[i].pn > hi) break;
-    if (!x->lost_recent[i].live || x->lost_recent[i].pn < lo) continue;
+    if (!x->lost_recent[i].live) continue;
     x->lost_recent[i].live = 0;
     x->st.packets_spurious++;
     uint64_t want = (uint64_t)x->lost_recent[i].dist + 1;

@@ -101,7 +101,7 @@ enum {
  * threshold had fired, widens it by an eighth of an RTT (up to XPORT_REORDER_TIME_MAX
  * eighths more). Without it a path whose jitter exceeds three packet gaps loses half its
  * packets on paper and the controller shrinks for nothing (TRANSPORT-delivery.md
- * "Loss detection"). */
+ * "Sender: loss, retransmission, probes"). */
 #define XPORT_LOST_RECENT 64
 #define XPORT_REORDER_PKTS_MAX 64
 #define XPORT_REORDER_TIME_MAX 8
