@@ -284,7 +284,8 @@ static void test_stream_16mib_lossy(void **state) {
     SIM_ASSERT(net, ms <= ref + ref / 2 + 1000, "%llu ms, the bulk stream took %llu",
                (unsigned long long)ms, (unsigned long long)ref);
     /* 2 ms of jitter reorders far beyond 3 packets: the server saw losses that were
-     * not (TRANSPORT-delivery.md, "Sender: loss, retransmission, probes"), and says so in the peer's statistics */
+     * not (TRANSPORT-delivery.md, "Sender: loss, retransmission, probes"), and says so
+     * in the peer's statistics */
     sw_core_peer_info pi;
     sw_peer_stats ps;
     SIM_ASSERT(net, sw_core_peers(simnet_core(net, 1), &pi, 1) == 1, "no peer");
