@@ -19,7 +19,7 @@
  * 15.75 s; given up at 31.75 s). Five of them fall within XS_HOLD_MS: at 10 % loss each
  * way a handshake then misses the hold about once in 4 000 tries, against once in 150
  * with three (1 s, doubling), which lost the held messages' reliability on a lossy path
- * (bench/README.md, 2026-12-04). */
+ * (TRANSPORT.md 4.5 gives the reckoning). */
 #define XS_INIT_RETRY_MS 250
 #define XS_INIT_TRIES 7
 /* TRANSPORT.md 2: the higher side initiates itself when no HS_INIT came this long after
