@@ -20,9 +20,13 @@ messages) with the share delivered, and the application round trip p50 (API only
 Rates are per second at the receiver, from its first message to its last; the ratio
 column is the rate over the raw datagram rate of the same size.
 
-Under loss every process runs with SETOWIRE_NO_GSO=1: iptables sees a segmented send
-as one packet and would drop up to 64 datagrams at once. Segmentation offload is
-therefore off in the loss rows (receive coalescing stays on).
+Under loss iptables must see every datagram on its own, not a segmented send as one
+packet (it would drop up to 64 datagrams at once). Where `ethtool` can turn off the
+namespace's loopback UDP segmentation offload, the kernel splits each segmented send
+into datagrams at the device, before the rule, and the processes keep GSO (as a host
+sending through a NIC without offload does: the loss is on the path, after
+segmentation). Otherwise they run with SETOWIRE_NO_GSO=1, which costs the sender one
+syscall per datagram. The header of each loss section says which.
 
 Keep runs short on a shared machine: --quick divides every count by 4 (--div N by N).
 --congestion picks the extended session's controller in every process (default: the
@@ -194,6 +198,10 @@ def main():
     ap.add_argument('--congestion', choices=['bbr', 'newreno'])
     ap.add_argument('--extended-only', action='store_true')
     ap.add_argument('--div', type=int, default=0)
+    ap.add_argument('--no-gso-under-loss', action='store_true',
+                    help='loss rows with SETOWIRE_NO_GSO=1 even where ethtool could '
+                    'segment at the device (the rows of earlier sessions)')
+    ap.add_argument('--sizes', help='comma-separated message sizes to run (default all)')
     a = ap.parse_args()
     b = os.path.abspath(a.bin)
     div = a.div or (4 if a.quick else 1)
@@ -212,14 +220,22 @@ def main():
             ns = netns.Lossy(f'xb{int(loss * 1000)}').__enter__()
             ns.set_loss(loss)
             # BENCH_XWAIT_MS: bench_loopback --extended starts 3.5 s after the connection,
-            # time for the handshake to be resent twice (1 s, then 2 s later) should its
+            # time for four copies of the handshake (docs/TRANSPORT.md 4.5) should its
             # datagrams be lost; messages written before it completes would go plain
-            wrap, env = ns.wrap, {'SETOWIRE_NO_GSO': '1', 'BENCH_XWAIT_MS': '3500'}
+            wrap, env = ns.wrap, {'BENCH_XWAIT_MS': '3500'}
+            why = None if a.no_gso_under_loss else ns.segment_on_device()
+            if why is None and not a.no_gso_under_loss:
+                mode = ' (GSO on, segmented at the device before the loss)'
+            else:
+                env['SETOWIRE_NO_GSO'] = '1'
+                mode = ' (SETOWIRE_NO_GSO=1' + (f': {why})' if why else ')')
         else:
-            wrap, env = (lambda argv: argv), {}
-        print(f'\n== loss {loss:.0%}' + (' (SETOWIRE_NO_GSO=1)' if ns else ''), flush=True)
+            wrap, env, mode = (lambda argv: argv), {}, ''
+        print(f'\n== loss {loss:.0%}{mode}', flush=True)
         try:
             for size, api_n, cat_n in SIZES:
+                if a.sizes and str(size) not in a.sizes.split(','):
+                    continue
                 api_n, cat_n = max(api_n // div, 100), max(cat_n // div, 100)
                 # bulk: raw datagrams of 1402 bytes, the size of a full extended packet
                 rsize = size if size <= 2000 else 1402

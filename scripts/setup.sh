@@ -8,7 +8,7 @@ pkgs=(
   libssl-dev libuv1-dev libjansson-dev libcmocka-dev
   libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libedit-dev
   python3 nodejs tmux
-  iptables nftables conntrack coturn
+  iptables nftables conntrack coturn ethtool
 )
 
 missing=()

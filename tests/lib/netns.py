@@ -71,6 +71,16 @@ class Side:
     def wrap(self, argv):
         return ['ip', 'netns', 'exec', self.name, *[str(a) for a in argv]]
 
+    def segment_on_device(self):
+        """Have the device split segmented sends, so the rule sees every datagram
+        (needs `ethtool`). Returns None on success, else why not."""
+        if not shutil.which('ethtool'):
+            return '`ethtool` not found'
+        r = subprocess.run(['ip', 'netns', 'exec', self.name, 'ethtool', '-K', 'lo',
+                            'tx-udp-segmentation', 'off'],
+                           capture_output=True, text=True, timeout=20)
+        return r.returncode and (r.stderr.strip() or f'ethtool exit {r.returncode}') or None
+
     def run(self, *argv):
         return subprocess.run(self.wrap(argv), capture_output=True, text=True, timeout=20)
 
@@ -128,8 +138,12 @@ class Lossy:
     each datagram is dropped once at most, silently, on its way in (on OUTPUT the
     sender's sendto would fail with EPERM and learn of the loss). A segmented (GSO)
     send is one packet to iptables: it is dropped whole, so processes that must see
-    per datagram loss run with SETOWIRE_NO_GSO=1. Nothing leaves the namespace: it has no
-    other interface. Removed like Pair's namespaces."""
+    per datagram loss run with SETOWIRE_NO_GSO=1, unless `segment_on_device()` succeeds:
+    it turns off the loopback device's UDP segmentation offload, so the kernel splits
+    each segmented send into datagrams when the device takes it, before the rule (as a
+    NIC without offload would; the sender keeps its one syscall per 64 datagrams).
+    Nothing leaves the namespace: it has no other interface. Removed like Pair's
+    namespaces."""
 
     def __init__(self, tag='loss'):
         why = available() or (None if shutil.which('iptables') else '`iptables` not found')
@@ -157,6 +171,16 @@ class Lossy:
 
     def wrap(self, argv):
         return ['ip', 'netns', 'exec', self.name, *[str(a) for a in argv]]
+
+    def segment_on_device(self):
+        """Have the device split segmented sends, so the rule sees every datagram
+        (needs `ethtool`). Returns None on success, else why not."""
+        if not shutil.which('ethtool'):
+            return '`ethtool` not found'
+        r = subprocess.run(['ip', 'netns', 'exec', self.name, 'ethtool', '-K', 'lo',
+                            'tx-udp-segmentation', 'off'],
+                           capture_output=True, text=True, timeout=20)
+        return r.returncode and (r.stderr.strip() or f'ethtool exit {r.returncode}') or None
 
     def set_loss(self, p):
         """Drop a share p (0..1) of the UDP datagrams from now on (0: none)."""

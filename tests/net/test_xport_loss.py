@@ -5,14 +5,17 @@ of the datagrams (issue 10, "Real processes"):
     test_xport_loss.py --bin <build>/bin
 
 Both run inside one network namespace of their own (tests/lib/netns.py, Lossy) whose
-iptables drops each UDP datagram arriving on its loopback with probability 0.10, and
-with SETOWIRE_NO_GSO=1 so that the rule sees every datagram on its own (a segmented
-send is one packet to iptables and would be dropped whole).
+iptables drops each UDP datagram arriving on its loopback with probability 0.10. The
+rule must see every datagram on its own (a segmented send is one packet to iptables
+and would be dropped whole): the first runs use SETOWIRE_NO_GSO=1, the last keeps
+segmentation offload and has the loopback device split each segmented send first
+(Lossy.segment_on_device, needs ethtool; a loud SKIP line without it).
 
   extended  --transport extended on both sides: 5 000 lines of 100 bytes arrive,
             every one exactly once and in the order they were written; the sender
             then exits 0 by itself (its close waits for the acknowledgements). Once
-            with the default controller (BBR), once with --congestion newreno.
+            with the default controller (BBR), once with --congestion newreno,
+            then with the default controller and GSO on.
   plain     the control: the same with the plain transport, which has no
             retransmission, loses some lines. Printed, never a failure (a NOTE when
             it happens to lose none).
@@ -45,27 +48,27 @@ ENV = {'SETOWIRE_NO_GSO': '1'}
 class NsCat(catproc.Cat):
     """setowire-cat inside the namespace (`ip netns exec` execs it: same PID)."""
 
-    def __init__(self, ns, bindir, args, name):
+    def __init__(self, ns, bindir, args, name, env):
         self.out = []
         argv = ns.wrap([os.path.join(bindir, 'setowire-cat'), '--events', *catproc.QUIET,
                         '--bind', '127.0.0.1', *args])
-        eventproc.EventProc.__init__(self, argv, name, env=ENV)
+        eventproc.EventProc.__init__(self, argv, name, env=env)
 
 
 def lines(tag):
     return [(f'{tag} {i:05d} '.encode() + printable(SIZE, tag))[:SIZE] for i in range(LINES)]
 
 
-def run(ns, bindir, mode, cc=None):
+def run(ns, bindir, mode, cc=None, env=ENV):
     """One transfer under loss: (lines sent, lines received, datagrams dropped, seconds,
     sender exit code or None)."""
     ns.set_loss(0)
     sent = lines(mode)
     t = ['--transport', mode] + (['--congestion', cc] if cc else [])
-    with NsCat(ns, bindir, t + ['--port', '0'], f'recv-{mode}') as r:
+    with NsCat(ns, bindir, t + ['--port', '0'], f'recv-{mode}', env) as r:
         port = r.listening()['port']
         with NsCat(ns, bindir, t + ['--port', '0', '--connect', f'127.0.0.1:{port}'],
-                   f'send-{mode}') as s:
+                   f'send-{mode}', env) as s:
             s.listening()
             r.expect('connection', timeout=10, peer=s.wire_id)
             s.expect('connection', timeout=10, peer=r.wire_id)
@@ -98,9 +101,15 @@ def run(ns, bindir, mode, cc=None):
 def main():
     bindir = catproc.bin_dir()
     with netns.Lossy('xloss') as ns:
-        for cc in (None, 'newreno'):
-            name = f'extended ({cc or "default controller"})'
-            sent, got, dropped, secs, rc = run(ns, bindir, 'extended', cc)
+        for cc, gso in ((None, 0), ('newreno', 0), (None, 1)):
+            name = f'extended ({cc or "default controller"}{", GSO on" if gso else ""})'
+            if gso:
+                why = ns.segment_on_device()
+                if why:
+                    print(f'SKIP {name}: cannot have the device split segmented sends '
+                          f'({why})', file=sys.stderr)
+                    continue
+            sent, got, dropped, secs, rc = run(ns, bindir, 'extended', cc, {} if gso else ENV)
             if got != sent:
                 first = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b),
                              min(len(sent), len(got)))
