@@ -239,6 +239,13 @@ static void print_bufs(bench *b, const char *who) {
   printf("%s: send buffer %llu KiB, receive buffer %llu KiB\n", who,
          (unsigned long long)st.send_buffer_bytes >> 10,
          (unsigned long long)st.recv_buffer_bytes >> 10);
+  if (st.packets_sent)
+    printf("%s: packets %llu sent, %llu declared lost (%llu of them spurious), %llu MB sent "
+           "again; srtt %.2f ms, window %llu KiB\n",
+           who, (unsigned long long)st.packets_sent, (unsigned long long)st.packets_lost,
+           (unsigned long long)st.packets_spurious,
+           (unsigned long long)(st.retransmitted_bytes / 1000000), st.srtt_ms,
+           st.cwnd_bytes == UINT64_MAX ? 0ull : (unsigned long long)st.cwnd_bytes >> 10);
 }
 
 static void print_udp(const char *who) {
