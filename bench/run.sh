@@ -4,6 +4,8 @@
 #   bench_core                      protocol engine alone, no sockets
 #   bench_xpacket                   one datagram's AEAD: DATA seal vs extended packet
 #                                   seal/open, ChaCha20-Poly1305 and AES-256-GCM
+#   bench_xport                     the extended session's delivery engine alone, virtual
+#                                   time, 240 MB at 0, 1 and 10 % loss (no AEAD, no sockets)
 #   bench_origin                    a signed origin's Ed25519 sign and check per message
 #   bench_loopback                  throughput 100 B x 1,000,000 and 1000 B x 300,000,
 #                                   latency 5000 round trips, handshake 20 fresh pairs
@@ -39,6 +41,7 @@ step() {   # step LIMIT_SECONDS COMMAND...
 
 step 300 "$BIN/bench_core"
 step 120 "$BIN/bench_xpacket"
+step 120 "$BIN/bench_xport"
 step 60 "$BIN/bench_origin"
 step 300 "$BIN/bench_loopback" throughput 1000000 100
 step 300 "$BIN/bench_loopback" throughput 300000 1000
