@@ -162,19 +162,35 @@ int xport_check(const uint8_t *buf, size_t len) {
 
 typedef size_t (*word_op)(xport *x, size_t w, uint64_t mask);
 
-static size_t over_words(xport *x, size_t ring, uint64_t off, uint64_t len, word_op op) {
+/* op over the bits of [off, off + len): a partial first word, whole words in a plain
+ * loop (a packet covers hundreds of them), a partial last word. Inlined where the
+ * compiler can, so that op is inlined into the loop rather than called per word. */
+#if defined(__GNUC__)
+#define XPORT_INLINE inline __attribute__((always_inline))
+#else
+#define XPORT_INLINE inline
+#endif
+static XPORT_INLINE size_t over_words(xport *x, size_t ring, uint64_t off, uint64_t len, word_op op) {
   size_t n = 0;
   size_t p = (size_t)(off % ring); /* one division; then the position only advances */
-  while (len) {
-    size_t b = p & 63;
-    uint64_t take = 64 - b;
-    if (take > len) take = len;
-    uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << b;
-    n += op(x, p >> 6, mask);
+  size_t b = p & 63;
+  if (b && len) {
+    uint64_t take = 64 - b < len ? 64 - b : len;
+    n += op(x, p >> 6, (take == 64 ? ~0ull : ((1ull << take) - 1)) << b);
     p += (size_t)take;
     if (p == ring) p = 0;
     len -= take;
   }
+  const size_t words = ring >> 6;
+  size_t i = p >> 6; /* p is at a word's start now, or len is 0 */
+  while (len >= 64) {
+    uint64_t k = len >> 6;
+    if (k > words - i) k = words - i; /* up to the ring's end */
+    for (size_t e = i + (size_t)k; i < e; i++) n += op(x, i, ~0ull);
+    len -= k << 6;
+    if (i == words) i = 0;
+  }
+  if (len) n += op(x, i, (1ull << len) - 1);
   return n;
 }
 
@@ -215,21 +231,42 @@ static size_t op_unhave(xport *x, size_t w, uint64_t m) {
   return 0;
 }
 
-/* How many bits from off on (at most limit) equal `want`. */
+/* How many bits from off on (at most limit) equal `want`. The runs are long (a buffer's
+ * worth of acknowledged or received bytes once a gap fills, the distance to the next
+ * lost byte): after the first partial word, whole words are compared in a tight loop. */
 static uint64_t run_len(const uint64_t *map, size_t ring, uint64_t off, uint64_t limit, int want) {
-  uint64_t n = 0;
+  const uint64_t flip = want ? 0 : ~0ull; /* map ^ flip: ones where a bit equals want */
+  const size_t words = ring >> 6;
   size_t p = (size_t)(off % ring); /* one division; then the position only advances */
-  while (n < limit) {
+  uint64_t n = 0;
+  if (p & 63) {
     size_t b = p & 63;
-    uint64_t w = want ? map[p >> 6] : ~map[p >> 6];
-    w >>= b;
-    uint64_t avail = 64 - b;
-    uint64_t ones = ~w == 0 ? 64 : (uint64_t)__builtin_ctzll(~w);
-    if (ones > avail) ones = avail;
-    n += ones;
-    if (ones < avail) break;
-    p += (size_t)avail;
+    uint64_t w = (map[p >> 6] ^ flip) >> b; /* its top b bits are 0: a run ends there */
+    uint64_t ones = (uint64_t)__builtin_ctzll(~w);
+    if (ones < 64 - b) return ones < limit ? ones : limit;
+    n = 64 - b;
+    p += 64 - b;
     if (p == ring) p = 0;
+  }
+  size_t i = p >> 6;
+  while (n < limit) {
+    while (i + 4 <= words && n + 256 <= limit &&
+           ((map[i] ^ flip) & (map[i + 1] ^ flip) & (map[i + 2] ^ flip) & (map[i + 3] ^ flip)) ==
+               ~0ull) {
+      i += 4; /* four words at a time while the run goes on */
+      n += 256;
+    }
+    while (i < words && (map[i] ^ flip) == ~0ull && n < limit) {
+      i++;
+      n += 64;
+    }
+    if (n >= limit) break;
+    if (i == words) { /* the ring wraps: go on from its start */
+      i = 0;
+      continue;
+    }
+    n += (uint64_t)__builtin_ctzll(~(map[i] ^ flip)); /* not all ones: the run ends here */
+    break;
   }
   return n < limit ? n : limit;
 }
