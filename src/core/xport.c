@@ -1268,16 +1268,10 @@ int xport_recv(xport *x, void *buf, size_t cap, int *reliable) {
   return n;
 }
 
-int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
-  if (x->di_len) {
-    size_t n = fifo_peek(x->di, sizeof x->di, x->di_head);
-    if (n > cap) return SW_EMSGSIZE;
-    unsigned direct = fifo_direct(x->di, sizeof x->di, x->di_head) ? XPORT_DIRECT : 0;
-    fifo_pop(x->di, sizeof x->di, &x->di_head, &x->di_len, buf);
-    x->st.dgrams_received++;
-    if (flags) *flags = direct;
-    return (int)n;
-  }
+/* The next stream message's length prefix: its size pl, the message's length and kind.
+ * SW_EAGAIN (the window opened in full) while it is incomplete; SW_EINVAL when the
+ * peer broke the framing. Nothing is consumed. */
+static int next_msg(xport *x, size_t *plp, uint64_t *mlenp, unsigned *kindp) {
   if (x->broken) return SW_EINVAL;
   uint64_t avail = x->rcv_contig - x->rcv_read;
   uint8_t pre[8];
@@ -1318,8 +1312,15 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
     window_update(x, 1);
     return SW_EAGAIN;
   }
-  if (mlen > cap) return SW_EMSGSIZE;
-  if (mlen) ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read + pl, buf, (size_t)mlen);
+  *plp = pl;
+  *mlenp = mlen;
+  *kindp = kind;
+  return SW_OK;
+}
+
+/* The message of prefix pl and length mlen at rcv_read is read: past it, its bits
+ * cleared, the window opened. */
+static void consume(xport *x, size_t pl, uint64_t mlen) {
   /* bits are set only below rcv_hi (out-of-order arrivals): clear those alone */
   if (x->rcv_read < x->rcv_hi) {
     uint64_t end = x->rcv_read + pl + mlen < x->rcv_hi ? x->rcv_read + pl + mlen : x->rcv_hi;
@@ -1328,9 +1329,52 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
   x->rcv_read += pl + mlen;
   x->st.msgs_received++;
   x->st.bytes_received += mlen;
-  if (flags) *flags = XPORT_RELIABLE | kind;
   window_update(x, 0);
+}
+
+int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
+  if (x->di_len) {
+    size_t n = fifo_peek(x->di, sizeof x->di, x->di_head);
+    if (n > cap) return SW_EMSGSIZE;
+    unsigned direct = fifo_direct(x->di, sizeof x->di, x->di_head) ? XPORT_DIRECT : 0;
+    fifo_pop(x->di, sizeof x->di, &x->di_head, &x->di_len, buf);
+    x->st.dgrams_received++;
+    if (flags) *flags = direct;
+    return (int)n;
+  }
+  unsigned kind;
+  size_t pl;
+  uint64_t mlen;
+  int rc = next_msg(x, &pl, &mlen, &kind);
+  if (rc != SW_OK) return rc;
+  if (mlen > cap) return SW_EMSGSIZE;
+  if (mlen) ring_get(x->rcv_ring, x->lim.recv_buf, x->rcv_read + pl, buf, (size_t)mlen);
+  consume(x, pl, mlen);
+  if (flags) *flags = XPORT_RELIABLE | kind;
   return (int)mlen;
+}
+
+int xport_recv_peek(xport *x, const uint8_t **data, unsigned *flags) {
+  if (x->di_len) return SW_ENOTSUP; /* a datagram comes first: xport_recv_ex */
+  unsigned kind;
+  size_t pl;
+  uint64_t mlen;
+  int rc = next_msg(x, &pl, &mlen, &kind);
+  if (rc != SW_OK) return rc;
+  size_t at = (size_t)((x->rcv_read + pl) % x->lim.recv_buf);
+  if (mlen > x->lim.recv_buf - at) return SW_ENOTSUP; /* it wraps: xport_recv_ex */
+  *data = x->rcv_ring + at;
+  if (flags) *flags = XPORT_RELIABLE | kind;
+  x->peek_pl = pl;
+  x->peek_len = mlen;
+  x->peeked = 1;
+  return (int)mlen;
+}
+
+void xport_recv_done(xport *x) {
+  if (!x->peeked) return;
+  x->peeked = 0;
+  consume(x, x->peek_pl, x->peek_len);
 }
 
 /* ---- timers ---- */

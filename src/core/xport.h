@@ -274,6 +274,11 @@ typedef struct xport {
   int ack_now, ack_changed;
   int ping_pending;
   int broken; /* the peer broke the stream framing: nothing more is delivered */
+  /* xport_recv_peek: the message handed out in place, consumed by xport_recv_done */
+  int peeked;
+  size_t peek_pl;
+  uint64_t peek_len;
+  int doomed; /* its owner let go of it while peeked: whoever peeked frees it after */
   /* during xport_build_v: where the stream bytes of the packet being built are */
   xseg *segs;
   const uint8_t *segs_base; /* the plaintext buffer they are offsets into */
@@ -351,6 +356,16 @@ int xport_recv(xport *x, void *buf, size_t cap, int *reliable);
  * (with XPORT_ORIGIN, buf starts with the XPORT_ORIGIN_HDR bytes of the entry; with
  * XPORT_SIGNED, with its XPORT_SIGNED_HDR bytes). */
 int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags);
+/* The next stream message where it lies in the receive buffer, not copied: its length,
+ * *data, and *flags as xport_recv_ex gives them; SW_ENOTSUP when it cannot be read in
+ * place (a datagram comes first, or the message wraps around the buffer's end: use
+ * xport_recv_ex), SW_EAGAIN and SW_EINVAL as xport_recv_ex. Nothing is consumed until
+ * xport_recv_done, and until then *data stays valid: only xport_on_packet and
+ * xport_free change the receive buffer, and the owner calls neither in between (while
+ * `peeked` it drops packets, and defers the free through `doomed`). */
+int xport_recv_peek(xport *x, const uint8_t **data, unsigned *flags);
+/* The message of the last xport_recv_peek is read (no-op without one). */
+void xport_recv_done(xport *x);
 
 /* The path packets go on now, by a name of the caller's choice, and the largest
  * plaintext it may try there (0: none above the base). A new name or limit starts

@@ -66,11 +66,13 @@ static void drop_traffic(struct core_xs *xs) {
     xpkt_tx_free(&xs->tx);
     xpkt_rx_free(&xs->rx);
   }
-  if (xs->x) {
+  if (xs->x && xs->x->peeked) {
+    xs->x->doomed = 1; /* a message in its buffer is being delivered: drain frees it */
+  } else if (xs->x) {
     xport_free(xs->x);
     free(xs->x);
-    xs->x = NULL;
   }
+  xs->x = NULL;
   memset(&xs->tx, 0, sizeof xs->tx);
   memset(&xs->rx, 0, sizeof xs->rx);
   xs->keyed = 0;
@@ -499,7 +501,25 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
     }
     if (!nb) {
       if (n != SW_EMSGSIZE) break;
-      /* larger than the batch's room: alone, as before */
+      /* Larger than the batch's room: delivered from where it lies in the receive
+       * buffer when it does not wrap, and read past only once delivery returns. If an
+       * event handler removed the peer meanwhile, the engine was kept for this and goes
+       * now (drop_traffic). */
+      const uint8_t *msg;
+      unsigned mflags;
+      n = xport_recv_peek(x, &msg, &mflags);
+      if (n >= 0) {
+        deliver_one(c, p, (uint8_t *)msg, (size_t)n, mflags, now);
+        if (x->doomed) {
+          xport_free(x);
+          free(x);
+        } else {
+          xport_recv_done(x);
+        }
+        continue;
+      }
+      if (n != SW_ENOTSUP) break;
+      /* a datagram first, or a message around the buffer's end: copied */
       uint8_t *buf = big ? big : c->scratch;
       size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
       unsigned flags;
@@ -531,6 +551,11 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
   core_peer *p = keyed_by_index(c, h.receiver_index);
   if (!p) return;
   struct core_xs *xs = p->xs;
+  /* A packet fed in from inside an event handler while a message of this session is
+   * delivered from its receive buffer (drain): it could move that buffer (it grows) and
+   * deliver the message again. Dropped unopened, as the network might; the peer sends
+   * its contents again. */
+  if (xs->x && xs->x->peeked) return;
   uint64_t pn;
   int n = xpkt_open(&xs->rx, now, buf, len, c->scratch, sizeof c->scratch, &pn);
   if (n < 0) {

@@ -49,6 +49,7 @@ static void node_event(void *ctx, const sw_event *e) {
     m[7] = 0;
     assert_int_equal(sw_core_write(nd->c, e->peer, m, len, *nd->clock), SW_OK);
   }
+  if (e->type == SW_EV_DATA && nd->on_data) nd->on_data(nd, e);
 }
 
 net *net_new(void) {

@@ -47,6 +47,10 @@ typedef struct node {
   int dead; /* crashed: sends nothing, receives nothing, runs no timers */
   int greet; /* on CONNECTION, write this many messages at once, from the callback */
   const uint64_t *clock;
+  /* called from the core's callback for every DATA, after it is recorded (a test may
+   * call into cores from there, as an application's handler would) */
+  void (*on_data)(struct node *nd, const sw_event *e);
+  void *hook;
 } node;
 
 typedef struct dgram {

@@ -351,6 +351,88 @@ static void test_build_pieces(void **state) {
   xport_free(&b);
 }
 
+/* xport_recv_peek hands out the message where it lies in the receive buffer, with the
+ * bytes and flags xport_recv_ex gives for the same message; it refuses (SW_ENOTSUP,
+ * nothing consumed) a message that wraps around the buffer's end and a datagram that
+ * comes first, which xport_recv_ex then reads; nothing is consumed until
+ * xport_recv_done. Two receivers get the same packets: one peeks, one copies. */
+static void test_recv_peek(void **state) {
+  (void)state;
+  xport a, b, r;
+  assert_int_equal(xport_init(&a, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_init(&b, NULL, NULL, 0), SW_OK);
+  assert_int_equal(xport_init(&r, NULL, NULL, 0), SW_OK);
+  static uint8_t m[XPORT_MAX_MSG], got[XPORT_MAX_MSG];
+  uint8_t pkt[XPORT_MTU_DEFAULT];
+  uint64_t now = 1, pn, peeked = 0, wraps = 0, dgrams = 0, read = 0, sent = 0;
+  size_t len = 3;
+  for (int round = 0; round < 300; round++, now++) {
+    for (;;) {
+      for (size_t j = 0; j < len; j++) m[j] = (uint8_t)(j * 31 + sent);
+      if (xport_send(&a, m, len, XPORT_RELIABLE, now) != SW_OK) break;
+      sent++;
+      len = len * 13 % 40000 + 1;
+    }
+    if (round % 7 == 3) assert_int_equal(xport_send(&a, "dgram", 5, 0, now), SW_OK);
+    size_t n;
+    while ((n = xport_build(&a, now, pkt, sizeof pkt, &pn)) > 0) {
+      assert_int_equal(xport_on_packet(&b, pn, pkt, n, now), SW_OK);
+      assert_int_equal(xport_on_packet(&r, pn, pkt, n, now), SW_OK);
+    }
+    for (;;) {
+      unsigned fr, fb;
+      int want = xport_recv_ex(&r, got, sizeof got, &fr);
+      const uint8_t *at = NULL;
+      int k = xport_recv_peek(&b, &at, &fb);
+      if (want == SW_EAGAIN) {
+        assert_int_equal(k, SW_EAGAIN);
+        break;
+      }
+      assert_true(want >= 0);
+      if (k == SW_ENOTSUP) { /* wraps, or a datagram first: copied instead */
+        if (fr & XPORT_RELIABLE) wraps++;
+        else dgrams++;
+        static uint8_t copy[XPORT_MAX_MSG];
+        assert_int_equal(xport_recv_ex(&b, copy, sizeof copy, &fb), want);
+        assert_memory_equal(copy, got, (size_t)want);
+      } else {
+        assert_int_equal(k, want);
+        assert_true(at >= b.rcv_ring && at + k <= b.rcv_ring + b.lim.recv_buf);
+        assert_memory_equal(at, got, (size_t)want);
+        /* not consumed yet: a second peek gives the same message */
+        const uint8_t *again = NULL;
+        assert_int_equal(xport_recv_peek(&b, &again, &fb), k);
+        assert_ptr_equal(again, at);
+        xport_recv_done(&b);
+        xport_recv_done(&b); /* a second call without a peek does nothing */
+        peeked++;
+      }
+      assert_int_equal(fb, fr);
+      read++;
+    }
+    /* both receivers acknowledge alike: b's acknowledgements and window go back */
+    while ((n = xport_build(&b, now, pkt, sizeof pkt, &pn)) > 0)
+      assert_int_equal(xport_on_packet(&a, pn, pkt, n, now), SW_OK);
+    while (xport_build(&r, now, pkt, sizeof pkt, &pn) > 0) {
+    }
+  }
+  xport_stats sb, sr;
+  xport_stats_get(&b, &sb);
+  xport_stats_get(&r, &sr);
+  printf("# peek: %llu in place, %llu around the buffer's end, %llu datagrams, of %llu\n",
+         (unsigned long long)peeked, (unsigned long long)wraps, (unsigned long long)dgrams,
+         (unsigned long long)read);
+  assert_true(peeked > 100);
+  assert_true(wraps > 0);
+  assert_true(dgrams > 0);
+  assert_int_equal(sb.msgs_received, sr.msgs_received);
+  assert_int_equal(sb.bytes_received, sr.bytes_received);
+  assert_int_equal(b.rcv_read, r.rcv_read);
+  xport_free(&a);
+  xport_free(&b);
+  xport_free(&r);
+}
+
 /* The probe timeout doubles while nothing is acknowledged, up to 2^6 times. */
 static void test_pto_backoff(void **state) {
   (void)state;
@@ -1558,6 +1640,7 @@ int main(void) {
       cmocka_unit_test(test_loss_detection),
       cmocka_unit_test(test_reordering_adapts),
       cmocka_unit_test(test_build_pieces),
+      cmocka_unit_test(test_recv_peek),
       cmocka_unit_test(test_pto_backoff),
       cmocka_unit_test(test_persistent_congestion),
       cmocka_unit_test(test_newreno),

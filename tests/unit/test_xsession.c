@@ -133,6 +133,68 @@ static void test_handshake_and_messages(void **state) {
   net_free(n);
 }
 
+/* A large message is delivered from where it lies in the receive buffer (xsession.c
+ * drain). Datagrams fed in from inside the handler must neither deliver it again nor
+ * move it (here: a packet of the same session), and if they remove its peer (here: the
+ * peer's sealed GOAWAY) the session's buffers must outlive the delivery: the handler
+ * still reads the message after, and the flood reads it after the handler. Under ASan
+ * a buffer freed too early is a use after free, one never freed a leak. */
+static const uint8_t *goaway_big;
+static void feed_from(net *n, node *A, node *B) {
+  sw_dgram d[32];
+  sw_core_flush(A->c, n->now);
+  size_t k = sw_core_out_peek(A->c, d, 32);
+  assert_true(k > 0);
+  for (size_t j = 0; j < k; j++)
+    sw_core_datagram(B->c, SW_SOCK_MAIN, &A->addr, d[j].data, d[j].len, n->now);
+  sw_core_out_consume(A->c, k, n->now);
+}
+static void close_sender_inside(node *B, const sw_event *e) {
+  net *n = B->hook;
+  node *A = &n->nodes[0];
+  if (e->len != 60000) return;
+  uint8_t more[20000];
+  memset(more, 'm', sizeof more);
+  assert_int_equal(sw_core_write(A->c, B->id, more, sizeof more, n->now), SW_OK);
+  feed_from(n, A, B); /* packets of this session, while its message is out */
+  assert_int_equal(sw_core_close(A->c, n->now), SW_OK);
+  int before = count_ev(B, SW_EV_DISCONNECT);
+  feed_from(n, A, B); /* its GOAWAY */
+  assert_int_equal(count_ev(B, SW_EV_DISCONNECT), before + 1); /* removed, inside */
+  assert_memory_equal(e->data, goaway_big, 60000); /* and the message still there */
+}
+
+static void test_peer_removed_during_delivery(void **state) {
+  (void)state;
+  net *n = net_new();
+  int a = net_add_cfg(n, NULL, "10.0.0.1:1001", &XCFG);
+  int b = net_add_cfg(n, NULL, "10.0.0.2:1002", &XCFG);
+  node *A = &n->nodes[a], *B = &n->nodes[b];
+  connect_nodes(n, a, b);
+  advance(n, n->now + 200);
+  sw_core_peer_info info[2];
+  assert_int_equal(sw_core_peers(B->c, info, 2), 1);
+  assert_true(info[0].extended);
+  static uint8_t big[60000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 13);
+  goaway_big = big;
+  B->on_data = close_sender_inside;
+  B->hook = n;
+  assert_int_equal(sw_core_write(A->c, B->id, big, sizeof big, n->now), SW_OK);
+  advance(n, n->now + 500);
+  const ev *e = nth_ev(B, SW_EV_DATA, 0);
+  assert_non_null(e);
+  assert_int_equal(e->len, sizeof big);
+  assert_memory_equal(e->data, big, sizeof big);
+  assert_int_equal(count_ev(B, SW_EV_DISCONNECT), 1);
+  assert_false(has_peer(B, A));
+  int bigs = 0;
+  for (int i = 0; i < B->nev; i++) bigs += B->evs[i].type == SW_EV_DATA && B->evs[i].len == 60000;
+  assert_int_equal(bigs, 1); /* delivered once */
+  B->on_data = NULL;
+  net_free(n);
+}
+
 /* Every key the plain protocol derives from the two static identities, and the shared
  * static secret, as a traffic secret of either suite: none opens a recorded packet. */
 static void test_recorded_session_static_keys(void **state) {
@@ -756,6 +818,7 @@ static void test_cookie_under_load(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_messages),
+      cmocka_unit_test(test_peer_removed_during_delivery),
       cmocka_unit_test(test_recorded_session_static_keys),
       cmocka_unit_test(test_one_side_off),
       cmocka_unit_test(test_reference_peer),
