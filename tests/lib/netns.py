@@ -71,16 +71,6 @@ class Side:
     def wrap(self, argv):
         return ['ip', 'netns', 'exec', self.name, *[str(a) for a in argv]]
 
-    def segment_on_device(self):
-        """Have the device split segmented sends, so the rule sees every datagram
-        (needs `ethtool`). Returns None on success, else why not."""
-        if not shutil.which('ethtool'):
-            return '`ethtool` not found'
-        r = subprocess.run(['ip', 'netns', 'exec', self.name, 'ethtool', '-K', 'lo',
-                            'tx-udp-segmentation', 'off'],
-                           capture_output=True, text=True, timeout=20)
-        return r.returncode and (r.stderr.strip() or f'ethtool exit {r.returncode}') or None
-
     def run(self, *argv):
         return subprocess.run(self.wrap(argv), capture_output=True, text=True, timeout=20)
 
@@ -180,7 +170,9 @@ class Lossy:
         r = subprocess.run(['ip', 'netns', 'exec', self.name, 'ethtool', '-K', 'lo',
                             'tx-udp-segmentation', 'off'],
                            capture_output=True, text=True, timeout=20)
-        return r.returncode and (r.stderr.strip() or f'ethtool exit {r.returncode}') or None
+        if r.returncode == 0:
+            return None
+        return r.stderr.strip() or f'ethtool exit {r.returncode}'
 
     def set_loss(self, p):
         """Drop a share p (0..1) of the UDP datagrams from now on (0: none)."""
