@@ -276,8 +276,8 @@ static inline void engine_rand(sw_core *c, void *buf, size_t n) {
   c->cfg.random(c->cfg.ctx, buf, n);
 }
 
-static inline void engine_emit(sw_core *c, const sw_event *ev) {
-  if (c->cfg.on_event) c->cfg.on_event(c->cfg.ctx, ev);
+static inline void engine_emit(sw_core *c, const sw_event *event) {
+  if (c->cfg.on_event) c->cfg.on_event(c->cfg.ctx, event);
 }
 
 #define FOR_MODULES(c, m) \

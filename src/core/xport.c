@@ -1333,6 +1333,7 @@ static void consume(xport *x, size_t pl, uint64_t mlen) {
 }
 
 int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags) {
+  if (x->peeked) return SW_EAGAIN; /* a peeked message is out: xport_recv_done first */
   if (x->di_len) {
     size_t n = fifo_peek(x->di, sizeof x->di, x->di_head);
     if (n > cap) return SW_EMSGSIZE;

@@ -362,7 +362,8 @@ int xport_recv_ex(xport *x, void *buf, size_t cap, unsigned *flags);
  * xport_recv_ex), SW_EAGAIN and SW_EINVAL as xport_recv_ex. Nothing is consumed until
  * xport_recv_done, and until then *data stays valid: only xport_on_packet and
  * xport_free change the receive buffer, and the owner calls neither in between (while
- * `peeked` it drops packets, and defers the free through `doomed`). */
+ * `peeked` it drops packets, and defers the free through `doomed`). Until
+ * xport_recv_done, xport_recv_ex returns SW_EAGAIN. */
 int xport_recv_peek(xport *x, const uint8_t **data, unsigned *flags);
 /* The message of the last xport_recv_peek is read (no-op without one). */
 void xport_recv_done(xport *x);

@@ -519,17 +519,14 @@ static void drain(sw_core *c, core_peer *p, uint64_t now) {
         continue;
       }
       if (n != SW_ENOTSUP) break;
-      /* a datagram first, or a message around the buffer's end: copied */
-      uint8_t *buf = big ? big : c->scratch;
-      size_t cap = big ? XPORT_MAX_MSG : sizeof c->scratch;
+      /* A message around the buffer's end: copied, into a buffer of this call's own
+       * (not the engine's scratch, where a datagram fed in from the handler would be
+       * opened over it). */
+      if (!big && !(big = malloc(XPORT_MAX_MSG))) break;
       unsigned flags;
-      n = xport_recv_ex(x, buf, cap, &flags);
-      if (n == SW_EMSGSIZE && !big) {
-        big = malloc(XPORT_MAX_MSG);
-        if (big) continue;
-      }
+      n = xport_recv_ex(x, big, XPORT_MAX_MSG, &flags);
       if (n < 0) break;
-      deliver_one(c, p, buf, (size_t)n, flags, now);
+      deliver_one(c, p, big, (size_t)n, flags, now);
       continue;
     }
     for (size_t i = 0; i < nb; i++)
@@ -555,7 +552,10 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
    * delivered from its receive buffer (drain): it could move that buffer (it grows) and
    * deliver the message again. Dropped unopened, as the network might; the peer sends
    * its contents again. */
-  if (xs->x && xs->x->peeked) return;
+  if (xs->x && xs->x->peeked) {
+    c->stats.rx_dropped++;
+    return;
+  }
   uint64_t pn;
   int n = xpkt_open(&xs->rx, now, buf, len, c->scratch, sizeof c->scratch, &pn);
   if (n < 0) {
