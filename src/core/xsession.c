@@ -549,9 +549,9 @@ void xsession_on_packet(void *core, const core_path *from, const uint8_t *buf, s
   if (!p) return;
   struct core_xs *xs = p->xs;
   /* A packet fed in from inside an event handler while a message of this session is
-   * delivered from its receive buffer (drain): it could move that buffer (it grows) and
-   * deliver the message again. Dropped unopened, as the network might; the peer sends
-   * its contents again. */
+   * delivered from its receive buffer (drain): on arrival the buffer may grow, which
+   * moves it. Dropped unopened, as the network might; the peer sends its contents
+   * again (docs/TRANSPORT-delivery.md "Receiving without a copy"). */
   if (xs->x && xs->x->peeked) {
     c->stats.rx_dropped++;
     return;
