@@ -24,8 +24,9 @@
  * mappings exist when the probes come), stops at the first session, happens at most once
  * per introduced peer (BDAY_PEERS remembered) and at most once per BDAY_PERIOD_MS in all.
  * Probes are HELLOs (small, and what a reference peer ignores unless it is the one). The
- * probe sockets are held BDAY_HOLD_MS from the start; after that only the one a session
- * uses stays (the engine keeps it, sw_core_probe_wanted). The module attaches only when
+ * probe sockets are held BDAY_HOLD_MS from the start; after that only those a session has
+ * a path on stay (usually one; two probes can land before the spray stops), for as long
+ * as it has the path (sw_core_probe_wanted). The module attaches only when
  * the runtime offers probe sockets (sw_core_config.probe_sockets) and introductions run. */
 #ifndef SW_CORE_BIRTHDAY_H
 #define SW_CORE_BIRTHDAY_H

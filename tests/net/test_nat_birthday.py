@@ -11,8 +11,9 @@ Checked: each side's connection event for the other names the other home's publi
 no relay (`via`), a line goes each way, and the symmetric router's conntrack table holds
 a flow between A's host and B's home that saw replies (the session does not pass the
 public node). The node runs without --relay, so nothing else could have connected them.
-No socket leaks: 7 s after the connection A has one UDP socket more than before the
-spray (the probe socket the session uses), and none more once B has left.
+No socket leaks: 7 s after the connection A keeps only the probe sockets the session has
+paths on: at least one, at most MAX_PATHS (two probes can land before the first session
+stops the spray, docs/PROTOCOL.md 15.6); none once B has left.
 The punch is a draw (about 98 % per attempt): a miss is retried once with fresh
 processes and said in the output; two misses in a row fail.
 Skips (77) without root or coturn.
@@ -57,6 +58,10 @@ def udp_sockets(pid):
 # and one spray per peer is all a process allows. A miss gets one more attempt with
 # fresh processes (new identities, a topic of their own); two in a row fail the test.
 ATTEMPTS = 2
+
+# A peer's direct paths (MAX_PATHS in src/core/engine.h): the most probe sockets
+# one session can keep.
+MAX_PATHS = 4
 
 
 class Miss(Exception):
@@ -120,16 +125,19 @@ def attempt_once(lab, bindir, stun, rdv, ha, hb, topic):
                   f'direct: A at {ev_b["addr"]}, B at {ev_a["addr"]}, {took:.2f} s after both '
                   f'knew their NAT type', flush=True)
             print(f'ok conntrack: {flow.strip()}', flush=True)
-            # The probe sockets close after the 5 s window, except the session's (the
-            # runtime looks once a second; a loaded machine gets a few seconds more).
+            # The probe sockets close after the 5 s window, except those the session has
+            # paths on (the runtime looks once a second; a loaded machine gets a few
+            # seconds more).
             time.sleep(6.0)
             deadline = time.monotonic() + 6.0
-            while udp_sockets(a.pid) != base + 1 and time.monotonic() < deadline:
+            while (udp_sockets(a.pid) > base + MAX_PATHS and
+                   time.monotonic() < deadline):
                 time.sleep(0.2)
             left = udp_sockets(a.pid)
-            if left != base + 1:
+            if not base + 1 <= left <= base + MAX_PATHS:
                 raise AssertionError(f'A has {left} UDP sockets after the window, '
-                                     f'{base} before the spray: want {base + 1}')
+                                     f'{base} before the spray: want {base + 1} to '
+                                     f'{base + MAX_PATHS}')
             a.feed('still there')
             b.expect_line('still there', timeout=10.0)
             # B leaves (stdin closed: it says GOAWAY); A's last probe socket goes.
@@ -142,8 +150,8 @@ def attempt_once(lab, bindir, stun, rdv, ha, hb, topic):
             if udp_sockets(a.pid) != base:
                 raise AssertionError(f'A still has {udp_sockets(a.pid)} UDP sockets after '
                                      f'B left, {base} before the spray')
-            print(f'ok sockets: {base} before, {left} after the window, {base} once B '
-                  f'left', flush=True)
+            print(f'ok sockets: {base} before, {left} after the window ({left - base} '
+                  f'probe sockets with a path), {base} once B left', flush=True)
 
 
 if __name__ == '__main__':
