@@ -13,7 +13,7 @@ a flow between A's host and B's home that saw replies (the session does not pass
 public node). The node runs without --relay, so nothing else could have connected them.
 No socket leaks: 7 s after the connection A keeps only the probe sockets the session has
 paths on: at least one, at most MAX_PATHS (two probes can land before the first session
-stops the spray, docs/PROTOCOL.md 15.6); none once B has left.
+stops the spray, PROTOCOL.md 15.6); none once B has left.
 The punch is a draw (about 98 % per attempt): a miss is retried once with fresh
 processes and said in the output; two misses in a row fail.
 Skips (77) without root or coturn.
